@@ -1,0 +1,1 @@
+export const packageName = '@conifer/dolly-data';

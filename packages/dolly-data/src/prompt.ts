@@ -1,0 +1,71 @@
+import type { DollyRecord } from './record';
+
+/** A record turned into model text: the encoder input and the decoder target. */
+export interface PromptPair {
+  source: string;
+  target: string;
+}
+
+/**
+ * A template with `{instruction}`, `{context}`, `{response}` and `{category}` placeholders
+ * (`{{` and `}}` give literal braces).
+ */
+export interface PromptTemplate {
+  /** The source text for records with a context. */
+  source: string;
+  /** The source text for records whose context is empty (default: `source`). */
+  sourceNoContext?: string;
+  /** The target text (default: `'{response}'`). */
+  target?: string;
+}
+
+/** The original project's format, a template, or any function. */
+export type PromptFormat = 'original' | PromptTemplate | ((record: DollyRecord) => PromptPair);
+
+/**
+ * The original project's format: source `instruction + "\n" + context`, target `response`.
+ * For an empty context the source ends in `"\n"`, which the T5 normalizer strips, so its ids
+ * equal those of the bare instruction.
+ */
+export function originalPrompt(record: DollyRecord): PromptPair {
+  return { source: `${record.instruction}\n${record.context}`, target: record.response };
+}
+
+/** The Dolly / Alpaca "### Instruction" template. */
+export const DOLLY_TEMPLATE: PromptTemplate = {
+  source:
+    'Below is an instruction that describes a task, paired with an input that provides further context. ' +
+    'Write a response that appropriately completes the request.\n\n' +
+    '### Instruction:\n{instruction}\n\n### Input:\n{context}\n\n### Response:\n',
+  sourceNoContext:
+    'Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n' +
+    '### Instruction:\n{instruction}\n\n### Response:\n',
+  target: '{response}',
+};
+
+const PLACEHOLDER = /\{\{|\}\}|\{([^{}]*)\}/g;
+const KEYS = new Set(['instruction', 'context', 'response', 'category']);
+
+/** Checks a template string and returns a function that fills it. */
+function compile(template: string): (r: DollyRecord) => string {
+  for (const m of template.matchAll(PLACEHOLDER)) {
+    const key = m[1];
+    if (key !== undefined && !KEYS.has(key)) {
+      throw new Error(`prompt template: unknown placeholder {${key}} (use {instruction}, {context}, {response}, {category}; {{ and }} for braces)`);
+    }
+  }
+  return (r) =>
+    template.replace(PLACEHOLDER, (all, key: string | undefined) =>
+      key === undefined ? all[0]! : r[key as keyof DollyRecord],
+    );
+}
+
+/** Turns a {@link PromptFormat} into a function from record to source/target text. */
+export function promptFormatter(format: PromptFormat = 'original'): (record: DollyRecord) => PromptPair {
+  if (format === 'original') return originalPrompt;
+  if (typeof format === 'function') return format;
+  const withContext = compile(format.source);
+  const noContext = compile(format.sourceNoContext ?? format.source);
+  const target = compile(format.target ?? '{response}');
+  return (r) => ({ source: (r.context.length > 0 ? withContext : noContext)(r), target: target(r) });
+}

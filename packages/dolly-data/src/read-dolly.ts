@@ -1,0 +1,92 @@
+import { createReadStream } from 'node:fs';
+import { DollyFormatError } from './errors';
+import { parseDollyLine } from './parse-line';
+import type { DollyRecord, FieldMap } from './record';
+
+/** Options for {@link readDolly} and {@link loadDolly}. */
+export interface ReadDollyOptions {
+  /** Key names to read the Dolly fields from (default: the Dolly names). */
+  fieldMap?: FieldMap;
+  /**
+   * What to do with a malformed line: `'throw'` (default) throws one {@link DollyFormatError}
+   * naming file and line; `'skip'` drops the line and reports it to `onSkip`.
+   */
+  onInvalid?: 'throw' | 'skip';
+  /** Called with each skipped line's error when `onInvalid` is `'skip'`. */
+  onSkip?: (error: DollyFormatError) => void;
+  /** Name used in error messages (default: the path). */
+  sourceName?: string;
+}
+
+/**
+ * Splits text chunks into lines: strips a leading UTF-8 BOM, accepts `\n` and `\r\n`, and
+ * yields a final line that has no newline after it.
+ */
+export async function* splitLines(chunks: AsyncIterable<string> | Iterable<string>): AsyncGenerator<string> {
+  let rest = '';
+  let first = true;
+  for await (const chunk of chunks) {
+    let text = rest + chunk;
+    if (first && text.length > 0) {
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      first = false;
+    }
+    let start = 0;
+    for (let nl = text.indexOf('\n', start); nl !== -1; nl = text.indexOf('\n', start)) {
+      const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+      yield text.slice(start, end);
+      start = nl + 1;
+    }
+    rest = text.slice(start);
+  }
+  if (rest.length > 0) yield rest.endsWith('\r') ? rest.slice(0, -1) : rest;
+}
+
+/**
+ * Parses jsonl text chunks into Dolly records, validating every line. Blank lines are
+ * ignored; input without a single record is an error.
+ */
+export async function* parseDolly(
+  chunks: AsyncIterable<string> | Iterable<string>,
+  sourceName: string,
+  options: Omit<ReadDollyOptions, 'sourceName'> = {},
+): AsyncGenerator<DollyRecord> {
+  const { fieldMap = {}, onInvalid = 'throw', onSkip } = options;
+  let lineNo = 0;
+  let seen = 0;
+  for await (const line of splitLines(chunks)) {
+    lineNo++;
+    if (line.trim().length === 0) continue;
+    seen++;
+    const parsed = parseDollyLine(line, fieldMap);
+    if ('error' in parsed) {
+      const err = new DollyFormatError(sourceName, lineNo, parsed.error);
+      if (onInvalid === 'throw') throw err;
+      onSkip?.(err);
+      continue;
+    }
+    yield parsed;
+  }
+  if (seen === 0) throw new DollyFormatError(sourceName, 0, 'no records (the file is empty)');
+}
+
+/** Streams the records of a Dolly-format jsonl file (UTF-8), one validated record at a time. */
+export function readDolly(path: string, options: ReadDollyOptions = {}): AsyncGenerator<DollyRecord> {
+  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 });
+  return parseDolly(stream as AsyncIterable<string>, options.sourceName ?? path, options);
+}
+
+/** Reads a whole Dolly-format jsonl file; `skipped` holds the errors of lines dropped with `onInvalid: 'skip'`. */
+export async function loadDolly(
+  path: string,
+  options: ReadDollyOptions = {},
+): Promise<{ records: DollyRecord[]; skipped: DollyFormatError[] }> {
+  const skipped: DollyFormatError[] = [];
+  const records: DollyRecord[] = [];
+  const onSkip = (e: DollyFormatError): void => {
+    skipped.push(e);
+    options.onSkip?.(e);
+  };
+  for await (const r of readDolly(path, { ...options, onSkip })) records.push(r);
+  return { records, skipped };
+}

@@ -1,0 +1,68 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { bundledTokenizerDir } from './bundled';
+
+/** The tokenizer surface this package uses (T5 style: `</s>` appended, pad id 0). */
+export interface TextTokenizer {
+  /** Token ids of `text`; with `addSpecialTokens` (default true) the post-processor appends `</s>`. */
+  encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
+  /** Text of `ids`; special tokens skipped by default; no clean-up of tokenization spaces. */
+  decode(ids: ArrayLike<number>, options?: { skipSpecialTokens?: boolean }): string;
+  readonly padId: number;
+  readonly eosId: number;
+}
+
+/** Wraps a `@huggingface/tokenizers` Tokenizer into a {@link TextTokenizer}. */
+export class T5Tokenizer implements TextTokenizer {
+  readonly padId: number;
+  readonly eosId: number;
+
+  constructor(readonly tokenizer: Tokenizer) {
+    const pad = tokenizer.token_to_id('<pad>');
+    const eos = tokenizer.token_to_id('</s>');
+    if (pad === undefined || eos === undefined) throw new Error('not a T5 tokenizer: <pad> or </s> is missing from the vocabulary');
+    this.padId = pad;
+    this.eosId = eos;
+  }
+
+  /** Builds one from the parsed `tokenizer.json` and `tokenizer_config.json`. */
+  static fromJSON(tokenizerJson: object, tokenizerConfig: object = {}): T5Tokenizer {
+    return new T5Tokenizer(new Tokenizer(tokenizerJson, tokenizerConfig));
+  }
+
+  encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
+    return this.tokenizer.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
+  }
+
+  decode(ids: ArrayLike<number>, options: { skipSpecialTokens?: boolean } = {}): string {
+    return this.tokenizer.decode(Array.from(ids), {
+      skip_special_tokens: options.skipSpecialTokens ?? true,
+      clean_up_tokenization_spaces: false,
+    });
+  }
+}
+
+async function readJson(path: string): Promise<object> {
+  const text = await readFile(path, 'utf8');
+  try {
+    return JSON.parse(text) as object;
+  } catch (e) {
+    throw new Error(`${path}: invalid JSON (${(e as Error).message})`);
+  }
+}
+
+/**
+ * Loads `tokenizer.json` (+ `tokenizer_config.json` when present) from a folder; default: the
+ * bundled T5 tokenizer.
+ */
+export async function loadT5Tokenizer(dir: string = bundledTokenizerDir()): Promise<T5Tokenizer> {
+  const tokenizerJson = await readJson(join(dir, 'tokenizer.json'));
+  let config: object = {};
+  try {
+    config = await readJson(join(dir, 'tokenizer_config.json'));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  return T5Tokenizer.fromJSON(tokenizerJson, config);
+}

@@ -1,0 +1,95 @@
+import type { Dtype } from './dtypes.js';
+import { SafetensorsError } from './errors.js';
+
+/** IEEE half → float (exact). */
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24; // subnormal
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+const F16_TABLE = (() => {
+  const t = new Float32Array(65536);
+  for (let i = 0; i < 65536; i++) t[i] = halfToFloat(i);
+  return t;
+})();
+
+/**
+ * Decodes little-endian F32, F16 or BF16 bytes (a view at any offset) to a new Float32Array.
+ * I32/I64/I8/U8/BOOL convert to float32 values too (I64 must fit 2^53).
+ */
+export function toFloat32(dtype: Dtype, bytes: Uint8Array): Float32Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  switch (dtype) {
+    case 'F32': {
+      if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+      const out = new Float32Array(bytes.byteLength / 4);
+      for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
+      return out;
+    }
+    case 'F16': {
+      const out = new Float32Array(bytes.byteLength / 2);
+      for (let i = 0; i < out.length; i++) out[i] = F16_TABLE[view.getUint16(i * 2, true)]!;
+      return out;
+    }
+    case 'BF16': {
+      const out = new Float32Array(bytes.byteLength / 2);
+      const u = new Uint32Array(out.buffer);
+      for (let i = 0; i < out.length; i++) u[i] = view.getUint16(i * 2, true) << 16;
+      return out;
+    }
+    case 'F64': {
+      const out = new Float32Array(bytes.byteLength / 8);
+      for (let i = 0; i < out.length; i++) out[i] = view.getFloat64(i * 8, true);
+      return out;
+    }
+    default:
+      return Float32Array.from(toNumbers(dtype, bytes));
+  }
+}
+
+/** Decodes integer dtypes (I64, I32, I16, I8, U8, U16, U32, BOOL) to an Int32Array (values must fit). */
+export function toInt32(dtype: Dtype, bytes: Uint8Array): Int32Array {
+  return Int32Array.from(toNumbers(dtype, bytes));
+}
+
+function toNumbers(dtype: Dtype, bytes: Uint8Array): number[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const get: Partial<Record<Dtype, [number, (o: number) => number]>> = {
+    I64: [8, (o) => Number(view.getBigInt64(o, true))],
+    U64: [8, (o) => Number(view.getBigUint64(o, true))],
+    I32: [4, (o) => view.getInt32(o, true)],
+    U32: [4, (o) => view.getUint32(o, true)],
+    I16: [2, (o) => view.getInt16(o, true)],
+    U16: [2, (o) => view.getUint16(o, true)],
+    I8: [1, (o) => view.getInt8(o)],
+    U8: [1, (o) => view.getUint8(o)],
+    BOOL: [1, (o) => view.getUint8(o)],
+    F32: [4, (o) => view.getFloat32(o, true)],
+    F64: [8, (o) => view.getFloat64(o, true)],
+  };
+  const entry = get[dtype];
+  if (!entry) throw new SafetensorsError(`cannot convert ${dtype} to numbers`);
+  const [size, read] = entry;
+  const out = new Array<number>(bytes.byteLength / size);
+  for (let i = 0; i < out.length; i++) out[i] = read(i * size);
+  return out;
+}
+
+/** float32 → bfloat16 bits with round-to-nearest-even (what PyTorch's `.to(torch.bfloat16)` does). */
+export function float32ToBf16Bits(values: Float32Array): Uint16Array {
+  const u = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const x = u[i]!;
+    if ((x & 0x7f800000) === 0x7f800000 && x & 0x7fffff) {
+      out[i] = (x >>> 16) | 0x40; // quiet NaN
+      continue;
+    }
+    out[i] = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+  }
+  return out;
+}
