@@ -1,0 +1,374 @@
+import { accessSync, constants, statSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { DEMO_TRAIN_DEFAULTS } from './demo-config.js';
+import { UsageError } from './errors.js';
+import {
+  BACKENDS,
+  INT8_MODES,
+  SPLITS,
+  T5_LINEAR_NAMES,
+  type BackendName,
+  type CommandOptions,
+  type EvalOptions,
+  type GenerateOptions,
+  type Int8Mode,
+  type ModelOptions,
+  type ModelSource,
+  type ParsedCommandLine,
+  type SplitName,
+  type TrainOptions,
+} from './options.js';
+
+export const PROGRAM = 'conifer-train-ul2-dolly';
+export const COMMANDS = ['train', 'generate', 'eval'] as const;
+export type CommandName = (typeof COMMANDS)[number];
+
+/** The original project's prompt (its README's usage example). */
+export const DEFAULT_PROMPT = 'Write a story about an lamb named Dolly that went to the zoo.';
+
+interface Flag {
+  name: string;
+  /** Placeholder of the value in the help; absent = a boolean switch. */
+  value?: string;
+  multiple?: boolean;
+  /** The default as the help shows it. */
+  def?: string;
+  help: string;
+}
+
+const COMMON: Flag[] = [
+  { name: 'model', value: 'DIR|FILE|ID', def: 'the embedded demo model (random weights)', help: 'Hugging Face snapshot folder, a bare config.json (--dry-run), or a hub id such as google/flan-ul2' },
+  { name: 'int8', value: INT8_MODES.join('|'), def: 'auto (weight-only above 1 B parameters)', help: 'frozen weights as int8: weight-only dequantizes, llm-int8 multiplies in int8' },
+  { name: 'backend', value: BACKENDS.join('|'), def: 'wasm', help: 'tfjs backend; tensorflow = @tensorflow/tfjs-node-gpu, installed by you on a CUDA machine' },
+  { name: 'seed', value: 'N', def: '42', help: 'seed of the demo weights, LoRA init, dropout, shuffling and sampling' },
+  { name: 'out', value: 'DIR', def: 'conifer-out', help: 'where adapters, metrics.jsonl and the loss curve are written' },
+  { name: 'max-source-length', value: 'N', def: `512 (demo ${DEMO_TRAIN_DEFAULTS.maxSourceLength})`, help: 'prompt tokens kept' },
+];
+
+const HELP: Flag = { name: 'help', help: 'print this help' };
+
+const TRAIN: Flag[] = [
+  ...COMMON,
+  { name: 'data', value: 'FILE', def: 'the Dolly 15K copy shipped in the repo', help: 'Dolly-format jsonl (instruction, context, response, category)' },
+  { name: 'limit', value: 'N', def: `all (demo ${DEMO_TRAIN_DEFAULTS.limit})`, help: 'records used before the 80/20 split' },
+  { name: 'r', value: 'N', def: '8', help: 'LoRA rank' },
+  { name: 'lora-alpha', value: 'N', def: '32', help: 'LoRA alpha (scaling = alpha / r)' },
+  { name: 'lora-dropout', value: 'P', def: '0.1', help: 'dropout on the LoRA input' },
+  { name: 'target-modules', value: 'LIST', def: 'q,v', help: `comma-separated projections to adapt (${T5_LINEAR_NAMES.join(', ')})` },
+  { name: 'lr', value: 'X', def: `1e-4 (demo ${DEMO_TRAIN_DEFAULTS.lr})`, help: 'peak learning rate, linear schedule' },
+  { name: 'epochs', value: 'N', def: `3 (demo ${DEMO_TRAIN_DEFAULTS.epochs})`, help: 'passes over the training split' },
+  { name: 'batch-size', value: 'N', def: `1 (demo ${DEMO_TRAIN_DEFAULTS.batchSize})`, help: 'examples per micro-batch' },
+  { name: 'grad-accum', value: 'N', def: `8 (demo ${DEMO_TRAIN_DEFAULTS.gradAccum})`, help: 'micro-batches per optimizer step (token-normalised)' },
+  { name: 'batch-tokens', value: 'N', def: 'off', help: 'bucketed micro-batches of at most N padded tokens; replaces --batch-size' },
+  { name: 'max-target-length', value: 'N', def: `512 (demo ${DEMO_TRAIN_DEFAULTS.maxTargetLength})`, help: 'response tokens kept' },
+  { name: 'warmup-steps', value: 'N', def: '0', help: 'linear warmup steps' },
+  { name: 'eval-every', value: 'N', def: 'each epoch', help: 'evaluate every N optimizer steps' },
+  { name: 'save-every', value: 'N', def: 'each epoch', help: 'save the adapter every N optimizer steps' },
+  { name: 'max-steps', value: 'N', def: 'no limit', help: 'stop after N optimizer steps' },
+  { name: 'resume', help: 'continue from the latest checkpoint under --out' },
+  { name: 'dry-run', help: 'print the memory/time plan and exit; loads nothing' },
+  { name: 'device-memory', value: 'GB', def: 'cpu/wasm: free RAM; GPU: unknown', help: 'memory the plan checks against' },
+  { name: 'device-tflops', value: 'T', def: 'a per-backend guess', help: 'sustained TFLOP/s for the time estimate' },
+  HELP,
+];
+
+const GENERATE: Flag[] = [
+  ...COMMON,
+  { name: 'adapter', value: 'DIR', def: 'none (base model)', help: 'PEFT adapter folder (adapter_config.json + adapter_model.safetensors)' },
+  { name: 'prompt', value: 'TEXT', multiple: true, def: 'the original "Dolly the lamb" prompt', help: 'prompt; repeat for several' },
+  { name: 'max-length', value: 'N', def: '250', help: 'most new tokens' },
+  { name: 'min-length', value: 'N', def: '10', help: 'fewest new tokens (EOS is blocked before)' },
+  { name: 'num-beams', value: 'N', def: '1', help: 'beam search width; 1 = greedy (or sampling)' },
+  { name: 'do-sample', help: 'sample instead of greedy/beam' },
+  { name: 'temperature', value: 'X', def: '1', help: 'sampling temperature' },
+  { name: 'top-k', value: 'N', def: '50', help: 'sample from the k most likely tokens; 0 = off' },
+  { name: 'top-p', value: 'P', def: '1', help: 'nucleus sampling mass; 1 = off' },
+  HELP,
+];
+
+const EVAL: Flag[] = [
+  ...COMMON,
+  { name: 'adapter', value: 'DIR', def: 'none (base model)', help: 'PEFT adapter folder' },
+  { name: 'split', value: SPLITS.join('|'), def: 'test', help: 'which side of the 80/20 split' },
+  { name: 'data', value: 'FILE', def: 'the Dolly 15K copy shipped in the repo', help: 'Dolly-format jsonl' },
+  { name: 'limit', value: 'N', def: `all (demo ${DEMO_TRAIN_DEFAULTS.limit})`, help: 'records used before the 80/20 split' },
+  { name: 'batch-size', value: 'N', def: '8', help: 'examples per batch' },
+  { name: 'max-target-length', value: 'N', def: `512 (demo ${DEMO_TRAIN_DEFAULTS.maxTargetLength})`, help: 'response tokens kept' },
+  { name: 'samples', value: 'N', def: '3', help: 'held-out prompts generated side by side (base vs adapter)' },
+  { name: 'max-length', value: 'N', def: '250', help: 'most new tokens of those generations' },
+  HELP,
+];
+
+const FLAGS: Record<CommandName, Flag[]> = { train: TRAIN, generate: GENERATE, eval: EVAL };
+
+const SUMMARY: Record<CommandName, string> = {
+  train: 'LoRA fine-tune (int8 frozen weights) on Dolly 15K; with no flags, the embedded demo model.',
+  generate: 'Base model + adapter + prompt(s) → text, streamed to the terminal.',
+  eval: 'Eval loss (per token and summed) on a split, and side-by-side generations.',
+};
+
+function flagLine(f: Flag): string {
+  const left = `  --${f.name}${f.value ? ` ${f.value}` : ''}`;
+  const def = f.def ? ` (default: ${f.def})` : '';
+  return `${left.padEnd(44)} ${f.help}${def}`;
+}
+
+/** The help of one subcommand: every flag with its default. */
+export function commandHelp(command: CommandName): string {
+  return [`Usage: ${PROGRAM} ${command} [flags]`, '', SUMMARY[command], '', 'Flags:', ...FLAGS[command].map(flagLine), ''].join('\n');
+}
+
+export function mainHelp(): string {
+  return [
+    `Usage: ${PROGRAM} <command> [flags]`,
+    '',
+    'Fine-tune Flan-UL2 (or the embedded small T5) with LoRA on Dolly 15K, on TensorFlow.js.',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.padEnd(10)} ${SUMMARY[c]}`),
+    '',
+    `Run '${PROGRAM} <command> --help' for its flags. The first thing to try: '${PROGRAM} train' (offline demo).`,
+    '',
+  ].join('\n');
+}
+
+/** Turns node:util parseArgs' errors into one short line. */
+function parseArgsMessage(e: unknown): string {
+  const err = e as { code?: string; message?: string };
+  const msg = err.message ?? String(e);
+  const flag = /'(-{1,2}[^' ]+)/.exec(msg)?.[1];
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown flag ${flag ?? msg}`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      if (/does not take an argument/.test(msg)) return `${flag} takes no value`;
+      return `${flag ?? 'a flag'} needs a value${/ambiguous/.test(msg) ? ' (write --flag=VALUE for values starting with "-")' : ''}`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument ${/'([^']*)'/.exec(msg)?.[1] ?? msg}`;
+    default:
+      return msg;
+  }
+}
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+/** Typed readers of flag values; each bad value is a UsageError naming the flag. */
+class Reader {
+  constructor(readonly values: Values) {}
+  has(name: string): boolean {
+    return this.values[name] !== undefined;
+  }
+  str(name: string): string | undefined {
+    const v = this.values[name];
+    return typeof v === 'string' ? v : undefined;
+  }
+  bool(name: string): boolean {
+    return this.values[name] === true;
+  }
+  list(name: string): string[] {
+    const v = this.values[name];
+    return Array.isArray(v) ? v : [];
+  }
+  num(name: string, check: (x: number) => boolean, what: string): number | undefined {
+    const s = this.str(name);
+    if (s === undefined) return undefined;
+    const x = s.trim() === '' ? NaN : Number(s);
+    if (!Number.isFinite(x) || !check(x)) throw new UsageError(`--${name} must be ${what} (got "${s}")`);
+    return x;
+  }
+  int(name: string, min: number): number | undefined {
+    return this.num(name, (x) => Number.isInteger(x) && x >= min, min === 0 ? 'a non-negative integer' : min === 1 ? 'a positive integer' : `an integer ≥ ${min}`);
+  }
+  positive(name: string): number | undefined {
+    return this.num(name, (x) => x > 0, 'a positive number');
+  }
+  choice<T extends string>(name: string, choices: readonly T[]): T | undefined {
+    const s = this.str(name);
+    if (s === undefined) return undefined;
+    if (!(choices as readonly string[]).includes(s)) throw new UsageError(`--${name} must be one of ${choices.join(', ')} (got "${s}")`);
+    return s as T;
+  }
+}
+
+const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
+
+/** --model: an existing folder, an existing .json file, or a hub id; anything else is a clear error. */
+export function resolveModelSource(value: string | undefined): ModelSource {
+  if (value === undefined) return { kind: 'demo' };
+  if (value === '') throw new UsageError('--model needs a folder, a config.json or a hub id');
+  try {
+    const st = statSync(value);
+    if (st.isDirectory()) return { kind: 'dir', dir: value };
+    if (st.isFile() && value.endsWith('.json')) return { kind: 'config', file: value };
+    throw new UsageError(`--model ${value}: expected a Hugging Face snapshot folder or a config.json`);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+  }
+  if (HUB_ID.test(value) && !value.startsWith('.')) return { kind: 'hub', id: value };
+  throw new UsageError(`--model ${value}: no such folder (and not a hub id like google/flan-ul2)`);
+}
+
+function readableFile(flag: string, path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  try {
+    if (!statSync(path).isFile()) throw new Error('not a file');
+    accessSync(path, constants.R_OK);
+  } catch {
+    throw new UsageError(`--${flag} ${path}: not a readable file`);
+  }
+  return path;
+}
+
+function existingDir(flag: string, path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  let ok = false;
+  try {
+    ok = statSync(path).isDirectory();
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new UsageError(`--${flag} ${path}: no such folder`);
+  return path;
+}
+
+function modelOptions(r: Reader, explicit: Set<string>): ModelOptions {
+  const model = resolveModelSource(r.str('model'));
+  const demo = model.kind === 'demo';
+  const out = r.str('out') ?? 'conifer-out';
+  if (out === '') throw new UsageError('--out needs a folder');
+  return {
+    model,
+    int8: r.choice<Int8Mode>('int8', INT8_MODES) ?? 'auto',
+    backend: r.choice<BackendName>('backend', BACKENDS) ?? 'wasm',
+    seed: r.int('seed', 0) ?? 42,
+    out,
+    maxSourceLength: r.int('max-source-length', 1) ?? (demo ? DEMO_TRAIN_DEFAULTS.maxSourceLength : 512),
+    explicit,
+  };
+}
+
+function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
+  const demo = base.model.kind === 'demo';
+  const targetModules = (r.str('target-modules') ?? 'q,v').split(',').map((s) => s.trim());
+  for (const t of targetModules) {
+    if (!(T5_LINEAR_NAMES as readonly string[]).includes(t)) {
+      throw new UsageError(`--target-modules: unknown projection "${t}" (T5 has ${T5_LINEAR_NAMES.join(', ')})`);
+    }
+  }
+  if (r.has('batch-tokens') && r.has('batch-size')) throw new UsageError('--batch-tokens replaces --batch-size: give one of them');
+  const loraDropout = r.num('lora-dropout', (x) => x >= 0 && x < 1, 'in [0, 1)') ?? 0.1;
+  const opts: TrainOptions = {
+    ...base,
+    command: 'train',
+    data: readableFile('data', r.str('data')),
+    limit: r.int('limit', 2) ?? (demo ? DEMO_TRAIN_DEFAULTS.limit : undefined),
+    r: r.int('r', 1) ?? 8,
+    loraAlpha: r.positive('lora-alpha') ?? 32,
+    loraDropout,
+    targetModules: [...new Set(targetModules)],
+    lr: r.positive('lr') ?? (demo ? DEMO_TRAIN_DEFAULTS.lr : 1e-4),
+    epochs: r.int('epochs', 1) ?? (demo ? DEMO_TRAIN_DEFAULTS.epochs : 3),
+    batchSize: r.int('batch-size', 1) ?? (demo ? DEMO_TRAIN_DEFAULTS.batchSize : 1),
+    gradAccum: r.int('grad-accum', 1) ?? (demo ? DEMO_TRAIN_DEFAULTS.gradAccum : 8),
+    batchTokens: r.int('batch-tokens', 2),
+    maxTargetLength: r.int('max-target-length', 1) ?? (demo ? DEMO_TRAIN_DEFAULTS.maxTargetLength : 512),
+    warmupSteps: r.int('warmup-steps', 0) ?? 0,
+    evalEvery: r.int('eval-every', 1),
+    saveEvery: r.int('save-every', 1),
+    maxSteps: r.int('max-steps', 1),
+    resume: r.bool('resume'),
+    dryRun: r.bool('dry-run'),
+    deviceMemoryGB: r.positive('device-memory'),
+    deviceTflops: r.positive('device-tflops'),
+  };
+  if (opts.batchTokens !== undefined && opts.batchTokens < opts.maxSourceLength + opts.maxTargetLength) {
+    throw new UsageError(
+      `--batch-tokens ${opts.batchTokens} is smaller than one longest example (--max-source-length + --max-target-length = ${opts.maxSourceLength + opts.maxTargetLength})`,
+    );
+  }
+  if (opts.model.kind === 'config' && !opts.dryRun) {
+    throw new UsageError(`--model ${opts.model.file} is a bare config: training needs the snapshot folder with the weights (or add --dry-run)`);
+  }
+  return opts;
+}
+
+function generateOptions(r: Reader, base: ModelOptions): GenerateOptions {
+  if (base.model.kind === 'config') throw new UsageError('--model: generation needs the snapshot folder with the weights, not a bare config.json');
+  const prompts = r.list('prompt');
+  if (prompts.some((p) => p.trim() === '')) throw new UsageError('--prompt must not be empty');
+  const opts: GenerateOptions = {
+    ...base,
+    command: 'generate',
+    adapter: existingDir('adapter', r.str('adapter')),
+    prompts: prompts.length > 0 ? prompts : [DEFAULT_PROMPT],
+    maxLength: r.int('max-length', 1) ?? 250,
+    minLength: r.int('min-length', 0) ?? 10,
+    numBeams: r.int('num-beams', 1) ?? 1,
+    doSample: r.bool('do-sample'),
+    temperature: r.positive('temperature') ?? 1,
+    topK: r.int('top-k', 0) ?? 50,
+    topP: r.num('top-p', (x) => x > 0 && x <= 1, 'in (0, 1]') ?? 1,
+  };
+  if (opts.minLength > opts.maxLength) throw new UsageError(`--min-length ${opts.minLength} is larger than --max-length ${opts.maxLength}`);
+  for (const f of ['temperature', 'top-k', 'top-p']) {
+    if (r.has(f) && !opts.doSample) throw new UsageError(`--${f} only applies with --do-sample`);
+  }
+  return opts;
+}
+
+function evalOptions(r: Reader, base: ModelOptions): EvalOptions {
+  if (base.model.kind === 'config') throw new UsageError('--model: eval needs the snapshot folder with the weights, not a bare config.json');
+  const demo = base.model.kind === 'demo';
+  return {
+    ...base,
+    command: 'eval',
+    adapter: existingDir('adapter', r.str('adapter')),
+    split: r.choice<SplitName>('split', SPLITS) ?? 'test',
+    data: readableFile('data', r.str('data')),
+    limit: r.int('limit', 2) ?? (demo ? DEMO_TRAIN_DEFAULTS.limit : undefined),
+    batchSize: r.int('batch-size', 1) ?? 8,
+    maxTargetLength: r.int('max-target-length', 1) ?? (demo ? DEMO_TRAIN_DEFAULTS.maxTargetLength : 512),
+    samples: r.int('samples', 0) ?? 3,
+    maxLength: r.int('max-length', 1) ?? 250,
+  };
+}
+
+/**
+ * Parses argv (without node and the script): `<command> [flags]`, or `--help`.
+ * Throws UsageError (exit code 2) for anything it cannot accept; touches no file but to check that given paths exist.
+ */
+export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
+  const [first, ...rest] = argv;
+  if (first === undefined) throw new UsageError(`missing command: one of ${COMMANDS.join(', ')} (try '${PROGRAM} train')`);
+  if (first === '--help' || first === '-h' || first === 'help') {
+    const topic = rest[0];
+    if (topic !== undefined && (COMMANDS as readonly string[]).includes(topic)) return { kind: 'help', text: commandHelp(topic as CommandName) };
+    return { kind: 'help', text: mainHelp() };
+  }
+  if (!(COMMANDS as readonly string[]).includes(first)) {
+    throw new UsageError(`unknown command "${first}": one of ${COMMANDS.join(', ')}`);
+  }
+  const command = first as CommandName;
+  const flags = FLAGS[command];
+  const spec: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
+  for (const f of flags) spec[f.name] = { type: f.value ? 'string' : 'boolean', ...(f.multiple ? { multiple: true } : {}) };
+  spec.help = { type: 'boolean', short: 'h' };
+  let values: Values;
+  try {
+    values = parseArgs({ args: [...rest], options: spec, strict: true, allowPositionals: false }).values as Values;
+  } catch (e) {
+    throw new UsageError(`${command}: ${parseArgsMessage(e)}`);
+  }
+  if (values.help === true) return { kind: 'help', text: commandHelp(command) };
+  const r = new Reader(values);
+  const explicit = new Set(Object.keys(values).filter((k) => values[k] !== undefined));
+  let options: CommandOptions;
+  try {
+    const base = modelOptions(r, explicit);
+    options = command === 'train' ? trainOptions(r, base) : command === 'generate' ? generateOptions(r, base) : evalOptions(r, base);
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(`${command}: ${e.message}`);
+    throw e;
+  }
+  return { kind: 'run', options };
+}

@@ -1,0 +1,136 @@
+/** The parsed, validated options of each subcommand: what the wiring (model, LoRA, trainer, generation) consumes. */
+
+export const BACKENDS = ['cpu', 'wasm', 'webgpu', 'tensorflow'] as const;
+/** cpu = pure JS; wasm = SIMD CPU; webgpu = Dawn (npm `webgpu`) in Node; tensorflow = @tensorflow/tfjs-node-gpu (user-installed). */
+export type BackendName = (typeof BACKENDS)[number];
+
+export const INT8_MODES = ['auto', 'weight-only', 'llm-int8', 'off'] as const;
+/** auto = weight-only for models over 1 B parameters, off otherwise (resolved by `resolveInt8`). */
+export type Int8Mode = (typeof INT8_MODES)[number];
+
+/** T5 projection names LoRA may target (PEFT matches the last component of the module path). */
+export const T5_LINEAR_NAMES = ['q', 'k', 'v', 'o', 'wi', 'wi_0', 'wi_1', 'wo'] as const;
+
+export const SPLITS = ['train', 'test'] as const;
+/** The 80/20 split of Dolly: `train` (80 %) or `test` (the held-out 20 %). */
+export type SplitName = (typeof SPLITS)[number];
+
+/** Where the model comes from. */
+export type ModelSource =
+  /** No --model: the embedded small T5 (`DEMO_CONFIG`) with seeded random weights. */
+  | { kind: 'demo' }
+  /** A Hugging Face snapshot folder (config.json + safetensors). */
+  | { kind: 'dir'; dir: string }
+  /** A bare config.json: enough for --dry-run only. */
+  | { kind: 'config'; file: string }
+  /** A hub id such as google/flan-ul2, downloaded through @huggingface/hub into a cache. */
+  | { kind: 'hub'; id: string };
+
+/** What every subcommand shares. */
+export interface ModelOptions {
+  /** --model DIR|FILE|hub-id (default: the embedded demo model). */
+  model: ModelSource;
+  /** --int8 (default auto). */
+  int8: Int8Mode;
+  /** --backend (default wasm: the fastest CPU backend). */
+  backend: BackendName;
+  /** --seed (default 42): weights of the demo model, LoRA init, dropout, shuffling, sampling. */
+  seed: number;
+  /** --out DIR (default conifer-out): where adapters, metrics.jsonl and the loss curve go. */
+  out: string;
+  /** --max-source-length (default 512; demo 128): prompts are truncated to this many tokens. */
+  maxSourceLength: number;
+  /** Long flag names the user set on the command line (the rest are defaults). */
+  explicit: ReadonlySet<string>;
+}
+
+export interface TrainOptions extends ModelOptions {
+  command: 'train';
+  /** --data FILE: a Dolly jsonl (default: the copy shipped in the repo). */
+  data?: string;
+  /** --limit N: use the first N records of the (shuffled) data before the 80/20 split (default: all; demo 300). */
+  limit?: number;
+  /** --r (default 8). */
+  r: number;
+  /** --lora-alpha (default 32); scaling = lora_alpha / r. */
+  loraAlpha: number;
+  /** --lora-dropout (default 0.1). */
+  loraDropout: number;
+  /** --target-modules (default q,v). */
+  targetModules: string[];
+  /** --lr (default 1e-4; demo 1e-3): peak learning rate of the linear schedule. */
+  lr: number;
+  /** --epochs (default 3; demo 2). */
+  epochs: number;
+  /** --batch-size (default 1; demo 4). Ignored when batchTokens is set. */
+  batchSize: number;
+  /** --grad-accum (default 8; demo 2): micro-batches per optimizer step (losses token-normalised over the window). */
+  gradAccum: number;
+  /** --batch-tokens N: bucketed batches of at most N padded (source + target) tokens; replaces --batch-size. */
+  batchTokens?: number;
+  /** --max-target-length (default 512; demo 64). */
+  maxTargetLength: number;
+  /** --warmup-steps (default 0). */
+  warmupSteps: number;
+  /** --eval-every N optimizer steps (default: at the end of each epoch). */
+  evalEvery?: number;
+  /** --save-every N optimizer steps (default: at the end of each epoch). */
+  saveEvery?: number;
+  /** --max-steps N: stop after N optimizer steps (default: no limit). */
+  maxSteps?: number;
+  /** --resume: continue from the latest checkpoint under `out`. */
+  resume: boolean;
+  /** --dry-run: print the memory/time plan and exit without loading anything. */
+  dryRun: boolean;
+  /** --device-memory GB (default: cpu/wasm = free RAM; GPU: unknown unless given). */
+  deviceMemoryGB?: number;
+  /** --device-tflops T: sustained TFLOP/s assumed by the time estimate (default per backend). */
+  deviceTflops?: number;
+}
+
+export interface GenerateOptions extends ModelOptions {
+  command: 'generate';
+  /** --adapter DIR: a PEFT adapter folder (default: none, the base model alone). */
+  adapter?: string;
+  /** --prompt TEXT, repeatable (default: the original project's Dolly-the-lamb prompt). */
+  prompts: string[];
+  /** --max-length (default 250, as the original). */
+  maxLength: number;
+  /** --min-length (default 10, as the original). */
+  minLength: number;
+  /** --num-beams (default 1 = greedy or sampling). */
+  numBeams: number;
+  /** --do-sample (default false). */
+  doSample: boolean;
+  /** --temperature (default 1). */
+  temperature: number;
+  /** --top-k (default 50; 0 = off). */
+  topK: number;
+  /** --top-p (default 1 = off). */
+  topP: number;
+}
+
+export interface EvalOptions extends ModelOptions {
+  command: 'eval';
+  /** --adapter DIR (default: none, the base model alone). */
+  adapter?: string;
+  /** --split (default test). */
+  split: SplitName;
+  /** --data FILE (default: the copy shipped in the repo). */
+  data?: string;
+  /** --limit N records before the split (default: all; demo 300, so eval sees the demo's held-out part). */
+  limit?: number;
+  /** --batch-size (default 8). */
+  batchSize: number;
+  /** --max-target-length (default 512; demo 64). */
+  maxTargetLength: number;
+  /** --samples N held-out prompts generated side by side, base vs adapter (default 3). */
+  samples: number;
+  /** --max-length of those generations (default 250). */
+  maxLength: number;
+}
+
+export type CommandOptions = TrainOptions | GenerateOptions | EvalOptions;
+
+/** What `parseCommandLine` returns: a command to run, or help text to print (exit 0). */
+export type ParsedCommandLine = { kind: 'run'; options: CommandOptions } | { kind: 'help'; text: string };

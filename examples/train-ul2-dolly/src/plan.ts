@@ -1,0 +1,324 @@
+import { DOLLY_PROMPT_QUANTILES, DOLLY_RECORDS, DOLLY_RESPONSE_QUANTILES, meanPaddedLength, meanTruncated } from './dolly-lengths.js';
+import type { BackendName, Int8Mode } from './options.js';
+import { t5Shape, type T5ConfigJson, type T5Shape } from './t5-config.js';
+
+/** One projection of the model, by its Hugging Face module path. */
+export interface LinearInfo {
+  path: string;
+  /** Last path component: q, k, v, o, wi, wi_0, wi_1, wo, lm_head. */
+  name: string;
+  inFeatures: number;
+  outFeatures: number;
+  /** Which tokens it runs over: encoder (source) positions or decoder (target) positions. */
+  tokens: 'source' | 'target';
+}
+
+/** Every linear of T5ForConditionalGeneration, in checkpoint order (lm_head only when untied). */
+export function t5Linears(s: T5Shape): LinearInfo[] {
+  const inner = s.numHeads * s.dKv;
+  const out: LinearInfo[] = [];
+  const attn = (prefix: string, tokens: LinearInfo['tokens'], kvTokens: LinearInfo['tokens']) => {
+    out.push({ path: `${prefix}.q`, name: 'q', inFeatures: s.dModel, outFeatures: inner, tokens });
+    out.push({ path: `${prefix}.k`, name: 'k', inFeatures: s.dModel, outFeatures: inner, tokens: kvTokens });
+    out.push({ path: `${prefix}.v`, name: 'v', inFeatures: s.dModel, outFeatures: inner, tokens: kvTokens });
+    out.push({ path: `${prefix}.o`, name: 'o', inFeatures: inner, outFeatures: s.dModel, tokens });
+  };
+  const ff = (prefix: string, tokens: LinearInfo['tokens']) => {
+    for (const wi of s.gated ? ['wi_0', 'wi_1'] : ['wi']) {
+      out.push({ path: `${prefix}.DenseReluDense.${wi}`, name: wi, inFeatures: s.dModel, outFeatures: s.dFf, tokens });
+    }
+    out.push({ path: `${prefix}.DenseReluDense.wo`, name: 'wo', inFeatures: s.dFf, outFeatures: s.dModel, tokens });
+  };
+  for (let i = 0; i < s.numLayers; i++) {
+    attn(`encoder.block.${i}.layer.0.SelfAttention`, 'source', 'source');
+    ff(`encoder.block.${i}.layer.1`, 'source');
+  }
+  for (let i = 0; i < s.numDecoderLayers; i++) {
+    attn(`decoder.block.${i}.layer.0.SelfAttention`, 'target', 'target');
+    // Cross-attention: k and v project the encoder output (source positions).
+    attn(`decoder.block.${i}.layer.1.EncDecAttention`, 'target', 'source');
+    ff(`decoder.block.${i}.layer.2`, 'target');
+  }
+  if (!s.tied) out.push({ path: 'lm_head', name: 'lm_head', inFeatures: s.dModel, outFeatures: s.vocabSize, tokens: 'target' });
+  return out;
+}
+
+export interface ParameterCounts {
+  total: number;
+  /** Encoder + decoder projections (quantized by int8). */
+  linear: number;
+  /** shared.weight [vocab, d_model] (tied: also the head). */
+  embedding: number;
+  /** lm_head.weight when untied (kept float32, like bitsandbytes' skip of lm_head). */
+  lmHead: number;
+  /** RMS norm weights: 2 per encoder block, 3 per decoder block, 2 final. */
+  norms: number;
+  /** relative_attention_bias [buckets, heads] of block 0 of each stack. */
+  relativeBias: number;
+}
+
+export function countParameters(s: T5Shape): ParameterCounts {
+  const linears = t5Linears(s);
+  const linear = linears.filter((l) => l.name !== 'lm_head').reduce((n, l) => n + l.inFeatures * l.outFeatures, 0);
+  const embedding = s.vocabSize * s.dModel;
+  const lmHead = s.tied ? 0 : s.vocabSize * s.dModel;
+  const norms = (2 * s.numLayers + 3 * s.numDecoderLayers + 2) * s.dModel;
+  const relativeBias = 2 * s.numBuckets * s.numHeads;
+  return { total: linear + embedding + lmHead + norms + relativeBias, linear, embedding, lmHead, norms, relativeBias };
+}
+
+/** LoRA's trainable parameters: r·(in + out) for every linear whose last path component is targeted. */
+export function loraParameters(s: T5Shape, r: number, targetModules: readonly string[]): { params: number; modules: number } {
+  const hit = t5Linears(s).filter((l) => targetModules.includes(l.name));
+  return { params: hit.reduce((n, l) => n + r * (l.inFeatures + l.outFeatures), 0), modules: hit.length };
+}
+
+/** `auto` → weight-only above 1 B parameters, off below. */
+export function resolveInt8(mode: Int8Mode, totalParams: number): Exclude<Int8Mode, 'auto'> {
+  if (mode !== 'auto') return mode;
+  return totalParams > 1e9 ? 'weight-only' : 'off';
+}
+
+/** Bytes of the frozen weights: float32, or int8 linears (1 byte per weight + a 4-byte float32 scale per output row). */
+export function weightBytes(s: T5Shape, int8: boolean): number {
+  const c = countParameters(s);
+  const nonLinear = 4 * (c.embedding + c.lmHead + c.norms + c.relativeBias);
+  if (!int8) return 4 * c.total;
+  const linears = t5Linears(s).filter((l) => l.name !== 'lm_head');
+  return nonLinear + linears.reduce((n, l) => n + l.inFeatures * l.outFeatures + 4 * l.outFeatures, 0);
+}
+
+/**
+ * Activation floats kept for the backward of one micro-batch of `b` rows, `src` source and `tgt`
+ * target positions (float32; tfjs keeps each op's inputs/outputs its gradient needs, no fusion):
+ *   encoder block: b·src·(4·d + 4·a + F·f) + 3·b·h·src²             (two norms in/out; q, k, v, context;
+ *                                                                  FF hidden(s), activation, product; scores, softmax, dropout)
+ *   decoder block: b·tgt·(6·d + 6·a + F·f) + 2·b·src·a + 3·b·h·(tgt² + tgt·src)   (three norms; self q, k, v, context, cross q, context;
+ *                                                                  cross k, v over the source; self and cross scores)
+ *   head:          3·b·tgt·V                                      (logits, log-softmax, their gradient)
+ *   embeddings:    b·(src + tgt)·d
+ * with d = d_model, a = heads·d_kv, f = d_ff, F = 4 gated / 2 not, V = vocab.
+ * Per-block gradient checkpointing keeps only each block's input (b·src·d per encoder block, b·tgt·d per
+ * decoder block) plus one block's full set while it is recomputed, and the head.
+ */
+export function activationFloats(s: T5Shape, b: number, src: number, tgt: number): { full: number; checkpointed: number } {
+  const d = s.dModel;
+  const a = s.numHeads * s.dKv;
+  const F = s.gated ? 4 : 2;
+  const enc = b * src * (4 * d + 4 * a + F * s.dFf) + 3 * b * s.numHeads * src * src;
+  const dec = b * tgt * (6 * d + 6 * a + F * s.dFf) + 2 * b * src * a + 3 * b * s.numHeads * (tgt * tgt + tgt * src);
+  const head = 3 * b * tgt * s.vocabSize;
+  const emb = b * (src + tgt) * d;
+  const full = s.numLayers * enc + s.numDecoderLayers * dec + head + emb;
+  const checkpointed = s.numLayers * b * src * d + s.numDecoderLayers * b * tgt * d + Math.max(enc, dec) + head + emb;
+  return { full, checkpointed };
+}
+
+/** Forward FLOPs of one example with `src` source and `tgt` target positions: 2·params·tokens per linear (+ the tied head) + attention matmuls. */
+export function forwardFlops(s: T5Shape, src: number, tgt: number): number {
+  let f = 0;
+  for (const l of t5Linears(s)) f += 2 * l.inFeatures * l.outFeatures * (l.tokens === 'source' ? src : tgt);
+  if (s.tied) f += 2 * s.dModel * s.vocabSize * tgt;
+  const a = s.numHeads * s.dKv;
+  f += s.numLayers * 4 * src * src * a + s.numDecoderLayers * 4 * a * (tgt * tgt + tgt * src);
+  return f;
+}
+
+/** Sustained TFLOP/s guessed per backend when --device-tflops is not given (rough; measure and pass your own). */
+export const ASSUMED_TFLOPS: Record<BackendName, number> = {
+  // Measured here (2 cores): tfjs cpu matMul ≈ 0.6 GFLOP/s; wasm (SIMD, one thread) 13–25 GFLOP/s
+  // for untransposed matMuls (≈ 1.5 with a transposed operand), 7.9 for a whole head forward + backward.
+  cpu: 0.0005,
+  wasm: 0.006,
+  // tfjs-backend-webgpu's stock f32 matMul on an H100: 2–16 TFLOP/s (../shared/device/README.md).
+  webgpu: 5,
+  // tfjs-node-gpu (CUDA 11, fp32 cuBLAS, no TF32 for tfjs): a guess.
+  tensorflow: 20,
+};
+
+export interface PlanInput {
+  config: T5ConfigJson;
+  /** What the plan calls the model (a path, a hub id, "embedded demo"). */
+  label: string;
+  int8: Int8Mode;
+  r: number;
+  loraAlpha: number;
+  targetModules: readonly string[];
+  batchSize: number;
+  gradAccum: number;
+  batchTokens?: number;
+  maxSourceLength: number;
+  maxTargetLength: number;
+  epochs: number;
+  /** Records used before the 80/20 split (default all of Dolly). */
+  limit?: number;
+  maxSteps?: number;
+  backend: BackendName;
+  /** Bytes the device offers (undefined = unknown). */
+  deviceMemoryBytes?: number;
+  /** Where deviceMemoryBytes came from, for the printout ("free RAM", "--device-memory"). */
+  deviceMemorySource?: string;
+  deviceTflops?: number;
+}
+
+export interface Plan {
+  input: PlanInput;
+  shape: T5Shape;
+  params: ParameterCounts;
+  int8: Exclude<Int8Mode, 'auto'>;
+  float32Bytes: number;
+  int8Bytes: number;
+  /** The frozen weights as they will be held (int8Bytes unless int8 is off). */
+  frozenBytes: number;
+  /**
+   * Extra copies @conifer/t5-model keeps so every matMul is untransposed (wasm's transposed matMul is ~10× slower):
+   * the head as [d_model, vocab] beside the embedding, and (float32 linears only) W[out, in] beside W^T for the backward.
+   */
+  copiesBytes: number;
+  lora: { params: number; modules: number; percent: number; /** weight + grad + Adam m, v in float32 */ bytes: number };
+  split: { train: number; test: number };
+  /** Worst-case micro-batch: rows × source × target (padded to the maxima). */
+  microBatch: { rows: number; source: number; target: number };
+  microBatchesPerEpoch: number;
+  stepsPerEpoch: number;
+  totalSteps: number;
+  activationBytes: number;
+  activationBytesCheckpointed: number;
+  totalBytes: number;
+  totalBytesCheckpointed: number;
+  fits?: boolean;
+  fitsCheckpointed?: boolean;
+  /** Mean real and padded tokens per example (Dolly's length distribution, truncated). */
+  tokens: { source: number; target: number; paddedSource: number; paddedTarget: number };
+  epochFlops: number;
+  tflops: number;
+  tflopsAssumed: boolean;
+  epochSeconds: number;
+  totalSeconds: number;
+}
+
+export function makePlan(input: PlanInput): Plan {
+  const shape = t5Shape(input.config);
+  const params = countParameters(shape);
+  const int8 = resolveInt8(input.int8, params.total);
+  const float32Bytes = weightBytes(shape, false);
+  const int8Bytes = weightBytes(shape, true);
+  const frozenBytes = int8 === 'off' ? float32Bytes : int8Bytes;
+  const copiesBytes = 4 * shape.vocabSize * shape.dModel + (int8 === 'off' ? 4 * params.linear : 0);
+  const l = loraParameters(shape, input.r, input.targetModules);
+  const lora = { ...l, percent: (100 * l.params) / params.total, bytes: 16 * l.params };
+
+  const records = Math.min(input.limit ?? DOLLY_RECORDS, DOLLY_RECORDS);
+  // datasets' train_test_split(test_size=0.2): n_test = ceil(0.2·n).
+  const test = Math.ceil(0.2 * records);
+  const split = { train: records - test, test };
+
+  const S = input.maxSourceLength;
+  const T = input.maxTargetLength;
+  const rows = input.batchTokens !== undefined ? Math.max(1, Math.floor(input.batchTokens / (S + T))) : input.batchSize;
+  const act = activationFloats(shape, rows, S, T);
+
+  const source = meanTruncated(DOLLY_PROMPT_QUANTILES, S);
+  const target = meanTruncated(DOLLY_RESPONSE_QUANTILES, T);
+  // Random batches pad to their longest example; token-budget buckets group similar lengths (≈ 5 % padding).
+  const bucketed = input.batchTokens !== undefined;
+  const paddedSource = bucketed ? 1.05 * source : meanPaddedLength(DOLLY_PROMPT_QUANTILES, S, input.batchSize);
+  const paddedTarget = bucketed ? 1.05 * target : meanPaddedLength(DOLLY_RESPONSE_QUANTILES, T, input.batchSize);
+  const microBatchesPerEpoch = bucketed
+    ? Math.ceil((split.train * (paddedSource + paddedTarget)) / input.batchTokens!)
+    : Math.ceil(split.train / input.batchSize);
+  const stepsPerEpoch = Math.ceil(microBatchesPerEpoch / input.gradAccum);
+  const totalSteps = Math.min(stepsPerEpoch * input.epochs, input.maxSteps ?? Infinity);
+
+  // Training ≈ 2 × forward: the frozen weights need only input gradients (as costly as the forward);
+  // LoRA's own matmuls are negligible. Per-block checkpointing would add one more forward.
+  const epochFlops = 2 * split.train * forwardFlops(shape, paddedSource, paddedTarget);
+  const tflops = input.deviceTflops ?? ASSUMED_TFLOPS[input.backend];
+  const epochSeconds = epochFlops / (tflops * 1e12);
+  const totalSeconds = epochSeconds * (totalSteps / (stepsPerEpoch * input.epochs)) * input.epochs;
+
+  const activationBytes = 4 * act.full;
+  const activationBytesCheckpointed = 4 * act.checkpointed;
+  const totalBytes = frozenBytes + copiesBytes + lora.bytes + activationBytes;
+  const totalBytesCheckpointed = frozenBytes + copiesBytes + lora.bytes + activationBytesCheckpointed;
+  const mem = input.deviceMemoryBytes;
+  return {
+    input,
+    shape,
+    params,
+    int8,
+    float32Bytes,
+    int8Bytes,
+    frozenBytes,
+    copiesBytes,
+    lora,
+    split,
+    microBatch: { rows, source: S, target: T },
+    microBatchesPerEpoch,
+    stepsPerEpoch,
+    totalSteps,
+    activationBytes,
+    activationBytesCheckpointed,
+    totalBytes,
+    totalBytesCheckpointed,
+    fits: mem === undefined ? undefined : totalBytes <= mem,
+    fitsCheckpointed: mem === undefined ? undefined : totalBytesCheckpointed <= mem,
+    tokens: { source, target, paddedSource, paddedTarget },
+    epochFlops,
+    tflops,
+    tflopsAssumed: input.deviceTflops === undefined,
+    epochSeconds,
+    totalSeconds,
+  };
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const gb = (bytes: number) => `${(bytes / 1e9).toFixed(bytes < 1e9 ? 3 : 2)} GB`;
+function billions(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(2)} B` : `${(n / 1e6).toFixed(2)} M`;
+}
+function duration(s: number): string {
+  if (s < 120) return `${s.toFixed(0)} s`;
+  if (s < 7200) return `${(s / 60).toFixed(1)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+function flops(f: number): string {
+  return f >= 1e15 ? `${(f / 1e15).toFixed(2)} PFLOP` : `${(f / 1e12).toFixed(2)} TFLOP`;
+}
+
+/** The plan as the CLI prints it (GB = 10⁹ bytes). */
+export function formatPlan(p: Plan): string {
+  const s = p.shape;
+  const i = p.input;
+  const c = p.params;
+  const head = s.tied ? 'tied embedding/head' : 'untied lm_head';
+  const batches =
+    i.batchTokens !== undefined
+      ? `token-budget micro-batches of ≤ ${int(i.batchTokens)} padded tokens (worst case ${p.microBatch.rows} × (${p.microBatch.source} + ${p.microBatch.target}))`
+      : `${i.batchSize} × grad-accum ${i.gradAccum} (effective ${i.batchSize * i.gradAccum})`;
+  const memLine = () => {
+    const parts = `${gb(p.frozenBytes)} weights (${p.int8 === 'off' ? 'float32' : `int8 ${p.int8}`}) + ${gb(p.copiesBytes)} transposed copies + ${gb(p.lora.bytes)} LoRA + ${gb(p.activationBytes)} activations`;
+    if (i.deviceMemoryBytes === undefined) {
+      return [`  memory       ${gb(p.totalBytes)} = ${parts}`, `               device memory unknown: pass --device-memory GB to check the fit`];
+    }
+    const verdict = p.fits
+      ? 'fits'
+      : p.fitsCheckpointed
+        ? `does NOT fit without checkpointing; fits with per-block checkpointing (${gb(p.totalBytesCheckpointed)})`
+        : 'does NOT fit (lower --max-*-length / --batch-size, or use int8)';
+    return [`  memory       ${gb(p.totalBytes)} = ${parts}`, `               device ${gb(i.deviceMemoryBytes)} (${i.deviceMemorySource ?? '--device-memory'}): ${verdict}`];
+  };
+  return [
+    `Plan: ${i.label}`,
+    `  model        T5 ${s.gated ? 'gated' : 'plain'} FF, d_model ${s.dModel}, ${s.numHeads} heads × d_kv ${s.dKv}, d_ff ${s.dFf}, ${s.numLayers} + ${s.numDecoderLayers} layers, vocab ${s.vocabSize}, ${head}`,
+    `  parameters   ${int(c.total)} (${billions(c.total)}): linears ${int(c.linear)}, embedding ${int(c.embedding)}${c.lmHead ? `, lm_head ${int(c.lmHead)}` : ''}, norms ${int(c.norms)}, relative bias ${int(c.relativeBias)}`,
+    `  weights      float32 ${gb(p.float32Bytes)}; int8 ${gb(p.int8Bytes)} (linears 1 byte/weight + a float32 scale per output row; embedding${c.lmHead ? ', lm_head' : ''}, norms, biases float32)`,
+    `  int8         ${i.int8 === 'auto' ? `auto → ${p.int8}` : p.int8}`,
+    `  LoRA         r ${i.r}, alpha ${i.loraAlpha}, on ${i.targetModules.join(',')} (${p.lora.modules} modules): ${int(p.lora.params)} trainable parameters (${p.lora.percent.toFixed(3)} %), ${gb(p.lora.bytes)} with gradients and Adam state`,
+    `  data         ${int(p.split.train)} train / ${int(p.split.test)} test examples (80/20 of ${int(p.split.train + p.split.test)}); source ≤ ${i.maxSourceLength}, target ≤ ${i.maxTargetLength} tokens`,
+    `  batches      ${batches}: ${int(p.microBatchesPerEpoch)} micro-batches = ${int(p.stepsPerEpoch)} optimizer steps per epoch; ${int(p.totalSteps)} steps in all`,
+    `  activations  ${gb(p.activationBytes)} for the worst micro-batch ${p.microBatch.rows} × (${p.microBatch.source} + ${p.microBatch.target}) (${gb(p.activationBytesCheckpointed)} with per-block checkpointing)`,
+    ...memLine(),
+    `  time         ${flops(p.epochFlops)} per epoch (mean ${p.tokens.source.toFixed(0)} + ${p.tokens.target.toFixed(0)} real tokens/example, ${p.tokens.paddedSource.toFixed(0)} + ${p.tokens.paddedTarget.toFixed(0)} padded): ${duration(p.epochSeconds)}/epoch, ${duration(p.totalSeconds)} in all at ${p.tflopsAssumed ? 'an assumed ' : ''}${p.tflops} TFLOP/s (${i.backend})`,
+  ].join('\n');
+}

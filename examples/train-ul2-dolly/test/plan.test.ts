@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DEMO_CONFIG } from '../src/demo-config.js';
+import { meanPaddedLength, meanTruncated } from '../src/dolly-lengths.js';
+import {
+  activationFloats,
+  countParameters,
+  formatPlan,
+  loraParameters,
+  makePlan,
+  resolveInt8,
+  t5Linears,
+  weightBytes,
+  type PlanInput,
+} from '../src/plan.js';
+import { t5Shape, type T5ConfigJson } from '../src/t5-config.js';
+
+const flanUl2 = JSON.parse(readFileSync(join(__dirname, 'fixtures/flan-ul2/config.json'), 'utf8')) as T5ConfigJson;
+
+const ORIGINAL: Omit<PlanInput, 'config' | 'label'> = {
+  int8: 'auto', r: 8, loraAlpha: 32, targetModules: ['q', 'v'], batchSize: 1, gradAccum: 8,
+  maxSourceLength: 512, maxTargetLength: 512, epochs: 3, backend: 'webgpu', deviceMemoryBytes: 40e9,
+};
+
+describe('Flan-UL2 (golden config)', () => {
+  const s = t5Shape(flanUl2);
+  const c = countParameters(s);
+
+  it('19.46 B parameters (±0.1 %), counted by hand', () => {
+    expect(Math.abs(c.total / 19.46e9 - 1)).toBeLessThan(1e-3);
+    // d = a = 4096, f = 16384: encoder block 4·d·a + 3·d·f = 268,435,456; decoder block 8·d·a + 3·d·f = 335,544,320.
+    expect(c.linear).toBe(32 * 268_435_456 + 32 * 335_544_320);
+    expect(c.embedding).toBe(32128 * 4096); // tied: no lm_head (tie_word_embeddings absent → true)
+    expect(c.lmHead).toBe(0);
+    expect(c.norms).toBe((2 * 32 + 3 * 32 + 2) * 4096);
+    expect(c.relativeBias).toBe(2 * 32 * 16);
+    expect(c.total).toBe(19_459_613_696);
+  });
+
+  it('exactly 12,582,912 LoRA parameters with r 8 on q,v', () => {
+    // q and v of 32 encoder self-attentions and 32 + 32 decoder self/cross attentions: 192 × 8·(4096 + 4096).
+    expect(loraParameters(s, 8, ['q', 'v'])).toEqual({ params: 12_582_912, modules: 192 });
+  });
+
+  it('int8 bytes: linears 1 byte/weight + 4 per output row; the rest float32', () => {
+    const rows = 32 * (4 * 4096 + 2 * 16384 + 4096) + 32 * (8 * 4096 + 2 * 16384 + 4096);
+    expect(weightBytes(s, true)).toBe(c.linear + 4 * rows + 4 * (c.embedding + c.norms + c.relativeBias));
+    expect(weightBytes(s, false)).toBe(4 * c.total);
+    expect(resolveInt8('auto', c.total)).toBe('weight-only');
+  });
+
+  it('the plan with the original settings', () => {
+    const p = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2' });
+    expect(p.int8).toBe('weight-only');
+    expect(p.split).toEqual({ train: 12_008, test: 3_003 });
+    expect(p.stepsPerEpoch).toBe(1_501);
+    expect(p.totalSteps).toBe(4_503);
+    expect(p.lora.bytes).toBe(16 * 12_582_912);
+    expect(p.copiesBytes).toBe(4 * 32128 * 4096); // the head as [d_model, vocab]; int8 linears keep no float copy
+    expect(p.totalBytes).toBe(p.frozenBytes + p.copiesBytes + p.lora.bytes + p.activationBytes);
+    // 40 GB (half an A100, the original's card): only with per-block checkpointing.
+    expect(p.fits).toBe(false);
+    expect(p.fitsCheckpointed).toBe(true);
+    expect(formatPlan(p)).toContain('does NOT fit without checkpointing; fits with per-block checkpointing (21.70 GB)');
+    expect(formatPlan(p)).toContain('19,459,613,696 (19.46 B)');
+  });
+
+  it('an untied config adds lm_head (kept float32)', () => {
+    const u = t5Shape({ ...flanUl2, tie_word_embeddings: false });
+    expect(countParameters(u).total - c.total).toBe(32128 * 4096);
+    expect(weightBytes(u, true) - weightBytes(s, true)).toBe(4 * 32128 * 4096);
+    expect(t5Linears(u).at(-1)).toMatchObject({ path: 'lm_head', tokens: 'target' });
+  });
+});
+
+describe('the embedded demo config', () => {
+  const s = t5Shape(DEMO_CONFIG);
+  it('counts', () => {
+    const c = countParameters(s);
+    // d = a = 256, f = 512: encoder block 4·65,536 + 3·131,072 = 655,360; decoder block 917,504.
+    expect(c.linear).toBe(4 * 655_360 + 4 * 917_504);
+    expect(c.embedding).toBe(8_224_768);
+    expect(c.total).toBe(14_522_368);
+    expect(loraParameters(s, 8, ['q', 'v'])).toEqual({ params: 98_304, modules: 24 });
+    expect(resolveInt8('auto', c.total)).toBe('off');
+  });
+});
+
+describe('pieces', () => {
+  it('relu config: one wi; defaults num_decoder_layers = num_layers', () => {
+    const s = t5Shape({ d_model: 8, d_kv: 2, d_ff: 16, num_layers: 2, num_heads: 4, vocab_size: 10 });
+    expect(s).toMatchObject({ numDecoderLayers: 2, numBuckets: 32, gated: false, tied: true });
+    expect(t5Linears(s).map((l) => l.path).slice(0, 6)).toEqual([
+      'encoder.block.0.layer.0.SelfAttention.q', 'encoder.block.0.layer.0.SelfAttention.k', 'encoder.block.0.layer.0.SelfAttention.v',
+      'encoder.block.0.layer.0.SelfAttention.o', 'encoder.block.0.layer.1.DenseReluDense.wi', 'encoder.block.0.layer.1.DenseReluDense.wo',
+    ]);
+  });
+
+  it('activation formula on a hand case', () => {
+    // d = 8, a = 8, f = 16 (plain, F = 2), h = 4, V = 10, one layer each side, b = 1, src = 2, tgt = 3:
+    // enc 2·(32 + 32 + 32) + 3·4·4 = 240; dec 3·(48 + 48 + 32) + 2·2·8 + 3·4·(9 + 6) = 596; head 3·3·10 = 90; emb 5·8 = 40.
+    const s = t5Shape({ d_model: 8, d_kv: 2, d_ff: 16, num_layers: 1, num_heads: 4, vocab_size: 10 });
+    const a = activationFloats(s, 1, 2, 3);
+    expect(a.full).toBe(240 + 596 + 90 + 40);
+    // checkpointed: block inputs 2·8 + 3·8 = 40, one block 596, head 90, emb 40.
+    expect(a.checkpointed).toBe(40 + 596 + 90 + 40);
+  });
+
+  it('a bad config names the key', () => {
+    expect(() => t5Shape({ ...flanUl2, d_model: '4096' })).toThrow(/"d_model" must be a positive integer/);
+  });
+
+  it('Dolly lengths', () => {
+    expect(meanTruncated([1, 10, 100], 50)).toBeCloseTo(61 / 3);
+    // max of 2 draws from {1, 3}: 1 w.p. 1/4, 3 w.p. 3/4.
+    expect(meanPaddedLength([1, 3], 100, 2)).toBeCloseTo(2.5);
+  });
+});
