@@ -2,12 +2,13 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { bundledTokenizerDir } from './bundled';
+import { accelerateUnigram } from './unigram';
 
 /** The tokenizer surface this package uses (T5 style: `</s>` appended, pad id 0). */
 export interface TextTokenizer {
   /** Token ids of `text`; with `addSpecialTokens` (default true) the post-processor appends `</s>`. */
   encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
-  /** Text of `ids`; special tokens skipped by default; no clean-up of tokenization spaces. */
+  /** Text of `ids` (labels' -100 are not ids: drop them first); special tokens skipped by default; no clean-up of tokenization spaces. */
   decode(ids: ArrayLike<number>, options?: { skipSpecialTokens?: boolean }): string;
   readonly padId: number;
   readonly eosId: number;
@@ -18,7 +19,14 @@ export class T5Tokenizer implements TextTokenizer {
   readonly padId: number;
   readonly eosId: number;
 
-  constructor(readonly tokenizer: Tokenizer) {
+  /**
+   * @param tokenizer a loaded `@huggingface/tokenizers` Tokenizer
+   */
+  constructor(
+    readonly tokenizer: Tokenizer,
+    options: TokenizerOptions = {},
+  ) {
+    accelerateUnigram(tokenizer, options.wordCacheSize ?? 200_000);
     const pad = tokenizer.token_to_id('<pad>');
     const eos = tokenizer.token_to_id('</s>');
     if (pad === undefined || eos === undefined) throw new Error('not a T5 tokenizer: <pad> or </s> is missing from the vocabulary');
@@ -27,8 +35,8 @@ export class T5Tokenizer implements TextTokenizer {
   }
 
   /** Builds one from the parsed `tokenizer.json` and `tokenizer_config.json`. */
-  static fromJSON(tokenizerJson: object, tokenizerConfig: object = {}): T5Tokenizer {
-    return new T5Tokenizer(new Tokenizer(tokenizerJson, tokenizerConfig));
+  static fromJSON(tokenizerJson: object, tokenizerConfig: object = {}, options: TokenizerOptions = {}): T5Tokenizer {
+    return new T5Tokenizer(new Tokenizer(tokenizerJson, tokenizerConfig), options);
   }
 
   encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
@@ -36,6 +44,7 @@ export class T5Tokenizer implements TextTokenizer {
   }
 
   decode(ids: ArrayLike<number>, options: { skipSpecialTokens?: boolean } = {}): string {
+    if (ids.length === 0) return '';
     return this.tokenizer.decode(Array.from(ids), {
       skip_special_tokens: options.skipSpecialTokens ?? true,
       clean_up_tokenization_spaces: false,
@@ -52,11 +61,17 @@ async function readJson(path: string): Promise<object> {
   }
 }
 
+/** Options for {@link loadT5Tokenizer}. */
+export interface TokenizerOptions {
+  /** Words whose Unigram pieces are memoized (default 200 000; 0 uses tokenizers.js as it is). */
+  wordCacheSize?: number;
+}
+
 /**
  * Loads `tokenizer.json` (+ `tokenizer_config.json` when present) from a folder; default: the
  * bundled T5 tokenizer.
  */
-export async function loadT5Tokenizer(dir: string = bundledTokenizerDir()): Promise<T5Tokenizer> {
+export async function loadT5Tokenizer(dir: string = bundledTokenizerDir(), options: TokenizerOptions = {}): Promise<T5Tokenizer> {
   const tokenizerJson = await readJson(join(dir, 'tokenizer.json'));
   let config: object = {};
   try {
@@ -64,5 +79,5 @@ export async function loadT5Tokenizer(dir: string = bundledTokenizerDir()): Prom
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  return T5Tokenizer.fromJSON(tokenizerJson, config);
+  return T5Tokenizer.fromJSON(tokenizerJson, config, options);
 }

@@ -1,0 +1,68 @@
+import type { EncodedExample } from './encode';
+
+/** One batch, row-major int32 arrays plus shapes (see docs/interfaces.md). */
+export interface Batch {
+  /** [batch, source] row-major */ inputIds: Int32Array;
+  /** [batch, source], 1 = token, 0 = pad */ attentionMask: Int32Array;
+  /** [batch, target], -100 = ignored */ labels: Int32Array;
+  /** [batch, target], labels shifted right, 0 first, -100 → 0 */ decoderInputIds: Int32Array;
+  batchSize: number;
+  sourceLength: number;
+  targetLength: number;
+  /** non-ignored label tokens */ numTargetTokens: number;
+  /** indices of the records (in the split) in this batch */ indices: number[];
+}
+
+/** The label value the loss ignores. */
+export const IGNORE_INDEX = -100;
+
+/** Options for {@link collate}. */
+export interface CollateOptions {
+  /** Pad id of inputs and (with `seedCompatLabels`) labels (default 0, T5's `<pad>`). */
+  padId?: number;
+  /** The decoder start id put first in `decoderInputIds` (default 0, T5's). */
+  decoderStartId?: number;
+  /**
+   * Pad labels with `padId` instead of -100, as the original project did, so the loss also
+   * counts padding. Only for reproducing its numbers (default false).
+   */
+  seedCompatLabels?: boolean;
+  /** Round source and target lengths up to a multiple of this (default 1: dynamic padding to the longest row). */
+  padToMultipleOf?: number;
+}
+
+const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
+
+/** Pads the examples at `indices` into one {@link Batch} (dynamic padding to the longest row). */
+export function collate(examples: readonly EncodedExample[], indices: readonly number[], options: CollateOptions = {}): Batch {
+  const { padId = 0, decoderStartId = 0, seedCompatLabels = false, padToMultipleOf = 1 } = options;
+  if (indices.length === 0) throw new RangeError('collate: a batch needs at least one record');
+  const rows = indices.map((i) => {
+    const e = examples[i];
+    if (!e) throw new RangeError(`collate: index ${i} out of range (${examples.length} examples)`);
+    return e;
+  });
+  const B = rows.length;
+  const S = roundUp(Math.max(...rows.map((r) => r.sourceIds.length)), padToMultipleOf);
+  const T = roundUp(Math.max(...rows.map((r) => r.targetIds.length)), padToMultipleOf);
+  const labelPad = seedCompatLabels ? padId : IGNORE_INDEX;
+  const inputIds = new Int32Array(B * S).fill(padId);
+  const attentionMask = new Int32Array(B * S);
+  const labels = new Int32Array(B * T).fill(labelPad);
+  const decoderInputIds = new Int32Array(B * T);
+  let numTargetTokens = 0;
+  rows.forEach((r, b) => {
+    inputIds.set(r.sourceIds, b * S);
+    attentionMask.fill(1, b * S, b * S + r.sourceIds.length);
+    labels.set(r.targetIds, b * T);
+  });
+  for (let b = 0; b < B; b++) {
+    decoderInputIds[b * T] = decoderStartId;
+    for (let t = 0; t < T; t++) {
+      const l = labels[b * T + t]!;
+      if (l !== IGNORE_INDEX) numTargetTokens++;
+      if (t + 1 < T) decoderInputIds[b * T + t + 1] = l === IGNORE_INDEX ? padId : l;
+    }
+  }
+  return { inputIds, attentionMask, labels, decoderInputIds, batchSize: B, sourceLength: S, targetLength: T, numTargetTokens, indices: [...indices] };
+}

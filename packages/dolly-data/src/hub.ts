@@ -1,0 +1,79 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { downloadFile } from '@huggingface/hub';
+import { readDolly, type ReadDollyOptions } from './read-dolly';
+import type { DollyRecord } from './record';
+
+/** Options for {@link downloadDolly}. */
+export interface HubDollyOptions {
+  /** Dataset repository (default `databricks/databricks-dolly-15k`). */
+  repo?: string;
+  /** File inside the repository (default `databricks-dolly-15k.jsonl`). */
+  path?: string;
+  /** Branch, tag or commit (default `main`). Cached per revision name: pin a commit for reproducibility. */
+  revision?: string;
+  /** Local cache folder (default `~/.cache/conifer/hub`). */
+  cacheDir?: string;
+  /** Download again even when the file is cached (default false). */
+  forceDownload?: boolean;
+  /** The fetch to use (default the global one); inject a fake to run offline. */
+  fetch?: typeof fetch;
+  /** Hugging Face token, for gated or private repositories. */
+  accessToken?: string;
+  /** Hub endpoint (default https://huggingface.co). */
+  hubUrl?: string;
+}
+
+export const DOLLY_HUB_REPO = 'databricks/databricks-dolly-15k';
+export const DOLLY_HUB_FILE = 'databricks-dolly-15k.jsonl';
+
+/** Where {@link downloadDolly} keeps a file: `<cacheDir>/datasets--<owner>--<name>/<revision>/<path>`. */
+export function hubCachePath(options: HubDollyOptions = {}): string {
+  const { repo = DOLLY_HUB_REPO, path = DOLLY_HUB_FILE, revision = 'main' } = options;
+  const cacheDir = options.cacheDir ?? join(homedir(), '.cache', 'conifer', 'hub');
+  if (path.split('/').some((p) => p === '..' || p === '.' || p === '') || revision === '' || revision.split('/').includes('..')) {
+    throw new Error(`invalid hub path or revision: ${path} @ ${revision}`);
+  }
+  // A revision may hold slashes (refs/pr/1): one folder, URI-encoded.
+  return join(cacheDir, `datasets--${repo.replaceAll('/', '--')}`, encodeURIComponent(revision), ...path.split('/'));
+}
+
+/**
+ * Downloads a Dolly jsonl from the Hugging Face Hub through `@huggingface/hub` into a local
+ * cache (once), and returns the local path.
+ */
+export async function downloadDolly(options: HubDollyOptions = {}): Promise<string> {
+  const { repo = DOLLY_HUB_REPO, path = DOLLY_HUB_FILE, revision = 'main' } = options;
+  const target = hubCachePath(options);
+  if (!options.forceDownload && (await stat(target).catch(() => null))?.isFile()) return target;
+  const blob = await downloadFile({
+    repo: { type: 'dataset', name: repo },
+    path,
+    revision,
+    ...(options.fetch && { fetch: options.fetch }),
+    ...(options.accessToken && { accessToken: options.accessToken }),
+    ...(options.hubUrl && { hubUrl: options.hubUrl }),
+  });
+  if (!blob) throw new Error(`${path} not found in dataset ${repo} @ ${revision}`);
+  await mkdir(dirname(target), { recursive: true });
+  const partial = `${target}.${process.pid}.incomplete`;
+  try {
+    await pipeline(Readable.fromWeb(blob.stream() as WebReadableStream<Uint8Array>), createWriteStream(partial));
+    await rename(partial, target);
+  } catch (e) {
+    await rm(partial, { force: true });
+    throw e;
+  }
+  return target;
+}
+
+/** Downloads (or finds in the cache) a Dolly jsonl from the Hub and streams its records. */
+export async function* readDollyFromHub(options: HubDollyOptions & ReadDollyOptions = {}): AsyncGenerator<DollyRecord> {
+  const file = await downloadDolly(options);
+  yield* readDolly(file, { sourceName: `hf://datasets/${options.repo ?? DOLLY_HUB_REPO}/${options.path ?? DOLLY_HUB_FILE}`, ...options });
+}
