@@ -1,1 +1,25 @@
-export const packageName = '@conifer/generate';
+export { generate, streamGenerate } from './generate.js';
+export { generateText, streamText, generatedTokens } from './text.js';
+export {
+  generationOptionsFromConfig,
+  resolveOptions,
+  GenerationOptionsError,
+  type GenerationConfigJson,
+  type ResolvedOptions,
+} from './options.js';
+export {
+  repetitionPenalty,
+  noRepeatNgram,
+  minLength,
+  minNewTokens,
+  temperature,
+  topK,
+  topP,
+  softmax,
+  logSoftmax,
+  argmax,
+  processScores,
+  type ProcessorOptions,
+} from './logits-process.js';
+export { topKIndices } from './beam-search.js';
+export type { Seq2Seq, TextTokenizer, GenerateInputs, GenerateOptions, GenerateOutput } from './types.js';

@@ -1,0 +1,71 @@
+/**
+ * The README's example, runnable: `npx tsx examples/reverse.ts` (from packages/generate).
+ * A toy Seq2Seq stands in for a real model (e.g. @conifer/t5-model's): it answers with its input reversed,
+ * then </s>. Its "cache" is the int32 tensor of the tokens decoded so far, so beams really gather it.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+// In an application: from '@conifer/generate'
+import { generate, generateText, streamText, type Seq2Seq, type TextTokenizer } from '../src/index.js';
+
+const VOCAB = 28; // 0 = pad / decoder start, 1 = </s>, 2..27 = 'a'..'z'
+const tokenizer: TextTokenizer = {
+  encode: (text) => [...text].map((c) => c.charCodeAt(0) - 95).concat(1),
+  decode: (ids) => ids.map((i) => String.fromCharCode(i + 95)).join(''),
+};
+
+/** Logits: 4 for the right next token, 2 for the letter after it, 0 elsewhere. */
+const reverser: Seq2Seq<number[][], tf.Tensor2D> = {
+  encode: (ids, mask) => {
+    const m = mask.arraySync();
+    return ids.arraySync().map((row, i) => row.filter((t, j) => m[i]![j] === 1 && t !== 1));
+  },
+  decodeStep: (tokens, rows, cache) => {
+    const seen = cache ? tf.concat([cache, tokens], 1) : tf.clone(tokens); // (B, L)
+    cache?.dispose();
+    const logits = seen.arraySync().map((p, r) => {
+      const src = rows[r]!;
+      const step = p.length - 1;
+      const want = step < src.length ? src[src.length - 1 - step]! : 1;
+      return Array.from({ length: VOCAB }, (_, v) => (v === want ? 4 : v === want + 1 && want > 1 ? 2 : 0));
+    });
+    return { logits: tf.tensor3d(logits.map((l) => [l])), cache: seen };
+  },
+  reorderCache: (cache, idx) => {
+    const next = tf.gather(cache, idx);
+    cache.dispose();
+    return next;
+  },
+  reorderEncoder: (rows, idx) => Array.from(idx.dataSync(), (i) => rows[i]!),
+  disposeCache: (cache) => cache.dispose(),
+  disposeEncoder: () => {},
+};
+
+// What generation_config.json gives T5 (see generationOptionsFromConfig).
+const t5 = { decoderStartTokenId: 0, eosTokenId: 1, padTokenId: 0 };
+
+export async function main(log: (line: string) => void = console.log): Promise<void> {
+  await tf.setBackend('cpu');
+  const ids = ['abc', 'conifer'].map((s) => Array.from(tokenizer.encode(s)));
+  const width = Math.max(...ids.map((r) => r.length));
+  const inputIds = ids.map((r) => [...r, ...new Array<number>(width - r.length).fill(0)]);
+  const attentionMask = ids.map((r) => [...r.map(() => 1), ...new Array<number>(width - r.length).fill(0)]);
+
+  const greedy = await generate(reverser, { inputIds, attentionMask }, { ...t5, maxNewTokens: 10 });
+  log(`greedy: ${JSON.stringify(greedy.sequences)}`);
+
+  const beams = await generate(reverser, { inputIds, attentionMask }, { ...t5, maxNewTokens: 10, numBeams: 3, numReturnSequences: 2 });
+  log(`beam:   ${JSON.stringify(beams.sequences)}`);
+  log(`scores: ${JSON.stringify(beams.sequencesScores!.map((s) => Number(s.toFixed(4))))}`);
+
+  log(`text:   ${JSON.stringify(await generateText(reverser, tokenizer, ['tree', 'pine'], { ...t5, maxNewTokens: 10 }))}`);
+  const sampled = await generateText(reverser, tokenizer, 'spruce', { ...t5, maxNewTokens: 10, doSample: true, seed: 7, numReturnSequences: 3 });
+  log(`sample: ${JSON.stringify(sampled)}`);
+
+  const pieces: string[] = [];
+  for await (const piece of streamText(reverser, tokenizer, 'larch', { ...t5, maxNewTokens: 10 })) pieces.push(piece);
+  log(`stream: ${JSON.stringify(pieces)}`);
+  log(`tensors left: ${tf.memory().numTensors}`);
+}
+
+if (process.argv[1]?.endsWith('reverse.ts')) await main();

@@ -1,0 +1,163 @@
+import type { Decoder } from './decoder.js';
+import { logSoftmax, processScores } from './logits-process.js';
+import type { ResolvedOptions } from './options.js';
+import { makeRng, sampleWithoutReplacement } from './sampling.js';
+
+const f32 = Math.fround;
+const NEG = -1e9; // transformers' "very large negative value" (exact in float32)
+
+interface Hyp {
+  /** Decoder sequence, start token first. */
+  ids: number[];
+  /** float32 score: running = summed log-probs; finished = length-penalised. */
+  score: number;
+}
+interface Finished extends Hyp {
+  /** transformers' `is_sent_finished`. */
+  done: boolean;
+}
+interface Candidate extends Hyp {
+  /** Flat row (b * numBeams + beam) of the running beam it extends: the cache row to gather. */
+  src: number;
+  /** `next_token_hits_stopping_criteria`: EOS or max length. */
+  hits: boolean;
+}
+
+/**
+ * Indices of the `k` largest values, largest first; equal values in index order (torch.topk leaves the
+ * order of ties unspecified).
+ */
+export function topKIndices(values: ArrayLike<number>, k: number): number[] {
+  const idx: number[] = [];
+  const val: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number;
+    if (idx.length === k && !(v > (val[k - 1] as number))) continue;
+    let pos = idx.length === k ? k - 1 : idx.length;
+    while (pos > 0 && v > (val[pos - 1] as number)) pos--;
+    idx.splice(pos, 0, i);
+    val.splice(pos, 0, v);
+    if (idx.length > k) { idx.pop(); val.pop(); }
+  }
+  return idx;
+}
+
+/**
+ * Beam search (and beam sampling) as transformers 5's `GenerationMixin._beam_search`, step for step:
+ * per input, the `max(2, 1 + len(eos)) * numBeams` best continuations of all beams
+ * (`_get_top_k_continuations`), the best `numBeams` of those not hitting a stopping criterion keep running
+ * (`_get_running_beams_for_next_iteration`), the ones among the first `numBeams` that hit EOS or the max
+ * length compete for the `numBeams` finished slots with score `sum_logprobs / generated_len ** length_penalty`
+ * (`_update_finished_beams`), and the loop ends per `_check_early_stop_heuristic` /
+ * `_beam_search_has_unfinished_sequences`. The -1e9 masks are applied with the same float32 arithmetic.
+ * `decoder` rows are `batch * numBeams` (the encoder state already repeated per beam).
+ */
+export async function beamSearch<Enc, Cache>(
+  decoder: Decoder<Enc, Cache>,
+  batch: number,
+  o: ResolvedOptions,
+): Promise<{ sequences: number[][]; scores: number[] }> {
+  const nb = o.numBeams;
+  const eos = new Set(o.eosTokenIds);
+  const nEos = o.eosTokenIds.length;
+  const keep = Math.max(2, 1 + nEos) * nb; // `beams_to_keep`
+  const promptLen = 1; // `decoder_prompt_len`: the decoder start token
+  const lp = o.lengthPenalty;
+  const rng = o.doSample ? makeRng(o.seed) : undefined;
+  const proc = { ...o, minTokensToKeep: o.doSample ? (nEos > 0 ? nEos + 1 : 2) : 1 };
+
+  // `running_beam_scores[:, 1:] = -1e9` so the first step expands beam 0 only.
+  let running: Hyp[][] = Array.from({ length: batch }, () =>
+    Array.from({ length: nb }, (_, k) => ({ ids: [o.decoderStartTokenId], score: k === 0 ? 0 : NEG })),
+  );
+  let finished: Finished[][] = Array.from({ length: batch }, () =>
+    Array.from({ length: nb }, () => ({ ids: [o.decoderStartTokenId], score: NEG, done: false })),
+  );
+  const unsatisfied = new Array<boolean>(batch).fill(true); // `is_early_stop_heuristic_unsatisfied`
+  let curLen = 1;
+
+  while (true) {
+    const logits = await decoder.step(running.flat().map((h) => h.ids));
+    const logProbs = logits.map((row, r) => {
+      const l = logSoftmax(row);
+      processScores(l, (running[Math.floor(r / nb)]?.[r % nb] as Hyp).ids, proc);
+      return l;
+    });
+    const vocab = (logProbs[0] as Float32Array).length;
+    let allHit = true;
+    const nextRunning: Hyp[][] = [];
+    const nextFinished: Finished[][] = [];
+    const gatherRows: number[] = [];
+    const denom = f32((curLen + 1 - promptLen) ** lp);
+
+    for (let b = 0; b < batch; b++) {
+      const beams = running[b] as Hyp[];
+      // `log_probs + running_beam_scores[:, :, None]`, flattened to (numBeams * vocab).
+      const acc = new Float32Array(nb * vocab);
+      for (let k = 0; k < nb; k++) {
+        const row = logProbs[b * nb + k] as Float32Array;
+        const s = (beams[k] as Hyp).score;
+        for (let v = 0; v < vocab; v++) acc[k * vocab + v] = (row[v] as number) + s;
+      }
+      const picked = rng ? sampleWithoutReplacement(acc, keep, rng) : topKIndices(acc, keep);
+      const cands: Candidate[] = picked.map((i) => {
+        const k = Math.floor(i / vocab);
+        const token = i % vocab;
+        const ids = [...(beams[k] as Hyp).ids, token];
+        return { ids, score: acc[i] as number, src: b * nb + k, hits: eos.has(token) || ids.length >= o.maxLength };
+      });
+      if (!cands.every((c) => c.hits)) allHit = false;
+
+      // Running beams: finished candidates get -1e9, then the best numBeams.
+      const runScores = cands.map((c) => f32(c.score + (c.hits ? NEG : 0)));
+      const next = topKIndices(runScores, nb).map((j) => {
+        const c = cands[j] as Candidate;
+        gatherRows.push(c.src);
+        return { ids: c.ids, score: runScores[j] as number };
+      });
+      nextRunning.push(next);
+
+      // Finished beams: only the first numBeams candidates may finish; merge with the kept ones.
+      const prev = finished[b] as Finished[];
+      const full = prev.every((f) => f.done) && o.earlyStopping === true;
+      const just = cands.map((c, j) => c.hits && j < nb);
+      const finScores = cands.map((c, j) => {
+        let s = f32(c.score / denom);
+        if (full) s = f32(s + NEG);
+        if (!unsatisfied[b]) s = f32(s + NEG);
+        if (!just[j]) s = f32(s + NEG);
+        return s;
+      });
+      const merged: Finished[] = [
+        ...prev,
+        ...cands.map((c, j) => ({ ids: c.ids, score: finScores[j] as number, done: just[j] as boolean })),
+      ];
+      nextFinished.push(topKIndices(merged.map((m) => m.score), nb).map((m) => merged[m] as Finished));
+    }
+    running = nextRunning;
+    finished = nextFinished;
+    curLen += 1;
+
+    for (let b = 0; b < batch; b++) {
+      if (!unsatisfied[b]) continue;
+      const bestLen = o.earlyStopping === 'never' && lp > 0 ? o.maxLength - promptLen : curLen - promptLen;
+      const best = f32(((running[b] as Hyp[])[0] as Hyp).score / f32(bestLen ** lp));
+      const fin = finished[b] as Finished[];
+      const worst = Math.min(...fin.map((f) => f.score));
+      unsatisfied[b] = fin.some((f) => best > (f.done ? worst : NEG));
+    }
+    const improvementPossible = unsatisfied.some(Boolean);
+    const existsOpenBeam = !(finished.every((fs) => fs.every((f) => f.done)) && o.earlyStopping === true);
+    if (!(improvementPossible && existsOpenBeam && !allHit)) break;
+    decoder.reorder(gatherRows);
+  }
+
+  // `sequences[:, :num_return_sequences]`, cut to the longest generated length, filled with
+  // `output_fill_value` past each row's end.
+  const picked = finished.flatMap((fs) => fs.slice(0, o.numReturnSequences));
+  const outLen = Math.max(...picked.map((f) => f.ids.length));
+  return {
+    sequences: picked.map((f) => [...f.ids, ...new Array<number>(outLen - f.ids.length).fill(o.beamFillTokenId)]),
+    scores: picked.map((f) => f.score),
+  };
+}

@@ -1,0 +1,149 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beamSearch } from './beam-search.js';
+import { Decoder } from './decoder.js';
+import { GenerationOptionsError, resolveOptions, type ResolvedOptions } from './options.js';
+import { sampleSteps } from './sample-search.js';
+import type { GenerateInputs, GenerateOptions, GenerateOutput, Seq2Seq } from './types.js';
+
+/**
+ * Generates token ids for a batch of prompts: greedy (default), sampling (`doSample`), beam search
+ * (`numBeams > 1`) or beam sampling, with transformers' semantics and output layout. The encoder runs
+ * once; its state is repeated per beam / returned sequence with `reorderEncoder`; the decoder runs one
+ * token per step on its cache, which beams reorder with `reorderCache`. Every tensor made here is freed
+ * before it returns (also on errors); the input tensors are left to the caller.
+ *
+ * @throws GenerationOptionsError listing every invalid option.
+ */
+export async function generate<Enc, Cache>(
+  model: Seq2Seq<Enc, Cache>,
+  inputs: GenerateInputs,
+  options: GenerateOptions = {},
+): Promise<GenerateOutput> {
+  const o = resolveOptions(options);
+  return withEncoded(model, inputs, o, async (decoder, batch) => {
+    if (o.numBeams > 1) {
+      const { sequences, scores } = await beamSearch(decoder, batch, o);
+      return { sequences, sequencesScores: scores };
+    }
+    const rows = o.doSample ? batch * o.numReturnSequences : batch;
+    const sequences: number[][] = [];
+    let step = 0;
+    for await (const tokens of sampleSteps(decoder, rows, o, sequences)) o.onToken?.(tokens, step++);
+    return { sequences };
+  });
+}
+
+/**
+ * Streams the new tokens of one sequence (greedy or sampled; batch of one prompt) as they are decoded:
+ * the decoder start token is not yielded, the final EOS is. Breaking out of the loop frees everything.
+ */
+export async function* streamGenerate<Enc, Cache>(
+  model: Seq2Seq<Enc, Cache>,
+  inputs: GenerateInputs,
+  options: GenerateOptions = {},
+): AsyncGenerator<number, void, void> {
+  const o = resolveOptions(options);
+  const problems: string[] = [];
+  if (o.numBeams !== 1) problems.push('streamGenerate decodes greedily or by sampling: `numBeams` must be 1');
+  if (o.numReturnSequences !== 1) problems.push('streamGenerate yields one sequence: `numReturnSequences` must be 1');
+  const rows = Array.isArray(inputs.inputIds) ? inputs.inputIds.length : inputs.inputIds.shape[0];
+  if (rows !== 1) problems.push(`streamGenerate yields one sequence: got ${rows} prompts`);
+  if (problems.length > 0) throw new GenerationOptionsError(problems);
+  const { ids, mask, owned } = toTensors(inputs, o);
+  let enc: Enc | undefined;
+  let decoder: Decoder<Enc, Cache> | undefined;
+  try {
+    enc = model.encode(ids, mask);
+    decoder = new Decoder(model, enc, o.useCache);
+    const sequences: number[][] = [];
+    let step = 0;
+    for await (const tokens of sampleSteps(decoder, 1, o, sequences)) {
+      o.onToken?.(tokens, step++);
+      yield tokens[0] as number;
+    }
+  } finally {
+    decoder?.dispose();
+    if (enc !== undefined) model.disposeEncoder(enc);
+    for (const t of owned) t.dispose();
+  }
+}
+
+/** Encodes the prompts, repeats the encoder state per beam / sampled sequence, runs `body`, frees it all. */
+async function withEncoded<Enc, Cache, T>(
+  model: Seq2Seq<Enc, Cache>,
+  inputs: GenerateInputs,
+  o: ResolvedOptions,
+  body: (decoder: Decoder<Enc, Cache>, batch: number) => Promise<T>,
+): Promise<T> {
+  const { ids, mask, owned } = toTensors(inputs, o);
+  const batch = ids.shape[0];
+  let enc: Enc | undefined;
+  let decoder: Decoder<Enc, Cache> | undefined;
+  try {
+    enc = model.encode(ids, mask);
+    // transformers' `_expand_inputs_for_generation`: repeat_interleave of the encoder outputs.
+    const expand = o.numBeams > 1 ? o.numBeams : o.doSample ? o.numReturnSequences : 1;
+    if (expand > 1) {
+      const idx = tf.tensor1d(Int32Array.from({ length: batch * expand }, (_, i) => Math.floor(i / expand)), 'int32');
+      const first = enc;
+      try {
+        enc = model.reorderEncoder(first, idx);
+      } finally {
+        idx.dispose();
+      }
+      model.disposeEncoder(first);
+    }
+    decoder = new Decoder(model, enc, o.useCache);
+    return await body(decoder, batch);
+  } finally {
+    decoder?.dispose();
+    if (enc !== undefined) model.disposeEncoder(enc);
+    for (const t of owned) t.dispose();
+  }
+}
+
+/** int32 tensors for the prompts, the attention mask inferred as transformers does when missing. */
+function toTensors(inputs: GenerateInputs, o: ResolvedOptions): { ids: tf.Tensor2D; mask: tf.Tensor2D; owned: tf.Tensor[] } {
+  const owned: tf.Tensor[] = [];
+  try {
+    return { ...inputTensors(inputs, o, owned), owned };
+  } catch (e) {
+    tf.dispose(owned);
+    throw e;
+  }
+}
+
+function inputTensors(inputs: GenerateInputs, o: ResolvedOptions, owned: tf.Tensor[]): { ids: tf.Tensor2D; mask: tf.Tensor2D } {
+  const asTensor = (x: tf.Tensor2D | number[][], name: string): tf.Tensor2D => {
+    if (!Array.isArray(x)) {
+      if (x.rank !== 2) throw new Error(`${name} must be a 2-D tensor [batch, length], got shape [${x.shape}]`);
+      if (x.dtype === 'int32') return x;
+      const c = tf.cast(x, 'int32');
+      owned.push(c);
+      return c;
+    }
+    const width = x[0]?.length ?? 0;
+    if (x.length === 0 || width === 0 || x.some((r) => r.length !== width)) {
+      throw new Error(`${name} must be non-empty rows of equal length (pad them and pass an attention mask)`);
+    }
+    const t = tf.tensor2d(x, [x.length, width], 'int32');
+    owned.push(t);
+    return t;
+  };
+  const ids = asTensor(inputs.inputIds, 'inputIds');
+  let mask: tf.Tensor2D;
+  if (inputs.attentionMask !== undefined) {
+    mask = asTensor(inputs.attentionMask, 'attentionMask');
+    if (mask.shape[0] !== ids.shape[0] || mask.shape[1] !== ids.shape[1]) {
+      throw new Error(`attentionMask shape [${mask.shape}] differs from inputIds shape [${ids.shape}]`);
+    }
+  } else {
+    // `_prepare_attention_mask_for_generation`: ids != pad when pad occurs and pad is not EOS, else ones.
+    const pad = o.padTokenId;
+    const data = ids.dataSync();
+    const infer = o.hasPadTokenId && data.includes(pad) && !o.eosTokenIds.includes(pad);
+    mask = tf.tensor2d(Int32Array.from(data, (v) => (infer && v === pad ? 0 : 1)), ids.shape, 'int32');
+    owned.push(mask);
+  }
+  return { ids, mask };
+}

@@ -1,0 +1,201 @@
+import type { GenerateOptions } from './types.js';
+
+/** Thrown for invalid generation options; `problems` lists every problem found, not just the first. */
+export class GenerationOptionsError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Invalid generation options: ${problems.join('; ')}`);
+    this.name = 'GenerationOptionsError';
+    this.problems = problems;
+  }
+}
+
+/** Options after defaults and validation. Lengths count decoder tokens including the start token. */
+export interface ResolvedOptions {
+  maxLength: number;
+  minLength: number;
+  minNewTokens: number;
+  numBeams: number;
+  lengthPenalty: number;
+  earlyStopping: boolean | 'never';
+  numReturnSequences: number;
+  doSample: boolean;
+  temperature: number;
+  topK: number;
+  topP: number;
+  repetitionPenalty: number;
+  noRepeatNgramSize: number;
+  eosTokenIds: number[];
+  padTokenId: number;
+  /** Whether a pad id was given or came from the EOS id (transformers then infers a missing attention mask). */
+  hasPadTokenId: boolean;
+  /** transformers' `output_fill_value` of beam search: `pad_token_id or eos_token_id[0] if eos else -1`. */
+  beamFillTokenId: number;
+  decoderStartTokenId: number;
+  seed: number | string | undefined;
+  useCache: boolean;
+  onToken: ((tokens: number[], step: number) => void) | undefined;
+}
+
+const KNOWN: ReadonlySet<string> = new Set([
+  'maxNewTokens', 'maxLength', 'minNewTokens', 'minLength', 'numBeams', 'lengthPenalty', 'earlyStopping',
+  'numReturnSequences', 'doSample', 'temperature', 'topK', 'topP', 'repetitionPenalty', 'noRepeatNgramSize',
+  'eosTokenId', 'padTokenId', 'decoderStartTokenId', 'seed', 'useCache', 'onToken',
+]);
+
+const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/**
+ * Applies transformers' defaults and checks every option, throwing one `GenerationOptionsError` that
+ * lists all problems. The rules are transformers' (`GenerationConfig.validate`, the logits warpers'
+ * constructors, `generate`'s checks); unknown keys are rejected so a snake_case typo is caught.
+ */
+export function resolveOptions(options: GenerateOptions): ResolvedOptions {
+  const p: string[] = [];
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (o[key] === undefined || KNOWN.has(key)) continue;
+    const hint = KNOWN.has(camel(key)) ? ` (did you mean \`${camel(key)}\`?)` : '';
+    p.push(`unknown option \`${key}\`${hint}`);
+  }
+  const intAtLeast = (name: keyof GenerateOptions, min: number, dflt: number): number => {
+    const v = o[name];
+    if (v === undefined) return dflt;
+    if (!isInt(v) || v < min) p.push(`\`${name}\` must be an integer ≥ ${min} (got ${String(v)})`);
+    return isInt(v) ? v : dflt;
+  };
+  const num = (name: keyof GenerateOptions, dflt: number, ok: (v: number) => boolean, rule: string): number => {
+    const v = o[name];
+    if (v === undefined) return dflt;
+    if (!isNum(v) || !ok(v)) p.push(`\`${name}\` must be ${rule} (got ${String(v)})`);
+    return isNum(v) ? v : dflt;
+  };
+
+  const maxNewTokens = intAtLeast('maxNewTokens', 1, 0);
+  const maxLengthOpt = intAtLeast('maxLength', 2, 20);
+  // transformers: max_length = max_new_tokens + decoder input length (the start token) when max_new_tokens is set.
+  const maxLength = options.maxNewTokens !== undefined ? maxNewTokens + 1 : maxLengthOpt;
+  const minLength = intAtLeast('minLength', 0, 0);
+  const minNewTokens = intAtLeast('minNewTokens', 0, 0);
+  const numBeams = intAtLeast('numBeams', 1, 1);
+  const numReturnSequences = intAtLeast('numReturnSequences', 1, 1);
+  const lengthPenalty = num('lengthPenalty', 1, () => true, 'a finite number');
+  const temperature = num('temperature', 1, (v) => v > 0, 'a number > 0');
+  const topK = intAtLeast('topK', 0, 50);
+  const topP = num('topP', 1, (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
+  const repetitionPenalty = num('repetitionPenalty', 1, (v) => v > 0, 'a number > 0');
+  const noRepeatNgramSize = intAtLeast('noRepeatNgramSize', 0, 0);
+
+  const es = o.earlyStopping;
+  if (es !== undefined && es !== true && es !== false && es !== 'never') {
+    p.push(`\`earlyStopping\` must be true, false or "never" (got ${JSON.stringify(es)})`);
+  }
+  const earlyStopping = es === true || es === 'never' ? es : false;
+  const ds = o.doSample;
+  if (ds !== undefined && typeof ds !== 'boolean') p.push(`\`doSample\` must be a boolean (got ${String(ds)})`);
+  const doSample = ds === true;
+  const uc = o.useCache;
+  if (uc !== undefined && typeof uc !== 'boolean') p.push(`\`useCache\` must be a boolean (got ${String(uc)})`);
+  const seed = o.seed;
+  if (seed !== undefined && typeof seed !== 'number' && typeof seed !== 'string') {
+    p.push(`\`seed\` must be a number or a string (got ${String(seed)})`);
+  }
+  const onToken = o.onToken;
+  if (onToken !== undefined && typeof onToken !== 'function') p.push('`onToken` must be a function');
+
+  const tokenId = (name: keyof GenerateOptions): number | undefined => {
+    const v = o[name];
+    if (v === undefined) return undefined;
+    if (!isInt(v) || v < 0) p.push(`\`${name}\` must be an integer ≥ 0 (got ${String(v)})`);
+    return isInt(v) ? v : undefined;
+  };
+  let eosTokenIds: number[] = [];
+  const eos = o.eosTokenId;
+  if (eos !== undefined) {
+    const list = Array.isArray(eos) ? eos : [eos];
+    if (!list.every((v) => isInt(v) && v >= 0)) p.push(`\`eosTokenId\` must be a token id or a list of them (got ${JSON.stringify(eos)})`);
+    else eosTokenIds = list as number[];
+  }
+  const padOpt = tokenId('padTokenId');
+  const decoderStartTokenId = tokenId('decoderStartTokenId');
+  if (o.decoderStartTokenId === undefined) {
+    p.push('`decoderStartTokenId` is required for encoder-decoder generation (T5: 0; pass a generation config or set it)');
+  }
+
+  // Combinations, with transformers' messages where it has one.
+  if (numBeams > 1 && numReturnSequences > numBeams) {
+    p.push(`\`numReturnSequences\` (${numReturnSequences}) has to be smaller or equal to \`numBeams\` (${numBeams})`);
+  }
+  if (numBeams === 1 && !doSample && numReturnSequences > 1) {
+    p.push(`greedy decoding (numBeams 1, doSample false) returns one sequence per input; \`numReturnSequences\` is ${numReturnSequences}`);
+  }
+  if (numBeams > 1 && onToken !== undefined) {
+    p.push('`onToken` streams greedy or sampled decoding only (beam search chooses its output at the end)');
+  }
+  if (minLength > maxLength) p.push(`\`minLength\` (${minLength}) is larger than the maximum length (${maxLength})`);
+  if (minNewTokens > maxLength - 1) p.push(`\`minNewTokens\` (${minNewTokens}) is larger than the new tokens allowed (${maxLength - 1})`);
+
+  if (p.length > 0) throw new GenerationOptionsError(p);
+
+  // transformers: pad_token_id falls back to the first EOS id.
+  const padTokenId = padOpt ?? eosTokenIds[0] ?? 0;
+  const padForFill = padOpt ?? eosTokenIds[0];
+  // `output_fill_value = pad_token_id or eos_token_id[0] if eos_token_id is not None else -1`: a pad id of 0 is
+  // falsy in Python, so T5's beam outputs are filled with the EOS id.
+  const first = eosTokenIds[0];
+  const beamFillTokenId = first === undefined ? -1 : padForFill ? padForFill : first;
+  return {
+    maxLength, minLength, minNewTokens, numBeams, lengthPenalty, earlyStopping, numReturnSequences, doSample,
+    temperature, topK, topP, repetitionPenalty, noRepeatNgramSize, eosTokenIds, padTokenId, beamFillTokenId,
+    hasPadTokenId: padForFill !== undefined,
+    decoderStartTokenId: decoderStartTokenId ?? 0, seed: seed as number | string | undefined,
+    useCache: uc !== false, onToken: onToken as ResolvedOptions['onToken'],
+  };
+}
+
+/** The keys of a Hugging Face `generation_config.json` that this package reads. Others are ignored. */
+export interface GenerationConfigJson {
+  max_length?: number;
+  max_new_tokens?: number | null;
+  min_length?: number;
+  min_new_tokens?: number | null;
+  num_beams?: number;
+  length_penalty?: number;
+  early_stopping?: boolean | 'never';
+  num_return_sequences?: number;
+  do_sample?: boolean;
+  temperature?: number | null;
+  top_k?: number | null;
+  top_p?: number | null;
+  repetition_penalty?: number | null;
+  no_repeat_ngram_size?: number | null;
+  eos_token_id?: number | number[] | null;
+  pad_token_id?: number | null;
+  decoder_start_token_id?: number | null;
+  [key: string]: unknown;
+}
+
+const FROM_CONFIG: Array<[keyof GenerationConfigJson & string, keyof GenerateOptions]> = [
+  ['max_length', 'maxLength'], ['max_new_tokens', 'maxNewTokens'], ['min_length', 'minLength'],
+  ['min_new_tokens', 'minNewTokens'], ['num_beams', 'numBeams'], ['length_penalty', 'lengthPenalty'],
+  ['early_stopping', 'earlyStopping'], ['num_return_sequences', 'numReturnSequences'], ['do_sample', 'doSample'],
+  ['temperature', 'temperature'], ['top_k', 'topK'], ['top_p', 'topP'], ['repetition_penalty', 'repetitionPenalty'],
+  ['no_repeat_ngram_size', 'noRepeatNgramSize'], ['eos_token_id', 'eosTokenId'], ['pad_token_id', 'padTokenId'],
+  ['decoder_start_token_id', 'decoderStartTokenId'],
+];
+
+/**
+ * Generation options from a parsed `generation_config.json` (transformers' keys → camelCase; null and
+ * absent keys are left out so transformers' defaults apply). Spread your own options over the result:
+ * `generate(model, inputs, { ...generationOptionsFromConfig(json), maxNewTokens: 64 })`.
+ */
+export function generationOptionsFromConfig(config: GenerationConfigJson): GenerateOptions {
+  const out: Record<string, unknown> = {};
+  for (const [key, name] of FROM_CONFIG) {
+    const v = config[key];
+    if (v !== undefined && v !== null) out[name] = Array.isArray(v) ? [...(v as number[])] : v;
+  }
+  return out as GenerateOptions;
+}

@@ -1,0 +1,61 @@
+import { generate, streamGenerate } from './generate.js';
+import { resolveOptions } from './options.js';
+import type { GenerateOptions, Seq2Seq, TextTokenizer } from './types.js';
+
+/**
+ * Prompts → texts: encodes each prompt with `tokenizer`, pads the batch on the right with the pad id
+ * (attention mask 0 there), generates, and decodes each returned row without its decoder start token
+ * and without anything from its first EOS on. Returns `numReturnSequences` texts per prompt, in order.
+ */
+export async function generateText<Enc, Cache>(
+  model: Seq2Seq<Enc, Cache>,
+  tokenizer: TextTokenizer,
+  prompts: string | string[],
+  options: GenerateOptions = {},
+): Promise<string[]> {
+  const o = resolveOptions(options);
+  const list = Array.isArray(prompts) ? prompts : [prompts];
+  if (list.length === 0) return [];
+  const encoded = list.map((p) => Array.from(tokenizer.encode(p)));
+  const width = Math.max(1, ...encoded.map((e) => e.length));
+  const inputIds = encoded.map((e) => [...e, ...new Array<number>(width - e.length).fill(o.padTokenId)]);
+  const attentionMask = encoded.map((e) => [...e.map(() => 1), ...new Array<number>(width - e.length).fill(0)]);
+  const { sequences } = await generate(model, { inputIds, attentionMask }, options);
+  return sequences.map((row) => tokenizer.decode(generatedTokens(row, o.eosTokenIds)));
+}
+
+/**
+ * One prompt → its continuation, streamed: yields the new text after each decoded token (the difference
+ * between the decoded prefix and what was already yielded; empty deltas are skipped). Greedy or sampling.
+ */
+export async function* streamText<Enc, Cache>(
+  model: Seq2Seq<Enc, Cache>,
+  tokenizer: TextTokenizer,
+  prompt: string,
+  options: GenerateOptions = {},
+): AsyncGenerator<string, void, void> {
+  const o = resolveOptions(options);
+  const inputIds = [Array.from(tokenizer.encode(prompt))];
+  const tokens: number[] = [];
+  let shown = '';
+  for await (const token of streamGenerate(model, { inputIds, attentionMask: [inputIds[0]!.map(() => 1)] }, options)) {
+    if (o.eosTokenIds.includes(token)) break;
+    tokens.push(token);
+    const text = tokenizer.decode(tokens);
+    // Hold back a trailing replacement char (half of a multi-byte character) until it completes.
+    if (text.endsWith('\uFFFD')) continue;
+    const delta = text.startsWith(shown) ? text.slice(shown.length) : text;
+    shown = text;
+    if (delta.length > 0) yield delta;
+  }
+}
+
+/** The generated tokens of a row: without the decoder start token, cut before the first EOS. */
+export function generatedTokens(row: readonly number[], eosTokenIds: readonly number[]): number[] {
+  const out: number[] = [];
+  for (const t of row.slice(1)) {
+    if (eosTokenIds.includes(t)) break;
+    out.push(t);
+  }
+  return out;
+}

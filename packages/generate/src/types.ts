@@ -1,0 +1,103 @@
+import type * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * What generation needs from an encoder-decoder (this package's structural copy of the
+ * `Seq2Seq` contract in docs/interfaces.md; `@conifer/t5-model` satisfies it without either
+ * package importing the other).
+ */
+export interface Seq2Seq<Enc = unknown, Cache = unknown> {
+  /** inputIds, attentionMask: int32 [B, S]. */
+  encode(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): Enc;
+  /** tokens: int32 [B, T] (the new tokens only; T = 1 after the first step). cache null on the first step.
+   *  Consumes `cache` (disposes what it no longer needs) and returns logits [B, T, vocab] float32
+   *  for the new positions and the grown cache. */
+  decodeStep(tokens: tf.Tensor2D, encoder: Enc, cache: Cache | null): { logits: tf.Tensor3D; cache: Cache };
+  /** Rows of the cache picked by `indices` (int32 [B']) — beams. Consumes the old cache. */
+  reorderCache(cache: Cache, indices: tf.Tensor1D): Cache;
+  /** Rows of the encoder state picked by `indices` (int32 [B']). Returns a new state. */
+  reorderEncoder(encoder: Enc, indices: tf.Tensor1D): Enc;
+  disposeCache(cache: Cache): void;
+  disposeEncoder(encoder: Enc): void;
+}
+
+/** Any tokenizer with these two methods (e.g. `@conifer/dolly-data`'s, or a wrapper around `tokenizers`). */
+export interface TextTokenizer {
+  /** Token ids of `text`, with whatever special tokens the model expects (T5: the trailing `</s>`). */
+  encode(text: string): ArrayLike<number>;
+  /** Text of `ids`. */
+  decode(ids: number[]): string;
+}
+
+/** A batch of prompts: tensors (not disposed by `generate`) or plain rows. */
+export interface GenerateInputs {
+  /** int32 [B, S]. */
+  inputIds: tf.Tensor2D | number[][];
+  /** int32 [B, S], 1 = token, 0 = padding. When omitted it is inferred like transformers does:
+   *  `inputIds != padTokenId` if the pad id occurs in the inputs and differs from the EOS id, else all ones. */
+  attentionMask?: tf.Tensor2D | number[][];
+}
+
+/**
+ * Generation options: transformers' `GenerationConfig` names in camelCase, with its defaults.
+ * Build defaults from a checkpoint's `generation_config.json` with `generationOptionsFromConfig`
+ * and spread your own options over them.
+ */
+export interface GenerateOptions {
+  /** Most new tokens to generate (the decoder start token not counted). Wins over `maxLength`. */
+  maxNewTokens?: number;
+  /** Most decoder tokens including the decoder start token (transformers' `max_length`). Default 20. */
+  maxLength?: number;
+  /** Least new tokens before EOS may be produced (`MinNewTokensLengthLogitsProcessor`). Default 0. */
+  minNewTokens?: number;
+  /** EOS is forbidden while the sequence, decoder start token included, is shorter than this
+   *  (`MinLengthLogitsProcessor`). Default 0. */
+  minLength?: number;
+  /** Beams; 1 = greedy or sampling. Default 1. */
+  numBeams?: number;
+  /** Beam scores are `sum of log-probs / generatedLength ** lengthPenalty`, where generatedLength counts
+   *  the generated tokens including EOS but not the decoder start token. Default 1. */
+  lengthPenalty?: number;
+  /** Beam stopping: `true` stops a batch row once it has `numBeams` finished hypotheses; `false` stops when
+   *  the best running beam at its current length cannot beat the worst finished one; `"never"` uses the
+   *  best possible length (maxLength when lengthPenalty > 0). Default false. */
+  earlyStopping?: boolean | 'never';
+  /** Rows returned per input: ≤ numBeams with beams; any number with sampling; 1 for greedy. Default 1. */
+  numReturnSequences?: number;
+  /** Sample instead of taking the argmax (with beams: beam-sample). Default false. */
+  doSample?: boolean;
+  /** Divides the scores before sampling (`TemperatureLogitsWarper`); > 0. Default 1. */
+  temperature?: number;
+  /** Keep the k best tokens when sampling (`TopKLogitsWarper`); 0 disables. Default 50 (as transformers). */
+  topK?: number;
+  /** Keep the smallest set of best tokens with probability ≥ topP when sampling (`TopPLogitsWarper`). Default 1. */
+  topP?: number;
+  /** `RepetitionPenaltyLogitsProcessor`: scores of tokens already in the decoder sequence are divided by it
+   *  when positive, multiplied when negative. > 0; 1 disables. Default 1. */
+  repetitionPenalty?: number;
+  /** Forbid any n-gram of this size from occurring twice in the decoder sequence. 0 disables. Default 0. */
+  noRepeatNgramSize?: number;
+  /** Token(s) that end a sequence. */
+  eosTokenId?: number | number[];
+  /** Fills finished greedy/sampled rows. Defaults to the first EOS id (as transformers). */
+  padTokenId?: number;
+  /** First decoder token. Required (from the generation config or here); T5: 0. */
+  decoderStartTokenId?: number;
+  /** Seed for sampling; the same seed gives the same tokens. Without one, sampling is not reproducible. */
+  seed?: number | string;
+  /** Keep the decoder's self-attention cache between steps (default). `false` re-runs the decoder on the
+   *  whole prefix each step: slower, same result; for checks and benchmarks. */
+  useCache?: boolean;
+  /** Called after every step of greedy or sampled decoding with each row's new token (the pad id for
+   *  rows already finished) and the step number (0 first). Not available with beams. */
+  onToken?: (tokens: number[], step: number) => void;
+}
+
+/** What `generate` returns. */
+export interface GenerateOutput {
+  /** [B × numReturnSequences] rows of token ids in transformers' layout: each starts with the decoder start
+   *  id; rows are cut to the longest row and shorter ones are filled (see README: "Padding"). Rows of one
+   *  input are adjacent (input 0's sequences first). */
+  sequences: number[][];
+  /** Beam search only: each returned row's final score (transformers' `sequences_scores`). */
+  sequencesScores?: number[];
+}
