@@ -1,1 +1,28 @@
-export const packageName = '@conifer/lora';
+export type { Linear, LinearHost } from './types.js';
+export {
+  type LoraConfig,
+  type LoraConfigInput,
+  LoraConfigError,
+  PEFT_FORMAT_VERSION,
+  T5_DEFAULT_TARGET_MODULES,
+  loraScaling,
+  peftLoraDefaults,
+  resolveLoraConfig,
+} from './config.js';
+export { FloatLinear } from './float-linear.js';
+export { LoraLinear, type LoraLinearOptions, peftKey } from './lora-linear.js';
+export { LoraModel, injectLora, loadAdapter, type InjectOptions, type LoadAdapterOptions, type ParameterCounts } from './lora-model.js';
+export { isTargetModule, unmatchedTargets } from './target.js';
+export {
+  ADAPTER_BIN_NAME,
+  ADAPTER_CONFIG_NAME,
+  ADAPTER_SAFETENSORS_NAME,
+  type AdapterTensor,
+  adapterConfigJson,
+  adapterSafetensorsBytes,
+  parseAdapterConfig,
+  readAdapter,
+  writeAdapter,
+} from './adapter-files.js';
+export { ALLOWED_PICKLE_GLOBALS, TorchPickleError, type TorchTensor, readTorchStateDict, restrictedUnpickle } from './torch-bin.js';
+export { kaimingUniformA5 } from './init.js';

@@ -1,0 +1,176 @@
+/**
+ * PEFT's `LoraConfig`, with PEFT's field names (snake_case, as in `adapter_config.json`) and
+ * PEFT 0.21's defaults. Fields this package cannot honour are refused with a clear error by
+ * {@link validateLoraConfig} instead of being silently ignored.
+ */
+
+/** What `injectLora` accepts: any subset of PEFT's `LoraConfig` fields. */
+export interface LoraConfigInput {
+  /** LoRA rank (PEFT default 8). */
+  r?: number;
+  /** Scaling numerator: scaling = lora_alpha / r (PEFT default 8). */
+  lora_alpha?: number;
+  /** Dropout probability applied to the adapter's input, in training mode only (default 0). */
+  lora_dropout?: number;
+  /**
+   * Which linears to adapt. A list: a path matches when it equals an entry or ends with
+   * `"." + entry` (PEFT's `check_target_module_exists`), so `"q"` matches every
+   * `….SelfAttention.q` and `….EncDecAttention.q`. A string: a regular expression that must match
+   * the whole path (`re.fullmatch`). `"all-linear"`: every linear except `lm_head`.
+   * Default (null/undefined): PEFT's default for T5/UL2, `["q", "v"]`.
+   */
+  target_modules?: string[] | string | null;
+  /** Paths to leave alone, with the same matching rules as `target_modules`. */
+  exclude_modules?: string[] | string | null;
+  /** scaling = lora_alpha / √r instead of lora_alpha / r (rank-stabilized LoRA). */
+  use_rslora?: boolean;
+  /** Only `"none"` is supported (biases stay frozen and are not saved). */
+  bias?: 'none' | 'all' | 'lora_only';
+  /** `true`: A Kaiming-uniform (a = √5), B zeros (the adapter starts as a no-op). `false`: B is random too
+   *  (PEFT leaves `nn.Linear`'s own init). `"gaussian"`: A ~ N(0, 1/r), B zeros. */
+  init_lora_weights?: boolean | 'gaussian';
+  /** Per-module rank overrides, keyed by a regex matched against the end of the path. */
+  rank_pattern?: Record<string, number>;
+  /** Per-module alpha overrides, keyed like `rank_pattern`. */
+  alpha_pattern?: Record<string, number>;
+  /** Only adapt layers with these indices (PEFT's layer-index regex, see `layers_pattern`). */
+  layers_to_transform?: number[] | number | null;
+  /** The name of the layer list in the path (e.g. `"block"`), for `layers_to_transform`. */
+  layers_pattern?: string[] | string | null;
+  /** PEFT's `task_type`; saved as is (default `"SEQ_2_SEQ_LM"`). */
+  task_type?: string | null;
+  /** Saved as is; PEFT uses it to find the base model. */
+  base_model_name_or_path?: string | null;
+  /** Saved as is. */
+  revision?: string | null;
+  /** Any other PEFT field: kept, saved back, and otherwise ignored (unsupported features are refused). */
+  [field: string]: unknown;
+}
+
+/** A config with every PEFT field present. */
+export type LoraConfig = LoraConfigInput & {
+  r: number;
+  lora_alpha: number;
+  lora_dropout: number;
+  target_modules: string[] | string;
+  use_rslora: boolean;
+  bias: 'none' | 'all' | 'lora_only';
+  init_lora_weights: boolean | 'gaussian';
+  rank_pattern: Record<string, number>;
+  alpha_pattern: Record<string, number>;
+};
+
+/** The PEFT version whose `adapter_config.json` field set this package writes. */
+export const PEFT_FORMAT_VERSION = '0.21.0';
+
+/** PEFT's default `target_modules` for T5-family models (`TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING["t5"]`). */
+export const T5_DEFAULT_TARGET_MODULES: readonly string[] = ['q', 'v'];
+
+/** Every field PEFT 0.21 writes to `adapter_config.json`, with `LoraConfig`'s defaults. */
+export function peftLoraDefaults(): Record<string, unknown> {
+  return {
+    alora_invocation_tokens: null,
+    alpha_pattern: {},
+    arrow_config: null,
+    auto_mapping: null,
+    base_model_name_or_path: null,
+    bias: 'none',
+    corda_config: null,
+    ensure_weight_tying: false,
+    eva_config: null,
+    exclude_modules: null,
+    fan_in_fan_out: false,
+    inference_mode: false,
+    init_lora_weights: true,
+    kasa_config: null,
+    layer_replication: null,
+    layers_pattern: null,
+    layers_to_transform: null,
+    loftq_config: {},
+    lora_alpha: 8,
+    lora_bias: false,
+    lora_dropout: 0.0,
+    lora_ga_config: null,
+    megatron_config: null,
+    megatron_core: 'megatron.core',
+    modules_to_save: null,
+    monteclora_config: null,
+    peft_type: 'LORA',
+    peft_version: PEFT_FORMAT_VERSION,
+    qalora_group_size: 16,
+    r: 8,
+    rank_pattern: {},
+    revision: null,
+    target_modules: null,
+    target_parameters: null,
+    task_type: 'SEQ_2_SEQ_LM',
+    trainable_token_indices: null,
+    use_bdlora: null,
+    use_dora: false,
+    use_qalora: false,
+    use_rslora: false,
+    velora_config: null,
+  };
+}
+
+export class LoraConfigError extends Error {
+  override name = 'LoraConfigError';
+}
+
+/** Fills PEFT's defaults for missing fields (unknown fields are kept) and checks what is supported. */
+export function resolveLoraConfig(input: LoraConfigInput = {}): LoraConfig {
+  const merged: Record<string, unknown> = { ...peftLoraDefaults() };
+  for (const [k, v] of Object.entries(input)) if (v !== undefined) merged[k] = v;
+  if (merged.target_modules === null || merged.target_modules === undefined) merged.target_modules = [...T5_DEFAULT_TARGET_MODULES];
+  // PEFT keeps target_modules as a set and saves it as a list; sorted keeps files deterministic.
+  if (Array.isArray(merged.target_modules)) merged.target_modules = [...new Set(merged.target_modules as string[])].sort();
+  validateLoraConfig(merged);
+  return merged as LoraConfig;
+}
+
+const isOff = (v: unknown) => v === null || v === undefined || v === false || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0);
+
+/** Throws a {@link LoraConfigError} naming the field for anything this package cannot do as PEFT would. */
+export function validateLoraConfig(c: Record<string, unknown>): void {
+  const fail = (msg: string): never => {
+    throw new LoraConfigError(`LoRA config: ${msg}`);
+  };
+  if (c.peft_type !== 'LORA') fail(`peft_type is ${JSON.stringify(c.peft_type)}; only "LORA" adapters are supported`);
+  const r = c.r;
+  if (typeof r !== 'number' || !Number.isInteger(r) || r <= 0) fail(`r must be a positive integer, got ${JSON.stringify(r)}`);
+  if (typeof c.lora_alpha !== 'number' || !Number.isFinite(c.lora_alpha)) fail(`lora_alpha must be a number, got ${JSON.stringify(c.lora_alpha)}`);
+  const p = c.lora_dropout;
+  if (typeof p !== 'number' || !(p >= 0 && p < 1)) fail(`lora_dropout must be in [0, 1), got ${JSON.stringify(p)}`);
+  const t = c.target_modules;
+  if (!(typeof t === 'string' || (Array.isArray(t) && t.length > 0 && t.every((x) => typeof x === 'string')))) {
+    fail(`target_modules must be a non-empty list of names or a regex string, got ${JSON.stringify(t)}`);
+  }
+  if (c.bias !== 'none') fail(`bias "${String(c.bias)}" is not supported: only "none" (base biases stay frozen and are not saved)`);
+  if (![true, false, 'gaussian'].includes(c.init_lora_weights as never)) {
+    fail(`init_lora_weights ${JSON.stringify(c.init_lora_weights)} is not supported (true, false or "gaussian")`);
+  }
+  if (typeof c.use_rslora !== 'boolean') fail(`use_rslora must be a boolean`);
+  const unsupported: Array<[string, string]> = [
+    ['use_dora', 'DoRA'],
+    ['lora_bias', 'a LoRA bias'],
+    ['fan_in_fan_out', 'fan_in_fan_out (Conv1D weights)'],
+    ['modules_to_save', 'modules_to_save (fully trained extra modules)'],
+    ['use_qalora', 'QA-LoRA'],
+    ['layer_replication', 'layer_replication'],
+    ['target_parameters', 'target_parameters'],
+    ['trainable_token_indices', 'trainable_token_indices'],
+    ['use_bdlora', 'BD-LoRA'],
+  ];
+  for (const [field, what] of unsupported) if (!isOff(c[field])) fail(`${field} = ${JSON.stringify(c[field])}: ${what} is not supported`);
+  for (const field of ['rank_pattern', 'alpha_pattern']) {
+    const v = c[field];
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'number')) {
+      fail(`${field} must be an object of numbers`);
+    }
+  }
+}
+
+/** The scaling PEFT applies to B·A: lora_alpha / r, or lora_alpha / √r with use_rslora. */
+export function loraScaling(r: number, loraAlpha: number, useRslora: boolean): number {
+  return useRslora ? loraAlpha / Math.sqrt(r) : loraAlpha / r;
+}

@@ -1,0 +1,306 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { type LoraConfig, type LoraConfigInput, resolveLoraConfig } from './config.js';
+import { type AdapterTensor, readAdapter, writeAdapter } from './adapter-files.js';
+import { LoraLinear, peftKey } from './lora-linear.js';
+import { isTargetModule, patternKey, unmatchedTargets } from './target.js';
+import type { Linear, LinearHost } from './types.js';
+
+/** Options of {@link injectLora} that are not part of PEFT's config. */
+export interface InjectOptions {
+  /** Seed of A's (and B's, with `init_lora_weights: false`) initialisation and of the dropout masks (default 0). */
+  seed?: number | string;
+  /** Whether A and B are trainable (default true). */
+  trainable?: boolean;
+  /**
+   * By default every entry of a `target_modules` list must match at least one linear, else the error
+   * names those that matched nothing. True: only fail when nothing at all matched (PEFT's check).
+   */
+  allowUnmatchedTargets?: boolean;
+}
+
+/** PEFT's `print_trainable_parameters` numbers. */
+export interface ParameterCounts {
+  trainable: number;
+  /** Base model parameters (host.numParameters(), or the listed linears' weights) + adapter parameters. */
+  all: number;
+  /** 100 · trainable / all */
+  percent: number;
+}
+
+/** `f"{n:,d}"` */
+const thousands = (n: number) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+
+/**
+ * A host with LoRA injected: the handle to train, save, load, merge and remove the adapter.
+ * Created by {@link injectLora} or {@link loadAdapter}.
+ */
+export class LoraModel {
+  private released = false;
+  private isTraining = false;
+
+  private constructor(
+    readonly host: LinearHost,
+    /** The resolved PEFT config (every field present). */
+    readonly config: LoraConfig,
+    /** The LoRA layers by path, in the host's order. */
+    readonly layers: ReadonlyMap<string, LoraLinear>,
+  ) {}
+
+  /** @internal use {@link injectLora} */
+  static inject(host: LinearHost, configInput: LoraConfigInput = {}, options: InjectOptions = {}): LoraModel {
+    const config = resolveLoraConfig(configInput);
+    const linears = host.listLinears();
+    const paths = linears.map(([p]) => p);
+    const unmatched = unmatchedTargets(config, paths);
+    const targets = linears.filter(([p]) => isTargetModule(config, p));
+    if (targets.length === 0 || (unmatched.length > 0 && !options.allowUnmatchedTargets)) {
+      const what = typeof config.target_modules === 'string' ? `target_modules regex ${JSON.stringify(config.target_modules)}` : `target_modules ${JSON.stringify(unmatched.length ? unmatched : config.target_modules)}`;
+      const sample = paths.slice(0, 6).join(', ');
+      throw new Error(`LoRA: ${what} matched no linear of the model (${paths.length} linears, e.g. ${sample}${paths.length > 6 ? ', …' : ''})`);
+    }
+    const patternKeys = [...Object.keys(config.rank_pattern), ...Object.keys(config.alpha_pattern)];
+    const layers = new Map<string, LoraLinear>();
+    try {
+      for (const [path, base] of targets) {
+        if (base instanceof LoraLinear) throw new Error(`LoRA: ${path} already has a LoRA adapter`);
+        const pk = patternKey(patternKeys, path);
+        const r = (pk !== undefined ? config.rank_pattern[pk] : undefined) ?? config.r;
+        const alpha = (pk !== undefined ? config.alpha_pattern[pk] : undefined) ?? config.lora_alpha;
+        layers.set(
+          path,
+          new LoraLinear(base, {
+            path,
+            r,
+            loraAlpha: alpha,
+            loraDropout: config.lora_dropout,
+            useRslora: config.use_rslora,
+            initLoraWeights: config.init_lora_weights,
+            seed: options.seed ?? 0,
+            trainable: options.trainable ?? true,
+          }),
+        );
+      }
+    } catch (e) {
+      for (const l of layers.values()) l.disposeAdapter();
+      throw e;
+    }
+    for (const [path, layer] of layers) host.replaceLinear(path, layer);
+    return new LoraModel(host, config, layers);
+  }
+
+  private live(): ReadonlyMap<string, LoraLinear> {
+    if (this.released) throw new Error('LoRA: this adapter was unloaded');
+    return this.layers;
+  }
+
+  /** A and B of every layer that are trainable, ordered by PEFT key. The base stays frozen. */
+  trainableVariables(): tf.Variable[] {
+    const vars: tf.Variable[] = [];
+    for (const l of this.live().values()) vars.push(l.loraA, l.loraB);
+    return vars.filter((v) => v.trainable).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Makes A and B trainable or frozen (PEFT's `is_trainable`). */
+  setTrainable(trainable: boolean): void {
+    for (const l of this.live().values()) {
+      l.loraA.trainable = trainable;
+      l.loraB.trainable = trainable;
+    }
+  }
+
+  /** Trainable / all parameters, as PEFT's `get_nb_trainable_parameters`. */
+  trainableParameterCounts(): ParameterCounts {
+    let lora = 0;
+    let trainable = 0;
+    for (const l of this.live().values()) {
+      for (const v of [l.loraA, l.loraB]) {
+        lora += v.size;
+        if (v.trainable) trainable += v.size;
+      }
+    }
+    let base = this.host.numParameters?.();
+    if (base === undefined) {
+      base = 0;
+      for (const [, lin] of this.host.listLinears()) {
+        const b = lin instanceof LoraLinear ? lin.base : lin;
+        base += b.inFeatures * b.outFeatures;
+      }
+    }
+    const all = base + lora;
+    return { trainable, all, percent: all ? (100 * trainable) / all : 0 };
+  }
+
+  /** PEFT's line, `trainable params: 8,192 || all params: 1,234,567 || trainable%: 0.6636`; printed with `print` and returned. */
+  printTrainableParameters(print: ((line: string) => void) | null = console.log): string {
+    const c = this.trainableParameterCounts();
+    const line = `trainable params: ${thousands(c.trainable)} || all params: ${thousands(c.all)} || trainable%: ${c.percent.toFixed(4)}`;
+    print?.(line);
+    return line;
+  }
+
+  /** Training mode: LoRA dropout is active. */
+  train(): void {
+    for (const l of this.live().values()) l.training = true;
+    this.isTraining = true;
+  }
+
+  /** Inference mode: no dropout (the default). */
+  eval(): void {
+    for (const l of this.live().values()) l.training = false;
+    this.isTraining = false;
+  }
+
+  get training(): boolean {
+    return this.isTraining;
+  }
+
+  /** PEFT's `enable_adapter_layers`. */
+  enableAdapterLayers(): void {
+    for (const l of this.live().values()) l.adapterEnabled = true;
+  }
+
+  /** PEFT's `disable_adapter_layers`: every layer computes its base alone; the adapter is kept. */
+  disableAdapterLayers(): void {
+    for (const l of this.live().values()) l.adapterEnabled = false;
+  }
+
+  /** PEFT's `with model.disable_adapter():` — runs `fn` with the adapter off, then turns it back on. */
+  withAdapterDisabled<T>(fn: () => T): T {
+    this.disableAdapterLayers();
+    try {
+      return fn();
+    } finally {
+      this.enableAdapterLayers();
+    }
+  }
+
+  /** PEFT's `merge_adapter`: each layer computes with W + scaling·B·A (float32); the bases are kept, see {@link LoraLinear.merge}. */
+  merge(): void {
+    for (const l of this.live().values()) l.merge();
+  }
+
+  /** PEFT's `unmerge_adapter`: back to the exact bases + adapters. */
+  unmerge(): void {
+    for (const l of this.live().values()) l.unmerge();
+  }
+
+  /**
+   * PEFT's `merge_and_unload`: puts a float32 linear holding W + scaling·B·A into the host at every
+   * adapted path, then frees A, B and the replaced bases (int8 bases become float32 linears).
+   */
+  mergeAndUnload(): void {
+    for (const [path, l] of this.live()) {
+      const merged = l.toLinear();
+      this.host.replaceLinear(path, merged);
+      l.dispose();
+    }
+    this.released = true;
+  }
+
+  /** PEFT's `unload`: puts the original bases back into the host and frees A and B. Also what {@link dispose} does. */
+  unload(): void {
+    for (const [path, l] of this.live()) {
+      this.host.replaceLinear(path, l.base);
+      l.disposeAdapter();
+    }
+    this.released = true;
+  }
+
+  dispose(): void {
+    if (!this.released) this.unload();
+  }
+
+  /** PEFT's `get_peft_model_state_dict`: A and B by saved key (`base_model.model.<path>.lora_A.weight`), float32, sorted by key. */
+  stateDict(): Map<string, AdapterTensor> {
+    const entries: Array<[string, AdapterTensor]> = [];
+    for (const [path, l] of this.live()) {
+      entries.push([peftKey(path, 'A'), { shape: [...l.loraA.shape], data: l.loraA.dataSync() as Float32Array }]);
+      entries.push([peftKey(path, 'B'), { shape: [...l.loraB.shape], data: l.loraB.dataSync() as Float32Array }]);
+    }
+    return new Map(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
+  /**
+   * PEFT's `set_peft_model_state_dict`: copies A and B from `tensors` (keys as saved). Every layer's
+   * A and B must be there with its shape, and no other key may be (the error lists them).
+   */
+  loadStateDict(tensors: ReadonlyMap<string, AdapterTensor>): void {
+    const layers = this.live();
+    const expected = new Map<string, [LoraLinear, 'A' | 'B']>();
+    for (const [path, l] of layers) {
+      expected.set(peftKey(path, 'A'), [l, 'A']);
+      expected.set(peftKey(path, 'B'), [l, 'B']);
+    }
+    const missing = [...expected.keys()].filter((k) => !tensors.has(k));
+    const unexpected = [...tensors.keys()].filter((k) => !expected.has(k));
+    if (missing.length || unexpected.length) {
+      const list = (xs: string[]) => xs.slice(0, 8).join(', ') + (xs.length > 8 ? `, … (${xs.length})` : '');
+      throw new Error(`LoRA: adapter keys do not match the model.${missing.length ? ` Missing: ${list(missing)}.` : ''}${unexpected.length ? ` Unexpected: ${list(unexpected)}.` : ''}`);
+    }
+    const wrong: string[] = [];
+    for (const [key, [l, which]] of expected) {
+      const v = which === 'A' ? l.loraA : l.loraB;
+      const t = tensors.get(key)!;
+      if (t.shape.length !== 2 || t.shape[0] !== v.shape[0] || t.shape[1] !== v.shape[1]) wrong.push(`${key} is [${t.shape}], the model needs [${v.shape}]`);
+    }
+    if (wrong.length) throw new Error(`LoRA: adapter shapes do not match the model: ${wrong.join('; ')}`);
+    for (const [path, l] of layers) l.setWeights(tensors.get(peftKey(path, 'A'))!.data, tensors.get(peftKey(path, 'B'))!.data);
+  }
+
+  /**
+   * Writes `adapter_config.json` + `adapter_model.safetensors` into `dir` exactly as PEFT's
+   * `save_pretrained` does (every PEFT 0.21 field, float32 tensors, atomic writes).
+   */
+  async saveAdapter(dir: string, options: { baseModelNameOrPath?: string } = {}): Promise<void> {
+    const config: LoraConfig = { ...this.config };
+    if (options.baseModelNameOrPath !== undefined) config.base_model_name_or_path = options.baseModelNameOrPath;
+    await writeAdapter(dir, config, this.stateDict());
+  }
+
+  /** Loads A and B from an adapter folder written by PEFT or {@link saveAdapter} (`.safetensors` or legacy `.bin`). */
+  async loadAdapterWeights(dir: string): Promise<void> {
+    const { tensors } = await readAdapter(dir);
+    this.loadStateDict(tensors);
+  }
+}
+
+/**
+ * Wraps the host's target linears with LoRA (PEFT's `get_peft_model`) and returns the handle.
+ * `config` uses PEFT's names: `r`, `lora_alpha`, `lora_dropout`, `target_modules` (default
+ * `["q", "v"]`), `use_rslora`, `bias: "none"`, …
+ */
+export function injectLora(host: LinearHost, config: LoraConfigInput = {}, options: InjectOptions = {}): LoraModel {
+  return LoraModel.inject(host, config, options);
+}
+
+/** Options of {@link loadAdapter}. */
+export interface LoadAdapterOptions {
+  /** PEFT's `is_trainable`: false (default, as PEFT) freezes A and B for inference. */
+  isTrainable?: boolean;
+  /** Seed of the dropout masks. */
+  seed?: number | string;
+}
+
+/**
+ * PEFT's `PeftModel.from_pretrained(model, dir)`: reads `adapter_config.json` (missing fields get
+ * PEFT's defaults, unknown ones are kept and ignored), injects LoRA into `host` accordingly and
+ * loads A and B from `adapter_model.safetensors` (or the legacy `adapter_model.bin`). The key set
+ * and shapes must match the model exactly.
+ */
+export async function loadAdapter(host: LinearHost, dir: string, options: LoadAdapterOptions = {}): Promise<LoraModel> {
+  const { config, tensors } = await readAdapter(dir);
+  const model = LoraModel.inject(host, { ...config, inference_mode: !options.isTrainable }, {
+    seed: options.seed ?? 0,
+    trainable: options.isTrainable ?? false,
+    allowUnmatchedTargets: true,
+  });
+  try {
+    model.loadStateDict(tensors);
+  } catch (e) {
+    model.unload();
+    throw e;
+  }
+  return model;
+}
+
+export type { Linear, LinearHost };

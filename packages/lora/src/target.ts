@@ -1,0 +1,62 @@
+import type { LoraConfig } from './config.js';
+
+/** `re.fullmatch(pattern, key)` with a JavaScript RegExp (Python and JS agree on the common syntax). */
+function fullmatch(pattern: string, key: string): boolean {
+  return new RegExp(`^(?:${pattern})$`).test(key);
+}
+
+/** A list entry matches a path that equals it or ends with `"." + entry` (PEFT). */
+function listEntryMatches(entry: string, key: string): boolean {
+  return key === entry || key.endsWith(`.${entry}`);
+}
+
+/** The model's output head, which PEFT's `"all-linear"` leaves out. */
+const OUTPUT_LAYER = 'lm_head';
+
+/**
+ * PEFT's `check_target_module_exists(config, key)`: exclusions first, then a string target is a
+ * `re.fullmatch` on the whole path, a list target matches by equality or `endswith("." + entry)`,
+ * then `layers_to_transform` (with PEFT's regex, `.*\.[^.]*\.(\d+)\.` or `.*\.{pattern}\.(\d+)\.`).
+ */
+export function isTargetModule(config: Pick<LoraConfig, 'target_modules' | 'exclude_modules' | 'layers_to_transform' | 'layers_pattern'>, key: string): boolean {
+  const ex = config.exclude_modules;
+  if (typeof ex === 'string' && ex.length > 0 && fullmatch(ex, key)) return false;
+  if (Array.isArray(ex) && ex.some((e) => listEntryMatches(e, key))) return false;
+
+  const t = config.target_modules;
+  if (t === 'all-linear') return key !== OUTPUT_LAYER && !key.endsWith(`.${OUTPUT_LAYER}`);
+  if (typeof t === 'string') return fullmatch(t, key);
+  if (!t.some((e) => listEntryMatches(e, key))) return false;
+
+  const idx = config.layers_to_transform;
+  const usingIdx = idx !== null && idx !== undefined && (!Array.isArray(idx) || idx.length > 0);
+  if (!usingIdx || t.includes(key)) return true;
+  let m: RegExpExecArray | null = null;
+  const pats = config.layers_pattern;
+  if (pats === null || pats === undefined || pats.length === 0) {
+    m = /^.*\.[^.]*\.(\d+)\./.exec(key);
+  } else {
+    for (const p of typeof pats === 'string' ? [pats] : pats) {
+      m = new RegExp(`^.*\\.${p}\\.(\\d+)\\.`).exec(key);
+      if (m) break;
+    }
+  }
+  if (!m) return false;
+  const layer = Number(m[1]);
+  return Array.isArray(idx) ? idx.includes(layer) : layer === idx;
+}
+
+/** List entries of `target_modules` that match none of `paths` (empty for a regex string). */
+export function unmatchedTargets(config: Pick<LoraConfig, 'target_modules'>, paths: readonly string[]): string[] {
+  const t = config.target_modules;
+  if (typeof t === 'string') return paths.some((p) => (t === 'all-linear' ? true : fullmatch(t, p))) ? [] : [t];
+  return t.filter((e) => !paths.some((p) => listEntryMatches(e, p)));
+}
+
+/**
+ * PEFT's `get_pattern_key`: the first `rank_pattern`/`alpha_pattern` key `k` such that the path
+ * matches `(.*\.)?(k)$` from its start; the per-module r and alpha come from it.
+ */
+export function patternKey(patternKeys: readonly string[], key: string): string | undefined {
+  return patternKeys.find((k) => new RegExp(`^(?:.*\\.)?(?:${k})$`).test(key));
+}
