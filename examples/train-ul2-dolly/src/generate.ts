@@ -1,16 +1,59 @@
+import { loadT5Tokenizer } from '@conifer/dolly-data';
+import { streamText, generateText, type GenerateOptions as DecodeOptions } from '@conifer/generate';
+import { loadAdapter } from '@conifer/lora';
 import { setupBackend } from './backends.js';
+import { CliError } from './errors.js';
 import type { Io } from './io.js';
 import type { GenerateOptions } from './options.js';
+import { loadModel } from './pipeline/model.js';
 
-/** `generate`: base model + adapter + prompts → streamed text (being wired). */
+/** The decoding options of the CLI flags (the original project passed min 10 / max 250). */
+export function decodeOptions(opts: Pick<GenerateOptions, 'maxLength' | 'minLength' | 'numBeams' | 'doSample' | 'temperature' | 'topK' | 'topP' | 'seed'>): DecodeOptions {
+  return {
+    maxLength: opts.maxLength,
+    minLength: opts.minLength,
+    numBeams: opts.numBeams,
+    doSample: opts.doSample,
+    temperature: opts.temperature,
+    topK: opts.topK,
+    topP: opts.topP,
+    seed: opts.seed,
+    eosTokenId: 1,
+    padTokenId: 0,
+    decoderStartTokenId: 0,
+  };
+}
+
+/** `generate`: base model (+ adapter) + prompts → text, streamed to the terminal when decoding one sequence. */
 export async function runGenerate(opts: GenerateOptions, io: Io): Promise<number> {
   const backend = await setupBackend(opts.backend);
   try {
-    io.stdout(`backend ${backend.detail}`);
-    const mode = opts.doSample ? `sampling (temperature ${opts.temperature}, top-k ${opts.topK}, top-p ${opts.topP})` : opts.numBeams > 1 ? `beam search (${opts.numBeams} beams)` : 'greedy';
-    io.stdout(`${opts.prompts.length} prompt(s), ${mode}, length ${opts.minLength}–${opts.maxLength}, adapter ${opts.adapter ?? 'none'}`);
-    io.stdout('Generation (t5-model + LoRA + generate) is being wired into this CLI.');
-    return 0;
+    const { model, label } = await loadModel(opts.model, { int8: opts.int8, seed: opts.seed });
+    try {
+      const lora = opts.adapter ? await loadAdapter(model, opts.adapter).catch((e: Error) => {
+        throw new CliError(`--adapter ${opts.adapter}: ${e.message}`);
+      }) : null;
+      const tokenizer = await loadT5Tokenizer();
+      io.stdout(`model ${label}${lora ? ` + adapter ${opts.adapter}` : ''} on ${backend.detail}`);
+      const options = decodeOptions(opts);
+      for (const prompt of opts.prompts) {
+        io.stdout(`\n> ${prompt}`);
+        if (opts.numBeams === 1) {
+          let line = '';
+          for await (const delta of streamText(model, tokenizer, prompt, options)) {
+            io.write ? io.write(delta) : (line += delta);
+          }
+          io.write ? io.write('\n') : io.stdout(line);
+        } else {
+          const [text] = await generateText(model, tokenizer, prompt, options);
+          io.stdout(text ?? '');
+        }
+      }
+      lora?.dispose();
+      return 0;
+    } finally {
+      model.dispose();
+    }
   } finally {
     backend.dispose();
   }

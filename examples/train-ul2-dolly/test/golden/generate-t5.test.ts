@@ -19,7 +19,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { generate, generationOptionsFromConfig, type Seq2Seq } from '@conifer/generate';
 import { T5ForConditionalGeneration } from '@conifer/t5-model';
 
-const GOLDEN = process.env.CONIFER_GOLDEN ?? fileURLToPath(new URL('./fixtures/golden', import.meta.url));
+// The golden checkpoints and cases ship with @conifer/t5-model's test fixtures (see PROVENANCE.md there).
+const GOLDEN = process.env.CONIFER_GOLDEN ?? fileURLToPath(new URL('../../../../packages/t5-model/test/fixtures', import.meta.url));
 
 interface Case {
   input_ids: number[][];

@@ -1,0 +1,78 @@
+import {
+  BatchSampler,
+  type Batch,
+  bundledDollyPath,
+  type DollyRecord,
+  type EncodedExample,
+  encodeRecords,
+  loadDolly,
+  loadT5Tokenizer,
+  makeRng,
+  pick,
+  shuffleInPlace,
+  splitIndices,
+  type T5Tokenizer,
+} from '@conifer/dolly-data';
+import { CliError } from '../errors.js';
+
+export interface DataOptions {
+  /** A Dolly-format jsonl (default: the copy shipped with @conifer/dolly-data). */
+  data?: string | undefined;
+  /** Keep this many records (a seeded sample) before the split. */
+  limit?: number | undefined;
+  seed: number;
+  maxSourceLength: number;
+  maxTargetLength: number;
+}
+
+export interface PreparedData {
+  tokenizer: T5Tokenizer;
+  path: string;
+  records: DollyRecord[];
+  train: { records: DollyRecord[]; examples: EncodedExample[] };
+  test: { records: DollyRecord[]; examples: EncodedExample[] };
+}
+
+/** Reads Dolly, samples `limit` records (seeded), splits 80/20 (seeded) and tokenizes both splits. */
+export async function prepareData(options: DataOptions): Promise<PreparedData> {
+  const path = options.data ?? bundledDollyPath();
+  let records: DollyRecord[];
+  try {
+    records = (await loadDolly(path)).records;
+  } catch (e) {
+    throw new CliError(`--data ${path}: ${(e as Error).message}`);
+  }
+  if (options.limit !== undefined && options.limit < records.length) {
+    const order = records.map((_, i) => i);
+    shuffleInPlace(order, makeRng(options.seed, 'limit'));
+    records = order.slice(0, options.limit).sort((a, b) => a - b).map((i) => records[i]!);
+  }
+  if (records.length < 2) throw new CliError(`--data ${path}: need at least 2 records, found ${records.length}`);
+  const tokenizer = await loadT5Tokenizer();
+  const split = splitIndices(records.length, { seed: options.seed });
+  const enc = { maxSourceLength: options.maxSourceLength, maxTargetLength: options.maxTargetLength };
+  const trainRecords = pick(records, split.train);
+  const testRecords = pick(records, split.test);
+  return {
+    tokenizer,
+    path,
+    records,
+    train: { records: trainRecords, examples: encodeRecords(trainRecords, tokenizer, enc) },
+    test: { records: testRecords, examples: encodeRecords(testRecords, tokenizer, enc) },
+  };
+}
+
+/** A sampler over a split: fixed batches, or token-budget buckets when `batchTokens` is given. */
+export function makeSampler(examples: EncodedExample[], options: { batchSize: number; batchTokens?: number | undefined; seed: number; shuffle?: boolean }): BatchSampler {
+  return new BatchSampler(examples, {
+    batching: options.batchTokens ? { kind: 'tokenBudget', maxTokens: options.batchTokens } : { kind: 'fixed', batchSize: options.batchSize },
+    seed: options.seed,
+    shuffle: options.shuffle ?? true,
+  });
+}
+
+/** Every batch of one pass over a split, in a fixed order (for evaluation). */
+export function evalBatches(examples: EncodedExample[], batchSize: number): Batch[] {
+  const sampler = makeSampler(examples, { batchSize, seed: 0, shuffle: false });
+  return [...sampler.batches()].map((b) => b.batch);
+}

@@ -1,0 +1,45 @@
+import * as tf from '@tensorflow/tfjs-core';
+import seedrandom from 'seedrandom';
+
+/** A seeded stream of integer seeds (one per dropout call), so training runs are reproducible. */
+export class SeedStream {
+  private readonly rng: seedrandom.PRNG;
+  constructor(seed: number | string) {
+    this.rng = seedrandom.alea(String(seed));
+  }
+  next(): number {
+    return this.rng.int32() >>> 0;
+  }
+}
+
+/**
+ * What a forward pass needs besides tensors: training mode and the dropout seeds.
+ * Dropout is the identity unless `training` and `rate > 0`.
+ */
+export class ForwardContext {
+  constructor(
+    readonly training: boolean,
+    readonly rate: number,
+    private readonly seeds: SeedStream | null,
+  ) {}
+
+  static inference(): ForwardContext {
+    return new ForwardContext(false, 0, null);
+  }
+
+  get active(): boolean {
+    return this.training && this.rate > 0 && this.seeds !== null;
+  }
+
+  /** torch.nn.Dropout: zero with probability `rate`, scale the rest by 1 / (1 − rate). */
+  dropout<T extends tf.Tensor>(x: T): T {
+    if (!this.active) return x;
+    return tf.dropout(x, this.rate, undefined, this.seeds!.next()) as T;
+  }
+
+  /** A context whose seeds derive from one number: a block recomputed in the backward gets the same masks. */
+  fork(): { seed: number; make: () => ForwardContext } {
+    const seed = this.active ? this.seeds!.next() : 0;
+    return { seed, make: () => (this.active ? new ForwardContext(true, this.rate, new SeedStream(seed)) : this) };
+  }
+}

@@ -1,0 +1,75 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { toFloat32 } from '@conifer/safetensors';
+import type { Linear, LinearSpec } from './interfaces.js';
+
+/**
+ * A frozen float32 projection. Holds W pre-transposed as `weightT` [in, out] so the forward is a
+ * plain 2-D matMul `x[N, in] · W[in, out]` (wasm's transposed and batched matMuls are ~10× slower).
+ * The backward gives the gradient wrt x only (W is frozen) as `dy[N, out] · W[out, in]`, again a
+ * plain matMul, with W[out, in] transposed once on the first backward and kept (`dispose()` frees it).
+ */
+export class Float32Linear implements Linear {
+  /** W as [inFeatures, outFeatures]. */
+  weightT: tf.Tensor2D;
+  private weightForGrad: tf.Tensor2D | null = null;
+  private readonly applyFn: (x: tf.Tensor2D) => tf.Tensor2D;
+
+  constructor(weightT: tf.Tensor2D) {
+    this.weightT = weightT;
+    this.applyFn = tf.customGrad(((x: tf.Tensor2D, save: tf.GradSaveFunc) => {
+      save([]);
+      return {
+        value: tf.matMul(x, this.weightT), // (N, out)
+        gradFunc: (dy: tf.Tensor2D) => tf.matMul(dy, this.gradWeight()), // (N, in)
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor2D) => tf.Tensor2D;
+  }
+
+  get inFeatures(): number {
+    return this.weightT.shape[0];
+  }
+  get outFeatures(): number {
+    return this.weightT.shape[1];
+  }
+
+  /** From a checkpoint weight [out, in] (F32/F16/BF16 bytes): decoded and transposed once on the host. */
+  static fromSpec(spec: LinearSpec): Float32Linear {
+    const { inFeatures: nin, outFeatures: nout } = spec;
+    const w = toFloat32(spec.weight.dtype, spec.weight.data); // (out, in)
+    if (w.length !== nin * nout) throw new Error(`${spec.path}: weight has ${w.length} values, expected ${nout}×${nin}`);
+    const t = new Float32Array(nin * nout); // (in, out)
+    for (let o = 0; o < nout; o++) {
+      const row = o * nin;
+      for (let i = 0; i < nin; i++) t[i * nout + o] = w[row + i]!;
+    }
+    return new Float32Linear(tf.tensor2d(t, [nin, nout], 'float32'));
+  }
+
+  apply(x: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => {
+      const lead = x.shape.slice(0, -1);
+      const y = this.applyFn(tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D); // (N, out)
+      return tf.reshape(y, [...lead, this.outFeatures]);
+    });
+  }
+
+  dequantize(): tf.Tensor2D {
+    return tf.transpose(this.weightT); // (out, in)
+  }
+
+  private gradWeight(): tf.Tensor2D {
+    if (this.weightForGrad === null || this.weightForGrad.isDisposed) this.weightForGrad = tf.keep(tf.transpose(this.weightT));
+    return this.weightForGrad;
+  }
+
+  dispose(): void {
+    this.weightT.dispose();
+    this.weightForGrad?.dispose();
+    this.weightForGrad = null;
+  }
+}
+
+/** The default `LinearFactory`: a frozen float32 linear (see `Float32Linear`). */
+export function float32LinearFactory(spec: LinearSpec): Linear {
+  return Float32Linear.fromSpec(spec);
+}

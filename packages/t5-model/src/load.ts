@@ -1,0 +1,133 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { SafetensorsFile, resolveCheckpointFiles, toFloat32, type TensorInfo } from '@conifer/safetensors';
+import { parseT5Config, type T5Config } from './config.js';
+import type { Linear, LinearFactory } from './interfaces.js';
+import { expectedTensors, OPTIONAL_TENSORS } from './weights.js';
+
+/** Thrown when a checkpoint does not match its config: lists every missing, extra and mis-shaped tensor. */
+export class T5CheckpointError extends Error {
+  override name = 'T5CheckpointError';
+  constructor(
+    message: string,
+    readonly missing: string[] = [],
+    readonly unexpected: string[] = [],
+    readonly misshaped: string[] = [],
+  ) {
+    super(message);
+  }
+}
+
+/** Reads and parses `dir/config.json`. */
+export async function loadT5Config(dir: string): Promise<T5Config> {
+  const path = join(dir, 'config.json');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new Error(`${path}: cannot read (${(e as Error).message})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  return parseT5Config(json);
+}
+
+const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16']);
+
+/**
+ * Streams a checkpoint's tensors: headers first (every file), checked against the config as one
+ * error; then tensor by tensor in file order, each projection handed to `makeLinear` as raw bytes
+ * the moment it is read (its bytes are dropped after), each other tensor decoded to float32.
+ */
+export async function streamCheckpoint(
+  dir: string,
+  config: T5Config,
+  makeLinear: LinearFactory,
+): Promise<{ linears: Map<string, Linear>; tensors: Map<string, tf.Tensor> }> {
+  const expected = expectedTensors(config);
+  const { files, weightMap } = await resolveCheckpointFiles(dir);
+  const opened: SafetensorsFile[] = [];
+  const linears = new Map<string, Linear>();
+  const tensors = new Map<string, tf.Tensor>();
+  try {
+    // 1. Headers only: where each tensor is, and whether the set matches.
+    const where = new Map<string, { file: SafetensorsFile; info: TensorInfo }>();
+    const duplicates: string[] = [];
+    for (const path of files) {
+      const file = await SafetensorsFile.open(path);
+      opened.push(file);
+      for (const name of file.header.tensors.keys()) {
+        if (weightMap && weightMap.get(name) !== path) continue; // only where the index says
+        if (where.has(name)) duplicates.push(name);
+        where.set(name, { file, info: file.info(name) });
+      }
+    }
+    const missing: string[] = [];
+    const misshaped: string[] = [];
+    const unexpected: string[] = [];
+    if (weightMap) for (const [name, path] of weightMap) if (!where.has(name)) missing.push(`${name} (index names ${path})`);
+    for (const [name, exp] of expected) {
+      const got = where.get(name);
+      if (!got) {
+        if (!weightMap?.has(name)) missing.push(name);
+        continue;
+      }
+      if (!sameShape(got.info.shape, exp.shape) || !FLOAT_DTYPES.has(got.info.dtype)) {
+        misshaped.push(`${name} (${got.info.dtype}${JSON.stringify(got.info.shape)}, expected F32/F16/BF16${JSON.stringify(exp.shape)})`);
+      }
+    }
+    const head = where.get('lm_head.weight');
+    const headShape = [config.vocab_size, config.d_model];
+    if (head && (!sameShape(head.info.shape, headShape) || !FLOAT_DTYPES.has(head.info.dtype))) {
+      misshaped.push(`lm_head.weight (${head.info.dtype}${JSON.stringify(head.info.shape)}, expected F32/F16/BF16${JSON.stringify(headShape)})`);
+    }
+    for (const name of where.keys()) if (!expected.has(name) && !(OPTIONAL_TENSORS as readonly string[]).includes(name)) unexpected.push(name);
+    if (missing.length + misshaped.length + unexpected.length + duplicates.length > 0) {
+      const parts = [
+        missing.length ? `missing: ${missing.join(', ')}` : '',
+        unexpected.length ? `unexpected: ${unexpected.join(', ')}` : '',
+        misshaped.length ? `mis-shaped: ${misshaped.join(', ')}` : '',
+        duplicates.length ? `in more than one file: ${duplicates.join(', ')}` : '',
+      ].filter(Boolean);
+      throw new T5CheckpointError(`${dir}: checkpoint does not match config.json — ${parts.join('; ')}`, missing, unexpected, misshaped);
+    }
+
+    // 2. Stream, file by file in data order.
+    for (const file of opened) {
+      for (const name of file.names()) {
+        const at = where.get(name);
+        if (!at || at.file !== file) continue;
+        const exp = expected.get(name);
+        if (!exp && name !== 'lm_head.weight') continue; // tied copies of shared: never read
+        const raw = await file.read(name);
+        if (exp?.linear) {
+          const { path, inFeatures, outFeatures } = exp.linear;
+          const linear = makeLinear({ path, inFeatures, outFeatures, weight: { dtype: raw.dtype as 'F32' | 'F16' | 'BF16', shape: raw.shape, data: raw.data } });
+          if (linear.inFeatures !== inFeatures || linear.outFeatures !== outFeatures) {
+            linear.dispose?.();
+            throw new Error(`makeLinear(${path}) returned a ${linear.inFeatures}→${linear.outFeatures} linear, expected ${inFeatures}→${outFeatures}`);
+          }
+          linears.set(path, linear);
+        } else {
+          tensors.set(name, tf.tensor(toFloat32(raw.dtype, raw.data), raw.shape, 'float32'));
+        }
+      }
+    }
+    return { linears, tensors };
+  } catch (e) {
+    for (const l of linears.values()) l.dispose?.();
+    for (const t of tensors.values()) t.dispose();
+    throw e;
+  } finally {
+    for (const f of opened) await f.close();
+  }
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

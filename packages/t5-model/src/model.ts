@@ -1,0 +1,389 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { parseT5Config, type T5Config } from './config.js';
+import { ForwardContext, SeedStream } from './dropout.js';
+import { T5Embedding, T5LMHead } from './head.js';
+import type { Linear, LinearFactory, LinearHost, Seq2Seq } from './interfaces.js';
+import { float32LinearFactory } from './linear.js';
+import { loadT5Config, streamCheckpoint } from './load.js';
+import type { KV, LayerCache, WeightSource } from './modules.js';
+import { T5Stack, extendedMask } from './stack.js';
+import { MapSource, RandomSource } from './weights.js';
+
+/** Options shared by `fromConfig` and `fromPretrained`. */
+export interface T5ModelOptions {
+  /** Builds each projection (default: a frozen float32 linear, `float32LinearFactory`). */
+  makeLinear?: LinearFactory;
+  /** Recompute each block in the backward pass instead of keeping its activations. Default false. */
+  gradientCheckpointing?: boolean;
+  /** Seed of the dropout masks (training mode). Default 0. */
+  dropoutSeed?: number;
+}
+
+export interface FromPretrainedOptions extends T5ModelOptions {
+  /** The dtype non-projection weights are held in: TensorFlow.js computes in float32, the only value accepted. */
+  dtype?: 'float32';
+}
+
+export interface FromConfigOptions extends T5ModelOptions {
+  /** Seed of the random initialisation. Default 0. */
+  seed?: number;
+}
+
+/** Inputs of `forward`: int32 tensors [B, S] and [B, T]. */
+export interface T5ForwardInputs {
+  inputIds: tf.Tensor2D;
+  attentionMask: tf.Tensor2D;
+  /** Default: `labels` shifted right (decoder start id first, -100 → pad id). */
+  decoderInputIds?: tf.Tensor2D;
+  /** Targets; -100 = ignored. */
+  labels?: tf.Tensor2D;
+}
+
+export interface T5ForwardOutput {
+  /** [B, T, vocab] float32. */
+  logits: tf.Tensor3D;
+  /** [B, S, d_model]: the encoder's output (after its final norm). */
+  encoderLastHiddenState: tf.Tensor3D;
+  /** Mean cross-entropy over the non-ignored labels (with `labels`). */
+  loss?: tf.Scalar;
+  /** Sum of the per-token losses (with `labels`). */
+  lossSum?: tf.Scalar;
+  /** Per-token losses [B, T], 0 where ignored (with `labels`). */
+  tokenLoss?: tf.Tensor2D;
+  /** Number of non-ignored labels (with `labels`). */
+  tokenCount?: number;
+}
+
+/**
+ * A batch for `lossSum`: `@conifer/dolly-data`'s `Batch` (Int32Arrays, row-major, with
+ * `batchSize`/`sourceLength`/`targetLength`) or int32 tensors.
+ */
+export interface T5Batch {
+  inputIds: Int32Array | tf.Tensor2D;
+  attentionMask: Int32Array | tf.Tensor2D;
+  labels: Int32Array | tf.Tensor2D;
+  decoderInputIds?: Int32Array | tf.Tensor2D;
+  batchSize?: number;
+  sourceLength?: number;
+  targetLength?: number;
+}
+
+/** What `encode` returns: the encoder output and the mask of its positions. */
+export type T5EncoderState = {
+  /** [B, S, d_model]. */
+  lastHiddenState: tf.Tensor3D;
+  /** [B, S] (1 = token, 0 = pad). */
+  attentionMask: tf.Tensor2D;
+};
+
+/** What `decodeStep` carries between steps. */
+export interface T5DecoderCache {
+  /** Positions decoded so far. */
+  length: number;
+  /** One per decoder block: self-attention keys/values [B, H, length, d_kv] and the encoder's [B, H, S, d_kv]. */
+  layers: LayerCache[];
+}
+
+const IGNORE_INDEX = -100;
+
+/**
+ * transformers `T5ForConditionalGeneration`: `shared`, `encoder`, `decoder`, `lm_head`, fields named
+ * as in the checkpoint. Implements `LinearHost` (for LoRA) and `Seq2Seq` (for generation).
+ */
+export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5EncoderState, T5DecoderCache> {
+  readonly config: T5Config;
+  shared: T5Embedding;
+  encoder: T5Stack;
+  decoder: T5Stack;
+  lm_head: T5LMHead;
+  /** Recompute each block in the backward pass (bounded activation memory); gradients are unchanged. */
+  gradientCheckpointing: boolean;
+  private seeds: SeedStream;
+
+  private constructor(config: T5Config, src: WeightSource, headWeight: tf.Tensor2D | null, options: T5ModelOptions) {
+    this.config = config;
+    this.shared = new T5Embedding(src.tensor('shared.weight', [config.vocab_size, config.d_model]) as tf.Tensor2D);
+    this.encoder = new T5Stack(config, 'encoder', src, false);
+    this.decoder = new T5Stack(config, 'decoder', src, true);
+    // The head: lm_head.weight when the checkpoint has it, else shared.weight.
+    this.lm_head = headWeight
+      ? new T5LMHead(tf.tidy(() => tf.transpose(headWeight)), null)
+      : new T5LMHead(tf.tidy(() => tf.transpose(this.shared.weight)), this.shared.weight);
+    headWeight?.dispose();
+    this.gradientCheckpointing = options.gradientCheckpointing ?? false;
+    this.seeds = new SeedStream(options.dropoutSeed ?? 0);
+  }
+
+  /** A randomly initialised model (transformers' init scales, seeded: see `RandomSource`). */
+  static fromConfig(config: T5Config | Record<string, unknown>, options: FromConfigOptions = {}): T5ForConditionalGeneration {
+    const cfg = isParsed(config) ? config : parseT5Config(config);
+    const src = new RandomSource(cfg, options.seed ?? 0, options.makeLinear ?? float32LinearFactory);
+    const head = cfg.tie_word_embeddings ? null : (src.tensor('lm_head.weight', [cfg.vocab_size, cfg.d_model]) as tf.Tensor2D);
+    return new T5ForConditionalGeneration(cfg, src, head, options);
+  }
+
+  /**
+   * Loads a Hugging Face snapshot folder: `config.json` and `model.safetensors` or
+   * `model.safetensors.index.json` + shards (F32/F16/BF16). Streamed tensor by tensor; each
+   * projection goes to `makeLinear` as raw bytes when it is read.
+   */
+  static async fromPretrained(dir: string, options: FromPretrainedOptions = {}): Promise<T5ForConditionalGeneration> {
+    if (options.dtype !== undefined && options.dtype !== 'float32') {
+      throw new Error(`fromPretrained: dtype ${JSON.stringify(options.dtype)} is not supported (TensorFlow.js computes in float32)`);
+    }
+    const config = await loadT5Config(dir);
+    const { linears, tensors } = await streamCheckpoint(dir, config, options.makeLinear ?? float32LinearFactory);
+    const head = (tensors.get('lm_head.weight') as tf.Tensor2D | undefined) ?? null;
+    return new T5ForConditionalGeneration(config, new MapSource(linears, tensors), head, options);
+  }
+
+  /** Restarts the dropout seed stream. */
+  setDropoutSeed(seed: number): void {
+    this.seeds = new SeedStream(seed);
+  }
+
+  private context(training: boolean): ForwardContext {
+    return training ? new ForwardContext(true, this.config.dropout_rate, this.seeds) : ForwardContext.inference();
+  }
+
+  // ---- training / scoring ------------------------------------------------------------------
+
+  /** Encoder + decoder + head (and the loss when `labels` are given). */
+  forward(inputs: T5ForwardInputs, options: { training?: boolean } = {}): T5ForwardOutput {
+    const { inputIds, attentionMask, labels } = inputs;
+    if (!inputs.decoderInputIds && !labels) throw new Error('forward: give decoderInputIds or labels');
+    const tokenCount = labels ? countTargets(labels.dataSync() as Int32Array) : undefined;
+    const ctx = this.context(options.training ?? false);
+    const out = tf.tidy(() => {
+      const encoderLastHiddenState = this.runEncoder(inputIds, attentionMask, ctx);
+      const decoderInputIds = inputs.decoderInputIds ?? this.shiftRight(labels!);
+      const logits = this.runDecoder(decoderInputIds, encoderLastHiddenState, attentionMask, ctx);
+      if (!labels) return { logits, encoderLastHiddenState };
+      const tokenLoss = tokenLosses(logits, labels);
+      const lossSum = tf.sum(tokenLoss) as tf.Scalar;
+      const loss = tf.div(lossSum, Math.max(tokenCount!, 1)) as tf.Scalar; // mean over non-ignored (NaN-free when none)
+      return { logits, encoderLastHiddenState, tokenLoss, lossSum, loss };
+    });
+    return tokenCount === undefined ? out : { ...out, tokenCount };
+  }
+
+  /**
+   * The `Trainable` loss: the sum of per-token cross-entropies over the batch's non-ignored labels
+   * and their count (the trainer divides by the whole accumulation window's count).
+   */
+  lossSum(batch: T5Batch, training: boolean): { sum: tf.Scalar; count: number } {
+    const labelsHost = batch.labels instanceof Int32Array ? batch.labels : (batch.labels.dataSync() as Int32Array);
+    const count = countTargets(labelsHost);
+    const ctx = this.context(training);
+    const sum = tf.tidy(() => {
+      const [b, s, t] = batchDims(batch);
+      const ids = asTensor(batch.inputIds, b, s);
+      const mask = asTensor(batch.attentionMask, b, s);
+      const labels = asTensor(batch.labels, b, t);
+      const dec = batch.decoderInputIds ? asTensor(batch.decoderInputIds, b, t) : this.shiftRight(labels);
+      const enc = this.runEncoder(ids, mask, ctx);
+      const logits = this.runDecoder(dec, enc, mask, ctx);
+      return tf.sum(tokenLosses(logits, labels)) as tf.Scalar;
+    });
+    return { sum, count };
+  }
+
+  /** labels shifted right: decoder_start_token_id first, -100 → pad_token_id (transformers `_shift_right`). */
+  shiftRight(labels: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const [b, t] = labels.shape;
+      const l = tf.cast(labels, 'int32');
+      const start = tf.fill([b, 1], this.config.decoder_start_token_id, 'int32');
+      const shifted = tf.concat([start, tf.slice(l, [0, 0], [b, t - 1])], 1);
+      return tf.where(tf.equal(shifted, tf.scalar(IGNORE_INDEX, 'int32')), tf.fill([b, t], this.config.pad_token_id, 'int32'), shifted) as tf.Tensor2D;
+    });
+  }
+
+  private runEncoder(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D, ctx: ForwardContext): tf.Tensor3D {
+    return tf.tidy(() => {
+      const s = inputIds.shape[1];
+      const embeds = this.shared.forward(inputIds); // (B, S, d)
+      const bias = this.encoder.selfBias(s, s, 0, attentionMask); // (B, H, S, S)
+      return this.encoder.forward(embeds, bias, null, null, ctx, this.gradientCheckpointing);
+    });
+  }
+
+  /** Decoder over the whole target sequence, then the head: logits [B, T, V]. */
+  private runDecoder(decoderInputIds: tf.Tensor2D, encoderHidden: tf.Tensor3D, attentionMask: tf.Tensor2D, ctx: ForwardContext): tf.Tensor3D {
+    return tf.tidy(() => {
+      const t = decoderInputIds.shape[1];
+      const embeds = this.shared.forward(decoderInputIds); // (B, T, d)
+      const bias = this.decoder.selfBias(t, t, 0, null); // (1, H, T, T)
+      const crossBias = extendedMask(attentionMask); // (B, 1, 1, S)
+      const h = this.decoder.forward(embeds, bias, encoderHidden, crossBias, ctx, this.gradientCheckpointing);
+      return this.head(h);
+    });
+  }
+
+  /** sequence_output * d_model ** -0.5 when scale_decoder_outputs, then lm_head. */
+  private head(h: tf.Tensor3D): tf.Tensor3D {
+    const scaled = this.config.scale_decoder_outputs ? tf.mul(h, this.config.d_model ** -0.5) : h;
+    return this.lm_head.forward(scaled as tf.Tensor3D);
+  }
+
+  // ---- Seq2Seq -------------------------------------------------------------------------------
+
+  encode(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): T5EncoderState {
+    return tf.tidy(() => ({
+      lastHiddenState: this.runEncoder(inputIds, attentionMask, ForwardContext.inference()),
+      attentionMask: tf.cast(attentionMask, 'int32'),
+    }));
+  }
+
+  decodeStep(tokens: tf.Tensor2D, encoder: T5EncoderState, cache: T5DecoderCache | null): { logits: tf.Tensor3D; cache: T5DecoderCache } {
+    const past = cache?.length ?? 0;
+    const ctx = ForwardContext.inference();
+    const out = tf.tidy(() => {
+      const t = tokens.shape[1];
+      let h = this.shared.forward(tokens); // (B, T, d)
+      const bias = this.decoder.selfBias(t, past + t, past, null); // (1, H, T, past+T)
+      const crossBias = extendedMask(encoder.attentionMask); // (B, 1, 1, S)
+      const layers: LayerCache[] = [];
+      this.decoder.block.forEach((block, i) => {
+        const prev = cache?.layers[i];
+        const cross: KV = prev?.cross ?? block.crossAttention!.encoderKV(encoder.lastHiddenState);
+        const r = block.step(h, bias, prev?.self ?? null, cross, crossBias, ctx);
+        h = r.h;
+        layers.push({ self: r.self, cross });
+      });
+      const logits = this.head(this.decoder.final_layer_norm.forward(h));
+      return { logits, layers };
+    });
+    if (cache) for (const l of cache.layers) disposeKV(l.self); // the cross keys/values move to the new cache
+    return { logits: out.logits, cache: { length: past + tokens.shape[1], layers: out.layers } };
+  }
+
+  reorderCache(cache: T5DecoderCache, indices: tf.Tensor1D): T5DecoderCache {
+    const layers = tf.tidy(() => cache.layers.map((l) => ({ self: gatherKV(l.self, indices), cross: gatherKV(l.cross, indices) })));
+    this.disposeCache(cache);
+    return { length: cache.length, layers };
+  }
+
+  reorderEncoder(encoder: T5EncoderState, indices: tf.Tensor1D): T5EncoderState {
+    return tf.tidy(() => ({
+      lastHiddenState: tf.gather(encoder.lastHiddenState, indices),
+      attentionMask: tf.gather(encoder.attentionMask, indices),
+    }));
+  }
+
+  disposeCache(cache: T5DecoderCache): void {
+    for (const l of cache.layers) {
+      disposeKV(l.self);
+      disposeKV(l.cross);
+    }
+  }
+
+  disposeEncoder(encoder: T5EncoderState): void {
+    encoder.lastHiddenState.dispose();
+    encoder.attentionMask.dispose();
+  }
+
+  // ---- LinearHost ----------------------------------------------------------------------------
+
+  /** Every projection by Hugging Face module path, in checkpoint order. */
+  listLinears(): Array<[path: string, linear: Linear]> {
+    const out: Array<[string, Linear]> = [];
+    for (const stackName of ['encoder', 'decoder'] as const) {
+      this[stackName].block.forEach((block, i) => {
+        block.layer.forEach((layer, j) => {
+          for (const [moduleName, module] of Object.entries(layer)) {
+            if (moduleName === 'layer_norm' || module === null || typeof module !== 'object') continue;
+            for (const [name, value] of Object.entries(module)) {
+              if (isLinear(value)) out.push([`${stackName}.block.${i}.layer.${j}.${moduleName}.${name}`, value]);
+            }
+          }
+        });
+      });
+    }
+    return out;
+  }
+
+  /** Replaces the projection at `path` (same in/out features). The old one is not disposed. */
+  replaceLinear(path: string, linear: Linear): void {
+    const parts = path.split('.');
+    const name = parts.pop()!;
+    let parent: unknown = this;
+    for (const p of parts) {
+      parent = parent !== null && typeof parent === 'object' ? (parent as Record<string, unknown>)[p] : undefined;
+    }
+    const old = parent !== null && typeof parent === 'object' ? (parent as Record<string, unknown>)[name] : undefined;
+    if (!isLinear(old) || !this.listLinears().some(([p]) => p === path)) throw new Error(`replaceLinear: no linear at "${path}"`);
+    if (old.inFeatures !== linear.inFeatures || old.outFeatures !== linear.outFeatures) {
+      throw new Error(`replaceLinear(${path}): ${linear.inFeatures}→${linear.outFeatures} does not match ${old.inFeatures}→${old.outFeatures}`);
+    }
+    (parent as Record<string, unknown>)[name] = linear;
+  }
+
+  /** Frees every weight (linears included). */
+  dispose(): void {
+    for (const [, l] of this.listLinears()) l.dispose?.();
+    const norms = (s: T5Stack) => {
+      s.final_layer_norm.dispose();
+      for (const b of s.block) {
+        for (const layer of b.layer) layer.layer_norm.dispose();
+        b.selfAttention.SelfAttention.relative_attention_bias?.dispose();
+      }
+    };
+    norms(this.encoder);
+    norms(this.decoder);
+    this.lm_head.dispose();
+    this.shared.dispose();
+  }
+}
+
+function isParsed(c: T5Config | Record<string, unknown>): c is T5Config {
+  return typeof (c as T5Config).extra === 'object' && typeof (c as T5Config).is_gated_act === 'boolean';
+}
+
+function isLinear(x: unknown): x is Linear {
+  return x !== null && typeof x === 'object' && typeof (x as Linear).apply === 'function' && typeof (x as Linear).inFeatures === 'number';
+}
+
+function countTargets(labels: Int32Array): number {
+  let n = 0;
+  for (const l of labels) if (l !== IGNORE_INDEX) n++;
+  return n;
+}
+
+/** Cross-entropy per token [B, T] (0 where the label is -100). One-hot picks keep every gradient plain. */
+function tokenLosses(logits: tf.Tensor3D, labels: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [b, t, v] = logits.shape;
+    const logp = tf.logSoftmax(tf.reshape(logits, [b * t, v])); // (N, V)
+    const flat = tf.reshape(tf.cast(labels, 'int32'), [b * t]);
+    const keep = tf.notEqual(flat, tf.scalar(IGNORE_INDEX, 'int32'));
+    const target = tf.where(keep, flat, tf.zerosLike(flat));
+    const picked = tf.sum(tf.mul(logp, tf.cast(tf.oneHot(target, v), 'float32')), 1); // (N,)
+    return tf.reshape(tf.mul(tf.neg(picked), tf.cast(keep, 'float32')), [b, t]);
+  });
+}
+
+function batchDims(batch: T5Batch): [number, number, number] {
+  const dims = (x: Int32Array | tf.Tensor2D, rows?: number, cols?: number): [number, number] =>
+    x instanceof Int32Array ? [rows ?? 0, cols ?? 0] : [x.shape[0], x.shape[1]];
+  const [b, s] = dims(batch.inputIds, batch.batchSize, batch.sourceLength);
+  const [, t] = dims(batch.labels, batch.batchSize, batch.targetLength);
+  if (!b || !s || !t) throw new Error('lossSum: Int32Array batches need batchSize, sourceLength and targetLength');
+  return [b, s, t];
+}
+
+function asTensor(x: Int32Array | tf.Tensor2D, rows: number, cols: number): tf.Tensor2D {
+  if (!(x instanceof Int32Array)) return x;
+  if (x.length !== rows * cols) throw new Error(`lossSum: array of ${x.length} values, expected ${rows}×${cols}`);
+  return tf.tensor2d(x, [rows, cols], 'int32');
+}
+
+function gatherKV(kv: KV, indices: tf.Tensor1D): KV {
+  return { k: tf.gather(kv.k, indices), v: tf.gather(kv.v, indices) };
+}
+
+function disposeKV(kv: KV): void {
+  kv.k.dispose();
+  kv.v.dispose();
+}
+

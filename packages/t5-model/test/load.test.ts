@@ -1,0 +1,115 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { parseSafetensors, serializeSafetensors, type TensorToWrite } from '@conifer/safetensors';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Float32Linear, T5CheckpointError, T5ForConditionalGeneration, type LinearSpec } from '../src/index.js';
+import { modelDir, useBackend } from './helpers.js';
+
+const dirs: string[] = [];
+const tmp = (prefix: string) => {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+beforeAll(async () => {
+  await useBackend('cpu');
+});
+
+/** A copy of ul2-tiny whose tensors went through `edit`. */
+function edited(edit: (t: Map<string, TensorToWrite>) => void): string {
+  const dir = tmp('t5-load-');
+  cpSync(join(modelDir('ul2-tiny'), 'config.json'), join(dir, 'config.json'));
+  const { tensors } = parseSafetensors(readFileSync(join(modelDir('ul2-tiny'), 'model.safetensors')));
+  const map = new Map<string, TensorToWrite>([...tensors].map(([k, v]) => [k, { dtype: v.dtype, shape: v.shape, data: v.data.slice() }]));
+  edit(map);
+  writeFileSync(join(dir, 'model.safetensors'), serializeSafetensors(map));
+  return dir;
+}
+
+describe('fromPretrained', () => {
+  it('streams each projection to makeLinear as raw bytes, as stored (BF16 stays BF16)', async () => {
+    const specs: LinearSpec[] = [];
+    const m = await T5ForConditionalGeneration.fromPretrained(modelDir('ul2-tiny-bf16'), {
+      makeLinear: (spec) => {
+        specs.push({ ...spec, weight: { ...spec.weight, data: spec.weight.data.slice(0, 4) } });
+        return Float32Linear.fromSpec(spec);
+      },
+    });
+    expect(specs).toHaveLength(2 * 7 + 3 * 11);
+    expect(specs.every((s) => s.weight.dtype === 'BF16')).toBe(true);
+    const wo = specs.find((s) => s.path === 'encoder.block.0.layer.1.DenseReluDense.wo')!;
+    expect(wo).toMatchObject({ inFeatures: 128, outFeatures: 64, weight: { shape: [64, 128] } });
+    // listLinears yields exactly the factory's paths, checkpoint names without ".weight".
+    expect(m.listLinears().map(([p]) => p).sort()).toEqual(specs.map((s) => s.path).sort());
+    m.dispose();
+  });
+
+  it('missing, extra and mis-shaped tensors are one error naming each', async () => {
+    const dir = edited((t) => {
+      t.delete('encoder.block.1.layer.0.SelfAttention.k.weight');
+      t.delete('decoder.final_layer_norm.weight');
+      t.set('encoder.block.0.layer.0.SelfAttention.extra.weight', { dtype: 'F32', shape: [2], data: new Float32Array(2) });
+      t.set('decoder.block.2.layer.1.layer_norm.weight', { dtype: 'F32', shape: [63], data: new Float32Array(63) });
+    });
+    const err = (await T5ForConditionalGeneration.fromPretrained(dir).then(
+      () => null,
+      (e: unknown) => e,
+    )) as T5CheckpointError;
+    expect(err).toBeInstanceOf(T5CheckpointError);
+    expect(err.missing).toEqual(['encoder.block.1.layer.0.SelfAttention.k.weight', 'decoder.final_layer_norm.weight']);
+    expect(err.unexpected).toEqual(['encoder.block.0.layer.0.SelfAttention.extra.weight']);
+    expect(err.misshaped).toEqual(['decoder.block.2.layer.1.layer_norm.weight (F32[63], expected F32/F16/BF16[64])']);
+    expect(err.message).toMatch(/missing: .*unexpected: .*mis-shaped: /);
+  });
+
+  it('a non-float dtype for a weight is reported as mis-shaped', async () => {
+    const dir = edited((t) => t.set('shared.weight', { dtype: 'I32', shape: [512, 64], data: new Int32Array(512 * 64) }));
+    await expect(T5ForConditionalGeneration.fromPretrained(dir)).rejects.toThrow(/shared.weight \(I32\[512,64\]/);
+  });
+
+  it('a corrupt file, no tensors leaked', async () => {
+    const dir = edited(() => undefined);
+    const bytes = readFileSync(join(dir, 'model.safetensors'));
+    writeFileSync(join(dir, 'model.safetensors'), bytes.subarray(0, bytes.length - 100));
+    const before = tf.memory().numTensors;
+    await expect(T5ForConditionalGeneration.fromPretrained(dir)).rejects.toThrow(/model.safetensors/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a bad config is rejected naming the key; dtype option other than float32 refused', async () => {
+    const dir = edited(() => undefined);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')), d_kv: -1 }));
+    await expect(T5ForConditionalGeneration.fromPretrained(dir)).rejects.toThrow(/"d_kv"/);
+    // @ts-expect-error only float32
+    await expect(T5ForConditionalGeneration.fromPretrained(modelDir('ul2-tiny'), { dtype: 'float16' })).rejects.toThrow(/float32/);
+  });
+
+  it('a sharded index naming a tensor its shard lacks is reported', async () => {
+    const dir = tmp('t5-shard-');
+    cpSync(modelDir('ul2-tiny-sharded'), dir, { recursive: true });
+    const index = JSON.parse(readFileSync(join(dir, 'model.safetensors.index.json'), 'utf8'));
+    index.weight_map['shared.weight'] = 'model-00002-of-00012.safetensors';
+    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify(index));
+    await expect(T5ForConditionalGeneration.fromPretrained(dir)).rejects.toThrow(/missing: shared.weight \(index names/);
+  });
+});
+
+describe('LinearHost', () => {
+  it('replaceLinear swaps by path and checks features; unknown paths throw', async () => {
+    const m = await T5ForConditionalGeneration.fromPretrained(modelDir('ul2-tiny'));
+    const [path, old] = m.listLinears().find(([p]) => p === 'decoder.block.1.layer.1.EncDecAttention.v')!;
+    const replacement = new Float32Linear(tf.zeros([64, 64]));
+    m.replaceLinear(path, replacement);
+    expect(m.decoder.block[1]!.layer[1]).toHaveProperty('EncDecAttention.v', replacement);
+    expect(m.listLinears().find(([p]) => p === path)![1]).toBe(replacement);
+    expect(() => m.replaceLinear('decoder.block.1.layer.1.EncDecAttention.q', new Float32Linear(tf.zeros([64, 32])))).toThrow(/does not match/);
+    expect(() => m.replaceLinear('decoder.block.9.layer.1.EncDecAttention.q', replacement)).toThrow(/no linear/);
+    expect(() => m.replaceLinear('shared', replacement)).toThrow(/no linear/);
+    old.dispose?.();
+    m.dispose();
+  });
+});
