@@ -59,7 +59,7 @@ export class LoraLinear implements Linear {
   /** While false the layer is its base (the adapter is kept). */
   adapterEnabled = true;
   private merged: FloatLinear | null = null;
-  private readonly dropoutRng: seedrandom.PRNG;
+  private dropoutRng: seedrandom.PRNG;
 
   constructor(
     /** The wrapped linear; kept untouched (merge does not modify it). */
@@ -82,7 +82,21 @@ export class LoraLinear implements Linear {
     const trainable = options.trainable ?? true;
     this.loraA = tf.variable(tf.tensor2d(a, [r, this.inFeatures]), trainable, freeVariableName(peftKey(path, 'A')));
     this.loraB = tf.variable(tf.tensor2d(b, [this.outFeatures, r]), trainable, freeVariableName(peftKey(path, 'B')));
-    this.dropoutRng = seedrandom(`${seed}:${path}:dropout`);
+    this.dropoutRng = seedrandom(`${seed}:${path}:dropout`, { state: true });
+  }
+
+  /**
+   * The dropout generator's state. A model that recomputes a block in the backward pass
+   * (gradient checkpointing) saves it before the forward and restores it for the recomputation,
+   * so both draw the same masks; trainers save it in checkpoints for an exact resume.
+   */
+  getRandomState(): object {
+    return this.dropoutRng.state();
+  }
+
+  /** Restores a state returned by {@link getRandomState}. */
+  setRandomState(state: unknown): void {
+    this.dropoutRng = seedrandom('', { state: state as object });
   }
 
   /** Whether the adapter is currently merged into a float copy of the weight. */

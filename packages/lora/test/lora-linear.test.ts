@@ -194,3 +194,20 @@ describe('LoraLinear', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 });
+
+describe('LoraLinear random state (gradient checkpointing replays the dropout masks)', () => {
+  it('restoring the state replays the same dropout mask; without it the mask differs', () => {
+    const l = lora(base(6, 16), { loraDropout: 0.5, seed: 5 });
+    l.loraB.assign(tf.ones([6, 4]));
+    l.training = true;
+    const x = input([3, 16]);
+    const state = l.getRandomState();
+    const y1 = l.apply(x);
+    const y2 = l.apply(x); // a new mask
+    l.setRandomState(state);
+    const y3 = l.apply(x); // the first mask again
+    expect(maxAbsDiff(y1.dataSync(), y3.dataSync())).toBe(0);
+    expect(maxAbsDiff(y1.dataSync(), y2.dataSync())).toBeGreaterThan(1e-3);
+    tf.dispose([x, y1, y2, y3]);
+  });
+});
