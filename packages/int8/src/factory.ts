@@ -1,0 +1,62 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { WeightData } from './decode';
+import { Float32Linear } from './float32-linear';
+import { Int8Linear } from './int8-linear';
+import type { Int8Mode } from './kernel-names';
+
+/** Structural copy of docs/interfaces.md's `Linear`. */
+export interface Linear {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  apply(x: tf.Tensor): tf.Tensor;
+  dequantize?(): tf.Tensor2D;
+  dispose?(): void;
+}
+
+/** Structural copy of docs/interfaces.md's `LinearSpec`. */
+export interface LinearSpec {
+  /** Hugging Face module path, e.g. "encoder.block.0.layer.0.SelfAttention.q". */
+  path: string;
+  inFeatures: number;
+  outFeatures: number;
+  /** The weight [outFeatures, inFeatures]. */
+  weight: WeightData;
+}
+
+export type LinearFactory = (spec: LinearSpec) => Linear;
+
+/** Options of {@link int8LinearFactory}. */
+export interface Int8LinearFactoryOptions {
+  /** Compute mode of every quantized layer. Default `'weight-only'`. */
+  mode?: Int8Mode;
+  /** LLM.int8 outlier threshold (bitsandbytes' `llm_int8_threshold`). Default 6.0. */
+  threshold?: number;
+  /**
+   * Which projections to quantize. Default: all but `lm_head` (bitsandbytes keeps the output
+   * head in floating point too).
+   */
+  shouldQuantize?: (spec: LinearSpec) => boolean;
+  /** Builds the layers not quantized. Default: a float32 linear from this package. */
+  fallback?: LinearFactory;
+}
+
+/** The default `shouldQuantize`: everything except the output head. */
+export const quantizeAllButLmHead = (spec: LinearSpec): boolean => spec.path !== 'lm_head' && !spec.path.endsWith('.lm_head');
+
+/**
+ * A `LinearFactory` for `@conifer/t5-model`'s loader: quantizes each weight per output row,
+ * straight from its checkpoint bytes (F32/F16/BF16), one row at a time.
+ */
+export function int8LinearFactory(options: Int8LinearFactoryOptions = {}): LinearFactory {
+  const shouldQuantize = options.shouldQuantize ?? quantizeAllButLmHead;
+  const fallback = options.fallback ?? ((spec: LinearSpec) => new Float32Linear(spec.weight));
+  return (spec) => {
+    const [out, inF] = spec.weight.shape;
+    if (spec.weight.shape.length !== 2 || out !== spec.outFeatures || inF !== spec.inFeatures) {
+      throw new Error(`${spec.path}: weight shape [${spec.weight.shape.join(', ')}] is not [outFeatures ${spec.outFeatures}, inFeatures ${spec.inFeatures}]`);
+    }
+    if (!shouldQuantize(spec)) return fallback(spec);
+    const linearOptions = { ...(options.mode ? { mode: options.mode } : {}), ...(options.threshold !== undefined ? { threshold: options.threshold } : {}) };
+    return Int8Linear.fromWeightData(spec.weight, linearOptions, spec.path);
+  };
+}

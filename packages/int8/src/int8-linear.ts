@@ -1,0 +1,103 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { WeightData } from './decode';
+import { int8Dequantize, int8MatMul } from './int8-matmul';
+import type { Int8Mode } from './kernel-names';
+import { packedWidth } from './pack';
+import { quantizeFloat32, quantizeWeightData, type QuantizedWeight } from './quantize';
+
+/** Options of an {@link Int8Linear}. */
+export interface Int8LinearOptions {
+  /** `'weight-only'` (default): float32 activations × dequantized weight. `'llm-int8'`: bitsandbytes' LLM.int8. */
+  mode?: Int8Mode;
+  /** LLM.int8 outlier threshold on |x| (bitsandbytes' `llm_int8_threshold`). Default 6.0. */
+  threshold?: number;
+  /** Optional float32 bias `[outFeatures]` (copied). */
+  bias?: Float32Array | tf.Tensor1D;
+}
+
+/** A projection `[..., in] → [..., out]` whose frozen weight is stored as int8 with a per-row scale. */
+export class Int8Linear {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  readonly mode: Int8Mode;
+  readonly threshold: number;
+  /** int32 `[outFeatures, ceil(inFeatures/4)]`: four int8 per element. */
+  readonly packed: tf.Tensor2D;
+  /** float32 `[outFeatures]`: `absmax_row / 127`. */
+  readonly scale: tf.Tensor1D;
+  readonly bias: tf.Tensor1D | null;
+
+  private constructor(q: QuantizedWeight, options: Int8LinearOptions) {
+    this.inFeatures = q.inFeatures;
+    this.outFeatures = q.outFeatures;
+    this.mode = options.mode ?? 'weight-only';
+    this.threshold = options.threshold ?? 6.0;
+    if (this.mode !== 'weight-only' && this.mode !== 'llm-int8') throw new Error(`Int8Linear: mode must be "weight-only" or "llm-int8", got "${String(this.mode)}"`);
+    if (!(this.threshold > 0)) throw new Error(`Int8Linear: threshold must be > 0, got ${this.threshold}`);
+    const b = options.bias;
+    if (b !== undefined && (b instanceof Float32Array ? b.length : b.size) !== q.outFeatures) {
+      throw new Error(`Int8Linear: bias must have ${q.outFeatures} values`);
+    }
+    this.packed = tf.tensor2d(q.packed, [q.outFeatures, packedWidth(q.inFeatures)], 'int32');
+    this.scale = tf.tensor1d(q.scale, 'float32');
+    this.bias = b === undefined ? null : b instanceof Float32Array ? tf.tensor1d(b, 'float32') : tf.clone(b);
+  }
+
+  /** Quantizes a float32 weight `[out, in]` (a row-major array with its `shape`, or a 2-D tensor). */
+  static fromFloat32(weight: Float32Array | tf.Tensor2D, shape?: [outFeatures: number, inFeatures: number], options: Int8LinearOptions = {}): Int8Linear {
+    let values: Float32Array;
+    let dims: [number, number];
+    if (weight instanceof Float32Array) {
+      if (!shape) throw new Error('Int8Linear.fromFloat32: a Float32Array weight needs its shape [out, in]');
+      values = weight;
+      dims = shape;
+    } else {
+      if (weight.rank !== 2) throw new Error(`Int8Linear.fromFloat32: weight must be 2-D, got [${weight.shape.join(', ')}]`);
+      dims = weight.shape as [number, number];
+      if (shape && (shape[0] !== dims[0] || shape[1] !== dims[1])) throw new Error(`Int8Linear.fromFloat32: shape [${shape.join(', ')}] differs from the tensor's [${dims.join(', ')}]`);
+      values = weight.dataSync() as Float32Array;
+    }
+    return new Int8Linear(quantizeFloat32(values, dims[0], dims[1]), options);
+  }
+
+  /** Quantizes a checkpoint tensor straight from its F32/F16/BF16 bytes, one row at a time. */
+  static fromWeightData(weight: WeightData, options: Int8LinearOptions = {}, name?: string): Int8Linear {
+    return new Int8Linear(quantizeWeightData(weight, name), options);
+  }
+
+  /** Wraps an already quantized weight. */
+  static fromQuantized(q: QuantizedWeight, options: Int8LinearOptions = {}): Int8Linear {
+    if (q.packed.length !== q.outFeatures * packedWidth(q.inFeatures) || q.scale.length !== q.outFeatures) {
+      throw new Error(`Int8Linear.fromQuantized: packed/scale sizes do not match [${q.outFeatures}, ${q.inFeatures}]`);
+    }
+    return new Int8Linear(q, options);
+  }
+
+  /** y = x·Wᵀ (+ b) for x `[..., inFeatures]`; differentiable wrt x. */
+  apply(x: tf.Tensor): tf.Tensor {
+    const lead = x.shape.slice(0, -1);
+    if (x.shape[x.rank - 1] !== this.inFeatures) throw new Error(`Int8Linear: x must end in ${this.inFeatures}, got [${x.shape.join(', ')}]`);
+    return tf.tidy(() => {
+      const x2d = tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D; // [N, in]
+      let y: tf.Tensor = int8MatMul(x2d, this.packed, this.scale, { inFeatures: this.inFeatures, mode: this.mode, threshold: this.threshold }); // [N, out]
+      if (this.bias) y = tf.add(y, this.bias);
+      return tf.reshape(y, [...lead, this.outFeatures]); // [..., out]
+    });
+  }
+
+  /** The float32 weight `[outFeatures, inFeatures]` (`q · scale`), a new tensor the caller disposes. */
+  dequantize(): tf.Tensor2D {
+    return int8Dequantize(this.packed, this.scale, this.inFeatures);
+  }
+
+  /** Bytes of the tensors this layer holds, as the backend counts them (4 per int32/float32 element). */
+  heldBytes(): number {
+    return 4 * (this.packed.size + this.scale.size + (this.bias?.size ?? 0));
+  }
+
+  dispose(): void {
+    this.packed.dispose();
+    this.scale.dispose();
+    this.bias?.dispose();
+  }
+}

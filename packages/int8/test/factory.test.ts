@@ -1,0 +1,68 @@
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Float32Linear, Int8Linear, int8LinearFactory, quantizeFloat32, unpackInt8, type LinearSpec } from '../src/index';
+import { randn } from './helpers';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+function bf16Spec(path: string, out: number, inF: number, seed: number): { spec: LinearSpec; values: Float32Array } {
+  const w = randn(out * inF, seed);
+  const bytes = new Uint8Array(5 + out * inF * 2); // the tensor starts at an odd offset of a shared buffer
+  const values = new Float32Array(out * inF);
+  const u32 = new Uint32Array(w.buffer);
+  const v32 = new Uint32Array(values.buffer);
+  for (let i = 0; i < w.length; i++) {
+    const h = (u32[i] as number) >>> 16;
+    bytes[5 + 2 * i] = h & 0xff;
+    bytes[6 + 2 * i] = h >>> 8;
+    v32[i] = h << 16;
+  }
+  return { spec: { path, inFeatures: inF, outFeatures: out, weight: { dtype: 'BF16', shape: [out, inF], data: bytes.subarray(5) } }, values };
+}
+
+describe('int8LinearFactory', () => {
+  it('quantizes a BF16 checkpoint view per row, in the chosen mode', async () => {
+    const { spec, values } = bf16Spec('encoder.block.0.layer.1.DenseReluDense.wi_0', 6, 10, 1);
+    const layer = int8LinearFactory({ mode: 'llm-int8', threshold: 4 })(spec) as Int8Linear;
+    expect(layer).toBeInstanceOf(Int8Linear);
+    expect([layer.inFeatures, layer.outFeatures, layer.mode, layer.threshold]).toEqual([10, 6, 'llm-int8', 4]);
+    const ref = quantizeFloat32(values, 6, 10);
+    expect(Array.from(unpackInt8(await layer.packed.data() as Int32Array, 6, 10))).toEqual(Array.from(unpackInt8(ref.packed, 6, 10)));
+    expect(Array.from(await layer.scale.data())).toEqual(Array.from(ref.scale));
+    layer.dispose();
+  });
+
+  it('keeps lm_head in float32 by default, and follows shouldQuantize', async () => {
+    const { spec, values } = bf16Spec('lm_head', 4, 3, 2);
+    const head = int8LinearFactory()(spec);
+    expect(head).toBeInstanceOf(Float32Linear);
+    const w = head.dequantize!();
+    expect(Array.from(await w.data())).toEqual(Array.from(values));
+    const y = tf.tidy(() => head.apply(tf.ones([2, 1, 3])));
+    expect(y.shape).toEqual([2, 1, 4]);
+    tf.dispose([w, y]);
+    head.dispose!();
+    const q = int8LinearFactory({ shouldQuantize: (s) => s.path.endsWith('.q') })(bf16Spec('decoder.block.0.layer.0.SelfAttention.q', 4, 3, 3).spec);
+    expect(q).toBeInstanceOf(Int8Linear);
+    q.dispose!();
+  });
+
+  it('rejects a weight whose shape disagrees with the spec', () => {
+    const { spec } = bf16Spec('encoder.block.0.layer.0.SelfAttention.k', 4, 3, 4);
+    expect(() => int8LinearFactory()({ ...spec, inFeatures: 5 }))
+      .toThrow('encoder.block.0.layer.0.SelfAttention.k: weight shape [4, 3] is not [outFeatures 4, inFeatures 5]');
+  });
+});
+
+describe('Int8Linear options', () => {
+  it('rejects bad modes, thresholds and shapes', () => {
+    const w = new Float32Array(6);
+    expect(() => Int8Linear.fromFloat32(w, [2, 3], { mode: 'int4' as 'llm-int8' })).toThrow(/mode must be "weight-only" or "llm-int8", got "int4"/);
+    expect(() => Int8Linear.fromFloat32(w, [2, 3], { threshold: 0 })).toThrow(/threshold must be > 0/);
+    expect(() => Int8Linear.fromFloat32(w)).toThrow(/needs its shape/);
+    expect(() => Int8Linear.fromFloat32(w, [2, 3], { bias: new Float32Array(3) })).toThrow(/bias must have 2 values/);
+  });
+});
