@@ -1,15 +1,51 @@
+import { generateText } from '@conifer/generate';
+import { loadAdapter } from '@conifer/lora';
 import { setupBackend } from './backends.js';
+import { CliError } from './errors.js';
+import { decodeOptions } from './generate.js';
 import type { Io } from './io.js';
 import type { EvalOptions } from './options.js';
+import { evalBatches, prepareData } from './pipeline/data.js';
+import { evaluate } from './pipeline/evaluate.js';
+import { loadModel } from './pipeline/model.js';
+import { sourceText } from './pipeline/prompts.js';
 
-/** `eval`: loss per token and summed on a split, plus side-by-side generations (being wired). */
+/** `eval`: loss per token and the original's summed loss on a split, and generations base vs adapter. */
 export async function runEval(opts: EvalOptions, io: Io): Promise<number> {
   const backend = await setupBackend(opts.backend);
   try {
-    io.stdout(`backend ${backend.detail}`);
-    io.stdout(`split ${opts.split}, adapter ${opts.adapter ?? 'none'}, ${opts.samples} side-by-side sample(s)`);
-    io.stdout('Evaluation (t5-model + LoRA + dolly-data) is being wired into this CLI.');
-    return 0;
+    const data = await prepareData({ ...opts, seed: opts.seed });
+    const split = opts.split === 'train' ? data.train : data.test;
+    const batches = evalBatches(split.examples, opts.batchSize);
+    const { model, label } = await loadModel(opts.model, { int8: opts.int8, seed: opts.seed });
+    try {
+      const lora = opts.adapter
+        ? await loadAdapter(model, opts.adapter).catch((e: Error) => {
+            throw new CliError(`--adapter ${opts.adapter}: ${e.message}`);
+          })
+        : null;
+      io.stdout(`model ${label}${lora ? ` + adapter ${opts.adapter}` : ''} on ${backend.detail}`);
+      io.stdout(`${opts.split} split: ${split.examples.length} examples in ${batches.length} batches`);
+      const r = evaluate(model, batches);
+      io.stdout(`eval loss ${r.lossPerToken.toFixed(4)} per target token (${r.tokens} tokens); original's sum of batch means ${r.sumOfBatchMeans.toFixed(2)}`);
+      const samples = split.records.slice(0, opts.samples);
+      const decode = decodeOptions({ ...opts, minLength: 1, numBeams: 1, doSample: false, temperature: 1, topK: 0, topP: 1 });
+      for (const record of samples) {
+        const prompt = sourceText(record);
+        io.stdout(`\n> ${prompt.replace(/\n/g, ' ').slice(0, 200)}`);
+        io.stdout(`  reference: ${record.response.replace(/\n/g, ' ').slice(0, 200)}`);
+        if (lora) {
+          lora.disableAdapterLayers();
+          io.stdout(`  base:      ${(await generateText(model, data.tokenizer, prompt, decode))[0]}`);
+          lora.enableAdapterLayers();
+        }
+        io.stdout(`  ${lora ? 'adapter:  ' : 'base:     '} ${(await generateText(model, data.tokenizer, prompt, decode))[0]}`);
+      }
+      lora?.dispose();
+      return 0;
+    } finally {
+      model.dispose();
+    }
   } finally {
     backend.dispose();
   }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { skipWebGPU } from '../../../vitest.webgpu';
+import { installDawnNavigator, skipWebGPU } from '../../../vitest.webgpu';
 import { T5ForConditionalGeneration } from '../src/index.js';
 import { greedy, int2d, loadCase, modelDir, relErr } from './helpers.js';
 import { AdapterLinear } from './lora-like.js';
@@ -9,6 +9,7 @@ const skip = await skipWebGPU();
 
 beforeAll(async () => {
   if (skip) return;
+  await installDawnNavigator();
   await import('@tensorflow/tfjs-backend-webgpu');
   await tf.setBackend('webgpu');
   await tf.ready();
