@@ -59,7 +59,7 @@ export class LoraLinear implements Linear {
   /** While false the layer is its base (the adapter is kept). */
   adapterEnabled = true;
   private merged: FloatLinear | null = null;
-  private dropoutRng: seedrandom.PRNG;
+  private dropoutRng: seedrandom.StatefulPRNG<seedrandom.State.Arc4>;
 
   constructor(
     /** The wrapped linear; kept untouched (merge does not modify it). */
@@ -90,13 +90,13 @@ export class LoraLinear implements Linear {
    * (gradient checkpointing) saves it before the forward and restores it for the recomputation,
    * so both draw the same masks; trainers save it in checkpoints for an exact resume.
    */
-  getRandomState(): object {
+  getRandomState(): seedrandom.State.Arc4 {
     return this.dropoutRng.state();
   }
 
   /** Restores a state returned by {@link getRandomState}. */
   setRandomState(state: unknown): void {
-    this.dropoutRng = seedrandom('', { state: state as object });
+    this.dropoutRng = seedrandom('', { state: state as seedrandom.State.Arc4 });
   }
 
   /** Whether the adapter is currently merged into a float copy of the weight. */
