@@ -1,0 +1,145 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Options of {@link AdamW}; defaults are `torch.optim.AdamW`'s. */
+export interface AdamWOptions {
+  /** Learning rate (default 1e-3). The trainer overrides it per step from the schedule. */
+  lr?: number;
+  /** Coefficients of the running averages of the gradient and its square (default [0.9, 0.999]). */
+  betas?: [number, number];
+  /** Added to the denominator, outside the square root (default 1e-8). */
+  eps?: number;
+  /** Decoupled weight decay: `p -= lr·wd·p` before the Adam update (default 0.01). */
+  weightDecay?: number;
+}
+
+/** AdamW's state as plain arrays, keyed by variable name. */
+export interface AdamWState {
+  /** Optimizer steps taken (PyTorch's `state[p]['step']`, the same for every variable). */
+  step: number;
+  /** First moments (`exp_avg`). */
+  m: Record<string, Float32Array>;
+  /** Second moments (`exp_avg_sq`). */
+  v: Record<string, Float32Array>;
+}
+
+/**
+ * AdamW with `torch.optim.AdamW`'s semantics (single-tensor path, float32):
+ * ```
+ * p ← p·(1 − lr·wd)
+ * m ← m + (1−β1)·(g − m)            (exp_avg.lerp_(grad, 1−β1))
+ * v ← β2·v + (1−β2)·g²
+ * p ← p − lr/(1−β1^t) · m / (√v / √(1−β2^t) + eps)
+ * ```
+ * The bias corrections are computed in float64 on the JS side, as PyTorch computes them in Python.
+ */
+export class AdamW {
+  lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  private stepCount = 0;
+  private readonly m = new Map<string, tf.Variable>();
+  private readonly v = new Map<string, tf.Variable>();
+
+  constructor(options: AdamWOptions = {}) {
+    this.lr = options.lr ?? 1e-3;
+    [this.beta1, this.beta2] = options.betas ?? [0.9, 0.999];
+    this.eps = options.eps ?? 1e-8;
+    this.weightDecay = options.weightDecay ?? 0.01;
+    for (const [k, x] of Object.entries({ lr: this.lr, eps: this.eps, weightDecay: this.weightDecay })) {
+      if (!(x >= 0) || !Number.isFinite(x)) throw new RangeError(`AdamW: ${k} must be a finite number >= 0, got ${x}`);
+    }
+    for (const b of [this.beta1, this.beta2]) if (!(b >= 0 && b < 1)) throw new RangeError(`AdamW: betas must be in [0, 1), got ${b}`);
+  }
+
+  /** Optimizer steps taken so far. */
+  get step(): number {
+    return this.stepCount;
+  }
+
+  /**
+   * One update of `variables` with `grads` (keyed by variable name; a missing gradient counts as
+   * zero, as for a parameter whose `.grad` PyTorch leaves None — except that PyTorch skips it entirely,
+   * so pass every gradient when matching PyTorch). `lr` overrides the learning rate for this step.
+   * The gradients are not disposed.
+   */
+  applyGradients(variables: readonly tf.Variable[], grads: Readonly<Record<string, tf.Tensor>>, lr: number = this.lr): void {
+    this.stepCount += 1;
+    const t = this.stepCount;
+    const bc1 = 1 - this.beta1 ** t;
+    const bc2Sqrt = Math.sqrt(1 - this.beta2 ** t);
+    const stepSize = lr / bc1;
+    const decay = 1 - lr * this.weightDecay;
+    for (const p of variables) {
+      const g = grads[p.name];
+      const { m, v } = this.slots(p);
+      tf.tidy(() => {
+        const grad = g ?? tf.zerosLike(p);
+        if (grad.dtype !== 'float32') throw new TypeError(`AdamW: gradient of "${p.name}" is ${grad.dtype}, expected float32`);
+        const decayed = this.weightDecay !== 0 ? tf.mul(p, tf.scalar(decay)) : p;
+        const m2 = tf.add(m, tf.mul(tf.sub(grad, m), tf.scalar(1 - this.beta1)));
+        const v2 = tf.add(tf.mul(v, tf.scalar(this.beta2)), tf.mul(tf.mul(grad, grad), tf.scalar(1 - this.beta2)));
+        const denom = tf.add(tf.div(tf.sqrt(v2), tf.scalar(bc2Sqrt)), tf.scalar(this.eps));
+        const p2 = tf.add(decayed, tf.mul(tf.div(m2, denom), tf.scalar(-stepSize)));
+        m.assign(m2);
+        v.assign(v2);
+        p.assign(p2);
+      });
+    }
+  }
+
+  private slots(p: tf.Variable): { m: tf.Variable; v: tf.Variable } {
+    let m = this.m.get(p.name);
+    let v = this.v.get(p.name);
+    if (!m || !v) {
+      if (p.dtype !== 'float32') throw new TypeError(`AdamW: variable "${p.name}" is ${p.dtype}, expected float32`);
+      m = tf.tidy(() => tf.variable(tf.zerosLike(p), false));
+      v = tf.tidy(() => tf.variable(tf.zerosLike(p), false));
+      this.m.set(p.name, m);
+      this.v.set(p.name, v);
+    }
+    return { m, v };
+  }
+
+  /** The state as named Float32Arrays (copies; reads the tensors synchronously). */
+  getState(): AdamWState {
+    const m: Record<string, Float32Array> = {};
+    const v: Record<string, Float32Array> = {};
+    for (const [name, t] of this.m) m[name] = t.dataSync() as Float32Array;
+    for (const [name, t] of this.v) v[name] = t.dataSync() as Float32Array;
+    return { step: this.stepCount, m, v };
+  }
+
+  /**
+   * Replaces the state. Each moment must match its variable's size; shapes come from `variables`,
+   * which must hold every variable named in the state.
+   */
+  setState(state: AdamWState, variables: readonly tf.Variable[]): void {
+    const byName = new Map(variables.map((x) => [x.name, x]));
+    const names = Object.keys(state.m);
+    for (const name of names) {
+      const p = byName.get(name);
+      const mv = state.m[name];
+      const vv = state.v[name];
+      if (!p) throw new Error(`AdamW.setState: no variable named "${name}"`);
+      if (!mv || !vv || mv.length !== p.size || vv.length !== p.size) {
+        throw new Error(`AdamW.setState: moments of "${name}" missing or not of size ${p.size}`);
+      }
+    }
+    this.dispose();
+    for (const name of names) {
+      const p = byName.get(name)!;
+      this.m.set(name, tf.tidy(() => tf.variable(tf.tensor(state.m[name]!, p.shape, 'float32'), false)));
+      this.v.set(name, tf.tidy(() => tf.variable(tf.tensor(state.v[name]!, p.shape, 'float32'), false)));
+    }
+    this.stepCount = state.step;
+  }
+
+  /** Frees the moment tensors (the step count stays). */
+  dispose(): void {
+    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+    this.m.clear();
+    this.v.clear();
+  }
+}

@@ -1,0 +1,165 @@
+import { mkdir, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { parseSafetensors, serializeSafetensors, toFloat32, writeFileAtomic, type TensorToWrite } from '@conifer/safetensors';
+import type { AdamWState } from './adamw.js';
+
+/** The manifest written last into a checkpoint folder; a folder without a valid one is ignored. */
+export const MANIFEST_FILE = 'COMPLETE';
+export const TRAINABLE_FILE = 'trainable.safetensors';
+export const OPTIMIZER_FILE = 'optimizer.safetensors';
+export const STATE_FILE = 'state.json';
+
+/** What a checkpoint holds besides tensors (`state.json`). `T` is the trainer's own state. */
+export interface CheckpointContent<T> {
+  /** Trainable variables by name. */
+  variables: Record<string, { shape: number[]; values: Float32Array }>;
+  /** AdamW's state. */
+  optimizer: AdamWState;
+  /** JSON-serialisable training state (step, epoch, cursor, RNG, metrics, …). */
+  state: T;
+}
+
+interface Manifest {
+  format: 'conifer-trainer-checkpoint';
+  version: 1;
+  step: number;
+  files: Array<{ name: string; size: number }>;
+}
+
+/** `checkpoint-<step>` */
+export function checkpointName(step: number): string {
+  return `checkpoint-${step}`;
+}
+
+/** Reads variables (float32) as named arrays with their shapes. */
+export function snapshotVariables(variables: readonly tf.Variable[]): Record<string, { shape: number[]; values: Float32Array }> {
+  const out: Record<string, { shape: number[]; values: Float32Array }> = {};
+  for (const v of variables) {
+    if (out[v.name]) throw new Error(`two trainable variables are named "${v.name}": checkpoints key variables by name`);
+    out[v.name] = { shape: [...v.shape], values: v.dataSync() as Float32Array };
+  }
+  return out;
+}
+
+/** Assigns saved values to the variables with the same names (every variable must be present, same size). */
+export function restoreVariables(variables: readonly tf.Variable[], saved: CheckpointContent<unknown>['variables']): void {
+  for (const v of variables) {
+    const s = saved[v.name];
+    if (!s) throw new Error(`checkpoint has no tensor for variable "${v.name}"`);
+    if (s.values.length !== v.size) throw new Error(`checkpoint tensor "${v.name}" has ${s.values.length} values, the variable ${v.size}`);
+    tf.tidy(() => v.assign(tf.tensor(s.values, v.shape, 'float32')));
+  }
+}
+
+/**
+ * Writes `dir/checkpoint-<step>/`: `trainable.safetensors`, `optimizer.safetensors`, `state.json`,
+ * each atomically (temporary file, fsync, rename), then the `COMPLETE` manifest (file names and
+ * sizes) last. Returns the folder's path.
+ */
+export async function writeCheckpoint<T>(dir: string, step: number, content: CheckpointContent<T>): Promise<string> {
+  const folder = join(dir, checkpointName(step));
+  await mkdir(folder, { recursive: true });
+  await unlink(join(folder, MANIFEST_FILE)).catch(() => undefined); // rewriting the same step: invalid until done
+  const vars = new Map<string, TensorToWrite>();
+  for (const [name, t] of Object.entries(content.variables)) vars.set(name, { dtype: 'F32', shape: t.shape, data: t.values });
+  const opt = new Map<string, TensorToWrite>();
+  for (const [name, t] of Object.entries(content.variables)) {
+    const m = content.optimizer.m[name];
+    const v = content.optimizer.v[name];
+    if (m && v) {
+      opt.set(`m.${name}`, { dtype: 'F32', shape: t.shape, data: m });
+      opt.set(`v.${name}`, { dtype: 'F32', shape: t.shape, data: v });
+    }
+  }
+  const files: Array<[string, Uint8Array | string]> = [
+    [TRAINABLE_FILE, serializeSafetensors(vars, { format: 'pt' })],
+    [OPTIMIZER_FILE, serializeSafetensors(opt, { step: String(content.optimizer.step) })],
+    [STATE_FILE, JSON.stringify(content.state)],
+  ];
+  const listed: Manifest['files'] = [];
+  for (const [name, bytes] of files) {
+    await writeFileAtomic(join(folder, name), bytes);
+    listed.push({ name, size: typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.byteLength });
+  }
+  const manifest: Manifest = { format: 'conifer-trainer-checkpoint', version: 1, step, files: listed };
+  await writeFileAtomic(join(folder, MANIFEST_FILE), JSON.stringify(manifest));
+  return folder;
+}
+
+/** Whether `folder` holds a valid manifest whose files all exist with the listed sizes. */
+export async function isCompleteCheckpoint(folder: string): Promise<boolean> {
+  try {
+    const m = JSON.parse(await readFile(join(folder, MANIFEST_FILE), 'utf8')) as Manifest;
+    if (m.format !== 'conifer-trainer-checkpoint' || !Array.isArray(m.files)) return false;
+    const needed = new Set([TRAINABLE_FILE, OPTIMIZER_FILE, STATE_FILE]);
+    for (const f of m.files) {
+      const s = await stat(join(folder, f.name));
+      if (s.size !== f.size) return false;
+      needed.delete(f.name);
+    }
+    return needed.size === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Checkpoint folders under `dir` as `{ step, path, complete }`, newest first. */
+export async function listCheckpoints(dir: string): Promise<Array<{ step: number; path: string; complete: boolean }>> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const out: Array<{ step: number; path: string; complete: boolean }> = [];
+  for (const name of names) {
+    const m = /^checkpoint-(\d+)$/.exec(name);
+    if (!m) continue;
+    const path = join(dir, name);
+    out.push({ step: Number(m[1]), path, complete: await isCompleteCheckpoint(path) });
+  }
+  return out.sort((a, b) => b.step - a.step);
+}
+
+/** The newest complete checkpoint under `dir`, or null (folders without a valid manifest are skipped). */
+export async function latestCheckpoint(dir: string): Promise<string | null> {
+  return (await listCheckpoints(dir)).find((c) => c.complete)?.path ?? null;
+}
+
+/** Reads a checkpoint folder (it must be complete). */
+export async function readCheckpoint<T>(folder: string): Promise<CheckpointContent<T>> {
+  if (!(await isCompleteCheckpoint(folder))) throw new Error(`${folder} is not a complete checkpoint (no valid ${MANIFEST_FILE} manifest)`);
+  const vt = parseSafetensors(new Uint8Array(await readFile(join(folder, TRAINABLE_FILE))), TRAINABLE_FILE);
+  const variables: CheckpointContent<T>['variables'] = {};
+  for (const [name, t] of vt.tensors) variables[name] = { shape: t.shape, values: toFloat32(t.dtype, t.data) };
+  const ot = parseSafetensors(new Uint8Array(await readFile(join(folder, OPTIMIZER_FILE))), OPTIMIZER_FILE);
+  const m: Record<string, Float32Array> = {};
+  const v: Record<string, Float32Array> = {};
+  for (const [key, t] of ot.tensors) {
+    const values = toFloat32(t.dtype, t.data);
+    if (key.startsWith('m.')) m[key.slice(2)] = values;
+    else if (key.startsWith('v.')) v[key.slice(2)] = values;
+  }
+  const step = Number(ot.metadata?.step ?? 0);
+  const state = JSON.parse(await readFile(join(folder, STATE_FILE), 'utf8')) as T;
+  return { variables, optimizer: { step, m, v }, state };
+}
+
+/**
+ * Keeps the newest `keepLast` complete checkpoints under `dir`; removes older ones, and incomplete
+ * folders older than the newest complete one (leftovers of a kill mid-write).
+ */
+export async function pruneCheckpoints(dir: string, keepLast: number): Promise<void> {
+  const all = await listCheckpoints(dir);
+  const newestComplete = all.find((c) => c.complete);
+  let kept = 0;
+  for (const c of all) {
+    if (c.complete) {
+      kept++;
+      if (kept > Math.max(1, keepLast)) await rm(c.path, { recursive: true, force: true });
+    } else if (newestComplete && c.step < newestComplete.step) {
+      await rm(c.path, { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,27 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * The global L2 norm of `grads` (float32 tensor math, as `torch.nn.utils.clip_grad_norm_`:
+ * the norm of the per-tensor norms).
+ */
+export function globalNorm(grads: readonly tf.Tensor[]): number {
+  if (grads.length === 0) return 0;
+  return tf.tidy(() => tf.norm(tf.stack(grads.map((g) => tf.norm(g)))).dataSync()[0]!);
+}
+
+/**
+ * Clips gradients by their global norm like `torch.nn.utils.clip_grad_norm_`:
+ * `coef = min(1, maxNorm / (total + 1e-6))`, every gradient multiplied by `coef`.
+ * Returns the new gradients (the inputs are disposed when replaced) and the total norm before clipping.
+ */
+export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): { grads: Record<string, tf.Tensor>; totalNorm: number; clipped: boolean } {
+  const totalNorm = globalNorm(Object.values(grads));
+  const coef = Math.fround(Math.fround(maxNorm) / Math.fround(totalNorm + 1e-6)); // float32, as torch
+  if (!(coef < 1)) return { grads, totalNorm, clipped: false };
+  const out: Record<string, tf.Tensor> = {};
+  for (const [name, g] of Object.entries(grads)) {
+    out[name] = tf.tidy(() => tf.mul(g, tf.scalar(coef)));
+    g.dispose();
+  }
+  return { grads: out, totalNorm, clipped: true };
+}

@@ -1,0 +1,70 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { accumulateGradients } from './accumulate.js';
+import type { AdamW } from './adamw.js';
+import { clipByGlobalNorm } from './clip.js';
+import type { Trainable } from './types.js';
+
+/** Thrown when too many optimizer steps in a row had a non-finite loss or gradient. */
+export class NonFiniteLossError extends Error {
+  constructor(
+    readonly step: number,
+    readonly badStepsInARow: number,
+  ) {
+    super(
+      `training aborted at optimizer step ${step}: ${badStepsInARow} steps in a row had a NaN/Inf loss or gradient ` +
+        `(lower the learning rate, enable gradient clipping (maxGradNorm), or check the data; the limit is maxBadStepsInARow)`,
+    );
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+/** What one optimizer step did. */
+export interface StepResult {
+  /** Mean loss per target token over the window (NaN when skipped for a non-finite value). */
+  loss: number;
+  /** Target tokens in the window. */
+  tokens: number;
+  /** Global gradient norm before clipping (NaN when skipped). */
+  gradNorm: number;
+  /** The learning rate used. */
+  lr: number;
+  /** True when the update was skipped because the loss or a gradient was NaN/Inf. */
+  skipped: boolean;
+}
+
+/** Options of {@link optimizerStep}. */
+export interface OptimizerStepOptions {
+  /** Learning rate for this step. */
+  lr: number;
+  /** Clip the global gradient norm to this (default: no clipping). */
+  maxGradNorm?: number;
+}
+
+/**
+ * One optimizer step over an accumulation window: token-normalised gradients of the micro-batches,
+ * a finiteness check (NaN/Inf → nothing is updated and `skipped` is true), optional global-norm
+ * clipping, and the AdamW update. Leaves no tensors behind.
+ */
+export function optimizerStep<B>(model: Trainable<B>, optimizer: AdamW, microBatches: readonly B[], options: OptimizerStepOptions): StepResult {
+  const variables = model.trainableVariables();
+  const acc = accumulateGradients(model, microBatches, variables);
+  let grads = acc.grads;
+  try {
+    if (!acc.finite) return { loss: Number.NaN, tokens: acc.tokens, gradNorm: Number.NaN, lr: options.lr, skipped: true };
+    let gradNorm = Number.NaN;
+    if (options.maxGradNorm !== undefined && Number.isFinite(options.maxGradNorm)) {
+      const c = clipByGlobalNorm(grads, options.maxGradNorm);
+      grads = c.grads;
+      gradNorm = c.totalNorm;
+    } else {
+      gradNorm = tf.tidy(() => {
+        const gs = Object.values(grads);
+        return gs.length ? tf.norm(tf.stack(gs.map((g) => tf.norm(g)))).dataSync()[0]! : 0;
+      });
+    }
+    optimizer.applyGradients(variables, grads, options.lr);
+    return { loss: acc.loss, tokens: acc.tokens, gradNorm, lr: options.lr, skipped: false };
+  } finally {
+    tf.dispose(Object.values(grads));
+  }
+}

@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { parseSafetensors, toFloat32 } from '@conifer/safetensors';
+import { describe, expect, it } from 'vitest';
+import { AdamW } from '../src/adamw';
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+
+function load(name: string): Map<string, { shape: number[]; values: Float32Array }> {
+  const { tensors } = parseSafetensors(new Uint8Array(readFileSync(fixture(name))), name);
+  return new Map([...tensors].map(([k, t]) => [k, { shape: t.shape, values: toFloat32(t.dtype, t.data) }]));
+}
+
+describe('AdamW', () => {
+  it('one step from the golden LoRA parameters with the golden gradients equals PyTorch within 1e-6 relative', () => {
+    const c = JSON.parse(readFileSync(fixture('lora-ul2-tiny.case.json'), 'utf8')) as { optimizer: { lr: number; betas: [number, number]; eps: number; weight_decay: number } };
+    expect(c.optimizer).toMatchObject({ lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0.01 });
+    const init = load('adapter_initial.safetensors');
+    const grads = load('grads_step0.safetensors');
+    const after = load('adamw_after_step1.safetensors');
+    expect(init.size).toBe(32);
+    expect([...grads.keys()].sort()).toEqual([...init.keys()].sort());
+    const before = tf.memory().numTensors;
+    const vars = [...init].map(([name, t]) => tf.tidy(() => tf.variable(tf.tensor(t.values, t.shape), true, name)));
+    const g = Object.fromEntries([...grads].map(([name, t]) => [name, tf.tensor(t.values, t.shape)]));
+    const opt = new AdamW({ lr: c.optimizer.lr, betas: c.optimizer.betas, eps: c.optimizer.eps, weightDecay: c.optimizer.weight_decay });
+    opt.applyGradients(vars, g);
+    let worst = 0;
+    let changed = 0;
+    for (const v of vars) {
+      const got = v.dataSync();
+      const want = after.get(v.name)!.values;
+      const was = init.get(v.name)!.values;
+      for (let i = 0; i < want.length; i++) {
+        // relative to the value, floored at 1e-2 (the parameters are ~N(0, 0.1); a handful sit near 0)
+        const rel = Math.abs(got[i]! - want[i]!) / Math.max(Math.abs(want[i]!), 1e-2);
+        worst = Math.max(worst, rel);
+        if (got[i] !== was[i]) changed++;
+      }
+    }
+    console.log(`AdamW vs PyTorch after step 1: worst relative error ${worst.toExponential(2)} over ${changed} changed values`);
+    expect(worst).toBeLessThan(1e-6);
+    expect(changed).toBeGreaterThan(0);
+    tf.dispose(Object.values(g));
+    const state = opt.getState();
+    expect(state.step).toBe(1);
+    tf.dispose(vars);
+    opt.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('matches a hand-computed 3-step case', () => {
+    // p0 = 1, grads 0.5, −1, 2; lr 0.1, betas 0.9/0.999, eps 1e-8, wd 0.01 (float64 by hand / Python):
+    // t=1: p = 1·0.999 = 0.999; m = 0.05;  v = 0.00025;    p −= 0.1/0.1 · 0.05/(√0.00025/√0.001 + 1e-8) → 0.899000002
+    // t=2: p = 0.899000002·0.999;  m = 0.045 − 0.1 = −0.055; v = 0.00024975 + 0.001 = 0.00124975;
+    //      p −= 0.1/0.19 · (−0.055)/(√0.00124975/√0.001999 + 1e-8) → 0.9347113542385653
+    // t=3: m = 0.1505; v = 0.0052485002500; bc1 = 0.271, bc2 = 0.002997001 → 0.8918110813618659
+    const p = tf.tidy(() => tf.variable(tf.scalar(1), true, "hand.p"));
+    const opt = new AdamW({ lr: 0.1 });
+    const want = [0.899000002, 0.9347113542385653, 0.8918110813618659];
+    [0.5, -1, 2].forEach((gv, i) => {
+      const g = tf.scalar(gv);
+      opt.applyGradients([p], { 'hand.p': g });
+      g.dispose();
+      expect(p.dataSync()[0]).toBeCloseTo(want[i]!, 6);
+    });
+    const s = opt.getState();
+    expect(s.step).toBe(3);
+    expect(s.m['hand.p']![0]).toBeCloseTo(0.1505, 6);
+    expect(s.v['hand.p']![0]).toBeCloseTo(0.0052485, 8);
+    // state round trip: a fresh optimizer loaded with the state continues identically
+    const q = tf.tidy(() => tf.variable(tf.scalar(p.dataSync()[0]!), true, "hand.q"));
+    const opt2 = new AdamW({ lr: 0.1 });
+    opt2.setState({ step: s.step, m: { 'hand.q': s.m['hand.p']! }, v: { 'hand.q': s.v['hand.p']! } }, [q]);
+    const g1 = tf.scalar(-0.7);
+    const g2 = tf.scalar(-0.7);
+    opt.applyGradients([p], { 'hand.p': g1 });
+    opt2.applyGradients([q], { 'hand.q': g2 });
+    expect(q.dataSync()[0]).toBe(p.dataSync()[0]);
+    tf.dispose([p, q, g1, g2]);
+    opt.dispose();
+    opt2.dispose();
+  });
+});
