@@ -7,4 +7,7 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'node20',
+  // tfjs-core's gradient definitions (its ESM files, reached through this side-effect import) are
+  // bundled; the bare '@tensorflow/tfjs-core' stays external (one engine, shared through a global).
+  noExternal: [/@tensorflow\/tfjs-core\/dist\/register_all_gradients/],
 });

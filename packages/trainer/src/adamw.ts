@@ -10,6 +10,12 @@ export interface AdamWOptions {
   eps?: number;
   /** Decoupled weight decay: `p -= lr·wd·p` before the Adam update (default 0.01). */
   weightDecay?: number;
+  /**
+   * Update each variable with one fused JavaScript loop that rounds every operation to float32
+   * (bit-identical to the tensor-op path, ~50× faster on tfjs-backend-cpu) instead of ~12 tensor
+   * ops. Default 'auto': fused when the active backend is 'cpu'.
+   */
+  fused?: boolean | 'auto';
 }
 
 /** AdamW's state as plain arrays, keyed by variable name. */
@@ -38,6 +44,7 @@ export class AdamW {
   readonly beta2: number;
   readonly eps: number;
   readonly weightDecay: number;
+  readonly fused: boolean | 'auto';
   private stepCount = 0;
   private readonly m = new Map<string, tf.Variable>();
   private readonly v = new Map<string, tf.Variable>();
@@ -47,6 +54,7 @@ export class AdamW {
     [this.beta1, this.beta2] = options.betas ?? [0.9, 0.999];
     this.eps = options.eps ?? 1e-8;
     this.weightDecay = options.weightDecay ?? 0.01;
+    this.fused = options.fused ?? 'auto';
     for (const [k, x] of Object.entries({ lr: this.lr, eps: this.eps, weightDecay: this.weightDecay })) {
       if (!(x >= 0) || !Number.isFinite(x)) throw new RangeError(`AdamW: ${k} must be a finite number >= 0, got ${x}`);
     }
@@ -71,9 +79,14 @@ export class AdamW {
     const bc2Sqrt = Math.sqrt(1 - this.beta2 ** t);
     const stepSize = lr / bc1;
     const decay = 1 - lr * this.weightDecay;
+    const fused = this.fused === 'auto' ? tf.getBackend() === 'cpu' : this.fused;
     for (const p of variables) {
       const g = grads[p.name];
       const { m, v } = this.slots(p);
+      if (fused) {
+        this.fusedUpdate(p, g, m, v, decay, bc2Sqrt, stepSize);
+        continue;
+      }
       tf.tidy(() => {
         const grad = g ?? tf.zerosLike(p);
         if (grad.dtype !== 'float32') throw new TypeError(`AdamW: gradient of "${p.name}" is ${grad.dtype}, expected float32`);
@@ -87,6 +100,49 @@ export class AdamW {
         p.assign(p2);
       });
     }
+  }
+
+  /** The same arithmetic as the tensor path, element by element, each operation rounded to float32. */
+  private fusedUpdate(p: tf.Variable, g: tf.Tensor | undefined, m: tf.Variable, v: tf.Variable, decay: number, bc2Sqrt: number, stepSize: number): void {
+    if (g && g.dtype !== 'float32') throw new TypeError(`AdamW: gradient of "${p.name}" is ${g.dtype}, expected float32`);
+    const f = Math.fround;
+    const pv = p.dataSync() as Float32Array;
+    const mv = m.dataSync() as Float32Array;
+    const vv = v.dataSync() as Float32Array;
+    const gv = g ? (g.dataSync() as Float32Array) : new Float32Array(p.size);
+    const n = p.size;
+    const p2 = new Float32Array(n);
+    const m2 = new Float32Array(n);
+    const v2 = new Float32Array(n);
+    const decay32 = f(decay);
+    const oneMinusB1 = f(1 - this.beta1);
+    const b2 = f(this.beta2);
+    const oneMinusB2 = f(1 - this.beta2);
+    const bc2 = f(bc2Sqrt);
+    const eps = f(this.eps);
+    const negStep = f(-stepSize);
+    const wd = this.weightDecay !== 0;
+    for (let i = 0; i < n; i++) {
+      const gi = gv[i]!;
+      const mi = mv[i]!;
+      const decayed = wd ? f(pv[i]! * decay32) : pv[i]!;
+      const mn = f(mi + f(f(gi - mi) * oneMinusB1));
+      const vn = f(f(vv[i]! * b2) + f(f(gi * gi) * oneMinusB2));
+      const denom = f(f(f(Math.sqrt(vn)) / bc2) + eps);
+      p2[i] = f(decayed + f(f(mn / denom) * negStep));
+      m2[i] = mn;
+      v2[i] = vn;
+    }
+    tf.tidy(() => {
+      m.assign(tf.tensor(m2, m.shape, 'float32'));
+      v.assign(tf.tensor(v2, v.shape, 'float32'));
+      p.assign(tf.tensor(p2, p.shape, 'float32'));
+    });
+  }
+
+  /** Creates the zero moments of `variables` that have none yet (the first update would do it). */
+  initSlots(variables: readonly tf.Variable[]): void {
+    for (const p of variables) this.slots(p);
   }
 
   private slots(p: tf.Variable): { m: tf.Variable; v: tf.Variable } {
@@ -106,8 +162,8 @@ export class AdamW {
   getState(): AdamWState {
     const m: Record<string, Float32Array> = {};
     const v: Record<string, Float32Array> = {};
-    for (const [name, t] of this.m) m[name] = t.dataSync() as Float32Array;
-    for (const [name, t] of this.v) v[name] = t.dataSync() as Float32Array;
+    for (const [name, t] of this.m) m[name] = (t.dataSync() as Float32Array).slice();
+    for (const [name, t] of this.v) v[name] = (t.dataSync() as Float32Array).slice();
     return { step: this.stepCount, m, v };
   }
 

@@ -37,7 +37,7 @@ export function snapshotVariables(variables: readonly tf.Variable[]): Record<str
   const out: Record<string, { shape: number[]; values: Float32Array }> = {};
   for (const v of variables) {
     if (out[v.name]) throw new Error(`two trainable variables are named "${v.name}": checkpoints key variables by name`);
-    out[v.name] = { shape: [...v.shape], values: v.dataSync() as Float32Array };
+    out[v.name] = { shape: [...v.shape], values: (v.dataSync() as Float32Array).slice() };
   }
   return out;
 }

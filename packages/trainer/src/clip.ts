@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
  */
 export function globalNorm(grads: readonly tf.Tensor[]): number {
   if (grads.length === 0) return 0;
-  return tf.tidy(() => tf.norm(tf.stack(grads.map((g) => tf.norm(g)))).dataSync()[0]!);
+  // functional ops only (tf.norm chains tensor methods, which a second copy of tfjs-core may lack)
+  return tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))).dataSync()[0]!);
 }
 
 /**

@@ -1,1 +1,30 @@
+export { registerCoreGradients, coreGradientsRegistered } from './register-gradients.js';
+export type { Trainable, Cursor, CursorBatch, DataSource, EvalData } from './types.js';
+export { AdamW, type AdamWOptions, type AdamWState } from './adamw.js';
+export { lrMultiplier, type ScheduleKind, type ScheduleOptions } from './schedule.js';
+export { clipByGlobalNorm, globalNorm } from './clip.js';
+export { accumulateGradients, allFinite, type AccumulatedGradients } from './accumulate.js';
+export { optimizerStep, NonFiniteLossError, type OptimizerStepOptions, type StepResult } from './step.js';
+export { evaluate, type EvalResult } from './evaluate.js';
+export {
+  writeCheckpoint,
+  readCheckpoint,
+  latestCheckpoint,
+  listCheckpoints,
+  isCompleteCheckpoint,
+  pruneCheckpoints,
+  snapshotVariables,
+  restoreVariables,
+  checkpointName,
+  MANIFEST_FILE,
+  TRAINABLE_FILE,
+  OPTIMIZER_FILE,
+  STATE_FILE,
+  type CheckpointContent,
+} from './checkpoint.js';
+export { train, METRICS_FILE, LOSS_CURVE_FILE, type TrainOptions, type TrainResult, type TrainerState, type SaveInfo } from './trainer.js';
+export { LineLogger, ProgressBarLogger, defaultLogger, silentLogger } from './report/logger.js';
+export { lossCurveSvg } from './report/svg.js';
+export type { TrainLogger, StepInfo, TrainRecord, EvalRecord, MetricRecord } from './report/types.js';
+
 export const packageName = '@conifer/trainer';

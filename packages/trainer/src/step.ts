@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { accumulateGradients } from './accumulate.js';
 import type { AdamW } from './adamw.js';
-import { clipByGlobalNorm } from './clip.js';
+import { clipByGlobalNorm, globalNorm } from './clip.js';
 import type { Trainable } from './types.js';
 
 /** Thrown when too many optimizer steps in a row had a non-finite loss or gradient. */
@@ -57,10 +57,7 @@ export function optimizerStep<B>(model: Trainable<B>, optimizer: AdamW, microBat
       grads = c.grads;
       gradNorm = c.totalNorm;
     } else {
-      gradNorm = tf.tidy(() => {
-        const gs = Object.values(grads);
-        return gs.length ? tf.norm(tf.stack(gs.map((g) => tf.norm(g)))).dataSync()[0]! : 0;
-      });
+      gradNorm = globalNorm(Object.values(grads));
     }
     optimizer.applyGradients(variables, grads, options.lr);
     return { loss: acc.loss, tokens: acc.tokens, gradNorm, lr: options.lr, skipped: false };

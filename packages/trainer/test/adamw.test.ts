@@ -23,31 +23,32 @@ describe('AdamW', () => {
     expect(init.size).toBe(32);
     expect([...grads.keys()].sort()).toEqual([...init.keys()].sort());
     const before = tf.memory().numTensors;
-    const vars = [...init].map(([name, t]) => tf.tidy(() => tf.variable(tf.tensor(t.values, t.shape), true, name)));
     const g = Object.fromEntries([...grads].map(([name, t]) => [name, tf.tensor(t.values, t.shape)]));
-    const opt = new AdamW({ lr: c.optimizer.lr, betas: c.optimizer.betas, eps: c.optimizer.eps, weightDecay: c.optimizer.weight_decay });
-    opt.applyGradients(vars, g);
-    let worst = 0;
-    let changed = 0;
-    for (const v of vars) {
-      const got = v.dataSync();
-      const want = after.get(v.name)!.values;
-      const was = init.get(v.name)!.values;
-      for (let i = 0; i < want.length; i++) {
-        // relative to the value, floored at 1e-2 (the parameters are ~N(0, 0.1); a handful sit near 0)
-        const rel = Math.abs(got[i]! - want[i]!) / Math.max(Math.abs(want[i]!), 1e-2);
-        worst = Math.max(worst, rel);
-        if (got[i] !== was[i]) changed++;
+    for (const fused of [true, false]) {
+      const vars = [...init].map(([name, t]) => tf.tidy(() => tf.variable(tf.tensor(t.values, t.shape), true, name)));
+      const opt = new AdamW({ lr: c.optimizer.lr, betas: c.optimizer.betas, eps: c.optimizer.eps, weightDecay: c.optimizer.weight_decay, fused });
+      opt.applyGradients(vars, g);
+      let worst = 0;
+      let changed = 0;
+      for (const v of vars) {
+        const got = v.dataSync();
+        const want = after.get(v.name)!.values;
+        const was = init.get(v.name)!.values;
+        for (let i = 0; i < want.length; i++) {
+          // relative to the value, floored at 1e-2 (the parameters are ~N(0, 0.1); a handful sit near 0)
+          const rel = Math.abs(got[i]! - want[i]!) / Math.max(Math.abs(want[i]!), 1e-2);
+          worst = Math.max(worst, rel);
+          if (got[i] !== was[i]) changed++;
+        }
       }
+      console.log(`AdamW (${fused ? 'fused' : 'tensor ops'}) vs PyTorch after step 1: worst relative error ${worst.toExponential(2)} over ${changed} changed values`);
+      expect(worst).toBeLessThan(1e-6);
+      expect(changed).toBeGreaterThan(0);
+      expect(opt.getState().step).toBe(1);
+      tf.dispose(vars);
+      opt.dispose();
     }
-    console.log(`AdamW vs PyTorch after step 1: worst relative error ${worst.toExponential(2)} over ${changed} changed values`);
-    expect(worst).toBeLessThan(1e-6);
-    expect(changed).toBeGreaterThan(0);
     tf.dispose(Object.values(g));
-    const state = opt.getState();
-    expect(state.step).toBe(1);
-    tf.dispose(vars);
-    opt.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
 
@@ -82,5 +83,32 @@ describe('AdamW', () => {
     tf.dispose([p, q, g1, g2]);
     opt.dispose();
     opt2.dispose();
+  });
+});
+
+describe('AdamW fused path', () => {
+  it('is bit-identical to the tensor-op path over 3 steps (with and without weight decay)', () => {
+    for (const weightDecay of [0.01, 0]) {
+      const init = tf.randomNormal([37, 11], 0, 0.1, 'float32', 3);
+      const mk = (name: string) => tf.tidy(() => tf.variable(tf.clone(init), true, name));
+      const a = mk(`fz.a.${weightDecay}`);
+      const b = mk(`fz.b.${weightDecay}`);
+      const oa = new AdamW({ lr: 0.01, weightDecay, fused: true });
+      const ob = new AdamW({ lr: 0.01, weightDecay, fused: false });
+      for (let s = 0; s < 3; s++) {
+        const g = tf.randomNormal([37, 11], 0, s === 1 ? 1e-6 : 1, 'float32', 10 + s);
+        oa.applyGradients([a], { [a.name]: g });
+        ob.applyGradients([b], { [b.name]: g });
+        g.dispose();
+      }
+      expect(Buffer.from(a.dataSync().buffer)).toEqual(Buffer.from(b.dataSync().buffer));
+      const sa = oa.getState();
+      const sb = ob.getState();
+      expect(Buffer.from(sa.v[a.name]!.buffer)).toEqual(Buffer.from(sb.v[b.name]!.buffer));
+      expect(Buffer.from(sa.m[a.name]!.buffer)).toEqual(Buffer.from(sb.m[b.name]!.buffer));
+      tf.dispose([init, a, b]);
+      oa.dispose();
+      ob.dispose();
+    }
   });
 });

@@ -1,0 +1,426 @@
+/**
+ * GPU benchmark (issue 10): LoRA training steps of a Flan-UL2-shaped T5 with int8 frozen weights on
+ * tfjs's webgpu backend (Dawn in Node), on token-budget batches drawn from Dolly's real length
+ * distribution, with an in-run gradient check and (--with-pytorch) the PyTorch + PEFT bf16
+ * reference on the same batches, side by side. Bundle with benchmarks/gpu/build.sh; see docs/gpu.md.
+ */
+// tfjs-core's CJS bundle registers no gradients; the bundle uses tfjs-core's ESM build (one copy)
+// and this ESM module registers them all.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import * as tf from '@tensorflow/tfjs-core';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { T5ForConditionalGeneration, parseT5Config, type T5Config } from '@conifer/t5-model';
+import { Int8Linear, registerInt8Kernels, packedWidth, type Int8Mode } from '@conifer/int8';
+import { injectLora } from '@conifer/lora';
+import { tokenBudgetPlan, type ExampleLength } from '@conifer/dolly-data';
+import * as trainer from '@conifer/trainer';
+import { setupWebGPUNode } from '../../examples/train-ul2-dolly/src/webgpu-node';
+import flanUl2Config from './flan-ul2-config.json';
+import dollyLengths from './dolly-lengths.json';
+
+// ---------------------------------------------------------------- flags
+interface Flags {
+  layers?: number; dModel?: number; dFf?: number; heads?: number; dKv?: number; vocab?: number;
+  steps: number; maxTokens: number; maxBatch: number; maxSource: number; maxTarget: number;
+  ckpt: boolean; int8Mode: Int8Mode; lr: number; seed: number; check: boolean;
+  withPytorch: boolean; python: string; pytorchScript: string; out: string; passes: number;
+}
+const HELP = `node bench.mjs [--layers N] [--d-model D] [--d-ff F] [--heads H] [--d-kv K] [--vocab V]
+  [--steps 8] [--passes 2] [--max-tokens 4096] [--max-batch 64] [--max-source 512] [--max-target 512]
+  [--no-ckpt] [--int8-mode weight-only|llm-int8] [--lr 1e-4] [--seed 0] [--no-check]
+  [--with-pytorch] [--python python3] [--pytorch-script benchmarks/pytorch_peft_reference.py] [--out DIR]`;
+function parseFlags(argv: string[]): Flags {
+  const f: Flags = {
+    steps: 8, maxTokens: 4096, maxBatch: 64, maxSource: 512, maxTarget: 512, ckpt: true, int8Mode: 'weight-only',
+    lr: 1e-4, seed: 0, check: true, withPytorch: false, python: 'python3', pytorchScript: 'benchmarks/pytorch_peft_reference.py',
+    out: process.env.OUT ? join(process.env.OUT, 'gpu-bench') : '/tmp/conifer-gpu-bench', passes: 2,
+  };
+  const num = (k: string, v: string | undefined): number => {
+    const x = Number(v);
+    if (v === undefined || !Number.isFinite(x)) throw new Error(`${k} needs a number`);
+    return x;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]!;
+    const v = (): string | undefined => argv[++i];
+    switch (k) {
+      case '--layers': f.layers = num(k, v()); break;
+      case '--d-model': f.dModel = num(k, v()); break;
+      case '--d-ff': f.dFf = num(k, v()); break;
+      case '--heads': f.heads = num(k, v()); break;
+      case '--d-kv': f.dKv = num(k, v()); break;
+      case '--vocab': f.vocab = num(k, v()); break;
+      case '--steps': f.steps = num(k, v()); break;
+      case '--passes': f.passes = Math.max(1, num(k, v())); break;
+      case '--max-tokens': f.maxTokens = num(k, v()); break;
+      case '--max-batch': f.maxBatch = num(k, v()); break;
+      case '--max-source': f.maxSource = num(k, v()); break;
+      case '--max-target': f.maxTarget = num(k, v()); break;
+      case '--ckpt': f.ckpt = true; break;
+      case '--no-ckpt': f.ckpt = false; break;
+      case '--int8-mode': f.int8Mode = v() as Int8Mode; break;
+      case '--lr': f.lr = num(k, v()); break;
+      case '--seed': f.seed = num(k, v()); break;
+      case '--no-check': f.check = false; break;
+      case '--with-pytorch': f.withPytorch = true; break;
+      case '--python': f.python = v()!; break;
+      case '--pytorch-script': f.pytorchScript = v()!; break;
+      case '--out': f.out = v()!; break;
+      case '-h': case '--help': console.log(HELP); process.exit(0);
+      default: throw new Error(`unknown flag ${k}\n${HELP}`);
+    }
+  }
+  return f;
+}
+
+// ---------------------------------------------------------------- random data (no float32 weights)
+/** xorshift32: fast, seeded. */
+function xorshift(seed: number): () => number {
+  let s = (seed ^ 0x9e3779b9) >>> 0 || 1;
+  return () => {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    return s;
+  };
+}
+
+/**
+ * Random int8 weights, four per int32 word, built straight as packed words (never as float32).
+ * One pool of random words is shared: each layer takes a window at a random offset (the weights
+ * are frozen, so sharing host memory is harmless; on the GPU every layer has its own buffer).
+ */
+class Int8Pool {
+  private pool = new Int32Array(0);
+  private readonly rng: () => number;
+  constructor(seed: number) { this.rng = xorshift(seed); }
+  words(n: number): Int32Array {
+    const slack = 1 << 16;
+    if (this.pool.length < n + slack) {
+      this.pool = new Int32Array(n + slack);
+      for (let i = 0; i < this.pool.length; i++) this.pool[i] = this.rng() | 0;
+    }
+    const off = this.rng() % slack;
+    return this.pool.subarray(off, off + n);
+  }
+  next(): number { return this.rng(); }
+}
+
+/** transformers' T5 init std for a projection (as @conifer/t5-model's RandomSource). */
+function initStd(c: T5Config, path: string): number {
+  const name = path.slice(path.lastIndexOf('.') + 1);
+  const f = c.initializer_factor;
+  return name === 'q' ? f * (c.d_model * c.d_kv) ** -0.5
+    : name === 'o' ? f * (c.num_heads * c.d_kv) ** -0.5
+    : name === 'wo' ? f * c.d_ff ** -0.5
+    : f * c.d_model ** -0.5;
+}
+
+/**
+ * The model's weight source: projections are `Int8Linear.fromQuantized` from random packed words
+ * (uniform int8 in [-128, 127]) with per-row scales std·√3/127·(0.9..1.1) — a uniform weight of the
+ * init std; other tensors (embeddings, norms, relative bias) are float32 as in the real model.
+ */
+function int8Source(cfg: T5Config, mode: Int8Mode, seed: number) {
+  const pool = new Int8Pool(seed);
+  const rnd = xorshift(seed + 1);
+  let int8Bytes = 0;
+  let floatBytes = 0;
+  const linears: Int8Linear[] = [];
+  return {
+    stats: () => ({ int8Bytes, floatBytes, linears: linears.length }),
+    linear(path: string, inFeatures: number, outFeatures: number) {
+      const packed = pool.words(outFeatures * packedWidth(inFeatures));
+      const scale = new Float32Array(outFeatures);
+      const base = (initStd(cfg, path) * Math.sqrt(3)) / 127;
+      for (let i = 0; i < outFeatures; i++) scale[i] = base * (0.9 + (0.2 * (pool.next() >>> 8)) / 16777216);
+      const lin = Int8Linear.fromQuantized({ packed, scale, outFeatures, inFeatures }, { mode });
+      int8Bytes += outFeatures * inFeatures;
+      linears.push(lin);
+      return lin;
+    },
+    tensor(name: string, shape: number[]) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      floatBytes += 4 * n;
+      if (name.endsWith('layer_norm.weight')) return tf.ones(shape, 'float32');
+      const std = name.endsWith('relative_attention_bias.weight') ? cfg.initializer_factor * cfg.d_model ** -0.5 : cfg.initializer_factor;
+      const a = new Float32Array(n);
+      const k = (2 * Math.sqrt(3) * std) / 4294967296;
+      const off = Math.sqrt(3) * std;
+      for (let i = 0; i < n; i++) a[i] = rnd() * k - off; // uniform with the init std
+      return tf.tensor(a, shape, 'float32');
+    },
+  };
+}
+
+// ---------------------------------------------------------------- batches
+interface PlanBatch { prompt: number[]; response: number[] }
+interface HostBatch {
+  inputIds: Int32Array; attentionMask: Int32Array; labels: Int32Array;
+  batchSize: number; sourceLength: number; targetLength: number; realTokens: number; examples: number;
+}
+function makeHostBatch(b: PlanBatch, vocab: number, rng: () => number): HostBatch {
+  const n = b.prompt.length;
+  const s = Math.max(...b.prompt);
+  const t = Math.max(...b.response);
+  const inputIds = new Int32Array(n * s);
+  const attentionMask = new Int32Array(n * s);
+  const labels = new Int32Array(n * t).fill(-100);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < s; j++) {
+      inputIds[i * s + j] = 2 + (rng() % (vocab - 2));
+      attentionMask[i * s + j] = j < b.prompt[i]! ? 1 : 0;
+    }
+    for (let j = 0; j < b.response[i]!; j++) labels[i * t + j] = 2 + (rng() % (vocab - 2));
+  }
+  const realTokens = b.prompt.reduce((a, x) => a + x, 0) + b.response.reduce((a, x) => a + x, 0);
+  return { inputIds, attentionMask, labels, batchSize: n, sourceLength: s, targetLength: t, realTokens, examples: n };
+}
+
+// ---------------------------------------------------------------- memory
+const GiB = 2 ** 30;
+interface Peaks { tfBytes: number; gpuUsed: number; gpuAllocated: number }
+function trackPeaks(): { peaks: Peaks; reset(): void } {
+  const peaks: Peaks = { tfBytes: 0, gpuUsed: 0, gpuAllocated: 0 };
+  const backend = tf.backend() as unknown as { bufferManager?: { acquireBuffer: (...a: unknown[]) => unknown; numBytesUsed: number; numBytesAllocated: number } };
+  const engine = tf.engine() as unknown as { state: { numBytes: number } };
+  const sample = (): void => {
+    peaks.tfBytes = Math.max(peaks.tfBytes, engine.state.numBytes);
+    const bm = backend.bufferManager;
+    if (bm) {
+      peaks.gpuUsed = Math.max(peaks.gpuUsed, bm.numBytesUsed);
+      peaks.gpuAllocated = Math.max(peaks.gpuAllocated, bm.numBytesAllocated);
+    }
+  };
+  const bm = backend.bufferManager;
+  if (bm) {
+    const orig = bm.acquireBuffer.bind(bm);
+    bm.acquireBuffer = (...a: unknown[]) => {
+      const r = orig(...a);
+      sample();
+      return r;
+    };
+  }
+  return {
+    peaks,
+    reset() {
+      peaks.tfBytes = engine.state.numBytes;
+      peaks.gpuUsed = bm ? bm.numBytesUsed : 0;
+      peaks.gpuAllocated = bm ? bm.numBytesAllocated : 0;
+    },
+  };
+}
+
+// ---------------------------------------------------------------- main
+interface Row {
+  impl: string; device: string; step_s: number; real_tokens_per_s: number; examples_per_s: number;
+  epoch_min_12008: number; peak_gib: number; last_loss: number;
+}
+
+const fmt = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : String(x));
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv.slice(2));
+  const raw: Record<string, unknown> = { ...(flanUl2Config as Record<string, unknown>) };
+  if (flags.layers) raw.num_layers = raw.num_decoder_layers = flags.layers;
+  if (flags.dModel) raw.d_model = flags.dModel;
+  if (flags.dFf) raw.d_ff = flags.dFf;
+  if (flags.heads) raw.num_heads = flags.heads;
+  if (flags.dKv) raw.d_kv = flags.dKv;
+  if (flags.vocab) raw.vocab_size = flags.vocab;
+  raw.dropout_rate = 0.1; // as the PyTorch reference
+  const cfg = parseT5Config(raw);
+  mkdirSync(flags.out, { recursive: true });
+  const cfgPath = resolve(flags.out, 'config.json');
+  const planPath = resolve(flags.out, 'plan.json');
+  writeFileSync(cfgPath, JSON.stringify(raw, null, 2));
+
+  // Batches: token-budget plan over Dolly's real (T5-tokenized) lengths; the first 2 warm up.
+  const lengths: ExampleLength[] = dollyLengths.prompt.map((p: number, i: number) => ({
+    source: Math.max(1, Math.min(p, flags.maxSource)),
+    target: Math.max(1, Math.min(dollyLengths.response[i]!, flags.maxTarget)),
+  }));
+  const plan = tokenBudgetPlan(lengths, { maxTokens: flags.maxTokens, maxBatchSize: flags.maxBatch, seed: 42 + flags.seed });
+  const nBatches = 2 + flags.steps;
+  const planBatches: PlanBatch[] = plan.slice(0, nBatches).map((idx) => ({
+    prompt: idx.map((i) => lengths[i]!.source),
+    response: idx.map((i) => lengths[i]!.target),
+  }));
+  writeFileSync(planPath, JSON.stringify({ batches: planBatches, maxTokens: flags.maxTokens, maxSource: flags.maxSource, maxTarget: flags.maxTarget }));
+  const epochBatches = plan.length;
+  const dataRng = xorshift(7 + flags.seed);
+  const batches = planBatches.map((b) => makeHostBatch(b, cfg.vocab_size, dataRng));
+
+  // Device and backend.
+  const gpu = await setupWebGPUNode();
+  registerInt8Kernels();
+  const mem = trackPeaks();
+  console.log(`adapter: ${gpu.adapter}; features: [${gpu.features.join(', ')}]; maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}`);
+  console.log(`model: d_model ${cfg.d_model}, d_ff ${cfg.d_ff}, heads ${cfg.num_heads}×${cfg.d_kv}, layers ${cfg.num_layers}+${cfg.num_decoder_layers}, vocab ${cfg.vocab_size}, ${cfg.feed_forward_proj}; int8 ${flags.int8Mode}; LoRA r 8 α 32 q,v; ckpt ${flags.ckpt}`);
+
+  // Model: private constructor with an int8 weight source (fromConfig would build every projection
+  // as float32 first — 80 GB for Flan-UL2).
+  const tBuild = performance.now();
+  const src = int8Source(cfg, flags.int8Mode, flags.seed);
+  const Ctor = T5ForConditionalGeneration as unknown as new (c: T5Config, s: unknown, head: tf.Tensor2D | null, o: unknown) => T5ForConditionalGeneration;
+  const head = cfg.tie_word_embeddings ? null : (src.tensor('lm_head.weight', [cfg.vocab_size, cfg.d_model]) as tf.Tensor2D);
+  const model = new Ctor(cfg, src, head, { gradientCheckpointing: flags.ckpt, dropoutSeed: flags.seed });
+  const lora = injectLora(model, { r: 8, lora_alpha: 32, lora_dropout: 0.1, target_modules: ['q', 'v'] }, { seed: flags.seed });
+  const vars = lora.trainableVariables();
+  const trainable = vars.reduce((a, v) => a + v.size, 0);
+  const st = src.stats();
+  console.log(`built in ${((performance.now() - tBuild) / 1000).toFixed(1)} s: ${st.linears} int8 linears (${fmt(st.int8Bytes / GiB)} GiB int8), ${fmt(st.floatBytes / GiB)} GiB float32 non-projection tensors, ${trainable} trainable LoRA parameters in ${vars.length} variables`);
+
+  const AdamW = (trainer as { AdamW?: new (o: { lr: number }) => { applyGradients(v: tf.Variable[], g: Record<string, tf.Tensor>): void } }).AdamW;
+  const opt = AdamW ? new AdamW({ lr: flags.lr }) : null;
+  if (!opt) console.log('note: @conifer/trainer exports no AdamW: timing forward+backward only');
+
+  const syncVar = vars[vars.length - 1]!;
+  async function step(b: HostBatch): Promise<number> {
+    const { value, grads } = tf.variableGrads(() => {
+      const r = model.lossSum(b, true);
+      return tf.div(r.sum, Math.max(r.count, 1)) as tf.Scalar;
+    }, vars);
+    if (opt) opt.applyGradients(vars, grads);
+    const loss = (await value.data())[0]!;
+    tf.dispose([value, ...Object.values(grads)]);
+    await syncVar.data(); // waits for everything queued before (the optimizer update included)
+    return loss;
+  }
+
+  // Warm-up (2 batches, as the PyTorch reference), then timed steps.
+  for (let i = 0; i < 2; i++) {
+    const t = performance.now();
+    const l = await step(batches[i]!);
+    console.log(`warm-up ${i}: ${batches[i]!.batchSize}×(${batches[i]!.sourceLength}+${batches[i]!.targetLength}) loss ${fmt(l, 4)} in ${fmt((performance.now() - t) / 1000, 2)} s`);
+  }
+  const weightsGiB = tf.memory().numBytes / GiB;
+  mem.reset();
+  // The same timed batches `passes` times: pass 1 includes compiling WebGPU pipelines for each new
+  // batch shape (token-budget batches have varied shapes), later passes run with them cached.
+  const passRows: Row[] = [];
+  let lastLoss = NaN, allFinite = true;
+  for (let pass = 1; pass <= flags.passes; pass++) {
+    let tokens = 0, examples = 0;
+    const t0 = performance.now();
+    for (let i = 2; i < nBatches; i++) {
+      const b = batches[i]!;
+      const t = performance.now();
+      lastLoss = await step(b);
+      allFinite &&= Number.isFinite(lastLoss);
+      tokens += b.realTokens;
+      examples += b.examples;
+      const dt = (performance.now() - t) / 1000;
+      console.log(`pass ${pass} step ${i - 2}: ${b.batchSize}×(${b.sourceLength}+${b.targetLength}) ${b.realTokens} real tokens, loss ${fmt(lastLoss, 4)}, ${fmt(dt, 3)} s, ${fmt(b.realTokens / dt, 1)} tok/s`);
+    }
+    const dt = (performance.now() - t0) / 1000;
+    passRows.push({
+      impl: `conifer webgpu int8 ${flags.int8Mode}${flags.ckpt ? ' +ckpt' : ''}${opt ? '' : ' (fwd+bwd only)'}, pass ${pass}${pass === 1 ? ' (cold pipelines)' : ''}`,
+      device: gpu.adapter,
+      step_s: dt / flags.steps,
+      real_tokens_per_s: tokens / dt,
+      examples_per_s: examples / dt,
+      epoch_min_12008: 12008 / (examples / dt) / 60,
+      peak_gib: 0,
+      last_loss: lastLoss,
+    });
+  }
+  const peaks = { ...mem.peaks };
+  for (const r of passRows) r.peak_gib = peaks.gpuAllocated / GiB;
+  const ours = passRows[passRows.length - 1]!;
+  console.log(`memory: after warm-up ${fmt(weightsGiB)} GiB in tensors; peak over timed steps: tf.memory().numBytes ${fmt(peaks.tfBytes / GiB)} GiB, GPU buffers in use ${fmt(peaks.gpuUsed / GiB)} GiB, GPU buffers allocated (incl. tfjs pool) ${fmt(peaks.gpuAllocated / GiB)} GiB`);
+  console.log(`epoch: token-budget plan of all ${dollyLengths.prompt.length} records has ${epochBatches} batches; projection uses examples/s × 12,008 training examples`);
+
+  // Correctness: finite loss, and the analytic gradient of a LoRA B slice against a central finite
+  // difference of the same float32 loss (same batch, same dropout masks, checkpointed training path).
+  let checkLine = 'gradient check: skipped (--no-check)';
+  let checkOk = true;
+  if (flags.check) {
+    const target = 'encoder.block.0.layer.0.SelfAttention.q';
+    const bVar = vars.find((v) => v.name.includes(target) && /lora_B/.test(v.name)) ?? vars.find((v) => /lora_B/.test(v.name))!;
+    const loraLinears = model.listLinears().map(([, l]) => l as unknown as { getRandomState?: () => unknown; setRandomState?: (s: unknown) => void }).filter((l) => l.getRandomState);
+    const states = loraLinears.map((l) => l.getRandomState!());
+    const restore = (): void => {
+      loraLinears.forEach((l, i) => l.setRandomState!(states[i]));
+      model.setDropoutSeed(12345);
+    };
+    const b = batches[0]!;
+    const lossFn = (): tf.Scalar => {
+      const r = model.lossSum(b, true);
+      return tf.div(r.sum, Math.max(r.count, 1)) as tf.Scalar;
+    };
+    restore();
+    const { value, grads } = tf.variableGrads(lossFn, [bVar]);
+    const l0 = (await value.data())[0]!;
+    const g = grads[bVar.name]!;
+    const rows = Math.min(64, bVar.shape[0]!);
+    const gSlice = tf.slice(g, [0, 0], [rows, bVar.shape[1]!]);
+    const gNorm = (await tf.norm(gSlice).data())[0]!;
+    const dir = tf.tidy(() => tf.pad(tf.div(gSlice, gNorm), [[0, bVar.shape[0]! - rows], [0, 0]]));
+    const b0 = tf.clone(bVar);
+    const lossAt = async (eps: number): Promise<number> => {
+      bVar.assign(tf.tidy(() => tf.add(b0, tf.mul(dir, eps))));
+      restore();
+      const t = tf.tidy(lossFn);
+      const x = (await t.data())[0]!;
+      t.dispose();
+      return x;
+    };
+    const eps = (1e-3 * Math.max(Math.abs(l0), 1)) / Math.max(gNorm, 1e-12);
+    const fd = async (e: number): Promise<number> => ((await lossAt(e)) - (await lossAt(-e))) / (2 * e);
+    const fd1 = await fd(eps);
+    const fd2 = await fd(eps / 2);
+    const rich = (4 * fd2 - fd1) / 3;
+    bVar.assign(b0);
+    tf.dispose([value, g, gSlice, dir, b0]);
+    const rel = Math.abs(rich - gNorm) / Math.max(Math.abs(gNorm), 1e-30);
+    const tol = 2e-2;
+    // LLM.int8 quantizes activations per row in the forward: the loss is piecewise constant in the
+    // parameters there, so a finite difference does not converge to the (straight-through) gradient.
+    const enforced = flags.int8Mode !== 'llm-int8';
+    checkOk = allFinite && Number.isFinite(l0) && gNorm > 0 && (!enforced || rel <= tol);
+    checkLine = `gradient check (${bVar.name}, rows 0..${rows - 1} × r, batch ${b.batchSize}×(${b.sourceLength}+${b.targetLength}), dropout on, ckpt ${flags.ckpt}): ` +
+      `|g_slice| = ${gNorm.toExponential(4)}, central FD along g (eps ${eps.toExponential(2)}, Richardson) = ${rich.toExponential(4)} ` +
+      `[eps: ${fd1.toExponential(4)}, eps/2: ${fd2.toExponential(4)}], rel err ${rel.toExponential(2)} (tol ${tol}) → ${enforced ? (checkOk ? 'PASS' : 'FAIL') : 'NOT ENFORCED (llm-int8 quantizes activations: the loss is not smooth, use --int8-mode weight-only for this check)'}; loss finite: ${allFinite && Number.isFinite(l0)}`;
+  }
+  console.log(checkLine);
+
+  lora.dispose?.();
+  gpu.dispose(); // frees the GPU for the PyTorch reference
+
+  let ref: Row | null = null;
+  if (flags.withPytorch) {
+    const args = [flags.pytorchScript, '--config', cfgPath, '--plan', planPath, '--steps', String(flags.steps)];
+    if (flags.ckpt) args.push('--gradient-checkpointing');
+    console.log(`running: ${flags.python} ${args.join(' ')}`);
+    const r = spawnSync(flags.python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = (r.stdout ?? '').trim().split('\n').filter((s) => s.startsWith('{')).pop();
+    if (r.status === 0 && line) {
+      ref = JSON.parse(line) as Row;
+      console.log(`pytorch: ${line}`);
+    } else {
+      console.log(`pytorch reference failed (status ${r.status}${r.error ? `, ${r.error.message}` : ''}): ${(r.stdout ?? '').slice(-2000)}`);
+    }
+  }
+
+  // Final table.
+  const header = ['impl', 'device', 'step s', 'real tok/s', 'ex/s', 'epoch min (12,008)', 'peak GiB', 'last loss'];
+  const cells = (r: Row): string[] => [r.impl, r.device, fmt(r.step_s, 3), fmt(r.real_tokens_per_s, 1), fmt(r.examples_per_s, 2), fmt(r.epoch_min_12008, 1), fmt(r.peak_gib, 2), fmt(r.last_loss, 4)];
+  const rows = passRows.map(cells);
+  if (ref) rows.push(cells(ref));
+  const lines = [header, ...rows].map((c) => `| ${c.join(' | ')} |`);
+  lines.splice(1, 0, `|${header.map(() => '---').join('|')}|`);
+  console.log(`\nbatches: ${flags.steps} timed × ${flags.passes} passes (+2 warm-up) token-budget batches ≤ ${flags.maxTokens} padded tokens from Dolly lengths (prompt ≤ ${flags.maxSource}, response ≤ ${flags.maxTarget}); plan ${planPath}`);
+  console.log(lines.join('\n'));
+  if (ref) {
+    console.log(`ratio conifer (pass ${flags.passes})/pytorch: real tok/s ${fmt(ours.real_tokens_per_s / ref.real_tokens_per_s, 3)}×, step time ${fmt(ours.step_s / ref.step_s, 2)}×, peak memory ${fmt(ours.peak_gib / ref.peak_gib, 2)}× (targets: ≥ 0.25× milestone, ≥ 1.0× goal, peak ≤ 40 GB)`);
+  }
+  console.log(`correctness: ${checkOk ? 'PASS' : 'FAIL'} (all losses finite: ${allFinite}; ${!flags.check ? 'gradient check skipped' : flags.int8Mode === 'llm-int8' ? 'gradient check printed, not enforced in llm-int8 mode' : 'LoRA-B gradient vs central finite difference, see above'})`);
+  writeFileSync(resolve(flags.out, 'result.json'), JSON.stringify({ flags, config: raw, passes: passRows, pytorch: ref, peaks, check: checkLine, checkOk }, null, 2));
+  process.exitCode = checkOk ? 0 : 1;
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(2);
+});

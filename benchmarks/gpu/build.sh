@@ -1,0 +1,30 @@
+#!/bin/bash
+# Bundles benchmarks/gpu/bench.ts into ONE ESM file (every dependency inlined except 'webgpu'; the
+# workspace packages from their src/, tfjs-core once, as ESM, with its gradient registrations), then
+# fills .device-carry/ with ../shared/device/pack.sh.   Usage: benchmarks/gpu/build.sh [--no-pack]
+set -euo pipefail
+root=$(git rev-parse --show-toplevel); cd "$root"
+esb=$(command -v esbuild || true)
+[ -n "$esb" ] || esb=$(ls -d node_modules/.pnpm/esbuild@*/node_modules/esbuild/bin/esbuild 2>/dev/null | sort -V | tail -1)
+[ -x "$esb" ] || { echo "build.sh: no esbuild binary found under node_modules/.pnpm" >&2; exit 1; }
+out=benchmarks/gpu/dist/bench.mjs
+# Type-check first (strict, @conifer/* from src); esbuild only strips types. A failure is reported, not fatal,
+# because packages may be mid-edit by others.
+node_modules/.bin/tsc -p benchmarks/gpu/tsconfig.check.json || echo "build.sh: WARNING: type errors above (bundling anyway)" >&2
+alias=()
+for p in t5-model int8 lora dolly-data trainer safetensors generate; do alias+=(--alias:@conifer/$p=./packages/$p/src/index.ts); done
+"$esb" benchmarks/gpu/bench.ts --bundle --platform=node --format=esm --target=node20 \
+  --main-fields=module,main --external:webgpu "${alias[@]}" \
+  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
+  --log-level=warning --outfile=$out
+ls -la $out
+if [ "${1:-}" != "--no-pack" ]; then
+  pack=${PACK:-$root/../shared/device/pack.sh}
+  [ -x "$pack" ] || pack=/work/shared/device/pack.sh
+  "$pack" $out
+  # A local `source .device-carry/setup.sh` leaves the unpacked dawn.node (21 MB) beside dawn.node.xz:
+  # drop it so the carry stays ~30 MB (setup.sh unpacks it again on the GPU machine).
+  [ -s .device-carry/dawn.node.xz ] && rm -f .device-carry/node_modules/webgpu/dist/linux-x64/dawn.node
+  du -sh .device-carry
+  echo "working tree (tracked + untracked, not ignored): $(git ls-files -co --exclude-standard -z | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1) bytes; the device call carries both (64 MiB in all)"
+fi

@@ -1,0 +1,383 @@
+import { appendFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { writeFileAtomic } from '@conifer/safetensors';
+import seedrandom from 'seedrandom';
+import { AdamW } from './adamw.js';
+import { latestCheckpoint, pruneCheckpoints, readCheckpoint, restoreVariables, snapshotVariables, writeCheckpoint } from './checkpoint.js';
+import { evaluate, type EvalResult } from './evaluate.js';
+import { registerCoreGradients } from './register-gradients.js';
+import { defaultLogger, silentLogger } from './report/logger.js';
+import { lossCurveSvg } from './report/svg.js';
+import type { EvalRecord, MetricRecord, TrainLogger, TrainRecord } from './report/types.js';
+import { lrMultiplier, type ScheduleKind } from './schedule.js';
+import { NonFiniteLossError, optimizerStep } from './step.js';
+import type { Cursor, DataSource, EvalData, Trainable } from './types.js';
+
+export const METRICS_FILE = 'metrics.jsonl';
+export const LOSS_CURVE_FILE = 'loss-curve.svg';
+
+/** What the save callback gets. */
+export interface SaveInfo {
+  /** Optimizer steps done. */
+  step: number;
+  /** The epoch the step belongs to (for 'epoch': the epoch just finished). */
+  epoch: number;
+  /** 'steps': every `saveEvery` steps; 'epoch': an epoch ended; 'final': training stopped elsewhere (maxSteps, early stopping, SIGINT). */
+  reason: 'steps' | 'epoch' | 'final';
+  /** The trainable variables (read them; do not dispose). */
+  variables: tf.Variable[];
+}
+
+/** Options of {@link train}. */
+export interface TrainOptions<B> {
+  /** What to train. */
+  model: Trainable<B>;
+  /** Training batches, resumable by cursor (e.g. `@conifer/dolly-data`'s `BatchSampler`). */
+  data: DataSource<B>;
+  /** Epochs (default 1). */
+  epochs?: number;
+  /** Micro-batches per optimizer step (default 1); the gradient is normalised by the window's target tokens. An epoch's last window may be shorter. */
+  gradientAccumulationSteps?: number;
+  /** Base learning rate (default 1e-3). */
+  lr?: number;
+  /** AdamW betas (default [0.9, 0.999]). */
+  betas?: [number, number];
+  /** AdamW eps (default 1e-8). */
+  eps?: number;
+  /** AdamW decoupled weight decay (default 0.01). */
+  weightDecay?: number;
+  /** Learning-rate schedule (default 'constant'). */
+  schedule?: ScheduleKind;
+  /** Linear warmup steps (default 0). */
+  warmupSteps?: number;
+  /** Optimizer steps the schedule spans (default: from `data.batchesPerEpoch` and `epochs`, capped by `maxSteps`). */
+  totalSteps?: number;
+  /** Clip gradients to this global L2 norm (default: no clipping). */
+  maxGradNorm?: number;
+  /** Evaluation batches; evaluated at every epoch end and every `evalEvery` steps. */
+  evalData?: EvalData<B>;
+  /** Evaluate every N optimizer steps (default 0: only at epoch ends). */
+  evalEvery?: number;
+  /** Also evaluate at every epoch end (default true). */
+  evalAtEpochEnd?: boolean;
+  /** Call `onSave` every N optimizer steps (default 0: only at epoch ends and when stopping early). */
+  saveEvery?: number;
+  /** Saves the adapter (or whatever the caller wants) — awaited before training continues. */
+  onSave?: (info: SaveInfo) => Promise<void> | void;
+  /** Folder for `checkpoint-<step>/`, `metrics.jsonl` and `loss-curve.svg` (default: none of them). */
+  checkpointDir?: string;
+  /** Write a checkpoint every N optimizer steps (default `saveEvery`); also at every epoch end and when stopping. */
+  checkpointEvery?: number;
+  /** Complete checkpoints to keep (default 2). */
+  keepLast?: number;
+  /** Continue from the newest complete checkpoint in `checkpointDir`, if any (default false). */
+  resume?: boolean;
+  /** Seed of the trainer's RNG, which draws a dropout seed per step for `model.setDropoutSeed` (default 42). */
+  seed?: number | string;
+  /** Reporter (default: a progress bar on a TTY, lines otherwise); `false` for silence. */
+  logger?: TrainLogger | false;
+  /** Stop after this many optimizer steps in total (counting steps before a resume). */
+  maxSteps?: number;
+  /** Stop when the eval loss has not improved by `minDelta` (default 0) for `patience` evaluations. */
+  earlyStopping?: { patience: number; minDelta?: number };
+  /** Abort after this many skipped (NaN/Inf) steps in a row (default 5). */
+  maxBadStepsInARow?: number;
+  /** Throw if a step leaves tensors behind (`tf.memory().numTensors` checked around each step). */
+  debug?: boolean;
+  /** On SIGINT, finish the current step, write a checkpoint and return with stopReason 'interrupted' (default true). */
+  handleSigint?: boolean;
+  /** Aborting it stops training like SIGINT. */
+  signal?: AbortSignal;
+}
+
+/** The state saved in `state.json` (everything besides tensors that an exact resume needs). */
+export interface TrainerState {
+  version: 1;
+  /** Optimizer steps done (skipped ones included: the schedule advances over them). */
+  step: number;
+  /** Where the data continues. */
+  cursor: Cursor;
+  /** The trainer's seedrandom ARC4 state. */
+  rng: seedrandom.State.Arc4;
+  badStepsInARow: number;
+  skippedSteps: number;
+  metrics: MetricRecord[];
+  bestEvalLoss: number | null;
+  evalsWithoutImprovement: number;
+  lastEvalStep: number;
+  /** Schedule position: the lr multiplier of the next step is `lrMultiplier(step, schedule)`. */
+  schedule: { kind: ScheduleKind; warmupSteps: number; totalSteps: number | null };
+}
+
+/** The result of {@link train}. */
+export interface TrainResult {
+  /** Optimizer steps done. */
+  step: number;
+  /** The data cursor where training stopped. */
+  cursor: Cursor;
+  stopReason: 'completed' | 'maxSteps' | 'earlyStopping' | 'interrupted';
+  metrics: MetricRecord[];
+  skippedSteps: number;
+  lastEval: EvalRecord | null;
+  /** The last checkpoint written or loaded (null without `checkpointDir`). */
+  checkpoint: string | null;
+  resumedFrom: string | null;
+  /** The optimizer (its state; dispose it when done). */
+  optimizer: AdamW;
+}
+
+const positive = (name: string, x: number | undefined, def: number, allowZero = false): number => {
+  const v = x ?? def;
+  if (!Number.isInteger(v) || v < (allowZero ? 0 : 1)) throw new RangeError(`train: ${name} must be an integer >= ${allowZero ? 0 : 1}, got ${x}`);
+  return v;
+};
+
+/**
+ * Trains `model` with AdamW: epochs of micro-batches, token-normalised gradient accumulation,
+ * schedule, clipping, NaN/Inf skipping, periodic evaluation, save callbacks, atomic checkpoints and
+ * exact resume. Returns when the epochs are done, `maxSteps` is reached, early stopping triggers,
+ * or on SIGINT / abort (after a checkpoint).
+ */
+export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
+  registerCoreGradients();
+  const { model, data, evalData, onSave, checkpointDir, maxGradNorm, earlyStopping, debug = false } = options;
+  const epochs = positive('epochs', options.epochs, 1);
+  const accum = positive('gradientAccumulationSteps', options.gradientAccumulationSteps, 1);
+  const evalEvery = positive('evalEvery', options.evalEvery, 0, true);
+  const saveEvery = positive('saveEvery', options.saveEvery, 0, true);
+  const checkpointEvery = positive('checkpointEvery', options.checkpointEvery, saveEvery, true);
+  const keepLast = positive('keepLast', options.keepLast, 2);
+  const maxBad = positive('maxBadStepsInARow', options.maxBadStepsInARow, 5);
+  const maxSteps = options.maxSteps === undefined ? undefined : positive('maxSteps', options.maxSteps, 0, true);
+  const baseLr = options.lr ?? 1e-3;
+  const kind = options.schedule ?? 'constant';
+  const warmupSteps = positive('warmupSteps', options.warmupSteps, 0, true);
+  const logger = options.logger === false ? silentLogger : (options.logger ?? defaultLogger());
+
+  let totalSteps = options.totalSteps;
+  if (totalSteps === undefined && data.batchesPerEpoch) {
+    totalSteps = 0;
+    for (let e = 0; e < epochs; e++) totalSteps += Math.ceil(data.batchesPerEpoch(e) / accum);
+  }
+  if (maxSteps !== undefined) totalSteps = totalSteps === undefined ? maxSteps : Math.min(totalSteps, maxSteps);
+  const sched = { kind, warmupSteps, totalSteps };
+  lrMultiplier(warmupSteps, sched); // throws early when linear/cosine lack totalSteps
+
+  const variables = model.trainableVariables();
+  const names = new Set<string>();
+  for (const v of variables) {
+    if (names.has(v.name)) throw new Error(`train: two trainable variables are named "${v.name}"`);
+    names.add(v.name);
+  }
+  const optimizer = new AdamW({ lr: baseLr, betas: options.betas, eps: options.eps, weightDecay: options.weightDecay });
+
+  let rng = seedrandom(String(options.seed ?? 42), { state: true });
+  let st: TrainerState = {
+    version: 1,
+    step: 0,
+    cursor: { epoch: 0, position: 0 },
+    rng: rng.state(),
+    badStepsInARow: 0,
+    skippedSteps: 0,
+    metrics: [],
+    bestEvalLoss: null,
+    evalsWithoutImprovement: 0,
+    lastEvalStep: -1,
+    schedule: { kind, warmupSteps, totalSteps: totalSteps ?? null },
+  };
+  let resumedFrom: string | null = null;
+  let lastCheckpoint: string | null = null;
+  if (options.resume && checkpointDir) {
+    const found = await latestCheckpoint(checkpointDir);
+    if (found) {
+      const ck = await readCheckpoint<TrainerState>(found);
+      restoreVariables(variables, ck.variables);
+      optimizer.setState(ck.optimizer, variables);
+      st = ck.state;
+      rng = seedrandom('', { state: st.rng });
+      resumedFrom = lastCheckpoint = found;
+    }
+  }
+  optimizer.initSlots(variables); // so that the first step allocates nothing that outlives it
+  const metricsPath = checkpointDir ? join(checkpointDir, METRICS_FILE) : null;
+  if (checkpointDir && metricsPath) {
+    await mkdir(checkpointDir, { recursive: true });
+    // the metrics up to the checkpoint: lines written after it by a killed run are dropped
+    await writeFileAtomic(metricsPath, st.metrics.map((r) => JSON.stringify(r) + '\n').join(''));
+  }
+
+  const record = async (r: MetricRecord) => {
+    st.metrics.push(r);
+    if (metricsPath) await appendFile(metricsPath, JSON.stringify(r) + '\n');
+  };
+  const saveCheckpoint = async () => {
+    if (!checkpointDir) return;
+    st.rng = rng.state();
+    lastCheckpoint = await writeCheckpoint(checkpointDir, st.step, { variables: snapshotVariables(variables), optimizer: optimizer.getState(), state: st });
+    await pruneCheckpoints(checkpointDir, keepLast);
+    await writeFileAtomic(join(checkpointDir, LOSS_CURVE_FILE), lossCurveSvg(st.metrics));
+    logger.log(`checkpoint written: ${lastCheckpoint}`);
+  };
+  let lastSavedStep = resumedFrom ? st.step : -1;
+  let lastCheckpointStep = resumedFrom ? st.step : -1;
+  const save = async (reason: SaveInfo['reason'], epoch: number) => {
+    if (onSave && lastSavedStep !== st.step) await onSave({ step: st.step, epoch, reason, variables });
+    lastSavedStep = st.step;
+  };
+  const checkpoint = async () => {
+    if (lastCheckpointStep !== st.step) await saveCheckpoint();
+    lastCheckpointStep = st.step;
+  };
+  let lastEval: EvalRecord | null = [...st.metrics].reverse().find((r): r is EvalRecord => r.type === 'eval') ?? null;
+  let stopEarly = false;
+  const runEval = async (epoch: number) => {
+    if (!evalData || st.lastEvalStep === st.step) return;
+    const e: EvalResult = evaluate(model, evalData);
+    const rec: EvalRecord = { type: 'eval', step: st.step, epoch, ...e };
+    st.lastEvalStep = st.step;
+    lastEval = rec;
+    await record(rec);
+    logger.onEval(rec);
+    if (earlyStopping) {
+      if (st.bestEvalLoss === null || e.loss < st.bestEvalLoss - (earlyStopping.minDelta ?? 0)) {
+        st.bestEvalLoss = e.loss;
+        st.evalsWithoutImprovement = 0;
+      } else if (++st.evalsWithoutImprovement >= earlyStopping.patience) {
+        stopEarly = true;
+        logger.log(`early stopping: eval loss has not improved for ${st.evalsWithoutImprovement} evaluations (best ${st.bestEvalLoss})`);
+      }
+    }
+  };
+
+  let stopRequested = false;
+  const onSigint = () => {
+    if (!stopRequested) logger.log('SIGINT: finishing the current step, then writing a checkpoint');
+    stopRequested = true;
+  };
+  const onAbort = () => {
+    stopRequested = true;
+  };
+  const handleSigint = options.handleSigint ?? true;
+  if (handleSigint) process.on('SIGINT', onSigint);
+  options.signal?.addEventListener('abort', onAbort);
+  if (options.signal?.aborted) stopRequested = true;
+
+  let stopReason: TrainResult['stopReason'] = 'completed';
+  const started = performance.now();
+  let stepsThisRun = 0;
+  logger.onStart?.({ startStep: st.step, totalSteps, epochs, resumedFrom });
+  try {
+    outer: while (st.cursor.epoch < epochs) {
+      const epoch = st.cursor.epoch;
+      const it = data.batches(st.cursor)[Symbol.iterator]();
+      let epochEnded = false;
+      while (!epochEnded) {
+        if (maxSteps !== undefined && st.step >= maxSteps) {
+          stopReason = 'maxSteps';
+          break outer;
+        }
+        if (stopRequested) {
+          stopReason = 'interrupted';
+          break outer;
+        }
+        const window: B[] = [];
+        let cursor = st.cursor;
+        while (window.length < accum) {
+          const r = it.next();
+          if (r.done) {
+            epochEnded = true;
+            break;
+          }
+          window.push(r.value.batch);
+          cursor = r.value.next;
+          if (cursor.epoch !== epoch) {
+            epochEnded = true;
+            break;
+          }
+        }
+        if (window.length === 0) break;
+
+        const dropoutSeed = rng.int32() >>> 0;
+        model.setDropoutSeed?.(dropoutSeed);
+        const lr = baseLr * lrMultiplier(st.step, sched);
+        const tensorsBefore = debug ? tf.memory().numTensors : 0;
+        const t0 = performance.now();
+        const r = optimizerStep(model, optimizer, window, { lr, maxGradNorm });
+        const seconds = (performance.now() - t0) / 1000;
+        st.step += 1;
+        stepsThisRun += 1;
+        if (debug) {
+          const after = tf.memory().numTensors;
+          if (after !== tensorsBefore) throw new Error(`tensor leak at optimizer step ${st.step}: ${tensorsBefore} tensors before, ${after} after`);
+        }
+        st.cursor = epochEnded ? { epoch: epoch + 1, position: 0 } : cursor;
+        if (r.skipped) {
+          st.skippedSteps += 1;
+          st.badStepsInARow += 1;
+          logger.log(`step ${st.step} skipped: NaN/Inf loss or gradient (${st.badStepsInARow} in a row, ${st.skippedSteps} in all)`);
+        } else {
+          st.badStepsInARow = 0;
+        }
+        const rec: TrainRecord = {
+          type: 'train',
+          step: st.step,
+          epoch,
+          loss: r.skipped ? null : r.loss,
+          lr,
+          tokens: r.tokens,
+          gradNorm: r.skipped ? null : r.gradNorm,
+          skipped: r.skipped,
+        };
+        await record(rec);
+        logger.onStep({
+          ...rec,
+          totalSteps,
+          tokensPerSecond: seconds > 0 ? r.tokens / seconds : 0,
+          elapsedSeconds: (performance.now() - started) / 1000,
+          stepsThisRun,
+          skippedSteps: st.skippedSteps,
+        });
+        if (st.badStepsInARow >= maxBad) throw new NonFiniteLossError(st.step, st.badStepsInARow);
+        if (evalEvery > 0 && st.step % evalEvery === 0) await runEval(epoch);
+        if (saveEvery > 0 && st.step % saveEvery === 0) await save('steps', epoch);
+        if (!epochEnded && checkpointEvery > 0 && st.step % checkpointEvery === 0) await checkpoint();
+        if (stopEarly) {
+          stopReason = 'earlyStopping';
+          break outer;
+        }
+        await new Promise<void>((resolve) => setImmediate(resolve)); // lets SIGINT / abort arrive
+      }
+      // the epoch is over
+      st.cursor = { epoch: epoch + 1, position: 0 };
+      if (options.evalAtEpochEnd ?? true) await runEval(epoch);
+      logger.onEpoch({ epoch, step: st.step });
+      await save('epoch', epoch);
+      await checkpoint();
+      if (stopEarly) {
+        stopReason = 'earlyStopping';
+        break;
+      }
+    }
+    if (stopReason !== 'completed') {
+      await save('final', st.cursor.epoch);
+      await checkpoint();
+    }
+    if (checkpointDir) await writeFileAtomic(join(checkpointDir, LOSS_CURVE_FILE), lossCurveSvg(st.metrics));
+  } finally {
+    if (handleSigint) process.off('SIGINT', onSigint);
+    options.signal?.removeEventListener('abort', onAbort);
+    logger.onEnd?.();
+  }
+  return {
+    step: st.step,
+    cursor: st.cursor,
+    stopReason,
+    metrics: st.metrics,
+    skippedSteps: st.skippedSteps,
+    lastEval,
+    checkpoint: lastCheckpoint,
+    resumedFrom,
+    optimizer,
+  };
+}

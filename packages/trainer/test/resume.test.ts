@@ -1,0 +1,107 @@
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { latestCheckpoint } from '../src/checkpoint';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+// node itself runs the script (the tsx CLI would run it in a grandchild that SIGKILL would orphan)
+const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/esm/index.mjs')).href;
+const hook = fileURLToPath(new URL('./scripts/dir-import-hook.mjs', import.meta.url));
+const script = fileURLToPath(new URL('./scripts/resume-child.ts', import.meta.url));
+const base = mkdtempSync(join(tmpdir(), 'conifer-resume-'));
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+interface Outcome {
+  w: string;
+  b: string;
+  metrics: unknown[];
+  step: number;
+  resumedFrom: string | null;
+  dropoutSeeds: number[];
+  adam: Record<string, string>;
+}
+
+/** Runs the child; with `killAt`, SIGKILLs it as soon as it prints "step killAt". */
+function runChild(dir: string, resume: boolean, out: string, killAt?: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<{ code: number | null; signal: NodeJS.Signals | null; lastStep: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', tsxLoader, '--import', hook, script, dir, resume ? '1' : '0', out], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let lastStep = 0;
+    let sent = false;
+    let buf = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (const m of buf.matchAll(/step (\d+)\n/g)) lastStep = Number(m[1]);
+      if (killAt !== undefined && lastStep >= killAt && !sent) {
+        sent = true;
+        child.kill(signal);
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code !== 0 && signal === null) reject(new Error(`child failed (${code}): ${err}`));
+      else resolve({ code, signal, lastStep });
+    });
+  });
+}
+
+describe('exact resume after SIGKILL (child process)', () => {
+  it('killed at step 5 and resumed gives bit-identical weights, optimizer state and metrics', async () => {
+    const straightDir = join(base, 'straight');
+    const killedDir = join(base, 'killed');
+    const [straight, killed] = await Promise.all([runChild(straightDir, false, join(base, 'straight.json')), runChild(killedDir, false, join(base, 'never.json'), 5)]);
+    expect(straight.code).toBe(0);
+    expect(killed.signal).toBe('SIGKILL');
+    expect(killed.lastStep).toBeGreaterThanOrEqual(5);
+    expect(killed.lastStep).toBeLessThan(27);
+    const resumedRun = await runChild(killedDir, true, join(base, 'resumed.json'));
+    expect(resumedRun.code).toBe(0);
+    const a = JSON.parse(readFileSync(join(base, 'straight.json'), 'utf8')) as Outcome;
+    const b = JSON.parse(readFileSync(join(base, 'resumed.json'), 'utf8')) as Outcome;
+    expect(a.step).toBe(27);
+    const from = Number(/checkpoint-(\d+)$/.exec(b.resumedFrom ?? '')?.[1]);
+    console.log(`killed after "step ${killed.lastStep}", resumed from checkpoint-${from}`);
+    expect(from).toBeGreaterThanOrEqual(4);
+    expect(from).toBeLessThan(27);
+    expect(b.dropoutSeeds).toHaveLength(27 - from);
+    expect(b.w).toBe(a.w);
+    expect(b.b).toBe(a.b);
+    expect(b.adam).toEqual(a.adam);
+    expect(b.metrics).toEqual(a.metrics);
+    // dropout seeds drawn after the resume continue the same stream
+    expect(a.dropoutSeeds.slice(-b.dropoutSeeds.length)).toEqual(b.dropoutSeeds);
+    // metrics.jsonl of the resumed run holds exactly the uninterrupted run's records
+    const lines = (d: string) => readFileSync(join(d, 'metrics.jsonl'), 'utf8');
+    expect(lines(killedDir)).toBe(lines(straightDir));
+  }, 60_000);
+
+  it('never loads a checkpoint folder without its manifest (killed mid-write)', async () => {
+    const dir = join(base, 'straight');
+    const names = readdirSync(dir).filter((n) => n.startsWith('checkpoint-'));
+    const newest = names.map((n) => Number(n.slice(11))).sort((x, y) => y - x)[0]!;
+    // simulate a kill after the tensors and state were written but before COMPLETE: copy the newest to a later step, drop its manifest
+    cpSync(join(dir, `checkpoint-${newest}`), join(dir, `checkpoint-${newest + 1}`), { recursive: true });
+    unlinkSync(join(dir, `checkpoint-${newest + 1}`, 'COMPLETE'));
+    expect(await latestCheckpoint(dir)).toBe(join(dir, `checkpoint-${newest}`));
+    // a manifest whose sizes disagree (a torn file) is rejected too
+    cpSync(join(dir, `checkpoint-${newest}`), join(dir, `checkpoint-${newest + 2}`), { recursive: true });
+    const torn = join(dir, `checkpoint-${newest + 2}`, 'state.json');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(torn, readFileSync(torn, 'utf8').slice(0, 10));
+    expect(await latestCheckpoint(dir)).toBe(join(dir, `checkpoint-${newest}`));
+  });
+
+  it('SIGINT: the run finishes its step, writes a checkpoint and exits cleanly', async () => {
+    const dir = join(base, 'sigint');
+    const r = await runChild(dir, false, join(base, 'sigint.json'), 3, 'SIGINT');
+    expect(r.code).toBe(0);
+    const o = JSON.parse(readFileSync(join(base, 'sigint.json'), 'utf8')) as Outcome;
+    expect(o.step).toBeGreaterThanOrEqual(3);
+    expect(o.step).toBeLessThan(27);
+    expect(await latestCheckpoint(dir)).toBe(join(dir, `checkpoint-${o.step}`));
+  }, 30_000);
+});

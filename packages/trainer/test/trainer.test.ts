@@ -1,0 +1,161 @@
+import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { afterEach, describe, expect, it } from 'vitest';
+import { NonFiniteLossError, train, type EvalRecord, type SaveInfo, type StepInfo, type TrainLogger } from '../src';
+import { ToyModel, toBatch, toyData, toyExamples } from './toy';
+
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'conifer-trainer-'));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function recorder(): TrainLogger & { steps: StepInfo[]; evals: EvalRecord[]; epochs: number[]; messages: string[] } {
+  const r = {
+    steps: [] as StepInfo[],
+    evals: [] as EvalRecord[],
+    epochs: [] as number[],
+    messages: [] as string[],
+    onStep: (s: StepInfo) => void r.steps.push(s),
+    onEval: (e: EvalRecord) => void r.evals.push(e),
+    onEpoch: (e: { epoch: number }) => void r.epochs.push(e.epoch),
+    log: (m: string) => void r.messages.push(m),
+  };
+  return r;
+}
+
+describe('train', () => {
+  it('runs epochs with accumulation, a schedule, eval and the save callback', async () => {
+    const model = new ToyModel(3, 'loop');
+    const data = toyData(40); // 11 batches of 3,5,2,4,…
+    const evalBatches = [toBatch(toyExamples(6, 3, 7)), toBatch(toyExamples(3, 3, 8))];
+    const saves: SaveInfo[] = [];
+    const log = recorder();
+    const dir = tmp();
+    const before = tf.memory().numTensors;
+    const res = await train({
+      model,
+      data,
+      epochs: 2,
+      gradientAccumulationSteps: 4, // 11 batches → windows 4, 4, 3 → 3 steps per epoch
+      lr: 0.05,
+      schedule: 'linear',
+      warmupSteps: 1,
+      evalData: evalBatches,
+      evalEvery: 2,
+      saveEvery: 2,
+      onSave: async (info) => void saves.push({ ...info }),
+      checkpointDir: dir,
+      logger: log,
+      debug: true,
+    });
+    expect(res.stopReason).toBe('completed');
+    expect(res.step).toBe(6);
+    expect(log.steps.map((s) => s.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(log.steps.map((s) => s.totalSteps)).toEqual([6, 6, 6, 6, 6, 6]);
+    // linear warmup 1, total 6: multipliers 0, 1, 4/5, 3/5, 2/5, 1/5
+    log.steps.forEach((s, i) => expect(s.lr).toBeCloseTo(0.05 * [0, 1, 0.8, 0.6, 0.4, 0.2][i]!, 12));
+    expect(log.steps[0]!.tokens).toBeGreaterThan(0);
+    // eval at steps 2, 3 (epoch end), 4, 6 (step and epoch end coincide: once)
+    expect(log.evals.map((e) => e.step)).toEqual([2, 3, 4, 6]);
+    const e = log.evals[0]!;
+    expect(e.batches).toBe(2);
+    expect(e.meanOfBatchMeans).toBeCloseTo(e.sumOfBatchMeans / 2, 12);
+    expect(log.epochs).toEqual([0, 1]);
+    expect(saves.map((s) => [s.step, s.reason])).toEqual([
+      [2, 'steps'],
+      [3, 'epoch'],
+      [4, 'steps'],
+      [6, 'steps'],
+    ]);
+    expect(res.metrics.filter((m) => m.type === 'train')).toHaveLength(6);
+    // loss went down
+    expect(log.evals.at(-1)!.loss).toBeLessThan(log.evals[0]!.loss);
+    // files: metrics.jsonl (one line per record), loss-curve.svg, the last 2 checkpoints with manifests
+    const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toEqual(JSON.parse(JSON.stringify(res.metrics)));
+    const svg = readFileSync(join(dir, 'loss-curve.svg'), 'utf8');
+    expect(svg).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
+    expect(readdirSync(dir).filter((n) => n.startsWith('checkpoint-')).sort()).toEqual(['checkpoint-4', 'checkpoint-6']);
+    for (const f of ['trainable.safetensors', 'optimizer.safetensors', 'state.json', 'COMPLETE']) expect(existsSync(join(dir, 'checkpoint-6', f))).toBe(true);
+    res.optimizer.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+
+  it('skips NaN steps, reports them, and aborts after maxBadStepsInARow in a row', async () => {
+    const model = new ToyModel(3, 'nan');
+    const log = recorder();
+    model.poison = 2; // the first two steps' losses are NaN
+    const res = await train({ model, data: toyData(40), lr: 0.01, logger: log, maxSteps: 5 });
+    expect(res.skippedSteps).toBe(2);
+    expect(log.steps.map((s) => s.skipped)).toEqual([true, true, false, false, false]);
+    expect(log.steps[0]!.loss).toBeNull();
+    expect(log.messages.filter((m) => /skipped: NaN\/Inf/.test(m))).toHaveLength(2);
+    res.optimizer.dispose();
+
+    const w0 = model.w.dataSync().slice();
+    model.poison = 1000;
+    await expect(train({ model, data: toyData(40), lr: 0.01, logger: false, maxBadStepsInARow: 3 })).rejects.toThrow(NonFiniteLossError);
+    model.poison = 1000;
+    await expect(train({ model, data: toyData(40), lr: 0.01, logger: false, maxBadStepsInARow: 3 })).rejects.toThrow(
+      /aborted at optimizer step 3: 3 steps in a row had a NaN\/Inf loss or gradient/,
+    );
+    expect(model.w.dataSync()).toEqual(w0); // nothing was applied
+    model.dispose();
+  });
+
+  it('leaves no tensors behind across 100 steps (debug mode checks every step)', async () => {
+    const model = new ToyModel(3, 'leak');
+    const before = tf.memory().numTensors;
+    const res = await train({ model, data: toyData(200), epochs: 5, gradientAccumulationSteps: 2, maxSteps: 100, maxGradNorm: 1, lr: 0.01, logger: false, debug: true, evalData: [toBatch(toyExamples(5))], evalEvery: 10 });
+    expect(res.step).toBe(100);
+    expect(res.stopReason).toBe('maxSteps');
+    res.optimizer.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+
+  it('debug mode names the leaking step', async () => {
+    const model = new ToyModel(3, 'leaky');
+    const orig = model.lossSum.bind(model);
+    let calls = 0;
+    model.lossSum = (b, t) => {
+      if (++calls === 3) tf.keep(tf.scalar(1)); // leaks one tensor during step 3
+      return orig(b, t);
+    };
+    await expect(train({ model, data: toyData(40), lr: 0.01, logger: false, debug: true })).rejects.toThrow(/tensor leak at optimizer step 3/);
+    model.dispose();
+  });
+
+  it('stops early when the eval loss stops improving, and on abort (like SIGINT) after a checkpoint', async () => {
+    const model = new ToyModel(3, 'es');
+    const evalData = [toBatch(toyExamples(5, 3, 9))];
+    const res = await train({ model, data: toyData(400), lr: 0.5, evalData, evalEvery: 1, earlyStopping: { patience: 2, minDelta: 10 }, logger: false });
+    expect(res.stopReason).toBe('earlyStopping');
+    expect(res.step).toBe(3); // first eval sets the best; two without a 10-unit improvement
+    res.optimizer.dispose();
+
+    const listeners = process.listenerCount('SIGINT');
+    const ac = new AbortController();
+    const dir = tmp();
+    const log = recorder();
+    const saves: SaveInfo['reason'][] = [];
+    const run = train({ model, data: toyData(400), lr: 0.01, checkpointDir: dir, signal: ac.signal, onSave: (i) => void saves.push(i.reason), logger: { ...log, onStep: (s) => (s.step === 4 ? ac.abort() : undefined) } });
+    const r2 = await run;
+    expect(r2.stopReason).toBe('interrupted');
+    expect(process.listenerCount('SIGINT')).toBe(listeners); // the handler is removed
+    expect(r2.step).toBe(4);
+    expect(saves).toEqual(['final']);
+    expect(readdirSync(dir)).toContain('checkpoint-4');
+    r2.optimizer.dispose();
+    model.dispose();
+  });
+});
