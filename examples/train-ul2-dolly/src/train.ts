@@ -1,9 +1,21 @@
+import { generateText } from '@conifer/generate';
+import { injectLora } from '@conifer/lora';
+import { train } from '@conifer/trainer';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
 import { freemem } from 'node:os';
+import { join, resolve } from 'node:path';
 import { setupBackend } from './backends.js';
 import { DEMO_CONFIG } from './demo-config.js';
 import { CliError } from './errors.js';
 import type { Io } from './io.js';
 import type { ModelSource, TrainOptions } from './options.js';
+import { decodeOptions } from './generate.js';
+import { evalBatches, makeSampler, prepareData } from './pipeline/data.js';
+import { evaluate } from './pipeline/evaluate.js';
+import { loadModel } from './pipeline/model.js';
+import { sourceText } from './pipeline/prompts.js';
+import { loraTrainable } from './pipeline/trainable.js';
 import { formatPlan, makePlan, type Plan, type PlanInput } from './plan.js';
 import { readT5Config, type T5ConfigJson } from './t5-config.js';
 
@@ -51,20 +63,95 @@ export function trainPlan(opts: TrainOptions): Plan {
   return makePlan(input);
 }
 
-/** `train`: the plan, then (once wired) load → int8 → LoRA → train → save. */
+/** Where a run writes: adapters, checkpoints, metrics.jsonl and loss-curve.svg. */
+export function outPaths(out: string) {
+  const root = resolve(out);
+  return {
+    root,
+    adapter: join(root, 'adapter'),
+    epochAdapter: (epoch: number) => join(root, `adapter-epoch-${epoch}`),
+    stepAdapter: (step: number) => join(root, `adapter-step-${step}`),
+    checkpoints: join(root, 'checkpoints'),
+  };
+}
+
+/** `train`: plan → backend → data → model (int8) → LoRA → train (eval, adapters, checkpoints) → sample. */
 export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
   const plan = trainPlan(opts);
   io.stdout(formatPlan(plan));
   if (opts.dryRun) return 0;
+  const paths = outPaths(opts.out);
+  if (!opts.resume && existsSync(paths.checkpoints) && (await readdir(paths.checkpoints)).length > 0) {
+    throw new CliError(`--out ${opts.out} already holds checkpoints: pass --resume to continue that run, or another --out`);
+  }
   const backend = await setupBackend(opts.backend);
   try {
     io.stdout(`  backend      ${backend.detail}`);
-    io.stdout(
-      `  run          lr ${opts.lr}, ${opts.epochs} epoch(s), warmup ${opts.warmupSteps}, seed ${opts.seed}, out ${opts.out}${opts.resume ? ', resuming' : ''}`,
-    );
-    io.stdout('The training pipeline (t5-model + int8 + LoRA + trainer) is being wired into this CLI: nothing was trained or written.');
-    return 0;
+    const data = await prepareData(opts);
+    io.stdout(`  data         ${data.records.length} records from ${data.path}: ${data.train.examples.length} train / ${data.test.examples.length} test`);
+    const sampler = makeSampler(data.train.examples, { batchSize: opts.batchSize, batchTokens: opts.batchTokens, seed: opts.seed });
+    const testBatches = evalBatches(data.test.examples, Math.max(opts.batchSize, 8));
+    const { model, label, int8 } = await loadModel(opts.model, { int8: opts.int8, seed: opts.seed });
+    try {
+      const lora = injectLora(model, { r: opts.r, lora_alpha: opts.loraAlpha, lora_dropout: opts.loraDropout, target_modules: opts.targetModules }, { seed: opts.seed });
+      io.stdout(`  model        ${label}, linears ${int8 === 'off' ? 'float32' : `int8 (${int8})`}`);
+      io.stdout(`  LoRA         ${lora.printTrainableParameters(null)}`);
+      const before = evaluate(model, testBatches);
+      io.stdout(`eval loss before training: ${before.lossPerToken.toFixed(4)} per target token (${before.tokens} tokens)`);
+      await mkdir(paths.root, { recursive: true });
+      const result = await train({
+        model: loraTrainable(model, lora),
+        data: sampler,
+        epochs: opts.epochs,
+        gradientAccumulationSteps: opts.gradAccum,
+        lr: opts.lr,
+        schedule: 'linear',
+        warmupSteps: opts.warmupSteps,
+        evalData: testBatches,
+        ...(opts.evalEvery !== undefined ? { evalEvery: opts.evalEvery } : {}),
+        ...(opts.saveEvery !== undefined ? { saveEvery: opts.saveEvery } : {}),
+        ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}),
+        onSave: async (info) => {
+          const dir = info.reason === 'epoch' ? paths.epochAdapter(info.epoch + 1) : info.reason === 'steps' ? paths.stepAdapter(info.step) : null;
+          if (dir) await lora.saveAdapter(dir, { baseModelNameOrPath: label });
+          await lora.saveAdapter(paths.adapter, { baseModelNameOrPath: label });
+        },
+        checkpointDir: paths.checkpoints,
+        resume: opts.resume,
+        seed: opts.seed,
+      });
+      result.optimizer.dispose();
+      const after = evaluate(model, testBatches);
+      io.stdout(`eval loss after training:  ${after.lossPerToken.toFixed(4)} per target token (was ${before.lossPerToken.toFixed(4)}); original's sum of batch means ${after.sumOfBatchMeans.toFixed(2)}`);
+      io.stdout(`stopped: ${result.stopReason} after ${result.step} optimizer steps${result.skippedSteps ? ` (${result.skippedSteps} skipped)` : ''}`);
+      io.stdout('wrote:');
+      for (const f of await listOut(paths.root)) io.stdout(`  ${f}`);
+      const record = data.test.records[0];
+      if (record) {
+        const prompt = sourceText(record);
+        const decode = decodeOptions({ ...opts, maxLength: 32, minLength: 1, numBeams: 1, doSample: false, temperature: 1, topK: 0, topP: 1 });
+        const [text] = await generateText(model, data.tokenizer, prompt, decode);
+        io.stdout(`sample (held-out prompt, greedy, 32 tokens):\n> ${prompt.replace(/\n/g, ' ').slice(0, 160)}\n${text}`);
+      }
+      lora.dispose();
+      return 0;
+    } finally {
+      model.dispose();
+    }
   } finally {
     backend.dispose();
   }
+}
+
+async function listOut(root: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of (await readdir(root)).sort()) {
+    const p = join(root, name);
+    if (name === 'checkpoints') {
+      out.push(`${p}/ (${(await readdir(p)).filter((n) => n.startsWith('checkpoint-')).length} checkpoint(s))`);
+    } else if (existsSync(join(p, 'adapter_model.safetensors'))) {
+      out.push(`${p}/ (adapter_config.json, adapter_model.safetensors)`);
+    } else out.push(p);
+  }
+  return out;
 }
