@@ -9,5 +9,13 @@ export { Int8Linear, type Int8LinearOptions } from './int8-linear';
 export { Float32Linear } from './float32-linear';
 export { int8LinearFactory, quantizeAllButLmHead, type Int8LinearFactoryOptions, type Linear, type LinearFactory, type LinearSpec } from './factory';
 export { measureHeldBytes, planT5Memory, type PlanT5MemoryOptions, type T5ConfigLike, type T5MemoryPlan } from './memory';
-export { webgpuInt8MatMul, webgpuInt8Dequantize } from './kernels/webgpu-kernels';
+export {
+  webgpuInt8MatMul, webgpuInt8Dequantize, setWebGPUInt8Kernels, prepareWebGPUTensorCores, compareTensorCoreWithTiled,
+  type WebGPUInt8KernelOptions,
+} from './kernels/webgpu-kernels';
+export {
+  prepareTensorCoreKernels, disableTensorCoreKernels, setTensorCoreEmulation, int8TensorCoreShader, f16TensorCoreShader,
+  type TensorCoreReport, type TensorCoreTiles,
+} from './kernels/webgpu-tensor-core';
+export { tiledInt8Program, type TiledKind, type TiledRows } from './kernels/webgpu-tiled';
 export * as webgpuPrograms from './kernels/webgpu-programs';

@@ -1,41 +1,153 @@
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { Int8Dequantize, Int8MatMul, type Int8DequantizeAttrs, type Int8MatMulAttrs } from '../kernel-names';
 import { packedWidth } from '../pack';
 import {
   dequantizeProgram, llmInt8Program, outlierColumnsProgram, rowAbsmaxProgram,
   weightOnlyBackwardProgram, weightOnlyProgram, type WgslProgram,
 } from './webgpu-programs';
+import { tiledInt8Program, type TiledRows } from './webgpu-tiled';
+import { prepareTensorCoreKernels, tensorCoreInt8MatMul, tensorCoresReady, type TensorCoreReport, type TensorCoreTiles } from './webgpu-tensor-core';
 
 type Uniform = { type: 'int32' | 'float32'; data: number[] };
 /** The part of tfjs-backend-webgpu's `WebGPUBackend` these kernels use. */
-interface WebGPULike {
+export interface WebGPULike {
   runWebGPUProgram(program: WgslProgram, inputs: tf.TensorInfo[], dtype: 'float32', uniforms?: Uniform[]): tf.TensorInfo;
   disposeData(dataId: object): void;
 }
 
 const int = (v: number): Uniform => ({ type: 'int32', data: [v] });
 
-/** Int8MatMul on webgpu: the programs of webgpu-programs.ts (LLM.int8 as three passes). */
-export const webgpuInt8MatMul: tf.KernelFunc = ({ inputs, backend, attrs }) => {
-  const gpu = backend as unknown as WebGPULike;
-  const { x, packed, scale } = inputs as { x: tf.TensorInfo; packed: tf.TensorInfo; scale: tf.TensorInfo };
-  const { mode, threshold, inFeatures: K, transposeWeight } = attrs as unknown as Int8MatMulAttrs;
+/** Which webgpu implementation {@link webgpuInt8MatMul} uses (see {@link setWebGPUInt8Kernels}). */
+export interface WebGPUInt8KernelOptions {
+  /**
+   * `'auto'` (default): the tensor-core kernels where {@link prepareTensorCoreKernels} enabled them for
+   * the backend and the shape suits them, else the tiled kernels. `'tiled'`: always the tiled
+   * kernels. `'simple'`: the one-invocation-per-output reference programs.
+   */
+  path: 'auto' | 'tiled' | 'simple';
+  /** Rows per invocation of the tiled kernels (tile 64×64 or 128×64); `'auto'`: 8 when M ≥ 1024. */
+  tiledRows: TiledRows | 'auto';
+}
+
+const options: WebGPUInt8KernelOptions = { path: 'auto', tiledRows: 'auto' };
+
+/** Chooses the webgpu implementation (for benchmarks and tests); returns the previous options. */
+export function setWebGPUInt8Kernels(next: Partial<WebGPUInt8KernelOptions>): WebGPUInt8KernelOptions {
+  const prev = { ...options };
+  Object.assign(options, next);
+  return prev;
+}
+
+function simpleInt8MatMul(gpu: WebGPULike, x: tf.TensorInfo, packed: tf.TensorInfo, scale: tf.TensorInfo, a: Int8MatMulAttrs): tf.TensorInfo {
   const M = x.shape[0] as number;
   const N = packed.shape[0] as number;
-  const KW = packedWidth(K);
-  const dims = [int(N), int(K), int(KW)];
-  if (mode === 'weight-only') {
-    const prog = transposeWeight ? weightOnlyProgram(M, N) : weightOnlyBackwardProgram(M, K);
+  const K = a.inFeatures;
+  const dims = [int(N), int(K), int(packedWidth(K))];
+  if (a.mode === 'weight-only') {
+    const prog = a.transposeWeight ? weightOnlyProgram(M, N) : weightOnlyBackwardProgram(M, K);
     return gpu.runWebGPUProgram(prog, [x, packed, scale], 'float32', dims);
   }
-  if (!transposeWeight) throw new Error(`${Int8MatMul}: llm-int8 computes x · Wᵀ only (the input gradient uses weight-only)`);
-  const outlier = gpu.runWebGPUProgram(outlierColumnsProgram(K), [x], 'float32', [int(M), int(K), { type: 'float32', data: [threshold] }]);
+  const outlier = gpu.runWebGPUProgram(outlierColumnsProgram(K), [x], 'float32', [int(M), int(K), { type: 'float32', data: [a.threshold] }]);
   const rowAbsmax = gpu.runWebGPUProgram(rowAbsmaxProgram(M), [x, outlier], 'float32', [int(K)]);
   const y = gpu.runWebGPUProgram(llmInt8Program(M, N), [x, packed, scale, outlier, rowAbsmax], 'float32', dims);
   gpu.disposeData(outlier.dataId);
   gpu.disposeData(rowAbsmax.dataId);
   return y;
+}
+
+function tiledInt8MatMul(gpu: WebGPULike, x: tf.TensorInfo, packed: tf.TensorInfo, scale: tf.TensorInfo, a: Int8MatMulAttrs): tf.TensorInfo {
+  const M = x.shape[0] as number;
+  const N = packed.shape[0] as number;
+  const K = a.inFeatures;
+  const KW = packedWidth(K);
+  const [R, C] = a.transposeWeight ? [K, N] : [N, K];
+  const dims = [int(M), int(R), int(C), int(KW)];
+  if (a.mode === 'weight-only') {
+    const rows: TiledRows = options.tiledRows === 'auto' ? (M >= 1024 ? 8 : 4) : options.tiledRows;
+    const prog = tiledInt8Program(a.transposeWeight ? 'forward' : 'backward', M, C, rows);
+    return gpu.runWebGPUProgram(prog, [x, packed, scale], 'float32', dims);
+  }
+  const outlier = gpu.runWebGPUProgram(outlierColumnsProgram(K), [x], 'float32', [int(M), int(K), { type: 'float32', data: [a.threshold] }]);
+  const rowAbsmax = gpu.runWebGPUProgram(rowAbsmaxProgram(M), [x, outlier], 'float32', [int(K)]);
+  const y = gpu.runWebGPUProgram(tiledInt8Program('llm-int8', M, C, 4), [x, packed, scale, outlier, rowAbsmax], 'float32', dims);
+  gpu.disposeData(outlier.dataId);
+  gpu.disposeData(rowAbsmax.dataId);
+  return y;
+}
+
+/**
+ * Int8MatMul on webgpu. Default: tiled kernels that unpack the int8 weight in registers
+ * (webgpu-tiled.ts); where {@link prepareTensorCoreKernels} enabled the subgroup-matrix kernels for this
+ * backend (a device with `chromium-experimental-subgroup-matrix`; **untested on hardware**) and
+ * the shape suits them, those.
+ */
+export const webgpuInt8MatMul: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const gpu = backend as unknown as WebGPULike;
+  const { x, packed, scale } = inputs as { x: tf.TensorInfo; packed: tf.TensorInfo; scale: tf.TensorInfo };
+  const a = attrs as unknown as Int8MatMulAttrs;
+  if (a.mode === 'llm-int8' && !a.transposeWeight) throw new Error(`${Int8MatMul}: llm-int8 computes x · Wᵀ only (the input gradient uses weight-only)`);
+  if (options.path === 'simple') return simpleInt8MatMul(gpu, x, packed, scale, a);
+  if (options.path === 'auto' && tensorCoresReady(backend)) {
+    const y = tensorCoreInt8MatMul(backend, x, packed, scale, a);
+    if (y) return y;
+  }
+  return tiledInt8MatMul(gpu, x, packed, scale, a);
 };
+
+function randomQuantized(N: number, K: number, seed: number): { x: (count: number) => Float32Array; packed: Int32Array; scale: Float32Array } {
+  let state = seed >>> 0;
+  const next = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const packed = new Int32Array(N * packedWidth(K)).map(() => (next() * 2 ** 32) | 0);
+  const scale = new Float32Array(N).map(() => 0.001 + 0.01 * next());
+  return { x: (count) => new Float32Array(count).map(() => 4 * next() - 2), packed, scale };
+}
+
+/**
+ * Compares the tensor-core path with the tiled kernels on random data on the current (webgpu)
+ * backend: `i8` = LLM.int8 forward (x [100, 256] · W [128, 256]ᵀ, one outlier column), `f16` = the
+ * input gradient (dY [100, 128] · W [128, 256]). Returns ‖tc − tiled‖ / ‖tiled‖.
+ */
+export async function compareTensorCoreWithTiled(kind: 'i8' | 'f16'): Promise<number> {
+  const [M, N, K] = [100, 128, 256];
+  const r = randomQuantized(N, K, kind === 'i8' ? 7 : 8);
+  const x = r.x(M * (kind === 'i8' ? K : N));
+  if (kind === 'i8') x[3] = 9; // column 3 is an outlier
+  const attrs = { mode: kind === 'i8' ? 'llm-int8' : 'weight-only', threshold: 6, inFeatures: K, transposeWeight: kind === 'i8' };
+  const once = async (path: WebGPUInt8KernelOptions['path']) => {
+    const prev = setWebGPUInt8Kernels({ path });
+    try {
+      const y = tf.tidy(() => tf.engine().runKernel('ConiferInt8MatMul', {
+        x: tf.tensor2d(x, [M, kind === 'i8' ? K : N]), packed: tf.tensor2d(r.packed, [N, packedWidth(K)], 'int32'), scale: tf.tensor1d(r.scale),
+      }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor);
+      const v = await y.data();
+      y.dispose();
+      return v;
+    } finally {
+      setWebGPUInt8Kernels(prev);
+    }
+  };
+  const tc = await once('auto');
+  const tiled = await once('tiled');
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < tiled.length; i++) {
+    num += ((tc[i] as number) - (tiled[i] as number)) ** 2;
+    den += (tiled[i] as number) ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+/**
+ * Enables the subgroup-matrix (tensor-core) kernels on the current webgpu backend when its device
+ * has `chromium-experimental-subgroup-matrix` (create the device with it: tfjs does not request
+ * it), after compiling them and checking each against the tiled kernels
+ * ({@link compareTensorCoreWithTiled}). **Untested on hardware**: without the feature, or on any
+ * compile error or mismatch, the tiled kernels stay in use; the report says why.
+ */
+export async function prepareWebGPUTensorCores(tiles?: TensorCoreTiles): Promise<TensorCoreReport> {
+  if (tf.getBackend() !== 'webgpu') throw new Error(`prepareWebGPUTensorCores: the current backend is ${tf.getBackend()}, not webgpu`);
+  return prepareTensorCoreKernels(tf.backend(), { ...(tiles ? { tiles } : {}), check: compareTensorCoreWithTiled });
+}
 
 /** Int8Dequantize on webgpu. */
 export const webgpuInt8Dequantize: tf.KernelFunc = ({ inputs, backend, attrs }) => {

@@ -1,6 +1,7 @@
 /**
  * First, correct WGSL programs for the webgpu backend (one invocation per output element; no
- * tiling). They follow tfjs-backend-webgpu's `WebGPUProgram` shape: the backend declares the
+ * tiling). Kept as the reference (and for LLM.int8's outlier/absmax passes); the default matmul
+ * kernels are the tiled ones of webgpu-tiled.ts. They follow tfjs-backend-webgpu's `WebGPUProgram` shape: the backend declares the
  * inputs as `array<f32>` / `array<i32>` storage buffers named by `variableNames`, the uniforms,
  * `setOutputAtIndex` and `main(index)`'s header.
  */
@@ -10,7 +11,7 @@ export interface WgslProgram {
   variableNames: string[];
   outputShape: number[];
   shaderKey: string;
-  dispatchLayout: { x: number[] };
+  dispatchLayout: { x: number[]; y?: number[] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number];
   size: boolean;

@@ -1,0 +1,508 @@
+/**
+ * Tensor-core int8 matmuls for the webgpu backend through Dawn's
+ * `chromium-experimental-subgroup-matrix` feature (WGSL `subgroup_matrix_*`).
+ *
+ * **UNTESTED ON HARDWARE.** The subgroup-matrix shaders below were written from Dawn's sources
+ * (the templated `subgroupMatrixLoad<T, row_major>(ptr, offset, stride)` form, offsets and strides
+ * counted in elements of the bound array, 8-bit matrices read from `array<i32>` four per word) and
+ * from `tc-bench.mjs`; they have never been compiled by a driver that has the feature. They are
+ * therefore off until {@link prepareTensorCoreKernels} has compiled them on the backend's device
+ * and checked them against the tiled kernels on random data; on any compile error or mismatch
+ * they stay off and the tiled kernels are used.
+ *
+ * Everything around the subgroup-matrix step is plain WGSL run through the backend
+ * (`runWebGPUProgram`) and *is* tested on lavapipe, with a plain-WGSL stand-in for that one step
+ * (`path: 'tensor-core-emulated'`):
+ *
+ * - **LLM.int8 forward** (`x · Wᵀ`, i8 × i8 → i32): outlier columns and row absmax as in the
+ *   simple path; x quantized per row and stored *transposed* as int8 `xqᵀ [K, Mp]` (four per
+ *   word, outlier columns 0); then `accᵀ [N, Mp] = W [N, K] · xqᵀ` on tensor cores (both operands
+ *   row-major: the packed weight is used as is); an epilogue forms
+ *   `y = (acc · absmax_m/127 + Σ_outliers x · q) · scale[n]` with the outlier columns compacted
+ *   into a list first. Requires K % 32 = 0 and N % 32·TM = 0 (M is padded).
+ * - **input gradient** (`dY · W`, f16 × f16 → f32): each row of `dY · diag(scale)` is divided by
+ *   its absmax (so it lies in [-1, 1] — plain fp16 activations overflow in T5) and stored as f16;
+ *   the int8 weight is exact in f16; `C = dŶ [Mp, N] · q [N, K]` on tensor cores; an epilogue
+ *   multiplies row m by its absmax. Requires N % 16 = 0 and K % 32·TN = 0. Relative error about
+ *   1e-3 (f16 rounding of dY), unlike the float32 kernels' 1e-6.
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import type { Int8MatMulAttrs } from '../kernel-names';
+import { packedWidth } from '../pack';
+import { outlierColumnsProgram, rowAbsmaxProgram, type WgslProgram } from './webgpu-programs';
+
+type Uniform = { type: 'int32' | 'uint32' | 'float32'; data: number[] };
+
+/* Minimal structural types of the WebGPU objects used (the package does not depend on @webgpu/types). */
+interface GpuPipeline { getBindGroupLayout(i: number): unknown }
+interface GpuPass {
+  setPipeline(p: GpuPipeline): void; setBindGroup(i: number, g: unknown): void;
+  dispatchWorkgroups(x: number, y?: number, z?: number): void; end(): void;
+}
+interface GpuDevice {
+  features: { has(name: string): boolean };
+  createShaderModule(d: { code: string }): { getCompilationInfo(): Promise<{ messages: ReadonlyArray<{ type: string; message: string; lineNum: number }> }> };
+  createComputePipelineAsync(d: unknown): Promise<GpuPipeline>;
+  createBindGroup(d: unknown): unknown;
+  pushErrorScope(filter: string): void;
+  popErrorScope(): Promise<{ message: string } | null>;
+}
+/** The part of tfjs-backend-webgpu's `WebGPUBackend` used here (internal fields included). */
+interface Backend {
+  device: GpuDevice;
+  tensorMap: { get(dataId: object): { resource: unknown } | undefined };
+  commandEncoder: { beginComputePass(d?: unknown): GpuPass } | null;
+  commandQueueOwnedIds: WeakSet<object>;
+  makeTensorInfo(shape: number[], dtype: 'float32' | 'int32'): tf.TensorInfo;
+  uploadToGPU(dataId: object): void;
+  ensureCommandEncoderReady(): void;
+  endComputePassEncoder(): void;
+  makeUniforms(u: Uniform[]): unknown;
+  runWebGPUProgram(program: WgslProgram, inputs: tf.TensorInfo[], dtype: 'float32' | 'int32', uniforms?: Uniform[]): tf.TensorInfo;
+  disposeData(dataId: object): void;
+}
+
+/** Subgroup-matrix tiles per subgroup (a workgroup is 2 × 2 subgroups of 32 invocations). */
+export interface TensorCoreTiles { TM: number; TN: number }
+
+const FEATURE = 'chromium-experimental-subgroup-matrix';
+const int = (v: number): Uniform => ({ type: 'int32', data: [v] });
+const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
+
+interface Prepared { i8?: GpuPipeline; f16?: GpuPipeline; tiles: TensorCoreTiles }
+const prepared = new WeakMap<object, Prepared>();
+let emulate = false;
+
+/** Tests and benchmarks: run the tensor-core pipeline with a plain-WGSL stand-in for the subgroup-matrix step. */
+export function setTensorCoreEmulation(on: boolean): void {
+  emulate = on;
+}
+
+/** True when {@link tensorCoreInt8MatMul} may run on this backend (prepared, or emulated). */
+export function tensorCoresReady(backend: object): boolean {
+  return emulate || prepared.has(backend);
+}
+
+/**
+ * Spelling variants tried in order by {@link prepareTensorCoreKernels} until one compiles (the
+ * syntax is unverified on hardware): the subgroup index from `@builtin(subgroup_id)` or from
+ * `local_invocation_index / subgroup_size`; 8-bit matrices read from `array<i32>` (as Dawn's own
+ * tests do) or `array<u32>` (as tc-bench.mjs does).
+ */
+export interface ShaderVariant { subgroupId: boolean; word: 'i32' | 'u32' }
+const VARIANTS: ShaderVariant[] = [
+  { subgroupId: true, word: 'i32' }, { subgroupId: false, word: 'i32' },
+  { subgroupId: true, word: 'u32' }, { subgroupId: false, word: 'u32' },
+];
+
+function entryPoint(v: ShaderVariant): string {
+  return v.subgroupId
+    ? 'fn main(@builtin(workgroup_id) wg : vec3u, @builtin(subgroup_id) sg : u32) {'
+    : `fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_index) li : u32, @builtin(subgroup_size) sgSize : u32) {
+  let sg = li / sgSize;`;
+}
+
+/** WGSL of the i8 × i8 → i32 subgroup-matrix product `Cᵀ [N, Mp] = W [N, K] · Xᵀ [K, Mp]`. UNTESTED ON HARDWARE. */
+export function int8TensorCoreShader({ TM, TN }: TensorCoreTiles, v: ShaderVariant = VARIANTS[0] as ShaderVariant): string {
+  return `enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+alias TA = subgroup_matrix_left<i8, 32, 16>;
+alias TB = subgroup_matrix_right<i8, 16, 32>;
+alias TC = subgroup_matrix_result<i32, 16, 16>;
+struct D { N : u32, Mp : u32, K : u32, pad : u32 }
+@group(0) @binding(0) var<storage, read> W : array<${v.word}>;
+@group(0) @binding(1) var<storage, read> XT : array<${v.word}>;
+@group(0) @binding(2) var<storage, read_write> C : array<i32>;
+@group(0) @binding(3) var<uniform> d : D;
+@compute @workgroup_size(128)
+${entryPoint(v)}
+  let r0 = wg.y * ${32 * TM}u + (sg / 2u) * ${16 * TM}u;
+  let c0 = wg.x * ${32 * TN}u + (sg % 2u) * ${16 * TN}u;
+  var acc : array<array<TC, ${TN}>, ${TM}>;
+  for (var k = 0u; k < d.K; k += 32u) {
+    var a : array<TA, ${TM}>;
+    for (var i = 0u; i < ${TM}u; i++) {
+      a[i] = subgroupMatrixLoad<TA, row_major>(&W, ((r0 + i * 16u) * d.K + k) / 4u, d.K / 4u);
+    }
+    for (var j = 0u; j < ${TN}u; j++) {
+      let b = subgroupMatrixLoad<TB, row_major>(&XT, (k * d.Mp + c0 + j * 16u) / 4u, d.Mp / 4u);
+      for (var i = 0u; i < ${TM}u; i++) { acc[i][j] = subgroupMatrixMultiplyAccumulate(a[i], b, acc[i][j]); }
+    }
+  }
+  for (var i = 0u; i < ${TM}u; i++) {
+    for (var j = 0u; j < ${TN}u; j++) {
+      subgroupMatrixStore<row_major>(&C, (r0 + i * 16u) * d.Mp + c0 + j * 16u, acc[i][j], d.Mp);
+    }
+  }
+}`;
+}
+
+/** WGSL of the f16 × f16 → f32 subgroup-matrix product `C [Mp, K] = A [Mp, N] · B [N, K]`. UNTESTED ON HARDWARE. */
+export function f16TensorCoreShader({ TM, TN }: TensorCoreTiles, v: ShaderVariant = VARIANTS[0] as ShaderVariant): string {
+  return `enable f16;
+enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+alias TA = subgroup_matrix_left<f16, 16, 16>;
+alias TB = subgroup_matrix_right<f16, 16, 16>;
+alias TC = subgroup_matrix_result<f32, 16, 16>;
+struct D { Mp : u32, N : u32, K : u32, pad : u32 }
+@group(0) @binding(0) var<storage, read> A : array<f16>;
+@group(0) @binding(1) var<storage, read> B : array<f16>;
+@group(0) @binding(2) var<storage, read_write> C : array<f32>;
+@group(0) @binding(3) var<uniform> d : D;
+@compute @workgroup_size(128)
+${entryPoint(v)}
+  let r0 = wg.y * ${32 * TM}u + (sg / 2u) * ${16 * TM}u;
+  let c0 = wg.x * ${32 * TN}u + (sg % 2u) * ${16 * TN}u;
+  var acc : array<array<TC, ${TN}>, ${TM}>;
+  for (var n = 0u; n < d.N; n += 16u) {
+    var a : array<TA, ${TM}>;
+    for (var i = 0u; i < ${TM}u; i++) {
+      a[i] = subgroupMatrixLoad<TA, row_major>(&A, (r0 + i * 16u) * d.N + n, d.N);
+    }
+    for (var j = 0u; j < ${TN}u; j++) {
+      let b = subgroupMatrixLoad<TB, row_major>(&B, n * d.K + c0 + j * 16u, d.K);
+      for (var i = 0u; i < ${TM}u; i++) { acc[i][j] = subgroupMatrixMultiplyAccumulate(a[i], b, acc[i][j]); }
+    }
+  }
+  for (var i = 0u; i < ${TM}u; i++) {
+    for (var j = 0u; j < ${TN}u; j++) {
+      subgroupMatrixStore<row_major>(&C, (r0 + i * 16u) * d.K + c0 + j * 16u, acc[i][j], d.K);
+    }
+  }
+}`;
+}
+
+/* ---------- plain-WGSL passes around the subgroup-matrix step (tested on lavapipe) ---------- */
+
+function flat(key: string, variableNames: string[], outputShape: number[], uniforms: string, body: string): WgslProgram {
+  const size = outputShape.reduce((a, d) => a * d, 1);
+  const groups = Math.ceil(size / 64);
+  const x = groups <= 65535 ? groups : Math.ceil(Math.sqrt(groups));
+  return {
+    variableNames, outputShape, shaderKey: key, uniforms, size: true,
+    dispatchLayout: { x: outputShape.map((_, i) => i) },
+    dispatch: [x, Math.ceil(groups / x), 1], workgroupSize: [64, 1, 1],
+    getUserCode: () => `
+      fn byteAt(word : i32, b : i32) -> i32 { return (word << u32(24 - 8 * b)) >> 24u; }
+      fn main(index : i32) {
+        if (index >= uniforms.size) { return; }
+        ${body}
+      }`,
+  };
+}
+
+/** xqᵀ `[K, Mp/4]` int8 words: word (k, w) holds rows 4w..4w+3 of column k, quantized per row; outlier columns and padding rows 0. Uniforms: M, K, MW. */
+export function quantizeTransposeProgram(K: number, Mp: number): WgslProgram {
+  return flat('conifer_int8_tc_qt', ['x', 'outlier', 'rowAbsmax'], [K, Mp / 4], 'M : i32, K : i32, MW : i32,', `
+        let k = index / uniforms.MW;
+        let w = index - k * uniforms.MW;
+        var word = 0;
+        if (outlier[k] == 0.0) {
+          for (var b = 0; b < 4; b++) {
+            let m = 4 * w + b;
+            if (m < uniforms.M) {
+              let absmax = rowAbsmax[m];
+              if (absmax > 0.0) {
+                let s = x[m * uniforms.K + k] * (127.0 / absmax);
+                let q = i32(sign(s) * floor(abs(s) + 0.5));
+                word = word | ((q & 255) << u32(8 * b));
+              }
+            }
+          }
+        }
+        setOutputAtIndexI32(index, word);`);
+}
+
+/** The outlier columns compacted: `[K + 1]`, element 0 the count, then the column indices. Uniforms: K. */
+export function outlierListProgram(K: number): WgslProgram {
+  return flat('conifer_int8_tc_olist', ['outlier'], [K + 1], 'K : i32,', `
+        if (index != 0) { return; }
+        var count = 0;
+        for (var k = 0; k < uniforms.K; k++) {
+          if (outlier[k] != 0.0) { count++; setOutputAtIndexI32(count, k); }
+        }
+        setOutputAtIndexI32(0, count);`);
+}
+
+/**
+ * y `[M, N]` = (accᵀ[n, m] · absmax_m/127 + Σ_outliers x[m, k] · q[n, k]) · scale[n], transposing
+ * accᵀ `[N, Mp]` through a 16×16 workgroup tile so that reads and writes are both contiguous.
+ * Uniforms: M, N, K, KW, Mp.
+ */
+export function llmInt8EpilogueProgram(M: number, N: number): WgslProgram {
+  return {
+    variableNames: ['acc', 'x', 'packed', 'scale', 'rowAbsmax', 'olist'],
+    outputShape: [M, N], shaderKey: 'conifer_int8_tc_epi', size: false,
+    dispatchLayout: { x: [1], y: [0] },
+    dispatch: [Math.ceil(M / 16), Math.ceil(N / 16), 1], workgroupSize: [16, 16, 1],
+    uniforms: 'M : i32, N : i32, K : i32, KW : i32, Mp : i32,',
+    getUserCode: () => `
+      var<workgroup> tile : array<array<f32, 17>, 16>;
+      fn main() {
+        let tx = i32(localId.x);
+        let ty = i32(localId.y);
+        let m0 = i32(workgroupId.x) * 16;
+        let n0 = i32(workgroupId.y) * 16;
+        let n = n0 + ty;
+        let m = m0 + tx;
+        var v = 0.0;
+        if (n < uniforms.N && m < uniforms.M) { v = f32(acc[n * uniforms.Mp + m]) * (rowAbsmax[m] / 127.0); }
+        tile[ty][tx] = v;
+        workgroupBarrier();
+        let mw = m0 + ty;
+        let nw = n0 + tx;
+        if (mw < uniforms.M && nw < uniforms.N) {
+          var f = 0.0;
+          let count = olist[0];
+          for (var j = 1; j <= count; j++) {
+            let k = olist[j];
+            let word = packed[nw * uniforms.KW + k / 4];
+            f += x[mw * uniforms.K + k] * f32((word << u32(24 - 8 * (k % 4))) >> 24u);
+          }
+          result[mw * uniforms.N + nw] = (tile[tx][ty] + f) * scale[nw];
+        }
+      }`,
+  };
+}
+
+/** absmax_m of dY · diag(scale) → `[M]`. Uniforms: N. */
+export function scaledRowAbsmaxProgram(M: number): WgslProgram {
+  return flat('conifer_int8_tc_dymax', ['dy', 'scale'], [M], 'N : i32,', `
+        var a = 0.0;
+        for (var n = 0; n < uniforms.N; n++) { a = max(a, abs(dy[index * uniforms.N + n] * scale[n])); }
+        setOutputAtIndex(index, a);`);
+}
+
+/** dY · diag(scale) / absmax_m as f16 pairs → int32 `[Mp, N/2]` (rows ≥ M are 0). Uniforms: M, N. */
+export function dyToF16Program(Mp: number, N: number): WgslProgram {
+  return flat('conifer_int8_tc_dy16', ['dy', 'scale', 'rowMax'], [Mp, N / 2], 'M : i32, N : i32,', `
+        let m = index / (uniforms.N / 2);
+        let j = 2 * (index - m * (uniforms.N / 2));
+        var v = vec2<f32>(0.0, 0.0);
+        if (m < uniforms.M && rowMax[m] > 0.0) {
+          let r = 1.0 / rowMax[m];
+          v = vec2<f32>(dy[m * uniforms.N + j] * scale[j] * r, dy[m * uniforms.N + j + 1] * scale[j + 1] * r);
+        }
+        setOutputAtIndexI32(index, bitcast<i32>(pack2x16float(v)));`);
+}
+
+/** The int8 weight as f16 pairs (exact) → int32 `[N, K/2]`. Uniforms: K, KW. */
+export function weightToF16Program(N: number, K: number): WgslProgram {
+  return flat('conifer_int8_tc_w16', ['packed'], [N, K / 2], 'K : i32, KW : i32,', `
+        let n = index / (uniforms.K / 2);
+        let k = 2 * (index - n * (uniforms.K / 2));
+        let word = packed[n * uniforms.KW + k / 4];
+        let v = vec2<f32>(f32(byteAt(word, k % 4)), f32(byteAt(word, k % 4 + 1)));
+        setOutputAtIndexI32(index, bitcast<i32>(pack2x16float(v)));`);
+}
+
+/** dX `[M, K]` = C[m, k] · absmax_m. Uniforms: K. */
+export function backwardEpilogueProgram(M: number, K: number): WgslProgram {
+  return flat('conifer_int8_tc_bepi', ['c', 'rowMax'], [M, K], 'K : i32,', `
+        let m = index / uniforms.K;
+        setOutputAtIndex(index, c[index] * rowMax[m]);`);
+}
+
+/** Plain-WGSL stand-in for the i8 subgroup-matrix step: Cᵀ `[N, Mp]` int32. Uniforms: K, KW, MW. */
+export function int8ProductEmulationProgram(N: number, Mp: number): WgslProgram {
+  return flat('conifer_int8_tc_emu_i8', ['packed', 'xqt'], [N, Mp], 'K : i32, KW : i32, MW : i32,', `
+        let n = index / (uniforms.MW * 4);
+        let m = index - n * uniforms.MW * 4;
+        var acc = 0;
+        for (var k = 0; k < uniforms.K; k++) {
+          acc += byteAt(packed[n * uniforms.KW + k / 4], k % 4) * byteAt(xqt[k * uniforms.MW + m / 4], m % 4);
+        }
+        setOutputAtIndexI32(index, acc);`);
+}
+
+/** Plain-WGSL stand-in for the f16 subgroup-matrix step: C `[Mp, K]` f32. Uniforms: N, K. */
+export function f16ProductEmulationProgram(Mp: number, K: number): WgslProgram {
+  return flat('conifer_int8_tc_emu_f16', ['a', 'b'], [Mp, K], 'N : i32, K : i32,', `
+        let m = index / uniforms.K;
+        let k = index - m * uniforms.K;
+        var acc = 0.0;
+        for (var n = 0; n < uniforms.N; n++) {
+          let av = unpack2x16float(bitcast<u32>(a[(m * uniforms.N + n) / 2]))[n % 2];
+          let bv = unpack2x16float(bitcast<u32>(b[(n * uniforms.K + k) / 2]))[k % 2];
+          acc = fma(av, bv, acc);
+        }
+        setOutputAtIndex(index, acc);`);
+}
+
+/* ---------- running a raw (non-tfjs) compute pipeline inside the backend's command stream ---------- */
+
+function bufferOf(b: Backend, t: tf.TensorInfo): unknown {
+  b.uploadToGPU(t.dataId);
+  return b.tensorMap.get(t.dataId)?.resource;
+}
+
+function dispatchRaw(b: Backend, pipeline: GpuPipeline, tensors: tf.TensorInfo[], dims: number[], groups: [number, number]): void {
+  const entries = tensors.map((t, i) => ({ binding: i, resource: { buffer: bufferOf(b, t) } }));
+  entries.push({ binding: tensors.length, resource: b.makeUniforms([{ type: 'uint32', data: dims }]) as { buffer: unknown } });
+  const bindGroup = b.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+  b.ensureCommandEncoderReady();
+  b.endComputePassEncoder();
+  const pass = (b.commandEncoder as NonNullable<Backend['commandEncoder']>).beginComputePass();
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(groups[0], groups[1], 1);
+  pass.end();
+  for (const t of tensors) b.commandQueueOwnedIds.add(t.dataId);
+}
+
+function tilesFor(b: object): TensorCoreTiles {
+  return prepared.get(b)?.tiles ?? { TM: 2, TN: 2 };
+}
+
+/**
+ * Int8MatMul through the tensor-core pipeline, or null when the shape does not suit it (the caller
+ * then uses the tiled kernels). **The subgroup-matrix step is untested on hardware.**
+ */
+export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: tf.TensorInfo, scale: tf.TensorInfo, a: Int8MatMulAttrs): tf.TensorInfo | null {
+  const b = backend as Backend;
+  const p = prepared.get(backend);
+  const { TM, TN } = tilesFor(backend);
+  const M = x.shape[0] as number;
+  const N = packed.shape[0] as number;
+  const K = a.inFeatures;
+  const KW = packedWidth(K);
+  const temps: tf.TensorInfo[] = [];
+  const run = (prog: WgslProgram, inputs: tf.TensorInfo[], dtype: 'float32' | 'int32', u: Uniform[]) => {
+    const t = b.runWebGPUProgram(prog, inputs, dtype, u);
+    temps.push(t);
+    return t;
+  };
+  const done = (y: tf.TensorInfo) => {
+    for (const t of temps) b.disposeData(t.dataId);
+    return y;
+  };
+  if (a.mode === 'llm-int8' && a.transposeWeight) {
+    if (!emulate && !p?.i8) return null;
+    if (K % 32 !== 0 || N % (32 * TM) !== 0) return null;
+    const Mp = roundUp(M, 32 * TN);
+    const outlier = run(outlierColumnsProgram(K), [x], 'float32', [int(M), int(K), { type: 'float32', data: [a.threshold] }]);
+    const rowAbsmax = run(rowAbsmaxProgram(M), [x, outlier], 'float32', [int(K)]);
+    const xqt = run(quantizeTransposeProgram(K, Mp), [x, outlier, rowAbsmax], 'int32', [int(M), int(K), int(Mp / 4)]);
+    const olist = run(outlierListProgram(K), [outlier], 'int32', [int(K)]);
+    let acc: tf.TensorInfo;
+    if (emulate) {
+      acc = run(int8ProductEmulationProgram(N, Mp), [packed, xqt], 'int32', [int(K), int(KW), int(Mp / 4)]);
+    } else {
+      acc = b.makeTensorInfo([N, Mp], 'int32');
+      temps.push(acc);
+      dispatchRaw(b, p!.i8!, [packed, xqt, acc], [N, Mp, K, 0], [Mp / (32 * TN), N / (32 * TM)]);
+    }
+    return done(b.runWebGPUProgram(llmInt8EpilogueProgram(M, N), [acc, x, packed, scale, rowAbsmax, olist], 'float32', [int(M), int(N), int(K), int(KW), int(Mp)]));
+  }
+  if (a.mode === 'weight-only' && !a.transposeWeight) {
+    // dX [M, K] = dY [M, N] · W [N, K]
+    if (!emulate && !p?.f16) return null;
+    if (N % 16 !== 0 || K % (32 * TN) !== 0) return null;
+    const Mp = roundUp(M, 32 * TM);
+    const rowMax = run(scaledRowAbsmaxProgram(M), [x, scale], 'float32', [int(N)]);
+    const dy16 = run(dyToF16Program(Mp, N), [x, scale, rowMax], 'int32', [int(M), int(N)]);
+    const w16 = run(weightToF16Program(N, K), [packed], 'int32', [int(K), int(KW)]);
+    let c: tf.TensorInfo;
+    if (emulate) {
+      c = run(f16ProductEmulationProgram(Mp, K), [dy16, w16], 'float32', [int(N), int(K)]);
+    } else {
+      c = b.makeTensorInfo([Mp, K], 'float32');
+      temps.push(c);
+      dispatchRaw(b, p!.f16!, [dy16, w16, c], [Mp, N, K, 0], [K / (32 * TN), Mp / (32 * TM)]);
+    }
+    return done(b.runWebGPUProgram(backwardEpilogueProgram(M, K), [c, rowMax], 'float32', [int(K)]));
+  }
+  return null; // weight-only forward: the tiled float32 kernel (exact to 1e-6; see README)
+}
+
+/** What {@link prepareTensorCoreKernels} found. */
+export interface TensorCoreReport {
+  /** false: the device lacks `chromium-experimental-subgroup-matrix` (or `shader-f16` for f16). */
+  feature: boolean;
+  /** 'ready', or why that kernel stays off (compile errors, a failed check). */
+  i8: string;
+  f16: string;
+}
+
+async function compile(device: GpuDevice, code: string): Promise<GpuPipeline | string> {
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ code });
+  const info = await module.getCompilationInfo();
+  const errors = info.messages.filter((m) => m.type === 'error').map((m) => `line ${m.lineNum}: ${m.message}`);
+  let pipeline: GpuPipeline | null = null;
+  if (!errors.length) {
+    try {
+      pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
+  }
+  const scoped = await device.popErrorScope();
+  if (scoped) errors.push(scoped.message);
+  return errors.length || !pipeline ? errors.join('; ').slice(0, 600) || 'no pipeline' : pipeline;
+}
+
+/**
+ * Compiles the subgroup-matrix kernels on the backend's device (it must have been created with
+ * `chromium-experimental-subgroup-matrix` and `shader-f16`; tfjs does not request them itself) and
+ * enables them for this backend. `check` (recommended; the bench and {@link tensorCoreSelfCheck}
+ * users pass one) compares each kernel with the tiled kernels on random data and returns the relative
+ * error; a kernel whose error exceeds its tolerance stays off. **UNTESTED ON HARDWARE.**
+ */
+export async function prepareTensorCoreKernels(
+  backend: object,
+  options: { tiles?: TensorCoreTiles; check?: (kind: 'i8' | 'f16') => Promise<number> } = {},
+): Promise<TensorCoreReport> {
+  const b = backend as Backend;
+  const device = b.device;
+  const tiles = options.tiles ?? { TM: 2, TN: 2 };
+  const hasTc = !!device?.features?.has(FEATURE);
+  const report: TensorCoreReport = { feature: hasTc, i8: 'feature absent', f16: 'feature absent' };
+  prepared.delete(backend);
+  if (!hasTc) return report;
+  const entry: Prepared = { tiles };
+  const firstCompiling = async (variants: ShaderVariant[], shader: (v: ShaderVariant) => string): Promise<[GpuPipeline | undefined, string]> => {
+    const errors: string[] = [];
+    for (const v of variants) {
+      const r = await compile(device, shader(v));
+      if (typeof r !== 'string') return [r, JSON.stringify(v)];
+      errors.push(`${JSON.stringify(v)}: ${r}`);
+    }
+    return [undefined, `compile errors: ${errors.join(' | ').slice(0, 1500)}`];
+  };
+  const [i8, i8Note] = await firstCompiling(VARIANTS, (v) => int8TensorCoreShader(tiles, v));
+  entry.i8 = i8;
+  report.i8 = i8Note;
+  if (!device.features.has('shader-f16')) report.f16 = 'shader-f16 absent';
+  else {
+    const [f16, f16Note] = await firstCompiling(VARIANTS.filter((v) => v.word === 'i32'), (v) => f16TensorCoreShader(tiles, v));
+    entry.f16 = f16;
+    report.f16 = f16Note;
+  }
+  if (!entry.i8) delete entry.i8;
+  if (!entry.f16) delete entry.f16;
+  if (!entry.i8 && !entry.f16) return report;
+  prepared.set(backend, entry);
+  for (const kind of ['i8', 'f16'] as const) {
+    if (!entry[kind]) continue;
+    const variant = report[kind];
+    if (!options.check) { report[kind] = `ready (unchecked; ${variant})`; continue; }
+    try {
+      const err = await options.check(kind);
+      const tol = kind === 'i8' ? 1e-4 : 5e-3;
+      if (err <= tol) report[kind] = `ready (relative error ${err.toExponential(2)} vs tiled; ${variant})`;
+      else { delete entry[kind]; report[kind] = `check failed: relative error ${err} > ${tol} (${variant})`; }
+    } catch (e) {
+      delete entry[kind];
+      report[kind] = `check threw: ${(e as Error).message.slice(0, 300)} (${variant})`;
+    }
+  }
+  if (!entry.i8 && !entry.f16) prepared.delete(backend);
+  return report;
+}
+
+/** Turns the tensor-core kernels off for this backend. */
+export function disableTensorCoreKernels(backend: object): void {
+  prepared.delete(backend);
+}

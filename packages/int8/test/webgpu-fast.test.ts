@@ -1,0 +1,171 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installDawnNavigator, skipWebGPU } from '../../../vitest.webgpu';
+import { dequantizeFloat32, Int8Linear, Int8MatMul, llmInt8MatMulJs, quantizeFloat32, registerInt8Kernels, setTensorCoreEmulation, setWebGPUInt8Kernels, compareTensorCoreWithTiled, prepareWebGPUTensorCores, type WebGPUInt8KernelOptions } from '../src/index';
+import { matMulT, randn, relError } from './helpers';
+
+const skip = await skipWebGPU();
+
+/** dY · Ŵ in float64: dy [M, N], w [N, K] → [M, K]. */
+function matMulN(dy: ArrayLike<number>, w: ArrayLike<number>, M: number, N: number, K: number): Float64Array {
+  const out = new Float64Array(M * K);
+  for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+    const d = dy[m * N + n] as number;
+    for (let k = 0; k < K; k++) out[m * K + k] = (out[m * K + k] as number) + d * (w[n * K + k] as number);
+  }
+  return out;
+}
+
+describe.skipIf(skip)('tiled webgpu int8 kernels (lavapipe in CI)', () => {
+  let prev: WebGPUInt8KernelOptions;
+  beforeAll(async () => {
+    await installDawnNavigator();
+    await import('@tensorflow/tfjs-backend-webgpu');
+    await tf.setBackend('webgpu');
+    registerInt8Kernels();
+    prev = setWebGPUInt8Kernels({ path: 'tiled' });
+  }, 120_000);
+  afterAll(() => { setWebGPUInt8Kernels(prev); });
+
+  const run = (x: Float32Array, M: number, packed: Int32Array, scale: Float32Array, N: number, K: number, mode: 'weight-only' | 'llm-int8', transposeWeight: boolean) => {
+    const inner = transposeWeight ? K : N;
+    return tf.tidy(() => tf.engine().runKernel(Int8MatMul, {
+      x: tf.tensor2d(x, [M, inner]), packed: tf.tensor2d(packed, [N, packed.length / N], 'int32'), scale: tf.tensor1d(scale),
+    }, { mode, threshold: 6, inFeatures: K, transposeWeight } as unknown as tf.NamedAttrMap) as tf.Tensor);
+  };
+
+  // Shapes off the 64×64 (and 128×64) tiles, the 32-step and multiples of 4.
+  const shapes: Array<[number, number, number, 4 | 8]> = [[37, 70, 45, 4], [37, 70, 45, 8], [1, 3, 1, 4], [130, 33, 67, 8], [64, 64, 64, 4]];
+  for (const [M, K, N, rows] of shapes) {
+    it(`weight-only x·Wᵀ and dY·W, M=${M} in=${K} out=${N}, ${rows} rows per invocation: ≤ 1e-5 from the dequantized matMul`, async () => {
+      setWebGPUInt8Kernels({ tiledRows: rows });
+      const w = randn(N * K, M + K + N, 0.2);
+      const q = quantizeFloat32(w, N, K);
+      const deq = dequantizeFloat32(q);
+      const before = tf.memory().numTensors;
+      const x = randn(M * K, 1);
+      const y = run(x, M, q.packed, q.scale, N, K, 'weight-only', true);
+      expect(y.shape).toEqual([M, N]);
+      expect(relError(await y.data(), matMulT(x, deq, M, K, N))).toBeLessThan(1e-5);
+      y.dispose();
+      const dy = randn(M * N, 2);
+      const dx = run(dy, M, q.packed, q.scale, N, K, 'weight-only', false);
+      expect(dx.shape).toEqual([M, K]);
+      expect(relError(await dx.data(), matMulN(dy, deq, M, N, K))).toBeLessThan(1e-5);
+      dx.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+      setWebGPUInt8Kernels({ tiledRows: 'auto' });
+    });
+  }
+
+  it('llm-int8 tiled (outliers, K over several 32-steps, ragged tiles) equals llmInt8MatMulJs', async () => {
+    const [M, K, N] = [37, 70, 45];
+    const w = randn(N * K, 3, 0.2);
+    const x = randn(M * K, 4);
+    for (let m = 0; m < M; m++) x[m * K + 5] = 9 * (m % 2 ? 1 : -1);
+    x[3 * K + 66] = -6.5;
+    const q = quantizeFloat32(w, N, K);
+    const before = tf.memory().numTensors;
+    const y = run(x, M, q.packed, q.scale, N, K, 'llm-int8', true);
+    const js = new Float32Array(M * N);
+    llmInt8MatMulJs(x, M, K, q.packed, q.scale, N, 6, js);
+    expect(relError(await y.data(), js)).toBeLessThan(1e-5);
+    y.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('gradient through Int8Linear (weight-only and llm-int8) on webgpu equals cpu, no leaks', async () => {
+    await import('@tensorflow/tfjs-backend-cpu');
+    const [B, T, K, N] = [2, 19, 70, 45]; // 38 rows
+    const w = randn(N * K, 30, 0.2);
+    const xv = randn(B * T * K, 31);
+    const r = randn(B * T * N, 32);
+    const grads: Record<string, Float32Array> = {};
+    for (const backend of ['cpu', 'webgpu']) {
+      await tf.setBackend(backend);
+      for (const mode of ['weight-only', 'llm-int8'] as const) {
+        const layer = Int8Linear.fromFloat32(w, [N, K], { mode });
+        const x = tf.tensor3d(xv, [B, T, K]);
+        const dy = tf.tensor3d(r, [B, T, N]);
+        const before = tf.memory().numTensors;
+        const g = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(layer.apply(xx), dy)))(x);
+        grads[`${backend}/${mode}`] = (await g.data()) as Float32Array;
+        g.dispose();
+        expect(tf.memory().numTensors).toBe(before);
+        tf.dispose([x, dy]);
+        layer.dispose();
+      }
+    }
+    for (const mode of ['weight-only', 'llm-int8']) {
+      expect(relError(grads[`webgpu/${mode}`] as Float32Array, grads[`cpu/${mode}`] as Float32Array)).toBeLessThan(1e-5);
+    }
+  });
+
+  describe('tensor-core pipeline with a plain-WGSL stand-in for the subgroup-matrix step', () => {
+    beforeAll(() => { setTensorCoreEmulation(true); setWebGPUInt8Kernels({ path: 'auto' }); });
+    afterAll(() => { setTensorCoreEmulation(false); setWebGPUInt8Kernels({ path: 'tiled' }); });
+
+    it('llm-int8 forward (quantize-transpose, outlier list, epilogue; M padded) equals llmInt8MatMulJs', async () => {
+      const [M, K, N] = [37, 96, 64];
+      const w = randn(N * K, 40, 0.2);
+      const x = randn(M * K, 41);
+      for (let m = 0; m < M; m++) x[m * K + 70] = 8 * (m % 2 ? 1 : -1);
+      x[5 * K + 2] = 6;
+      const q = quantizeFloat32(w, N, K);
+      const before = tf.memory().numTensors;
+      const y = run(x, M, q.packed, q.scale, N, K, 'llm-int8', true);
+      const js = new Float32Array(M * N);
+      llmInt8MatMulJs(x, M, K, q.packed, q.scale, N, 6, js);
+      expect(relError(await y.data(), js)).toBeLessThan(1e-5);
+      y.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    });
+
+    it('dY · W through f16 (rows scaled into [-1, 1]) is within 2e-3 of float64, even for dY ~ 1e5', async () => {
+      const [M, K, N] = [37, 128, 48];
+      const w = randn(N * K, 42, 0.2);
+      const q = quantizeFloat32(w, N, K);
+      const dy = randn(M * N, 43).map((v, i) => v * (i < N ? 1e5 : 1)); // row 0 overflows plain f16
+      const before = tf.memory().numTensors;
+      const dx = run(dy, M, q.packed, q.scale, N, K, 'weight-only', false);
+      const err = relError(await dx.data(), matMulN(dy, dequantizeFloat32(q), M, N, K));
+      expect(err).toBeLessThan(2e-3);
+      expect(err).toBeGreaterThan(1e-6); // f16 rounding: the f16 path ran, not the float32 one
+      dx.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    });
+
+    it('unsuited shapes fall back to the tiled kernels; the self-check compares with them', async () => {
+      const [M, K, N] = [5, 70, 45]; // K % 32 ≠ 0
+      const q = quantizeFloat32(randn(N * K, 44, 0.2), N, K);
+      const x = randn(M * K, 45);
+      const y = run(x, M, q.packed, q.scale, N, K, 'llm-int8', true);
+      const js = new Float32Array(M * N);
+      llmInt8MatMulJs(x, M, K, q.packed, q.scale, N, 6, js);
+      expect(relError(await y.data(), js)).toBeLessThan(1e-5);
+      y.dispose();
+      expect(await compareTensorCoreWithTiled('i8')).toBeLessThan(1e-5);
+      const f16 = await compareTensorCoreWithTiled('f16');
+      expect(f16).toBeLessThan(5e-3);
+      expect(f16).toBeGreaterThan(1e-6);
+    });
+  });
+
+  it('prepareWebGPUTensorCores reports the feature absent on lavapipe and keeps the tiled kernels', async () => {
+    await tf.setBackend('webgpu');
+    const report = await prepareWebGPUTensorCores();
+    expect(report.feature).toBe(false);
+    expect(report.i8).toBe('feature absent');
+  });
+
+  it('the simple reference programs agree with the tiled ones', async () => {
+    const [M, K, N] = [9, 21, 11];
+    const q = quantizeFloat32(randn(N * K, 7, 0.2), N, K);
+    const x = randn(M * K, 8);
+    const tiled = await run(x, M, q.packed, q.scale, N, K, 'weight-only', true).data();
+    setWebGPUInt8Kernels({ path: 'simple' });
+    const simple = await run(x, M, q.packed, q.scale, N, K, 'weight-only', true).data();
+    setWebGPUInt8Kernels({ path: 'tiled' });
+    expect(relError(tiled, simple)).toBeLessThan(1e-6);
+  });
+});
