@@ -1,4 +1,5 @@
-// Bench: AdamW step time on Flan-UL2's LoRA size (12,582,912 parameters in 192 variables), and the
+// Bench: AdamW step time on Flan-UL2's LoRA size (12,582,912 parameters: r 8 on q and v of its 96
+// attention blocks (192 linears), so 384 variables, A [8, 4096] and B [4096, 8]), and the
 // training loop's overhead per step against a bare variableGrads + AdamW on a toy model.
 // Run: pnpm --filter @conifer/trainer bench   (= tsx --import ./test/scripts/dir-import-hook.mjs bench/index.ts;
 // the hook lets Node load tfjs-core's ESM gradient files, which the sources import and tsup bundles)
@@ -17,11 +18,12 @@ async function main() {
   await tf.setBackend(process.env.TF_BACKEND ?? 'cpu');
   console.log(`backend ${tf.getBackend()}, node ${process.version}`);
 
-  // 1. AdamW on 192 variables of 65,536 values (r 8 LoRA A/B of 4096-wide projections: 8×4096 + 4096×8)
+  // 1. AdamW on Flan-UL2's LoRA (PEFT's T5 defaults: q and v; 32 encoder layers × 1 + 32 decoder layers × 2
+  // attention blocks = 96 blocks × {q, v} = 192 linears 4096 → 4096, r 8): 384 variables of 32,768 values
   const vars: tf.Variable[] = [];
   const grads: Record<string, tf.Tensor> = {};
-  for (let i = 0; i < 192; i++) {
-    const shape = i % 2 === 0 ? [8, 8192] : [8192, 8];
+  for (let i = 0; i < 384; i++) {
+    const shape = i % 2 === 0 ? [8, 4096] : [4096, 8];
     vars.push(tf.tidy(() => tf.variable(tf.randomNormal(shape, 0, 0.02), true, `lora.${i}`)));
     grads[`lora.${i}`] = tf.randomNormal(shape, 0, 1e-3);
   }

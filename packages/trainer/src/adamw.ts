@@ -12,7 +12,7 @@ export interface AdamWOptions {
   weightDecay?: number;
   /**
    * Update each variable with one fused JavaScript loop that rounds every operation to float32
-   * (bit-identical to the tensor-op path, ~50× faster on tfjs-backend-cpu) instead of ~12 tensor
+   * (bit-identical to the tensor-op path, ~15× faster on tfjs-backend-cpu) instead of ~12 tensor
    * ops. Default 'auto': fused when the active backend is 'cpu'.
    */
   fused?: boolean | 'auto';
@@ -29,14 +29,22 @@ export interface AdamWState {
 }
 
 /**
- * AdamW with `torch.optim.AdamW`'s semantics (single-tensor path, float32):
+ * AdamW with `torch.optim.AdamW`'s semantics, in the float32 operation order of PyTorch's
+ * single-tensor CPU path (`_single_tensor_adam`, `decoupled_weight_decay=True`):
  * ```
- * p ← p·(1 − lr·wd)
- * m ← m + (1−β1)·(g − m)            (exp_avg.lerp_(grad, 1−β1))
- * v ← β2·v + (1−β2)·g²
- * p ← p − lr/(1−β1^t) · m / (√v / √(1−β2^t) + eps)
+ * p ← p·(1 − lr·wd)                   param.mul_(1 - lr * weight_decay)
+ * m ← m + (1−β1)·(g − m)              exp_avg.lerp_(grad, 1 - beta1)
+ * v ← v·β2 + ((1−β2)·g)·g             exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+ * d ← √v / √(1−β2^t) + eps            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+ * p ← p + ((−lr/(1−β1^t))·m) / d      param.addcdiv_(exp_avg, denom, value=-step_size)
  * ```
- * The bias corrections are computed in float64 on the JS side, as PyTorch computes them in Python.
+ * Each arrow is one float32 rounding per operation, in that order (addcmul computes
+ * `self + value·t1·t2` left to right, addcdiv `self + value·t1/t2`). The bias corrections and the
+ * step size are computed in float64 on the JS side, as PyTorch computes them in Python, then
+ * rounded to float32 as the scalar operands. One difference remains: PyTorch's vectorised `lerp_`
+ * uses a fused multiply-add (one rounding), here it is two roundings; it does not matter on the
+ * first step (m = 0), and on the golden LoRA case 8184 of 8192 values after one step are
+ * bit-identical to PyTorch's, the rest 1–2 float32 ulp away.
  */
 export class AdamW {
   lr: number;
@@ -92,9 +100,9 @@ export class AdamW {
         if (grad.dtype !== 'float32') throw new TypeError(`AdamW: gradient of "${p.name}" is ${grad.dtype}, expected float32`);
         const decayed = this.weightDecay !== 0 ? tf.mul(p, tf.scalar(decay)) : p;
         const m2 = tf.add(m, tf.mul(tf.sub(grad, m), tf.scalar(1 - this.beta1)));
-        const v2 = tf.add(tf.mul(v, tf.scalar(this.beta2)), tf.mul(tf.mul(grad, grad), tf.scalar(1 - this.beta2)));
+        const v2 = tf.add(tf.mul(v, tf.scalar(this.beta2)), tf.mul(tf.mul(tf.scalar(1 - this.beta2), grad), grad));
         const denom = tf.add(tf.div(tf.sqrt(v2), tf.scalar(bc2Sqrt)), tf.scalar(this.eps));
-        const p2 = tf.add(decayed, tf.mul(tf.div(m2, denom), tf.scalar(-stepSize)));
+        const p2 = tf.add(decayed, tf.div(tf.mul(tf.scalar(-stepSize), m2), denom));
         m.assign(m2);
         v.assign(v2);
         p.assign(p2);
@@ -127,9 +135,9 @@ export class AdamW {
       const mi = mv[i]!;
       const decayed = wd ? f(pv[i]! * decay32) : pv[i]!;
       const mn = f(mi + f(f(gi - mi) * oneMinusB1));
-      const vn = f(f(vv[i]! * b2) + f(f(gi * gi) * oneMinusB2));
+      const vn = f(f(vv[i]! * b2) + f(f(oneMinusB2 * gi) * gi));
       const denom = f(f(f(Math.sqrt(vn)) / bc2) + eps);
-      p2[i] = f(decayed + f(f(mn / denom) * negStep));
+      p2[i] = f(decayed + f(f(negStep * mn) / denom));
       m2[i] = mn;
       v2[i] = vn;
     }

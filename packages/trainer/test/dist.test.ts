@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -44,4 +45,35 @@ describe.skipIf(!built)('registerCoreGradients on the built bundle (plain node, 
     ]);
     expect(r.stdout + r.stderr).toContain('W 3.0 STEPS 400');
   });
+
+  // package.json says sideEffects: false. A bundler may then drop a module none of whose exports
+  // is used; the gradient registrations sit at the top level of dist/index.js, the module that
+  // exports registerCoreGradients (and train), so an app that calls either keeps them.
+  const esbuild = findEsbuild();
+  it.skipIf(!esbuild)('an app bundle (esbuild, tree shaking, sideEffects honoured) that calls registerCoreGradients() keeps the gradients', async () => {
+    const entry = `${pkg}/.bundle-entry-${process.pid}.mjs`;
+    const out = `${pkg}/.bundle-out-${process.pid}.mjs`;
+    try {
+      writeFileSync(entry, `import * as tf from '@tensorflow/tfjs-core'; import '@tensorflow/tfjs-backend-cpu'; import { registerCoreGradients } from '@conifer/trainer'; registerCoreGradients(); console.log('GRAD ' + ${grad});`);
+      await esbuild!.build({
+        entryPoints: [entry], outfile: out, bundle: true, format: 'esm', platform: 'node', treeShaking: true, minifySyntax: true, logLevel: 'silent',
+        external: ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-cpu', 'seedrandom', 'cli-progress', '@conifer/safetensors'],
+      });
+      const r = run([out]);
+      expect(r.stdout + r.stderr).toContain('GRAD 4,4,4,4');
+    } finally {
+      rmSync(entry, { force: true });
+      rmSync(out, { force: true });
+    }
+  });
 });
+
+/** esbuild, as tsup (a root dev dependency) resolves it; null where it cannot be found. */
+function findEsbuild(): { build(options: Record<string, unknown>): Promise<unknown> } | null {
+  try {
+    const fromTsup = createRequire(createRequire(import.meta.url).resolve('tsup'));
+    return fromTsup('esbuild') as { build(options: Record<string, unknown>): Promise<unknown> };
+  } catch {
+    return null;
+  }
+}
