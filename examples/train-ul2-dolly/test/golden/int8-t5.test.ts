@@ -3,12 +3,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { int8LinearFactory, quantizeAllButLmHead } from '@conifer/int8';
 import { T5ForConditionalGeneration } from '@conifer/t5-model';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { T5_FIXTURES, relL2 } from './helpers.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../../packages/t5-model/test/fixtures', import.meta.url));
+const FIXTURES = T5_FIXTURES;
 
 interface Case {
   input_ids: number[][];
@@ -18,15 +18,6 @@ interface Case {
   loss: number;
 }
 
-const relL2 = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-};
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

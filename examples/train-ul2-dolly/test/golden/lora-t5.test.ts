@@ -6,28 +6,18 @@
 //   and @conifer/int8's int8LinearFactory() for the int8-base test.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { readSafetensorsFile, toFloat32 } from '@conifer/safetensors';
 import { T5ForConditionalGeneration } from '@conifer/t5-model';
 import { int8LinearFactory } from '@conifer/int8';
 import { loadAdapter, type LoraModel } from '@conifer/lora';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LORA_FIXTURES, relL2 } from './helpers.js';
 
-/** The repository root (the folder with pnpm-workspace.yaml), wherever this file lives. */
-function repoRoot(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'pnpm-workspace.yaml'))) {
-    const up = dirname(d);
-    if (up === d) throw new Error('pnpm-workspace.yaml not found above this test');
-    d = up;
-  }
-  return d;
-}
-const FIXTURES = join(repoRoot(), 'packages/lora/test/fixtures');
+const FIXTURES = LORA_FIXTURES;
 const fx = (p: string) => join(FIXTURES, p);
 
 interface LoraCase {
@@ -41,15 +31,6 @@ interface LoraCase {
 }
 const c = JSON.parse(readFileSync(fx('lora-ul2-tiny.json'), 'utf8')) as LoraCase;
 
-const relL2 = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-};
 const int2d = (rows: number[][]) => tf.tensor2d(rows.flat(), [rows.length, rows[0]!.length], 'int32');
 const readTensors = async (file: string) => {
   const out = new Map<string, Float32Array>();

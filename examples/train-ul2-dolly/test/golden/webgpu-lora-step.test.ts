@@ -4,28 +4,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { int8LinearFactory, quantizeAllButLmHead } from '@conifer/int8';
 import { loadAdapter } from '@conifer/lora';
 import { readSafetensorsFile, toFloat32 } from '@conifer/safetensors';
 import { T5ForConditionalGeneration } from '@conifer/t5-model';
 import { afterAll, describe, expect, it } from 'vitest';
+import { LORA_FIXTURES, relL2 } from './helpers.js';
 import { skipWebGPU } from '../../../../vitest.webgpu';
 import { setupWebGPUNode, type WebGPUSetup } from '../../src/webgpu-node.js';
 
 const skip = await skipWebGPU();
-const LORA = fileURLToPath(new URL('../../../../packages/lora/test/fixtures', import.meta.url));
+const LORA = LORA_FIXTURES;
 const c = JSON.parse(readFileSync(`${LORA}/lora-ul2-tiny.json`, 'utf8')) as { input_ids: number[][]; attention_mask: number[][]; labels: number[][]; losses: number[] };
 
-const relL2 = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-};
 
 /** Loss and the LoRA gradients of one step on the current backend. */
 async function step(int8: boolean): Promise<{ loss: number; grads: Map<string, Float32Array> }> {

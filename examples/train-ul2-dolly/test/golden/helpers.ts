@@ -1,0 +1,16 @@
+import { fileURLToPath } from 'node:url';
+
+/** The golden fixtures these cross-package tests read, shipped with the packages' own tests (see their PROVENANCE.md). */
+export const T5_FIXTURES = fileURLToPath(new URL('../../../../packages/t5-model/test/fixtures', import.meta.url));
+export const LORA_FIXTURES = fileURLToPath(new URL('../../../../packages/lora/test/fixtures', import.meta.url));
+
+/** Relative L2 error ‖a − b‖ / ‖b‖ (how the golden README states its tolerances). */
+export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
+  return Math.sqrt(num / den);
+}
