@@ -38,7 +38,7 @@ interface Flag {
 
 const COMMON: Flag[] = [
   { name: 'model', value: 'DIR|FILE|ID', def: 'the embedded demo model (random weights)', help: 'Hugging Face snapshot folder, a bare config.json (--dry-run), or a hub id such as google/flan-ul2' },
-  { name: 'int8', value: INT8_MODES.join('|'), def: 'auto (weight-only above 1 B parameters)', help: 'frozen weights as int8: weight-only dequantizes, llm-int8 multiplies in int8' },
+  { name: 'int8', value: INT8_MODES.join('|'), def: `auto (weight-only above 1 B parameters; demo ${DEMO_TRAIN_DEFAULTS.int8})`, help: 'frozen weights as int8: weight-only dequantizes, llm-int8 multiplies in int8' },
   { name: 'backend', value: BACKENDS.join('|'), def: 'wasm', help: 'tfjs backend; tensorflow = @tensorflow/tfjs-node-gpu, installed by you on a CUDA machine' },
   { name: 'seed', value: 'N', def: '42', help: 'seed of the demo weights, LoRA init, dropout, shuffling and sampling' },
   { name: 'out', value: 'DIR', def: 'conifer-out', help: 'where adapters, metrics.jsonl and the loss curve are written' },
@@ -238,7 +238,7 @@ function modelOptions(r: Reader, explicit: Set<string>): ModelOptions {
   if (out === '') throw new UsageError('--out needs a folder');
   return {
     model,
-    int8: r.choice<Int8Mode>('int8', INT8_MODES) ?? 'auto',
+    int8: r.choice<Int8Mode>('int8', INT8_MODES) ?? (demo ? DEMO_TRAIN_DEFAULTS.int8 : 'auto'),
     backend: r.choice<BackendName>('backend', BACKENDS) ?? 'wasm',
     seed: r.int('seed', 0) ?? 42,
     out,

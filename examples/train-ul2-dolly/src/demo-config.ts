@@ -44,6 +44,8 @@ export const DEMO_CONFIG: T5ConfigJson = {
  * the plan estimates 0.78 TFLOP for this epoch, ≈ 2.2 min at 6 GFLOP/s, plus the two evaluations.
  */
 export const DEMO_TRAIN_DEFAULTS = {
+  /** The frozen linears in 8 bit, as for Flan-UL2 (`auto` would keep a model this small in float32). */
+  int8: 'weight-only',
   limit: 300,
   epochs: 1,
   lr: 1e-3,

@@ -5,20 +5,25 @@ import { CliError } from './errors.js';
 import { decodeOptions } from './generate.js';
 import type { Io } from './io.js';
 import type { EvalOptions } from './options.js';
-import { evalBatches, prepareData } from './pipeline/data.js';
+import { checkVocabulary, evalBatches, prepareData, tokenizerFor } from './pipeline/data.js';
 import { evaluate } from './pipeline/evaluate.js';
-import { loadModel } from './pipeline/model.js';
+import { loadModel, modelDir, resolveHubModel } from './pipeline/model.js';
 import { sourceText } from './pipeline/prompts.js';
 
 /** `eval`: loss per token and the original's summed loss on a split, and generations base vs adapter. */
 export async function runEval(opts: EvalOptions, io: Io): Promise<number> {
   const backend = await setupBackend(opts.backend);
   try {
-    const data = await prepareData({ ...opts, seed: opts.seed });
+    const { source, hubId } = await resolveHubModel(opts.model, io.stdout);
+    const { tokenizer } = await tokenizerFor(modelDir(source));
+    const data = await prepareData({ ...opts, tokenizer });
     const split = opts.split === 'train' ? data.train : data.test;
     const batches = evalBatches(split.examples, opts.batchSize);
-    const { model, label } = await loadModel(opts.model, { int8: opts.int8, seed: opts.seed });
+    const loaded = await loadModel(source, { int8: opts.int8, seed: opts.seed });
+    const { model } = loaded;
+    const label = hubId ?? loaded.label;
     try {
+      checkVocabulary(split.examples.flatMap((e) => [e.sourceIds, e.targetIds]), model.config.vocab_size, label);
       const lora = opts.adapter
         ? await loadAdapter(model, opts.adapter).catch((e: Error) => {
             throw new CliError(`--adapter ${opts.adapter}: ${e.message}`);

@@ -1,11 +1,11 @@
-import { loadT5Tokenizer } from '@conifer/dolly-data';
 import { streamText, generateText, type GenerateOptions as DecodeOptions } from '@conifer/generate';
 import { loadAdapter } from '@conifer/lora';
 import { setupBackend } from './backends.js';
 import { CliError } from './errors.js';
 import type { Io } from './io.js';
 import type { GenerateOptions } from './options.js';
-import { loadModel } from './pipeline/model.js';
+import { loadModel, modelDir, resolveHubModel } from './pipeline/model.js';
+import { checkVocabulary, tokenizerFor } from './pipeline/data.js';
 
 /** The decoding options of the CLI flags (the original project passed min 10 / max 250). */
 export function decodeOptions(opts: Pick<GenerateOptions, 'maxLength' | 'minLength' | 'numBeams' | 'doSample' | 'temperature' | 'topK' | 'topP' | 'seed'>): DecodeOptions {
@@ -28,12 +28,16 @@ export function decodeOptions(opts: Pick<GenerateOptions, 'maxLength' | 'minLeng
 export async function runGenerate(opts: GenerateOptions, io: Io): Promise<number> {
   const backend = await setupBackend(opts.backend);
   try {
-    const { model, label } = await loadModel(opts.model, { int8: opts.int8, seed: opts.seed });
+    const { source, hubId } = await resolveHubModel(opts.model, io.stdout);
+    const loaded = await loadModel(source, { int8: opts.int8, seed: opts.seed });
+    const { model } = loaded;
+    const label = hubId ?? loaded.label;
     try {
       const lora = opts.adapter ? await loadAdapter(model, opts.adapter).catch((e: Error) => {
         throw new CliError(`--adapter ${opts.adapter}: ${e.message}`);
       }) : null;
-      const tokenizer = await loadT5Tokenizer();
+      const { tokenizer } = await tokenizerFor(modelDir(source));
+      checkVocabulary(opts.prompts.map((p) => tokenizer.encode(p)), model.config.vocab_size, label);
       io.stdout(`model ${label}${lora ? ` + adapter ${opts.adapter}` : ''} on ${backend.detail}`);
       const options = decodeOptions(opts);
       for (const prompt of opts.prompts) {

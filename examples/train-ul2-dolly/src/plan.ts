@@ -206,7 +206,8 @@ export function makePlan(input: PlanInput): Plan {
   const frozenBytes = int8 === 'off' ? float32Bytes : int8Bytes;
   const copiesBytes = 4 * shape.vocabSize * shape.dModel + (int8 === 'off' ? 4 * params.linear : 0);
   const l = loraParameters(shape, input.r, input.targetModules);
-  const lora = { ...l, percent: (100 * l.params) / params.total, bytes: 16 * l.params };
+  // As PEFT's print_trainable_parameters: a share of all parameters, the adapters included.
+  const lora = { ...l, percent: (100 * l.params) / (params.total + l.params), bytes: 16 * l.params };
 
   const records = Math.min(input.limit ?? DOLLY_RECORDS, DOLLY_RECORDS);
   // datasets' train_test_split(test_size=0.2): n_test = ceil(0.2·n).

@@ -11,15 +11,16 @@ import { CliError } from './errors.js';
 import type { Io } from './io.js';
 import type { ModelSource, TrainOptions } from './options.js';
 import { decodeOptions } from './generate.js';
-import { evalBatches, makeSampler, prepareData } from './pipeline/data.js';
+import { checkVocabulary, evalBatches, makeSampler, prepareData, tokenizerFor } from './pipeline/data.js';
 import { evaluate } from './pipeline/evaluate.js';
-import { loadModel } from './pipeline/model.js';
+import { downloadModel } from './pipeline/hub.js';
+import { loadModel, modelDir, resolveHubModel } from './pipeline/model.js';
 import { sourceText } from './pipeline/prompts.js';
 import { loraTrainable } from './pipeline/trainable.js';
 import { formatPlan, makePlan, type Plan, type PlanInput } from './plan.js';
 import { readT5Config, type T5ConfigJson } from './t5-config.js';
 
-/** The config the plan is made from, and what to call it. Hub ids need a download (not wired yet). */
+/** The config the plan is made from, and what to call it (a hub id is resolved to its downloaded config.json first). */
 export function planConfig(model: ModelSource): { config: T5ConfigJson; label: string } {
   switch (model.kind) {
     case 'demo':
@@ -29,13 +30,15 @@ export function planConfig(model: ModelSource): { config: T5ConfigJson; label: s
     case 'config':
       return { config: readT5Config(model.file, false), label: model.file };
     case 'hub':
-      throw new CliError(`--model ${model.id}: downloading from the hub is not wired yet; pass the snapshot folder (or its config.json for --dry-run)`);
+      throw new CliError(`--model ${model.id}: fetch its config.json first (resolveHubConfig)`);
   }
 }
 
 /** The plan for a train command (device memory: --device-memory, else free RAM on cpu/wasm, else unknown). */
-export function trainPlan(opts: TrainOptions): Plan {
-  const { config, label } = planConfig(opts.model);
+export function trainPlan(opts: TrainOptions, label?: string): Plan {
+  const planned = planConfig(opts.model);
+  const config = planned.config;
+  label ??= planned.label;
   const cpuLike = opts.backend === 'cpu' || opts.backend === 'wasm';
   const input: PlanInput = {
     config,
@@ -77,22 +80,33 @@ export function outPaths(out: string) {
 
 /** `train`: plan → backend → data → model (int8) → LoRA → train (eval, adapters, checkpoints) → sample. */
 export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
-  const plan = trainPlan(opts);
+  const hubId = opts.model.kind === 'hub' ? opts.model.id : null;
+  if (hubId) {
+    // The plan needs only config.json: fetch that, plan, and download the weights only for a real run.
+    const dir = await downloadModel(hubId, { configOnly: true });
+    opts = { ...opts, model: { kind: 'config', file: join(dir, 'config.json') } };
+  }
+  const plan = trainPlan(opts, hubId ?? undefined);
   io.stdout(formatPlan(plan));
   if (opts.dryRun) return 0;
   const paths = outPaths(opts.out);
   if (!opts.resume && existsSync(paths.checkpoints) && (await readdir(paths.checkpoints)).length > 0) {
     throw new CliError(`--out ${opts.out} already holds checkpoints: pass --resume to continue that run, or another --out`);
   }
+  if (hubId) opts = { ...opts, model: (await resolveHubModel({ kind: 'hub', id: hubId }, io.stdout)).source };
   const backend = await setupBackend(opts.backend);
   try {
     io.stdout(`  backend      ${backend.detail}`);
-    const data = await prepareData(opts);
-    io.stdout(`  data         ${data.records.length} records from ${data.path}: ${data.train.examples.length} train / ${data.test.examples.length} test`);
+    const { tokenizer, source: tokenizerSource } = await tokenizerFor(modelDir(opts.model));
+    const data = await prepareData({ ...opts, tokenizer });
+    io.stdout(`  data         ${data.records.length} records from ${data.path}: ${data.train.examples.length} train / ${data.test.examples.length} test; tokenizer: ${tokenizerSource}`);
     const sampler = makeSampler(data.train.examples, { batchSize: opts.batchSize, batchTokens: opts.batchTokens, seed: opts.seed });
     const testBatches = evalBatches(data.test.examples, Math.max(opts.batchSize, 8));
-    const { model, label, int8 } = await loadModel(opts.model, { int8: opts.int8, seed: opts.seed });
+    const loaded = await loadModel(opts.model, { int8: opts.int8, seed: opts.seed });
+    const { model, int8 } = loaded;
+    const label = hubId ?? loaded.label; // the adapter's base_model_name_or_path
     try {
+      checkVocabulary([...data.train.examples, ...data.test.examples].flatMap((e) => [e.sourceIds, e.targetIds]), model.config.vocab_size, label);
       const lora = injectLora(model, { r: opts.r, lora_alpha: opts.loraAlpha, lora_dropout: opts.loraDropout, target_modules: opts.targetModules }, { seed: opts.seed });
       io.stdout(`  model        ${label}, linears ${int8 === 'off' ? 'float32' : `int8 (${int8})`}`);
       io.stdout(`  LoRA         ${lora.printTrainableParameters(null)}`);
@@ -148,7 +162,10 @@ async function listOut(root: string): Promise<string[]> {
   for (const name of (await readdir(root)).sort()) {
     const p = join(root, name);
     if (name === 'checkpoints') {
-      out.push(`${p}/ (${(await readdir(p)).filter((n) => n.startsWith('checkpoint-')).length} checkpoint(s))`);
+      const inside = await readdir(p);
+      const count = inside.filter((n) => n.startsWith('checkpoint-')).length;
+      out.push(`${p}/ (${count} resumable checkpoint${count === 1 ? '' : 's'})`);
+      for (const f of inside.filter((n) => !n.startsWith('checkpoint-')).sort()) out.push(`${join(p, f)}`);
     } else if (existsSync(join(p, 'adapter_model.safetensors'))) {
       out.push(`${p}/ (adapter_config.json, adapter_model.safetensors)`);
     } else out.push(p);

@@ -24,7 +24,7 @@ describe('parseCommandLine', () => {
   it('train with no flags: the demo model with the demo defaults', () => {
     const o = train();
     expect(o.model).toEqual({ kind: 'demo' });
-    expect(o).toMatchObject({ backend: 'wasm', int8: 'auto', seed: 42, out: 'conifer-out', r: 8, loraAlpha: 32, loraDropout: 0.1 });
+    expect(o).toMatchObject({ backend: 'wasm', int8: 'weight-only', seed: 42, out: 'conifer-out', r: 8, loraAlpha: 32, loraDropout: 0.1 });
     expect(o.targetModules).toEqual(['q', 'v']);
     expect(o).toMatchObject({ lr: 1e-3, epochs: 1, batchSize: 4, gradAccum: 2, limit: 300, maxSourceLength: 96, maxTargetLength: 48 });
     expect(o).toMatchObject({ warmupSteps: 0, resume: false, dryRun: false });
@@ -35,7 +35,7 @@ describe('parseCommandLine', () => {
   it('a real model gets the original project’s defaults', () => {
     const o = train('--model', FLAN_UL2_CONFIG, '--dry-run');
     expect(o.model).toEqual({ kind: 'config', file: FLAN_UL2_CONFIG });
-    expect(o).toMatchObject({ lr: 1e-4, epochs: 3, batchSize: 1, gradAccum: 8, maxSourceLength: 512, maxTargetLength: 512, dryRun: true });
+    expect(o).toMatchObject({ int8: 'auto', lr: 1e-4, epochs: 3, batchSize: 1, gradAccum: 8, maxSourceLength: 512, maxTargetLength: 512, dryRun: true });
     expect(o.limit).toBeUndefined();
   });
 

@@ -2,7 +2,7 @@
 // tokenizer, real Dolly records) with a tiny step budget, then `generate` and `eval` on what it wrote.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAdapter } from '@conifer/lora';
@@ -10,6 +10,7 @@ import { T5ForConditionalGeneration } from '@conifer/t5-model';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEMO_CONFIG } from '../src/demo-config.js';
 import { main } from '../src/main.js';
+import { T5_FIXTURES } from './golden/helpers.js';
 
 function capture() {
   const out: string[] = [];
@@ -104,6 +105,24 @@ describe('bad input: one clear message, exit code ≠ 0, nothing written', () =>
     expect(await main(['train', '--data', join(tmp, 'missing.jsonl'), '--out', o, '--backend', 'cpu'], c.io)).not.toBe(0);
     expect(c.err).toHaveLength(1);
     expect(c.err[0]).toMatch(/missing\.jsonl/);
+    expect(existsSync(o)).toBe(false);
+  });
+});
+
+describe('a model folder whose weights do not match its config', () => {
+  it('names the missing and extra weights on one line, exit 1, nothing written', async () => {
+    // The golden ul2-tiny weights (2 encoder + 3 decoder blocks) under a config that says 3 + 2.
+    const dir = join(tmp, 'mismatched-model');
+    mkdirSync(dir);
+    const config = JSON.parse(readFileSync(join(T5_FIXTURES, 'models/ul2-tiny/config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, num_layers: 3, num_decoder_layers: 2 }));
+    copyFileSync(join(T5_FIXTURES, 'models/ul2-tiny/model.safetensors'), join(dir, 'model.safetensors'));
+    const c = capture();
+    const o = join(tmp, 'never3');
+    expect(await main(['train', '--model', dir, '--backend', 'cpu', '--limit', '16', '--out', o], c.io)).toBe(1);
+    expect(c.err).toHaveLength(1);
+    expect(c.err[0]).toMatch(/missing.*encoder\.block\.2\./);
+    expect(c.err[0]).toMatch(/(unexpected|extra).*decoder\.block\.2\./);
     expect(existsSync(o)).toBe(false);
   });
 });

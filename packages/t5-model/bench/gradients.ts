@@ -7,6 +7,6 @@ import { register } from 'node:module';
  * gradient registry. Apps use `@conifer/trainer`'s `registerCoreGradients()` instead.
  */
 export async function registerGradients(): Promise<void> {
-  register('./esm-resolve.mjs', import.meta.url);
+  register('../../../scripts/tfjs-esm-hook.mjs', import.meta.url); // the repo's one hook for tfjs-core's ESM files
   await import('@tensorflow/tfjs-core/dist/register_all_gradients.js');
 }

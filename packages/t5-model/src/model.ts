@@ -283,6 +283,25 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
     encoder.attentionMask.dispose();
   }
 
+  /**
+   * Parameters as PyTorch counts them (`sum(p.numel() for p in model.parameters())`): the shared
+   * embedding once (a tied head is the same tensor), an untied `lm_head`, every projection at
+   * in × out whatever its storage (int8 or float32; a LoRA wrapper counts its base only), the
+   * layer norms and the relative attention biases. LoRA reads this for PEFT's "all params".
+   */
+  numParameters(): number {
+    let n = this.shared.weight.size + (this.lm_head.tied ? 0 : this.lm_head.weightT.size);
+    for (const [, l] of this.listLinears()) n += l.inFeatures * l.outFeatures;
+    for (const s of [this.encoder, this.decoder]) {
+      n += s.final_layer_norm.weight.size;
+      for (const b of s.block) {
+        for (const layer of b.layer) n += layer.layer_norm.weight.size;
+        n += b.selfAttention.SelfAttention.relative_attention_bias?.size ?? 0;
+      }
+    }
+    return n;
+  }
+
   // ---- LinearHost ----------------------------------------------------------------------------
 
   /** Every projection by Hugging Face module path, in checkpoint order. */

@@ -112,4 +112,17 @@ describe('LinearHost', () => {
     old.dispose?.();
     m.dispose();
   });
+
+  it('numParameters counts as PyTorch does: every checkpoint tensor once (tied head not twice), untied head added', async () => {
+    const { tensors } = parseSafetensors(readFileSync(join(modelDir('ul2-tiny'), 'model.safetensors')));
+    const inFile = [...tensors.values()].reduce((a, t) => a + t.shape.reduce((x, d) => x * d, 1), 0);
+    expect(inFile).toBe(287_936);
+    const m = await T5ForConditionalGeneration.fromPretrained(modelDir('ul2-tiny'));
+    expect(m.numParameters()).toBe(inFile);
+    m.dispose();
+    const config = JSON.parse(readFileSync(join(modelDir('ul2-tiny'), 'config.json'), 'utf8')) as Record<string, unknown>;
+    const untied = T5ForConditionalGeneration.fromConfig({ ...config, tie_word_embeddings: false });
+    expect(untied.numParameters()).toBe(inFile + 512 * 64);
+    untied.dispose();
+  });
 });

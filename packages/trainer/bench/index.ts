@@ -1,7 +1,7 @@
 // Bench: AdamW step time on Flan-UL2's LoRA size (12,582,912 parameters: r 8 on q and v of its 96
 // attention blocks (192 linears), so 384 variables, A [8, 4096] and B [4096, 8]), and the
 // training loop's overhead per step against a bare variableGrads + AdamW on a toy model.
-// Run: pnpm --filter @conifer/trainer bench   (= tsx --import ./test/scripts/dir-import-hook.mjs bench/index.ts;
+// Run: pnpm --filter @conifer/trainer bench   (= tsx --import ../../scripts/tfjs-esm-hook.mjs bench/index.ts;
 // the hook lets Node load tfjs-core's ESM gradient files, which the sources import and tsup bundles)
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';

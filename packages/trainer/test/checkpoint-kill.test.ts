@@ -8,7 +8,7 @@ import { isCompleteCheckpoint, latestCheckpoint, listCheckpoints, readCheckpoint
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/esm/index.mjs')).href;
-const hook = fileURLToPath(new URL('./scripts/dir-import-hook.mjs', import.meta.url));
+const hook = fileURLToPath(new URL('../../../scripts/tfjs-esm-hook.mjs', import.meta.url));
 const script = fileURLToPath(new URL('./scripts/checkpoint-writer.ts', import.meta.url));
 const base = mkdtempSync(join(tmpdir(), 'conifer-ckpt-kill-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));

@@ -9,7 +9,7 @@ import { latestCheckpoint } from '../src/checkpoint';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 // node itself runs the script (the tsx CLI would run it in a grandchild that SIGKILL would orphan)
 const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/esm/index.mjs')).href;
-const hook = fileURLToPath(new URL('./scripts/dir-import-hook.mjs', import.meta.url));
+const hook = fileURLToPath(new URL('../../../scripts/tfjs-esm-hook.mjs', import.meta.url));
 const script = fileURLToPath(new URL('./scripts/resume-child.ts', import.meta.url));
 const base = mkdtempSync(join(tmpdir(), 'conifer-resume-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));

@@ -13,6 +13,8 @@ import {
   splitIndices,
   type T5Tokenizer,
 } from '@conifer/dolly-data';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { CliError } from '../errors.js';
 
 export interface DataOptions {
@@ -23,6 +25,33 @@ export interface DataOptions {
   seed: number;
   maxSourceLength: number;
   maxTargetLength: number;
+  /** Default: the T5 tokenizer shipped with @conifer/dolly-data. */
+  tokenizer?: T5Tokenizer;
+}
+
+/**
+ * The tokenizer for a model: its snapshot's `tokenizer.json` (+ `tokenizer_config.json`) when the
+ * folder has one, else the T5 tokenizer shipped with @conifer/dolly-data (the demo model's, and the
+ * one every T5-family checkpoint on the hub uses).
+ */
+export async function tokenizerFor(modelDir: string | null): Promise<{ tokenizer: T5Tokenizer; source: string }> {
+  if (modelDir && existsSync(join(modelDir, 'tokenizer.json'))) {
+    try {
+      return { tokenizer: await loadT5Tokenizer(modelDir), source: join(modelDir, 'tokenizer.json') };
+    } catch (e) {
+      throw new CliError(`--model ${modelDir}: tokenizer.json: ${(e as Error).message}`);
+    }
+  }
+  return { tokenizer: await loadT5Tokenizer(), source: 'the T5 tokenizer shipped with @conifer/dolly-data' };
+}
+
+/** Token ids must index the model's embedding: one clear error instead of a failed gather mid-run. */
+export function checkVocabulary(ids: Iterable<ArrayLike<number>>, vocabSize: number, model: string): void {
+  let max = -1;
+  for (const row of ids) for (let i = 0; i < row.length; i++) if (row[i]! > max) max = row[i]!;
+  if (max >= vocabSize) {
+    throw new CliError(`--model ${model}: the tokenizer produced token id ${max}, but the model's vocab_size is ${vocabSize} (a tokenizer that does not belong to this model)`);
+  }
 }
 
 export interface PreparedData {
@@ -48,7 +77,7 @@ export async function prepareData(options: DataOptions): Promise<PreparedData> {
     records = order.slice(0, options.limit).sort((a, b) => a - b).map((i) => records[i]!);
   }
   if (records.length < 2) throw new CliError(`--data ${path}: need at least 2 records, found ${records.length}`);
-  const tokenizer = await loadT5Tokenizer();
+  const tokenizer = options.tokenizer ?? (await loadT5Tokenizer());
   const split = splitIndices(records.length, { seed: options.seed });
   const enc = { maxSourceLength: options.maxSourceLength, maxTargetLength: options.maxTargetLength };
   const trainRecords = pick(records, split.train);

@@ -1,5 +1,6 @@
-import { downloadFileToCacheDir, listFiles } from '@huggingface/hub';
-import { dirname } from 'node:path';
+import { downloadFileToCacheDir, listFiles, modelInfo } from '@huggingface/hub';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { CliError } from '../errors.js';
 
 /** The files of a snapshot a T5 run needs: config, safetensors weights (+ index), tokenizer, generation config. */
@@ -13,46 +14,74 @@ export function wantedFile(path: string): boolean {
 }
 
 export interface DownloadModelOptions {
-  /** Hugging Face cache folder (default: the library's, i.e. $HF_HOME/hub or ~/.cache/huggingface/hub). */
+  /** Hugging Face cache folder (default: the library's, i.e. $HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub). */
   cacheDir?: string | undefined;
   /** Branch, tag or commit (default "main"). */
-  revision?: string;
+  revision?: string | undefined;
+  /** Only config.json (enough for the plan). */
+  configOnly?: boolean;
+  /** Hub endpoint (default: $HF_ENDPOINT, else https://huggingface.co), as Python's huggingface_hub. */
+  hubUrl?: string | undefined;
+  /** Access token for gated or private models (default: $HF_TOKEN). */
+  accessToken?: string | undefined;
   /** Injectable fetch (tests, proxies). */
   fetch?: typeof fetch;
-  /** Called before each file. */
-  onFile?: (path: string) => void;
+  /** Called before each file is fetched (or found in the cache). */
+  onFile?: (path: string, index: number, count: number) => void;
 }
 
 /**
  * Downloads the safetensors snapshot of a hub model (e.g. google/flan-ul2) through
- * `@huggingface/hub` into its cache, skipping PyTorch `.bin` and other formats, and returns the
- * snapshot folder. Files already in the cache are not fetched again.
+ * `@huggingface/hub` into its cache — the same layout as Python's huggingface_hub
+ * (`models--org--name/{blobs,snapshots/<commit>,refs/<revision>}`), so either can reuse the
+ * other's files — skipping PyTorch `.bin` and other formats, and returns the snapshot folder.
+ *
+ * The revision is resolved to one commit first and every file is fetched at that commit, so all
+ * files land in one snapshot folder even when they were last changed by different commits.
+ * Files already in the cache are not fetched again; a file is renamed into place only once it is
+ * complete, so an interrupted download never leaves a truncated weight file.
  */
 export async function downloadModel(id: string, options: DownloadModelOptions = {}): Promise<string> {
+  const revision = options.revision ?? 'main';
+  const hubUrl = options.hubUrl ?? process.env['HF_ENDPOINT'];
+  const accessToken = options.accessToken ?? process.env['HF_TOKEN'];
   const common = {
-    repo: id,
-    ...(options.revision ? { revision: options.revision } : {}),
+    ...(hubUrl ? { hubUrl: hubUrl.replace(/\/+$/, '') } : {}),
+    ...(accessToken ? { accessToken } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
   };
+  let sha: string;
   let paths: string[];
   try {
+    const info = await modelInfo({ ...common, name: id, revision, additionalFields: ['sha'] });
+    if (typeof info.sha !== 'string' || info.sha === '') throw new Error('the hub did not return a commit for this revision');
+    sha = info.sha;
     paths = [];
-    for await (const f of listFiles({ ...common, recursive: false })) if (f.type === 'file' && wantedFile(f.path)) paths.push(f.path);
+    for await (const f of listFiles({ ...common, repo: id, revision: sha, recursive: false })) {
+      if (f.type === 'file' && wantedFile(f.path)) paths.push(f.path);
+    }
   } catch (e) {
-    throw new CliError(`--model ${id}: cannot list the hub repository (${(e as Error).message}); download it yourself and pass the folder`);
+    throw new CliError(`--model ${id}: cannot read the hub repository (${(e as Error).message}); download it yourself and pass the folder`);
   }
   if (!paths.includes('config.json') || !paths.some((p) => p.endsWith('.safetensors'))) {
     throw new CliError(`--model ${id}: the hub repository has no config.json with safetensors weights`);
   }
+  const todo = options.configOnly ? ['config.json'] : paths.sort();
   let snapshot = '';
-  for (const path of paths.sort()) {
-    options.onFile?.(path);
+  for (const [i, path] of todo.entries()) {
+    options.onFile?.(path, i, todo.length);
     try {
-      const local = await downloadFileToCacheDir({ ...common, path, ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}) });
-      snapshot = dirname(local);
+      const local = await downloadFileToCacheDir({ ...common, repo: id, path, revision: sha, ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}) });
+      if (path === 'config.json') snapshot = dirname(local);
     } catch (e) {
       throw new CliError(`--model ${id}: downloading ${path} failed (${(e as Error).message})`);
     }
+  }
+  if (revision !== sha) {
+    // refs/<revision> → commit, as huggingface_hub writes it (lets offline tools find the snapshot).
+    const ref = join(dirname(dirname(snapshot)), 'refs', revision);
+    await mkdir(dirname(ref), { recursive: true });
+    await writeFile(ref, sha);
   }
   return snapshot;
 }

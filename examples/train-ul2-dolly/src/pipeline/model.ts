@@ -21,18 +21,38 @@ export interface LoadedModel {
 }
 
 /**
+ * A hub id becomes the snapshot folder it downloads to (other sources pass through), so that the
+ * tokenizer and the weights both come from that folder. `hubId` is kept for labels and adapters.
+ */
+export async function resolveHubModel(source: ModelSource, log: (line: string) => void): Promise<{ source: ModelSource; hubId: string | null }> {
+  if (source.kind !== 'hub') return { source, hubId: null };
+  const dir = await downloadModel(source.id, { onFile: (path, i, n) => log(`  download     ${source.id}: ${path} (${i + 1}/${n})`) });
+  return { source: { kind: 'dir', dir }, hubId: source.id };
+}
+
+/** The snapshot folder of a source (null for the demo model). */
+export function modelDir(source: ModelSource): string | null {
+  return source.kind === 'dir' ? source.dir : null;
+}
+
+/**
  * The model a command runs on: the embedded demo T5 (seeded random weights), a Hugging Face
  * snapshot folder, or a hub id (downloaded into the cache first). Linears are int8 when asked
  * (`auto`: for models over 1 B parameters), quantized as each weight streams in.
  */
 export async function loadModel(
   source: ModelSource,
-  options: { int8: Int8Mode; seed: number; gradientCheckpointing?: boolean; cacheDir?: string },
+  options: { int8: Int8Mode; seed: number; gradientCheckpointing?: boolean; cacheDir?: string; log?: (line: string) => void },
 ): Promise<LoadedModel> {
   if (source.kind === 'config') {
     throw new CliError(`--model ${source.file}: a bare config.json is enough for --dry-run only; pass the snapshot folder`);
   }
-  const dir = source.kind === 'dir' ? source.dir : source.kind === 'hub' ? await downloadModel(source.id, { cacheDir: options.cacheDir }) : null;
+  const dir =
+    source.kind === 'dir'
+      ? source.dir
+      : source.kind === 'hub'
+        ? await downloadModel(source.id, { cacheDir: options.cacheDir, onFile: (path, i, n) => options.log?.(`  download     ${source.id}: ${path} (${i + 1}/${n})`) })
+        : null;
   const config = dir ? null : DEMO_CONFIG;
   const total = countParameters(t5Shape((config ?? readT5Config(dir!, true)) as Record<string, unknown>)).total;
   const int8 = resolveInt8(options.int8, total);
@@ -45,8 +65,9 @@ export async function loadModel(
   if (!existsSync(join(dir, 'config.json'))) throw new CliError(`--model ${dir}: no config.json in that folder`);
   try {
     const model = await T5ForConditionalGeneration.fromPretrained(dir, common);
-    return { model, label: dir, int8, dir };
+    return { model, label: source.kind === 'hub' ? source.id : dir, int8, dir };
   } catch (e) {
-    throw new CliError(`--model ${dir}: ${(e as Error).message}`);
+    const message = (e as Error).message;
+    throw new CliError(`--model ${dir}: ${message.startsWith(`${dir}: `) ? message.slice(dir.length + 2) : message}`);
   }
 }
