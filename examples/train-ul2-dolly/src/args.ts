@@ -49,7 +49,7 @@ const HELP: Flag = { name: 'help', help: 'print this help' };
 
 const TRAIN: Flag[] = [
   ...COMMON,
-  { name: 'data', value: 'FILE', def: 'the Dolly 15K copy shipped in the repo', help: 'Dolly-format jsonl (instruction, context, response, category)' },
+  { name: 'data', value: 'FILE|hub|hf://…', def: 'the Dolly 15K copy shipped in the repo', help: 'Dolly-format jsonl (instruction, context, response, category); hub = databricks/databricks-dolly-15k from the Hugging Face Hub, or hf://datasets/<owner>/<name>[/<file>.jsonl]' },
   { name: 'limit', value: 'N', def: `all (demo ${DEMO_TRAIN_DEFAULTS.limit})`, help: 'records used before the 80/20 split' },
   { name: 'r', value: 'N', def: '8', help: 'LoRA rank' },
   { name: 'lora-alpha', value: 'N', def: '32', help: 'LoRA alpha (scaling = alpha / r)' },
@@ -90,7 +90,7 @@ const EVAL: Flag[] = [
   ...COMMON,
   { name: 'adapter', value: 'DIR', def: 'none (base model)', help: 'PEFT adapter folder' },
   { name: 'split', value: SPLITS.join('|'), def: 'test', help: 'which side of the 80/20 split' },
-  { name: 'data', value: 'FILE', def: 'the Dolly 15K copy shipped in the repo', help: 'Dolly-format jsonl' },
+  { name: 'data', value: 'FILE|hub|hf://…', def: 'the Dolly 15K copy shipped in the repo', help: 'Dolly-format jsonl, or from the hub as for train' },
   { name: 'limit', value: 'N', def: `all (demo ${DEMO_TRAIN_DEFAULTS.limit})`, help: 'records used before the 80/20 split' },
   { name: 'batch-size', value: 'N', def: '8', help: 'examples per batch' },
   { name: 'max-target-length', value: 'N', def: `512 (demo ${DEMO_TRAIN_DEFAULTS.maxTargetLength})`, help: 'response tokens kept' },
@@ -219,6 +219,18 @@ function readableFile(flag: string, path: string | undefined): string | undefine
   return path;
 }
 
+/** --data: a readable jsonl, `hub` (Dolly 15K from the Hugging Face Hub) or `hf://datasets/<owner>/<name>[/<file>.jsonl]`. */
+function dataSource(value: string | undefined): string | undefined {
+  if (value === 'hub') return value;
+  if (value?.startsWith('hf://')) {
+    if (!HF_DATASET.test(value)) throw new UsageError(`--data ${value}: expected hf://datasets/<owner>/<name>[/<file>.jsonl]`);
+    return value;
+  }
+  return readableFile('data', value);
+}
+
+const HF_DATASET = /^hf:\/\/datasets\/[\w.-]+\/[\w.-]+(\/[\w./-]+\.jsonl)?$/;
+
 function existingDir(flag: string, path: string | undefined): string | undefined {
   if (path === undefined) return undefined;
   let ok = false;
@@ -260,7 +272,7 @@ function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
   const opts: TrainOptions = {
     ...base,
     command: 'train',
-    data: readableFile('data', r.str('data')),
+    data: dataSource(r.str('data')),
     limit: r.int('limit', 2) ?? (demo ? DEMO_TRAIN_DEFAULTS.limit : undefined),
     r: r.int('r', 1) ?? 8,
     loraAlpha: r.positive('lora-alpha') ?? 32,
@@ -324,7 +336,7 @@ function evalOptions(r: Reader, base: ModelOptions): EvalOptions {
     command: 'eval',
     adapter: existingDir('adapter', r.str('adapter')),
     split: r.choice<SplitName>('split', SPLITS) ?? 'test',
-    data: readableFile('data', r.str('data')),
+    data: dataSource(r.str('data')),
     limit: r.int('limit', 2) ?? (demo ? DEMO_TRAIN_DEFAULTS.limit : undefined),
     batchSize: r.int('batch-size', 1) ?? 8,
     maxTargetLength: r.int('max-target-length', 1) ?? (demo ? DEMO_TRAIN_DEFAULTS.maxTargetLength : 512),

@@ -32,6 +32,12 @@ describe('parseCommandLine', () => {
     expect([...o.explicit]).toEqual([]);
   });
 
+  it('--data: a file, hub, or an hf://datasets/ address', () => {
+    expect(train('--data', 'hub').data).toBe('hub');
+    expect(train('--data', 'hf://datasets/databricks/databricks-dolly-15k/databricks-dolly-15k.jsonl').data).toBe('hf://datasets/databricks/databricks-dolly-15k/databricks-dolly-15k.jsonl');
+    expect(train().data).toBeUndefined();
+  });
+
   it('a real model gets the original project’s defaults', () => {
     const o = train('--model', FLAN_UL2_CONFIG, '--dry-run');
     expect(o.model).toEqual({ kind: 'config', file: FLAN_UL2_CONFIG });
@@ -108,6 +114,7 @@ describe('main: bad flags are one line on stderr, exit code 2, nothing written',
     [['train', '--model', '/no/such/folder'], /no such folder/],
     [['train', '--model', FLAN_UL2_CONFIG], /bare config: training needs the snapshot folder/],
     [['train', '--data', '/no/such.jsonl'], /--data \/no\/such.jsonl: not a readable file/],
+    [['train', '--data', 'hf://models/google/flan-ul2'], /--data hf:\/\/models\/google\/flan-ul2: expected hf:\/\/datasets\/<owner>\/<name>/],
     [['generate', '--min-length', '300'], /--min-length 300 is larger than --max-length 250/],
     [['generate', '--top-k', '5'], /--top-k only applies with --do-sample/],
     [['generate', '--adapter', '/no/adapter'], /--adapter \/no\/adapter: no such folder/],

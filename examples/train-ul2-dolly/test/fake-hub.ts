@@ -26,13 +26,17 @@ export interface FakeHub {
   close(): Promise<void>;
 }
 
+/** A repo from in-memory files (keys "<owner>/<name>" for models, "datasets/<owner>/<name>" for datasets). */
+export function repoFromFiles(files: Record<string, Uint8Array | string>): FakeRepo {
+  const map = new Map<string, Uint8Array>(Object.entries(files).map(([k, v]) => [k, typeof v === 'string' ? new TextEncoder().encode(v) : v]));
+  return { files: map, sha: createHash('sha1').update([...map.keys()].join('\n')).digest('hex') };
+}
+
 /** A repo from a folder's files (plus extras, e.g. a pytorch_model.bin the client must skip). */
 export function repoFromFolder(dir: string, extra: Record<string, string> = {}): FakeRepo {
   const files = new Map<string, Uint8Array>();
   for (const name of readdirSync(dir).sort()) files.set(name, readFileSync(join(dir, name)));
-  for (const [name, text] of Object.entries(extra)) files.set(name, new TextEncoder().encode(text));
-  const sha = createHash('sha1').update([...files.keys()].join('\n')).digest('hex');
-  return { files, sha };
+  return repoFromFiles({ ...Object.fromEntries(files), ...extra });
 }
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -60,8 +64,11 @@ export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<Fak
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://hub');
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    // Datasets live under /datasets/<owner>/<name>/… and are keyed "datasets/<owner>/<name>".
+    const dataset = parts[0] === 'datasets';
+    if (dataset) parts.shift();
     const api = parts[0] === 'api' && parts[1] === 'models';
-    const name = api ? `${parts[2]}/${parts[3]}` : `${parts[0]}/${parts[1]}`;
+    const name = `${dataset ? 'datasets/' : ''}${api ? `${parts[2]}/${parts[3]}` : `${parts[0]}/${parts[1]}`}`;
     const repo = hub.repos.get(name);
     if (!repo) return notFound(res, `repository ${name}`);
     const paths = [...repo.files.keys()];

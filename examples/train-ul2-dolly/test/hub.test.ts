@@ -10,8 +10,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { main } from '../src/main.js';
 import { tokenizerFor } from '../src/pipeline/data.js';
 import { downloadModel } from '../src/pipeline/hub.js';
-import { bundledTokenizerDir } from '@conifer/dolly-data';
-import { repoFromFolder, startFakeHub, type FakeHub } from './fake-hub.js';
+import { bundledDollyPath, bundledTokenizerDir } from '@conifer/dolly-data';
+import { repoFromFiles, repoFromFolder, startFakeHub, type FakeHub } from './fake-hub.js';
 import { relL2, T5_FIXTURES } from './golden/helpers.js';
 
 interface Case {
@@ -22,13 +22,16 @@ interface Case {
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'conifer-hub-'));
+const DOLLY_HEAD = readFileSync(bundledDollyPath(), 'utf8').split('\n').slice(0, 24).join('\n') + '\n';
 let hub: FakeHub;
 
 beforeAll(async () => {
   hub = await startFakeHub({
     // The sharded golden checkpoint (12 shards + index) with files a T5 run must not download.
     'test-org/ul2-tiny': repoFromFolder(join(T5_FIXTURES, 'models/ul2-tiny-sharded'), { 'pytorch_model.bin': 'not a checkpoint', 'README.md': '# ul2-tiny' }),
-    'test-org/no-safetensors': { sha: 'a'.repeat(40), files: new Map([['config.json', new TextEncoder().encode('{}')], ['pytorch_model.bin', new Uint8Array(8)]]) },
+    'test-org/no-safetensors': repoFromFiles({ 'config.json': '{}', 'pytorch_model.bin': new Uint8Array(8) }),
+    // The first 24 records of the Dolly copy in the repo, as the hub's dataset file.
+    'datasets/databricks/databricks-dolly-15k': repoFromFiles({ 'databricks-dolly-15k.jsonl': DOLLY_HEAD }),
   });
   vi.spyOn(console, 'debug').mockImplementation(() => {}); // @huggingface/hub logs each file it downloads
 });
@@ -143,6 +146,23 @@ describe('the CLI with a hub id ($HF_ENDPOINT, $HF_HUB_CACHE)', () => {
     expect(text.indexOf('Plan: test-org/ul2-tiny')).toBeLessThan(text.indexOf('download     test-org/ul2-tiny: model-00001-of-00012.safetensors (3/15)'));
     expect(text).toMatch(/download     test-org\/ul2-tiny: model\.safetensors\.index\.json \(15\/15\)/);
     expect(existsSync(out)).toBe(false);
+  });
+
+  it('--data hub reads Dolly from the hub (downloaded once into ~/.cache/conifer/hub)', async () => {
+    vi.stubEnv('HF_ENDPOINT', hub.url);
+    vi.stubEnv('HOME', join(tmp, 'home'));
+    const c = capture();
+    const args = ['eval', '--data', 'hub', '--backend', 'cpu', '--samples', '0', '--max-source-length', '32', '--max-target-length', '16'];
+    expect(await main(args, c.io)).toBe(0);
+    expect(c.err).toEqual([]);
+    // 24 records → 80/20 → 5 in the test split.
+    expect(c.out.join('\n')).toMatch(/test split: 5 examples/);
+    const cached = join(tmp, 'home', '.cache', 'conifer', 'hub', 'datasets--databricks--databricks-dolly-15k', 'main', 'databricks-dolly-15k.jsonl');
+    expect(readFileSync(cached, 'utf8')).toBe(DOLLY_HEAD);
+    const c2 = capture();
+    expect(await main(['eval', '--data', 'hf://datasets/databricks/missing', '--backend', 'cpu', '--samples', '0'], c2.io)).toBe(1);
+    expect(c2.err).toHaveLength(1);
+    expect(c2.err[0]).toMatch(/--data hf:\/\/datasets\/databricks\/missing: cannot download databricks\/missing from the hub/);
   });
 
   it('a hub that cannot be reached: one line on stderr, exit 1, nothing written', async () => {

@@ -2,6 +2,8 @@ import {
   BatchSampler,
   type Batch,
   bundledDollyPath,
+  DOLLY_HUB_REPO,
+  downloadDolly,
   type DollyRecord,
   type EncodedExample,
   encodeRecords,
@@ -62,9 +64,31 @@ export interface PreparedData {
   test: { records: DollyRecord[]; examples: EncodedExample[] };
 }
 
+/**
+ * The local jsonl for --data: a file as is; `hub` or `hf://datasets/<owner>/<name>[/<file>]`
+ * downloaded once through @conifer/dolly-data's `downloadDolly` (cache `~/.cache/conifer/hub`;
+ * `$HF_ENDPOINT` and `$HF_TOKEN` as for models).
+ */
+export async function dataPath(data: string | undefined): Promise<string> {
+  if (data === undefined) return bundledDollyPath();
+  if (data !== 'hub' && !data.startsWith('hf://')) return data;
+  const [owner, name, ...rest] = data === 'hub' ? DOLLY_HUB_REPO.split('/') : data.slice('hf://datasets/'.length).split('/');
+  const repo = `${owner}/${name}`;
+  try {
+    return await downloadDolly({
+      repo,
+      ...(rest.length ? { path: rest.join('/') } : {}),
+      ...(process.env['HF_ENDPOINT'] ? { hubUrl: process.env['HF_ENDPOINT'].replace(/\/+$/, '') } : {}),
+      ...(process.env['HF_TOKEN'] ? { accessToken: process.env['HF_TOKEN'] } : {}),
+    });
+  } catch (e) {
+    throw new CliError(`--data ${data}: cannot download ${repo} from the hub (${(e as Error).message}); pass a local jsonl instead`);
+  }
+}
+
 /** Reads Dolly, samples `limit` records (seeded), splits 80/20 (seeded) and tokenizes both splits. */
 export async function prepareData(options: DataOptions): Promise<PreparedData> {
-  const path = options.data ?? bundledDollyPath();
+  const path = await dataPath(options.data);
   let records: DollyRecord[];
   try {
     records = (await loadDolly(path)).records;
