@@ -18,10 +18,23 @@ for p in t5-model int8 lora dolly-data trainer safetensors generate; do alias+=(
   --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
   --log-level=warning --outfile=$out
 ls -la $out
+# The int8 kernel bench (each webgpu Int8MatMul kernel checked and timed alone, tensor cores included) and
+# ../shared/device/tc-bench.mjs (the tensor-core ceiling from plain WGSL) travel in the same carry, so one
+# device call can run all three (docs/gpu.md).
+kout=benchmarks/gpu/dist/int8-kernels.mjs
+"$esb" packages/int8/bench/webgpu-kernels.ts --bundle --platform=node --format=esm --target=node20 \
+  --main-fields=module,main --external:webgpu "${alias[@]}" \
+  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
+  --log-level=warning --outfile=$kout
+ls -la $kout
+extra=($kout)
+tc=$root/../shared/device/tc-bench.mjs
+[ -s "$tc" ] || tc=/work/shared/device/tc-bench.mjs
+[ -s "$tc" ] && extra+=("$tc")
 if [ "${1:-}" != "--no-pack" ]; then
   pack=${PACK:-$root/../shared/device/pack.sh}
   [ -x "$pack" ] || pack=/work/shared/device/pack.sh
-  "$pack" $out
+  "$pack" $out "${extra[@]}"
   # A local `source .device-carry/setup.sh` leaves the unpacked dawn.node (21 MB) beside dawn.node.xz:
   # drop it so the carry stays ~30 MB (setup.sh unpacks it again on the GPU machine).
   [ -s .device-carry/dawn.node.xz ] && rm -f .device-carry/node_modules/webgpu/dist/linux-x64/dawn.node

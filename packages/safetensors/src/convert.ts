@@ -1,8 +1,8 @@
 import type { Dtype } from './dtypes.js';
 import { SafetensorsError } from './errors.js';
 
-/** IEEE half → float (exact). */
-function halfToFloat(h: number): number {
+/** IEEE half (16 bits) → number (exact). */
+export function halfToFloat(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >> 10) & 0x1f;
   const frac = h & 0x3ff;
@@ -17,38 +17,53 @@ const F16_TABLE = (() => {
   return t;
 })();
 
+/** The float dtypes {@link decodeFloatsInto} reads. */
+export type FloatDtype = 'F32' | 'F16' | 'BF16' | 'F64';
+
+const FLOAT_BYTES: Record<FloatDtype, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
+
+/**
+ * Decodes `count` elements, starting at element `start`, of little-endian float bytes (a view at
+ * any offset, aligned or not) into `out` (float32; F64 rounds). For streaming a large tensor row by
+ * row into one reused buffer; {@link toFloat32} decodes a whole tensor into a new array.
+ */
+export function decodeFloatsInto(dtype: FloatDtype, bytes: Uint8Array, start: number, count: number, out: Float32Array): void {
+  const size = FLOAT_BYTES[dtype];
+  if (size === undefined) throw new SafetensorsError(`cannot decode ${String(dtype)} as floats (expected F32, F16, BF16 or F64)`);
+  if (start < 0 || count < 0 || (start + count) * size > bytes.byteLength || count > out.length) {
+    throw new SafetensorsError(`decodeFloatsInto: elements ${start}..${start + count} of ${bytes.byteLength / size} into ${out.length}`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  switch (dtype) {
+    case 'F32':
+      for (let i = 0; i < count; i++) out[i] = view.getFloat32((start + i) * 4, true);
+      return;
+    case 'F16':
+      for (let i = 0; i < count; i++) out[i] = F16_TABLE[view.getUint16((start + i) * 2, true)]!;
+      return;
+    case 'BF16': {
+      const u = new Uint32Array(out.buffer, out.byteOffset, count);
+      for (let i = 0; i < count; i++) u[i] = view.getUint16((start + i) * 2, true) << 16;
+      return;
+    }
+    case 'F64':
+      for (let i = 0; i < count; i++) out[i] = view.getFloat64((start + i) * 8, true);
+      return;
+  }
+}
+
 /**
  * Decodes little-endian F32, F16 or BF16 bytes (a view at any offset) to a new Float32Array.
  * I32/I64/I8/U8/BOOL convert to float32 values too (I64 must fit 2^53).
  */
 export function toFloat32(dtype: Dtype, bytes: Uint8Array): Float32Array {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  switch (dtype) {
-    case 'F32': {
-      if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-      const out = new Float32Array(bytes.byteLength / 4);
-      for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
-      return out;
-    }
-    case 'F16': {
-      const out = new Float32Array(bytes.byteLength / 2);
-      for (let i = 0; i < out.length; i++) out[i] = F16_TABLE[view.getUint16(i * 2, true)]!;
-      return out;
-    }
-    case 'BF16': {
-      const out = new Float32Array(bytes.byteLength / 2);
-      const u = new Uint32Array(out.buffer);
-      for (let i = 0; i < out.length; i++) u[i] = view.getUint16(i * 2, true) << 16;
-      return out;
-    }
-    case 'F64': {
-      const out = new Float32Array(bytes.byteLength / 8);
-      for (let i = 0; i < out.length; i++) out[i] = view.getFloat64(i * 8, true);
-      return out;
-    }
-    default:
-      return Float32Array.from(toNumbers(dtype, bytes));
+  if (dtype === 'F32' && bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  if (dtype === 'F32' || dtype === 'F16' || dtype === 'BF16' || dtype === 'F64') {
+    const out = new Float32Array(bytes.byteLength / FLOAT_BYTES[dtype]);
+    decodeFloatsInto(dtype, bytes, 0, out.length, out);
+    return out;
   }
+  return Float32Array.from(toNumbers(dtype, bytes));
 }
 
 /** Decodes integer dtypes (I64, I32, I16, I8, U8, U16, U32, BOOL) to an Int32Array (values must fit). */

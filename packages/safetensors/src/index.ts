@@ -4,6 +4,6 @@ export { MAX_HEADER_BYTES, parseHeader, readHeaderLength, type SafetensorsHeader
 export { SafetensorsFile, readSafetensorsFile, type RawTensor } from './file.js';
 export { parseSafetensors } from './buffer.js';
 export { serializeSafetensors, type TensorToWrite } from './serialize.js';
-export { toFloat32, toInt32, float32ToBf16Bits } from './convert.js';
+export { decodeFloatsInto, type FloatDtype, halfToFloat, toFloat32, toInt32, float32ToBf16Bits } from './convert.js';
 export { writeFileAtomic } from './atomic.js';
 export { resolveCheckpointFiles } from './sharded.js';

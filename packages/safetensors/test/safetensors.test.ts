@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  decodeFloatsInto,
   float32ToBf16Bits,
+  halfToFloat,
   parseSafetensors,
   readSafetensorsFile,
   resolveCheckpointFiles,
@@ -76,6 +78,27 @@ describe('round trip', () => {
     new DataView(buf.buffer).setFloat32(1, 3.5, true);
     new DataView(buf.buffer).setFloat32(5, -1, true);
     expect(Array.from(toFloat32('F32', buf.subarray(1)))).toEqual([3.5, -1]);
+  });
+
+  it('decodeFloatsInto: a slice of elements into a reused buffer, any dtype and offset; out of range throws', () => {
+    const values = [0.5, -3, 1024, 2 ** -14, 7, -0.25];
+    const f32 = new Uint8Array(new Float32Array(values).buffer);
+    const f16 = new Uint8Array(new Uint16Array([0x3800, 0xc200, 0x6400, 0x0400, 0x4700, 0xb400]).buffer);
+    const bf16 = new Uint8Array(float32ToBf16Bits(new Float32Array(values)).buffer);
+    const f64 = new Uint8Array(new Float64Array(values).buffer);
+    const odd = new Uint8Array(f32.length + 3);
+    odd.set(f32, 3);
+    const out = new Float32Array(8).fill(99);
+    for (const [dtype, bytes] of [['F32', f32], ['F16', f16], ['BF16', bf16], ['F64', f64], ['F32', odd.subarray(3)]] as const) {
+      decodeFloatsInto(dtype, bytes, 2, 3, out);
+      expect(Array.from(out.subarray(0, 3)), dtype).toEqual([1024, 2 ** -14, 7]);
+      expect(out[3], 'elements past count untouched').toBe(99);
+      expect(Array.from(toFloat32(dtype, bytes)), dtype).toEqual(values);
+    }
+    expect(halfToFloat(0x7bff)).toBe(65504);
+    expect(() => decodeFloatsInto('F32', f32, 4, 3, out)).toThrow(SafetensorsError);
+    expect(() => decodeFloatsInto('F16', f16, 0, 6, new Float32Array(5))).toThrow(/elements 0..6 of 6 into 5/);
+    expect(() => decodeFloatsInto('I32' as 'F32', f32, 0, 1, out)).toThrow(/cannot decode I32 as floats/);
   });
 });
 
