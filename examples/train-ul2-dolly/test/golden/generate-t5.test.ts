@@ -1,14 +1,9 @@
 /**
- * Golden equality of @conifer/generate with transformers 5.17 on the real tiny checkpoints.
- *
- * NOT RUN in @conifer/generate (it would need @conifer/t5-model): drop this file into the example package
- * (or a package with a test-only dependency on both), rename it `golden-generate.test.ts`, and copy
- *   /work/shared/golden/models/{ul2-tiny,flan-t5-tiny}/   → <that package>/test/fixtures/golden/models/
- *   /work/shared/golden/cases/{ul2-tiny,flan-t5-tiny}.json → <that package>/test/fixtures/golden/cases/
- * (or point CONIFER_GOLDEN at a folder with that layout).
- *
- * Assumes `T5ForConditionalGeneration.fromPretrained(dir)` (sync or async) returns a model that satisfies
- * the Seq2Seq contract of docs/interfaces.md. Nothing here depends on the model's classes otherwise.
+ * Golden equality of @conifer/generate with transformers 5.17 on the real tiny checkpoints, through
+ * @conifer/t5-model (the cross-package check; @conifer/generate's own golden-mini-t5.test.ts does the
+ * same with a test-only minimal T5). Fixtures: @conifer/t5-model's copy of the golden models and cases
+ * (packages/t5-model/test/fixtures/{models,cases}, PROVENANCE.md there), or CONIFER_GOLDEN.
+ * The model is used only through the Seq2Seq contract of docs/interfaces.md.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
