@@ -14,7 +14,7 @@ import { decodeOptions } from './generate.js';
 import { checkVocabulary, evalBatches, makeSampler, prepareData, tokenizerFor } from './pipeline/data.js';
 import { evaluate } from './pipeline/evaluate.js';
 import { downloadModel } from './pipeline/hub.js';
-import { loadModel, modelDir, resolveHubModel } from './pipeline/model.js';
+import { downloadWithProgress, loadModel, modelDir } from './pipeline/model.js';
 import { sourceText } from './pipeline/prompts.js';
 import { loraTrainable } from './pipeline/trainable.js';
 import { formatPlan, makePlan, type Plan, type PlanInput } from './plan.js';
@@ -93,7 +93,7 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
   if (!opts.resume && existsSync(paths.checkpoints) && (await readdir(paths.checkpoints)).length > 0) {
     throw new CliError(`--out ${opts.out} already holds checkpoints: pass --resume to continue that run, or another --out`);
   }
-  if (hubId) opts = { ...opts, model: (await resolveHubModel({ kind: 'hub', id: hubId }, io.stdout)).source };
+  if (hubId) opts = { ...opts, model: { kind: 'dir', dir: await downloadWithProgress(hubId, io.stdout) } };
   const backend = await setupBackend(opts.backend);
   try {
     io.stdout(`  backend      ${backend.detail}`);

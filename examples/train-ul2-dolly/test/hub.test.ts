@@ -9,6 +9,7 @@ import { T5ForConditionalGeneration } from '@conifer/t5-model';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/main.js';
 import { tokenizerFor } from '../src/pipeline/data.js';
+import { byteProgressBar } from '../src/pipeline/download-progress.js';
 import { downloadModel } from '../src/pipeline/hub.js';
 import { bundledDollyPath, bundledTokenizerDir } from '@conifer/dolly-data';
 import { repoFromFiles, repoFromFolder, startFakeHub, type FakeHub } from './fake-hub.js';
@@ -83,6 +84,23 @@ describe('downloadModel (the hub download behind --model <id>)', () => {
     const before = [...hub.downloads.values()].reduce((a, b) => a + b, 0);
     await downloadModel('test-org/ul2-tiny', { cacheDir, hubUrl: hub.url });
     expect([...hub.downloads.values()].reduce((a, b) => a + b, 0)).toBe(before);
+  });
+
+  it('reports progress in file bytes (listings and range probes not counted), cached files at once', async () => {
+    const record = () => {
+      const r = { total: -1, added: 0, files: [] as string[], stopped: false };
+      return { r, progress: { start: (t: number) => void (r.total = t), add: (n: number) => void (r.added += n), file: (p: string) => void r.files.push(p), stop: () => void (r.stopped = true) } };
+    };
+    const folder = join(T5_FIXTURES, 'models/ul2-tiny-sharded');
+    const bytes = readdirSync(folder).reduce((a, f) => a + readFileSync(join(folder, f)).length, 0);
+    const fresh = record();
+    await downloadModel('test-org/ul2-tiny', { cacheDir: join(tmp, 'cache-progress'), hubUrl: hub.url, progress: fresh.progress });
+    expect(fresh.r).toMatchObject({ total: bytes, added: bytes, stopped: true });
+    expect(fresh.r.files).toHaveLength(15);
+    const again = record();
+    await downloadModel('test-org/ul2-tiny', { cacheDir: join(tmp, 'cache-progress'), hubUrl: hub.url, progress: again.progress });
+    expect(again.r).toMatchObject({ total: bytes, added: bytes, stopped: true });
+    expect(byteProgressBar('download', { isTTY: false } as NodeJS.WriteStream)).toBeNull();
   });
 
   it('a connection dropped mid-file leaves no truncated weight file, and the retry completes it', async () => {

@@ -1,7 +1,9 @@
-import { downloadFileToCacheDir, listFiles, modelInfo } from '@huggingface/hub';
+import { downloadFileToCacheDir, getHFHubCachePath, getRepoFolderName, listFiles, modelInfo } from '@huggingface/hub';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CliError } from '../errors.js';
+import { countingFetch, type ByteProgress } from './download-progress.js';
 
 /** The files of a snapshot a T5 run needs: config, safetensors weights (+ index), tokenizer, generation config. */
 export function wantedFile(path: string): boolean {
@@ -28,6 +30,8 @@ export interface DownloadModelOptions {
   fetch?: typeof fetch;
   /** Called before each file is fetched (or found in the cache). */
   onFile?: (path: string, index: number, count: number) => void;
+  /** Bytes of the snapshot so far (cached files count at once); e.g. `byteProgressBar(…)`. */
+  progress?: ByteProgress | null | undefined;
 }
 
 /**
@@ -45,20 +49,26 @@ export async function downloadModel(id: string, options: DownloadModelOptions = 
   const revision = options.revision ?? 'main';
   const hubUrl = options.hubUrl ?? process.env['HF_ENDPOINT'];
   const accessToken = options.accessToken ?? process.env['HF_TOKEN'];
+  const progress = options.progress ?? null;
+  const baseFetch = options.fetch ?? fetch;
   const common = {
     ...(hubUrl ? { hubUrl: hubUrl.replace(/\/+$/, '') } : {}),
     ...(accessToken ? { accessToken } : {}),
-    ...(options.fetch ? { fetch: options.fetch } : {}),
+    fetch: progress ? countingFetch((n) => progress.add(n), baseFetch) : baseFetch,
   };
   let sha: string;
   let paths: string[];
+  const sizes = new Map<string, number>();
   try {
     const info = await modelInfo({ ...common, name: id, revision, additionalFields: ['sha'] });
     if (typeof info.sha !== 'string' || info.sha === '') throw new Error('the hub did not return a commit for this revision');
     sha = info.sha;
     paths = [];
     for await (const f of listFiles({ ...common, repo: id, revision: sha, recursive: false })) {
-      if (f.type === 'file' && wantedFile(f.path)) paths.push(f.path);
+      if (f.type === 'file' && wantedFile(f.path)) {
+        paths.push(f.path);
+        sizes.set(f.path, f.lfs?.size ?? f.size);
+      }
     }
   } catch (e) {
     throw new CliError(`--model ${id}: cannot read the hub repository (${(e as Error).message}); download it yourself and pass the folder`);
@@ -68,8 +78,19 @@ export async function downloadModel(id: string, options: DownloadModelOptions = 
   }
   const todo = options.configOnly ? ['config.json'] : paths.sort();
   let snapshot = '';
-  for (const [i, path] of todo.entries()) {
-    options.onFile?.(path, i, todo.length);
+  const cached = join(options.cacheDir ?? getHFHubCachePath(), getRepoFolderName({ type: 'model', name: id }), 'snapshots', sha);
+  progress?.start(todo.reduce((a, p) => a + (sizes.get(p) ?? 0), 0));
+  try {
+    for (const [i, path] of todo.entries()) {
+      options.onFile?.(path, i, todo.length);
+      progress?.file?.(path, i, todo.length);
+      if (existsSync(join(cached, path))) progress?.add(sizes.get(path) ?? 0);
+      await fetchOne(path);
+    }
+  } finally {
+    progress?.stop();
+  }
+  async function fetchOne(path: string): Promise<void> {
     try {
       const local = await downloadFileToCacheDir({ ...common, repo: id, path, revision: sha, ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}) });
       if (path === 'config.json') snapshot = dirname(local);

@@ -8,6 +8,7 @@ import type { ModelSource } from '../options.js';
 import { countParameters, resolveInt8 } from '../plan.js';
 import { readT5Config, t5Shape } from '../t5-config.js';
 import type { Int8Mode } from '../options.js';
+import { byteProgressBar } from './download-progress.js';
 import { downloadModel } from './hub.js';
 
 export interface LoadedModel {
@@ -26,8 +27,13 @@ export interface LoadedModel {
  */
 export async function resolveHubModel(source: ModelSource, log: (line: string) => void): Promise<{ source: ModelSource; hubId: string | null }> {
   if (source.kind !== 'hub') return { source, hubId: null };
-  const dir = await downloadModel(source.id, { onFile: (path, i, n) => log(`  download     ${source.id}: ${path} (${i + 1}/${n})`) });
-  return { source: { kind: 'dir', dir }, hubId: source.id };
+  return { source: { kind: 'dir', dir: await downloadWithProgress(source.id, log) }, hubId: source.id };
+}
+
+/** downloadModel with a progress bar on a terminal (stderr), else one line per file through `log`. */
+export async function downloadWithProgress(id: string, log: (line: string) => void): Promise<string> {
+  const progress = byteProgressBar(`download ${id}`);
+  return downloadModel(id, progress ? { progress } : { onFile: (path, i, n) => log(`  download     ${id}: ${path} (${i + 1}/${n})`) });
 }
 
 /** The snapshot folder of a source (null for the demo model). */
@@ -42,7 +48,7 @@ export function modelDir(source: ModelSource): string | null {
  */
 export async function loadModel(
   source: ModelSource,
-  options: { int8: Int8Mode; seed: number; gradientCheckpointing?: boolean; cacheDir?: string; log?: (line: string) => void },
+  options: { int8: Int8Mode; seed: number; gradientCheckpointing?: boolean; log?: (line: string) => void },
 ): Promise<LoadedModel> {
   if (source.kind === 'config') {
     throw new CliError(`--model ${source.file}: a bare config.json is enough for --dry-run only; pass the snapshot folder`);
@@ -51,7 +57,7 @@ export async function loadModel(
     source.kind === 'dir'
       ? source.dir
       : source.kind === 'hub'
-        ? await downloadModel(source.id, { cacheDir: options.cacheDir, onFile: (path, i, n) => options.log?.(`  download     ${source.id}: ${path} (${i + 1}/${n})`) })
+        ? await downloadWithProgress(source.id, options.log ?? (() => {}))
         : null;
   const config = dir ? null : DEMO_CONFIG;
   const total = countParameters(t5Shape((config ?? readT5Config(dir!, true)) as Record<string, unknown>)).total;
