@@ -15,7 +15,8 @@ export {
 } from './kernels/webgpu-kernels';
 export {
   prepareTensorCoreKernels, disableTensorCoreKernels, setTensorCoreEmulation, int8TensorCoreShader, f16TensorCoreShader,
-  type TensorCoreReport, type TensorCoreTiles,
+  tensorCoreShader, compileComputeShader, tensorCoreDispatchCount, TENSOR_CORE_VARIANTS,
+  type TensorCoreReport, type TensorCoreTiles, type ShaderVariant,
 } from './kernels/webgpu-tensor-core';
 export { tiledInt8Program, type TiledKind, type TiledRows } from './kernels/webgpu-tiled';
 export * as webgpuPrograms from './kernels/webgpu-programs';

@@ -2,13 +2,18 @@
  * Tensor-core int8 matmuls for the webgpu backend through Dawn's
  * `chromium-experimental-subgroup-matrix` feature (WGSL `subgroup_matrix_*`).
  *
- * **UNTESTED ON HARDWARE.** The subgroup-matrix shaders below were written from Dawn's sources
- * (the templated `subgroupMatrixLoad<T, row_major>(ptr, offset, stride)` form, offsets and strides
- * counted in elements of the bound array, 8-bit matrices read from `array<i32>` four per word) and
- * from `tc-bench.mjs`; they have never been compiled by a driver that has the feature. They are
- * therefore off until {@link prepareTensorCoreKernels} has compiled them on the backend's device
- * and checked them against the tiled kernels on random data; on any compile error or mismatch
- * they stay off and the tiled kernels are used.
+ * **NOT YET RUN ON HARDWARE.** The subgroup-matrix shaders below use Dawn's templated
+ * `subgroupMatrixLoad<T, row_major>(ptr, offset, stride)` form, whose offset and stride count
+ * elements of the bound array: 8-bit matrices are read from `array<i32>` four per word, so both
+ * are in words (Dawn's SPIR-V expectations, test/tint/builtins/gen/var/subgroupMatrixLoad/
+ * b03a09.wgsl.expected.spvasm, index the i32 array with the offset as is; the deprecated
+ * `col_major: bool` form counted 8-bit components and is divided by 4 there). Every variant is
+ * **compiled by Tint in CI** — Dawn's null backend offers `chromium-experimental-subgroup-matrix`
+ * — (test/tensor-core-compile.test.ts), so the WGSL is valid, uniformity included; what no machine
+ * here can do is run it. The kernels therefore stay off until {@link prepareTensorCoreKernels} has
+ * compiled them on the backend's device and checked them against the tiled kernels on random
+ * data; on any compile error or mismatch the next variant is tried, and if none passes the tiled
+ * kernels are used.
  *
  * Everything around the subgroup-matrix step is plain WGSL run through the backend
  * (`runWebGPUProgram`) and *is* tested on lavapipe, with a plain-WGSL stand-in for that one step
@@ -39,7 +44,7 @@ interface GpuPass {
   setPipeline(p: GpuPipeline): void; setBindGroup(i: number, g: unknown): void;
   dispatchWorkgroups(x: number, y?: number, z?: number): void; end(): void;
 }
-interface GpuDevice {
+export interface GpuDevice {
   features: { has(name: string): boolean };
   createShaderModule(d: { code: string }): { getCompilationInfo(): Promise<{ messages: ReadonlyArray<{ type: string; message: string; lineNum: number }> }> };
   createComputePipelineAsync(d: unknown): Promise<GpuPipeline>;
@@ -62,16 +67,23 @@ interface Backend {
   disposeData(dataId: object): void;
 }
 
-/** Subgroup-matrix tiles per subgroup (a workgroup is 2 × 2 subgroups of 32 invocations). */
+/** Subgroup-matrix tiles of 16 × 16 per subgroup (TM down the rows, TN across the columns). */
 export interface TensorCoreTiles { TM: number; TN: number }
 
 const FEATURE = 'chromium-experimental-subgroup-matrix';
 const int = (v: number): Uniform => ({ type: 'int32', data: [v] });
 const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
 
-interface Prepared { i8?: GpuPipeline; f16?: GpuPipeline; tiles: TensorCoreTiles }
+interface Kernel { pipeline: GpuPipeline; variant: ShaderVariant }
+interface Prepared { i8?: Kernel; f16?: Kernel; tiles: TensorCoreTiles }
 const prepared = new WeakMap<object, Prepared>();
 let emulate = false;
+let tensorCoreDispatches = 0;
+
+/** How many subgroup-matrix dispatches {@link tensorCoreInt8MatMul} has issued (lets a check prove it ran them). */
+export function tensorCoreDispatchCount(): number {
+  return tensorCoreDispatches;
+}
 
 /** Tests and benchmarks: run the tensor-core pipeline with a plain-WGSL stand-in for the subgroup-matrix step. */
 export function setTensorCoreEmulation(on: boolean): void {
@@ -84,25 +96,40 @@ export function tensorCoresReady(backend: object): boolean {
 }
 
 /**
- * Spelling variants tried in order by {@link prepareTensorCoreKernels} until one compiles (the
- * syntax is unverified on hardware): the subgroup index from `@builtin(subgroup_id)` or from
- * `local_invocation_index / subgroup_size`; 8-bit matrices read from `array<i32>` (as Dawn's own
- * tests do) or `array<u32>` (as tc-bench.mjs does).
+ * Variants tried in order by {@link prepareTensorCoreKernels} until one compiles *and* matches the
+ * tiled kernels on the device:
+ * - `layout`: `'2x2'` = a workgroup of 128 invocations, 2 × 2 subgroups found by
+ *   `@builtin(subgroup_id)` (needs a subgroup size of 32); `'1'` = one subgroup of 32 per workgroup
+ *   (no subgroup_id). The subgroup index must be subgroup-uniform for the matrix builtins, so
+ *   `local_invocation_index / subgroup_size` is not an option: Tint's uniformity analysis rejects it.
+ * - `word`: 8-bit matrices read from `array<i32>` (as Dawn's tests do) or `array<u32>` (tc-bench.mjs).
  */
-export interface ShaderVariant { subgroupId: boolean; word: 'i32' | 'u32' }
-const VARIANTS: ShaderVariant[] = [
-  { subgroupId: true, word: 'i32' }, { subgroupId: false, word: 'i32' },
-  { subgroupId: true, word: 'u32' }, { subgroupId: false, word: 'u32' },
+export interface ShaderVariant { layout: '2x2' | '1'; word: 'i32' | 'u32' }
+export const TENSOR_CORE_VARIANTS: readonly ShaderVariant[] = [
+  { layout: '2x2', word: 'i32' }, { layout: '1', word: 'i32' },
+  { layout: '2x2', word: 'u32' }, { layout: '1', word: 'u32' },
 ];
+const VARIANTS = TENSOR_CORE_VARIANTS;
 
-function entryPoint(v: ShaderVariant): string {
-  return v.subgroupId
-    ? 'fn main(@builtin(workgroup_id) wg : vec3u, @builtin(subgroup_id) sg : u32) {'
-    : `fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_index) li : u32, @builtin(subgroup_size) sgSize : u32) {
-  let sg = li / sgSize;`;
+/** Rows (TM) and columns (TN) of 16 covered by one workgroup: 2 × 2 subgroups or 1. */
+function perWorkgroup(v: ShaderVariant): number {
+  return v.layout === '2x2' ? 32 : 16;
 }
 
-/** WGSL of the i8 × i8 → i32 subgroup-matrix product `Cᵀ [N, Mp] = W [N, K] · Xᵀ [K, Mp]`. UNTESTED ON HARDWARE. */
+/** The entry point and this subgroup's first row r0 and column c0 of the output. */
+function entryPoint(v: ShaderVariant, { TM, TN }: TensorCoreTiles): string {
+  return v.layout === '2x2'
+    ? `@compute @workgroup_size(128)
+fn main(@builtin(workgroup_id) wg : vec3u, @builtin(subgroup_id) sg : u32) {
+  let r0 = wg.y * ${32 * TM}u + (sg / 2u) * ${16 * TM}u;
+  let c0 = wg.x * ${32 * TN}u + (sg % 2u) * ${16 * TN}u;`
+    : `@compute @workgroup_size(32)
+fn main(@builtin(workgroup_id) wg : vec3u) {
+  let r0 = wg.y * ${16 * TM}u;
+  let c0 = wg.x * ${16 * TN}u;`;
+}
+
+/** WGSL of the i8 × i8 → i32 subgroup-matrix product `Cᵀ [N, Mp] = W [N, K] · Xᵀ [K, Mp]` (compiled by Tint in CI; not yet run on hardware). */
 export function int8TensorCoreShader({ TM, TN }: TensorCoreTiles, v: ShaderVariant = VARIANTS[0] as ShaderVariant): string {
   return `enable subgroups;
 enable chromium_experimental_subgroup_matrix;
@@ -114,10 +141,7 @@ struct D { N : u32, Mp : u32, K : u32, pad : u32 }
 @group(0) @binding(1) var<storage, read> XT : array<${v.word}>;
 @group(0) @binding(2) var<storage, read_write> C : array<i32>;
 @group(0) @binding(3) var<uniform> d : D;
-@compute @workgroup_size(128)
-${entryPoint(v)}
-  let r0 = wg.y * ${32 * TM}u + (sg / 2u) * ${16 * TM}u;
-  let c0 = wg.x * ${32 * TN}u + (sg % 2u) * ${16 * TN}u;
+${entryPoint(v, { TM, TN })}
   var acc : array<array<TC, ${TN}>, ${TM}>;
   for (var k = 0u; k < d.K; k += 32u) {
     var a : array<TA, ${TM}>;
@@ -137,7 +161,7 @@ ${entryPoint(v)}
 }`;
 }
 
-/** WGSL of the f16 × f16 → f32 subgroup-matrix product `C [Mp, K] = A [Mp, N] · B [N, K]`. UNTESTED ON HARDWARE. */
+/** WGSL of the f16 × f16 → f32 subgroup-matrix product `C [Mp, K] = A [Mp, N] · B [N, K]` (compiled by Tint in CI; not yet run on hardware). */
 export function f16TensorCoreShader({ TM, TN }: TensorCoreTiles, v: ShaderVariant = VARIANTS[0] as ShaderVariant): string {
   return `enable f16;
 enable subgroups;
@@ -150,10 +174,7 @@ struct D { Mp : u32, N : u32, K : u32, pad : u32 }
 @group(0) @binding(1) var<storage, read> B : array<f16>;
 @group(0) @binding(2) var<storage, read_write> C : array<f32>;
 @group(0) @binding(3) var<uniform> d : D;
-@compute @workgroup_size(128)
-${entryPoint(v)}
-  let r0 = wg.y * ${32 * TM}u + (sg / 2u) * ${16 * TM}u;
-  let c0 = wg.x * ${32 * TN}u + (sg % 2u) * ${16 * TN}u;
+${entryPoint(v, { TM, TN })}
   var acc : array<array<TC, ${TN}>, ${TM}>;
   for (var n = 0u; n < d.N; n += 16u) {
     var a : array<TA, ${TM}>;
@@ -391,7 +412,9 @@ export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: 
     } else {
       acc = b.makeTensorInfo([N, Mp], 'int32');
       temps.push(acc);
-      dispatchRaw(b, p!.i8!, [packed, xqt, acc], [N, Mp, K, 0], [Mp / (32 * TN), N / (32 * TM)]);
+      const w = perWorkgroup(p!.i8!.variant);
+      dispatchRaw(b, p!.i8!.pipeline, [packed, xqt, acc], [N, Mp, K, 0], [Mp / (w * TN), N / (w * TM)]);
+      tensorCoreDispatches++;
     }
     return done(b.runWebGPUProgram(llmInt8EpilogueProgram(M, N), [acc, x, packed, scale, rowAbsmax, olist], 'float32', [int(M), int(N), int(K), int(KW), int(Mp)]));
   }
@@ -409,7 +432,9 @@ export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: 
     } else {
       c = b.makeTensorInfo([Mp, K], 'float32');
       temps.push(c);
-      dispatchRaw(b, p!.f16!, [dy16, w16, c], [Mp, N, K, 0], [K / (32 * TN), Mp / (32 * TM)]);
+      const w = perWorkgroup(p!.f16!.variant);
+      dispatchRaw(b, p!.f16!.pipeline, [dy16, w16, c], [Mp, N, K, 0], [K / (w * TN), Mp / (w * TM)]);
+      tensorCoreDispatches++;
     }
     return done(b.runWebGPUProgram(backwardEpilogueProgram(M, K), [c, rowMax], 'float32', [int(K)]));
   }
@@ -425,7 +450,8 @@ export interface TensorCoreReport {
   f16: string;
 }
 
-async function compile(device: GpuDevice, code: string): Promise<GpuPipeline | string> {
+/** Compiles one compute shader (entry point `main`) into a pipeline on `device`, or returns its errors (Tint's messages, validation). */
+export async function compileComputeShader(device: GpuDevice, code: string): Promise<GpuPipeline | string> {
   device.pushErrorScope('validation');
   const module = device.createShaderModule({ code });
   const info = await module.getCompilationInfo();
@@ -443,12 +469,22 @@ async function compile(device: GpuDevice, code: string): Promise<GpuPipeline | s
   return errors.length || !pipeline ? errors.join('; ').slice(0, 600) || 'no pipeline' : pipeline;
 }
 
+/** The shader of one kernel kind for one variant. */
+export function tensorCoreShader(kind: 'i8' | 'f16', tiles: TensorCoreTiles, v: ShaderVariant): string {
+  return kind === 'i8' ? int8TensorCoreShader(tiles, v) : f16TensorCoreShader(tiles, v);
+}
+
+/** Relative-error tolerance of each kernel kind against the tiled kernels (f16 rounds dY). */
+const TOLERANCE = { i8: 1e-4, f16: 5e-3 } as const;
+
 /**
  * Compiles the subgroup-matrix kernels on the backend's device (it must have been created with
  * `chromium-experimental-subgroup-matrix` and `shader-f16`; tfjs does not request them itself) and
- * enables them for this backend. `check` (recommended; the bench and {@link tensorCoreSelfCheck}
- * users pass one) compares each kernel with the tiled kernels on random data and returns the relative
- * error; a kernel whose error exceeds its tolerance stays off. **UNTESTED ON HARDWARE.**
+ * enables them for this backend. For each kernel the variants ({@link TENSOR_CORE_VARIANTS}) are
+ * tried in order: the first that compiles and, when `check` is given (recommended; the bench and
+ * `prepareWebGPUTensorCores` pass one), matches the tiled kernels on random data within tolerance
+ * is kept; the report says which, or every variant's compile error or check result. **Not yet run
+ * on hardware** (the shaders are compiled by Tint in CI).
  */
 export async function prepareTensorCoreKernels(
   backend: object,
@@ -462,41 +498,42 @@ export async function prepareTensorCoreKernels(
   prepared.delete(backend);
   if (!hasTc) return report;
   const entry: Prepared = { tiles };
-  const firstCompiling = async (variants: ShaderVariant[], shader: (v: ShaderVariant) => string): Promise<[GpuPipeline | undefined, string]> => {
-    const errors: string[] = [];
-    for (const v of variants) {
-      const r = await compile(device, shader(v));
-      if (typeof r !== 'string') return [r, JSON.stringify(v)];
-      errors.push(`${JSON.stringify(v)}: ${r}`);
-    }
-    return [undefined, `compile errors: ${errors.join(' | ').slice(0, 1500)}`];
-  };
-  const [i8, i8Note] = await firstCompiling(VARIANTS, (v) => int8TensorCoreShader(tiles, v));
-  entry.i8 = i8;
-  report.i8 = i8Note;
-  if (!device.features.has('shader-f16')) report.f16 = 'shader-f16 absent';
-  else {
-    const [f16, f16Note] = await firstCompiling(VARIANTS.filter((v) => v.word === 'i32'), (v) => f16TensorCoreShader(tiles, v));
-    entry.f16 = f16;
-    report.f16 = f16Note;
-  }
-  if (!entry.i8) delete entry.i8;
-  if (!entry.f16) delete entry.f16;
-  if (!entry.i8 && !entry.f16) return report;
   prepared.set(backend, entry);
   for (const kind of ['i8', 'f16'] as const) {
-    if (!entry[kind]) continue;
-    const variant = report[kind];
-    if (!options.check) { report[kind] = `ready (unchecked; ${variant})`; continue; }
-    try {
-      const err = await options.check(kind);
-      const tol = kind === 'i8' ? 1e-4 : 5e-3;
-      if (err <= tol) report[kind] = `ready (relative error ${err.toExponential(2)} vs tiled; ${variant})`;
-      else { delete entry[kind]; report[kind] = `check failed: relative error ${err} > ${tol} (${variant})`; }
-    } catch (e) {
-      delete entry[kind];
-      report[kind] = `check threw: ${(e as Error).message.slice(0, 300)} (${variant})`;
+    if (kind === 'f16' && !device.features.has('shader-f16')) {
+      report.f16 = 'shader-f16 absent';
+      continue;
     }
+    // f16 matrices are read from array<f16>: the word type does not apply.
+    const variants = kind === 'i8' ? VARIANTS : VARIANTS.filter((v) => v.word === 'i32');
+    const notes: string[] = [];
+    for (const variant of variants) {
+      const name = `${variant.layout} ${variant.word}`;
+      const pipeline = await compileComputeShader(device, tensorCoreShader(kind, tiles, variant));
+      if (typeof pipeline === 'string') {
+        notes.push(`${name}: compile error ${pipeline}`);
+        continue;
+      }
+      entry[kind] = { pipeline, variant };
+      if (!options.check) {
+        report[kind] = `ready (unchecked; ${name})`;
+        break;
+      }
+      const before = tensorCoreDispatches;
+      try {
+        const err = await options.check(kind);
+        if (tensorCoreDispatches === before) throw new Error('the check did not reach the tensor-core kernel');
+        if (err <= TOLERANCE[kind]) {
+          report[kind] = `ready (relative error ${err.toExponential(2)} vs tiled; ${name})`;
+          break;
+        }
+        notes.push(`${name}: check failed, relative error ${err} > ${TOLERANCE[kind]}`);
+      } catch (e) {
+        notes.push(`${name}: check threw ${(e as Error).message.slice(0, 300)}`);
+      }
+      delete entry[kind];
+    }
+    if (!entry[kind]) report[kind] = notes.join(' | ').slice(0, 2000);
   }
   if (!entry.i8 && !entry.f16) prepared.delete(backend);
   return report;

@@ -1,0 +1,40 @@
+// Child process of tensor-core-compile.test.ts: compiles every tensor-core shader variant with Tint
+// on Dawn's null backend (which offers `chromium-experimental-subgroup-matrix`; it compiles and
+// validates but runs nothing), then runs prepareTensorCoreKernels on that device. Prints one JSON line.
+// A child process because a second Dawn instance in a test process makes Dawn abort on read-back.
+import { create, globals } from 'webgpu';
+import { compileComputeShader, prepareTensorCoreKernels, TENSOR_CORE_VARIANTS, tensorCoreShader, type GpuDevice } from '../../src/kernels/webgpu-tensor-core';
+
+Object.assign(globalThis, globals);
+const FEATURES = ['chromium-experimental-subgroup-matrix', 'shader-f16', 'subgroups'];
+
+async function main(): Promise<void> {
+  const gpu = create(['backend=null', 'enable-dawn-features=allow_unsafe_apis']);
+  const adapter = await gpu.requestAdapter({ featureLevel: 'core' } as GPURequestAdapterOptions);
+  if (!adapter) throw new Error('no null-backend adapter');
+  const missing = FEATURES.filter((f) => !adapter.features.has(f));
+  if (missing.length) throw new Error(`the null adapter lacks ${missing.join(', ')}`);
+  const device = (await adapter.requestDevice({ requiredFeatures: FEATURES as GPUFeatureName[] })) as unknown as GpuDevice;
+  const compiled: Record<string, string> = {};
+  for (const tiles of [{ TM: 2, TN: 2 }, { TM: 4, TN: 2 }, { TM: 4, TN: 4 }]) {
+    for (const kind of ['i8', 'f16'] as const) {
+      for (const v of TENSOR_CORE_VARIANTS) {
+        if (kind === 'f16' && v.word !== 'i32') continue;
+        const r = await compileComputeShader(device, tensorCoreShader(kind, tiles, v));
+        compiled[`${kind} TM${tiles.TM} TN${tiles.TN} ${v.layout} ${v.word}`] = typeof r === 'string' ? r : 'ok';
+      }
+    }
+  }
+  // A broken shader must be reported, not pass: the same kernel with a type error.
+  const broken = await compileComputeShader(device, tensorCoreShader('i8', { TM: 2, TN: 2 }, TENSOR_CORE_VARIANTS[0]!).replace('var acc : array<array<TC,', 'var acc : array<array<TA,'));
+  const report = await prepareTensorCoreKernels({ device });
+  console.log(JSON.stringify({ compiled, broken: typeof broken === 'string' ? broken : 'ok', report }));
+}
+
+main().then(
+  () => process.exit(0),
+  (e: Error) => {
+    console.log(JSON.stringify({ error: e.message }));
+    process.exit(0);
+  },
+);

@@ -1,0 +1,49 @@
+// The tensor-core (subgroup-matrix) shaders, compiled by Tint: Dawn's null backend offers
+// `chromium-experimental-subgroup-matrix` with `allow_unsafe_apis`, so every variant is parsed,
+// type-checked, uniformity-analysed and turned into a pipeline here, although nothing can run them
+// (no GPU here; lavapipe lacks the feature). Runs in a child process (one Dawn instance per process).
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/esm/index.mjs')).href;
+const script = fileURLToPath(new URL('./scripts/tensor-core-compile.ts', import.meta.url));
+
+interface Result {
+  error?: string;
+  compiled: Record<string, string>;
+  broken: string;
+  report: { feature: boolean; i8: string; f16: string };
+}
+
+function runChild(): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--import', tsx, script], { cwd: root, timeout: 120_000 }, (err, stdout, stderr) => {
+      const last = stdout.trim().split('\n').pop() ?? '';
+      try {
+        resolve(JSON.parse(last) as Result);
+      } catch {
+        reject(new Error(`child printed no result (${err?.message ?? ''}): ${stderr.slice(-2000)}`));
+      }
+    });
+  });
+}
+
+describe('tensor-core shaders compile with Tint (Dawn null backend)', () => {
+  it('every variant and tile size; a type error is reported; prepareTensorCoreKernels enables the first variant', async () => {
+    const r = await runChild();
+    expect(r.error).toBeUndefined();
+    const names = Object.keys(r.compiled);
+    expect(names).toHaveLength(18); // 3 tile sizes × (4 i8 + 2 f16 variants)
+    for (const [name, result] of Object.entries(r.compiled)) {
+      if (name.includes(' 2x2 ')) expect(result, name).toBe('ok');
+      // One subgroup of 32 per workgroup: valid WGSL; the null device's maxSubgroupSize (128) rejects
+      // only the pipeline (the H100 has 32).
+      else expect(result, name).toMatch(/^ok$|workgroup_size \(32\) must be a multiple of the device maxSubgroupSize \(128\)/);
+    }
+    expect(r.broken).toMatch(/no matching call to 'subgroupMatrixMultiplyAccumulate/);
+    expect(r.report).toEqual({ feature: true, i8: 'ready (unchecked; 2x2 i32)', f16: 'ready (unchecked; 2x2 i32)' });
+  }, 150_000);
+});
