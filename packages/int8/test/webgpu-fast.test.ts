@@ -1,7 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installDawnNavigator, skipWebGPU } from '../../../vitest.webgpu';
-import { dequantizeFloat32, Int8Linear, Int8MatMul, llmInt8MatMulJs, quantizeFloat32, registerInt8Kernels, setTensorCoreEmulation, setWebGPUInt8Kernels, compareTensorCoreWithTiled, prepareWebGPUTensorCores, type WebGPUInt8KernelOptions } from '../src/index';
+import {
+  compareTensorCoreWithTiled, dequantizeFloat32, disableTensorCoreKernels, Int8Linear, Int8MatMul, llmInt8MatMulJs, prepareTensorCoreKernels, prepareWebGPUTensorCores,
+  quantizeFloat32, registerInt8Kernels, setTensorCoreEmulation, setWebGPUInt8Kernels, TENSOR_CORE_VARIANTS, tensorCoreDispatchCount, type WebGPUInt8KernelOptions,
+} from '../src/index';
+import { emulateSubgroupMatrices } from './subgroup-matrix-emulation';
 import { matMulT, randn, relError } from './helpers';
 
 const skip = await skipWebGPU();
@@ -99,6 +103,57 @@ describe.skipIf(skip)('tiled webgpu int8 kernels (lavapipe in CI)', () => {
     for (const mode of ['weight-only', 'llm-int8']) {
       expect(relError(grads[`webgpu/${mode}`] as Float32Array, grads[`cpu/${mode}`] as Float32Array)).toBeLessThan(1e-5);
     }
+  });
+
+  describe("the tensor-core kernels' own WGSL, subgroup-matrix builtins emulated (test/subgroup-matrix-emulation.ts)", () => {
+    // Every variant; the default tiles (2 × 2), and 4 × 2 for the default variant.
+    const cases = [...TENSOR_CORE_VARIANTS.map((variant) => ({ variant, tiles: { TM: 2, TN: 2 } })), { variant: TENSOR_CORE_VARIANTS[0]!, tiles: { TM: 4, TN: 2 } }];
+    it.each(cases)('$variant.layout $variant.word, TM $tiles.TM TN $tiles.TN: prepare + self-check pass, LLM.int8 forward and dY · W equal the references', async ({ variant, tiles }) => {
+      const backend = tf.backend();
+      try {
+        const report = await prepareTensorCoreKernels(backend, { variants: [variant], tiles, shaderTransform: emulateSubgroupMatrices, check: compareTensorCoreWithTiled });
+        const name = `${variant.layout} ${variant.word}`;
+        expect(report.i8).toMatch(new RegExp(`^ready \\(relative error .* vs tiled; ${name}\\)$`));
+        expect(report.f16).toMatch(variant.word === 'i32' ? new RegExp(`^ready \\(relative error .* vs tiled; ${name}\\)$`) : /^no variant to try$/);
+        setWebGPUInt8Kernels({ path: 'auto' });
+        // Shapes other than the self-check's: M not a multiple of the tile, two workgroups across N.
+        const [M, K, N] = [70, 96, 32 * tiles.TM * 2];
+        const q = quantizeFloat32(randn(N * K, 50, 0.2), N, K);
+        const x = randn(M * K, 51);
+        for (let m = 0; m < M; m++) x[m * K + 33] = 9 * (m % 2 ? 1 : -1); // an outlier column
+        const dispatches = tensorCoreDispatchCount();
+        const y = run(x, M, q.packed, q.scale, N, K, 'llm-int8', true);
+        const js = new Float32Array(M * N);
+        llmInt8MatMulJs(x, M, K, q.packed, q.scale, N, 6, js);
+        expect(relError(await y.data(), js)).toBeLessThan(1e-5);
+        y.dispose();
+        expect(tensorCoreDispatchCount()).toBe(dispatches + 1);
+        if (variant.word === 'i32') {
+          const [Mb, Kb, Nb] = [37, 64 * tiles.TN, 48];
+          const qb = quantizeFloat32(randn(Nb * Kb, 52, 0.2), Nb, Kb);
+          const dy = randn(Mb * Nb, 53);
+          const dx = run(dy, Mb, qb.packed, qb.scale, Nb, Kb, 'weight-only', false);
+          const err = relError(await dx.data(), matMulN(dy, dequantizeFloat32(qb), Mb, Nb, Kb));
+          expect(err).toBeLessThan(2e-3);
+          expect(err).toBeGreaterThan(1e-6); // f16 rounding: the tensor-core path ran
+          dx.dispose();
+          expect(tensorCoreDispatchCount()).toBe(dispatches + 2);
+        }
+      } finally {
+        disableTensorCoreKernels(backend);
+        setWebGPUInt8Kernels({ path: 'tiled' });
+      }
+    }, 120_000);
+
+    it('a kernel that computes the wrong thing is rejected by the self-check, and the report says so', async () => {
+      const backend = tf.backend();
+      // Break both kernels (skip their first reduction step), then emulate.
+      const broken = (code: string) => emulateSubgroupMatrices(code.replace('var k = 0u;', 'var k = 32u;').replace('var n = 0u;', 'var n = 16u;'));
+      const report = await prepareTensorCoreKernels(backend, { variants: [TENSOR_CORE_VARIANTS[0]!], shaderTransform: broken, check: compareTensorCoreWithTiled });
+      expect(report.i8).toMatch(/^2x2 i32: check (failed, relative error|threw)/);
+      expect(report.f16).toMatch(/^2x2 i32: check (failed, relative error|threw)/);
+      disableTensorCoreKernels(backend);
+    }, 120_000);
   });
 
   describe('tensor-core pipeline with a plain-WGSL stand-in for the subgroup-matrix step', () => {

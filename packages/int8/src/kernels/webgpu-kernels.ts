@@ -102,6 +102,8 @@ function randomQuantized(N: number, K: number, seed: number): { x: (count: numbe
   return { x: (count) => new Float32Array(count).map(() => 4 * next() - 2), packed, scale };
 }
 
+let compareCalls = 0;
+
 /**
  * Compares the tensor-core path with the tiled kernels on random data on the current (webgpu)
  * backend: `i8` = LLM.int8 forward (x [100, 256] · W [128, 256]ᵀ, one outlier column), `f16` = the
@@ -109,7 +111,9 @@ function randomQuantized(N: number, K: number, seed: number): { x: (count: numbe
  */
 export async function compareTensorCoreWithTiled(kind: 'i8' | 'f16'): Promise<number> {
   const [M, N, K] = [100, 128, 256];
-  const r = randomQuantized(N, K, kind === 'i8' ? 7 : 8);
+  // New data on every call: a kernel that leaves outputs unwritten cannot pass on a pooled buffer
+  // that still holds an earlier call's right answer.
+  const r = randomQuantized(N, K, (kind === 'i8' ? 7 : 8) + 2 * compareCalls++);
   const x = r.x(M * (kind === 'i8' ? K : N));
   if (kind === 'i8') x[3] = 9; // column 3 is an outlier
   const attrs = { mode: kind === 'i8' ? 'llm-int8' : 'weight-only', threshold: 6, inFeatures: K, transposeWeight: kind === 'i8' };

@@ -488,28 +488,44 @@ const TOLERANCE = { i8: 1e-4, f16: 5e-3 } as const;
  */
 export async function prepareTensorCoreKernels(
   backend: object,
-  options: { tiles?: TensorCoreTiles; check?: (kind: 'i8' | 'f16') => Promise<number> } = {},
+  options: {
+    tiles?: TensorCoreTiles;
+    check?: (kind: 'i8' | 'f16') => Promise<number>;
+    /** Variants to try, in order (default {@link TENSOR_CORE_VARIANTS}). */
+    variants?: readonly ShaderVariant[];
+    /**
+     * Tests: rewrite each shader before compiling (e.g. into plain WGSL that emulates the
+     * subgroup-matrix builtins); the feature check is then skipped.
+     */
+    shaderTransform?: (code: string) => string;
+  } = {},
 ): Promise<TensorCoreReport> {
   const b = backend as Backend;
   const device = b.device;
   const tiles = options.tiles ?? { TM: 2, TN: 2 };
   const hasTc = !!device?.features?.has(FEATURE);
+  const transform = options.shaderTransform ?? ((code: string) => code);
   const report: TensorCoreReport = { feature: hasTc, i8: 'feature absent', f16: 'feature absent' };
   prepared.delete(backend);
-  if (!hasTc) return report;
+  if (!hasTc && !options.shaderTransform) return report;
   const entry: Prepared = { tiles };
   prepared.set(backend, entry);
   for (const kind of ['i8', 'f16'] as const) {
-    if (kind === 'f16' && !device.features.has('shader-f16')) {
+    if (kind === 'f16' && !device.features.has('shader-f16') && !options.shaderTransform) {
       report.f16 = 'shader-f16 absent';
       continue;
     }
     // f16 matrices are read from array<f16>: the word type does not apply.
-    const variants = kind === 'i8' ? VARIANTS : VARIANTS.filter((v) => v.word === 'i32');
+    const all = options.variants ?? VARIANTS;
+    const variants = kind === 'i8' ? all : all.filter((v) => v.word === 'i32');
+    if (!variants.length) {
+      report[kind] = 'no variant to try';
+      continue;
+    }
     const notes: string[] = [];
     for (const variant of variants) {
       const name = `${variant.layout} ${variant.word}`;
-      const pipeline = await compileComputeShader(device, tensorCoreShader(kind, tiles, variant));
+      const pipeline = await compileComputeShader(device, transform(tensorCoreShader(kind, tiles, variant)));
       if (typeof pipeline === 'string') {
         notes.push(`${name}: compile error ${pipeline}`);
         continue;
