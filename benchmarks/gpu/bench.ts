@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { T5ForConditionalGeneration, parseT5Config, type T5Config } from '@conifer/t5-model';
-import { Int8Linear, registerInt8Kernels, packedWidth, prepareWebGPUTensorCores, type Int8Mode } from '@conifer/int8';
+import { Int8Linear, registerInt8Kernels, packedWidth, prepareWebGPUTensorCores, setTensorCoreEmulation, type Int8Mode } from '@conifer/int8';
 import { injectLora } from '@conifer/lora';
 import { tokenBudgetPlan, type ExampleLength } from '@conifer/dolly-data';
 import * as trainer from '@conifer/trainer';
@@ -25,17 +25,17 @@ interface Flags {
   layers?: number; dModel?: number; dFf?: number; heads?: number; dKv?: number; vocab?: number;
   steps: number; maxTokens: number; maxBatch: number; maxSource: number; maxTarget: number;
   ckpt: boolean; int8Mode: Int8Mode; lr: number; seed: number; check: boolean;
-  withPytorch: boolean; python: string; pytorchScript: string; out: string; passes: number; tensorCores: boolean;
+  withPytorch: boolean; python: string; pytorchScript: string; out: string; passes: number; tensorCores: boolean; emulateTensorCores: boolean;
 }
 const HELP = `node bench.mjs [--layers N] [--d-model D] [--d-ff F] [--heads H] [--d-kv K] [--vocab V]
   [--steps 8] [--passes 2] [--max-tokens 4096] [--max-batch 64] [--max-source 512] [--max-target 512]
-  [--no-ckpt] [--int8-mode weight-only|llm-int8] [--no-tensor-cores] [--lr 1e-4] [--seed 0] [--no-check]
+  [--no-ckpt] [--int8-mode weight-only|llm-int8] [--no-tensor-cores] [--emulate-tensor-cores] [--lr 1e-4] [--seed 0] [--no-check]
   [--with-pytorch] [--python python3] [--pytorch-script benchmarks/pytorch_peft_reference.py] [--out DIR]`;
 function parseFlags(argv: string[]): Flags {
   const f: Flags = {
     steps: 8, maxTokens: 4096, maxBatch: 64, maxSource: 512, maxTarget: 512, ckpt: true, int8Mode: 'weight-only',
     lr: 1e-4, seed: 0, check: true, withPytorch: false, python: 'python3', pytorchScript: 'benchmarks/pytorch_peft_reference.py',
-    out: process.env.OUT ? join(process.env.OUT, 'gpu-bench') : '/tmp/conifer-gpu-bench', passes: 2, tensorCores: true,
+    out: process.env.OUT ? join(process.env.OUT, 'gpu-bench') : '/tmp/conifer-gpu-bench', passes: 2, tensorCores: true, emulateTensorCores: false,
   };
   const num = (k: string, v: string | undefined): number => {
     const x = Number(v);
@@ -65,6 +65,7 @@ function parseFlags(argv: string[]): Flags {
       case '--seed': f.seed = num(k, v()); break;
       case '--no-check': f.check = false; break;
       case '--no-tensor-cores': f.tensorCores = false; break;
+      case '--emulate-tensor-cores': f.emulateTensorCores = true; break; // lavapipe: the tensor-core numerics (f16 inputs) without the feature
       case '--with-pytorch': f.withPytorch = true; break;
       case '--python': f.python = v()!; break;
       case '--pytorch-script': f.pytorchScript = v()!; break;
@@ -259,12 +260,16 @@ async function main(): Promise<void> {
   // Tensor cores (subgroup matrices) where the device has them: each kernel is compiled and checked
   // against the tiled kernels first (LLM.int8 forward: i8×i8→i32; input gradient: f16×f16→f32).
   let tc = 'off (--no-tensor-cores)';
-  if (flags.tensorCores) {
+  if (flags.emulateTensorCores) {
+    setTensorCoreEmulation(true);
+    tc = 'emulated: plain-WGSL stand-ins with the tensor-core numerics (f16 inputs, f32 sums; --emulate-tensor-cores)';
+    console.log(`tensor cores: ${tc}`);
+  } else if (flags.tensorCores) {
     const r = await prepareWebGPUTensorCores();
     tc = r.feature ? `i8 forward: ${r.i8}; f16 backward: ${r.f16}` : 'feature absent: tiled kernels';
     console.log(`tensor cores: ${tc}`);
   }
-  const tcOn = /ready/.test(tc);
+  const tcOn = /ready|emulated/.test(tc);
   const mem = trackPeaks();
   console.log(`model: d_model ${cfg.d_model}, d_ff ${cfg.d_ff}, heads ${cfg.num_heads}×${cfg.d_kv}, layers ${cfg.num_layers}+${cfg.num_decoder_layers}, vocab ${cfg.vocab_size}, ${cfg.feed_forward_proj}; int8 ${flags.int8Mode}; LoRA r 8 α 32 q,v; ckpt ${flags.ckpt}`);
 

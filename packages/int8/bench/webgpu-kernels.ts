@@ -23,7 +23,7 @@ import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { create, globals } from 'webgpu';
 import {
   Int8MatMul, llmInt8MatMulJs, packedWidth, prepareWebGPUTensorCores, registerInt8Kernels, setWebGPUInt8Kernels,
-  type TensorCoreReport, type WebGPUInt8KernelOptions,
+  type TensorCoreKind, type TensorCoreReport, type WebGPUInt8KernelOptions,
 } from '../src/index';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -78,7 +78,7 @@ async function main(): Promise<void> {
 
   // BENCH_TC=0 skips the (untested) tensor-core kernels altogether, e.g. if they take the device down
   const tc: TensorCoreReport = env('BENCH_TC') === '0'
-    ? { feature: features.includes('chromium-experimental-subgroup-matrix'), i8: 'skipped (BENCH_TC=0)', f16: 'skipped (BENCH_TC=0)' }
+    ? { feature: features.includes('chromium-experimental-subgroup-matrix'), i8: 'skipped (BENCH_TC=0)', f16: 'skipped (BENCH_TC=0)', f16t: 'skipped (BENCH_TC=0)' }
     : await prepareWebGPUTensorCores();
   console.log(`tensor cores: ${JSON.stringify(tc)}`);
 
@@ -141,7 +141,7 @@ async function main(): Promise<void> {
       return Math.sqrt(num / den);
     };
 
-    type Case = { kernel: string; opts: Partial<WebGPUInt8KernelOptions>; mode: 'weight-only' | 'llm-int8'; fwd: boolean; tcKind?: 'i8' | 'f16' };
+    type Case = { kernel: string; opts: Partial<WebGPUInt8KernelOptions>; mode: 'weight-only' | 'llm-int8'; fwd: boolean; tcKind?: TensorCoreKind };
     const cases: Case[] = [
       { kernel: 'simple (1 thread/output) x·Wᵀ', opts: { path: 'simple' }, mode: 'weight-only', fwd: true },
       { kernel: 'tiled f32 64×64 x·Wᵀ', opts: { path: 'tiled', tiledRows: 4 }, mode: 'weight-only', fwd: true },
@@ -152,6 +152,7 @@ async function main(): Promise<void> {
       { kernel: 'tiled llm-int8 x·Wᵀ (int32 acc)', opts: { path: 'tiled' }, mode: 'llm-int8', fwd: true },
       { kernel: 'tensor-core i8×i8→i32 llm-int8 x·Wᵀ', opts: { path: 'auto' }, mode: 'llm-int8', fwd: true, tcKind: 'i8' },
       { kernel: 'tensor-core f16×f16→f32 dY·W', opts: { path: 'auto' }, mode: 'weight-only', fwd: false, tcKind: 'f16' },
+      { kernel: 'tensor-core f16×f16→f32 weight-only x·Wᵀ', opts: { path: 'auto' }, mode: 'weight-only', fwd: true, tcKind: 'f16t' },
     ];
     for (const c of cases) {
       const shape = c.fwd ? `[${M},${K}]·[${N},${K}]ᵀ` : `[${M},${N}]·[${N},${K}]`;

@@ -16,7 +16,7 @@ export {
 export {
   prepareTensorCoreKernels, disableTensorCoreKernels, setTensorCoreEmulation, int8TensorCoreShader, f16TensorCoreShader,
   tensorCoreShader, compileComputeShader, tensorCoreDispatchCount, TENSOR_CORE_VARIANTS,
-  type TensorCoreReport, type TensorCoreTiles, type ShaderVariant,
+  TENSOR_CORE_KINDS, type TensorCoreKind, type TensorCoreReport, type TensorCoreTiles, type ShaderVariant,
 } from './kernels/webgpu-tensor-core';
 export { tiledInt8Program, type TiledKind, type TiledRows } from './kernels/webgpu-tiled';
 export * as webgpuPrograms from './kernels/webgpu-programs';

@@ -5,7 +5,8 @@
  *
  * Semantics emulated (Dawn's, for the templated forms the kernels use):
  * - `subgroupMatrixLoad<T, row_major>(&arr, offset, stride)`: element [r][c] is at element
- *   `offset + r·stride + c` of the matrix component type; for 8-bit components read from an
+ *   `offset + r·stride + c` of the matrix component type (`col_major`: `offset + c·stride + r`);
+ *   for 8-bit components read from an
  *   `array<i32|u32>`, offset and stride count **words** of that array, and component c of a row
  *   is byte c (little-endian) from the row's first word.
  * - `subgroupMatrixStore<row_major>(&arr, offset, value, stride)`: the same mapping.
@@ -64,9 +65,13 @@ export function emulateSubgroupMatrices(code: string): string {
   // Loads of left/right matrices only record where the matrix is (its array, offset, stride):
   // emu_mma reads the elements (large private arrays are very slow on lavapipe).
   const source = new Map<string, string>(); // matrix type → the array it is loaded from
-  out = out.replace(/subgroupMatrixLoad<(\w+), row_major>\(&(\w+), /g, (_all, type: string, arr: string) => {
-    if (source.has(type) && source.get(type) !== arr) throw new Error(`emulateSubgroupMatrices: ${type} loaded from two arrays`);
+  const colMajor = new Map<string, boolean>(); // matrix type → loaded column-major
+  out = out.replace(/subgroupMatrixLoad<(\w+), (row_major|col_major)>\(&(\w+), /g, (_all, type: string, layout: string, arr: string) => {
+    if ((source.has(type) && source.get(type) !== arr) || (colMajor.has(type) && colMajor.get(type) !== (layout === 'col_major'))) {
+      throw new Error(`emulateSubgroupMatrices: ${type} loaded from two arrays or with two layouts`);
+    }
     source.set(type, arr);
+    colMajor.set(type, layout === 'col_major');
     return `${type}(`;
   });
   // Element [r][c] of a matrix loaded from `arr`: for 8-bit components offset and stride count
@@ -75,7 +80,9 @@ export function emulateSubgroupMatrices(code: string): string {
     const m = aliases.get(type)!;
     const arr = source.get(type)!;
     const h = type === byUse('left')[0] ? 'a' : 'b';
-    const index = m.component === 'i8' || m.component === 'u8' ? `(${h}.off + (${r}) * ${h}.stride) * 4u + ${c}` : `${h}.off + (${r}) * ${h}.stride + ${c}`;
+    // Column-major: the stride steps along columns and the elements of a column are contiguous.
+    const [major, minor] = colMajor.get(type) ? [c, r] : [r, c];
+    const index = m.component === 'i8' || m.component === 'u8' ? `(${h}.off + (${major}) * ${h}.stride) * 4u + ${minor}` : `${h}.off + (${major}) * ${h}.stride + ${minor}`;
     return read(arr, index, m.component);
   };
   out = out.replace(/subgroupMatrixStore<row_major>\(&(\w+), ([^,]+), ([^,]+), ([^)]+)\);/g, (_all, arr: string, off: string, value: string, stride: string) => {

@@ -15,7 +15,7 @@ interface Result {
   error?: string;
   compiled: Record<string, string>;
   broken: string;
-  report: { feature: boolean; i8: string; f16: string };
+  report: { feature: boolean; i8: string; f16: string; f16t: string };
 }
 
 function runChild(): Promise<Result> {
@@ -36,7 +36,7 @@ describe('tensor-core shaders compile with Tint (Dawn null backend)', () => {
     const r = await runChild();
     expect(r.error).toBeUndefined();
     const names = Object.keys(r.compiled);
-    expect(names).toHaveLength(18); // 3 tile sizes × (4 i8 + 2 f16 variants)
+    expect(names).toHaveLength(24); // 3 tile sizes × (4 i8 + 2 f16 + 2 f16t variants)
     for (const [name, result] of Object.entries(r.compiled)) {
       if (name.includes(' 2x2 ')) expect(result, name).toBe('ok');
       // One subgroup of 32 per workgroup: valid WGSL; the null device's maxSubgroupSize (128) rejects
@@ -44,6 +44,6 @@ describe('tensor-core shaders compile with Tint (Dawn null backend)', () => {
       else expect(result, name).toMatch(/^ok$|workgroup_size \(32\) must be a multiple of the device maxSubgroupSize \(128\)/);
     }
     expect(r.broken).toMatch(/no matching call to 'subgroupMatrixMultiplyAccumulate/);
-    expect(r.report).toEqual({ feature: true, i8: 'ready (unchecked; 2x2 i32)', f16: 'ready (unchecked; 2x2 i32)' });
+    expect(r.report).toEqual({ feature: true, i8: 'ready (unchecked; 2x2 i32)', f16: 'ready (unchecked; 2x2 i32)', f16t: 'ready (unchecked; 2x2 i32)' });
   }, 150_000);
 });

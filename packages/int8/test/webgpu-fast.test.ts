@@ -114,7 +114,9 @@ describe.skipIf(skip)('tiled webgpu int8 kernels (lavapipe in CI)', () => {
         const report = await prepareTensorCoreKernels(backend, { variants: [variant], tiles, shaderTransform: emulateSubgroupMatrices, check: compareTensorCoreWithTiled });
         const name = `${variant.layout} ${variant.word}`;
         expect(report.i8).toMatch(new RegExp(`^ready \\(relative error .* vs tiled; ${name}\\)$`));
-        expect(report.f16).toMatch(variant.word === 'i32' ? new RegExp(`^ready \\(relative error .* vs tiled; ${name}\\)$`) : /^no variant to try$/);
+        for (const kind of ['f16', 'f16t'] as const) {
+          expect(report[kind], kind).toMatch(variant.word === 'i32' ? new RegExp(`^ready \\(relative error .* vs tiled; ${name}\\)$`) : /^no variant to try$/);
+        }
         setWebGPUInt8Kernels({ path: 'auto' });
         // Shapes other than the self-check's: M not a multiple of the tile, two workgroups across N.
         const [M, K, N] = [70, 96, 32 * tiles.TM * 2];
@@ -129,15 +131,20 @@ describe.skipIf(skip)('tiled webgpu int8 kernels (lavapipe in CI)', () => {
         y.dispose();
         expect(tensorCoreDispatchCount()).toBe(dispatches + 1);
         if (variant.word === 'i32') {
-          const [Mb, Kb, Nb] = [37, 64 * tiles.TN, 48];
-          const qb = quantizeFloat32(randn(Nb * Kb, 52, 0.2), Nb, Kb);
-          const dy = randn(Mb * Nb, 53);
-          const dx = run(dy, Mb, qb.packed, qb.scale, Nb, Kb, 'weight-only', false);
-          const err = relError(await dx.data(), matMulN(dy, dequantizeFloat32(qb), Mb, Nb, Kb));
-          expect(err).toBeLessThan(2e-3);
-          expect(err).toBeGreaterThan(1e-6); // f16 rounding: the tensor-core path ran
-          dx.dispose();
-          expect(tensorCoreDispatchCount()).toBe(dispatches + 2);
+          // dY · W, then the weight-only forward x · Wᵀ (W read column-major), each through f16 with a
+          // row at 1e5 that would overflow plain f16; each must be one more tensor-core dispatch.
+          for (const [i, fwd] of [false, true].entries()) {
+            const [Mf, Kf, Nf] = fwd ? [45, 80, 64 * tiles.TN] : [37, 64 * tiles.TN, 48];
+            const qf = quantizeFloat32(randn(Nf * Kf, 52 + 2 * i, 0.2), Nf, Kf);
+            const xf = randn(Mf * (fwd ? Kf : Nf), 53 + 2 * i).map((v, j) => v * (j < (fwd ? Kf : Nf) ? 1e5 : 1));
+            const yf = run(xf, Mf, qf.packed, qf.scale, Nf, Kf, 'weight-only', fwd);
+            const ref = fwd ? matMulT(xf, dequantizeFloat32(qf), Mf, Kf, Nf) : matMulN(xf, dequantizeFloat32(qf), Mf, Nf, Kf);
+            const errf = relError(await yf.data(), ref);
+            expect(errf, fwd ? 'x · Wᵀ' : 'dY · W').toBeLessThan(2e-3);
+            expect(errf).toBeGreaterThan(1e-6); // f16 rounding: the tensor-core path ran
+            yf.dispose();
+            expect(tensorCoreDispatchCount()).toBe(dispatches + 2 + i);
+          }
         }
       } finally {
         disableTensorCoreKernels(backend);
@@ -152,6 +159,7 @@ describe.skipIf(skip)('tiled webgpu int8 kernels (lavapipe in CI)', () => {
       const report = await prepareTensorCoreKernels(backend, { variants: [TENSOR_CORE_VARIANTS[0]!], shaderTransform: broken, check: compareTensorCoreWithTiled });
       expect(report.i8).toMatch(/^2x2 i32: check (failed, relative error|threw)/);
       expect(report.f16).toMatch(/^2x2 i32: check (failed, relative error|threw)/);
+      expect(report.f16t).toMatch(/^2x2 i32: check (failed, relative error|threw)/);
       disableTensorCoreKernels(backend);
     }, 120_000);
   });

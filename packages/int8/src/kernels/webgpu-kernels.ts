@@ -6,7 +6,7 @@ import {
   weightOnlyBackwardProgram, weightOnlyProgram, type WgslProgram,
 } from './webgpu-programs';
 import { tiledInt8Program, type TiledRows } from './webgpu-tiled';
-import { prepareTensorCoreKernels, tensorCoreInt8MatMul, tensorCoresReady, type TensorCoreReport, type TensorCoreTiles } from './webgpu-tensor-core';
+import { prepareTensorCoreKernels, tensorCoreInt8MatMul, tensorCoresReady, type TensorCoreKind, type TensorCoreReport, type TensorCoreTiles } from './webgpu-tensor-core';
 
 type Uniform = { type: 'int32' | 'float32'; data: number[] };
 /** The part of tfjs-backend-webgpu's `WebGPUBackend` these kernels use. */
@@ -107,21 +107,23 @@ let compareCalls = 0;
 /**
  * Compares the tensor-core path with the tiled kernels on random data on the current (webgpu)
  * backend: `i8` = LLM.int8 forward (x [100, 256] · W [128, 256]ᵀ, one outlier column), `f16` = the
- * input gradient (dY [100, 128] · W [128, 256]). Returns ‖tc − tiled‖ / ‖tiled‖.
+ * input gradient (dY [100, 128] · W [128, 256]), `f16t` = the weight-only forward (x [100, 256] ·
+ * W [128, 256]ᵀ). Returns ‖tc − tiled‖ / ‖tiled‖.
  */
-export async function compareTensorCoreWithTiled(kind: 'i8' | 'f16'): Promise<number> {
+export async function compareTensorCoreWithTiled(kind: TensorCoreKind): Promise<number> {
   const [M, N, K] = [100, 128, 256];
+  const forward = kind !== 'f16'; // x [M, K] · Wᵀ, else dY [M, N] · W
   // New data on every call: a kernel that leaves outputs unwritten cannot pass on a pooled buffer
   // that still holds an earlier call's right answer.
-  const r = randomQuantized(N, K, (kind === 'i8' ? 7 : 8) + 2 * compareCalls++);
-  const x = r.x(M * (kind === 'i8' ? K : N));
+  const r = randomQuantized(N, K, { i8: 7, f16: 8, f16t: 9 }[kind] + 3 * compareCalls++);
+  const x = r.x(M * (forward ? K : N));
   if (kind === 'i8') x[3] = 9; // column 3 is an outlier
-  const attrs = { mode: kind === 'i8' ? 'llm-int8' : 'weight-only', threshold: 6, inFeatures: K, transposeWeight: kind === 'i8' };
+  const attrs = { mode: kind === 'i8' ? 'llm-int8' : 'weight-only', threshold: 6, inFeatures: K, transposeWeight: forward };
   const once = async (path: WebGPUInt8KernelOptions['path']) => {
     const prev = setWebGPUInt8Kernels({ path });
     try {
       const y = tf.tidy(() => tf.engine().runKernel('ConiferInt8MatMul', {
-        x: tf.tensor2d(x, [M, kind === 'i8' ? K : N]), packed: tf.tensor2d(r.packed, [N, packedWidth(K)], 'int32'), scale: tf.tensor1d(r.scale),
+        x: tf.tensor2d(x, [M, forward ? K : N]), packed: tf.tensor2d(r.packed, [N, packedWidth(K)], 'int32'), scale: tf.tensor1d(r.scale),
       }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor);
       const v = await y.data();
       y.dispose();

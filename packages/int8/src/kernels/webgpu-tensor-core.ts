@@ -75,7 +75,7 @@ const int = (v: number): Uniform => ({ type: 'int32', data: [v] });
 const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
 
 interface Kernel { pipeline: GpuPipeline; variant: ShaderVariant }
-interface Prepared { i8?: Kernel; f16?: Kernel; tiles: TensorCoreTiles }
+interface Prepared { i8?: Kernel; f16?: Kernel; f16t?: Kernel; tiles: TensorCoreTiles }
 const prepared = new WeakMap<object, Prepared>();
 let emulate = false;
 let tensorCoreDispatches = 0;
@@ -161,8 +161,15 @@ ${entryPoint(v, { TM, TN })}
 }`;
 }
 
-/** WGSL of the f16 × f16 → f32 subgroup-matrix product `C [Mp, K] = A [Mp, N] · B [N, K]` (compiled by Tint in CI; not yet run on hardware). */
-export function f16TensorCoreShader({ TM, TN }: TensorCoreTiles, v: ShaderVariant = VARIANTS[0] as ShaderVariant): string {
+/**
+ * WGSL of the f16 × f16 → f32 subgroup-matrix product `C [Mp, K] = A [Mp, N] · B`, B `[N, K]`
+ * row-major, or (`transposedB`) B stored as `Bᵀ [K, N]` row-major and loaded column-major — the
+ * weight-only forward `x · Wᵀ` reads W as it is stored. Compiled by Tint in CI; not yet run on hardware.
+ */
+export function f16TensorCoreShader({ TM, TN }: TensorCoreTiles, v: ShaderVariant = VARIANTS[0] as ShaderVariant, transposedB = false): string {
+  const loadB = transposedB
+    ? 'subgroupMatrixLoad<TB, col_major>(&B, (c0 + j * 16u) * d.N + n, d.N)'
+    : 'subgroupMatrixLoad<TB, row_major>(&B, n * d.K + c0 + j * 16u, d.K)';
   return `enable f16;
 enable subgroups;
 enable chromium_experimental_subgroup_matrix;
@@ -182,7 +189,7 @@ ${entryPoint(v, { TM, TN })}
       a[i] = subgroupMatrixLoad<TA, row_major>(&A, (r0 + i * 16u) * d.N + n, d.N);
     }
     for (var j = 0u; j < ${TN}u; j++) {
-      let b = subgroupMatrixLoad<TB, row_major>(&B, n * d.K + c0 + j * 16u, d.K);
+      let b = ${loadB};
       for (var i = 0u; i < ${TM}u; i++) { acc[i][j] = subgroupMatrixMultiplyAccumulate(a[i], b, acc[i][j]); }
     }
   }
@@ -287,23 +294,32 @@ export function llmInt8EpilogueProgram(M: number, N: number): WgslProgram {
   };
 }
 
-/** absmax_m of dY · diag(scale) → `[M]`. Uniforms: N. */
-export function scaledRowAbsmaxProgram(M: number): WgslProgram {
-  return flat('conifer_int8_tc_dymax', ['dy', 'scale'], [M], 'N : i32,', `
+/**
+ * absmax_m of dY · diag(scale) → `[M]` (`scaled`), or of the rows of x as they are (inputs: x only,
+ * for the weight-only forward). Uniforms: N (the row length).
+ */
+export function scaledRowAbsmaxProgram(M: number, scaled = true): WgslProgram {
+  const v = scaled ? 'dy[index * uniforms.N + n] * scale[n]' : 'dy[index * uniforms.N + n]';
+  return flat(`conifer_int8_tc_dymax${scaled ? '' : '_plain'}`, scaled ? ['dy', 'scale'] : ['dy'], [M], 'N : i32,', `
         var a = 0.0;
-        for (var n = 0; n < uniforms.N; n++) { a = max(a, abs(dy[index * uniforms.N + n] * scale[n])); }
+        for (var n = 0; n < uniforms.N; n++) { a = max(a, abs(${v})); }
         setOutputAtIndex(index, a);`);
 }
 
-/** dY · diag(scale) / absmax_m as f16 pairs → int32 `[Mp, N/2]` (rows ≥ M are 0). Uniforms: M, N. */
-export function dyToF16Program(Mp: number, N: number): WgslProgram {
-  return flat('conifer_int8_tc_dy16', ['dy', 'scale', 'rowMax'], [Mp, N / 2], 'M : i32, N : i32,', `
+/**
+ * dY · diag(scale) / absmax_m (`scaled`), or x / absmax_m, as f16 pairs → int32 `[Mp, N/2]` (rows
+ * ≥ M are 0). Inputs: dy (, scale), rowMax. Uniforms: M, N (the row length).
+ */
+export function dyToF16Program(Mp: number, N: number, scaled = true): WgslProgram {
+  const s0 = scaled ? ' * scale[j]' : '';
+  const s1 = scaled ? ' * scale[j + 1]' : '';
+  return flat(`conifer_int8_tc_dy16${scaled ? '' : '_plain'}`, scaled ? ['dy', 'scale', 'rowMax'] : ['dy', 'rowMax'], [Mp, N / 2], 'M : i32, N : i32,', `
         let m = index / (uniforms.N / 2);
         let j = 2 * (index - m * (uniforms.N / 2));
         var v = vec2<f32>(0.0, 0.0);
         if (m < uniforms.M && rowMax[m] > 0.0) {
           let r = 1.0 / rowMax[m];
-          v = vec2<f32>(dy[m * uniforms.N + j] * scale[j] * r, dy[m * uniforms.N + j + 1] * scale[j + 1] * r);
+          v = vec2<f32>(dy[m * uniforms.N + j]${s0} * r, dy[m * uniforms.N + j + 1]${s1} * r);
         }
         setOutputAtIndexI32(index, bitcast<i32>(pack2x16float(v)));`);
 }
@@ -316,6 +332,13 @@ export function weightToF16Program(N: number, K: number): WgslProgram {
         let word = packed[n * uniforms.KW + k / 4];
         let v = vec2<f32>(f32(byteAt(word, k % 4)), f32(byteAt(word, k % 4 + 1)));
         setOutputAtIndexI32(index, bitcast<i32>(pack2x16float(v)));`);
+}
+
+/** y `[M, N]` = C[m, n] · absmax_m · scale[n] (the weight-only forward's epilogue; C is `[Mp, N]`). Uniforms: N. */
+export function forwardEpilogueProgram(M: number, N: number): WgslProgram {
+  return flat('conifer_int8_tc_fepi', ['c', 'rowMax', 'scale'], [M, N], 'N : i32,', `
+        let m = index / uniforms.N;
+        setOutputAtIndex(index, c[index] * rowMax[m] * scale[index - m * uniforms.N]);`);
 }
 
 /** dX `[M, K]` = C[m, k] · absmax_m. Uniforms: K. */
@@ -337,15 +360,17 @@ export function int8ProductEmulationProgram(N: number, Mp: number): WgslProgram 
         setOutputAtIndexI32(index, acc);`);
 }
 
-/** Plain-WGSL stand-in for the f16 subgroup-matrix step: C `[Mp, K]` f32. Uniforms: N, K. */
-export function f16ProductEmulationProgram(Mp: number, K: number): WgslProgram {
-  return flat('conifer_int8_tc_emu_f16', ['a', 'b'], [Mp, K], 'N : i32, K : i32,', `
+/** Plain-WGSL stand-in for the f16 subgroup-matrix step: C `[Mp, K]` f32 (`transposedB`: b is `[K, N]`). Uniforms: N, K. */
+export function f16ProductEmulationProgram(Mp: number, K: number, transposedB = false): WgslProgram {
+  const bIndex = transposedB ? 'k * uniforms.N + n' : 'n * uniforms.K + k';
+  return flat(`conifer_int8_tc_emu_f16${transposedB ? 't' : ''}`, ['a', 'b'], [Mp, K], 'N : i32, K : i32,', `
         let m = index / uniforms.K;
         let k = index - m * uniforms.K;
         var acc = 0.0;
         for (var n = 0; n < uniforms.N; n++) {
           let av = unpack2x16float(bitcast<u32>(a[(m * uniforms.N + n) / 2]))[n % 2];
-          let bv = unpack2x16float(bitcast<u32>(b[(n * uniforms.K + k) / 2]))[k % 2];
+          let bi = ${bIndex};
+          let bv = unpack2x16float(bitcast<u32>(b[bi / 2]))[bi % 2];
           acc = fma(av, bv, acc);
         }
         setOutputAtIndex(index, acc);`);
@@ -398,6 +423,17 @@ export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: 
     for (const t of temps) b.disposeData(t.dataId);
     return y;
   };
+  // C [Mp, cols] = a16 [Mp, red] · (w16 [red, cols], or for f16t w16 [cols, red] read column-major).
+  const f16Product = (kind: 'f16' | 'f16t', a16: tf.TensorInfo, w16: tf.TensorInfo, Mp: number, red: number, cols: number) => {
+    if (emulate) return run(f16ProductEmulationProgram(Mp, cols, kind === 'f16t'), [a16, w16], 'float32', [int(red), int(cols)]);
+    const c = b.makeTensorInfo([Mp, cols], 'float32');
+    temps.push(c);
+    const kernel = p![kind]!;
+    const w = perWorkgroup(kernel.variant);
+    dispatchRaw(b, kernel.pipeline, [a16, w16, c], [Mp, red, cols, 0], [cols / (w * TN), Mp / (w * TM)]);
+    tensorCoreDispatches++;
+    return c;
+  };
   if (a.mode === 'llm-int8' && a.transposeWeight) {
     if (!emulate && !p?.i8) return null;
     if (K % 32 !== 0 || N % (32 * TM) !== 0) return null;
@@ -426,28 +462,32 @@ export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: 
     const rowMax = run(scaledRowAbsmaxProgram(M), [x, scale], 'float32', [int(N)]);
     const dy16 = run(dyToF16Program(Mp, N), [x, scale, rowMax], 'int32', [int(M), int(N)]);
     const w16 = run(weightToF16Program(N, K), [packed], 'int32', [int(K), int(KW)]);
-    let c: tf.TensorInfo;
-    if (emulate) {
-      c = run(f16ProductEmulationProgram(Mp, K), [dy16, w16], 'float32', [int(N), int(K)]);
-    } else {
-      c = b.makeTensorInfo([Mp, K], 'float32');
-      temps.push(c);
-      const w = perWorkgroup(p!.f16!.variant);
-      dispatchRaw(b, p!.f16!.pipeline, [dy16, w16, c], [Mp, N, K, 0], [K / (w * TN), Mp / (w * TM)]);
-      tensorCoreDispatches++;
-    }
+    const c = f16Product('f16', dy16, w16, Mp, N, K);
     return done(b.runWebGPUProgram(backwardEpilogueProgram(M, K), [c, rowMax], 'float32', [int(K)]));
   }
-  return null; // weight-only forward: the tiled float32 kernel (exact to 1e-6; see README)
+  if (a.mode === 'weight-only' && a.transposeWeight) {
+    // y [M, N] = x [M, K] · Wᵀ: x rows scaled into [-1, 1] as f16, W [N, K] as f16 (exact) read
+    // column-major as the right matrix, C [Mp, N] on tensor cores, then × absmax_m × scale[n].
+    if (!emulate && !p?.f16t) return null;
+    if (K % 16 !== 0 || N % (32 * TN) !== 0) return null;
+    const Mp = roundUp(M, 32 * TM);
+    const rowMax = run(scaledRowAbsmaxProgram(M, false), [x], 'float32', [int(K)]);
+    const x16 = run(dyToF16Program(Mp, K, false), [x, rowMax], 'int32', [int(M), int(K)]);
+    const w16 = run(weightToF16Program(N, K), [packed], 'int32', [int(K), int(KW)]);
+    const c = f16Product('f16t', x16, w16, Mp, K, N);
+    return done(b.runWebGPUProgram(forwardEpilogueProgram(M, N), [c, rowMax, scale], 'float32', [int(N)]));
+  }
+  return null;
 }
 
 /** What {@link prepareTensorCoreKernels} found. */
 export interface TensorCoreReport {
   /** false: the device lacks `chromium-experimental-subgroup-matrix` (or `shader-f16` for f16). */
   feature: boolean;
-  /** 'ready', or why that kernel stays off (compile errors, a failed check). */
+  /** 'ready …', or why that kernel stays off (compile errors, a failed check). */
   i8: string;
   f16: string;
+  f16t: string;
 }
 
 /** Compiles one compute shader (entry point `main`) into a pipeline on `device`, or returns its errors (Tint's messages, validation). */
@@ -469,13 +509,21 @@ export async function compileComputeShader(device: GpuDevice, code: string): Pro
   return errors.length || !pipeline ? errors.join('; ').slice(0, 600) || 'no pipeline' : pipeline;
 }
 
+/**
+ * The tensor-core kernels: `i8` = LLM.int8 forward (i8 × i8 → i32), `f16` = the input gradient
+ * `dY · W` (f16 × f16 → f32), `f16t` = the weight-only forward `x · Wᵀ` (f16 × f16 → f32, W read
+ * column-major).
+ */
+export type TensorCoreKind = 'i8' | 'f16' | 'f16t';
+export const TENSOR_CORE_KINDS: readonly TensorCoreKind[] = ['i8', 'f16', 'f16t'];
+
 /** The shader of one kernel kind for one variant. */
-export function tensorCoreShader(kind: 'i8' | 'f16', tiles: TensorCoreTiles, v: ShaderVariant): string {
-  return kind === 'i8' ? int8TensorCoreShader(tiles, v) : f16TensorCoreShader(tiles, v);
+export function tensorCoreShader(kind: TensorCoreKind, tiles: TensorCoreTiles, v: ShaderVariant): string {
+  return kind === 'i8' ? int8TensorCoreShader(tiles, v) : f16TensorCoreShader(tiles, v, kind === 'f16t');
 }
 
-/** Relative-error tolerance of each kernel kind against the tiled kernels (f16 rounds dY). */
-const TOLERANCE = { i8: 1e-4, f16: 5e-3 } as const;
+/** Relative-error tolerance of each kernel kind against the tiled kernels (f16 rounds dY or x). */
+const TOLERANCE: Record<TensorCoreKind, number> = { i8: 1e-4, f16: 5e-3, f16t: 5e-3 };
 
 /**
  * Compiles the subgroup-matrix kernels on the backend's device (it must have been created with
@@ -490,7 +538,9 @@ export async function prepareTensorCoreKernels(
   backend: object,
   options: {
     tiles?: TensorCoreTiles;
-    check?: (kind: 'i8' | 'f16') => Promise<number>;
+    check?: (kind: TensorCoreKind) => Promise<number>;
+    /** Kernels to prepare (default all, {@link TENSOR_CORE_KINDS}); e.g. leave out `f16t` to keep the float32 weight-only forward. */
+    kinds?: readonly TensorCoreKind[];
     /** Variants to try, in order (default {@link TENSOR_CORE_VARIANTS}). */
     variants?: readonly ShaderVariant[];
     /**
@@ -505,14 +555,18 @@ export async function prepareTensorCoreKernels(
   const tiles = options.tiles ?? { TM: 2, TN: 2 };
   const hasTc = !!device?.features?.has(FEATURE);
   const transform = options.shaderTransform ?? ((code: string) => code);
-  const report: TensorCoreReport = { feature: hasTc, i8: 'feature absent', f16: 'feature absent' };
+  const report: TensorCoreReport = { feature: hasTc, i8: 'feature absent', f16: 'feature absent', f16t: 'feature absent' };
   prepared.delete(backend);
   if (!hasTc && !options.shaderTransform) return report;
   const entry: Prepared = { tiles };
   prepared.set(backend, entry);
-  for (const kind of ['i8', 'f16'] as const) {
-    if (kind === 'f16' && !device.features.has('shader-f16') && !options.shaderTransform) {
-      report.f16 = 'shader-f16 absent';
+  for (const kind of TENSOR_CORE_KINDS) {
+    if (!(options.kinds ?? TENSOR_CORE_KINDS).includes(kind)) {
+      report[kind] = 'not requested';
+      continue;
+    }
+    if (kind !== 'i8' && !device.features.has('shader-f16') && !options.shaderTransform) {
+      report[kind] = 'shader-f16 absent';
       continue;
     }
     // f16 matrices are read from array<f16>: the word type does not apply.
@@ -551,7 +605,7 @@ export async function prepareTensorCoreKernels(
     }
     if (!entry[kind]) report[kind] = notes.join(' | ').slice(0, 2000);
   }
-  if (!entry.i8 && !entry.f16) prepared.delete(backend);
+  if (!entry.i8 && !entry.f16 && !entry.f16t) prepared.delete(backend);
   return report;
 }
 

@@ -3,7 +3,7 @@
 // validates but runs nothing), then runs prepareTensorCoreKernels on that device. Prints one JSON line.
 // A child process because a second Dawn instance in a test process makes Dawn abort on read-back.
 import { create, globals } from 'webgpu';
-import { compileComputeShader, prepareTensorCoreKernels, TENSOR_CORE_VARIANTS, tensorCoreShader, type GpuDevice } from '../../src/kernels/webgpu-tensor-core';
+import { compileComputeShader, prepareTensorCoreKernels, TENSOR_CORE_KINDS, TENSOR_CORE_VARIANTS, tensorCoreShader, type GpuDevice } from '../../src/kernels/webgpu-tensor-core';
 
 Object.assign(globalThis, globals);
 const FEATURES = ['chromium-experimental-subgroup-matrix', 'shader-f16', 'subgroups'];
@@ -17,9 +17,9 @@ async function main(): Promise<void> {
   const device = (await adapter.requestDevice({ requiredFeatures: FEATURES as GPUFeatureName[] })) as unknown as GpuDevice;
   const compiled: Record<string, string> = {};
   for (const tiles of [{ TM: 2, TN: 2 }, { TM: 4, TN: 2 }, { TM: 4, TN: 4 }]) {
-    for (const kind of ['i8', 'f16'] as const) {
+    for (const kind of TENSOR_CORE_KINDS) {
       for (const v of TENSOR_CORE_VARIANTS) {
-        if (kind === 'f16' && v.word !== 'i32') continue;
+        if (kind !== 'i8' && v.word !== 'i32') continue;
         const r = await compileComputeShader(device, tensorCoreShader(kind, tiles, v));
         compiled[`${kind} TM${tiles.TM} TN${tiles.TN} ${v.layout} ${v.word}`] = typeof r === 'string' ? r : 'ok';
       }
