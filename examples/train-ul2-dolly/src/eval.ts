@@ -31,7 +31,7 @@ export async function runEval(opts: EvalOptions, io: Io): Promise<number> {
         : null;
       io.stdout(`model ${label}${lora ? ` + adapter ${opts.adapter}` : ''} on ${backend.detail}`);
       io.stdout(`${opts.split} split: ${split.examples.length} examples in ${batches.length} batches`);
-      const r = evaluate(model, batches);
+      const r = await evaluate(model, batches);
       io.stdout(`eval loss ${r.lossPerToken.toFixed(4)} per target token (${r.tokens} tokens); original's sum of batch means ${r.sumOfBatchMeans.toFixed(2)}`);
       const samples = split.records.slice(0, opts.samples);
       const decode = decodeOptions({ ...opts, minLength: 1, numBeams: 1, doSample: false, temperature: 1, topK: 0, topP: 1 });

@@ -110,7 +110,7 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
       const lora = injectLora(model, { r: opts.r, lora_alpha: opts.loraAlpha, lora_dropout: opts.loraDropout, target_modules: opts.targetModules }, { seed: opts.seed });
       io.stdout(`  model        ${label}, linears ${int8 === 'off' ? 'float32' : `int8 (${int8})`}`);
       io.stdout(`  LoRA         ${lora.printTrainableParameters(null)}`);
-      const before = evaluate(model, testBatches);
+      const before = await evaluate(model, testBatches);
       io.stdout(`eval loss before training: ${before.lossPerToken.toFixed(4)} per target token (${before.tokens} tokens)`);
       await mkdir(paths.root, { recursive: true });
       const result = await train({
@@ -135,7 +135,7 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
         seed: opts.seed,
       });
       result.optimizer.dispose();
-      const after = evaluate(model, testBatches);
+      const after = await evaluate(model, testBatches);
       io.stdout(`eval loss after training:  ${after.lossPerToken.toFixed(4)} per target token (was ${before.lossPerToken.toFixed(4)}); original's sum of batch means ${after.sumOfBatchMeans.toFixed(2)}`);
       io.stdout(`stopped: ${result.stopReason} after ${result.step} optimizer steps${result.skippedSteps ? ` (${result.skippedSteps} skipped)` : ''}`);
       io.stdout('wrote:');

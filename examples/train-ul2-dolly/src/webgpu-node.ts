@@ -59,15 +59,22 @@ function describeAdapter(info: GPUAdapterInfo | undefined): string {
   return [info.vendor, info.device || info.architecture].filter((s) => s).join(' ') || 'unknown adapter';
 }
 
+const instances = new Map<string, GPU>();
+
 /**
- * Creates the Dawn GPU with the toggles, a device with the optional features the adapter offers
+ * Creates (once per process) the Dawn GPU with the toggles, a device with the optional features the adapter offers
  * (shader-f16, subgroup matrices, …) and the adapter's limits that tfjs-backend-webgpu's own
  * registration asks for (base.js) plus the storage-buffer count, then registers
  * `new WebGPUBackend(device)` and selects it. Without the features it falls back to a plain
  * WebGPU device; without an adapter it throws.
  */
 export async function setupWebGPUNode(options: WebGPUNodeOptions = {}): Promise<WebGPUSetup> {
-  const gpu = create(options.flags ?? DAWN_FLAGS);
+  const flags = options.flags ?? DAWN_FLAGS;
+  // One Dawn instance per process and flag set: a second instance (even after the first one's
+  // device was destroyed) makes Dawn abort the process; devices are created per call.
+  const key = flags.join('\n');
+  let gpu = instances.get(key);
+  if (!gpu) instances.set(key, (gpu = create(flags)));
   installGlobals(gpu);
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
   if (!adapter) throw new Error('no WebGPU adapter (Dawn found no Vulkan/Metal/D3D12 device; on Linux install libvulkan1 and a driver, e.g. mesa-vulkan-drivers)');

@@ -5,14 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { commandHelp, DEFAULT_PROMPT, parseCommandLine } from '../src/args.js';
 import { main } from '../src/main.js';
 import type { EvalOptions, GenerateOptions, TrainOptions } from '../src/options.js';
+import { capture } from './capture.js';
 
 const FLAN_UL2_CONFIG = join(__dirname, 'fixtures/flan-ul2/config.json');
 
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { io: { stdout: (s: string) => void out.push(s), stderr: (s: string) => void err.push(s) }, out, err };
-}
 
 function train(...argv: string[]): TrainOptions {
   const p = parseCommandLine(['train', ...argv]);

@@ -11,12 +11,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DEMO_CONFIG } from '../src/demo-config.js';
 import { main } from '../src/main.js';
 import { T5_FIXTURES } from './golden/helpers.js';
+import { capture } from './capture.js';
 
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { io: { stdout: (s: string) => void out.push(s), stderr: (s: string) => void err.push(s) }, out, err };
-}
 
 const tmp = mkdtempSync(join(tmpdir(), 'conifer-e2e-'));
 const out = join(tmp, 'run');

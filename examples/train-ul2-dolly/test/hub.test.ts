@@ -14,6 +14,7 @@ import { downloadModel } from '../src/pipeline/hub.js';
 import { bundledDollyPath, bundledTokenizerDir } from '@conifer/dolly-data';
 import { repoFromFiles, repoFromFolder, startFakeHub, type FakeHub } from './fake-hub.js';
 import { relL2, T5_FIXTURES } from './golden/helpers.js';
+import { capture } from './capture.js';
 
 interface Case {
   input_ids: number[][];
@@ -43,11 +44,6 @@ afterAll(async () => {
 });
 afterEach(() => vi.unstubAllEnvs());
 
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { io: { stdout: (s: string) => void out.push(s), stderr: (s: string) => void err.push(s) }, out, err };
-}
 
 describe('downloadModel (the hub download behind --model <id>)', () => {
   const cacheDir = join(tmp, 'cache');

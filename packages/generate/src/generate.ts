@@ -49,7 +49,7 @@ export async function* streamGenerate<Enc, Cache>(
   const rows = Array.isArray(inputs.inputIds) ? inputs.inputIds.length : inputs.inputIds.shape[0];
   if (rows !== 1) problems.push(`streamGenerate yields one sequence: got ${rows} prompts`);
   if (problems.length > 0) throw new GenerationOptionsError(problems);
-  const { ids, mask, owned } = toTensors(inputs, o);
+  const { ids, mask, owned } = await toTensors(inputs, o);
   let enc: Enc | undefined;
   let decoder: Decoder<Enc, Cache> | undefined;
   try {
@@ -75,7 +75,7 @@ async function withEncoded<Enc, Cache, T>(
   o: ResolvedOptions,
   body: (decoder: Decoder<Enc, Cache>, batch: number) => Promise<T>,
 ): Promise<T> {
-  const { ids, mask, owned } = toTensors(inputs, o);
+  const { ids, mask, owned } = await toTensors(inputs, o);
   const batch = ids.shape[0];
   let enc: Enc | undefined;
   let decoder: Decoder<Enc, Cache> | undefined;
@@ -103,17 +103,17 @@ async function withEncoded<Enc, Cache, T>(
 }
 
 /** int32 tensors for the prompts, the attention mask inferred as transformers does when missing. */
-function toTensors(inputs: GenerateInputs, o: ResolvedOptions): { ids: tf.Tensor2D; mask: tf.Tensor2D; owned: tf.Tensor[] } {
+async function toTensors(inputs: GenerateInputs, o: ResolvedOptions): Promise<{ ids: tf.Tensor2D; mask: tf.Tensor2D; owned: tf.Tensor[] }> {
   const owned: tf.Tensor[] = [];
   try {
-    return { ...inputTensors(inputs, o, owned), owned };
+    return { ...(await inputTensors(inputs, o, owned)), owned };
   } catch (e) {
     tf.dispose(owned);
     throw e;
   }
 }
 
-function inputTensors(inputs: GenerateInputs, o: ResolvedOptions, owned: tf.Tensor[]): { ids: tf.Tensor2D; mask: tf.Tensor2D } {
+async function inputTensors(inputs: GenerateInputs, o: ResolvedOptions, owned: tf.Tensor[]): Promise<{ ids: tf.Tensor2D; mask: tf.Tensor2D }> {
   const asTensor = (x: tf.Tensor2D | number[][], name: string): tf.Tensor2D => {
     if (!Array.isArray(x)) {
       if (x.rank !== 2) throw new Error(`${name} must be a 2-D tensor [batch, length], got shape [${x.shape}]`);
@@ -140,7 +140,8 @@ function inputTensors(inputs: GenerateInputs, o: ResolvedOptions, owned: tf.Tens
   } else {
     // `_prepare_attention_mask_for_generation`: ids != pad when pad occurs and pad is not EOS, else ones.
     const pad = o.padTokenId;
-    const data = ids.dataSync();
+    // The ids as given, or read back asynchronously (webgpu in Node has no synchronous read).
+    const data = Array.isArray(inputs.inputIds) ? inputs.inputIds.flat() : Array.from(await ids.data());
     const infer = o.hasPadTokenId && data.includes(pad) && !o.eosTokenIds.includes(pad);
     mask = tf.tensor2d(Int32Array.from(data, (v) => (infer && v === pad ? 0 : 1)), ids.shape, 'int32');
     owned.push(mask);

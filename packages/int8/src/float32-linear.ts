@@ -6,6 +6,8 @@ import { decodeInto, type WeightData } from './decode';
  * Holds Wᵀ `[in, out]` so the product needs no transposed matMul (slow on wasm).
  */
 export class Float32Linear {
+  /** No bias (declared, so LoRA's merge need not probe for one). */
+  readonly bias = null;
   readonly inFeatures: number;
   readonly outFeatures: number;
   /** Wᵀ `[inFeatures, outFeatures]`. */

@@ -166,15 +166,16 @@ export class LoraLinear implements Linear {
   }
 
   /**
-   * A new float linear holding W + scaling·B·A and the base's bias (read as base(0)). For an int8
-   * base the result is float32 (W dequantized, not re-quantized). Leaves this layer unchanged.
+   * A new float linear holding W + scaling·B·A and the base's bias: none when the base declares
+   * `bias: null`, else read as base(0) (zeros for a bias-free base that does not say so). For an
+   * int8 base the result is float32 (W dequantized, not re-quantized). Leaves this layer unchanged.
+   * Reads nothing back from the device, so it works on webgpu in Node (no synchronous reads there).
    */
   toLinear(): FloatLinear {
     const w = this.dequantize();
+    if ((this.base as { bias?: unknown }).bias === null) return new FloatLinear(w, null);
     const b = tf.tidy(() => tf.reshape(this.base.apply(tf.zeros([1, this.inFeatures])), [this.outFeatures]) as tf.Tensor1D);
-    const hasBias = tf.tidy(() => tf.any(tf.notEqual(b, 0)).dataSync()[0] === 1);
-    if (!hasBias) b.dispose();
-    return new FloatLinear(w, hasBias ? b : null);
+    return new FloatLinear(w, b);
   }
 
   /**

@@ -210,12 +210,26 @@ export class LoraModel {
     if (!this.released) this.unload();
   }
 
-  /** PEFT's `get_peft_model_state_dict`: A and B by saved key (`base_model.model.<path>.lora_A.weight`), float32, sorted by key. */
+  /**
+   * PEFT's `get_peft_model_state_dict`: A and B by saved key (`base_model.model.<path>.lora_A.weight`),
+   * float32, sorted by key. Reads synchronously (cpu, wasm, tensorflow); {@link readStateDict} works
+   * on every backend, webgpu in Node included.
+   */
   stateDict(): Map<string, AdapterTensor> {
     const entries: Array<[string, AdapterTensor]> = [];
     for (const [path, l] of this.live()) {
       entries.push([peftKey(path, 'A'), { shape: [...l.loraA.shape], data: l.loraA.dataSync() as Float32Array }]);
       entries.push([peftKey(path, 'B'), { shape: [...l.loraB.shape], data: l.loraB.dataSync() as Float32Array }]);
+    }
+    return new Map(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
+  /** {@link stateDict}, read asynchronously (every backend; what {@link saveAdapter} uses). */
+  async readStateDict(): Promise<Map<string, AdapterTensor>> {
+    const entries: Array<[string, AdapterTensor]> = [];
+    for (const [path, l] of this.live()) {
+      entries.push([peftKey(path, 'A'), { shape: [...l.loraA.shape], data: (await l.loraA.data()) as Float32Array }]);
+      entries.push([peftKey(path, 'B'), { shape: [...l.loraB.shape], data: (await l.loraB.data()) as Float32Array }]);
     }
     return new Map(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   }
@@ -254,7 +268,7 @@ export class LoraModel {
   async saveAdapter(dir: string, options: { baseModelNameOrPath?: string } = {}): Promise<void> {
     const config: LoraConfig = { ...this.config };
     if (options.baseModelNameOrPath !== undefined) config.base_model_name_or_path = options.baseModelNameOrPath;
-    await writeAdapter(dir, config, this.stateDict());
+    await writeAdapter(dir, config, await this.readStateDict());
   }
 
   /** Loads A and B from an adapter folder written by PEFT or {@link saveAdapter} (`.safetensors` or legacy `.bin`). */

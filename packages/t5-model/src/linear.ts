@@ -9,6 +9,8 @@ import type { Linear, LinearSpec } from './interfaces.js';
  * plain matMul, with W[out, in] transposed once on the first backward and kept (`dispose()` frees it).
  */
 export class Float32Linear implements Linear {
+  /** T5's projections have no bias (declared, so LoRA's merge need not probe for one). */
+  readonly bias = null;
   /** W as [inFeatures, outFeatures]. */
   weightT: tf.Tensor2D;
   private weightForGrad: tf.Tensor2D | null = null;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { sumInOrder } from './sum.js';
 import type { Trainable } from './types.js';
 
 /** The result of {@link accumulateGradients}. */
@@ -22,7 +23,7 @@ export interface AccumulatedGradients {
  * (normalised per target token, not a mean of per-batch means). A window with no tokens gives zero
  * gradients. The caller disposes `grads`.
  */
-export function accumulateGradients<B>(model: Trainable<B>, microBatches: readonly B[], variables: readonly tf.Variable[] = model.trainableVariables()): AccumulatedGradients {
+export async function accumulateGradients<B>(model: Trainable<B>, microBatches: readonly B[], variables: readonly tf.Variable[] = model.trainableVariables()): Promise<AccumulatedGradients> {
   let acc: Record<string, tf.Tensor> | null = null;
   let lossSum = 0;
   let tokens = 0;
@@ -33,7 +34,8 @@ export function accumulateGradients<B>(model: Trainable<B>, microBatches: readon
       count = r.count;
       return r.sum;
     }, variables as tf.Variable[]);
-    lossSum += value.dataSync()[0]!;
+    // Read asynchronously: synchronous reads do not exist on webgpu in Node (no OffscreenCanvas).
+    lossSum += (await value.data())[0]!;
     value.dispose();
     tokens += count;
     if (acc === null) {
@@ -60,15 +62,17 @@ export function accumulateGradients<B>(model: Trainable<B>, microBatches: readon
     g.dispose();
   }
   const loss = tokens > 0 ? lossSum / tokens : 0;
-  const finite = Number.isFinite(lossSum) && allFinite(Object.values(out));
+  const finite = Number.isFinite(lossSum) && (await allFinite(Object.values(out)));
   return { grads: out, loss: finite ? loss : Number.NaN, lossSum, tokens, finite };
 }
 
 /** Whether every value of every tensor is finite (Σ x·0 is 0 exactly when no value is NaN or ±Inf). */
-export function allFinite(tensors: readonly tf.Tensor[]): boolean {
+export async function allFinite(tensors: readonly tf.Tensor[]): Promise<boolean> {
   if (tensors.length === 0) return true;
-  return tf.tidy(() => {
-    const probes = tensors.map((t) => tf.sum(tf.mul(t, tf.scalar(0))));
-    return Number.isFinite(tf.addN(probes).dataSync()[0]!);
-  });
+  const probe = tf.tidy(() => sumInOrder(tensors.map((t) => tf.sum(tf.mul(t, tf.scalar(0))))));
+  try {
+    return Number.isFinite((await probe.data())[0]!);
+  } finally {
+    probe.dispose();
+  }
 }

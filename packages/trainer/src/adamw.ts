@@ -166,13 +166,14 @@ export class AdamW {
     return { m, v };
   }
 
-  /** The state as named Float32Arrays (copies; reads the tensors synchronously). */
-  getState(): AdamWState {
+  /** The state as named Float32Arrays (copies; read asynchronously, so it works on every backend, webgpu included). */
+  async getState(): Promise<AdamWState> {
+    const step = this.stepCount;
     const m: Record<string, Float32Array> = {};
     const v: Record<string, Float32Array> = {};
-    for (const [name, t] of this.m) m[name] = (t.dataSync() as Float32Array).slice();
-    for (const [name, t] of this.v) v[name] = (t.dataSync() as Float32Array).slice();
-    return { step: this.stepCount, m, v };
+    for (const [name, t] of this.m) m[name] = ((await t.data()) as Float32Array).slice();
+    for (const [name, t] of this.v) v[name] = ((await t.data()) as Float32Array).slice();
+    return { step, m, v };
   }
 
   /**

@@ -32,12 +32,12 @@ export function checkpointName(step: number): string {
   return `checkpoint-${step}`;
 }
 
-/** Reads variables (float32) as named arrays with their shapes. */
-export function snapshotVariables(variables: readonly tf.Variable[]): Record<string, { shape: number[]; values: Float32Array }> {
+/** Reads variables (float32) as named arrays with their shapes (asynchronously: every backend, webgpu included). */
+export async function snapshotVariables(variables: readonly tf.Variable[]): Promise<Record<string, { shape: number[]; values: Float32Array }>> {
   const out: Record<string, { shape: number[]; values: Float32Array }> = {};
   for (const v of variables) {
     if (out[v.name]) throw new Error(`two trainable variables are named "${v.name}": checkpoints key variables by name`);
-    out[v.name] = { shape: [...v.shape], values: (v.dataSync() as Float32Array).slice() };
+    out[v.name] = { shape: [...v.shape], values: ((await v.data()) as Float32Array).slice() };
   }
   return out;
 }

@@ -1,13 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { sumInOrder } from './sum.js';
 
 /**
  * The global L2 norm of `grads` (float32 tensor math, as `torch.nn.utils.clip_grad_norm_`:
  * the norm of the per-tensor norms).
  */
-export function globalNorm(grads: readonly tf.Tensor[]): number {
+export async function globalNorm(grads: readonly tf.Tensor[]): Promise<number> {
   if (grads.length === 0) return 0;
   // functional ops only (tf.norm chains tensor methods, which a second copy of tfjs-core may lack)
-  return tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))).dataSync()[0]!);
+  const norm = tf.tidy(() => tf.sqrt(sumInOrder(grads.map((g) => tf.sum(tf.square(g))))));
+  try {
+    return (await norm.data())[0]!;
+  } finally {
+    norm.dispose();
+  }
 }
 
 /**
@@ -15,8 +21,8 @@ export function globalNorm(grads: readonly tf.Tensor[]): number {
  * `coef = min(1, maxNorm / (total + 1e-6))`, every gradient multiplied by `coef`.
  * Returns the new gradients (the inputs are disposed when replaced) and the total norm before clipping.
  */
-export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): { grads: Record<string, tf.Tensor>; totalNorm: number; clipped: boolean } {
-  const totalNorm = globalNorm(Object.values(grads));
+export async function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): Promise<{ grads: Record<string, tf.Tensor>; totalNorm: number; clipped: boolean }> {
+  const totalNorm = await globalNorm(Object.values(grads));
   const coef = Math.fround(Math.fround(maxNorm) / Math.fround(totalNorm + 1e-6)); // float32, as torch
   if (!(coef < 1)) return { grads, totalNorm, clipped: false };
   const out: Record<string, tf.Tensor> = {};

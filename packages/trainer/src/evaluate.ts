@@ -14,17 +14,17 @@ export interface EvalResult {
 }
 
 /** Loss of `model` over an evaluation set (`training` false, no gradients, no tensors left). */
-export function evaluate<B>(model: Trainable<B>, data: EvalData<B>): EvalResult {
+export async function evaluate<B>(model: Trainable<B>, data: EvalData<B>): Promise<EvalResult> {
   const batches = typeof data === 'function' ? data() : data;
   let sum = 0;
   let tokens = 0;
   let sumOfBatchMeans = 0;
   let n = 0;
   for (const batch of batches) {
-    const [s, count] = tf.tidy(() => {
-      const r = model.lossSum(batch, false);
-      return [r.sum.dataSync()[0]!, r.count] as const;
-    });
+    const r = tf.tidy(() => model.lossSum(batch, false));
+    const s = (await r.sum.data())[0]!;
+    const count = r.count;
+    r.sum.dispose();
     sum += s;
     tokens += count;
     if (count > 0) sumOfBatchMeans += s / count;

@@ -45,19 +45,19 @@ export interface OptimizerStepOptions {
  * a finiteness check (NaN/Inf → nothing is updated and `skipped` is true), optional global-norm
  * clipping, and the AdamW update. Leaves no tensors behind.
  */
-export function optimizerStep<B>(model: Trainable<B>, optimizer: AdamW, microBatches: readonly B[], options: OptimizerStepOptions): StepResult {
+export async function optimizerStep<B>(model: Trainable<B>, optimizer: AdamW, microBatches: readonly B[], options: OptimizerStepOptions): Promise<StepResult> {
   const variables = model.trainableVariables();
-  const acc = accumulateGradients(model, microBatches, variables);
+  const acc = await accumulateGradients(model, microBatches, variables);
   let grads = acc.grads;
   try {
     if (!acc.finite) return { loss: Number.NaN, tokens: acc.tokens, gradNorm: Number.NaN, lr: options.lr, skipped: true };
     let gradNorm = Number.NaN;
     if (options.maxGradNorm !== undefined && Number.isFinite(options.maxGradNorm)) {
-      const c = clipByGlobalNorm(grads, options.maxGradNorm);
+      const c = await clipByGlobalNorm(grads, options.maxGradNorm);
       grads = c.grads;
       gradNorm = c.totalNorm;
     } else {
-      gradNorm = globalNorm(Object.values(grads));
+      gradNorm = await globalNorm(Object.values(grads));
     }
     optimizer.applyGradients(variables, grads, options.lr);
     return { loss: acc.loss, tokens: acc.tokens, gradNorm, lr: options.lr, skipped: false };

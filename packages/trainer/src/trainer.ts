@@ -214,7 +214,7 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
   const saveCheckpoint = async () => {
     if (!checkpointDir) return;
     st.rng = rng.state();
-    lastCheckpoint = await writeCheckpoint(checkpointDir, st.step, { variables: snapshotVariables(variables), optimizer: optimizer.getState(), state: st });
+    lastCheckpoint = await writeCheckpoint(checkpointDir, st.step, { variables: await snapshotVariables(variables), optimizer: await optimizer.getState(), state: st });
     await pruneCheckpoints(checkpointDir, keepLast);
     await writeFileAtomic(join(checkpointDir, LOSS_CURVE_FILE), lossCurveSvg(st.metrics));
     logger.log(`checkpoint written: ${lastCheckpoint}`);
@@ -233,7 +233,7 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
   let stopEarly = false;
   const runEval = async (epoch: number) => {
     if (!evalData || st.lastEvalStep === st.step) return;
-    const e: EvalResult = evaluate(model, evalData);
+    const e: EvalResult = await evaluate(model, evalData);
     const rec: EvalRecord = { type: 'eval', step: st.step, epoch, ...e };
     st.lastEvalStep = st.step;
     lastEval = rec;
@@ -303,7 +303,7 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
         const lr = baseLr * lrMultiplier(st.step, sched);
         const tensorsBefore = debug ? tf.memory().numTensors : 0;
         const t0 = performance.now();
-        const r = optimizerStep(model, optimizer, window, { lr, maxGradNorm });
+        const r = await optimizerStep(model, optimizer, window, { lr, maxGradNorm });
         const seconds = (performance.now() - t0) / 1000;
         st.step += 1;
         stepsThisRun += 1;

@@ -8,7 +8,7 @@ import { optimizerStep } from '../src/step';
 import { ToyModel, toBatch, toyExamples } from './toy';
 
 describe('gradient accumulation', () => {
-  it('4 unequal micro-batches give the same gradients and update as one batch holding all of them', () => {
+  it('4 unequal micro-batches give the same gradients and update as one batch holding all of them', async () => {
     const ex = toyExamples(14);
     const micro = [ex.slice(0, 1), ex.slice(1, 6), ex.slice(6, 8), ex.slice(8, 14)].map(toBatch); // sizes 1, 5, 2, 6
     const whole = toBatch(ex);
@@ -16,8 +16,8 @@ describe('gradient accumulation', () => {
     const b = new ToyModel(3, 'a2');
     const before = tf.memory().numTensors;
 
-    const acc = accumulateGradients(a, micro);
-    const one = accumulateGradients(b, [whole]);
+    const acc = await accumulateGradients(a, micro);
+    const one = await accumulateGradients(b, [whole]);
     expect(acc.tokens).toBe(one.tokens);
     expect(acc.tokens).toBe(ex.reduce((s, e) => s + e.count, 0));
     expect(acc.loss).toBeCloseTo(one.loss, 6);
@@ -26,11 +26,12 @@ describe('gradient accumulation', () => {
     for (let i = 0; i < ga.length; i++) expect(ga[i]).toBeCloseTo(gb[i]!, 6);
     expect(acc.grads['a.b']!.dataSync()[0]).toBeCloseTo(one.grads['a2.b']!.dataSync()[0]!, 6);
     // … whereas a mean of per-batch means would differ
-    const meanOfMeans = micro.map((m) => accumulateGradients(a, [m])).map((r) => {
-      const v = r.grads['a.b']!.dataSync()[0]!;
+    const meanOfMeans: number[] = [];
+    for (const m of micro) {
+      const r = await accumulateGradients(a, [m]);
+      meanOfMeans.push(r.grads['a.b']!.dataSync()[0]!);
       tf.dispose(Object.values(r.grads));
-      return v;
-    });
+    }
     expect(Math.abs(meanOfMeans.reduce((s, v) => s + v, 0) / 4 - one.grads['a2.b']!.dataSync()[0]!)).toBeGreaterThan(1e-3);
     tf.dispose([...Object.values(acc.grads), ...Object.values(one.grads)]);
 
@@ -38,8 +39,8 @@ describe('gradient accumulation', () => {
     const oa = new AdamW({ lr: 0.05 });
     const ob = new AdamW({ lr: 0.05 });
     for (let i = 0; i < 3; i++) {
-      optimizerStep(a, oa, micro, { lr: 0.05 });
-      optimizerStep(b, ob, [whole], { lr: 0.05 });
+      await optimizerStep(a, oa, micro, { lr: 0.05 });
+      await optimizerStep(b, ob, [whole], { lr: 0.05 });
     }
     const wa = a.w.dataSync();
     const wb = b.w.dataSync();
@@ -51,10 +52,10 @@ describe('gradient accumulation', () => {
     b.dispose();
   });
 
-  it('flags non-finite losses', () => {
+  it('flags non-finite losses', async () => {
     const m = new ToyModel(3, 'nan');
     m.poison = 1;
-    const r = accumulateGradients(m, [toBatch(toyExamples(4))]);
+    const r = await accumulateGradients(m, [toBatch(toyExamples(4))]);
     expect(r.finite).toBe(false);
     expect(r.loss).toBeNaN();
     tf.dispose(Object.values(r.grads));
@@ -63,10 +64,10 @@ describe('gradient accumulation', () => {
 });
 
 describe('clipByGlobalNorm', () => {
-  it('matches torch.nn.utils.clip_grad_norm_', () => {
+  it('matches torch.nn.utils.clip_grad_norm_', async () => {
     // grads [3, 4] and [12]: total = sqrt(9 + 16 + 144) = 13; max_norm 6.5 → coef = 6.5 / (13 + 1e-6) ≈ 0.49999996
     const g = { a: tf.tensor1d([3, 4]), b: tf.tensor1d([12]) };
-    const r = clipByGlobalNorm(g, 6.5);
+    const r = await clipByGlobalNorm(g, 6.5);
     expect(r.totalNorm).toBeCloseTo(13, 5);
     expect(r.clipped).toBe(true);
     const a = r.grads.a!.dataSync();
@@ -76,7 +77,7 @@ describe('clipByGlobalNorm', () => {
     tf.dispose(Object.values(r.grads));
     // below the limit: untouched (coef clamped at 1)
     const h = { a: tf.tensor1d([0.3, 0.4]) };
-    const s = clipByGlobalNorm(h, 1);
+    const s = await clipByGlobalNorm(h, 1);
     expect(s.clipped).toBe(false);
     expect(s.totalNorm).toBeCloseTo(0.5, 6);
     expect(s.grads.a).toBe(h.a);

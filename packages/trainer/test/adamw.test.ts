@@ -20,7 +20,7 @@ function ulps(a: number, b: number): number {
 }
 
 describe('AdamW', () => {
-  it('one step from the golden LoRA parameters with the golden gradients equals PyTorch within 1e-6 relative', () => {
+  it('one step from the golden LoRA parameters with the golden gradients equals PyTorch within 1e-6 relative', async () => {
     const c = JSON.parse(readFileSync(fixture('lora-ul2-tiny.case.json'), 'utf8')) as { optimizer: { lr: number; betas: [number, number]; eps: number; weight_decay: number } };
     expect(c.optimizer).toMatchObject({ lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0.01 });
     const init = load('adapter_initial.safetensors');
@@ -63,7 +63,7 @@ describe('AdamW', () => {
       // (measured 8184/8192; the other 8 are 1–2 ulp off; the order the formula suggests gives 7601/8192, up to 64 ulp)
       expect(bitExact).toBeGreaterThanOrEqual(8180);
       expect(worstUlp).toBeLessThanOrEqual(2);
-      expect(opt.getState().step).toBe(1);
+      expect((await opt.getState()).step).toBe(1);
       tf.dispose(vars);
       opt.dispose();
     }
@@ -71,7 +71,7 @@ describe('AdamW', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('matches a hand-computed 3-step case', () => {
+  it('matches a hand-computed 3-step case', async () => {
     // p0 = 1, grads 0.5, −1, 2; lr 0.1, betas 0.9/0.999, eps 1e-8, wd 0.01 (float64 by hand / Python):
     // t=1: p = 1·0.999 = 0.999; m = 0.05;  v = 0.00025;    p −= 0.1/0.1 · 0.05/(√0.00025/√0.001 + 1e-8) → 0.899000002
     // t=2: p = 0.899000002·0.999;  m = 0.045 − 0.1 = −0.055; v = 0.00024975 + 0.001 = 0.00124975;
@@ -86,7 +86,7 @@ describe('AdamW', () => {
       g.dispose();
       expect(p.dataSync()[0]).toBeCloseTo(want[i]!, 6);
     });
-    const s = opt.getState();
+    const s = await opt.getState();
     expect(s.step).toBe(3);
     expect(s.m['hand.p']![0]).toBeCloseTo(0.1505, 6);
     expect(s.v['hand.p']![0]).toBeCloseTo(0.0052485, 8);
@@ -106,7 +106,7 @@ describe('AdamW', () => {
 });
 
 describe('AdamW fused path', () => {
-  it('is bit-identical to the tensor-op path over 3 steps (with and without weight decay)', () => {
+  it('is bit-identical to the tensor-op path over 3 steps (with and without weight decay)', async () => {
     for (const weightDecay of [0.01, 0]) {
       const init = tf.randomNormal([37, 11], 0, 0.1, 'float32', 3);
       const mk = (name: string) => tf.tidy(() => tf.variable(tf.clone(init), true, name));
@@ -121,8 +121,8 @@ describe('AdamW fused path', () => {
         g.dispose();
       }
       expect(Buffer.from(a.dataSync().buffer)).toEqual(Buffer.from(b.dataSync().buffer));
-      const sa = oa.getState();
-      const sb = ob.getState();
+      const sa = await oa.getState();
+      const sb = await ob.getState();
       expect(Buffer.from(sa.v[a.name]!.buffer)).toEqual(Buffer.from(sb.v[b.name]!.buffer));
       expect(Buffer.from(sa.m[a.name]!.buffer)).toEqual(Buffer.from(sb.m[b.name]!.buffer));
       tf.dispose([init, a, b]);

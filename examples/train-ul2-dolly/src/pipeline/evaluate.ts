@@ -15,14 +15,14 @@ export interface EvalResult {
   batches: number;
 }
 
-/** Eval loss over `batches` (no dropout, no gradients). */
-export function evaluate(model: LossModel, batches: readonly Batch[]): EvalResult {
+/** Eval loss over `batches` (no dropout, no gradients; read asynchronously, so webgpu in Node works). */
+export async function evaluate(model: LossModel, batches: readonly Batch[]): Promise<EvalResult> {
   let total = 0;
   let tokens = 0;
   let sumOfMeans = 0;
   for (const batch of batches) {
     const { sum, count } = model.lossSum(batch, false);
-    const s = sum.dataSync()[0]!;
+    const s = (await sum.data())[0]!;
     sum.dispose();
     total += s;
     tokens += count;

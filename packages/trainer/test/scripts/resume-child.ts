@@ -38,4 +38,4 @@ const res = await train({
   },
 });
 const hex = (t: tf.Variable) => Buffer.from((t.dataSync() as Float32Array).buffer).toString('hex');
-writeFileSync(out!, JSON.stringify({ w: hex(model.w), b: hex(model.b), metrics: res.metrics, step: res.step, resumedFrom: res.resumedFrom, dropoutSeeds: model.dropoutSeeds, adam: Object.fromEntries(Object.entries(res.optimizer.getState().m).map(([k, v]) => [k, Buffer.from(v.buffer).toString('hex')])) }));
+writeFileSync(out!, JSON.stringify({ w: hex(model.w), b: hex(model.b), metrics: res.metrics, step: res.step, resumedFrom: res.resumedFrom, dropoutSeeds: model.dropoutSeeds, adam: Object.fromEntries(Object.entries((await res.optimizer.getState()).m).map(([k, v]) => [k, Buffer.from(v.buffer).toString('hex')])) }));
