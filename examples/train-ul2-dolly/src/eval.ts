@@ -19,9 +19,7 @@ export async function runEval(opts: EvalOptions, io: Io): Promise<number> {
     const data = await prepareData({ ...opts, tokenizer });
     const split = opts.split === 'train' ? data.train : data.test;
     const batches = evalBatches(split.examples, opts.batchSize);
-    const loaded = await loadModel(source, { int8: opts.int8, seed: opts.seed });
-    const { model } = loaded;
-    const label = hubId ?? loaded.label;
+    const { model, label } = await loadModel(source, { int8: opts.int8, seed: opts.seed, hubId });
     try {
       checkVocabulary(split.examples.flatMap((e) => [e.sourceIds, e.targetIds]), model.config.vocab_size, label);
       const lora = opts.adapter

@@ -29,9 +29,7 @@ export async function runGenerate(opts: GenerateOptions, io: Io): Promise<number
   const backend = await setupBackend(opts.backend);
   try {
     const { source, hubId } = await resolveHubModel(opts.model, io.stdout);
-    const loaded = await loadModel(source, { int8: opts.int8, seed: opts.seed });
-    const { model } = loaded;
-    const label = hubId ?? loaded.label;
+    const { model, label } = await loadModel(source, { int8: opts.int8, seed: opts.seed, hubId });
     try {
       const lora = opts.adapter ? await loadAdapter(model, opts.adapter).catch((e: Error) => {
         throw new CliError(`--adapter ${opts.adapter}: ${e.message}`);

@@ -102,9 +102,8 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
     io.stdout(`  data         ${data.records.length} records from ${data.path}: ${data.train.examples.length} train / ${data.test.examples.length} test; tokenizer: ${tokenizerSource}`);
     const sampler = makeSampler(data.train.examples, { batchSize: opts.batchSize, batchTokens: opts.batchTokens, seed: opts.seed });
     const testBatches = evalBatches(data.test.examples, Math.max(opts.batchSize, 8));
-    const loaded = await loadModel(opts.model, { int8: opts.int8, seed: opts.seed });
-    const { model, int8 } = loaded;
-    const label = hubId ?? loaded.label; // the adapter's base_model_name_or_path
+    // label: the adapter's base_model_name_or_path (the hub id when downloaded)
+    const { model, int8, label } = await loadModel(opts.model, { int8: opts.int8, seed: opts.seed, hubId });
     try {
       checkVocabulary([...data.train.examples, ...data.test.examples].flatMap((e) => [e.sourceIds, e.targetIds]), model.config.vocab_size, label);
       const lora = injectLora(model, { r: opts.r, lora_alpha: opts.loraAlpha, lora_dropout: opts.loraDropout, target_modules: opts.targetModules }, { seed: opts.seed });

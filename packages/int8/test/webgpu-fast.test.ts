@@ -38,6 +38,23 @@ describe.skipIf(skip)('tiled webgpu int8 kernels (lavapipe in CI)', () => {
     }, { mode, threshold: 6, inFeatures: K, transposeWeight } as unknown as tf.NamedAttrMap) as tf.Tensor);
   };
 
+  /**
+   * LLM.int8 `x · Wᵀ` through whatever path is selected, for a random W (seed `seed`) and x (seed
+   * `seed + 1`, then `outliers` applied): equals llmInt8MatMulJs within 1e-5 and leaves no tensors.
+   */
+  const expectLlmInt8MatchesJs = async (M: number, K: number, N: number, seed: number, outliers: (x: Float32Array) => void) => {
+    const q = quantizeFloat32(randn(N * K, seed, 0.2), N, K);
+    const x = randn(M * K, seed + 1);
+    outliers(x);
+    const before = tf.memory().numTensors;
+    const y = run(x, M, q.packed, q.scale, N, K, 'llm-int8', true);
+    const js = new Float32Array(M * N);
+    llmInt8MatMulJs(x, M, K, q.packed, q.scale, N, 6, js);
+    expect(relError(await y.data(), js)).toBeLessThan(1e-5);
+    y.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  };
+
   // Shapes off the 64×64 (and 128×64) tiles, the 32-step and multiples of 4.
   const shapes: Array<[number, number, number, 4 | 8]> = [[37, 70, 45, 4], [37, 70, 45, 8], [1, 3, 1, 4], [130, 33, 67, 8], [64, 64, 64, 4]];
   for (const [M, K, N, rows] of shapes) {
@@ -63,19 +80,11 @@ describe.skipIf(skip)('tiled webgpu int8 kernels (lavapipe in CI)', () => {
   }
 
   it('llm-int8 tiled (outliers, K over several 32-steps, ragged tiles) equals llmInt8MatMulJs', async () => {
-    const [M, K, N] = [37, 70, 45];
-    const w = randn(N * K, 3, 0.2);
-    const x = randn(M * K, 4);
-    for (let m = 0; m < M; m++) x[m * K + 5] = 9 * (m % 2 ? 1 : -1);
-    x[3 * K + 66] = -6.5;
-    const q = quantizeFloat32(w, N, K);
-    const before = tf.memory().numTensors;
-    const y = run(x, M, q.packed, q.scale, N, K, 'llm-int8', true);
-    const js = new Float32Array(M * N);
-    llmInt8MatMulJs(x, M, K, q.packed, q.scale, N, 6, js);
-    expect(relError(await y.data(), js)).toBeLessThan(1e-5);
-    y.dispose();
-    expect(tf.memory().numTensors).toBe(before);
+    const [M, K] = [37, 70];
+    await expectLlmInt8MatchesJs(M, K, 45, 3, (x) => {
+      for (let m = 0; m < M; m++) x[m * K + 5] = 9 * (m % 2 ? 1 : -1);
+      x[3 * K + 66] = -6.5;
+    });
   });
 
   it('gradient through Int8Linear (weight-only and llm-int8) on webgpu equals cpu, no leaks', async () => {
@@ -119,16 +128,11 @@ describe.skipIf(skip)('tiled webgpu int8 kernels (lavapipe in CI)', () => {
         }
         setWebGPUInt8Kernels({ path: 'auto' });
         // Shapes other than the self-check's: M not a multiple of the tile, two workgroups across N.
-        const [M, K, N] = [70, 96, 32 * tiles.TM * 2];
-        const q = quantizeFloat32(randn(N * K, 50, 0.2), N, K);
-        const x = randn(M * K, 51);
-        for (let m = 0; m < M; m++) x[m * K + 33] = 9 * (m % 2 ? 1 : -1); // an outlier column
+        const [M, K] = [70, 96];
         const dispatches = tensorCoreDispatchCount();
-        const y = run(x, M, q.packed, q.scale, N, K, 'llm-int8', true);
-        const js = new Float32Array(M * N);
-        llmInt8MatMulJs(x, M, K, q.packed, q.scale, N, 6, js);
-        expect(relError(await y.data(), js)).toBeLessThan(1e-5);
-        y.dispose();
+        await expectLlmInt8MatchesJs(M, K, 32 * tiles.TM * 2, 50, (x) => {
+          for (let m = 0; m < M; m++) x[m * K + 33] = 9 * (m % 2 ? 1 : -1); // an outlier column
+        });
         expect(tensorCoreDispatchCount()).toBe(dispatches + 1);
         if (variant.word === 'i32') {
           // dY · W, then the weight-only forward x · Wᵀ (W read column-major), each through f16 with a
@@ -169,19 +173,11 @@ describe.skipIf(skip)('tiled webgpu int8 kernels (lavapipe in CI)', () => {
     afterAll(() => { setTensorCoreEmulation(false); setWebGPUInt8Kernels({ path: 'tiled' }); });
 
     it('llm-int8 forward (quantize-transpose, outlier list, epilogue; M padded) equals llmInt8MatMulJs', async () => {
-      const [M, K, N] = [37, 96, 64];
-      const w = randn(N * K, 40, 0.2);
-      const x = randn(M * K, 41);
-      for (let m = 0; m < M; m++) x[m * K + 70] = 8 * (m % 2 ? 1 : -1);
-      x[5 * K + 2] = 6;
-      const q = quantizeFloat32(w, N, K);
-      const before = tf.memory().numTensors;
-      const y = run(x, M, q.packed, q.scale, N, K, 'llm-int8', true);
-      const js = new Float32Array(M * N);
-      llmInt8MatMulJs(x, M, K, q.packed, q.scale, N, 6, js);
-      expect(relError(await y.data(), js)).toBeLessThan(1e-5);
-      y.dispose();
-      expect(tf.memory().numTensors).toBe(before);
+      const [M, K] = [37, 96];
+      await expectLlmInt8MatchesJs(M, K, 64, 40, (x) => {
+        for (let m = 0; m < M; m++) x[m * K + 70] = 8 * (m % 2 ? 1 : -1);
+        x[5 * K + 2] = 6;
+      });
     });
 
     it('dY · W through f16 (rows scaled into [-1, 1]) is within 2e-3 of float64, even for dY ~ 1e5', async () => {

@@ -1,15 +1,10 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isCompleteCheckpoint, latestCheckpoint, listCheckpoints, readCheckpoint } from '../src/checkpoint';
+import { spawnTs } from './scripts/spawn-ts';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/esm/index.mjs')).href;
-const hook = fileURLToPath(new URL('../../../scripts/tfjs-esm-hook.mjs', import.meta.url));
-const script = fileURLToPath(new URL('./scripts/checkpoint-writer.ts', import.meta.url));
 const base = mkdtempSync(join(tmpdir(), 'conifer-ckpt-kill-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
@@ -22,7 +17,7 @@ const KILL_AT = 3;
  */
 function writeAndKill(dir: string, delayMs: number | 'first-file'): Promise<{ signal: NodeJS.Signals | null; sawDone: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', tsxLoader, '--import', hook, script, dir, String(FLOATS)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnTs('scripts/checkpoint-writer.ts', [dir, String(FLOATS)]);
     let buf = '';
     let err = '';
     let armed = false;

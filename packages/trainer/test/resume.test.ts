@@ -1,16 +1,10 @@
-import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { latestCheckpoint } from '../src/checkpoint';
+import { spawnTs } from './scripts/spawn-ts';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-// node itself runs the script (the tsx CLI would run it in a grandchild that SIGKILL would orphan)
-const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/esm/index.mjs')).href;
-const hook = fileURLToPath(new URL('../../../scripts/tfjs-esm-hook.mjs', import.meta.url));
-const script = fileURLToPath(new URL('./scripts/resume-child.ts', import.meta.url));
 const base = mkdtempSync(join(tmpdir(), 'conifer-resume-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
@@ -27,7 +21,7 @@ interface Outcome {
 /** Runs the child; with `killAt`, SIGKILLs it as soon as it prints "step killAt". */
 function runChild(dir: string, resume: boolean, out: string, killAt?: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<{ code: number | null; signal: NodeJS.Signals | null; lastStep: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', tsxLoader, '--import', hook, script, dir, resume ? '1' : '0', out], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnTs('scripts/resume-child.ts', [dir, resume ? '1' : '0', out]);
     let lastStep = 0;
     let sent = false;
     let buf = '';

@@ -43,22 +43,22 @@ export function modelDir(source: ModelSource): string | null {
 
 /**
  * The model a command runs on: the embedded demo T5 (seeded random weights), a Hugging Face
- * snapshot folder, or a hub id (downloaded into the cache first). Linears are int8 when asked
- * (`auto`: for models over 1 B parameters), quantized as each weight streams in.
+ * snapshot folder, or a hub id (downloaded into the cache first through {@link resolveHubModel}).
+ * Linears are int8 when asked (`auto`: for models over 1 B parameters), quantized as each weight
+ * streams in. `hubId` (when the folder came from the hub) is the label.
  */
 export async function loadModel(
   source: ModelSource,
-  options: { int8: Int8Mode; seed: number; gradientCheckpointing?: boolean; log?: (line: string) => void },
+  options: { int8: Int8Mode; seed: number; gradientCheckpointing?: boolean; log?: (line: string) => void; hubId?: string | null },
 ): Promise<LoadedModel> {
   if (source.kind === 'config') {
     throw new CliError(`--model ${source.file}: a bare config.json is enough for --dry-run only; pass the snapshot folder`);
   }
-  const dir =
-    source.kind === 'dir'
-      ? source.dir
-      : source.kind === 'hub'
-        ? await downloadWithProgress(source.id, options.log ?? (() => {}))
-        : null;
+  if (source.kind === 'hub') {
+    const resolved = await resolveHubModel(source, options.log ?? (() => {}));
+    return loadModel(resolved.source, { ...options, hubId: resolved.hubId });
+  }
+  const dir = modelDir(source);
   const config = dir ? null : DEMO_CONFIG;
   const total = countParameters(t5Shape((config ?? readT5Config(dir!, true)) as Record<string, unknown>)).total;
   const int8 = resolveInt8(options.int8, total);
@@ -71,7 +71,7 @@ export async function loadModel(
   if (!existsSync(join(dir, 'config.json'))) throw new CliError(`--model ${dir}: no config.json in that folder`);
   try {
     const model = await T5ForConditionalGeneration.fromPretrained(dir, common);
-    return { model, label: source.kind === 'hub' ? source.id : dir, int8, dir };
+    return { model, label: options.hubId ?? dir, int8, dir };
   } catch (e) {
     const message = (e as Error).message;
     throw new CliError(`--model ${dir}: ${message.startsWith(`${dir}: `) ? message.slice(dir.length + 2) : message}`);

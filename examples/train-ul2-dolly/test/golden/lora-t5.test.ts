@@ -15,10 +15,8 @@ import { T5ForConditionalGeneration } from '@conifer/t5-model';
 import { int8LinearFactory } from '@conifer/int8';
 import { loadAdapter, type LoraModel } from '@conifer/lora';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LORA_FIXTURES, relL2 } from './helpers.js';
+import { loraFixture, relL2 } from './helpers.js';
 
-const FIXTURES = LORA_FIXTURES;
-const fx = (p: string) => join(FIXTURES, p);
 
 interface LoraCase {
   input_ids: number[][];
@@ -29,7 +27,7 @@ interface LoraCase {
   optimizer: { lr: number; betas: [number, number]; eps: number; weight_decay: number };
   merged_loss_after_step3: number;
 }
-const c = JSON.parse(readFileSync(fx('lora-ul2-tiny.json'), 'utf8')) as LoraCase;
+const c = JSON.parse(readFileSync(loraFixture('lora-ul2-tiny.json'), 'utf8')) as LoraCase;
 
 const int2d = (rows: number[][]) => tf.tensor2d(rows.flat(), [rows.length, rows[0]!.length], 'int32');
 const readTensors = async (file: string) => {
@@ -58,7 +56,7 @@ afterAll(async () => {
 async function adapterDir(name: string, stateDictFile: string): Promise<string> {
   const dir = join(tmp, name);
   await mkdir(dir, { recursive: true });
-  await copyFile(fx('ul2-tiny-qv-r4/adapter_config.json'), join(dir, 'adapter_config.json'));
+  await copyFile(loraFixture('ul2-tiny-qv-r4/adapter_config.json'), join(dir, 'adapter_config.json'));
   await writeFile(join(dir, 'adapter_model.safetensors'), await readFile(stateDictFile));
   return dir;
 }
@@ -68,8 +66,8 @@ const loss = (model: T5ForConditionalGeneration) => tf.tidy(() => model.forward(
 
 describe('LoRA on ul2-tiny against PEFT 0.21 (r 4, alpha 8, q and v)', () => {
   it('logits with the golden adapter (≤ 1e-4 rel) and the step-0 loss', async () => {
-    const model = await T5ForConditionalGeneration.fromPretrained(fx('ul2-tiny'));
-    const lora = await loadAdapter(model, fx('ul2-tiny-qv-r4'));
+    const model = await T5ForConditionalGeneration.fromPretrained(loraFixture('ul2-tiny'));
+    const lora = await loadAdapter(model, loraFixture('ul2-tiny-qv-r4'));
     const out = model.forward({ inputIds, attentionMask, labels });
     expect(out.logits.shape).toEqual(c.logits_step0.shape);
     const err = relL2(out.logits.dataSync(), c.logits_step0.data);
@@ -85,10 +83,10 @@ describe('LoRA on ul2-tiny against PEFT 0.21 (r 4, alpha 8, q and v)', () => {
   });
 
   it('first-step gradients of A and B equal grads_step0 (≤ 1e-4 rel per tensor), no leaks', async () => {
-    const model = await T5ForConditionalGeneration.fromPretrained(fx('ul2-tiny'));
-    const lora = await loadAdapter(model, fx('ul2-tiny-qv-r4'), { isTrainable: true });
+    const model = await T5ForConditionalGeneration.fromPretrained(loraFixture('ul2-tiny'));
+    const lora = await loadAdapter(model, loraFixture('ul2-tiny-qv-r4'), { isTrainable: true });
     lora.train(); // dropout is 0 in this config: same numbers, exercises the training path
-    const golden = await readTensors(fx('grads_step0.safetensors'));
+    const golden = await readTensors(loraFixture('grads_step0.safetensors'));
     const vars = lora.trainableVariables();
     expect(vars.map((v) => v.name).sort()).toEqual([...golden.keys()].sort());
     // warm-up: t5-model keeps 41 tensors it builds on the first forward/backward (caches); later calls leak nothing
@@ -107,15 +105,15 @@ describe('LoRA on ul2-tiny against PEFT 0.21 (r 4, alpha 8, q and v)', () => {
   });
 
   it('three AdamW steps (torch formula, written out here) follow losses and adamw_after_step{1,3}', async () => {
-    const model = await T5ForConditionalGeneration.fromPretrained(fx('ul2-tiny'));
-    const lora: LoraModel = await loadAdapter(model, fx('ul2-tiny-qv-r4'), { isTrainable: true });
+    const model = await T5ForConditionalGeneration.fromPretrained(loraFixture('ul2-tiny'));
+    const lora: LoraModel = await loadAdapter(model, loraFixture('ul2-tiny-qv-r4'), { isTrainable: true });
     const { lr, betas, eps, weight_decay: wd } = c.optimizer;
     const vars = lora.trainableVariables();
     const m = new Map(vars.map((v) => [v.name, new Float64Array(v.size)]));
     const s = new Map(vars.map((v) => [v.name, new Float64Array(v.size)]));
     const after = new Map<number, Map<string, Float32Array>>([
-      [1, await readTensors(fx('adamw_after_step1.safetensors'))],
-      [3, await readTensors(fx('adamw_after_step3.safetensors'))],
+      [1, await readTensors(loraFixture('adamw_after_step1.safetensors'))],
+      [3, await readTensors(loraFixture('adamw_after_step3.safetensors'))],
     ]);
     for (let step = 1; step <= 3; step++) {
       const { value, grads } = tf.variableGrads(() => loss(model), vars);
@@ -148,15 +146,15 @@ describe('LoRA on ul2-tiny against PEFT 0.21 (r 4, alpha 8, q and v)', () => {
   });
 
   it('merge_and_unload after step 3: q/v weights equal merged_qv_after_step3, loss equals merged_loss_after_step3', async () => {
-    const model = await T5ForConditionalGeneration.fromPretrained(fx('ul2-tiny'));
-    const lora = await loadAdapter(model, await adapterDir('step3', fx('adamw_after_step3.safetensors')));
+    const model = await T5ForConditionalGeneration.fromPretrained(loraFixture('ul2-tiny'));
+    const lora = await loadAdapter(model, await adapterDir('step3', loraFixture('adamw_after_step3.safetensors')));
     const unmerged = loss(model);
     lora.merge();
     const merged = loss(model);
     expect(Math.abs(merged.dataSync()[0]! - unmerged.dataSync()[0]!)).toBeLessThan(1e-5);
     lora.unmerge();
     lora.mergeAndUnload();
-    const golden = await readTensors(fx('merged_qv_after_step3.safetensors'));
+    const golden = await readTensors(loraFixture('merged_qv_after_step3.safetensors'));
     const linears = new Map(model.listLinears());
     let worst = 0;
     for (const [name, w] of golden) {
@@ -172,8 +170,8 @@ describe('LoRA on ul2-tiny against PEFT 0.21 (r 4, alpha 8, q and v)', () => {
   });
 
   it('on int8 bases: the adapter trains the same way, merge gives float linears ≈ unmerged, unmerge is exact', async () => {
-    const model = await T5ForConditionalGeneration.fromPretrained(fx('ul2-tiny'), { makeLinear: int8LinearFactory() });
-    const lora = await loadAdapter(model, fx('ul2-tiny-qv-r4'), { isTrainable: true });
+    const model = await T5ForConditionalGeneration.fromPretrained(loraFixture('ul2-tiny'), { makeLinear: int8LinearFactory() });
+    const lora = await loadAdapter(model, loraFixture('ul2-tiny-qv-r4'), { isTrainable: true });
     const vars = lora.trainableVariables();
     const { value, grads } = tf.variableGrads(() => loss(model), vars);
     expect(Object.keys(grads).sort()).toEqual(vars.map((v) => v.name).sort());

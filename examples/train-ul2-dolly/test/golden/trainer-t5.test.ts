@@ -14,16 +14,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { readSafetensorsFile, toFloat32 } from '@conifer/safetensors';
 import { T5ForConditionalGeneration } from '@conifer/t5-model';
 import { loadAdapter } from '@conifer/lora';
 import { AdamW, train, type Cursor, type CursorBatch } from '@conifer/trainer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LORA_FIXTURES, relL2 } from './helpers.js';
+import { loraFixture, relL2 } from './helpers.js';
 
-const FIXTURES = LORA_FIXTURES;
-const fx = (p: string) => join(FIXTURES, p);
 
 interface LoraCase {
   input_ids: number[][];
@@ -32,7 +29,7 @@ interface LoraCase {
   losses: number[];
   optimizer: { lr: number; betas: [number, number]; eps: number; weight_decay: number };
 }
-const c = JSON.parse(readFileSync(fx('lora-ul2-tiny.json'), 'utf8')) as LoraCase;
+const c = JSON.parse(readFileSync(loraFixture('lora-ul2-tiny.json'), 'utf8')) as LoraCase;
 
 const readTensors = async (file: string) => {
   const out = new Map<string, Float32Array>();
@@ -55,8 +52,8 @@ afterAll(() => tf.dispose([batch.inputIds, batch.attentionMask, batch.labels]));
 
 describe('@conifer/trainer on ul2-tiny + LoRA (r 4, q/v) against torch.optim.AdamW + PEFT', () => {
   it('train(): three steps on the golden batch give the golden losses (≤ 1e-4 rel) and adamw_after_step{1,3}', async () => {
-    const model = await T5ForConditionalGeneration.fromPretrained(fx('ul2-tiny'));
-    const lora = await loadAdapter(model, fx('ul2-tiny-qv-r4'), { isTrainable: true });
+    const model = await T5ForConditionalGeneration.fromPretrained(loraFixture('ul2-tiny'));
+    const lora = await loadAdapter(model, loraFixture('ul2-tiny-qv-r4'), { isTrainable: true });
     const trainable = {
       lossSum: (b: GoldenBatch, training: boolean) => model.lossSum(b, training),
       trainableVariables: () => lora.trainableVariables(),
@@ -94,7 +91,7 @@ describe('@conifer/trainer on ul2-tiny + LoRA (r 4, q/v) against torch.optim.Ada
     console.log('train() losses', losses, 'golden', c.losses);
     for (let i = 0; i < 3; i++) expect(Math.abs(losses[i]! - c.losses[i]!) / c.losses[i]!).toBeLessThan(1e-4);
     for (const [step, file] of [[1, 'adamw_after_step1.safetensors'], [3, 'adamw_after_step3.safetensors']] as const) {
-      const want = await readTensors(fx(file));
+      const want = await readTensors(loraFixture(file));
       const got = snapshots.get(step)!;
       expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
       let worst = 0;
@@ -108,12 +105,12 @@ describe('@conifer/trainer on ul2-tiny + LoRA (r 4, q/v) against torch.optim.Ada
   });
 
   it('AdamW alone with the model\'s own gradients: the error after step 3 is the gradients\' error, not the optimizer\'s', async () => {
-    const model = await T5ForConditionalGeneration.fromPretrained(fx('ul2-tiny'));
-    const lora = await loadAdapter(model, fx('ul2-tiny-qv-r4'), { isTrainable: true });
+    const model = await T5ForConditionalGeneration.fromPretrained(loraFixture('ul2-tiny'));
+    const lora = await loadAdapter(model, loraFixture('ul2-tiny-qv-r4'), { isTrainable: true });
     const vars = lora.trainableVariables();
     const { lr, betas, eps, weight_decay: weightDecay } = c.optimizer;
     const opt = new AdamW({ lr, betas, eps, weightDecay });
-    const goldenGrads0 = await readTensors(fx('grads_step0.safetensors'));
+    const goldenGrads0 = await readTensors(loraFixture('grads_step0.safetensors'));
     let gradErr = 0;
     for (let step = 1; step <= 3; step++) {
       const { value, grads } = tf.variableGrads(() => {
@@ -125,7 +122,7 @@ describe('@conifer/trainer on ul2-tiny + LoRA (r 4, q/v) against torch.optim.Ada
       opt.applyGradients(vars, grads);
       tf.dispose([value, ...Object.values(grads)]);
     }
-    const want = await readTensors(fx('adamw_after_step3.safetensors'));
+    const want = await readTensors(loraFixture('adamw_after_step3.safetensors'));
     let worstL2 = 0;
     let worstElem = 0;
     for (const v of vars) {
