@@ -4,7 +4,7 @@ const pkg = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/inde
 
 /** Tests import sibling packages from their sources, so `pnpm test` needs no build first. */
 export const sourceAliases: Record<string, string> = Object.fromEntries(
-  ['safetensors', 't5-model', 'int8', 'lora', 'dolly-data', 'trainer', 'generate'].map((n) => [`@conifer/${n}`, pkg(n)]),
+  ['safetensors', 'dropout', 't5-model', 'int8', 'lora', 'dolly-data', 'trainer', 'generate'].map((n) => [`@conifer/${n}`, pkg(n)]),
 );
 
 /** The root setup file that registers tfjs-core's gradients. */

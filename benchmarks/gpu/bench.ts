@@ -12,11 +12,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { T5ForConditionalGeneration, parseT5Config, type T5Config } from '@conifer/t5-model';
-import { Int8Linear, registerInt8Kernels, packedWidth, prepareWebGPUTensorCores, setTensorCoreEmulation, type Int8Mode } from '@conifer/int8';
+import { Int8Linear, registerInt8Kernels, packedWidth, prepareWebGPUTensorCores, setTensorCoreEmulation, tensorCoreDispatchCount, type Int8Mode } from '@conifer/int8';
 import { injectLora } from '@conifer/lora';
 import { tokenBudgetPlan, type ExampleLength } from '@conifer/dolly-data';
 import * as trainer from '@conifer/trainer';
-import { setupWebGPUNode } from '../../examples/train-ul2-dolly/src/webgpu-node';
+import { DAWN_FLAGS, setupWebGPUNode } from '../../examples/train-ul2-dolly/src/webgpu-node';
 import flanUl2Config from './flan-ul2-config.json';
 import dollyLengths from './dolly-lengths.json';
 
@@ -26,16 +26,18 @@ interface Flags {
   steps: number; maxTokens: number; maxBatch: number; maxSource: number; maxTarget: number;
   ckpt: boolean; int8Mode: Int8Mode; lr: number; seed: number; check: boolean;
   withPytorch: boolean; python: string; pytorchScript: string; out: string; passes: number; tensorCores: boolean; emulateTensorCores: boolean;
+  nullDevice: boolean;
 }
 const HELP = `node bench.mjs [--layers N] [--d-model D] [--d-ff F] [--heads H] [--d-kv K] [--vocab V]
   [--steps 8] [--passes 2] [--max-tokens 4096] [--max-batch 64] [--max-source 512] [--max-target 512]
-  [--no-ckpt] [--int8-mode weight-only|llm-int8] [--no-tensor-cores] [--emulate-tensor-cores] [--lr 1e-4] [--seed 0] [--no-check]
+  [--no-ckpt] [--int8-mode weight-only|llm-int8] [--no-tensor-cores] [--emulate-tensor-cores] [--null-device] [--lr 1e-4] [--seed 0] [--no-check]
   [--with-pytorch] [--python python3] [--pytorch-script benchmarks/pytorch_peft_reference.py] [--out DIR]`;
 function parseFlags(argv: string[]): Flags {
   const f: Flags = {
     steps: 8, maxTokens: 4096, maxBatch: 64, maxSource: 512, maxTarget: 512, ckpt: true, int8Mode: 'weight-only',
     lr: 1e-4, seed: 0, check: true, withPytorch: false, python: 'python3', pytorchScript: 'benchmarks/pytorch_peft_reference.py',
     out: process.env.OUT ? join(process.env.OUT, 'gpu-bench') : '/tmp/conifer-gpu-bench', passes: 2, tensorCores: true, emulateTensorCores: false,
+    nullDevice: false,
   };
   const num = (k: string, v: string | undefined): number => {
     const x = Number(v);
@@ -66,6 +68,8 @@ function parseFlags(argv: string[]): Flags {
       case '--no-check': f.check = false; break;
       case '--no-tensor-cores': f.tensorCores = false; break;
       case '--emulate-tensor-cores': f.emulateTensorCores = true; break; // lavapipe: the tensor-core numerics (f16 inputs) without the feature
+      // Dawn's null backend: validates and records every GPU command, runs none — the step time is the host's own cost (tfjs, our kernels' JS, Dawn)
+      case '--null-device': f.nullDevice = true; f.check = false; break;
       case '--with-pytorch': f.withPytorch = true; break;
       case '--python': f.python = v()!; break;
       case '--pytorch-script': f.pytorchScript = v()!; break;
@@ -180,6 +184,19 @@ function makeHostBatch(b: PlanBatch, vocab: number, rng: () => number): HostBatc
 }
 
 // ---------------------------------------------------------------- memory
+/** Counts the backend's dispatches by wrapping tfjs-backend-webgpu's internal `recordAndSubmit` (benchmark only). */
+function countDispatches(backend: object): { count(): number } {
+  const b = backend as { recordAndSubmit?: (...a: unknown[]) => unknown };
+  let n = 0;
+  const orig = b.recordAndSubmit;
+  if (typeof orig !== 'function') return { count: () => NaN };
+  b.recordAndSubmit = function (this: unknown, ...a: unknown[]) {
+    n++;
+    return orig.apply(this, a);
+  };
+  return { count: () => n };
+}
+
 const GiB = 2 ** 30;
 interface Peaks { tfBytes: number; gpuUsed: number; gpuAllocated: number }
 function trackPeaks(): { peaks: Peaks; reset(): void } {
@@ -217,6 +234,8 @@ function trackPeaks(): { peaks: Peaks; reset(): void } {
 interface Row {
   impl: string; device: string; step_s: number; real_tokens_per_s: number; examples_per_s: number;
   epoch_min_12008: number; peak_gib: number; last_loss: number;
+  /** JavaScript seconds per step until everything is queued, and GPU dispatches per step (conifer rows only). */
+  host_s?: number; dispatches?: number;
 }
 
 const fmt = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : String(x));
@@ -254,7 +273,8 @@ async function main(): Promise<void> {
   const batches = planBatches.map((b) => makeHostBatch(b, cfg.vocab_size, dataRng));
 
   // Device and backend.
-  const gpu = await setupWebGPUNode();
+  const gpu = await setupWebGPUNode(flags.nullDevice ? { flags: [...DAWN_FLAGS, 'backend=null'] } : {});
+  if (flags.nullDevice) console.log('null device (--null-device): GPU work is validated and recorded but not run; step times are host overhead only, losses are meaningless');
   registerInt8Kernels();
   console.log(`adapter: ${gpu.adapter}; features: [${gpu.features.join(', ')}]; maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}`);
   // Tensor cores (subgroup matrices) where the device has them: each kernel is compiled and checked
@@ -265,8 +285,10 @@ async function main(): Promise<void> {
     tc = 'emulated: plain-WGSL stand-ins with the tensor-core numerics (f16 inputs, f32 sums; --emulate-tensor-cores)';
     console.log(`tensor cores: ${tc}`);
   } else if (flags.tensorCores) {
-    const r = await prepareWebGPUTensorCores();
-    tc = r.feature ? `i8 forward: ${r.i8}; f16 backward: ${r.f16}` : 'feature absent: tiled kernels';
+    // Subgroup tiles tuned per kernel at this model's projection shape (the d_model × d_model ones;
+    // the d_ff ones are 4× wider and tile alike), checked against the tiled kernels first.
+    const r = await prepareWebGPUTensorCores({ tuneShape: { M: Math.min(2048, flags.maxTokens), N: cfg.d_model, K: cfg.d_model } });
+    tc = r.feature ? `LLM.int8 forward: ${r.i8}; dY·W: ${r.f16}; weight-only x·Wᵀ: ${r.f16t}` : 'feature absent: tiled kernels';
     console.log(`tensor cores: ${tc}`);
   }
   const tcOn = /ready|emulated/.test(tc);
@@ -290,13 +312,22 @@ async function main(): Promise<void> {
   const opt = AdamW ? new AdamW({ lr: flags.lr }) : null;
   if (!opt) console.log('note: @conifer/trainer exports no AdamW: timing forward+backward only');
 
+  // GPU dispatches per step: tfjs's (recordAndSubmit, an internal of tfjs-backend-webgpu) plus the
+  // tensor-core kernels' own. With the JavaScript time until the step is queued, this says whether
+  // a step is bound by the host (tfjs + Dawn per dispatch) rather than by the GPU.
+  const counted = countDispatches(tf.backend());
   const syncVar = vars[vars.length - 1]!;
+  let lastHostS = 0, lastDispatches = 0;
   async function step(b: HostBatch): Promise<number> {
+    const t0 = performance.now();
+    const d0 = counted.count() + tensorCoreDispatchCount();
     const { value, grads } = tf.variableGrads(() => {
       const r = model.lossSum(b, true);
       return tf.div(r.sum, Math.max(r.count, 1)) as tf.Scalar;
     }, vars);
     if (opt) opt.applyGradients(vars, grads);
+    lastHostS = (performance.now() - t0) / 1000;
+    lastDispatches = counted.count() + tensorCoreDispatchCount() - d0;
     const loss = (await value.data())[0]!;
     tf.dispose([value, ...Object.values(grads)]);
     await syncVar.data(); // waits for everything queued before (the optimizer update included)
@@ -316,7 +347,7 @@ async function main(): Promise<void> {
   const passRows: Row[] = [];
   let lastLoss = NaN, allFinite = true;
   for (let pass = 1; pass <= flags.passes; pass++) {
-    let tokens = 0, examples = 0;
+    let tokens = 0, examples = 0, hostS = 0, dispatches = 0;
     const t0 = performance.now();
     for (let i = 2; i < nBatches; i++) {
       const b = batches[i]!;
@@ -325,8 +356,10 @@ async function main(): Promise<void> {
       allFinite &&= Number.isFinite(lastLoss);
       tokens += b.realTokens;
       examples += b.examples;
+      hostS += lastHostS;
+      dispatches += lastDispatches;
       const dt = (performance.now() - t) / 1000;
-      console.log(`pass ${pass} step ${i - 2}: ${b.batchSize}×(${b.sourceLength}+${b.targetLength}) ${b.realTokens} real tokens, loss ${fmt(lastLoss, 4)}, ${fmt(dt, 3)} s, ${fmt(b.realTokens / dt, 1)} tok/s`);
+      console.log(`pass ${pass} step ${i - 2}: ${b.batchSize}×(${b.sourceLength}+${b.targetLength}) ${b.realTokens} real tokens, loss ${fmt(lastLoss, 4)}, ${fmt(dt, 3)} s (host ${fmt(lastHostS, 3)} s to queue ${lastDispatches} dispatches), ${fmt(b.realTokens / dt, 1)} tok/s`);
     }
     const dt = (performance.now() - t0) / 1000;
     passRows.push({
@@ -338,6 +371,8 @@ async function main(): Promise<void> {
       epoch_min_12008: 12008 / (examples / dt) / 60,
       peak_gib: 0,
       last_loss: lastLoss,
+      host_s: hostS / flags.steps,
+      dispatches: Math.round(dispatches / flags.steps),
     });
   }
   const peaks = { ...mem.peaks };
@@ -419,8 +454,9 @@ async function main(): Promise<void> {
   }
 
   // Final table.
-  const header = ['impl', 'device', 'step s', 'real tok/s', 'ex/s', 'epoch min (12,008)', 'peak GiB', 'last loss'];
-  const cells = (r: Row): string[] => [r.impl, r.device, fmt(r.step_s, 3), fmt(r.real_tokens_per_s, 1), fmt(r.examples_per_s, 2), fmt(r.epoch_min_12008, 1), fmt(r.peak_gib, 2), fmt(r.last_loss, 4)];
+  const header = ['impl', 'device', 'step s', 'host s', 'dispatches', 'real tok/s', 'ex/s', 'epoch min (12,008)', 'peak GiB', 'last loss'];
+  const cells = (r: Row): string[] => [r.impl, r.device, fmt(r.step_s, 3), r.host_s === undefined ? '—' : fmt(r.host_s, 3), r.dispatches === undefined ? '—' : String(r.dispatches),
+    fmt(r.real_tokens_per_s, 1), fmt(r.examples_per_s, 2), fmt(r.epoch_min_12008, 1), fmt(r.peak_gib, 2), fmt(r.last_loss, 4)];
   const rows = passRows.map(cells);
   if (ref) rows.push(cells(ref));
   const lines = [header, ...rows].map((c) => `| ${c.join(' | ')} |`);

@@ -12,7 +12,7 @@ out=benchmarks/gpu/dist/bench.mjs
 # because packages may be mid-edit by others.
 node_modules/.bin/tsc -p benchmarks/gpu/tsconfig.check.json || echo "build.sh: WARNING: type errors above (bundling anyway)" >&2
 alias=()
-for p in t5-model int8 lora dolly-data trainer safetensors generate; do alias+=(--alias:@conifer/$p=./packages/$p/src/index.ts); done
+for p in t5-model int8 lora dolly-data trainer safetensors generate dropout; do alias+=(--alias:@conifer/$p=./packages/$p/src/index.ts); done
 "$esb" benchmarks/gpu/bench.ts --bundle --platform=node --format=esm --target=node20 \
   --main-fields=module,main --external:webgpu "${alias[@]}" \
   --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \

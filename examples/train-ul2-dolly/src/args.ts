@@ -43,6 +43,7 @@ const COMMON: Flag[] = [
   { name: 'seed', value: 'N', def: '42', help: 'seed of the demo weights, LoRA init, dropout, shuffling and sampling' },
   { name: 'out', value: 'DIR', def: 'conifer-out', help: 'where adapters, metrics.jsonl and the loss curve are written' },
   { name: 'max-source-length', value: 'N', def: `512 (demo ${DEMO_TRAIN_DEFAULTS.maxSourceLength})`, help: 'prompt tokens kept' },
+  { name: 'no-tensor-cores', help: 'webgpu: keep the tiled int8 kernels even where the GPU offers subgroup matrices (tensor cores; not yet run on a GPU)' },
 ];
 
 const HELP: Flag = { name: 'help', help: 'print this help' };
@@ -255,6 +256,7 @@ function modelOptions(r: Reader, explicit: Set<string>): ModelOptions {
     seed: r.int('seed', 0) ?? 42,
     out,
     maxSourceLength: r.int('max-source-length', 1) ?? (demo ? DEMO_TRAIN_DEFAULTS.maxSourceLength : 512),
+    tensorCores: !r.bool('no-tensor-cores'),
     explicit,
   };
 }

@@ -1,6 +1,7 @@
 import { generateText } from '@conifer/generate';
 import { loadAdapter } from '@conifer/lora';
 import { setupBackend } from './backends.js';
+import { enableTensorCores } from './pipeline/tensor-cores.js';
 import { CliError } from './errors.js';
 import { decodeOptions } from './generate.js';
 import type { Io } from './io.js';
@@ -19,7 +20,7 @@ export async function runEval(opts: EvalOptions, io: Io): Promise<number> {
     const data = await prepareData({ ...opts, tokenizer });
     const split = opts.split === 'train' ? data.train : data.test;
     const batches = evalBatches(split.examples, opts.batchSize);
-    const { model, label } = await loadModel(source, { int8: opts.int8, seed: opts.seed, hubId });
+    const { model, label, int8 } = await loadModel(source, { int8: opts.int8, seed: opts.seed, hubId });
     try {
       checkVocabulary(split.examples.flatMap((e) => [e.sourceIds, e.targetIds]), model.config.vocab_size, label);
       const lora = opts.adapter
@@ -28,6 +29,9 @@ export async function runEval(opts: EvalOptions, io: Io): Promise<number> {
           })
         : null;
       io.stdout(`model ${label}${lora ? ` + adapter ${opts.adapter}` : ''} on ${backend.detail}`);
+      const tokens = opts.batchSize * (opts.maxSourceLength + opts.maxTargetLength);
+      const tc = await enableTensorCores(backend, { tensorCores: opts.tensorCores, int8, dModel: model.config.d_model, tokens });
+      if (tc) io.stdout(tc);
       io.stdout(`${opts.split} split: ${split.examples.length} examples in ${batches.length} batches`);
       const r = await evaluate(model, batches);
       io.stdout(`eval loss ${r.lossPerToken.toFixed(4)} per target token (${r.tokens} tokens); original's sum of batch means ${r.sumOfBatchMeans.toFixed(2)}`);

@@ -1,6 +1,7 @@
 import { streamText, generateText, type GenerateOptions as DecodeOptions } from '@conifer/generate';
 import { loadAdapter } from '@conifer/lora';
 import { setupBackend } from './backends.js';
+import { enableTensorCores } from './pipeline/tensor-cores.js';
 import { CliError } from './errors.js';
 import type { Io } from './io.js';
 import type { GenerateOptions } from './options.js';
@@ -29,7 +30,7 @@ export async function runGenerate(opts: GenerateOptions, io: Io): Promise<number
   const backend = await setupBackend(opts.backend);
   try {
     const { source, hubId } = await resolveHubModel(opts.model, io.stdout);
-    const { model, label } = await loadModel(source, { int8: opts.int8, seed: opts.seed, hubId });
+    const { model, label, int8 } = await loadModel(source, { int8: opts.int8, seed: opts.seed, hubId });
     try {
       const lora = opts.adapter ? await loadAdapter(model, opts.adapter).catch((e: Error) => {
         throw new CliError(`--adapter ${opts.adapter}: ${e.message}`);
@@ -37,6 +38,9 @@ export async function runGenerate(opts: GenerateOptions, io: Io): Promise<number
       const { tokenizer } = await tokenizerFor(modelDir(source));
       checkVocabulary(opts.prompts.map((p) => tokenizer.encode(p)), model.config.vocab_size, label);
       io.stdout(`model ${label}${lora ? ` + adapter ${opts.adapter}` : ''} on ${backend.detail}`);
+      // Tuned at one prompt's length: the encoder pass; decoding steps are a few rows each.
+      const tc = await enableTensorCores(backend, { tensorCores: opts.tensorCores, int8, dModel: model.config.d_model, tokens: opts.maxSourceLength });
+      if (tc) io.stdout(tc);
       const options = decodeOptions(opts);
       for (const prompt of opts.prompts) {
         io.stdout(`\n> ${prompt}`);

@@ -40,6 +40,8 @@ export interface ModelOptions {
   out: string;
   /** --max-source-length (default 512; demo 128): prompts are truncated to this many tokens. */
   maxSourceLength: number;
+  /** false with --no-tensor-cores: on webgpu keep the tiled int8 kernels where the GPU offers subgroup matrices. */
+  tensorCores: boolean;
   /** Long flag names the user set on the command line (the rest are defaults). */
   explicit: ReadonlySet<string>;
 }

@@ -6,6 +6,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { freemem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setupBackend } from './backends.js';
+import { enableTensorCores } from './pipeline/tensor-cores.js';
 import { DEMO_CONFIG } from './demo-config.js';
 import { CliError } from './errors.js';
 import type { Io } from './io.js';
@@ -108,6 +109,9 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
       checkVocabulary([...data.train.examples, ...data.test.examples].flatMap((e) => [e.sourceIds, e.targetIds]), model.config.vocab_size, label);
       const lora = injectLora(model, { r: opts.r, lora_alpha: opts.loraAlpha, lora_dropout: opts.loraDropout, target_modules: opts.targetModules }, { seed: opts.seed });
       io.stdout(`  model        ${label}, linears ${int8 === 'off' ? 'float32' : `int8 (${int8})`}`);
+      const tokens = opts.batchTokens ?? opts.batchSize * (opts.maxSourceLength + opts.maxTargetLength);
+      const tc = await enableTensorCores(backend, { tensorCores: opts.tensorCores, int8, dModel: model.config.d_model, tokens });
+      if (tc) io.stdout(tc);
       io.stdout(`  LoRA         ${lora.printTrainableParameters(null)}`);
       const before = await evaluate(model, testBatches);
       io.stdout(`eval loss before training: ${before.lossPerToken.toFixed(4)} per target token (${before.tokens} tokens)`);

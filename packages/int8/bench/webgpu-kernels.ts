@@ -5,7 +5,8 @@
  * Shapes: x [M, 4096] · W [N, 4096]ᵀ for N ∈ {4096, 16384}, M = 2048, and the input gradient
  * dY [M, N] · W; on a CPU adapter (lavapipe/llvmpipe/swiftshader) small shapes instead
  * (M = 128, K = 512, N ∈ {512, 2048}). Override with BENCH_M, BENCH_K, BENCH_N (comma list),
- * BENCH_REPS; BENCH_TC=0 skips the tensor-core kernels.
+ * BENCH_REPS; BENCH_TC=0 skips the tensor-core kernels; BENCH_TILES fixes their subgroup tiles ("4x2",
+ * or "2x2,4x4" to tune over those; default: tuned over all candidates at x [M, K] · W [N0, K]ᵀ).
  *
  * The tensor-core rows need a device with `chromium-experimental-subgroup-matrix` (created here
  * with Dawn's `allow_unsafe_apis,vulkan_enable_f16_on_nvidia` toggles); elsewhere they print
@@ -23,7 +24,7 @@ import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { create, globals } from 'webgpu';
 import {
   Int8MatMul, llmInt8MatMulJs, packedWidth, prepareWebGPUTensorCores, registerInt8Kernels, setWebGPUInt8Kernels,
-  type TensorCoreKind, type TensorCoreReport, type WebGPUInt8KernelOptions,
+  type TensorCoreKind, type TensorCoreReport, type TensorCoreTiles, type WebGPUInt8KernelOptions,
 } from '../src/index';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -43,6 +44,16 @@ function rngFactory(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** BENCH_TILES: unset = tune over TENSOR_CORE_TILE_CANDIDATES; "4x2" = fixed; "2x2,4x4" = the fastest of those. */
+function tilesFromEnv(v: string | undefined): TensorCoreTiles[] | 'tune' {
+  if (!v) return 'tune';
+  return v.split(',').map((t) => {
+    const [TM, TN] = t.split('x').map(Number);
+    if (!TM || !TN) throw new Error(`BENCH_TILES: "${t}" is not TMxTN (e.g. 4x2)`);
+    return { TM, TN };
+  });
 }
 
 async function main(): Promise<void> {
@@ -78,9 +89,9 @@ async function main(): Promise<void> {
 
   // BENCH_TC=0 skips the (untested) tensor-core kernels altogether, e.g. if they take the device down
   const tc: TensorCoreReport = env('BENCH_TC') === '0'
-    ? { feature: features.includes('chromium-experimental-subgroup-matrix'), i8: 'skipped (BENCH_TC=0)', f16: 'skipped (BENCH_TC=0)', f16t: 'skipped (BENCH_TC=0)' }
-    : await prepareWebGPUTensorCores();
-  console.log(`tensor cores: ${JSON.stringify(tc)}`);
+    ? { feature: features.includes('chromium-experimental-subgroup-matrix'), i8: 'skipped (BENCH_TC=0)', f16: 'skipped (BENCH_TC=0)', f16t: 'skipped (BENCH_TC=0)', chosen: {} }
+    : await prepareWebGPUTensorCores({ tiles: tilesFromEnv(env('BENCH_TILES')), tuneShape: { M, N: Ns[0] as number, K } });
+  for (const kind of ['i8', 'f16', 'f16t'] as const) console.log(`tensor cores ${kind}: ${tc[kind]}`);
 
   const sync = async () => {
     const b = backend as any;
@@ -172,7 +183,9 @@ async function main(): Promise<void> {
         for (let r = 0; r < reps; r++) call().dispose();
         await sync();
         const ms = (performance.now() - t0) / reps;
-        rows.push({ kernel: c.kernel, shape, relErr: err.toExponential(2), ms: ms.toFixed(3), tflops: ((2 * M * N * K) / ms / 1e9).toPrecision(3), note: '' });
+        const chosen = c.tcKind ? tc.chosen[c.tcKind] : undefined;
+        const note = chosen ? `${chosen.variant.layout} ${chosen.variant.word}, tiles ${chosen.tiles.TM}×${chosen.tiles.TN}` : '';
+        rows.push({ kernel: c.kernel, shape, relErr: err.toExponential(2), ms: ms.toFixed(3), tflops: ((2 * M * N * K) / ms / 1e9).toPrecision(3), note });
       } catch (e) {
         rows.push({ kernel: c.kernel, shape, relErr: '—', ms: '—', tflops: '—', note: `error: ${(e as Error).message.slice(0, 200)}` });
       } finally {

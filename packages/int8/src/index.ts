@@ -11,12 +11,12 @@ export { int8LinearFactory, quantizeAllButLmHead, type Int8LinearFactoryOptions,
 export { measureHeldBytes, planT5Memory, type PlanT5MemoryOptions, type T5ConfigLike, type T5MemoryPlan } from './memory';
 export {
   webgpuInt8MatMul, webgpuInt8Dequantize, setWebGPUInt8Kernels, prepareWebGPUTensorCores, compareTensorCoreWithTiled,
-  type WebGPUInt8KernelOptions,
+  timeInt8MatMul, TENSOR_CORE_TUNE_SHAPE, type PrepareWebGPUTensorCoresOptions, type WebGPUInt8KernelOptions,
 } from './kernels/webgpu-kernels';
 export {
   prepareTensorCoreKernels, disableTensorCoreKernels, setTensorCoreEmulation, int8TensorCoreShader, f16TensorCoreShader,
-  tensorCoreShader, compileComputeShader, tensorCoreDispatchCount, TENSOR_CORE_VARIANTS,
-  TENSOR_CORE_KINDS, type TensorCoreKind, type TensorCoreReport, type TensorCoreTiles, type ShaderVariant,
+  tensorCoreShader, compileComputeShader, tensorCoreDispatchCount, finishQueuedWork, TENSOR_CORE_VARIANTS,
+  TENSOR_CORE_TILE_CANDIDATES, TENSOR_CORE_KINDS, type PrepareTensorCoreOptions, type TensorCoreKind, type TensorCoreReport, type TensorCoreTiles, type ShaderVariant,
 } from './kernels/webgpu-tensor-core';
 export { tiledInt8Program, type TiledKind, type TiledRows } from './kernels/webgpu-tiled';
 export * as webgpuPrograms from './kernels/webgpu-programs';

@@ -15,7 +15,7 @@ interface Result {
   error?: string;
   compiled: Record<string, string>;
   broken: string;
-  report: { feature: boolean; i8: string; f16: string; f16t: string };
+  report: { feature: boolean; i8: string; f16: string; f16t: string; chosen: Record<string, unknown> };
 }
 
 function runChild(): Promise<Result> {
@@ -32,11 +32,11 @@ function runChild(): Promise<Result> {
 }
 
 describe('tensor-core shaders compile with Tint (Dawn null backend)', () => {
-  it('every variant and tile size; a type error is reported; prepareTensorCoreKernels enables the first variant', async () => {
+  it('every variant and tile size; a type error is reported; prepareTensorCoreKernels enables the first variant and tiles that compile', async () => {
     const r = await runChild();
     expect(r.error).toBeUndefined();
     const names = Object.keys(r.compiled);
-    expect(names).toHaveLength(24); // 3 tile sizes × (4 i8 + 2 f16 + 2 f16t variants)
+    expect(names).toHaveLength(32); // 4 tile sizes × (4 i8 + 2 f16 + 2 f16t variants)
     for (const [name, result] of Object.entries(r.compiled)) {
       if (name.includes(' 2x2 ')) expect(result, name).toBe('ok');
       // One subgroup of 32 per workgroup: valid WGSL; the null device's maxSubgroupSize (128) rejects
@@ -44,6 +44,10 @@ describe('tensor-core shaders compile with Tint (Dawn null backend)', () => {
       else expect(result, name).toMatch(/^ok$|workgroup_size \(32\) must be a multiple of the device maxSubgroupSize \(128\)/);
     }
     expect(r.broken).toMatch(/no matching call to 'subgroupMatrixMultiplyAccumulate/);
-    expect(r.report).toEqual({ feature: true, i8: 'ready (unchecked; 2x2 i32)', f16: 'ready (unchecked; 2x2 i32)', f16t: 'ready (unchecked; 2x2 i32)' });
+    const chosen = { variant: { layout: '2x2', word: 'i32' }, tiles: { TM: 4, TN: 4 } };
+    expect(r.report).toEqual({
+      feature: true, i8: 'ready (unchecked; 2x2 i32)', f16: 'ready (unchecked; 2x2 i32)', f16t: 'ready (unchecked; 2x2 i32)',
+      chosen: { i8: chosen, f16: chosen, f16t: chosen },
+    });
   }, 150_000);
 });

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installDawnNavigator, skipWebGPU } from '../../../vitest.webgpu';
 import {
   compareTensorCoreWithTiled, dequantizeFloat32, disableTensorCoreKernels, Int8Linear, Int8MatMul, llmInt8MatMulJs, prepareTensorCoreKernels, prepareWebGPUTensorCores,
-  quantizeFloat32, registerInt8Kernels, setTensorCoreEmulation, setWebGPUInt8Kernels, TENSOR_CORE_VARIANTS, tensorCoreDispatchCount, type WebGPUInt8KernelOptions,
+  quantizeFloat32, registerInt8Kernels, setTensorCoreEmulation, setWebGPUInt8Kernels, TENSOR_CORE_VARIANTS, tensorCoreDispatchCount, timeInt8MatMul,
+  type WebGPUInt8KernelOptions,
 } from '../src/index';
 import { emulateSubgroupMatrices } from './subgroup-matrix-emulation';
 import { matMulT, randn, relError } from './helpers';
@@ -115,6 +116,29 @@ describe.skipIf(skip)('tiled webgpu int8 kernels (lavapipe in CI)', () => {
   });
 
   describe("the tensor-core kernels' own WGSL, subgroup-matrix builtins emulated (test/subgroup-matrix-emulation.ts)", () => {
+    /**
+     * dY · W, then the weight-only forward x · Wᵀ (W read column-major), each through f16 with a row
+     * at 1e5 that would overflow plain f16, at widths that suit the f16 kernel's TN (`tnF16`) and the
+     * f16t kernel's (`tnF16t`); each must be one more tensor-core dispatch.
+     */
+    const expectF16PathsMatch = async (tnF16: number, tnF16t: number) => {
+      for (const [i, fwd] of [false, true].entries()) {
+        const dispatches = tensorCoreDispatchCount();
+        const [Mf, Kf, Nf] = fwd ? [45, 80, 64 * tnF16t] : [37, 64 * tnF16, 48];
+        const qf = quantizeFloat32(randn(Nf * Kf, 52 + 2 * i, 0.2), Nf, Kf);
+        const xf = randn(Mf * (fwd ? Kf : Nf), 53 + 2 * i).map((v, j) => v * (j < (fwd ? Kf : Nf) ? 1e5 : 1));
+        const before = tf.memory().numTensors;
+        const yf = run(xf, Mf, qf.packed, qf.scale, Nf, Kf, 'weight-only', fwd);
+        const ref = fwd ? matMulT(xf, dequantizeFloat32(qf), Mf, Kf, Nf) : matMulN(xf, dequantizeFloat32(qf), Mf, Nf, Kf);
+        const errf = relError(await yf.data(), ref);
+        expect(errf, fwd ? 'x · Wᵀ' : 'dY · W').toBeLessThan(2e-3);
+        expect(errf).toBeGreaterThan(1e-6); // f16 rounding: the tensor-core path ran
+        yf.dispose();
+        expect(tf.memory().numTensors).toBe(before);
+        expect(tensorCoreDispatchCount()).toBe(dispatches + 1);
+      }
+    };
+
     // Every variant; the default tiles (2 × 2), and 4 × 2 for the default variant.
     const cases = [...TENSOR_CORE_VARIANTS.map((variant) => ({ variant, tiles: { TM: 2, TN: 2 } })), { variant: TENSOR_CORE_VARIANTS[0]!, tiles: { TM: 4, TN: 2 } }];
     it.each(cases)('$variant.layout $variant.word, TM $tiles.TM TN $tiles.TN: prepare + self-check pass, LLM.int8 forward and dY · W equal the references', async ({ variant, tiles }) => {
@@ -134,27 +158,70 @@ describe.skipIf(skip)('tiled webgpu int8 kernels (lavapipe in CI)', () => {
           for (let m = 0; m < M; m++) x[m * K + 33] = 9 * (m % 2 ? 1 : -1); // an outlier column
         });
         expect(tensorCoreDispatchCount()).toBe(dispatches + 1);
-        if (variant.word === 'i32') {
-          // dY · W, then the weight-only forward x · Wᵀ (W read column-major), each through f16 with a
-          // row at 1e5 that would overflow plain f16; each must be one more tensor-core dispatch.
-          for (const [i, fwd] of [false, true].entries()) {
-            const [Mf, Kf, Nf] = fwd ? [45, 80, 64 * tiles.TN] : [37, 64 * tiles.TN, 48];
-            const qf = quantizeFloat32(randn(Nf * Kf, 52 + 2 * i, 0.2), Nf, Kf);
-            const xf = randn(Mf * (fwd ? Kf : Nf), 53 + 2 * i).map((v, j) => v * (j < (fwd ? Kf : Nf) ? 1e5 : 1));
-            const yf = run(xf, Mf, qf.packed, qf.scale, Nf, Kf, 'weight-only', fwd);
-            const ref = fwd ? matMulT(xf, dequantizeFloat32(qf), Mf, Kf, Nf) : matMulN(xf, dequantizeFloat32(qf), Mf, Nf, Kf);
-            const errf = relError(await yf.data(), ref);
-            expect(errf, fwd ? 'x · Wᵀ' : 'dY · W').toBeLessThan(2e-3);
-            expect(errf).toBeGreaterThan(1e-6); // f16 rounding: the tensor-core path ran
-            yf.dispose();
-            expect(tensorCoreDispatchCount()).toBe(dispatches + 2 + i);
-          }
-        }
+        if (variant.word === 'i32') await expectF16PathsMatch(tiles.TN, tiles.TN);
       } finally {
         disableTensorCoreKernels(backend);
         setWebGPUInt8Kernels({ path: 'tiled' });
       }
     }, 120_000);
+
+    it('tiles tuned per kernel: the fastest candidate that passes wins, each kernel dispatches with its own tiles', async () => {
+      const backend = tf.backend();
+      // Made-up times: i8 fastest at 4 × 2, f16 at 2 × 4, f16t at 2 × 2.
+      const fastest = { i8: '4×2', f16: '2×4', f16t: '2×2' } as const;
+      const timed: string[] = [];
+      const time = async (kind: 'i8' | 'f16' | 'f16t', t: { TM: number; TN: number }) => {
+        timed.push(`${kind} ${t.TM}×${t.TN}`);
+        await compareTensorCoreWithTiled(kind); // reaches the kernel, as a real timing would
+        return `${t.TM}×${t.TN}` === fastest[kind] ? 1 : 2 + t.TM;
+      };
+      const tiles = [{ TM: 2, TN: 2 }, { TM: 4, TN: 2 }, { TM: 2, TN: 4 }];
+      try {
+        const report = await prepareTensorCoreKernels(backend, { variants: [TENSOR_CORE_VARIANTS[0]!], tiles, shaderTransform: emulateSubgroupMatrices, check: compareTensorCoreWithTiled, time });
+        expect(timed).toHaveLength(9); // every candidate of every kind passed and was timed
+        for (const kind of ['i8', 'f16', 'f16t'] as const) {
+          const [TM, TN] = fastest[kind].split('×').map(Number);
+          expect(report.chosen[kind]?.tiles, kind).toEqual({ TM, TN });
+          expect(report.chosen[kind]?.ms).toBe(1);
+          expect(report[kind]).toMatch(new RegExp(`^ready \\(relative error .* vs tiled; 2x2 i32; tiles ${fastest[kind]}, fastest of: 2×2 [\\d.]+ ms, 4×2 [\\d.]+ ms, 2×4 [\\d.]+ ms\\)$`));
+        }
+        setWebGPUInt8Kernels({ path: 'auto' });
+        // LLM.int8 with TM 4: N = 256 is two workgroups of 128 rows (2 × 2 subgroups × 16 · TM).
+        const dispatches = tensorCoreDispatchCount();
+        await expectLlmInt8MatchesJs(70, 96, 256, 60, (x) => { x[33] = 9; });
+        expect(tensorCoreDispatchCount()).toBe(dispatches + 1);
+        await expectF16PathsMatch(4, 2);
+      } finally {
+        disableTensorCoreKernels(backend);
+        setWebGPUInt8Kernels({ path: 'tiled' });
+      }
+    }, 180_000);
+
+    it('a candidate that fails the check is never chosen, however fast; timeInt8MatMul times the real kernels and leaks nothing', async () => {
+      const backend = tf.backend();
+      // Break only the TM 4 × TN 2 kernels (skip their first reduction step).
+      const broken = (code: string) => emulateSubgroupMatrices(/array<array<TC, 2>, 4>/.test(code)
+        ? code.replace('var k = 0u;', 'var k = 32u;').replace('var n = 0u;', 'var n = 16u;') : code);
+      const before = tf.memory().numTensors;
+      try {
+        const report = await prepareTensorCoreKernels(backend, {
+          kinds: ['i8', 'f16'], variants: [TENSOR_CORE_VARIANTS[0]!], tiles: [{ TM: 4, TN: 2 }, { TM: 2, TN: 2 }],
+          shaderTransform: broken, check: compareTensorCoreWithTiled,
+          time: (kind) => timeInt8MatMul(kind, { M: 40, N: 128, K: 256 }, 1),
+        });
+        for (const kind of ['i8', 'f16'] as const) {
+          expect(report.chosen[kind]?.tiles, kind).toEqual({ TM: 2, TN: 2 });
+          expect(report.chosen[kind]?.ms).toBeGreaterThan(0);
+          expect(report[kind]).toMatch(/^ready \(.*; tiles 2×2, fastest of: 2x2 i32 4×2: check (failed|threw).*, 2×2 [\d.]+ ms\)$/);
+        }
+        expect(report.f16t).toBe('not requested');
+        expect(tf.memory().numTensors).toBe(before);
+        await expect(prepareTensorCoreKernels(backend, { tiles: 'tune', shaderTransform: broken })).rejects.toThrow(/needs a time function/);
+      } finally {
+        disableTensorCoreKernels(backend);
+        setWebGPUInt8Kernels({ path: 'tiled' });
+      }
+    }, 180_000);
 
     it('a kernel that computes the wrong thing is rejected by the self-check, and the report says so', async () => {
       const backend = tf.backend();

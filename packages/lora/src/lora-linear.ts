@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { dropout } from '@conifer/dropout';
 import seedrandom from 'seedrandom';
 import { loraScaling } from './config.js';
 import { FloatLinear } from './float-linear.js';
@@ -115,7 +116,7 @@ export class LoraLinear implements Linear {
     return tf.tidy(() => {
       const y = this.base.apply(x); // (..., out)
       const x2 = tf.reshape(x, [-1, this.inFeatures]); // (N, in)
-      const d = p > 0 ? tf.dropout(x2, p, undefined, seed) : x2;
+      const d = p > 0 ? dropout(x2, p, seed) : x2; // the mask is drawn on the device (@conifer/dropout)
       const delta = this.adapterPath(d, this.loraA, this.loraB); // (N, out)
       return tf.add(y, tf.reshape(delta, y.shape));
     });

@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
+import { dropout } from '@conifer/dropout';
+import type * as tf from '@tensorflow/tfjs-core';
 import seedrandom from 'seedrandom';
 
 /** A seeded stream of integer seeds (one per dropout call), so training runs are reproducible. */
@@ -34,7 +35,7 @@ export class ForwardContext {
   /** torch.nn.Dropout: zero with probability `rate`, scale the rest by 1 / (1 − rate). */
   dropout<T extends tf.Tensor>(x: T): T {
     if (!this.active) return x;
-    return tf.dropout(x, this.rate, undefined, this.seeds!.next()) as T;
+    return dropout(x, this.rate, this.seeds!.next()); // the mask is drawn on the device (@conifer/dropout)
   }
 
   /** A context whose seeds derive from one number: a block recomputed in the backward gets the same masks. */

@@ -50,8 +50,8 @@ export interface T5ForwardOutput {
   lossSum?: tf.Scalar;
   /** Per-token losses [B, T], 0 where ignored (with `labels`). */
   tokenLoss?: tf.Tensor2D;
-  /** Number of non-ignored labels (with `labels`). */
-  tokenCount?: number;
+  /** Number of non-ignored labels (with `labels`), int32, computed on the device (no read-back). */
+  tokenCount?: tf.Scalar;
 }
 
 /**
@@ -152,19 +152,19 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
   forward(inputs: T5ForwardInputs, options: { training?: boolean } = {}): T5ForwardOutput {
     const { inputIds, attentionMask, labels } = inputs;
     if (!inputs.decoderInputIds && !labels) throw new Error('forward: give decoderInputIds or labels');
-    const tokenCount = labels ? countTargets(labels.dataSync() as Int32Array) : undefined;
     const ctx = this.context(options.training ?? false);
-    const out = tf.tidy(() => {
+    // Nothing is read back to the host: webgpu in Node has no synchronous read.
+    return tf.tidy(() => {
       const encoderLastHiddenState = this.runEncoder(inputIds, attentionMask, ctx);
       const decoderInputIds = inputs.decoderInputIds ?? this.shiftRight(labels!);
       const logits = this.runDecoder(decoderInputIds, encoderLastHiddenState, attentionMask, ctx);
       if (!labels) return { logits, encoderLastHiddenState };
       const tokenLoss = tokenLosses(logits, labels);
       const lossSum = tf.sum(tokenLoss) as tf.Scalar;
-      const loss = tf.div(lossSum, Math.max(tokenCount!, 1)) as tf.Scalar; // mean over non-ignored (NaN-free when none)
-      return { logits, encoderLastHiddenState, tokenLoss, lossSum, loss };
+      const tokenCount = tf.sum(tf.cast(tf.notEqual(tf.cast(labels, 'int32'), tf.scalar(IGNORE_INDEX, 'int32')), 'int32')) as tf.Scalar;
+      const loss = tf.div(lossSum, tf.maximum(tf.cast(tokenCount, 'float32'), tf.scalar(1))) as tf.Scalar; // mean over non-ignored (NaN-free when none)
+      return { logits, encoderLastHiddenState, tokenLoss, lossSum, loss, tokenCount };
     });
-    return tokenCount === undefined ? out : { ...out, tokenCount };
   }
 
   /**

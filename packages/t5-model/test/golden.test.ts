@@ -30,11 +30,12 @@ async function check(model: string, caseName: string, tol: { hidden: number; log
     const n = keep.filter(Boolean).length;
     expect(Math.abs(sum / n - expected) / expected).toBeLessThan(tol.loss);
   });
-  expect(out.tokenCount).toBe(c.labels.flat().filter((l) => l !== -100).length);
+  expect(out.tokenCount!.dtype).toBe('int32');
+  expect(out.tokenCount!.arraySync()).toBe(c.labels.flat().filter((l) => l !== -100).length);
   // decoder_input_ids defaulted from labels equal the case's.
   const shifted = m.shiftRight(labels);
   expect(shifted.arraySync()).toEqual(c.decoder_input_ids);
-  tf.dispose([inputIds, attentionMask, labels, shifted, out.logits, out.encoderLastHiddenState, out.loss!, out.lossSum!, out.tokenLoss!]);
+  tf.dispose([inputIds, attentionMask, labels, shifted, out.logits, out.encoderLastHiddenState, out.loss!, out.lossSum!, out.tokenLoss!, out.tokenCount!]);
   return { m, c, errs: { hidden, logits, loss: Math.abs(loss - c.loss) / c.loss } };
 }
 

@@ -166,7 +166,7 @@ describe('loss and gradients', () => {
     const labels = int2d(c.labels);
     const before = tf.memory().numTensors;
     const out = m.forward({ inputIds: ids, attentionMask: mask, labels });
-    tf.dispose([out.logits, out.encoderLastHiddenState, out.loss!, out.lossSum!, out.tokenLoss!]);
+    tf.dispose([out.logits, out.encoderLastHiddenState, out.loss!, out.lossSum!, out.tokenLoss!, out.tokenCount!]);
     expect(tf.memory().numTensors).toBe(before);
     grads(m, vars, true);
     expect(tf.memory().numTensors).toBe(before);

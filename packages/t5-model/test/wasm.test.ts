@@ -18,7 +18,7 @@ describe('wasm backend', () => {
     expect(relErr(out.encoderLastHiddenState.dataSync(), c.encoder_last_hidden_state.data)).toBeLessThan(1e-4);
     expect(relErr(out.logits.dataSync(), c.logits.data)).toBeLessThan(1e-4);
     expect(Math.abs(out.loss!.dataSync()[0]! - c.loss) / c.loss).toBeLessThan(1e-4);
-    tf.dispose([out.logits, out.encoderLastHiddenState, out.loss!, out.lossSum!, out.tokenLoss!]);
+    tf.dispose([out.logits, out.encoderLastHiddenState, out.loss!, out.lossSum!, out.tokenLoss!, out.tokenCount!]);
     expect(await greedy(m, c, c.greedy.max_new_tokens)).toEqual(c.greedy.output);
 
     const vars: tf.Variable[] = [];

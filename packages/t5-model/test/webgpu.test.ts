@@ -24,7 +24,17 @@ describe.skipIf(skip)('webgpu backend (lavapipe here)', () => {
     const out = m.forward({ inputIds: ids, attentionMask: mask, labels });
     expect(relErr(await out.logits.data(), c.logits.data)).toBeLessThan(1e-4);
     expect(Math.abs((await out.loss!.data())[0]! - c.loss) / c.loss).toBeLessThan(1e-4);
-    tf.dispose([ids, mask, labels, out.logits, out.encoderLastHiddenState, out.loss!, out.lossSum!, out.tokenLoss!]);
+    tf.dispose([out.logits, out.encoderLastHiddenState, out.loss!, out.lossSum!, out.tokenLoss!, out.tokenCount!]);
+    // Labels that live on the GPU (computed there): forward reads nothing back (a dataSync here
+    // throws in Node), and the loss and token count are the same.
+    const before = tf.memory().numTensors;
+    const gpuLabels = tf.add(labels, tf.scalar(0, 'int32')) as tf.Tensor2D;
+    const out2 = m.forward({ inputIds: ids, attentionMask: mask, labels: gpuLabels });
+    expect(Math.abs((await out2.loss!.data())[0]! - c.loss) / c.loss).toBeLessThan(1e-4);
+    expect((await out2.tokenCount!.data())[0]).toBe(c.labels.flat().filter((l) => l !== -100).length);
+    tf.dispose([gpuLabels, out2.logits, out2.encoderLastHiddenState, out2.loss!, out2.lossSum!, out2.tokenLoss!, out2.tokenCount!]);
+    expect(tf.memory().numTensors).toBe(before + 1); // + the scalar 0
+    tf.dispose([ids, mask, labels]);
     expect(await greedy(m, c, 4)).toEqual(c.greedy.output.map((r) => r.slice(0, 5)));
 
     // Gradients run on webgpu; checkpointing gives the same ones.

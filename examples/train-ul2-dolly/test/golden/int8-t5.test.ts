@@ -44,7 +44,7 @@ for (const name of ['ul2-tiny', 'flan-t5-tiny']) {
         expect(err).toBeLessThan(0.03);
         expect(err).toBeGreaterThan(0); // the int8 path really ran (float32 would be ~1e-7)
         expect(Math.abs(loss - c.loss) / c.loss).toBeLessThan(0.02);
-        tf.dispose([inputIds, attentionMask, labels, out.logits, out.encoderLastHiddenState, out.loss, out.lossSum, out.tokenLoss]);
+        tf.dispose([inputIds, attentionMask, labels, out.logits, out.encoderLastHiddenState, out.loss, out.lossSum, out.tokenLoss, out.tokenCount]);
         expect(tf.memory().numTensors).toBe(before);
         model.dispose();
       });

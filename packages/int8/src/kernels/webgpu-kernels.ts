@@ -6,7 +6,7 @@ import {
   weightOnlyBackwardProgram, weightOnlyProgram, type WgslProgram,
 } from './webgpu-programs';
 import { tiledInt8Program, type TiledRows } from './webgpu-tiled';
-import { prepareTensorCoreKernels, tensorCoreInt8MatMul, tensorCoresReady, type TensorCoreKind, type TensorCoreReport, type TensorCoreTiles } from './webgpu-tensor-core';
+import { finishQueuedWork, prepareTensorCoreKernels, tensorCoreInt8MatMul, tensorCoresReady, type TensorCoreKind, type TensorCoreReport, type TensorCoreTiles } from './webgpu-tensor-core';
 
 type Uniform = { type: 'int32' | 'float32'; data: number[] };
 /** The part of tfjs-backend-webgpu's `WebGPUBackend` these kernels use. */
@@ -143,16 +143,67 @@ export async function compareTensorCoreWithTiled(kind: TensorCoreKind): Promise<
   return Math.sqrt(num / den);
 }
 
+/** x `[M, K]` · W `[N, K]`ᵀ (for `f16`: dY `[M, N]` · W): the shape {@link timeInt8MatMul} times by default (a Flan-UL2 projection at 2048 tokens). */
+export const TENSOR_CORE_TUNE_SHAPE = { M: 2048, N: 4096, K: 4096 } as const;
+
+/**
+ * Milliseconds per `Int8MatMul` call of one kernel kind (`i8` = LLM.int8 `x · Wᵀ`, `f16` = `dY · W`,
+ * `f16t` = weight-only `x · Wᵀ`) on the current webgpu backend with `path: 'auto'` (the tensor-core
+ * kernel where enabled and suited), random data, one warm-up call, then `reps` calls between two
+ * waits for the GPU queue. Pre- and epilogue passes are included: it is what a training step pays.
+ */
+export async function timeInt8MatMul(kind: TensorCoreKind, shape: { M: number; N: number; K: number } = TENSOR_CORE_TUNE_SHAPE, reps = 5): Promise<number> {
+  const { M, N, K } = shape;
+  const forward = kind !== 'f16';
+  const x = tf.randomUniform([M, forward ? K : N], -1, 1, 'float32', 1);
+  const packed = tf.randomUniform([N, packedWidth(K)], -(2 ** 30), 2 ** 30, 'int32', 2);
+  const scale = tf.fill([N], 1e-3);
+  const attrs = { mode: kind === 'i8' ? 'llm-int8' : 'weight-only', threshold: 6, inFeatures: K, transposeWeight: forward };
+  const prev = setWebGPUInt8Kernels({ path: 'auto' });
+  try {
+    const call = () => (tf.engine().runKernel(Int8MatMul, { x, packed, scale }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor).dispose();
+    call();
+    await finishQueuedWork(tf.backend());
+    const t0 = performance.now();
+    for (let r = 0; r < reps; r++) call();
+    await finishQueuedWork(tf.backend());
+    return (performance.now() - t0) / reps;
+  } finally {
+    setWebGPUInt8Kernels(prev);
+    tf.dispose([x, packed, scale]);
+  }
+}
+
+/** Options of {@link prepareWebGPUTensorCores}. */
+export interface PrepareWebGPUTensorCoresOptions {
+  /**
+   * `'tune'` (default): time each of {@link TENSOR_CORE_TILE_CANDIDATES} that compiles and passes the
+   * check, per kernel, at `tuneShape`, and keep the fastest; or fixed tiles (or a list tried in order).
+   */
+  tiles?: TensorCoreTiles | readonly TensorCoreTiles[] | 'tune';
+  /** The shape timed when tuning (default {@link TENSOR_CORE_TUNE_SHAPE}); use the model's own. */
+  tuneShape?: { M: number; N: number; K: number };
+  /** Timed calls per candidate (default 5). */
+  tuneReps?: number;
+}
+
 /**
  * Enables the subgroup-matrix (tensor-core) kernels on the current webgpu backend when its device
  * has `chromium-experimental-subgroup-matrix` (create the device with it: tfjs does not request
  * it), after compiling them and checking each against the tiled kernels
- * ({@link compareTensorCoreWithTiled}). **Untested on hardware**: without the feature, or on any
- * compile error or mismatch, the tiled kernels stay in use; the report says why.
+ * ({@link compareTensorCoreWithTiled}); by default the subgroup tiles are tuned per kernel
+ * ({@link timeInt8MatMul}). **Untested on hardware**: without the feature, or on any compile error
+ * or mismatch, the tiled kernels stay in use; the report says why. A bare `TensorCoreTiles`
+ * argument (the 0.x signature) fixes the tiles.
  */
-export async function prepareWebGPUTensorCores(tiles?: TensorCoreTiles): Promise<TensorCoreReport> {
+export async function prepareWebGPUTensorCores(options: PrepareWebGPUTensorCoresOptions | TensorCoreTiles = {}): Promise<TensorCoreReport> {
   if (tf.getBackend() !== 'webgpu') throw new Error(`prepareWebGPUTensorCores: the current backend is ${tf.getBackend()}, not webgpu`);
-  return prepareTensorCoreKernels(tf.backend(), { ...(tiles ? { tiles } : {}), check: compareTensorCoreWithTiled });
+  const o: PrepareWebGPUTensorCoresOptions = 'TM' in options ? { tiles: options } : options;
+  return prepareTensorCoreKernels(tf.backend(), {
+    tiles: o.tiles ?? 'tune',
+    check: compareTensorCoreWithTiled,
+    time: (kind) => timeInt8MatMul(kind, o.tuneShape, o.tuneReps),
+  });
 }
 
 /** Int8Dequantize on webgpu. */

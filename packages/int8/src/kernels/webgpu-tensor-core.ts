@@ -51,6 +51,7 @@ export interface GpuDevice {
   createBindGroup(d: unknown): unknown;
   pushErrorScope(filter: string): void;
   popErrorScope(): Promise<{ message: string } | null>;
+  queue?: { onSubmittedWorkDone(): Promise<void> };
 }
 /** The part of tfjs-backend-webgpu's `WebGPUBackend` used here (internal fields included). */
 interface Backend {
@@ -62,6 +63,7 @@ interface Backend {
   uploadToGPU(dataId: object): void;
   ensureCommandEncoderReady(): void;
   endComputePassEncoder(): void;
+  submitQueue(): void;
   makeUniforms(u: Uniform[]): unknown;
   runWebGPUProgram(program: WgslProgram, inputs: tf.TensorInfo[], dtype: 'float32' | 'int32', uniforms?: Uniform[]): tf.TensorInfo;
   disposeData(dataId: object): void;
@@ -74,8 +76,18 @@ const FEATURE = 'chromium-experimental-subgroup-matrix';
 const int = (v: number): Uniform => ({ type: 'int32', data: [v] });
 const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
 
-interface Kernel { pipeline: GpuPipeline; variant: ShaderVariant }
-interface Prepared { i8?: Kernel; f16?: Kernel; f16t?: Kernel; tiles: TensorCoreTiles }
+interface Kernel { pipeline: GpuPipeline; variant: ShaderVariant; tiles: TensorCoreTiles }
+interface Prepared { i8?: Kernel; f16?: Kernel; f16t?: Kernel }
+const DEFAULT_TILES: TensorCoreTiles = { TM: 2, TN: 2 };
+/**
+ * Tile sizes {@link prepareTensorCoreKernels} times when asked to tune (`tiles: 'tune'`): the
+ * 2×2, 4×2 and 4×4 of ../shared/device's tc-bench, and 2×4. All suit the self-check's shapes and
+ * every Flan-UL2 projection (multiples of 4096).
+ */
+export const TENSOR_CORE_TILE_CANDIDATES: readonly TensorCoreTiles[] = [
+  { TM: 2, TN: 2 }, { TM: 4, TN: 2 }, { TM: 2, TN: 4 }, { TM: 4, TN: 4 },
+];
+const tileName = (t: TensorCoreTiles) => `${t.TM}×${t.TN}`;
 const prepared = new WeakMap<object, Prepared>();
 let emulate = false;
 let tensorCoreDispatches = 0;
@@ -397,8 +409,13 @@ function dispatchRaw(b: Backend, pipeline: GpuPipeline, tensors: tf.TensorInfo[]
   for (const t of tensors) b.commandQueueOwnedIds.add(t.dataId);
 }
 
-function tilesFor(b: object): TensorCoreTiles {
-  return prepared.get(b)?.tiles ?? { TM: 2, TN: 2 };
+/** Submits everything the backend has queued and waits until the GPU has run it (for timing). */
+export async function finishQueuedWork(backend: object): Promise<void> {
+  const b = backend as Backend;
+  b.ensureCommandEncoderReady();
+  b.endComputePassEncoder();
+  b.submitQueue();
+  await b.device.queue?.onSubmittedWorkDone();
 }
 
 /**
@@ -408,7 +425,6 @@ function tilesFor(b: object): TensorCoreTiles {
 export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: tf.TensorInfo, scale: tf.TensorInfo, a: Int8MatMulAttrs): tf.TensorInfo | null {
   const b = backend as Backend;
   const p = prepared.get(backend);
-  const { TM, TN } = tilesFor(backend);
   const M = x.shape[0] as number;
   const N = packed.shape[0] as number;
   const K = a.inFeatures;
@@ -430,12 +446,15 @@ export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: 
     temps.push(c);
     const kernel = p![kind]!;
     const w = perWorkgroup(kernel.variant);
-    dispatchRaw(b, kernel.pipeline, [a16, w16, c], [Mp, red, cols, 0], [cols / (w * TN), Mp / (w * TM)]);
+    dispatchRaw(b, kernel.pipeline, [a16, w16, c], [Mp, red, cols, 0], [cols / (w * kernel.tiles.TN), Mp / (w * kernel.tiles.TM)]);
     tensorCoreDispatches++;
     return c;
   };
+  // Each kernel's own tiles (prepare may have tuned them per kind); the emulated stand-ins: 2 × 2.
+  const tilesOf = (kind: TensorCoreKind) => (emulate ? DEFAULT_TILES : p?.[kind]?.tiles ?? DEFAULT_TILES);
   if (a.mode === 'llm-int8' && a.transposeWeight) {
     if (!emulate && !p?.i8) return null;
+    const { TM, TN } = tilesOf('i8');
     if (K % 32 !== 0 || N % (32 * TM) !== 0) return null;
     const Mp = roundUp(M, 32 * TN);
     const outlier = run(outlierColumnsProgram(K), [x], 'float32', [int(M), int(K), { type: 'float32', data: [a.threshold] }]);
@@ -457,6 +476,7 @@ export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: 
   if (a.mode === 'weight-only' && !a.transposeWeight) {
     // dX [M, K] = dY [M, N] · W [N, K]
     if (!emulate && !p?.f16) return null;
+    const { TM, TN } = tilesOf('f16');
     if (N % 16 !== 0 || K % (32 * TN) !== 0) return null;
     const Mp = roundUp(M, 32 * TM);
     const rowMax = run(scaledRowAbsmaxProgram(M), [x, scale], 'float32', [int(N)]);
@@ -469,6 +489,7 @@ export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: 
     // y [M, N] = x [M, K] · Wᵀ: x rows scaled into [-1, 1] as f16, W [N, K] as f16 (exact) read
     // column-major as the right matrix, C [Mp, N] on tensor cores, then × absmax_m × scale[n].
     if (!emulate && !p?.f16t) return null;
+    const { TM, TN } = tilesOf('f16t');
     if (K % 16 !== 0 || N % (32 * TN) !== 0) return null;
     const Mp = roundUp(M, 32 * TM);
     const rowMax = run(scaledRowAbsmaxProgram(M, false), [x], 'float32', [int(K)]);
@@ -488,6 +509,8 @@ export interface TensorCoreReport {
   i8: string;
   f16: string;
   f16t: string;
+  /** The kernels enabled: shader variant, tiles, relative error of the check, time per call when tuned. */
+  chosen: Partial<Record<TensorCoreKind, { variant: ShaderVariant; tiles: TensorCoreTiles; relErr?: number; ms?: number }>>;
 }
 
 /** Compiles one compute shader (entry point `main`) into a pipeline on `device`, or returns its errors (Tint's messages, validation). */
@@ -525,40 +548,59 @@ export function tensorCoreShader(kind: TensorCoreKind, tiles: TensorCoreTiles, v
 /** Relative-error tolerance of each kernel kind against the tiled kernels (f16 rounds dY or x). */
 const TOLERANCE: Record<TensorCoreKind, number> = { i8: 1e-4, f16: 5e-3, f16t: 5e-3 };
 
+/** Options of {@link prepareTensorCoreKernels}. */
+export interface PrepareTensorCoreOptions {
+  /**
+   * Subgroup tiles: one (default 2 × 2), several to try in order (the first that compiles and passes
+   * the check is kept, or with `time` the fastest of those that pass), or `'tune'` =
+   * {@link TENSOR_CORE_TILE_CANDIDATES} (needs `time`).
+   */
+  tiles?: TensorCoreTiles | readonly TensorCoreTiles[] | 'tune';
+  /** Compares the kernel now enabled for `kind` with the tiled kernels; returns the relative error. */
+  check?: (kind: TensorCoreKind) => Promise<number>;
+  /**
+   * Milliseconds per call of the kernel now enabled for `kind` (with `tiles`); called only for
+   * candidates that compiled and passed the check, when there is more than one candidate.
+   */
+  time?: (kind: TensorCoreKind, tiles: TensorCoreTiles) => Promise<number>;
+  /** Kernels to prepare (default all, {@link TENSOR_CORE_KINDS}); e.g. leave out `f16t` to keep the float32 weight-only forward. */
+  kinds?: readonly TensorCoreKind[];
+  /** Variants to try, in order (default {@link TENSOR_CORE_VARIANTS}). */
+  variants?: readonly ShaderVariant[];
+  /**
+   * Tests: rewrite each shader before compiling (e.g. into plain WGSL that emulates the
+   * subgroup-matrix builtins); the feature check is then skipped.
+   */
+  shaderTransform?: (code: string) => string;
+}
+
+interface Candidate { kernel: Kernel; relErr?: number; ms?: number }
+
 /**
  * Compiles the subgroup-matrix kernels on the backend's device (it must have been created with
  * `chromium-experimental-subgroup-matrix` and `shader-f16`; tfjs does not request them itself) and
  * enables them for this backend. For each kernel the variants ({@link TENSOR_CORE_VARIANTS}) are
- * tried in order: the first that compiles and, when `check` is given (recommended; the bench and
- * `prepareWebGPUTensorCores` pass one), matches the tiled kernels on random data within tolerance
- * is kept; the report says which, or every variant's compile error or check result. **Not yet run
- * on hardware** (the shaders are compiled by Tint in CI).
+ * tried in order, and within a variant the tile candidates: a candidate counts if it compiles and,
+ * when `check` is given (recommended; the bench and `prepareWebGPUTensorCores` pass one), matches
+ * the tiled kernels on random data within tolerance. Without `time` the first such candidate is
+ * kept; with `time` and several tiles, every candidate of the first variant that has one is timed
+ * and the fastest is kept. The report says which, with every candidate's compile error, check
+ * result or time. **Not yet run on hardware** (the shaders are compiled by Tint in CI).
  */
-export async function prepareTensorCoreKernels(
-  backend: object,
-  options: {
-    tiles?: TensorCoreTiles;
-    check?: (kind: TensorCoreKind) => Promise<number>;
-    /** Kernels to prepare (default all, {@link TENSOR_CORE_KINDS}); e.g. leave out `f16t` to keep the float32 weight-only forward. */
-    kinds?: readonly TensorCoreKind[];
-    /** Variants to try, in order (default {@link TENSOR_CORE_VARIANTS}). */
-    variants?: readonly ShaderVariant[];
-    /**
-     * Tests: rewrite each shader before compiling (e.g. into plain WGSL that emulates the
-     * subgroup-matrix builtins); the feature check is then skipped.
-     */
-    shaderTransform?: (code: string) => string;
-  } = {},
-): Promise<TensorCoreReport> {
+export async function prepareTensorCoreKernels(backend: object, options: PrepareTensorCoreOptions = {}): Promise<TensorCoreReport> {
   const b = backend as Backend;
   const device = b.device;
-  const tiles = options.tiles ?? { TM: 2, TN: 2 };
+  const candidates: readonly TensorCoreTiles[] = options.tiles === 'tune' ? TENSOR_CORE_TILE_CANDIDATES
+    : Array.isArray(options.tiles) ? options.tiles : [(options.tiles as TensorCoreTiles | undefined) ?? DEFAULT_TILES];
+  if (!candidates.length) throw new Error('prepareTensorCoreKernels: no tiles to try');
+  if (options.tiles === 'tune' && !options.time) throw new Error("prepareTensorCoreKernels: tiles 'tune' needs a time function");
+  const timing = !!options.time && candidates.length > 1;
   const hasTc = !!device?.features?.has(FEATURE);
   const transform = options.shaderTransform ?? ((code: string) => code);
-  const report: TensorCoreReport = { feature: hasTc, i8: 'feature absent', f16: 'feature absent', f16t: 'feature absent' };
+  const report: TensorCoreReport = { feature: hasTc, i8: 'feature absent', f16: 'feature absent', f16t: 'feature absent', chosen: {} };
   prepared.delete(backend);
   if (!hasTc && !options.shaderTransform) return report;
-  const entry: Prepared = { tiles };
+  const entry: Prepared = {};
   prepared.set(backend, entry);
   for (const kind of TENSOR_CORE_KINDS) {
     if (!(options.kinds ?? TENSOR_CORE_KINDS).includes(kind)) {
@@ -579,34 +621,73 @@ export async function prepareTensorCoreKernels(
     const notes: string[] = [];
     for (const variant of variants) {
       const name = `${variant.layout} ${variant.word}`;
-      const pipeline = await compileComputeShader(device, transform(tensorCoreShader(kind, tiles, variant)));
-      if (typeof pipeline === 'string') {
-        notes.push(`${name}: compile error ${pipeline}`);
+      const label = (t: TensorCoreTiles) => (candidates.length > 1 ? `${name} ${tileName(t)}` : name);
+      const passed: Candidate[] = [];
+      const tried: string[] = [];
+      for (const tiles of candidates) {
+        const c = await tryCandidate(device, entry, kind, { variant, tiles }, transform, options, timing);
+        if (typeof c === 'string') {
+          (timing ? tried : notes).push(`${label(tiles)}: ${c}`);
+          continue;
+        }
+        passed.push(c);
+        tried.push(`${tileName(tiles)} ${c.ms?.toFixed(3)} ms`);
+        if (!timing) break;
+      }
+      const best = passed.reduce<Candidate | null>((x, c) => (!x || (c.ms ?? Infinity) < (x.ms ?? Infinity) ? c : x), null);
+      if (!best) {
+        if (timing) notes.push(tried.join(' | '));
         continue;
       }
-      entry[kind] = { pipeline, variant };
-      if (!options.check) {
-        report[kind] = `ready (unchecked; ${name})`;
-        break;
-      }
-      const before = tensorCoreDispatches;
-      try {
-        const err = await options.check(kind);
-        if (tensorCoreDispatches === before) throw new Error('the check did not reach the tensor-core kernel');
-        if (err <= TOLERANCE[kind]) {
-          report[kind] = `ready (relative error ${err.toExponential(2)} vs tiled; ${name})`;
-          break;
-        }
-        notes.push(`${name}: check failed, relative error ${err} > ${TOLERANCE[kind]}`);
-      } catch (e) {
-        notes.push(`${name}: check threw ${(e as Error).message.slice(0, 300)}`);
-      }
-      delete entry[kind];
+      entry[kind] = best.kernel;
+      report.chosen[kind] = { variant, tiles: best.kernel.tiles, ...(best.relErr !== undefined ? { relErr: best.relErr } : {}), ...(best.ms !== undefined ? { ms: best.ms } : {}) };
+      const checked = best.relErr === undefined ? 'unchecked' : `relative error ${best.relErr.toExponential(2)} vs tiled`;
+      const tuned = timing ? `; tiles ${tileName(best.kernel.tiles)}, fastest of: ${tried.join(', ')}` : '';
+      report[kind] = `ready (${checked}; ${name}${tuned})`;
+      break;
     }
     if (!entry[kind]) report[kind] = notes.join(' | ').slice(0, 2000);
   }
   if (!entry.i8 && !entry.f16 && !entry.f16t) prepared.delete(backend);
   return report;
+}
+
+/**
+ * Compiles one kernel kind at one variant and tiles, enables it, checks it (and times it when
+ * `timing`), and disables it again; returns what it measured, or why it does not count.
+ */
+async function tryCandidate(
+  device: GpuDevice, entry: Prepared, kind: TensorCoreKind, { variant, tiles }: { variant: ShaderVariant; tiles: TensorCoreTiles },
+  transform: (code: string) => string, options: PrepareTensorCoreOptions, timing: boolean,
+): Promise<Candidate | string> {
+  const pipeline = await compileComputeShader(device, transform(tensorCoreShader(kind, tiles, variant)));
+  if (typeof pipeline === 'string') return `compile error ${pipeline}`;
+  const kernel: Kernel = { pipeline, variant, tiles };
+  entry[kind] = kernel;
+  try {
+    const c: Candidate = { kernel };
+    if (options.check) {
+      const before = tensorCoreDispatches;
+      const err = await options.check(kind);
+      if (tensorCoreDispatches === before) return 'check threw the check did not reach the tensor-core kernel';
+      if (!(err <= TOLERANCE[kind])) return `check failed, relative error ${err} > ${TOLERANCE[kind]}`;
+      c.relErr = err;
+    }
+    if (timing && options.time) {
+      const before = tensorCoreDispatches;
+      try {
+        c.ms = await options.time(kind, tiles);
+      } catch (e) {
+        return `timing threw ${(e as Error).message.slice(0, 300)}`;
+      }
+      if (tensorCoreDispatches === before) return 'timing did not reach the tensor-core kernel (shape unsuited to these tiles?)';
+    }
+    return c;
+  } catch (e) {
+    return `check threw ${(e as Error).message.slice(0, 300)}`;
+  } finally {
+    delete entry[kind];
+  }
 }
 
 /** Turns the tensor-core kernels off for this backend. */

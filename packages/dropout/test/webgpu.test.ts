@@ -1,0 +1,54 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { installDawnNavigator, skipWebGPU } from '../../../vitest.webgpu';
+import { Dropout, dropout } from '../src/index';
+import { maskRef, randn } from './helpers';
+
+const skip = await skipWebGPU();
+
+describe.skipIf(skip)('dropout on webgpu (lavapipe in CI): the mask drawn in the shader', () => {
+  beforeAll(async () => {
+    await installDawnNavigator();
+    await import('@tensorflow/tfjs-backend-webgpu');
+    await tf.setBackend('webgpu');
+  }, 120_000);
+
+  it('equals the reference bit for bit over 5 M elements (a 2-D dispatch), runs as one ConiferDropout kernel, leaks nothing', async () => {
+    const shape = [2, 625, 4000]; // 5,000,000 elements: 78,125 workgroups of 64, more than 65,535 in x
+    const n = 5_000_000;
+    const xv = randn(n, 5);
+    const x = tf.tensor3d(xv, shape as [number, number, number]);
+    const before = tf.memory().numTensors;
+    const prof = await tf.profile(() => dropout(x, 0.1, 1234));
+    expect(prof.kernels.map((k) => k.name)).toEqual([Dropout]);
+    const y = prof.result as tf.Tensor;
+    const v = await y.data();
+    const ref = maskRef(n, 0.1, 1234);
+    let bad = 0;
+    for (let i = 0; i < n; i++) if (v[i] !== Math.fround((xv[i] as number) * (ref[i] as number))) bad++;
+    expect(bad).toBe(0);
+    y.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+  });
+
+  it('the gradient (the same kernel on dy) equals cpu', async () => {
+    const [a, b] = [17, 300];
+    const xv = randn(a * b, 6);
+    const wv = randn(a * b, 7);
+    const grad = async () => {
+      const [x, w] = [tf.tensor2d(xv, [a, b]), tf.tensor2d(wv, [a, b])];
+      const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(dropout(t, 0.5, 77), w)))(x);
+      const v = await g.data();
+      tf.dispose([x, w, g]);
+      return Array.from(v);
+    };
+    const gpu = await grad();
+    await tf.setBackend('cpu');
+    const cpu = await grad();
+    await tf.setBackend('webgpu');
+    expect(gpu).toEqual(cpu);
+    expect(gpu.filter((g) => g === 0).length / gpu.length).toBeCloseTo(0.5, 1);
+  });
+});

@@ -1,0 +1,81 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { parseSafetensors, toFloat32 } from '@conifer/safetensors';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { installDawnNavigator, skipWebGPU } from '../../../vitest.webgpu';
+import { AdamW } from '../src/adamw';
+import { ADAMW_M, ADAMW_P, ADAMW_V } from '../src/adamw-webgpu';
+
+const skip = await skipWebGPU();
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+function load(name: string): Map<string, { shape: number[]; values: Float32Array }> {
+  const { tensors } = parseSafetensors(new Uint8Array(readFileSync(fixture(name))), name);
+  return new Map([...tensors].map(([k, t]) => [k, { shape: t.shape, values: toFloat32(t.dtype, t.data) }]));
+}
+const relErr = (got: ArrayLike<number>, want: ArrayLike<number>, floor: number) => {
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / Math.max(Math.abs(want[i]!), floor));
+  return worst;
+};
+
+describe.skipIf(skip)('AdamW on webgpu: three WGSL kernels per variable (lavapipe in CI)', () => {
+  beforeAll(async () => {
+    await installDawnNavigator();
+    await import('@tensorflow/tfjs-backend-webgpu');
+    await tf.setBackend('webgpu');
+  }, 120_000);
+
+  it('one step from the golden LoRA parameters equals PyTorch within 1e-6 relative, as 3 dispatches per variable, no leaks', async () => {
+    const init = load('adapter_initial.safetensors');
+    const grads = load('grads_step0.safetensors');
+    const after = load('adamw_after_step1.safetensors');
+    const vars = [...init].map(([name, t]) => tf.tidy(() => tf.variable(tf.tensor(t.values, t.shape), true, name)));
+    const g = Object.fromEntries([...grads].map(([name, t]) => [name, tf.tensor(t.values, t.shape)]));
+    const opt = new AdamW({ lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01 }); // fused 'auto' → the WGSL kernels here
+    opt.initSlots(vars);
+    const before = tf.memory().numTensors;
+    const prof = await tf.profile(() => opt.applyGradients(vars, g));
+    expect(prof.kernels.map((k) => k.name)).toEqual(vars.flatMap(() => [ADAMW_M, ADAMW_V, ADAMW_P]));
+    expect(tf.memory().numTensors).toBe(before);
+    let worst = 0;
+    for (const v of vars) worst = Math.max(worst, relErr(await v.data(), after.get(v.name)!.values, 1e-2));
+    console.log(`AdamW (webgpu kernels) vs PyTorch after step 1: worst relative error ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThan(1e-6);
+    tf.dispose([...vars, ...Object.values(g)]);
+    opt.dispose();
+  });
+
+  it('three steps (with and without weight decay, a 1e-6 gradient step) equal the cpu path within 1e-6; moments too', async () => {
+    for (const weightDecay of [0.01, 0]) {
+      const shapes = [[37, 11], [300], [1000, 70]];
+      const inits = shapes.map((s, i) => Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, (_, j) => Math.sin(j * 0.37 + i) * 0.1));
+      const gradsOf = (step: number) => shapes.map((_, i) => inits[i]!.map((_v, j) => Math.cos(j * 1.3 + step + i) * (step === 1 ? 1e-6 : 1)));
+      const run = async (backend: string) => {
+        await tf.setBackend(backend);
+        const vars = shapes.map((s, i) => tf.variable(tf.tensor(inits[i]!, s), true, `wg.${backend}.${weightDecay}.${i}`));
+        const opt = new AdamW({ lr: 0.01, weightDecay });
+        for (let step = 0; step < 3; step++) {
+          const gs = gradsOf(step).map((v, i) => tf.tensor(v, shapes[i]));
+          opt.applyGradients(vars, Object.fromEntries(vars.map((v, i) => [v.name, gs[i]!])));
+          tf.dispose(gs);
+        }
+        const values = await Promise.all(vars.map((v) => v.data()));
+        const state = await opt.getState();
+        const moments = vars.map((v) => [state.m[v.name]!, state.v[v.name]!]);
+        tf.dispose(vars);
+        opt.dispose();
+        return { values, moments };
+      };
+      const gpu = await run('webgpu');
+      const cpu = await run('cpu');
+      await tf.setBackend('webgpu');
+      for (let i = 0; i < shapes.length; i++) {
+        expect(relErr(gpu.values[i]!, cpu.values[i]!, 1e-2), `p ${i}`).toBeLessThan(1e-6);
+        expect(relErr(gpu.moments[i]![0]!, cpu.moments[i]![0]!, 1e-3), `m ${i}`).toBeLessThan(1e-6);
+        expect(relErr(gpu.moments[i]![1]!, cpu.moments[i]![1]!, 1e-6), `v ${i}`).toBeLessThan(1e-6);
+      }
+    }
+  });
+});
