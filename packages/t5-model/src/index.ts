@@ -30,3 +30,4 @@ export { T5Stack, trainableVariablesIn, randomStatefulIn, type RandomStateful } 
 export { T5Embedding, T5LMHead } from './head.js';
 export type { Linear, LinearFactory, LinearHost, LinearSpec, Seq2Seq, WeightData } from './interfaces.js';
 export { setAttentionMatMul, getAttentionMatMul, type AttentionMatMulMode } from './attention-matmul.js';
+export { rmsNorm, rmsNormOps, registerRmsNormKernels, RMS_NORM, RMS_NORM_GRAD } from './rms-norm.js';

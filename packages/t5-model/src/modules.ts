@@ -8,6 +8,7 @@ import { matMulBT, matMulPlain } from './attention-matmul.js';
 import type { T5Activation, T5Config } from './config.js';
 import type { ForwardContext } from './dropout.js';
 import type { Linear } from './interfaces.js';
+import { rmsNorm } from './rms-norm.js';
 
 /** Where modules get their weights: a checkpoint being loaded, or a seeded random initialisation. */
 export interface WeightSource {
@@ -34,13 +35,9 @@ export class T5LayerNorm {
     readonly eps: number,
   ) {}
 
+  /** x · rsqrt(mean(x², -1) + eps) · weight: one kernel on webgpu (rms-norm.ts), tensor ops elsewhere. */
   forward(x: tf.Tensor3D): tf.Tensor3D {
-    return tf.tidy(() => {
-      // variance = hidden_states.pow(2).mean(-1, keepdim=True)
-      const variance = tf.mean(tf.square(x), -1, true); // (B, S, 1)
-      // hidden_states = hidden_states * torch.rsqrt(variance + self.variance_epsilon)
-      return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, this.eps))), this.weight) as tf.Tensor3D;
-    });
+    return rmsNorm(x, this.weight, this.eps);
   }
 
   dispose(): void {
