@@ -26,18 +26,18 @@ interface Flags {
   steps: number; maxTokens: number; maxBatch: number; maxSource: number; maxTarget: number;
   ckpt: boolean; int8Mode: Int8Mode; lr: number; seed: number; check: boolean;
   withPytorch: boolean; python: string; pytorchScript: string; out: string; passes: number; tensorCores: boolean; emulateTensorCores: boolean;
-  nullDevice: boolean;
+  nullDevice: boolean; profile: boolean;
 }
 const HELP = `node bench.mjs [--layers N] [--d-model D] [--d-ff F] [--heads H] [--d-kv K] [--vocab V]
   [--steps 8] [--passes 2] [--max-tokens 4096] [--max-batch 64] [--max-source 512] [--max-target 512]
-  [--no-ckpt] [--int8-mode weight-only|llm-int8] [--no-tensor-cores] [--emulate-tensor-cores] [--null-device] [--lr 1e-4] [--seed 0] [--no-check]
+  [--no-ckpt] [--int8-mode weight-only|llm-int8] [--no-tensor-cores] [--emulate-tensor-cores] [--null-device] [--no-profile] [--lr 1e-4] [--seed 0] [--no-check]
   [--with-pytorch] [--python python3] [--pytorch-script benchmarks/pytorch_peft_reference.py] [--out DIR]`;
 function parseFlags(argv: string[]): Flags {
   const f: Flags = {
     steps: 8, maxTokens: 4096, maxBatch: 64, maxSource: 512, maxTarget: 512, ckpt: true, int8Mode: 'weight-only',
     lr: 1e-4, seed: 0, check: true, withPytorch: false, python: 'python3', pytorchScript: 'benchmarks/pytorch_peft_reference.py',
     out: process.env.OUT ? join(process.env.OUT, 'gpu-bench') : '/tmp/conifer-gpu-bench', passes: 2, tensorCores: true, emulateTensorCores: false,
-    nullDevice: false,
+    nullDevice: false, profile: true,
   };
   const num = (k: string, v: string | undefined): number => {
     const x = Number(v);
@@ -70,6 +70,7 @@ function parseFlags(argv: string[]): Flags {
       case '--emulate-tensor-cores': f.emulateTensorCores = true; break; // lavapipe: the tensor-core numerics (f16 inputs) without the feature
       // Dawn's null backend: validates and records every GPU command, runs none — the step time is the host's own cost (tfjs, our kernels' JS, Dawn)
       case '--null-device': f.nullDevice = true; f.check = false; break;
+      case '--no-profile': f.profile = false; break;
       case '--with-pytorch': f.withPytorch = true; break;
       case '--python': f.python = v()!; break;
       case '--pytorch-script': f.pytorchScript = v()!; break;
@@ -184,15 +185,39 @@ function makeHostBatch(b: PlanBatch, vocab: number, rng: () => number): HostBatc
 }
 
 // ---------------------------------------------------------------- memory
-/** Counts the backend's dispatches by wrapping tfjs-backend-webgpu's internal `recordAndSubmit` (benchmark only). */
+/**
+ * A program's family from its shader key: `conifer_int8_tiled_forward`, `binary_17` (tfjs's
+ * BinaryOpType index), `matMulPacked`, `transpose`, … (the tokens before the first shape/flag token).
+ */
+export function kernelFamily(shaderKey: string): string {
+  const tokens = shaderKey.split('_');
+  const out: string[] = [tokens[0] ?? shaderKey];
+  for (let i = 1; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    if (/^[A-Za-z][A-Za-z0-9]*$/.test(t) && !['null', 'true', 'false'].includes(t)) out.push(t);
+    else if (i === 1 && /^\d+$/.test(t) && !out[0]!.startsWith('conifer')) out.push(t);
+    else break;
+  }
+  return out.join('_');
+}
+
+/**
+ * Counts the backend's dispatches by wrapping tfjs-backend-webgpu's internal `recordAndSubmit`
+ * (benchmark only); while `backend.time()` is recording, names each timed program by its
+ * {@link kernelFamily} instead of tfjs's `program.constructor.name` (ours are plain objects).
+ */
 function countDispatches(backend: object): { count(): number } {
-  const b = backend as { recordAndSubmit?: (...a: unknown[]) => unknown };
+  type Timer = { name: string; query: unknown };
+  const b = backend as { recordAndSubmit?: (...a: unknown[]) => unknown; activeTimers?: Array<Timer | Timer[]> | null };
   let n = 0;
   const orig = b.recordAndSubmit;
   if (typeof orig !== 'function') return { count: () => NaN };
-  b.recordAndSubmit = function (this: unknown, ...a: unknown[]) {
+  b.recordAndSubmit = function (this: typeof b, ...a: unknown[]) {
     n++;
-    return orig.apply(this, a);
+    const r = orig.apply(this, a);
+    const last = this.activeTimers?.[this.activeTimers.length - 1];
+    if (last && !Array.isArray(last) && 'query' in last) last.name = kernelFamily((a[0] as { shaderKey: string }).shaderKey);
+    return r;
   };
   return { count: () => n };
 }
@@ -273,7 +298,9 @@ async function main(): Promise<void> {
   const batches = planBatches.map((b) => makeHostBatch(b, cfg.vocab_size, dataRng));
 
   // Device and backend.
-  const gpu = await setupWebGPUNode(flags.nullDevice ? { flags: [...DAWN_FLAGS, 'backend=null'] } : {});
+  // Dawn quantizes timestamp queries (to 100 µs, as browsers do) unless told not to: the kernel profile needs them exact.
+  const dawnFlags = [...DAWN_FLAGS, 'disable-dawn-features=timestamp_quantization'];
+  const gpu = await setupWebGPUNode({ flags: flags.nullDevice ? [...dawnFlags, 'backend=null'] : dawnFlags });
   if (flags.nullDevice) console.log('null device (--null-device): GPU work is validated and recorded but not run; step times are host overhead only, losses are meaningless');
   registerInt8Kernels();
   console.log(`adapter: ${gpu.adapter}; features: [${gpu.features.join(', ')}]; maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}`);
@@ -381,6 +408,46 @@ async function main(): Promise<void> {
   console.log(`memory: after warm-up ${fmt(weightsGiB)} GiB in tensors; peak over timed steps: tf.memory().numBytes ${fmt(peaks.tfBytes / GiB)} GiB, GPU buffers in use ${fmt(peaks.gpuUsed / GiB)} GiB, GPU buffers allocated (incl. tfjs pool) ${fmt(peaks.gpuAllocated / GiB)} GiB`);
   console.log(`epoch: token-budget plan of all ${dollyLengths.prompt.length} records has ${epochBatches} batches; projection uses examples/s × 12,008 training examples`);
 
+  // Where the GPU time goes: one more step of the first timed batch under backend.time(), which gives
+  // every tfjs dispatch its own compute pass with timestamp queries (so passes are serialized and the
+  // sum exceeds a normal step). The tensor-core kernels' raw dispatches are not timed (not tfjs programs).
+  let kernelProfile: Array<{ family: string; ms: number; dispatches: number }> | null = null;
+  if (flags.profile && !flags.nullDevice) {
+    const backend = tf.backend() as { time?: (f: () => void) => Promise<{ kernelMs: number; getExtraProfileInfo?: () => string }> };
+    if (!gpu.features.includes('timestamp-query') || typeof backend.time !== 'function') {
+      console.log('kernel profile: skipped (the device has no timestamp-query)');
+    } else {
+      const b = batches[2]!;
+      const t = performance.now();
+      const info = await backend.time(() => {
+        const { value, grads } = tf.variableGrads(() => {
+          const r = model.lossSum(b, true);
+          return tf.div(r.sum, Math.max(r.count, 1)) as tf.Scalar;
+        }, vars);
+        if (opt) opt.applyGradients(vars, grads);
+        tf.dispose([value, ...Object.values(grads)]);
+      });
+      const wall = (performance.now() - t) / 1000;
+      const fam = new Map<string, { ms: number; n: number }>();
+      for (const item of (info.getExtraProfileInfo?.() ?? '').split(', ').filter((s) => s)) {
+        const i = item.lastIndexOf(': ');
+        const name = item.slice(0, i);
+        const e = fam.get(name) ?? { ms: 0, n: 0 };
+        e.ms += Number(item.slice(i + 2));
+        e.n++;
+        fam.set(name, e);
+      }
+      const total = [...fam.values()].reduce((a, e) => a + e.ms, 0);
+      kernelProfile = [...fam].sort((x, y) => y[1].ms - x[1].ms).map(([family, e]) => ({ family, ms: e.ms, dispatches: e.n }));
+      console.log(`kernel profile (one step, ${b.batchSize}×(${b.sourceLength}+${b.targetLength}), timestamp queries, every dispatch its own pass: ${fmt(wall, 2)} s wall, ${fmt(total / 1000, 3)} s of GPU time in ${[...fam.values()].reduce((a, e) => a + e.n, 0)} timed dispatches${tcOn ? '; tensor-core dispatches untimed' : ''}):`);
+      console.log('| kernel family | GPU ms | % | dispatches |');
+      console.log('|---|---|---|---|');
+      for (const [name, e] of [...fam].sort((x, y) => y[1].ms - x[1].ms).slice(0, 25)) {
+        console.log(`| ${name} | ${fmt(e.ms, 2)} | ${fmt((100 * e.ms) / Math.max(total, 1e-9), 1)} | ${e.n} |`);
+      }
+    }
+  }
+
   // Correctness: finite loss, and the analytic gradient of a LoRA B slice against a central finite
   // difference of the same float32 loss (same batch, same dropout masks, checkpointed training path).
   let checkLine = 'gradient check: skipped (--no-check)';
@@ -467,7 +534,7 @@ async function main(): Promise<void> {
     console.log(`ratio conifer (pass ${flags.passes})/pytorch: real tok/s ${fmt(ours.real_tokens_per_s / ref.real_tokens_per_s, 3)}×, step time ${fmt(ours.step_s / ref.step_s, 2)}×, peak memory ${fmt(ours.peak_gib / ref.peak_gib, 2)}× (targets: ≥ 0.25× milestone, ≥ 1.0× goal, peak ≤ 40 GB)`);
   }
   console.log(`correctness: ${checkOk ? 'PASS' : 'FAIL'} (all losses finite: ${allFinite}; ${!flags.check ? 'gradient check skipped' : flags.int8Mode === 'llm-int8' ? 'gradient check printed, not enforced in llm-int8 mode' : 'LoRA-B gradient vs central finite difference, see above'})`);
-  writeFileSync(resolve(flags.out, 'result.json'), JSON.stringify({ flags, config: raw, passes: passRows, pytorch: ref, peaks, check: checkLine, checkOk }, null, 2));
+  writeFileSync(resolve(flags.out, 'result.json'), JSON.stringify({ flags, config: raw, passes: passRows, pytorch: ref, peaks, check: checkLine, checkOk, kernelProfile }, null, 2));
   process.exitCode = checkOk ? 0 : 1;
 }
 
