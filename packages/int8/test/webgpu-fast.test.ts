@@ -223,6 +223,28 @@ describe.skipIf(skip)('tiled webgpu int8 kernels (lavapipe in CI)', () => {
       }
     }, 180_000);
 
+    it("under tfjs's profiler (backend.time) the raw tensor-core dispatch is timed like tfjs's own programs", async () => {
+      const backend = tf.backend() as unknown as { time(f: () => void): Promise<{ kernelMs: number; getExtraProfileInfo(): string }> };
+      try {
+        await prepareTensorCoreKernels(backend, { variants: [TENSOR_CORE_VARIANTS[0]!], kinds: ['i8'], shaderTransform: emulateSubgroupMatrices });
+        setWebGPUInt8Kernels({ path: 'auto' });
+        const [M, K, N] = [40, 64, 128];
+        const q = quantizeFloat32(randn(N * K, 70, 0.2), N, K);
+        const x = randn(M * K, 71);
+        let y: tf.Tensor | null = null;
+        const info = await backend.time(() => { y = run(x, M, q.packed, q.scale, N, K, 'llm-int8', true); });
+        const timed = info.getExtraProfileInfo().split(', ').map((s) => s.split(': ') as [string, string]);
+        const tc = timed.filter(([name]) => name === 'conifer_int8_tc_i8');
+        expect(tc).toHaveLength(1);
+        expect(Number(tc[0]![1])).toBeGreaterThan(0);
+        expect(timed.length).toBeGreaterThan(4); // tfjs's programs around it (outliers, absmax, quantize, epilogue)
+        (y as unknown as tf.Tensor).dispose();
+      } finally {
+        disableTensorCoreKernels(backend);
+        setWebGPUInt8Kernels({ path: 'tiled' });
+      }
+    }, 120_000);
+
     it('a kernel that computes the wrong thing is rejected by the self-check, and the report says so', async () => {
       const backend = tf.backend();
       // Break both kernels (skip their first reduction step), then emulate.

@@ -49,6 +49,7 @@ export interface GpuDevice {
   createShaderModule(d: { code: string }): { getCompilationInfo(): Promise<{ messages: ReadonlyArray<{ type: string; message: string; lineNum: number }> }> };
   createComputePipelineAsync(d: unknown): Promise<GpuPipeline>;
   createBindGroup(d: unknown): unknown;
+  createQuerySet?(d: { type: 'timestamp'; count: number }): unknown;
   pushErrorScope(filter: string): void;
   popErrorScope(): Promise<{ message: string } | null>;
   queue?: { onSubmittedWorkDone(): Promise<void> };
@@ -59,6 +60,12 @@ interface Backend {
   tensorMap: { get(dataId: object): { resource: unknown } | undefined };
   commandEncoder: { beginComputePass(d?: unknown): GpuPass } | null;
   commandQueueOwnedIds: WeakSet<object>;
+  /** Set while `backend.time()` records (tfjs's profiler): each timed program pushes its timestamp query here. */
+  activeTimers?: Array<{ name: string; query: Promise<number> } | unknown[]> | null;
+  supportTimestampQuery?: boolean;
+  querySet?: unknown;
+  querySetCount?: number;
+  getQueryTime?(): Promise<number>;
   makeTensorInfo(shape: number[], dtype: 'float32' | 'int32'): tf.TensorInfo;
   uploadToGPU(dataId: object): void;
   ensureCommandEncoderReady(): void;
@@ -395,18 +402,24 @@ function bufferOf(b: Backend, t: tf.TensorInfo): unknown {
   return b.tensorMap.get(t.dataId)?.resource;
 }
 
-function dispatchRaw(b: Backend, pipeline: GpuPipeline, tensors: tf.TensorInfo[], dims: number[], groups: [number, number]): void {
+function dispatchRaw(b: Backend, pipeline: GpuPipeline, tensors: tf.TensorInfo[], dims: number[], groups: [number, number], name: string): void {
   const entries = tensors.map((t, i) => ({ binding: i, resource: { buffer: bufferOf(b, t) } }));
   entries.push({ binding: tensors.length, resource: b.makeUniforms([{ type: 'uint32', data: dims }]) as { buffer: unknown } });
   const bindGroup = b.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
   b.ensureCommandEncoderReady();
   b.endComputePassEncoder();
-  const pass = (b.commandEncoder as NonNullable<Backend['commandEncoder']>).beginComputePass();
+  // Under tfjs's profiler (`backend.time()`), time this pass as tfjs times its own programs.
+  const timed = b.activeTimers != null && b.supportTimestampQuery === true && typeof b.getQueryTime === 'function';
+  if (timed && b.querySet == null) b.querySet = b.device.createQuerySet?.({ type: 'timestamp', count: b.querySetCount ?? 2 });
+  const pass = (b.commandEncoder as NonNullable<Backend['commandEncoder']>).beginComputePass(
+    timed ? { timestampWrites: { querySet: b.querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : undefined,
+  );
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, bindGroup);
   pass.dispatchWorkgroups(groups[0], groups[1], 1);
   pass.end();
   for (const t of tensors) b.commandQueueOwnedIds.add(t.dataId);
+  if (timed) b.activeTimers!.push({ name, query: b.getQueryTime!() });
 }
 
 /** Submits everything the backend has queued and waits until the GPU has run it (for timing). */
@@ -446,7 +459,7 @@ export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: 
     temps.push(c);
     const kernel = p![kind]!;
     const w = perWorkgroup(kernel.variant);
-    dispatchRaw(b, kernel.pipeline, [a16, w16, c], [Mp, red, cols, 0], [cols / (w * kernel.tiles.TN), Mp / (w * kernel.tiles.TM)]);
+    dispatchRaw(b, kernel.pipeline, [a16, w16, c], [Mp, red, cols, 0], [cols / (w * kernel.tiles.TN), Mp / (w * kernel.tiles.TM)], `conifer_int8_tc_${kind}`);
     tensorCoreDispatches++;
     return c;
   };
@@ -468,7 +481,7 @@ export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: 
       acc = b.makeTensorInfo([N, Mp], 'int32');
       temps.push(acc);
       const w = perWorkgroup(p!.i8!.variant);
-      dispatchRaw(b, p!.i8!.pipeline, [packed, xqt, acc], [N, Mp, K, 0], [Mp / (w * TN), N / (w * TM)]);
+      dispatchRaw(b, p!.i8!.pipeline, [packed, xqt, acc], [N, Mp, K, 0], [Mp / (w * TN), N / (w * TM)], 'conifer_int8_tc_i8');
       tensorCoreDispatches++;
     }
     return done(b.runWebGPUProgram(llmInt8EpilogueProgram(M, N), [acc, x, packed, scale, rowAbsmax, olist], 'float32', [int(M), int(N), int(K), int(KW), int(Mp)]));
