@@ -330,6 +330,7 @@ async function main(): Promise<void> {
   const head = cfg.tie_word_embeddings ? null : (src.tensor('lm_head.weight', [cfg.vocab_size, cfg.d_model]) as tf.Tensor2D);
   const model = new Ctor(cfg, src, head, { gradientCheckpointing: flags.ckpt, dropoutSeed: flags.seed });
   const lora = injectLora(model, { r: 8, lora_alpha: 32, lora_dropout: 0.1, target_modules: ['q', 'v'] }, { seed: flags.seed });
+  lora.train(); // LoRA's dropout (0.1) on, as PEFT's in model.train() (the reference); its layers start in eval mode
   const vars = lora.trainableVariables();
   const trainable = vars.reduce((a, v) => a + v.size, 0);
   const st = src.stats();
