@@ -9,7 +9,9 @@ import { dropoutAttrs, WGSL_HASH } from '@conifer/dropout';
  * dispatch (a Flan-UL2 step has 192 adapted projections, each run forward twice with gradient
  * checkpointing); the products themselves are thin (r = 8). The dropout mask is
  * `@conifer/dropout`'s (same seed → same mask as `dropout(x, p, seed)` on any backend), drawn in
- * the shader and drawn again in the backward instead of being kept.
+ * the shader and drawn again in the backward instead of being kept. The four products that sum
+ * thousands of terms (down, dh, dA, dB) give each output a workgroup of 64 invocations; up and dx
+ * (r terms each) one invocation per output.
  */
 export const LORA_DOWN = 'ConiferLoraDown';
 export const LORA_UP = 'ConiferLoraUp';
@@ -26,7 +28,7 @@ interface WgslProgram {
   variableNames: string[];
   outputShape: number[];
   shaderKey: string;
-  dispatchLayout: { x: number[] };
+  dispatchLayout: { x: number[]; y?: number[] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number];
   size: boolean;
@@ -63,6 +65,54 @@ function perOutput(key: string, variableNames: string[], shape: [number, number]
   };
 }
 
+const RW = 64; // invocations sharing one output's reduction
+
+/**
+ * One workgroup of 64 invocations per output element of `shape`, for the long reductions (over
+ * `in` or over the N tokens, thousands of terms): invocation `t` sums the terms `t, t + 64, …` of
+ * `term(t)` up to the uniform `len`, then the workgroup adds the 64 partial sums. (One invocation
+ * per output would leave a GPU mostly idle: these outputs number only N·r or r·in.) Workgroups are
+ * spread over x and y past 65,535.
+ */
+function reduceProgram(
+  key: string, variableNames: string[], shape: [number, number], uniforms: string,
+  /** Uniforms holding shape[1], shape[0] and the reduction length (sizes stay out of the cached WGSL). */
+  u: { width: string; rows: string; len: string },
+  /** The two factors of term t (WGSL expressions of row, col, t). */
+  term: [string, string],
+  finish = 'v',
+): WgslProgram {
+  const size = shape[0] * shape[1];
+  const gx = Math.min(size, 65535);
+  return {
+    variableNames, outputShape: shape, shaderKey: key, size: false, uniforms,
+    dispatchLayout: { x: [1], y: [0] }, dispatch: [gx, Math.ceil(size / gx), 1], workgroupSize: [RW, 1, 1],
+    getUserCode: () => `${WGSL_HASH}
+      var<workgroup> part : array<f32, ${RW}>;
+      fn main() {
+        let index = i32(workgroupId.y * numWorkgroups.x + workgroupId.x);
+        let lid = i32(localId.x);
+        let row = index / uniforms.${u.width};
+        let col = index - row * uniforms.${u.width};
+        let live = row < uniforms.${u.rows};
+        var acc = 0.0;
+        if (live) {
+          for (var t = lid; t < uniforms.${u.len}; t += ${RW}) { acc = fma(${term[0]}, ${term[1]}, acc); }
+        }
+        part[lid] = acc;
+        workgroupBarrier();
+        for (var off = ${RW / 2}; off > 0; off = off / 2) {
+          if (lid < off) { part[lid] += part[lid + off]; }
+          workgroupBarrier();
+        }
+        if (live && lid == 0) {
+          let v = part[0];
+          setOutputAtIndex(index, ${finish});
+        }
+      }`,
+  };
+}
+
 const DROP_UNIFORMS = 'rows : i32, inF : i32, r : i32, scaling : f32, key : u32, thr : u32, scale : f32,';
 /** x[n, k] after dropout (the mask of element n·in + k), as `@conifer/dropout` computes it. */
 const dropped = (a: LoraDownAttrs, n: string, k: string) =>
@@ -84,9 +134,8 @@ const down: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const at = attrs as unknown as LoraDownAttrs;
   const [N, inF] = x.shape as [number, number];
   const r = a.shape[0] as number;
-  const prog = perOutput(`conifer_lora_down_${at.dropout}`, ['x', 'a'], [N, r], DROP_UNIFORMS, 'r', `
-          for (var k = 0; k < uniforms.inF; k++) { v = fma(${dropped(at, 'row', 'k')}, a[col * uniforms.inF + k], v); }
-          v = v * uniforms.scaling;`);
+  const prog = reduceProgram(`conifer_lora_down_${at.dropout}`, ['x', 'a'], [N, r], DROP_UNIFORMS, { width: 'r', rows: 'rows', len: 'inF' },
+    [dropped(at, 'row', 't'), 'a[col * uniforms.inF + t]'], 'v * uniforms.scaling');
   return run(backend, prog, [x, a], dropUniforms(N, inF, r, at));
 };
 
@@ -109,9 +158,8 @@ const downGradA: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const at = attrs as unknown as LoraDownAttrs;
   const [N, r] = dh.shape as [number, number];
   const inF = x.shape[1] as number;
-  const prog = perOutput(`conifer_lora_down_da_${at.dropout}`, ['dh', 'x'], [r, inF], DROP_UNIFORMS, 'inF', `
-          for (var n = 0; n < uniforms.rows; n++) { v = fma(dh[n * uniforms.r + row], ${dropped(at, 'n', 'col')}, v); }
-          v = v * uniforms.scaling;`);
+  const prog = reduceProgram(`conifer_lora_down_da_${at.dropout}`, ['dh', 'x'], [r, inF], DROP_UNIFORMS, { width: 'inF', rows: 'r', len: 'rows' },
+    ['dh[t * uniforms.r + row]', dropped(at, 't', 'col')], 'v * uniforms.scaling');
   return run(backend, prog, [dh, x], dropUniforms(N, inF, r, at));
 };
 
@@ -134,8 +182,8 @@ const upGradH: tf.KernelFunc = ({ inputs, backend }) => {
   const { dy, b } = inputs as { dy: tf.TensorInfo; b: tf.TensorInfo };
   const [N, outF] = dy.shape as [number, number];
   const r = b.shape[1] as number;
-  const prog = perOutput('conifer_lora_up_dh', ['dy', 'b'], [N, r], UP_UNIFORMS, 'r', `
-          for (var o = 0; o < uniforms.outF; o++) { v = fma(dy[row * uniforms.outF + o], b[o * uniforms.r + col], v); }`);
+  const prog = reduceProgram('conifer_lora_up_dh', ['dy', 'b'], [N, r], UP_UNIFORMS, { width: 'r', rows: 'rows', len: 'outF' },
+    ['dy[row * uniforms.outF + t]', 'b[t * uniforms.r + col]']);
   return run(backend, prog, [dy, b], upUniforms(N, outF, r));
 };
 
@@ -144,8 +192,8 @@ const upGradB: tf.KernelFunc = ({ inputs, backend }) => {
   const { dy, h } = inputs as { dy: tf.TensorInfo; h: tf.TensorInfo };
   const [N, outF] = dy.shape as [number, number];
   const r = h.shape[1] as number;
-  const prog = perOutput('conifer_lora_up_db', ['dy', 'h'], [outF, r], UP_UNIFORMS, 'r', `
-          for (var n = 0; n < uniforms.rows; n++) { v = fma(dy[n * uniforms.outF + row], h[n * uniforms.r + col], v); }`);
+  const prog = reduceProgram('conifer_lora_up_db', ['dy', 'h'], [outF, r], UP_UNIFORMS, { width: 'r', rows: 'outF', len: 'rows' },
+    ['dy[t * uniforms.outF + row]', 'h[t * uniforms.r + col]']);
   return run(backend, prog, [dy, h], upUniforms(N, outF, r));
 };
 
