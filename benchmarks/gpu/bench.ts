@@ -314,7 +314,8 @@ async function main(): Promise<void> {
   } else if (flags.tensorCores) {
     // Subgroup tiles tuned per kernel at this model's projection shape (the d_model × d_model ones;
     // the d_ff ones are 4× wider and tile alike), checked against the tiled kernels first.
-    const r = await prepareWebGPUTensorCores({ tuneShape: { M: Math.min(2048, flags.maxTokens), N: cfg.d_model, K: cfg.d_model } });
+    const kinds = flags.int8Mode === 'llm-int8' ? (['i8', 'f16'] as const) : (['f16', 'f16t'] as const); // the kernels this mode runs
+    const r = await prepareWebGPUTensorCores({ kinds, tuneShape: { M: Math.min(2048, flags.maxTokens), N: cfg.d_model, K: cfg.d_model } });
     tc = r.feature ? `LLM.int8 forward: ${r.i8}; dY·W: ${r.f16}; weight-only x·Wᵀ: ${r.f16t}` : 'feature absent: tiled kernels';
     console.log(`tensor cores: ${tc}`);
   }

@@ -17,10 +17,10 @@ describe('enableTensorCores', () => {
   it('prepares on a webgpu device with subgroup matrices, tuned at min(2048, tokens) × d_model × d_model, and prints the report', async () => {
     const f = fakePrepare();
     const line = await enableTensorCores(gpu(true), choice, f.prepare);
-    expect(f.calls).toEqual([{ tuneShape: { M: 2048, N: 4096, K: 4096 } }]);
+    expect(f.calls).toEqual([{ kinds: ['f16', 'f16t'], tuneShape: { M: 2048, N: 4096, K: 4096 } }]);
     expect(line).toBe('  tensor cores LLM.int8 x·Wᵀ: ready (i8); dY·W: ready (f16); weight-only x·Wᵀ: compile error x');
-    await enableTensorCores(gpu(true), { ...choice, dModel: 64, tokens: 200 }, f.prepare);
-    expect(f.calls[1]).toEqual({ tuneShape: { M: 200, N: 64, K: 64 } });
+    await enableTensorCores(gpu(true), { ...choice, int8: 'llm-int8', dModel: 64, tokens: 200 }, f.prepare);
+    expect(f.calls[1]).toEqual({ kinds: ['i8', 'f16'], tuneShape: { M: 200, N: 64, K: 64 } });
   });
 
   it('says why it does nothing: --no-tensor-cores, float32 linears, no feature; other backends print nothing', async () => {

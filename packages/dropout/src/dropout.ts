@@ -47,5 +47,10 @@ export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): 
   if (tf.getKernel(Dropout, tf.getBackend())) {
     return tf.engine().runKernel(Dropout, { x }, attrs as unknown as tf.NamedAttrMap) as T;
   }
+  return dropoutByHostMask(x, attrs);
+}
+
+/** What {@link dropout} does on a backend without the kernel: the host mask multiplied in (`tf.mul`, so autodiff gives its gradient). */
+export function dropoutByHostMask<T extends tf.Tensor>(x: T, attrs: DropoutAttrs): T {
   return tf.tidy(() => tf.mul(x, tf.tensor(hostMask(x.size, attrs), x.shape, 'float32'))) as T;
 }

@@ -1,4 +1,4 @@
-export { dropout, dropoutAttrs, registerDropoutKernels } from './dropout';
+export { dropout, dropoutAttrs, dropoutByHostMask, registerDropoutKernels } from './dropout';
 export { Dropout, type DropoutAttrs } from './kernel-names';
 export { bits24, fmix32, keyOf, threshold, WGSL_HASH } from './hash';
 export { hostDropout, hostMask } from './host';

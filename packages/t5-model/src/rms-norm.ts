@@ -128,11 +128,16 @@ export function registerRmsNormKernels(): void {
   if (!tf.getGradient(RMS_NORM)) tf.registerGradient(gradConfig);
 }
 
-/** T5's RMS norm over the last axis: one kernel on webgpu, tensor ops elsewhere. */
+/**
+ * T5's RMS norm over the last axis: one kernel on webgpu for float32 `x` of rank ≥ 2 (rank 1 is
+ * taken as one row), tensor ops elsewhere.
+ */
 export function rmsNorm<T extends tf.Tensor>(x: T, weight: tf.Tensor1D, eps: number): T {
-  if (tf.getBackend() === 'webgpu') {
+  if (tf.getBackend() === 'webgpu' && x.dtype === 'float32' && weight.dtype === 'float32' && x.rank >= 1) {
     registerRmsNormKernels();
-    return tf.engine().runKernel(RMS_NORM, { x, weight }, { eps } as unknown as tf.NamedAttrMap) as T;
+    const run = (t: tf.Tensor) => tf.engine().runKernel(RMS_NORM, { x: t, weight }, { eps } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    // the kernel's dispatch needs a row axis: [D] → [1, D]
+    return (x.rank === 1 ? tf.tidy(() => tf.reshape(run(tf.reshape(x, [1, -1])), x.shape)) : run(x)) as T;
   }
   return rmsNormOps(x, weight, eps) as T;
 }

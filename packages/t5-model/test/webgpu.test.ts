@@ -28,7 +28,12 @@ describe.skipIf(skip)('webgpu backend (lavapipe here)', () => {
     // Labels that live on the GPU (computed there): forward reads nothing back (a dataSync here
     // throws in Node), and the loss and token count are the same.
     const before = tf.memory().numTensors;
+    // tfjs-webgpu runs small ops on the CPU when their inputs are there: force the GPU for this add.
+    const handoff = tf.env().get('WEBGPU_CPU_HANDOFF_SIZE_THRESHOLD');
+    tf.env().set('WEBGPU_CPU_HANDOFF_SIZE_THRESHOLD', 0);
     const gpuLabels = tf.add(labels, tf.scalar(0, 'int32')) as tf.Tensor2D;
+    tf.env().set('WEBGPU_CPU_HANDOFF_SIZE_THRESHOLD', handoff);
+    expect(() => gpuLabels.dataSync()).toThrow(); // it lives on the GPU: no synchronous read in Node
     const out2 = m.forward({ inputIds: ids, attentionMask: mask, labels: gpuLabels });
     expect(Math.abs((await out2.loss!.data())[0]! - c.loss) / c.loss).toBeLessThan(1e-4);
     expect((await out2.tokenCount!.data())[0]).toBe(c.labels.flat().filter((l) => l !== -100).length);

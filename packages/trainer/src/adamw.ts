@@ -84,14 +84,15 @@ export class AdamW {
    * The gradients are not disposed.
    */
   applyGradients(variables: readonly tf.Variable[], grads: Readonly<Record<string, tf.Tensor>>, lr: number = this.lr): void {
+    const backend = tf.getBackend();
+    const fused = this.fused === 'auto' ? (backend === 'cpu' ? true : backend === 'webgpu' ? 'webgpu' : false) : this.fused;
+    if (fused === 'webgpu' && backend !== 'webgpu') throw new Error(`AdamW: fused: 'webgpu' needs the webgpu backend, the active one is ${backend}`);
     this.stepCount += 1;
     const t = this.stepCount;
     const bc1 = 1 - this.beta1 ** t;
     const bc2Sqrt = Math.sqrt(1 - this.beta2 ** t);
     const stepSize = lr / bc1;
     const decay = 1 - lr * this.weightDecay;
-    const backend = tf.getBackend();
-    const fused = this.fused === 'auto' ? (backend === 'cpu' ? true : backend === 'webgpu' ? 'webgpu' : false) : this.fused;
     const f = Math.fround;
     const constants: AdamWStepConstants = {
       oneMinusB1: f(1 - this.beta1), b2: f(this.beta2), oneMinusB2: f(1 - this.beta2), decay: f(decay), bc2: f(bc2Sqrt),

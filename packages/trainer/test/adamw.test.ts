@@ -106,6 +106,17 @@ describe('AdamW', () => {
 });
 
 describe('AdamW fused path', () => {
+  it("fused: 'webgpu' on another backend is one clear error, and changes nothing", () => {
+    const p = tf.variable(tf.tensor1d([1, 2]), true, 'fz.webgpu-on-cpu');
+    const g = tf.tensor1d([0.5, 0.5]);
+    const opt = new AdamW({ fused: 'webgpu' });
+    expect(() => opt.applyGradients([p], { [p.name]: g })).toThrow("AdamW: fused: 'webgpu' needs the webgpu backend, the active one is cpu");
+    expect(Array.from(p.dataSync())).toEqual([1, 2]);
+    expect(opt.step).toBe(0);
+    tf.dispose([p, g]);
+    opt.dispose();
+  });
+
   it('is bit-identical to the tensor-op path over 3 steps (with and without weight decay)', async () => {
     for (const weightDecay of [0.01, 0]) {
       const init = tf.randomNormal([37, 11], 0, 0.1, 'float32', 3);

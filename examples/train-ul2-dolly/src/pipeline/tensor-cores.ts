@@ -28,6 +28,8 @@ export async function enableTensorCores(
   if (!choice.tensorCores) return `${label} off (--no-tensor-cores): tiled int8 kernels`;
   if (choice.int8 === 'off') return `${label} not used: the linears are float32 (--int8 off)`;
   if (!backend.webgpu?.subgroupMatrix) return `${label} not offered by this GPU (no chromium-experimental-subgroup-matrix): tiled int8 kernels`;
-  const r = await prepare({ tuneShape: { M: Math.max(16, Math.min(2048, choice.tokens)), N: choice.dModel, K: choice.dModel } });
+  // Only the kernels this int8 mode runs: weight-only x·Wᵀ and dY·W, or LLM.int8 x·Wᵀ and dY·W.
+  const kinds = choice.int8 === 'llm-int8' ? (['i8', 'f16'] as const) : (['f16', 'f16t'] as const);
+  const r = await prepare({ kinds, tuneShape: { M: Math.max(16, Math.min(2048, choice.tokens)), N: choice.dModel, K: choice.dModel } });
   return `${label} LLM.int8 x·Wᵀ: ${r.i8}; dY·W: ${r.f16}; weight-only x·Wᵀ: ${r.f16t}`;
 }

@@ -155,8 +155,10 @@ export const TENSOR_CORE_TUNE_SHAPE = { M: 2048, N: 4096, K: 4096 } as const;
 export async function timeInt8MatMul(kind: TensorCoreKind, shape: { M: number; N: number; K: number } = TENSOR_CORE_TUNE_SHAPE, reps = 5): Promise<number> {
   const { M, N, K } = shape;
   const forward = kind !== 'f16';
-  const x = tf.randomUniform([M, forward ? K : N], -1, 1, 'float32', 1);
-  const packed = tf.randomUniform([N, packedWidth(K)], -(2 ** 30), 2 ** 30, 'int32', 2);
+  // Filled on the device (no host random numbers, no upload): these kernels' time does not depend on
+  // the values (x at 0.5 has no LLM.int8 outlier column, like uniform data in [-1, 1]).
+  const x = tf.fill([M, forward ? K : N], 0.5);
+  const packed = tf.fill([N, packedWidth(K)], 0x01fe7f81, 'int32'); // bytes -127, 127, -2, 1
   const scale = tf.fill([N], 1e-3);
   const attrs = { mode: kind === 'i8' ? 'llm-int8' : 'weight-only', threshold: 6, inFeatures: K, transposeWeight: forward };
   const prev = setWebGPUInt8Kernels({ path: 'auto' });
@@ -185,6 +187,8 @@ export interface PrepareWebGPUTensorCoresOptions {
   tuneShape?: { M: number; N: number; K: number };
   /** Timed calls per candidate (default 5). */
   tuneReps?: number;
+  /** Kernels to prepare (default all); e.g. `['f16', 'f16t']` for weight-only int8, `['i8', 'f16']` for LLM.int8. */
+  kinds?: readonly TensorCoreKind[];
 }
 
 /**
@@ -200,6 +204,7 @@ export async function prepareWebGPUTensorCores(options: PrepareWebGPUTensorCores
   if (tf.getBackend() !== 'webgpu') throw new Error(`prepareWebGPUTensorCores: the current backend is ${tf.getBackend()}, not webgpu`);
   const o: PrepareWebGPUTensorCoresOptions = 'TM' in options ? { tiles: options } : options;
   return prepareTensorCoreKernels(tf.backend(), {
+    ...(o.kinds ? { kinds: o.kinds } : {}),
     tiles: o.tiles ?? 'tune',
     check: compareTensorCoreWithTiled,
     time: (kind) => timeInt8MatMul(kind, o.tuneShape, o.tuneReps),

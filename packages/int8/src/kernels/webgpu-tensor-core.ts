@@ -682,7 +682,7 @@ async function tryCandidate(
     if (options.check) {
       const before = tensorCoreDispatches;
       const err = await options.check(kind);
-      if (tensorCoreDispatches === before) return 'check threw the check did not reach the tensor-core kernel';
+      if (tensorCoreDispatches === before) return 'check did not reach the tensor-core kernel (shape unsuited to these tiles?)';
       if (!(err <= TOLERANCE[kind])) return `check failed, relative error ${err} > ${TOLERANCE[kind]}`;
       c.relErr = err;
     }
