@@ -314,33 +314,52 @@ export function llmInt8EpilogueProgram(M: number, N: number): WgslProgram {
 }
 
 /**
- * absmax_m of dY · diag(scale) → `[M]` (`scaled`), or of the rows of x as they are (inputs: x only,
- * for the weight-only forward). Uniforms: N (the row length).
+ * One pass per row (a workgroup of 64): absmax_m of dY · diag(scale) (`scaled`) or of x, then the
+ * row divided by it as f16 pairs. Output int32 `[Mp + ⌈Mp / (N/2)⌉, N/2]`: words `[0, Mp·N/2)` are
+ * the f16 matrix `[Mp, N]` the tensor-core product reads (rows ≥ M are 0), word `Mp·N/2 + m` holds
+ * absmax_m as f32 bits (for the epilogue). One dispatch where an absmax pass and a conversion pass
+ * were two: a training step is bound by the host's cost per dispatch. Inputs: dy (, scale).
+ * Uniforms: M, N (the row length), Mp.
  */
-export function scaledRowAbsmaxProgram(M: number, scaled = true): WgslProgram {
-  const v = scaled ? 'dy[index * uniforms.N + n] * scale[n]' : 'dy[index * uniforms.N + n]';
-  return flat(`conifer_int8_tc_dymax${scaled ? '' : '_plain'}`, scaled ? ['dy', 'scale'] : ['dy'], [M], 'N : i32,', `
+export function rowsToF16Program(Mp: number, N: number, scaled = true): WgslProgram {
+  const W = N / 2;
+  const v = (n: string) => (scaled ? `(dy[m * uniforms.N + ${n}] * scale[${n}])` : `dy[m * uniforms.N + ${n}]`);
+  const gx = Math.min(Mp, 65535);
+  return {
+    variableNames: scaled ? ['dy', 'scale'] : ['dy'], outputShape: [Mp + Math.ceil(Mp / W), W],
+    shaderKey: `conifer_int8_tc_rows16${scaled ? '' : '_plain'}`, size: false,
+    dispatchLayout: { x: [1], y: [0] }, dispatch: [gx, Math.ceil(Mp / gx), 1], workgroupSize: [64, 1, 1],
+    uniforms: 'M : i32, N : i32, Mp : i32,',
+    getUserCode: () => `
+      var<workgroup> red : array<f32, 64>;
+      fn main() {
+        let m = i32(workgroupId.y * numWorkgroups.x + workgroupId.x);
+        let lid = i32(localId.x);
+        let real = m < uniforms.M;
         var a = 0.0;
-        for (var n = 0; n < uniforms.N; n++) { a = max(a, abs(${v})); }
-        setOutputAtIndex(index, a);`);
-}
-
-/**
- * dY · diag(scale) / absmax_m (`scaled`), or x / absmax_m, as f16 pairs → int32 `[Mp, N/2]` (rows
- * ≥ M are 0). Inputs: dy (, scale), rowMax. Uniforms: M, N (the row length).
- */
-export function dyToF16Program(Mp: number, N: number, scaled = true): WgslProgram {
-  const s0 = scaled ? ' * scale[j]' : '';
-  const s1 = scaled ? ' * scale[j + 1]' : '';
-  return flat(`conifer_int8_tc_dy16${scaled ? '' : '_plain'}`, scaled ? ['dy', 'scale', 'rowMax'] : ['dy', 'rowMax'], [Mp, N / 2], 'M : i32, N : i32,', `
-        let m = index / (uniforms.N / 2);
-        let j = 2 * (index - m * (uniforms.N / 2));
-        var v = vec2<f32>(0.0, 0.0);
-        if (m < uniforms.M && rowMax[m] > 0.0) {
-          let r = 1.0 / rowMax[m];
-          v = vec2<f32>(dy[m * uniforms.N + j]${s0} * r, dy[m * uniforms.N + j + 1]${s1} * r);
+        if (real) {
+          for (var n = lid; n < uniforms.N; n += 64) { a = max(a, abs(${v('n')})); }
         }
-        setOutputAtIndexI32(index, bitcast<i32>(pack2x16float(v)));`);
+        red[lid] = a;
+        workgroupBarrier();
+        for (var off = 32; off > 0; off = off / 2) {
+          if (lid < off) { red[lid] = max(red[lid], red[lid + off]); }
+          workgroupBarrier();
+        }
+        let mx = red[0];
+        if (m < uniforms.Mp) {
+          let W = uniforms.N / 2;
+          var r = 0.0;
+          if (real && mx > 0.0) { r = 1.0 / mx; }
+          for (var j = lid; j < W; j += 64) {
+            var p = vec2<f32>(0.0, 0.0);
+            if (real) { p = vec2<f32>(${v('2 * j')} * r, ${v('2 * j + 1')} * r); }
+            setOutputAtIndexI32(m * W + j, bitcast<i32>(pack2x16float(p)));
+          }
+          if (lid == 0) { setOutputAtIndexI32(uniforms.Mp * W + m, bitcast<i32>(mx)); }
+        }
+      }`,
+  };
 }
 
 /** The int8 weight as f16 pairs (exact) → int32 `[N, K/2]`. Uniforms: K, KW. */
@@ -353,18 +372,21 @@ export function weightToF16Program(N: number, K: number): WgslProgram {
         setOutputAtIndexI32(index, bitcast<i32>(pack2x16float(v)));`);
 }
 
-/** y `[M, N]` = C[m, n] · absmax_m · scale[n] (the weight-only forward's epilogue; C is `[Mp, N]`). Uniforms: N. */
+/**
+ * y `[M, N]` = C[m, n] · absmax_m · scale[n] (the weight-only forward's epilogue; C is `[Mp, N]`;
+ * absmax_m read from {@link rowsToF16Program}'s output at word RO + m). Uniforms: N, RO.
+ */
 export function forwardEpilogueProgram(M: number, N: number): WgslProgram {
-  return flat('conifer_int8_tc_fepi', ['c', 'rowMax', 'scale'], [M, N], 'N : i32,', `
+  return flat('conifer_int8_tc_fepi', ['c', 'rows', 'scale'], [M, N], 'N : i32, RO : i32,', `
         let m = index / uniforms.N;
-        setOutputAtIndex(index, c[index] * rowMax[m] * scale[index - m * uniforms.N]);`);
+        setOutputAtIndex(index, c[index] * bitcast<f32>(rows[uniforms.RO + m]) * scale[index - m * uniforms.N]);`);
 }
 
-/** dX `[M, K]` = C[m, k] · absmax_m. Uniforms: K. */
+/** dX `[M, K]` = C[m, k] · absmax_m (absmax_m at word RO + m of the rows buffer). Uniforms: K, RO. */
 export function backwardEpilogueProgram(M: number, K: number): WgslProgram {
-  return flat('conifer_int8_tc_bepi', ['c', 'rowMax'], [M, K], 'K : i32,', `
+  return flat('conifer_int8_tc_bepi', ['c', 'rows'], [M, K], 'K : i32, RO : i32,', `
         let m = index / uniforms.K;
-        setOutputAtIndex(index, c[index] * rowMax[m]);`);
+        setOutputAtIndex(index, c[index] * bitcast<f32>(rows[uniforms.RO + m]));`);
 }
 
 /** Plain-WGSL stand-in for the i8 subgroup-matrix step: Cᵀ `[N, Mp]` int32. Uniforms: K, KW, MW. */
@@ -492,11 +514,10 @@ export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: 
     const { TM, TN } = tilesOf('f16');
     if (N % 16 !== 0 || K % (32 * TN) !== 0) return null;
     const Mp = roundUp(M, 32 * TM);
-    const rowMax = run(scaledRowAbsmaxProgram(M), [x, scale], 'float32', [int(N)]);
-    const dy16 = run(dyToF16Program(Mp, N), [x, scale, rowMax], 'int32', [int(M), int(N)]);
+    const dy16 = run(rowsToF16Program(Mp, N), [x, scale], 'int32', [int(M), int(N), int(Mp)]); // + absmax per row
     const w16 = run(weightToF16Program(N, K), [packed], 'int32', [int(K), int(KW)]);
     const c = f16Product('f16', dy16, w16, Mp, N, K);
-    return done(b.runWebGPUProgram(backwardEpilogueProgram(M, K), [c, rowMax], 'float32', [int(K)]));
+    return done(b.runWebGPUProgram(backwardEpilogueProgram(M, K), [c, dy16], 'float32', [int(K), int((Mp * N) / 2)]));
   }
   if (a.mode === 'weight-only' && a.transposeWeight) {
     // y [M, N] = x [M, K] · Wᵀ: x rows scaled into [-1, 1] as f16, W [N, K] as f16 (exact) read
@@ -505,11 +526,10 @@ export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: 
     const { TM, TN } = tilesOf('f16t');
     if (K % 16 !== 0 || N % (32 * TN) !== 0) return null;
     const Mp = roundUp(M, 32 * TM);
-    const rowMax = run(scaledRowAbsmaxProgram(M, false), [x], 'float32', [int(K)]);
-    const x16 = run(dyToF16Program(Mp, K, false), [x, rowMax], 'int32', [int(M), int(K)]);
+    const x16 = run(rowsToF16Program(Mp, K, false), [x], 'int32', [int(M), int(K), int(Mp)]); // + absmax per row
     const w16 = run(weightToF16Program(N, K), [packed], 'int32', [int(K), int(KW)]);
     const c = f16Product('f16t', x16, w16, Mp, K, N);
-    return done(b.runWebGPUProgram(forwardEpilogueProgram(M, N), [c, rowMax, scale], 'float32', [int(N)]));
+    return done(b.runWebGPUProgram(forwardEpilogueProgram(M, N), [c, x16, scale], 'float32', [int(N), int((Mp * K) / 2)]));
   }
   return null;
 }
