@@ -38,6 +38,14 @@ export class ForwardContext {
     return dropout(x, this.rate, this.seeds!.next()); // the mask is drawn on the device (@conifer/dropout)
   }
 
+  /**
+   * The draw {@link dropout} would make next (its rate and seed), consumed from the stream, for
+   * kernels that apply the mask themselves; null when dropout is off.
+   */
+  nextDraw(): { rate: number; seed: number } | null {
+    return this.active ? { rate: this.rate, seed: this.seeds!.next() } : null;
+  }
+
   /** A context whose seeds derive from one number: a block recomputed in the backward gets the same masks. */
   fork(): { seed: number; make: () => ForwardContext } {
     const seed = this.active ? this.seeds!.next() : 0;

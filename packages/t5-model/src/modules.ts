@@ -8,6 +8,7 @@ import { matMulBT, matMulPlain } from './attention-matmul.js';
 import type { T5Activation, T5Config } from './config.js';
 import type { ForwardContext } from './dropout.js';
 import type { Linear } from './interfaces.js';
+import { gatedActKernel, hasGatedActKernel } from './gated-act.js';
 import { rmsNorm } from './rms-norm.js';
 
 /** Where modules get their weights: a checkpoint being loaded, or a seeded random initialisation. */
@@ -291,8 +292,12 @@ export class T5DenseGatedActDense {
   private readonly act: T5Activation;
 
   forward(x: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D {
-    const gelu = activation(this.act, project3d(this.wi_0, x)); // (B, S, d_ff)
-    const h = ctx.dropout(tf.mul(gelu, project3d(this.wi_1, x)) as tf.Tensor3D);
+    const a = project3d(this.wi_0, x); // (B, S, d_ff)
+    const g = project3d(this.wi_1, x); // (B, S, d_ff)
+    // webgpu, silu / tanh GELU: activation, gate and dropout in one kernel (gated-act.ts), same mask
+    const h = hasGatedActKernel(this.act, a)
+      ? gatedActKernel(this.act, a, g, ctx.nextDraw())
+      : ctx.dropout(tf.mul(activation(this.act, a), g) as tf.Tensor3D);
     return project3d(this.wo, h);
   }
 
