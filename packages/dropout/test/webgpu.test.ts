@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { installDawnNavigator, skipWebGPU } from '../../../vitest.webgpu';
-import { Dropout, dropout } from '../src/index';
+import { Dropout, dropout, DropoutAdd, dropoutAdd } from '../src/index';
 import { maskRef, randn } from './helpers';
 
 const skip = await skipWebGPU();
@@ -50,5 +50,32 @@ describe.skipIf(skip)('dropout on webgpu (lavapipe in CI): the mask drawn in the
     await tf.setBackend('webgpu');
     expect(gpu).toEqual(cpu);
     expect(gpu.filter((g) => g === 0).length / gpu.length).toBeCloseTo(0.5, 1);
+  });
+
+  it('dropoutAdd (a residual after dropout) is one kernel; value and both gradients equal the cpu path (h + dropout(x))', async () => {
+    const shape = [3, 40, 70];
+    const n = 3 * 40 * 70;
+    const [hv, xv, dyv] = [randn(n, 11), randn(n, 12), randn(n, 13)];
+    const run = async (backend: 'webgpu' | 'cpu') => {
+      await tf.setBackend(backend);
+      const [h, x, dy] = [tf.tensor(hv, shape), tf.tensor(xv, shape), tf.tensor(dyv, shape)];
+      const before = tf.memory().numTensors;
+      const prof = await tf.profile(() => dropoutAdd(h, x, 0.2, 99));
+      const [gh, gx] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(dropoutAdd(a, b, 0.2, 99), dy)))([h, x]);
+      const out = { y: Array.from(await (prof.result as tf.Tensor).data()), gh: Array.from(await gh!.data()), gx: Array.from(await gx!.data()), kernels: prof.kernels.map((k) => k.name) };
+      tf.dispose([prof.result as tf.Tensor, gh!, gx!]);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([h, x, dy]);
+      return out;
+    };
+    const gpu = await run('webgpu');
+    const cpu = await run('cpu');
+    await tf.setBackend('webgpu');
+    expect(gpu.kernels).toEqual([DropoutAdd]);
+    expect(cpu.kernels).toEqual([Dropout, 'Add']);
+    const rel = (a: number[], b: number[]) => Math.sqrt(a.reduce((s2, v, i) => s2 + (v - b[i]!) ** 2, 0) / b.reduce((s2, v) => s2 + v * v, 0));
+    expect(rel(gpu.y, cpu.y)).toBeLessThan(1e-6); // a GPU compiler may fuse x·m + h into one fma
+    expect(gpu.gh).toEqual(cpu.gh);
+    expect(gpu.gx).toEqual(cpu.gx);
   });
 });

@@ -1,5 +1,5 @@
-import { dropout } from '@conifer/dropout';
-import type * as tf from '@tensorflow/tfjs-core';
+import { dropout, dropoutAdd } from '@conifer/dropout';
+import * as tf from '@tensorflow/tfjs-core';
 import seedrandom from 'seedrandom';
 
 /** A seeded stream of integer seeds (one per dropout call), so training runs are reproducible. */
@@ -36,6 +36,12 @@ export class ForwardContext {
   dropout<T extends tf.Tensor>(x: T): T {
     if (!this.active) return x;
     return dropout(x, this.rate, this.seeds!.next()); // the mask is drawn on the device (@conifer/dropout)
+  }
+
+  /** A residual connection after dropout, `h + dropout(x)`: one kernel on webgpu (@conifer/dropout's dropoutAdd), the same draw as {@link dropout}. */
+  addDropout<T extends tf.Tensor>(h: T, x: T): T {
+    if (!this.active) return tf.add(h, x) as T;
+    return dropoutAdd(h, x, this.rate, this.seeds!.next());
   }
 
   /**

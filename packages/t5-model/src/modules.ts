@@ -173,7 +173,7 @@ export class T5LayerSelfAttention {
 
   forward(h: tf.Tensor3D, bias: tf.Tensor4D, ctx: ForwardContext): tf.Tensor3D {
     const normed = this.layer_norm.forward(h);
-    return tf.add(h, ctx.dropout(this.SelfAttention.forward(normed, null, bias, ctx)));
+    return ctx.addDropout(h, this.SelfAttention.forward(normed, null, bias, ctx));
   }
 
   /** One decoding step: attends over `past` plus the new positions; returns the grown keys/values. */
@@ -185,7 +185,7 @@ export class T5LayerSelfAttention {
     const k = past ? tf.concat([past.k, kNew], 2) : kNew; // (B, H, L+T, dk)
     const v = past ? tf.concat([past.v, vNew], 2) : vNew;
     const out = att.attend(att.heads(att.q, normed), k, v, bias, ctx);
-    return { h: tf.add(h, ctx.dropout(out)), kv: { k, v } };
+    return { h: ctx.addDropout(h, out), kv: { k, v } };
   }
 
   dispose(): void {
@@ -205,7 +205,7 @@ export class T5LayerCrossAttention {
 
   forward(h: tf.Tensor3D, encoderHidden: tf.Tensor3D, crossBias: tf.Tensor4D, ctx: ForwardContext): tf.Tensor3D {
     const normed = this.layer_norm.forward(h);
-    return tf.add(h, ctx.dropout(this.EncDecAttention.forward(normed, encoderHidden, crossBias, ctx)));
+    return ctx.addDropout(h, this.EncDecAttention.forward(normed, encoderHidden, crossBias, ctx));
   }
 
   /** The encoder's keys/values for this layer (computed once per generation). */
@@ -217,7 +217,7 @@ export class T5LayerCrossAttention {
   step(h: tf.Tensor3D, kv: KV, crossBias: tf.Tensor4D, ctx: ForwardContext): tf.Tensor3D {
     const att = this.EncDecAttention;
     const normed = this.layer_norm.forward(h);
-    return tf.add(h, ctx.dropout(att.attend(att.heads(att.q, normed), kv.k, kv.v, crossBias, ctx)));
+    return ctx.addDropout(h, att.attend(att.heads(att.q, normed), kv.k, kv.v, crossBias, ctx));
   }
 
   dispose(): void {
@@ -320,7 +320,7 @@ export class T5LayerFF {
   }
 
   forward(h: tf.Tensor3D, ctx: ForwardContext): tf.Tensor3D {
-    return tf.add(h, ctx.dropout(this.DenseReluDense.forward(this.layer_norm.forward(h), ctx)));
+    return ctx.addDropout(h, this.DenseReluDense.forward(this.layer_norm.forward(h), ctx));
   }
 
   dispose(): void {
