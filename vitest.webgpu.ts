@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { beforeAll } from 'vitest';
 
 /**
  * WebGPU in tests: `webgpu` (Dawn) needs a Vulkan driver. On a machine without one (a fresh laptop
@@ -62,4 +63,17 @@ export function installDawnNavigator(): Promise<void> {
     Object.defineProperty(globalThis, 'navigator', { value: { gpu: create([]) }, configurable: true, writable: true });
   })();
   return installed;
+}
+
+/**
+ * In a `describe`: before its tests, installs Dawn ({@link installDawnNavigator}), loads the
+ * package's own `@tensorflow/tfjs-backend-webgpu` (passed in, so it resolves from the test's
+ * package) and makes `webgpu` the active backend of the package's `tf`.
+ */
+export function useWebGPUBackend(tf: { setBackend(name: string): Promise<boolean> }, loadBackend: () => Promise<unknown>): void {
+  beforeAll(async () => {
+    await installDawnNavigator();
+    await loadBackend();
+    await tf.setBackend('webgpu');
+  }, 120_000);
 }

@@ -206,20 +206,23 @@ export function kernelFamily(shaderKey: string): string {
  * (benchmark only); while `backend.time()` is recording, names each timed program by its
  * {@link kernelFamily} instead of tfjs's `program.constructor.name` (ours are plain objects).
  */
-function countDispatches(backend: object): { count(): number } {
+function countDispatches(backend: object): { count(): number; byKey: Map<string, number> } {
   type Timer = { name: string; query: unknown };
   const b = backend as { recordAndSubmit?: (...a: unknown[]) => unknown; activeTimers?: Array<Timer | Timer[]> | null };
   let n = 0;
+  const byKey = new Map<string, number>(); // dispatches per shader key (families are derived when printed)
   const orig = b.recordAndSubmit;
-  if (typeof orig !== 'function') return { count: () => NaN };
+  if (typeof orig !== 'function') return { count: () => NaN, byKey };
   b.recordAndSubmit = function (this: typeof b, ...a: unknown[]) {
     n++;
+    const key = (a[0] as { shaderKey: string }).shaderKey;
+    byKey.set(key, (byKey.get(key) ?? 0) + 1);
     const r = orig.apply(this, a);
     const last = this.activeTimers?.[this.activeTimers.length - 1];
-    if (last && !Array.isArray(last) && 'query' in last) last.name = kernelFamily((a[0] as { shaderKey: string }).shaderKey);
+    if (last && !Array.isArray(last) && 'query' in last) last.name = kernelFamily(key);
     return r;
   };
-  return { count: () => n };
+  return { count: () => n, byKey };
 }
 
 const GiB = 2 ** 30;
@@ -348,6 +351,7 @@ async function main(): Promise<void> {
   const syncVar = vars[vars.length - 1]!;
   let lastHostS = 0, lastDispatches = 0;
   async function step(b: HostBatch): Promise<number> {
+    counted.byKey.clear(); // holds the last step's dispatches per shader key
     const t0 = performance.now();
     const d0 = counted.count() + tensorCoreDispatchCount();
     const { value, grads } = tf.variableGrads(() => {
@@ -408,6 +412,10 @@ async function main(): Promise<void> {
   for (const r of passRows) r.peak_gib = peaks.gpuAllocated / GiB;
   const ours = passRows[passRows.length - 1]!;
   console.log(`memory: after warm-up ${fmt(weightsGiB)} GiB in tensors; peak over timed steps: tf.memory().numBytes ${fmt(peaks.tfBytes / GiB)} GiB, GPU buffers in use ${fmt(peaks.gpuUsed / GiB)} GiB, GPU buffers allocated (incl. tfjs pool) ${fmt(peaks.gpuAllocated / GiB)} GiB`);
+  const families = new Map<string, number>();
+  for (const [key, n] of counted.byKey) families.set(kernelFamily(key), (families.get(kernelFamily(key)) ?? 0) + n);
+  const dispatchFamilies = [...families].sort((x, y) => y[1] - x[1]).map(([family, n]) => ({ family, dispatches: n }));
+  console.log(`dispatches of the last step by kernel family (tfjs's; tensor-core kernels not included): ${dispatchFamilies.map((f) => `${f.family} ${f.dispatches}`).join(', ')}`);
   console.log(`epoch: token-budget plan of all ${dollyLengths.prompt.length} records has ${epochBatches} batches; projection uses examples/s × 12,008 training examples`);
 
   // Where the GPU time goes: one more step of the first timed batch under backend.time(), which gives
@@ -536,7 +544,7 @@ async function main(): Promise<void> {
     console.log(`ratio conifer (pass ${flags.passes})/pytorch: real tok/s ${fmt(ours.real_tokens_per_s / ref.real_tokens_per_s, 3)}×, step time ${fmt(ours.step_s / ref.step_s, 2)}×, peak memory ${fmt(ours.peak_gib / ref.peak_gib, 2)}× (targets: ≥ 0.25× milestone, ≥ 1.0× goal, peak ≤ 40 GB)`);
   }
   console.log(`correctness: ${checkOk ? 'PASS' : 'FAIL'} (all losses finite: ${allFinite}; ${!flags.check ? 'gradient check skipped' : flags.int8Mode === 'llm-int8' ? 'gradient check printed, not enforced in llm-int8 mode' : 'LoRA-B gradient vs central finite difference, see above'})`);
-  writeFileSync(resolve(flags.out, 'result.json'), JSON.stringify({ flags, config: raw, passes: passRows, pytorch: ref, peaks, check: checkLine, checkOk, kernelProfile }, null, 2));
+  writeFileSync(resolve(flags.out, 'result.json'), JSON.stringify({ flags, config: raw, passes: passRows, pytorch: ref, peaks, check: checkLine, checkOk, kernelProfile, dispatchFamilies }, null, 2));
   process.exitCode = checkOk ? 0 : 1;
 }
 

@@ -1,18 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { installDawnNavigator, skipWebGPU } from '../../../vitest.webgpu';
+import { describe, expect, it } from 'vitest';
+import { skipWebGPU, useWebGPUBackend } from '../../../vitest.webgpu';
 import { Dropout, dropout, DropoutAdd, dropoutAdd } from '../src/index';
 import { maskRef, randn } from './helpers';
 
 const skip = await skipWebGPU();
 
 describe.skipIf(skip)('dropout on webgpu (lavapipe in CI): the mask drawn in the shader', () => {
-  beforeAll(async () => {
-    await installDawnNavigator();
-    await import('@tensorflow/tfjs-backend-webgpu');
-    await tf.setBackend('webgpu');
-  }, 120_000);
+  useWebGPUBackend(tf, () => import('@tensorflow/tfjs-backend-webgpu'));
 
   it('equals the reference bit for bit over 5 M elements (a 2-D dispatch), runs as one ConiferDropout kernel, leaks nothing', async () => {
     const shape = [2, 625, 4000]; // 5,000,000 elements: 78,125 workgroups of 64, more than 65,535 in x

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { installDawnNavigator, skipWebGPU } from '../../../vitest.webgpu';
+import { describe, expect, it } from 'vitest';
+import { skipWebGPU, useWebGPUBackend } from '../../../vitest.webgpu';
 import { FloatLinear, LoraLinear } from '../src/index.js';
 import { LORA_DOWN, LORA_UP } from '../src/lora-webgpu.js';
 import { randomValues, relL2 } from './helpers.js';
@@ -9,11 +9,7 @@ import { randomValues, relL2 } from './helpers.js';
 const skip = await skipWebGPU();
 
 describe.skipIf(skip)('LoraLinear on webgpu: 2 kernels forward, 4 backward (lavapipe in CI)', () => {
-  beforeAll(async () => {
-    await installDawnNavigator();
-    await import('@tensorflow/tfjs-backend-webgpu');
-    await tf.setBackend('webgpu');
-  }, 120_000);
+  useWebGPUBackend(tf, () => import('@tensorflow/tfjs-backend-webgpu'));
 
   // [B, S, in] → out; B·S·out > 65,535·64 in the last case (a 2-D dispatch of the up kernel).
   const cases = [

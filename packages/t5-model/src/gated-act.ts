@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { dropoutAttrs, WGSL_HASH } from '@conifer/dropout';
+import type { Uniform, WebGPULike, WgslProgram } from './webgpu-program.js';
 
 /**
  * The gated feed-forward's middle, `dropout(act(a) · g)` (a = wi_0(x), g = wi_1(x)), as one WGSL
@@ -18,22 +19,6 @@ export const FUSED_GATED_ACTIVATIONS = ['silu', 'swish', 'gelu_new', 'gelu_pytor
 
 interface Attrs { act: 'silu' | 'gelu_new'; dropout: boolean; key: number; thr: number; scale: number }
 
-/** Structural copy of tfjs-backend-webgpu's `WebGPUProgram` (the fields used; no dependency on the backend). */
-interface WgslProgram {
-  variableNames: string[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
-  size: boolean;
-  uniforms: string;
-  getUserCode(): string;
-}
-type Uniform = { type: 'uint32' | 'float32'; data: number[] };
-interface WebGPULike {
-  runWebGPUProgram(program: WgslProgram, inputs: tf.TensorInfo[], dtype: 'float32', uniforms: Uniform[]): tf.TensorInfo;
-}
 
 /** act(a) and act'(a) in WGSL (tanh's argument clamped to ±20, where it is ±1 in f32 anyway). */
 const ACT_WGSL = `

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { matMulBT, matMulPlain } from './attention-matmul.js';
+import { fusedAttention, hasAttentionKernels } from './attention-webgpu.js';
 import type { T5Activation, T5Config } from './config.js';
 import type { ForwardContext } from './dropout.js';
 import type { Linear } from './interfaces.js';
@@ -144,9 +145,17 @@ export class T5Attention {
     return project3d(this.o, merged as tf.Tensor3D);
   }
 
-  /** Full attention of x over `kv` (x itself for self-attention). */
+  /**
+   * Full attention of x over `kv` (x itself for self-attention). On webgpu the products read the
+   * projections in their [B, S, H·d_kv] layout (attention-webgpu.ts: no head transposes, bias and
+   * dropout inside the kernels, the same dropout mask as below); elsewhere the tensor ops of {@link attend}.
+   */
   forward(x: tf.Tensor3D, kv: tf.Tensor3D | null, bias: tf.Tensor4D, ctx: ForwardContext): tf.Tensor3D {
     const src = kv ?? x;
+    if (hasAttentionKernels(x)) {
+      const context = fusedAttention(project3d(this.q, x), project3d(this.k, src), project3d(this.v, src), bias, this.nHeads, ctx.nextDraw());
+      return project3d(this.o, context);
+    }
     return this.attend(this.heads(this.q, x), this.heads(this.k, src), this.heads(this.v, src), bias, ctx);
   }
 

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { Uniform, WebGPULike, WgslProgram } from './webgpu-program.js';
 
 /**
  * T5's RMS norm `y = x · rsqrt(mean(x², -1) + eps) · weight` as one WGSL kernel on webgpu (and its
@@ -10,22 +11,6 @@ import * as tf from '@tensorflow/tfjs-core';
 export const RMS_NORM = 'ConiferT5RmsNorm';
 export const RMS_NORM_GRAD = 'ConiferT5RmsNormGradX';
 
-/** Structural copy of tfjs-backend-webgpu's `WebGPUProgram` (the fields used; no dependency on the backend). */
-interface WgslProgram {
-  variableNames: string[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[]; y: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
-  size: boolean;
-  uniforms: string;
-  getUserCode(): string;
-}
-type Uniform = { type: 'int32' | 'float32'; data: number[] };
-interface WebGPULike {
-  runWebGPUProgram(program: WgslProgram, inputs: tf.TensorInfo[], dtype: 'float32', uniforms: Uniform[]): tf.TensorInfo;
-}
 
 const WG = 128;
 

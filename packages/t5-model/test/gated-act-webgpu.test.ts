@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { dropout } from '@conifer/dropout';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { installDawnNavigator, skipWebGPU } from '../../../vitest.webgpu';
+import { describe, expect, it } from 'vitest';
+import { skipWebGPU, useWebGPUBackend } from '../../../vitest.webgpu';
 import { activation } from '../src/modules.js';
 import { GATED_ACT, gatedActKernel, hasGatedActKernel } from '../src/gated-act.js';
 import { relErr } from './helpers.js';
@@ -14,11 +14,7 @@ function values(n: number, seed: number, scale: number): Float32Array {
 }
 
 describe.skipIf(skip)('gated activation + dropout as one webgpu kernel (lavapipe in CI)', () => {
-  beforeAll(async () => {
-    await installDawnNavigator();
-    await import('@tensorflow/tfjs-backend-webgpu');
-    await tf.setBackend('webgpu');
-  }, 120_000);
+  useWebGPUBackend(tf, () => import('@tensorflow/tfjs-backend-webgpu'));
 
   // a up to ±30 (sigmoid and tanh saturate); 4.5 M elements: a 2-D dispatch.
   const cases = [

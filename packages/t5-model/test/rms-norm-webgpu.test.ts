@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { installDawnNavigator, skipWebGPU } from '../../../vitest.webgpu';
+import { describe, expect, it } from 'vitest';
+import { skipWebGPU, useWebGPUBackend } from '../../../vitest.webgpu';
 import { RMS_NORM, RMS_NORM_GRAD, rmsNorm } from '../src/index.js';
 import { relErr } from './helpers.js';
 
@@ -12,11 +12,7 @@ function values(n: number, seed: number, scale = 1): Float32Array {
 }
 
 describe.skipIf(skip)('T5 RMS norm on webgpu: one kernel forward, one for the input gradient (lavapipe in CI)', () => {
-  beforeAll(async () => {
-    await installDawnNavigator();
-    await import('@tensorflow/tfjs-backend-webgpu');
-    await tf.setBackend('webgpu');
-  }, 120_000);
+  useWebGPUBackend(tf, () => import('@tensorflow/tfjs-backend-webgpu'));
 
   // D not a multiple of the 128-wide workgroup, D smaller than it, rows of very different scale;
   // rank 1 (one row); 70,000 rows (a 2-D dispatch: more than 65,535 workgroups).

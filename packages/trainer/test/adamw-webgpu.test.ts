@@ -3,8 +3,8 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { parseSafetensors, toFloat32 } from '@conifer/safetensors';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { installDawnNavigator, skipWebGPU } from '../../../vitest.webgpu';
+import { describe, expect, it } from 'vitest';
+import { skipWebGPU, useWebGPUBackend } from '../../../vitest.webgpu';
 import { AdamW } from '../src/adamw';
 import { ADAMW_M, ADAMW_P, ADAMW_V } from '../src/adamw-webgpu';
 
@@ -21,11 +21,7 @@ const relErr = (got: ArrayLike<number>, want: ArrayLike<number>, floor: number) 
 };
 
 describe.skipIf(skip)('AdamW on webgpu: three WGSL kernels per variable (lavapipe in CI)', () => {
-  beforeAll(async () => {
-    await installDawnNavigator();
-    await import('@tensorflow/tfjs-backend-webgpu');
-    await tf.setBackend('webgpu');
-  }, 120_000);
+  useWebGPUBackend(tf, () => import('@tensorflow/tfjs-backend-webgpu'));
 
   it('one step from the golden LoRA parameters equals PyTorch within 1e-6 relative, as 3 dispatches per variable, no leaks', async () => {
     const init = load('adapter_initial.safetensors');
