@@ -348,19 +348,22 @@ async function main(): Promise<void> {
   // tensor-core kernels' own. With the JavaScript time until the step is queued, this says whether
   // a step is bound by the host (tfjs + Dawn per dispatch) rather than by the GPU.
   const counted = countDispatches(tf.backend());
+  // Dispatches that are not tfjs programs: the tensor-core kernels' and AdamW's in-place update.
+  const adamwInPlace = (trainer as { adamwInPlaceDispatchCount?: () => number }).adamwInPlaceDispatchCount ?? (() => 0);
+  const rawDispatchCount = () => tensorCoreDispatchCount() + adamwInPlace();
   const syncVar = vars[vars.length - 1]!;
   let lastHostS = 0, lastDispatches = 0;
   async function step(b: HostBatch): Promise<number> {
     counted.byKey.clear(); // holds the last step's dispatches per shader key
     const t0 = performance.now();
-    const d0 = counted.count() + tensorCoreDispatchCount();
+    const d0 = counted.count() + rawDispatchCount();
     const { value, grads } = tf.variableGrads(() => {
       const r = model.lossSum(b, true);
       return tf.div(r.sum, Math.max(r.count, 1)) as tf.Scalar;
     }, vars);
     if (opt) opt.applyGradients(vars, grads);
     lastHostS = (performance.now() - t0) / 1000;
-    lastDispatches = counted.count() + tensorCoreDispatchCount() - d0;
+    lastDispatches = counted.count() + rawDispatchCount() - d0;
     const loss = (await value.data())[0]!;
     tf.dispose([value, ...Object.values(grads)]);
     await syncVar.data(); // waits for everything queued before (the optimizer update included)
@@ -415,7 +418,7 @@ async function main(): Promise<void> {
   const families = new Map<string, number>();
   for (const [key, n] of counted.byKey) families.set(kernelFamily(key), (families.get(kernelFamily(key)) ?? 0) + n);
   const dispatchFamilies = [...families].sort((x, y) => y[1] - x[1]).map(([family, n]) => ({ family, dispatches: n }));
-  console.log(`dispatches of the last step by kernel family (tfjs's; tensor-core kernels not included): ${dispatchFamilies.map((f) => `${f.family} ${f.dispatches}`).join(', ')}`);
+  console.log(`dispatches of the last step by kernel family (tfjs's; tensor-core kernels and AdamW's in-place update not included): ${dispatchFamilies.map((f) => `${f.family} ${f.dispatches}`).join(', ')}`);
   console.log(`epoch: token-budget plan of all ${dollyLengths.prompt.length} records has ${epochBatches} batches; projection uses examples/s × 12,008 training examples`);
 
   // Where the GPU time goes: one more step of the first timed batch under backend.time(), which gives

@@ -108,3 +108,134 @@ export function webgpuAdamWUpdate(p: tf.Variable, g: tf.Tensor, m: tf.Variable, 
     p.assign(p2);
   });
 }
+
+/* ---------- in place: one raw dispatch per variable, all in one compute pass ---------- */
+
+/*
+ * The three kernels above allocate a new p, m and v per variable per step (each a tfjs program with
+ * its own uniform buffer and bind group). Where p, m and v are GPU buffers that only the variable
+ * holds, one raw compute pipeline updates all three in their own buffers instead: one dispatch per
+ * variable, every variable in one compute pass, the step's constants in one uniform buffer. It is
+ * recorded in the backend's command encoder, after the programs that produced the gradients and read
+ * the old values, so the order is the program order. Uses tfjs-backend-webgpu internals
+ * (tensorMap, commandEncoder); when any is missing, or a buffer is shared (a clone or the tensor a
+ * variable was made from is alive: its values must not change), that variable takes the kernels.
+ */
+
+/** The part of tfjs-backend-webgpu's `WebGPUBackend` used (internal fields included). */
+interface Backend {
+  device: {
+    createShaderModule(d: { code: string }): unknown;
+    createComputePipeline(d: unknown): { getBindGroupLayout(i: number): unknown };
+    createBindGroup(d: unknown): unknown;
+  };
+  tensorMap: { get(dataId: object): TensorData | undefined };
+  commandEncoder: { beginComputePass(): Pass } | null;
+  commandQueueOwnedIds: WeakSet<object>;
+  ensureCommandEncoderReady(): void;
+  endComputePassEncoder(): void;
+  uploadToGPU(dataId: object): void;
+  makeUniforms(u: Array<{ type: 'float32' | 'uint32'; data: number[] }>): { buffer: unknown; offset: number; size: number };
+}
+interface TensorData { refCount: number; resource: unknown; values: unknown; external?: boolean; dtype: string }
+interface Pass { setPipeline(p: unknown): void; setBindGroup(i: number, g: unknown): void; dispatchWorkgroups(x: number, y?: number, z?: number): void; end(): void }
+
+/** Same arithmetic, in the same order, as {@link moment1}, {@link moment2} and {@link param}. */
+const IN_PLACE_WGSL = `
+struct Step { oneMinusB1 : f32, b2 : f32, oneMinusB2 : f32, decay : f32, bc2 : f32, eps : f32, negStep : f32, weightDecay : u32 }
+@group(0) @binding(0) var<storage, read_write> p : array<f32>;
+@group(0) @binding(1) var<storage, read_write> m : array<f32>;
+@group(0) @binding(2) var<storage, read_write> v : array<f32>;
+@group(0) @binding(3) var<storage, read> g : array<f32>;
+@group(0) @binding(4) var<uniform> u : Step;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) groups : vec3<u32>) {
+  let i = gid.y * groups.x * 64u + gid.x;
+  if (i >= arrayLength(&p)) { return; }
+  let gi = g[i];
+  let mi = m[i];
+  let d = gi - mi;
+  let s = d * u.oneMinusB1;
+  let mn = mi + s;
+  let vn = v[i] * u.b2 + (u.oneMinusB2 * gi) * gi;
+  var decayed = p[i];
+  if (u.weightDecay != 0u) { decayed = decayed * u.decay; }
+  let denom = sqrt(vn) / u.bc2 + u.eps;
+  let step = (u.negStep * mn) / denom;
+  p[i] = decayed + step;
+  m[i] = mn;
+  v[i] = vn;
+}`;
+
+const pipelines = new WeakMap<object, { getBindGroupLayout(i: number): unknown }>();
+let inPlaceDispatches = 0;
+
+/** Dispatches of the in-place update so far (they are not tfjs programs: profilers and dispatch counters do not see them). */
+export function adamwInPlaceDispatchCount(): number {
+  return inPlaceDispatches;
+}
+
+function hasInternals(b: Partial<Backend>): b is Backend {
+  return typeof b.device?.createComputePipeline === 'function' && b.tensorMap !== undefined && b.commandQueueOwnedIds !== undefined
+    && typeof b.ensureCommandEncoderReady === 'function' && typeof b.endComputePassEncoder === 'function'
+    && typeof b.uploadToGPU === 'function' && typeof b.makeUniforms === 'function';
+}
+
+/** The variable's own GPU buffer, or null when it is shared, external or not float32. */
+function ownBuffer(b: Backend, t: tf.Tensor): TensorData | null {
+  const d = b.tensorMap.get(t.dataId);
+  if (!d || d.refCount !== 1 || d.external || d.dtype !== 'float32') return null;
+  b.uploadToGPU(t.dataId);
+  return d.resource ? d : null;
+}
+
+/** One variable's step for {@link webgpuAdamWInPlace}. */
+export interface AdamWItem { p: tf.Variable; g: tf.Tensor; m: tf.Variable; v: tf.Variable }
+
+/**
+ * Updates each item's p, m and v in their own GPU buffers (webgpu backend). Returns the items it
+ * did not update (shared buffers, or tfjs internals missing): give those to {@link webgpuAdamWUpdate}.
+ */
+export function webgpuAdamWInPlace(items: readonly AdamWItem[], c: AdamWStepConstants): AdamWItem[] {
+  const b = tf.backend() as unknown as Partial<Backend>;
+  if (!hasInternals(b)) return [...items];
+  const rest: AdamWItem[] = [];
+  const ready: Array<{ item: AdamWItem; data: TensorData[] }> = [];
+  for (const item of items) {
+    if (item.p.size === 0) continue;
+    const data = [item.p, item.m, item.v].map((t) => ownBuffer(b, t));
+    b.uploadToGPU(item.g.dataId);
+    const gd = b.tensorMap.get(item.g.dataId);
+    if (data.some((d) => d === null) || !gd?.resource || item.g.size !== item.p.size) rest.push(item);
+    else ready.push({ item, data: [...(data as TensorData[]), gd] });
+  }
+  if (ready.length === 0) return rest;
+  let pipeline = pipelines.get(b.device);
+  if (!pipeline) {
+    pipeline = b.device.createComputePipeline({ layout: 'auto', compute: { module: b.device.createShaderModule({ code: IN_PLACE_WGSL }), entryPoint: 'main' } });
+    pipelines.set(b.device, pipeline);
+  }
+  const step = b.makeUniforms([
+    ...[c.oneMinusB1, c.b2, c.oneMinusB2, c.decay, c.bc2, c.eps, c.negStep].map((x) => ({ type: 'float32' as const, data: [x] })),
+    { type: 'uint32', data: [c.weightDecay ? 1 : 0] },
+  ]);
+  const layout = pipeline.getBindGroupLayout(0);
+  b.ensureCommandEncoderReady();
+  b.endComputePassEncoder();
+  const pass = b.commandEncoder!.beginComputePass();
+  pass.setPipeline(pipeline);
+  for (const { item, data } of ready) {
+    const bytes = item.p.size * 4;
+    const entries = data.map((d, i) => ({ binding: i, resource: { buffer: d.resource, offset: 0, size: bytes } }));
+    entries.push({ binding: 4, resource: step });
+    pass.setBindGroup(0, b.device.createBindGroup({ layout, entries }));
+    const groups = Math.ceil(item.p.size / 64);
+    const x = Math.min(groups, 65535);
+    pass.dispatchWorkgroups(x, Math.ceil(groups / x));
+    inPlaceDispatches++;
+    for (const t of [item.p, item.m, item.v, item.g]) b.commandQueueOwnedIds.add(t.dataId);
+    for (const d of data.slice(0, 3)) d.values = null; // a copy read back before is stale now
+  }
+  pass.end();
+  return rest;
+}

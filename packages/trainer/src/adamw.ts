@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { type AdamWStepConstants, webgpuAdamWUpdate } from './adamw-webgpu.js';
+import { type AdamWItem, type AdamWStepConstants, webgpuAdamWInPlace, webgpuAdamWUpdate } from './adamw-webgpu.js';
 
 /** Options of {@link AdamW}; defaults are `torch.optim.AdamW`'s. */
 export interface AdamWOptions {
@@ -14,8 +14,9 @@ export interface AdamWOptions {
   /**
    * `true`: update each variable with one fused JavaScript loop that rounds every operation to
    * float32 (bit-identical to the tensor-op path, ~15× faster on tfjs-backend-cpu) instead of ~12
-   * tensor ops. `'webgpu'`: three WGSL kernels per variable (adamw-webgpu.ts) instead of ~15
-   * dispatches. `false`: tensor ops. Default `'auto'`: the JavaScript loop on 'cpu', the WGSL
+   * tensor ops. `'webgpu'`: one WGSL dispatch per variable that updates p, m and v in their own GPU
+   * buffers, all in one compute pass, or three WGSL kernels for a variable whose buffer is shared
+   * (adamw-webgpu.ts), instead of ~15 dispatches. `false`: tensor ops. Default `'auto'`: the JavaScript loop on 'cpu', the WGSL
    * kernels on 'webgpu', tensor ops elsewhere.
    */
   fused?: boolean | 'webgpu' | 'auto';
@@ -98,12 +99,13 @@ export class AdamW {
       oneMinusB1: f(1 - this.beta1), b2: f(this.beta2), oneMinusB2: f(1 - this.beta2), decay: f(decay), bc2: f(bc2Sqrt),
       eps: f(this.eps), negStep: f(-stepSize), weightDecay: this.weightDecay !== 0,
     };
+    const onGPU: AdamWItem[] = [];
     for (const p of variables) {
       const g = grads[p.name];
       const { m, v } = this.slots(p);
       if (fused === 'webgpu' && g) {
         if (g.dtype !== 'float32') throw new TypeError(`AdamW: gradient of "${p.name}" is ${g.dtype}, expected float32`);
-        webgpuAdamWUpdate(p, g, m, v, constants);
+        onGPU.push({ p, g, m, v });
         continue;
       }
       if (fused === true) {
@@ -123,6 +125,8 @@ export class AdamW {
         p.assign(p2);
       });
     }
+    // In place where the buffers are the variables' own (one dispatch each), else three kernels.
+    for (const { p, g, m, v } of webgpuAdamWInPlace(onGPU, constants)) webgpuAdamWUpdate(p, g, m, v, constants);
   }
 
   /** The same arithmetic as the tensor path, element by element, each operation rounded to float32. */

@@ -1,6 +1,7 @@
 export { registerCoreGradients, coreGradientsRegistered } from './register-gradients.js';
 export type { Trainable, Cursor, CursorBatch, DataSource, EvalData } from './types.js';
 export { AdamW, type AdamWOptions, type AdamWState } from './adamw.js';
+export { adamwInPlaceDispatchCount } from './adamw-webgpu.js';
 export { lrMultiplier, type ScheduleKind, type ScheduleOptions } from './schedule.js';
 export { clipByGlobalNorm, globalNorm } from './clip.js';
 export { accumulateGradients, allFinite, type AccumulatedGradients } from './accumulate.js';
