@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { T5ForConditionalGeneration, parseT5Config, type T5Config } from '@conifer/t5-model';
-import { Int8Linear, registerInt8Kernels, packedWidth, prepareWebGPUTensorCores, setTensorCoreEmulation, tensorCoreDispatchCount, type Int8Mode } from '@conifer/int8';
+import { Int8Linear, registerInt8Kernels, packedWidth, prepareWebGPUTensorCores, setTensorCoreEmulation, setWebGPUInt8Kernels, tensorCoreDispatchCount, type Int8Mode } from '@conifer/int8';
 import { injectLora } from '@conifer/lora';
 import { tokenBudgetPlan, type ExampleLength } from '@conifer/dolly-data';
 import * as trainer from '@conifer/trainer';
@@ -26,18 +26,18 @@ interface Flags {
   steps: number; maxTokens: number; maxBatch: number; maxSource: number; maxTarget: number;
   ckpt: boolean; int8Mode: Int8Mode; lr: number; seed: number; check: boolean;
   withPytorch: boolean; python: string; pytorchScript: string; out: string; passes: number; tensorCores: boolean; emulateTensorCores: boolean;
-  nullDevice: boolean; profile: boolean;
+  nullDevice: boolean; profile: boolean; tiledCols: 4 | 8;
 }
 const HELP = `node bench.mjs [--layers N] [--d-model D] [--d-ff F] [--heads H] [--d-kv K] [--vocab V]
   [--steps 8] [--passes 2] [--max-tokens 4096] [--max-batch 64] [--max-source 512] [--max-target 512]
-  [--no-ckpt] [--int8-mode weight-only|llm-int8] [--no-tensor-cores] [--emulate-tensor-cores] [--null-device] [--no-profile] [--lr 1e-4] [--seed 0] [--no-check]
+  [--no-ckpt] [--int8-mode weight-only|llm-int8] [--no-tensor-cores] [--emulate-tensor-cores] [--tiled-cols 4|8] [--null-device] [--no-profile] [--lr 1e-4] [--seed 0] [--no-check]
   [--with-pytorch] [--python python3] [--pytorch-script benchmarks/pytorch_peft_reference.py] [--out DIR]`;
 function parseFlags(argv: string[]): Flags {
   const f: Flags = {
     steps: 8, maxTokens: 4096, maxBatch: 64, maxSource: 512, maxTarget: 512, ckpt: true, int8Mode: 'weight-only',
     lr: 1e-4, seed: 0, check: true, withPytorch: false, python: 'python3', pytorchScript: 'benchmarks/pytorch_peft_reference.py',
     out: process.env.OUT ? join(process.env.OUT, 'gpu-bench') : '/tmp/conifer-gpu-bench', passes: 2, tensorCores: true, emulateTensorCores: false,
-    nullDevice: false, profile: true,
+    nullDevice: false, profile: true, tiledCols: 4,
   };
   const num = (k: string, v: string | undefined): number => {
     const x = Number(v);
@@ -70,6 +70,7 @@ function parseFlags(argv: string[]): Flags {
       case '--emulate-tensor-cores': f.emulateTensorCores = true; break; // lavapipe: the tensor-core numerics (f16 inputs) without the feature
       // Dawn's null backend: validates and records every GPU command, runs none — the step time is the host's own cost (tfjs, our kernels' JS, Dawn)
       case '--null-device': f.nullDevice = true; f.check = false; break;
+      case '--tiled-cols': f.tiledCols = num(k, v()) === 8 ? 8 : 4; break; // the tiled int8 kernels' columns per invocation (tiles 128×128 with 8)
       case '--no-profile': f.profile = false; break;
       case '--with-pytorch': f.withPytorch = true; break;
       case '--python': f.python = v()!; break;
@@ -306,6 +307,7 @@ async function main(): Promise<void> {
   const gpu = await setupWebGPUNode({ flags: flags.nullDevice ? [...dawnFlags, 'backend=null'] : dawnFlags });
   if (flags.nullDevice) console.log('null device (--null-device): GPU work is validated and recorded but not run; step times are host overhead only, losses are meaningless');
   registerInt8Kernels();
+  setWebGPUInt8Kernels({ tiledCols: flags.tiledCols });
   console.log(`adapter: ${gpu.adapter}; features: [${gpu.features.join(', ')}]; maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}`);
   // Tensor cores (subgroup matrices) where the device has them: each kernel is compiled and checked
   // against the tiled kernels first (LLM.int8 forward: i8×i8→i32; input gradient: f16×f16→f32).
@@ -399,7 +401,7 @@ async function main(): Promise<void> {
     }
     const dt = (performance.now() - t0) / 1000;
     passRows.push({
-      impl: `conifer webgpu int8 ${flags.int8Mode}${tcOn ? ' +tc' : ''}${flags.ckpt ? ' +ckpt' : ''}${opt ? '' : ' (fwd+bwd only)'}, pass ${pass}${pass === 1 ? ' (cold pipelines)' : ''}`,
+      impl: `conifer webgpu int8 ${flags.int8Mode}${tcOn ? ' +tc' : ''}${flags.ckpt ? ' +ckpt' : ''}${flags.tiledCols === 8 ? ' tiles 128×128' : ''}${opt ? '' : ' (fwd+bwd only)'}, pass ${pass}${pass === 1 ? ' (cold pipelines)' : ''}`,
       device: gpu.adapter,
       step_s: dt / flags.steps,
       real_tokens_per_s: tokens / dt,

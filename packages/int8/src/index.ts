@@ -18,5 +18,5 @@ export {
   tensorCoreShader, compileComputeShader, tensorCoreDispatchCount, finishQueuedWork, TENSOR_CORE_VARIANTS,
   TENSOR_CORE_TILE_CANDIDATES, TENSOR_CORE_KINDS, type PrepareTensorCoreOptions, type TensorCoreKind, type TensorCoreReport, type TensorCoreTiles, type ShaderVariant,
 } from './kernels/webgpu-tensor-core';
-export { tiledInt8Program, type TiledKind, type TiledRows } from './kernels/webgpu-tiled';
+export { tiledInt8Program, type TiledCols, type TiledKind, type TiledRows } from './kernels/webgpu-tiled';
 export * as webgpuPrograms from './kernels/webgpu-programs';

@@ -56,11 +56,14 @@ describe.skipIf(skip)('tiled webgpu int8 kernels (lavapipe in CI)', () => {
     expect(tf.memory().numTensors).toBe(before);
   };
 
-  // Shapes off the 64×64 (and 128×64) tiles, the 32-step and multiples of 4.
-  const shapes: Array<[number, number, number, 4 | 8]> = [[37, 70, 45, 4], [37, 70, 45, 8], [1, 3, 1, 4], [130, 33, 67, 8], [64, 64, 64, 4]];
-  for (const [M, K, N, rows] of shapes) {
-    it(`weight-only x·Wᵀ and dY·W, M=${M} in=${K} out=${N}, ${rows} rows per invocation: ≤ 1e-5 from the dequantized matMul`, async () => {
-      setWebGPUInt8Kernels({ tiledRows: rows });
+  // Shapes off the 64×64 (128×64, 128×128) tiles, the 32- (16-) step and multiples of 4.
+  const shapes: Array<[number, number, number, 4 | 8, 4 | 8]> = [
+    [37, 70, 45, 4, 4], [37, 70, 45, 8, 4], [1, 3, 1, 4, 4], [130, 33, 67, 8, 4], [64, 64, 64, 4, 4],
+    [37, 70, 45, 8, 8], [130, 150, 260, 8, 8], [1, 3, 1, 4, 8],
+  ];
+  for (const [M, K, N, rows, cols] of shapes) {
+    it(`weight-only x·Wᵀ and dY·W, M=${M} in=${K} out=${N}, ${rows}×${cols} per invocation: ≤ 1e-5 from the dequantized matMul`, async () => {
+      setWebGPUInt8Kernels({ tiledRows: rows, tiledCols: cols });
       const w = randn(N * K, M + K + N, 0.2);
       const q = quantizeFloat32(w, N, K);
       const deq = dequantizeFloat32(q);
@@ -76,7 +79,7 @@ describe.skipIf(skip)('tiled webgpu int8 kernels (lavapipe in CI)', () => {
       expect(relError(await dx.data(), matMulN(dy, deq, M, N, K))).toBeLessThan(1e-5);
       dx.dispose();
       expect(tf.memory().numTensors).toBe(before);
-      setWebGPUInt8Kernels({ tiledRows: 'auto' });
+      setWebGPUInt8Kernels({ tiledRows: 'auto', tiledCols: 4 });
     });
   }
 

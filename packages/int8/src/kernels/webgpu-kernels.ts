@@ -5,7 +5,7 @@ import {
   dequantizeProgram, llmInt8Program, outlierColumnsProgram, rowAbsmaxProgram,
   weightOnlyBackwardProgram, weightOnlyProgram, type WgslProgram,
 } from './webgpu-programs';
-import { tiledInt8Program, type TiledRows } from './webgpu-tiled';
+import { tiledInt8Program, type TiledCols, type TiledRows } from './webgpu-tiled';
 import { finishQueuedWork, prepareTensorCoreKernels, tensorCoreInt8MatMul, tensorCoresReady, type TensorCoreKind, type TensorCoreReport, type TensorCoreTiles } from './webgpu-tensor-core';
 
 type Uniform = { type: 'int32' | 'float32'; data: number[] };
@@ -25,11 +25,17 @@ export interface WebGPUInt8KernelOptions {
    * kernels. `'simple'`: the one-invocation-per-output reference programs.
    */
   path: 'auto' | 'tiled' | 'simple';
-  /** Rows per invocation of the tiled kernels (tile 64×64 or 128×64); `'auto'`: 8 when M ≥ 1024. */
+  /** Rows per invocation of the tiled kernels (tile 64 or 128 rows); `'auto'`: 8 when M ≥ 1024. */
   tiledRows: TiledRows | 'auto';
+  /**
+   * Columns per invocation of the tiled weight-only kernels (tile 64 or 128 columns; default 4).
+   * 8 × 8 per invocation (128 × 128 tiles) is the usual shape of fast f32 GEMMs on large GPUs;
+   * which is faster here has not been measured on one (the device bench times both).
+   */
+  tiledCols: TiledCols;
 }
 
-const options: WebGPUInt8KernelOptions = { path: 'auto', tiledRows: 'auto' };
+const options: WebGPUInt8KernelOptions = { path: 'auto', tiledRows: 'auto', tiledCols: 4 };
 
 /** Chooses the webgpu implementation (for benchmarks and tests); returns the previous options. */
 export function setWebGPUInt8Kernels(next: Partial<WebGPUInt8KernelOptions>): WebGPUInt8KernelOptions {
@@ -64,7 +70,7 @@ function tiledInt8MatMul(gpu: WebGPULike, x: tf.TensorInfo, packed: tf.TensorInf
   const dims = [int(M), int(R), int(C), int(KW)];
   if (a.mode === 'weight-only') {
     const rows: TiledRows = options.tiledRows === 'auto' ? (M >= 1024 ? 8 : 4) : options.tiledRows;
-    const prog = tiledInt8Program(a.transposeWeight ? 'forward' : 'backward', M, C, rows);
+    const prog = tiledInt8Program(a.transposeWeight ? 'forward' : 'backward', M, C, rows, options.tiledCols);
     return gpu.runWebGPUProgram(prog, [x, packed, scale], 'float32', dims);
   }
   const outlier = gpu.runWebGPUProgram(outlierColumnsProgram(K), [x], 'float32', [int(M), int(K), { type: 'float32', data: [a.threshold] }]);

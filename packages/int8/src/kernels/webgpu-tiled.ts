@@ -1,8 +1,9 @@
 /**
  * Tiled WGSL programs for the webgpu backend that dequantize the int8 weight in registers
  * (portable: plain WGSL, no extension). A workgroup of 16×16 invocations computes a tile of
- * `16·rows × 64` outputs, each invocation `rows × 4` of them (strided by 16, so loads and stores
- * are contiguous across a subgroup); the reduction runs in steps of 32 through workgroup memory.
+ * `16·rows × 16·cols` outputs, each invocation `rows × cols` of them (strided by 16, so loads and
+ * stores are contiguous across a subgroup); the reduction runs in steps of 32 (16 for 8 columns)
+ * through workgroup memory.
  * The packed weight (four int8 per int32, byte k of word j = element 4j + k, rows padded to
  * `ceil(in/4)` words with zero bytes) is read one word per four elements and unpacked into
  * workgroup memory as float32.
@@ -12,7 +13,7 @@
  * - backward `dX = dY · W`: dY `[M, N]` → `[M, K]`; `q · scale[n]` is formed while unpacking;
  * - LLM.int8 forward: as forward, but each row of x is quantized on load
  *   (`round(x · 127/absmax_m)`) except the outlier columns, which go through a second float32
- *   accumulator; every 32-step partial sum of int8 × int8 products is an integer below 2²⁴,
+ *   accumulator; every step's partial sum of int8 × int8 products is an integer below 2²⁴,
  *   so it is exact in float32 and is added to an i32 accumulator (int32 semantics).
  *
  * They follow tfjs-backend-webgpu's `WebGPUProgram` shape (the backend declares the inputs, the
@@ -20,14 +21,13 @@
  */
 import type { WgslProgram } from './webgpu-programs';
 
-/** Rows per invocation (the tile is `16·rows × 64`); 4 → 64×64 tiles, 8 → 128×64. */
+/** Rows per invocation (the tile is `16·rows × 16·cols`); 4 → 64 rows, 8 → 128. */
 export type TiledRows = 4 | 8;
+/** Columns per invocation: 4 → 64 columns per tile (reduction step 32), 8 → 128 (step 16, so 128 × 128 tiles fit 16 KiB of workgroup memory). */
+export type TiledCols = 4 | 8;
 
 const TX = 16; // invocations per row of the workgroup (columns)
 const TY = 16; // rows of invocations
-const RN = 4; // columns per invocation
-const BN = TX * RN; // 64 output columns per tile
-const BK = 32; // reduction step
 const THREADS = TX * TY;
 
 /** Which product a tiled program computes. */
@@ -35,8 +35,8 @@ export type TiledKind = 'forward' | 'backward' | 'llm-int8';
 
 const unpack = (word: string, b: number) => `f32((${word} << ${24 - 8 * b}u) >> 24u)`;
 
-/** Unrolled inner product over the BK-step for one invocation. */
-function innerLoop(rows: number, a: string, acc: string, loadB: boolean): string {
+/** Unrolled inner product over the BK-step for one invocation (`RN` columns each). */
+function innerLoop(rows: number, RN: number, a: string, acc: string, loadB: boolean): string {
   const lines: string[] = [];
   for (let i = 0; i < rows; i++) lines.push(`let ${a}${i} = ${a}[ty + ${TY * i}][kk];`);
   if (loadB) for (let j = 0; j < RN; j++) lines.push(`let b${j} = Bs[kk][tx + ${TX * j}];`);
@@ -44,7 +44,7 @@ function innerLoop(rows: number, a: string, acc: string, loadB: boolean): string
   return lines.join('\n          ');
 }
 
-function declare(rows: number, acc: string, type: string, init: string): string {
+function declare(rows: number, RN: number, acc: string, type: string, init: string): string {
   const lines: string[] = [];
   for (let i = 0; i < rows; i++) for (let j = 0; j < RN; j++) lines.push(`var ${acc}${i}_${j} : ${type} = ${init};`);
   return lines.join('\n        ');
@@ -56,7 +56,10 @@ function declare(rows: number, acc: string, type: string, init: string): string 
  * Uniforms (in this order): `M, R, C, KW` — rows, reduction length, output columns, packed width
  * (forward: R = K, C = N; backward: R = N, C = K).
  */
-export function tiledInt8Program(kind: TiledKind, M: number, C: number, rows: TiledRows = 4): WgslProgram {
+export function tiledInt8Program(kind: TiledKind, M: number, C: number, rows: TiledRows = 4, cols: TiledCols = 4): WgslProgram {
+  const RN = cols; // columns per invocation
+  const BN = TX * RN; // output columns per tile
+  const BK = cols === 8 ? 16 : 32; // reduction step
   const BM = TY * rows;
   const llm = kind === 'llm-int8';
   const loadA = llm ? `
@@ -131,7 +134,7 @@ export function tiledInt8Program(kind: TiledKind, M: number, C: number, rows: Ti
   return {
     variableNames: llm ? ['x', 'packed', 'scale', 'outlier', 'rowAbsmax'] : ['x', 'packed', 'scale'],
     outputShape: [M, C],
-    shaderKey: `conifer_int8_tiled_${kind}_${rows}`,
+    shaderKey: `conifer_int8_tiled_${kind}_${rows}${cols === 4 ? '' : `x${cols}`}`,
     dispatchLayout: { x: [1], y: [0] },
     dispatch: [Math.ceil(C / BN), Math.ceil(M / BM), 1],
     workgroupSize: [TX, TY, 1],
@@ -148,18 +151,18 @@ export function tiledInt8Program(kind: TiledKind, M: number, C: number, rows: Ti
         let tid = ty * ${TX} + tx;
         let m0 = i32(workgroupId.y) * ${BM};
         let c0 = i32(workgroupId.x) * ${BN};
-        ${declare(rows, 'acc', 'f32', '0.0')}
-        ${llm ? declare(rows, 'iacc', 'i32', '0') : ''}
+        ${declare(rows, RN, 'acc', 'f32', '0.0')}
+        ${llm ? declare(rows, RN, 'iacc', 'i32', '0') : ''}
         for (var k0 = 0; k0 < uniforms.R; k0 += ${BK}) {
           ${loadA}
           ${loadB}
           workgroupBarrier();
-          ${llm ? declare(rows, 'part', 'f32', '0.0') : ''}
+          ${llm ? declare(rows, RN, 'part', 'f32', '0.0') : ''}
           for (var kk = 0; kk < ${BK}; kk++) {
-            ${innerLoop(rows, 'As', llm ? 'part' : 'acc', true)}
-            ${llm ? innerLoop(rows, 'Ao', 'acc', false) : ''}
+            ${innerLoop(rows, RN, 'As', llm ? 'part' : 'acc', true)}
+            ${llm ? innerLoop(rows, RN, 'Ao', 'acc', false) : ''}
           }
-          ${llm ? iaccUpdate(rows) : ''}
+          ${llm ? iaccUpdate(rows, RN) : ''}
           workgroupBarrier();
         }
         ${stores.join('\n        ')}
@@ -167,8 +170,8 @@ export function tiledInt8Program(kind: TiledKind, M: number, C: number, rows: Ti
   };
 }
 
-/** Adds each exact float32 partial sum (< 2²⁴) of a 32-step to the i32 accumulators. */
-function iaccUpdate(rows: number): string {
+/** Adds each exact float32 partial sum (< 2²⁴) of a reduction step to the i32 accumulators. */
+function iaccUpdate(rows: number, RN: number): string {
   const lines: string[] = [];
   for (let i = 0; i < rows; i++) for (let j = 0; j < RN; j++) lines.push(`iacc${i}_${j} += i32(part${i}_${j});`);
   return lines.join('\n          ');
