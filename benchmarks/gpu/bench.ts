@@ -26,18 +26,18 @@ interface Flags {
   steps: number; maxTokens: number; maxBatch: number; maxSource: number; maxTarget: number;
   ckpt: boolean; int8Mode: Int8Mode; lr: number; seed: number; check: boolean;
   withPytorch: boolean; python: string; pytorchScript: string; out: string; passes: number; tensorCores: boolean; emulateTensorCores: boolean;
-  nullDevice: boolean; profile: boolean; tiledCols: 4 | 8;
+  nullDevice: boolean; profile: boolean; tiledCols: 4 | 8; poolMiB: number | null;
 }
 const HELP = `node bench.mjs [--layers N] [--d-model D] [--d-ff F] [--heads H] [--d-kv K] [--vocab V]
   [--steps 8] [--passes 2] [--max-tokens 4096] [--max-batch 64] [--max-source 512] [--max-target 512]
-  [--no-ckpt] [--int8-mode weight-only|llm-int8] [--no-tensor-cores] [--emulate-tensor-cores] [--tiled-cols 4|8] [--null-device] [--no-profile] [--lr 1e-4] [--seed 0] [--no-check]
+  [--no-ckpt] [--int8-mode weight-only|llm-int8] [--no-tensor-cores] [--emulate-tensor-cores] [--tiled-cols 4|8] [--pool-mib 2048|none] [--null-device] [--no-profile] [--lr 1e-4] [--seed 0] [--no-check]
   [--with-pytorch] [--python python3] [--pytorch-script benchmarks/pytorch_peft_reference.py] [--out DIR]`;
 function parseFlags(argv: string[]): Flags {
   const f: Flags = {
     steps: 8, maxTokens: 4096, maxBatch: 64, maxSource: 512, maxTarget: 512, ckpt: true, int8Mode: 'weight-only',
     lr: 1e-4, seed: 0, check: true, withPytorch: false, python: 'python3', pytorchScript: 'benchmarks/pytorch_peft_reference.py',
     out: process.env.OUT ? join(process.env.OUT, 'gpu-bench') : '/tmp/conifer-gpu-bench', passes: 2, tensorCores: true, emulateTensorCores: false,
-    nullDevice: false, profile: true, tiledCols: 4,
+    nullDevice: false, profile: true, tiledCols: 4, poolMiB: 2048,
   };
   const num = (k: string, v: string | undefined): number => {
     const x = Number(v);
@@ -70,6 +70,7 @@ function parseFlags(argv: string[]): Flags {
       case '--emulate-tensor-cores': f.emulateTensorCores = true; break; // lavapipe: the tensor-core numerics (f16 inputs) without the feature
       // Dawn's null backend: validates and records every GPU command, runs none — the step time is the host's own cost (tfjs, our kernels' JS, Dawn)
       case '--null-device': f.nullDevice = true; f.check = false; break;
+      case '--pool-mib': { const x = v(); f.poolMiB = x === 'none' ? null : num(k, x); break; } // cap on tfjs's free-buffer pool (webgpu-pool.ts)
       case '--tiled-cols': f.tiledCols = num(k, v()) === 8 ? 8 : 4; break; // the tiled int8 kernels' columns per invocation (tiles 128×128 with 8)
       case '--no-profile': f.profile = false; break;
       case '--with-pytorch': f.withPytorch = true; break;
@@ -304,7 +305,10 @@ async function main(): Promise<void> {
   // Device and backend.
   // Dawn quantizes timestamp queries (to 100 µs, as browsers do) unless told not to: the kernel profile needs them exact.
   const dawnFlags = [...DAWN_FLAGS, 'disable-dawn-features=timestamp_quantization'];
-  const gpu = await setupWebGPUNode({ flags: flags.nullDevice ? [...dawnFlags, 'backend=null'] : dawnFlags });
+  const gpu = await setupWebGPUNode({
+    flags: flags.nullDevice ? [...dawnFlags, 'backend=null'] : dawnFlags,
+    maxFreePoolBytes: flags.poolMiB === null ? undefined : flags.poolMiB * 2 ** 20,
+  });
   if (flags.nullDevice) console.log('null device (--null-device): GPU work is validated and recorded but not run; step times are host overhead only, losses are meaningless');
   registerInt8Kernels();
   setWebGPUInt8Kernels({ tiledCols: flags.tiledCols });
@@ -416,7 +420,7 @@ async function main(): Promise<void> {
   const peaks = { ...mem.peaks };
   for (const r of passRows) r.peak_gib = peaks.gpuAllocated / GiB;
   const ours = passRows[passRows.length - 1]!;
-  console.log(`memory: after warm-up ${fmt(weightsGiB)} GiB in tensors; peak over timed steps: tf.memory().numBytes ${fmt(peaks.tfBytes / GiB)} GiB, GPU buffers in use ${fmt(peaks.gpuUsed / GiB)} GiB, GPU buffers allocated (incl. tfjs pool) ${fmt(peaks.gpuAllocated / GiB)} GiB`);
+  console.log(`memory: after warm-up ${fmt(weightsGiB)} GiB in tensors; peak over timed steps: tf.memory().numBytes ${fmt(peaks.tfBytes / GiB)} GiB, GPU buffers in use ${fmt(peaks.gpuUsed / GiB)} GiB, GPU buffers allocated (incl. tfjs pool) ${fmt(peaks.gpuAllocated / GiB)} GiB; pool cap ${flags.poolMiB === null ? 'none' : `${flags.poolMiB} MiB`}${gpu.pool ? ` (${gpu.pool.evicted().buffers} buffers, ${fmt(gpu.pool.evicted().bytes / GiB)} GiB destroyed)` : ''}`);
   const families = new Map<string, number>();
   for (const [key, n] of counted.byKey) families.set(kernelFamily(key), (families.get(kernelFamily(key)) ?? 0) + n);
   const dispatchFamilies = [...families].sort((x, y) => y[1] - x[1]).map(([family, n]) => ({ family, dispatches: n }));

@@ -44,6 +44,7 @@ const COMMON: Flag[] = [
   { name: 'out', value: 'DIR', def: 'conifer-out', help: 'where adapters, metrics.jsonl and the loss curve are written' },
   { name: 'max-source-length', value: 'N', def: `512 (demo ${DEMO_TRAIN_DEFAULTS.maxSourceLength})`, help: 'prompt tokens kept' },
   { name: 'no-tensor-cores', help: 'webgpu: keep the tiled int8 kernels even where the GPU offers subgroup matrices (tensor cores; not yet run on a GPU)' },
+  { name: 'gpu-pool-mib', value: 'N', def: '2048', help: 'webgpu: MiB of released GPU buffers kept for reuse (tfjs keeps all of them otherwise, and varied batch shapes grow that pool without bound)' },
 ];
 
 const HELP: Flag = { name: 'help', help: 'print this help' };
@@ -257,6 +258,7 @@ function modelOptions(r: Reader, explicit: Set<string>): ModelOptions {
     out,
     maxSourceLength: r.int('max-source-length', 1) ?? (demo ? DEMO_TRAIN_DEFAULTS.maxSourceLength : 512),
     tensorCores: !r.bool('no-tensor-cores'),
+    gpuPoolMiB: r.int('gpu-pool-mib', 0) ?? 2048,
     explicit,
   };
 }

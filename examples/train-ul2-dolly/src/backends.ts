@@ -27,6 +27,8 @@ export interface BackendInfo {
 export interface BackendSetupOptions {
   /** How to load a module by name (tests inject a failing one); default import() from here, then from the working folder. */
   importModule?: (specifier: string) => Promise<unknown>;
+  /** webgpu: bytes of released GPU buffers kept for reuse (default: tfjs's unbounded pool). */
+  maxFreePoolBytes?: number;
 }
 
 function isModuleNotFound(e: unknown, specifier: string): boolean {
@@ -80,11 +82,11 @@ export async function setupBackend(name: BackendName, options: BackendSetupOptio
       let setup;
       try {
         const { setupWebGPUNode } = await import('./webgpu-node.js');
-        setup = await setupWebGPUNode();
+        setup = await setupWebGPUNode({ maxFreePoolBytes: options.maxFreePoolBytes });
       } catch (e) {
         throw new CliError(`--backend webgpu: ${(e as Error).message}`);
       }
-      const { device: _device, dispose, ...webgpu } = setup;
+      const { device: _device, pool: _pool, dispose, ...webgpu } = setup;
       const detail = `webgpu on ${webgpu.adapter} (shader-f16 ${webgpu.shaderF16 ? 'yes' : 'no'}, subgroup matrix ${webgpu.subgroupMatrix ? 'yes' : 'no'})`;
       return { name, detail, webgpu, dispose };
     }

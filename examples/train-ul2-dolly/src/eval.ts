@@ -13,7 +13,7 @@ import { sourceText } from './pipeline/prompts.js';
 
 /** `eval`: loss per token and the original's summed loss on a split, and generations base vs adapter. */
 export async function runEval(opts: EvalOptions, io: Io): Promise<number> {
-  const backend = await setupBackend(opts.backend);
+  const backend = await setupBackend(opts.backend, { maxFreePoolBytes: opts.gpuPoolMiB * 2 ** 20 });
   try {
     const { source, hubId } = await resolveHubModel(opts.model, io.stdout);
     const { tokenizer } = await tokenizerFor(modelDir(source));

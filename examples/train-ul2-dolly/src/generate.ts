@@ -27,7 +27,7 @@ export function decodeOptions(opts: Pick<GenerateOptions, 'maxLength' | 'minLeng
 
 /** `generate`: base model (+ adapter) + prompts → text, streamed to the terminal when decoding one sequence. */
 export async function runGenerate(opts: GenerateOptions, io: Io): Promise<number> {
-  const backend = await setupBackend(opts.backend);
+  const backend = await setupBackend(opts.backend, { maxFreePoolBytes: opts.gpuPoolMiB * 2 ** 20 });
   try {
     const { source, hubId } = await resolveHubModel(opts.model, io.stdout);
     const { model, label, int8 } = await loadModel(source, { int8: opts.int8, seed: opts.seed, hubId });

@@ -42,6 +42,8 @@ export interface ModelOptions {
   maxSourceLength: number;
   /** false with --no-tensor-cores: on webgpu keep the tiled int8 kernels where the GPU offers subgroup matrices. */
   tensorCores: boolean;
+  /** --gpu-pool-mib: on webgpu, MiB of released GPU buffers kept for reuse (webgpu-pool.ts). */
+  gpuPoolMiB: number;
   /** Long flag names the user set on the command line (the rest are defaults). */
   explicit: ReadonlySet<string>;
 }

@@ -95,7 +95,7 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
     throw new CliError(`--out ${opts.out} already holds checkpoints: pass --resume to continue that run, or another --out`);
   }
   if (hubId) opts = { ...opts, model: { kind: 'dir', dir: await downloadWithProgress(hubId, io.stdout) } };
-  const backend = await setupBackend(opts.backend);
+  const backend = await setupBackend(opts.backend, { maxFreePoolBytes: opts.gpuPoolMiB * 2 ** 20 });
   try {
     io.stdout(`  backend      ${backend.detail}`);
     const { tokenizer, source: tokenizerSource } = await tokenizerFor(modelDir(opts.model));

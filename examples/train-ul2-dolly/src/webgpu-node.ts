@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // features) is skipped; we register a backend built on our device instead.
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { create, globals } from 'webgpu';
+import { type BufferPoolCap, capWebGPUBufferPool } from './webgpu-pool.js';
 
 /**
  * Dawn toggles (../shared/device/README.md): `allow_unsafe_apis` exposes the experimental
@@ -35,10 +36,17 @@ export interface WebGPUNodeOptions {
   backendName?: string;
   /** Make it the active tfjs backend (default true). */
   select?: boolean;
+  /**
+   * Keep at most this many bytes in tfjs's pool of free GPU buffers (webgpu-pool.ts; tfjs keeps every
+   * released buffer, and varied batch shapes make it grow without bound). Default: no cap.
+   */
+  maxFreePoolBytes?: number;
 }
 
 export interface WebGPUSetup extends WebGPUDescription {
   device: GPUDevice;
+  /** The cap on the free-buffer pool, when `maxFreePoolBytes` was given. */
+  pool: BufferPoolCap | null;
   /** Removes the backend and destroys the device. */
   dispose(): void;
 }
@@ -110,8 +118,10 @@ export async function setupWebGPUNode(options: WebGPUNodeOptions = {}): Promise<
     const ok = await tf.setBackend(name);
     if (!ok) throw new Error(`tfjs could not initialise the ${name} backend`);
   }
+  const pool = options.maxFreePoolBytes === undefined ? null : capWebGPUBufferPool(tf.engine().findBackend(name), options.maxFreePoolBytes);
   return {
     device,
+    pool,
     adapter: describeAdapter(adapterInfo),
     features: granted,
     subgroupMatrix: granted.includes('chromium-experimental-subgroup-matrix'),
