@@ -4,8 +4,8 @@ import type { Uniform, WebGPULike, WgslProgram } from './webgpu-program.js';
 /**
  * Softmax over the last dimension as one WGSL kernel on webgpu, and its gradient
  * `dx = y · (dy − Σ dy·y)` as one more (tfjs: 4 tensor ops). One workgroup of 64 invocations per
- * row, rows spread over x and y past 65,535 (tfjs's own Softmax dispatches one workgroup per row
- * along x only, so it cannot run attention weights of more than 65,535 rows = B·H·Sq).
+ * row, rows spread over x and y past 65,535 workgroups (attention weights have B·H·Sq rows: 65,536
+ * for 4096 tokens × 16 heads). tfjs's Softmax is one kernel too; this one exists for its gradient.
  */
 export const ROW_SOFTMAX = 'ConiferT5Softmax';
 const ROW_SOFTMAX_GRAD = 'ConiferT5SoftmaxGrad';
