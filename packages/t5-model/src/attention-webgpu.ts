@@ -22,7 +22,7 @@ export const ATTN_PV = 'ConiferT5AttnPV';
 
 interface DropAttrs { dropout: boolean; key: number; thr: number; scale: number }
 /** QK: `[B, H, Sq, Sk] = a · bᵀ per head (+ bias) (× mask)`; a [B, Sq, H·dk], b [B, Sk, H·dk]. */
-interface QKAttrs extends DropAttrs { heads: number; bias: boolean }
+interface QKAttrs extends DropAttrs { heads: number; /** The bias input's shape ([] without one): its gradient needs only that, so the bias is not saved. */ biasShape: number[] }
 /** PV: `[B, M, H·dk] = p · v per head`; p [B, H, M, K] or, with `transposeP`, [B, H, K, M]; v [B, K, H·dk]. */
 interface PVAttrs extends DropAttrs { heads: number; transposeP: boolean }
 
@@ -77,8 +77,8 @@ function stores(s: MatMulSpec): string {
   return lines.join('\n        ');
 }
 
-function matMulProgram(s: MatMulSpec, outputShape: number[], batch: number): WgslProgram {
-  const [M, N] = outputShape.length === 4 ? [outputShape[2]!, outputShape[3]!] : [outputShape[1]!, outputShape[2]!];
+/** `M × N` is one (b, h) product: for QK the output's last two dimensions, for PV `M × d_kv` (one head's slice of `H·d_kv`). */
+function matMulProgram(s: MatMulSpec, outputShape: number[], M: number, N: number, batch: number): WgslProgram {
   const aLoad = (i: string) => s.aAlongK ? `let r = ${i} / ${BK}; let c = ${i} - r * ${BK};` : `let c = ${i} / ${BT}; let r = ${i} - c * ${BT};`;
   const bLoad = (i: string) => s.bAlongN ? `let r = ${i} / ${BT}; let c = ${i} - r * ${BT};` : `let c = ${i} / ${BK}; let r = ${i} - c * ${BK};`;
   const aValue = s.maskA ? `a[addr] * ${mask('addr')}` : 'a[addr]';
@@ -93,8 +93,10 @@ function matMulProgram(s: MatMulSpec, outputShape: number[], batch: number): Wgs
     size: false,
     uniforms: UNIFORMS,
     getUserCode: () => `${s.maskA || s.maskC ? WGSL_HASH : ''}
-      var<workgroup> As : array<array<f32, ${BK}>, ${BT}>;
-      var<workgroup> Bs : array<array<f32, ${BT}>, ${BK}>;
+      // Rows padded by one: the tile loads that run along m (A) or k (B) write a column per subgroup,
+      // which without the pad would hit one memory bank ${T}-fold.
+      var<workgroup> As : array<array<f32, ${BK + 1}>, ${BT}>;
+      var<workgroup> Bs : array<array<f32, ${BT + 1}>, ${BK}>;
 
       fn main() {
         let tx = i32(localId.x);
@@ -161,8 +163,8 @@ const qk: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const Sk = b.shape[1]!;
   const H = at.heads;
   const dk = inner / H;
-  const withBias = at.bias && bias !== undefined;
-  const prog = matMulProgram({ aAlongK: true, bAlongN: false, bias: withBias, maskA: false, maskC: at.dropout }, [B, H, Sq, Sk], B * H);
+  const withBias = bias !== undefined;
+  const prog = matMulProgram({ aAlongK: true, bAlongN: false, bias: withBias, maskA: false, maskC: at.dropout }, [B, H, Sq, Sk], Sq, Sk, B * H);
   // A(m = i, k = d) = a[b, i, h·dk + d]; B(k = d, n = j) = b[b, j, h·dk + d]; C [B, H, Sq, Sk].
   const u = uniforms(Sq, Sk, dk, H, [Sq * inner, dk, inner, 1], [Sk * inner, dk, 1, inner], [H * Sq * Sk, Sq * Sk, Sk, 1],
     withBias ? biasStrides(bias!.shape) : [0, 0, 0, 0], at);
@@ -176,7 +178,7 @@ const pv: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const [M, K] = at.transposeP ? [P3, P2] : [P2, P3];
   const inner = v.shape[2]!;
   const dk = inner / H;
-  const prog = matMulProgram({ aAlongK: !at.transposeP, bAlongN: true, bias: false, maskA: at.dropout, maskC: false }, [B, M, inner], B * H);
+  const prog = matMulProgram({ aAlongK: !at.transposeP, bAlongN: true, bias: false, maskA: at.dropout, maskC: false }, [B, M, inner], M, dk, B * H);
   // A(m, k) = p[b, h, m, k] (or p[b, h, k, m]); B(k = j, n = d) = v[b, j, h·dk + d]; C [B, M, H·dk].
   const aStrides: Strides = at.transposeP ? [H * P2 * P3, P2 * P3, 1, P3] : [H * P2 * P3, P2 * P3, P3, 1];
   const u = uniforms(M, dk, K, H, aStrides, [K * inner, dk, inner, 1], [M * inner, dk, inner, 1], [0, 0, 0, 0], at);
@@ -194,9 +196,9 @@ function reduceTo(dy: tf.Tensor, shape: number[]): tf.Tensor {
 
 const qkGrad: tf.GradConfig = {
   kernelName: ATTN_QK,
-  inputsToSave: ['a', 'b', 'bias'],
+  inputsToSave: ['a', 'b'],
   gradFunc: (dy, saved, attrs) => {
-    const [a, b, bias] = saved as [tf.Tensor, tf.Tensor, tf.Tensor | undefined];
+    const [a, b] = saved as [tf.Tensor, tf.Tensor];
     const at = attrs as unknown as QKAttrs;
     if (at.dropout) throw new Error(`${ATTN_QK}: no gradient for the masked product (it is itself a gradient)`);
     const heads = at.heads;
@@ -205,7 +207,7 @@ const qkGrad: tf.GradConfig = {
       a: () => run(ATTN_PV, { p: dy as tf.Tensor, v: b }, { heads, transposeP: false, ...NO_DROP }),
       b: () => run(ATTN_PV, { p: dy as tf.Tensor, v: a }, { heads, transposeP: true, ...NO_DROP }),
     };
-    if (bias) grads.bias = () => reduceTo(dy as tf.Tensor, bias.shape);
+    if (at.biasShape.length) grads.bias = () => reduceTo(dy as tf.Tensor, at.biasShape);
     return grads;
   },
 };
@@ -220,7 +222,7 @@ const pvGrad: tf.GradConfig = {
     const drop: DropAttrs = { dropout: at.dropout, key: at.key, thr: at.thr, scale: at.scale };
     return {
       // dp[b, h, i, j] = mask · Σ_d dy[b, i, h·dk + d] · v[b, j, h·dk + d];  dv = dropout(p)ᵀ · dy per head.
-      p: () => run(ATTN_QK, { a: dy as tf.Tensor, b: v }, { heads: at.heads, bias: false, ...drop }),
+      p: () => run(ATTN_QK, { a: dy as tf.Tensor, b: v }, { heads: at.heads, biasShape: [], ...drop }),
       v: () => run(ATTN_PV, { p, v: dy as tf.Tensor }, { heads: at.heads, transposeP: true, ...drop }),
     };
   },
@@ -249,7 +251,7 @@ export function fusedAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, b
   registerAttentionKernels();
   const drop: DropAttrs = draw && draw.rate > 0 ? { dropout: true, ...dropoutAttrs(draw.rate, draw.seed) } : NO_DROP;
   return tf.tidy(() => {
-    const scores = run(ATTN_QK, { a: q, b: k, bias }, { heads, bias: true, ...NO_DROP }); // (B, H, Sq, Sk)
+    const scores = run(ATTN_QK, { a: q, b: k, bias }, { heads, biasShape: bias.shape, ...NO_DROP }); // (B, H, Sq, Sk)
     const weights = rowSoftmax(scores);
     return run(ATTN_PV, { p: weights, v }, { heads, transposeP: false, ...drop }) as tf.Tensor3D; // (B, Sq, H·dk)
   });

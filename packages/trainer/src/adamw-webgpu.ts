@@ -120,6 +120,9 @@ export function webgpuAdamWUpdate(p: tf.Variable, g: tf.Tensor, m: tf.Variable, 
  * the old values, so the order is the program order. Uses tfjs-backend-webgpu internals
  * (tensorMap, commandEncoder); when any is missing, or a buffer is shared (a clone or the tensor a
  * variable was made from is alive: its values must not change), that variable takes the kernels.
+ * Await a read-back (`data()`) of a parameter or moment before the next step: tfjs caches what a
+ * read returns on the tensor, and a read still in flight during an in-place step would cache the
+ * values from before it (the old path gave every step new tensors, so a late read could not).
  */
 
 /** The part of tfjs-backend-webgpu's `WebGPUBackend` used (internal fields included). */
