@@ -1,40 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { dropout, dropoutAttrs, registerDropoutKernels } from './dropout';
-import { WGSL_HASH } from './hash';
 import { Dropout, type DropoutAttrs } from './kernel-names';
+import { maskedProgram, runMasked } from './webgpu';
 
 /** `y = h + x · mask` (a residual connection after dropout); its gradients are dy and the Dropout kernel on dy. */
 export const DropoutAdd = 'ConiferDropoutAdd';
 
-/** Structural copy of tfjs-backend-webgpu's `WebGPUProgram` (the fields used). */
-interface WgslProgram {
-  variableNames: string[]; outputShape: number[]; shaderKey: string; dispatchLayout: { x: number[] };
-  dispatch: [number, number, number]; workgroupSize: [number, number, number]; size: boolean; uniforms: string; getUserCode(): string;
-}
-type Uniform = { type: 'uint32' | 'float32'; data: number[] };
-
+/** h + x · (0 or scale), in the order of `tf.add(h, dropout(x))`. */
 const webgpuDropoutAdd: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const { h, x } = inputs as { h: tf.TensorInfo; x: tf.TensorInfo };
-  const a = attrs as unknown as DropoutAttrs;
-  const shape = [...x.shape];
-  const size = shape.reduce((p, d) => p * d, 1);
-  const groups = Math.ceil(size / 64);
-  const gx = groups <= 65535 ? groups : Math.ceil(Math.sqrt(groups));
-  const prog: WgslProgram = {
-    variableNames: ['h', 'x'], outputShape: shape, shaderKey: 'conifer_dropout_add', size: true,
-    dispatchLayout: { x: shape.map((_, i) => i) }, dispatch: [gx, Math.ceil(groups / gx), 1], workgroupSize: [64, 1, 1],
-    uniforms: 'key : u32, thr : u32, scale : f32,',
-    getUserCode: () => `${WGSL_HASH}
-      fn main(index : i32) {
-        if (index < uniforms.size) {
-          let keep = conifer_bits24(uniforms.key, u32(index)) >= uniforms.thr;
-          let d = x[index] * select(0.0, uniforms.scale, keep);
-          setOutputAtIndex(index, h[index] + d);
-        }
-      }`,
-  };
-  const u: Uniform[] = [{ type: 'uint32', data: [a.key] }, { type: 'uint32', data: [a.thr] }, { type: 'float32', data: [a.scale] }];
-  return (backend as unknown as { runWebGPUProgram(p: WgslProgram, i: tf.TensorInfo[], d: 'float32', u: Uniform[]): tf.TensorInfo }).runWebGPUProgram(prog, [h, x], 'float32', u);
+  const prog = maskedProgram([...x.shape], 'conifer_dropout_add', ['h', 'x'], 'h[index] + x[index] * select(0.0, uniforms.scale, keep)');
+  return runMasked(backend, prog, [h, x], attrs as unknown as DropoutAttrs);
 };
 
 const gradConfig: tf.GradConfig = {
