@@ -1,7 +1,7 @@
 // The README's example (`pnpm example`): dropout on the cpu backend, its gradient, another seed.
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { dropout } from '../src/index';
+import { dropout } from '@conifer/dropout';
 
 export async function main(log: (line: string) => void = console.log): Promise<void> {
   await tf.setBackend('cpu');

@@ -5,8 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-// In an application: from '@conifer/generate'
-import { generate, generateText, streamText, type Seq2Seq, type TextTokenizer } from '../src/index.js';
+import { generate, generateText, streamText, type Seq2Seq, type TextTokenizer } from '@conifer/generate';
 
 const VOCAB = 28; // 0 = pad / decoder start, 1 = </s>, 2..27 = 'a'..'z'
 const tokenizer: TextTokenizer = {

@@ -1,7 +1,6 @@
 // Run: npx tsup && npx tsx examples/quickstart.ts   (from packages/int8)
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { readFileSync } from 'node:fs';
 import { Int8Linear, int8MatMul, measureHeldBytes, planT5Memory } from '@conifer/int8';
 
 async function main(): Promise<void> {
@@ -27,7 +26,13 @@ async function main(): Promise<void> {
   const dxRef = tf.matMul(dy, layer.dequantize()); // [N, in]
   console.log(`gradient wrt x: shape [${dx.shape.join(', ')}], max |dx − dY·Ŵ| = ${tf.max(tf.abs(tf.sub(dx, dxRef))).dataSync()[0]}`);
 
-  const plan = planT5Memory(JSON.parse(readFileSync(new URL('../test/fixtures/flan-ul2-config.json', import.meta.url), 'utf8')));
+  // The keys of google/flan-ul2's config.json that size its weights (planT5Memory takes the whole file too;
+  // that file has no tie_word_embeddings key, so the default, tied, applies).
+  const flanUl2 = {
+    d_model: 4096, d_ff: 16384, num_heads: 16, d_kv: 256, num_layers: 32, num_decoder_layers: 32,
+    vocab_size: 32128, relative_attention_num_buckets: 32, feed_forward_proj: 'gated-silu',
+  };
+  const plan = planT5Memory(flanUl2);
   const gb = (b: number) => `${(b / 1e9).toFixed(2)} GB`;
   console.log(`Flan-UL2: ${(plan.parameters / 1e9).toFixed(2)} B parameters, ${gb(plan.float32Bytes)} float32, ${gb(plan.int8Bytes)} int8`);
 }

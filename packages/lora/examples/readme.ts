@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { readdir, rm } from 'node:fs/promises';
-import { FloatLinear, injectLora, loadAdapter, type Linear, type LinearHost } from '../src/index.js';
+import { FloatLinear, injectLora, loadAdapter, type Linear, type LinearHost } from '@conifer/lora';
 
 // Your model: anything that can list its linears by path and swap one is a LinearHost.
 class TinyMLP implements LinearHost {
