@@ -312,7 +312,7 @@ async function main(): Promise<void> {
   if (flags.nullDevice) console.log('null device (--null-device): GPU work is validated and recorded but not run; step times are host overhead only, losses are meaningless');
   registerInt8Kernels();
   setWebGPUInt8Kernels({ tiledCols: flags.tiledCols });
-  console.log(`adapter: ${gpu.adapter}; features: [${gpu.features.join(', ')}]; maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}`);
+  console.log(`adapter: ${gpu.adapter}; features: [${gpu.features.join(', ')}]; subgroup matrix configs: [${gpu.subgroupMatrixConfigs.join(', ')}]; maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}`);
   // Tensor cores (subgroup matrices) where the device has them: each kernel is compiled and checked
   // against the tiled kernels first (LLM.int8 forward: i8×i8→i32; input gradient: f16×f16→f32).
   let tc = 'off (--no-tensor-cores)';
@@ -553,7 +553,7 @@ async function main(): Promise<void> {
     console.log(`ratio conifer (pass ${flags.passes})/pytorch: real tok/s ${fmt(ours.real_tokens_per_s / ref.real_tokens_per_s, 3)}×, step time ${fmt(ours.step_s / ref.step_s, 2)}×, peak memory ${fmt(ours.peak_gib / ref.peak_gib, 2)}× (targets: ≥ 0.25× milestone, ≥ 1.0× goal, peak ≤ 40 GB)`);
   }
   console.log(`correctness: ${checkOk ? 'PASS' : 'FAIL'} (all losses finite: ${allFinite}; ${!flags.check ? 'gradient check skipped' : flags.int8Mode === 'llm-int8' ? 'gradient check printed, not enforced in llm-int8 mode' : 'LoRA-B gradient vs central finite difference, see above'})`);
-  writeFileSync(resolve(flags.out, 'result.json'), JSON.stringify({ flags, config: raw, passes: passRows, pytorch: ref, peaks, check: checkLine, checkOk, kernelProfile, dispatchFamilies }, null, 2));
+  writeFileSync(resolve(flags.out, 'result.json'), JSON.stringify({ flags, config: raw, adapter: { name: gpu.adapter, features: gpu.features, subgroupMatrixConfigs: gpu.subgroupMatrixConfigs, limits: gpu.limits }, passes: passRows, pytorch: ref, peaks, check: checkLine, checkOk, kernelProfile, dispatchFamilies }, null, 2));
   process.exitCode = checkOk ? 0 : 1;
 }
 

@@ -87,7 +87,7 @@ export async function setupBackend(name: BackendName, options: BackendSetupOptio
         throw new CliError(`--backend webgpu: ${(e as Error).message}`);
       }
       const { device: _device, pool: _pool, dispose, ...webgpu } = setup;
-      const detail = `webgpu on ${webgpu.adapter} (shader-f16 ${webgpu.shaderF16 ? 'yes' : 'no'}, subgroup matrix ${webgpu.subgroupMatrix ? 'yes' : 'no'})`;
+      const detail = `webgpu on ${webgpu.adapter} (shader-f16 ${webgpu.shaderF16 ? 'yes' : 'no'}, subgroup matrix ${webgpu.subgroupMatrix ? (webgpu.subgroupMatrixConfigs.length ? webgpu.subgroupMatrixConfigs.join(', ') : 'yes') : 'no'})`;
       return { name, detail, webgpu, dispose };
     }
     case 'tensorflow': {

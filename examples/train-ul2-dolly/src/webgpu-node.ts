@@ -23,6 +23,11 @@ export interface WebGPUDescription {
   features: string[];
   /** Tensor cores from WGSL (`chromium-experimental-subgroup-matrix`). */
   subgroupMatrix: boolean;
+  /**
+   * The subgroup-matrix shapes the adapter lists (Dawn's `GPUAdapterInfo.subgroupMatrixConfigs`), e.g.
+   * "f16→f32 16×16×16", "i8→i32 16×16×32"; empty when it lists none (lavapipe, Dawn's null device).
+   */
+  subgroupMatrixConfigs: string[];
   shaderF16: boolean;
   limits: { maxBufferSize: number; maxStorageBufferBindingSize: number; maxComputeWorkgroupStorageSize: number };
 }
@@ -65,6 +70,15 @@ function describeAdapter(info: GPUAdapterInfo | undefined): string {
   if (!info) return 'unknown adapter';
   if (info.description) return info.description;
   return [info.vendor, info.device || info.architecture].filter((s) => s).join(' ') || 'unknown adapter';
+}
+
+/** One subgroup-matrix config of Dawn's adapter info (experimental; not in @webgpu/types). */
+interface SubgroupMatrixConfig { componentType: string; resultComponentType: string; M: number; N: number; K: number }
+
+/** `"<component>→<result> M×N×K"` for each subgroup-matrix config the adapter info lists. */
+export function subgroupMatrixConfigNames(info: GPUAdapterInfo | undefined): string[] {
+  const list = (info as { subgroupMatrixConfigs?: Iterable<SubgroupMatrixConfig> } | undefined)?.subgroupMatrixConfigs;
+  return list ? Array.from(list, (c) => `${c.componentType}→${c.resultComponentType} ${c.M}×${c.N}×${c.K}`) : [];
 }
 
 const instances = new Map<string, GPU>();
@@ -125,6 +139,7 @@ export async function setupWebGPUNode(options: WebGPUNodeOptions = {}): Promise<
     adapter: describeAdapter(adapterInfo),
     features: granted,
     subgroupMatrix: granted.includes('chromium-experimental-subgroup-matrix'),
+    subgroupMatrixConfigs: subgroupMatrixConfigNames(adapterInfo),
     shaderF16: granted.includes('shader-f16'),
     limits: {
       maxBufferSize: device.limits.maxBufferSize,

@@ -3,12 +3,24 @@ import '@tensorflow/tfjs-backend-cpu';
 import { create, globals } from 'webgpu';
 import { afterAll, describe, expect, it } from 'vitest';
 import { skipWebGPU } from '../../../vitest.webgpu';
-import { DAWN_FLAGS, setupWebGPUNode, type WebGPUSetup } from '../src/webgpu-node.js';
+import { DAWN_FLAGS, setupWebGPUNode, subgroupMatrixConfigNames, type WebGPUSetup } from '../src/webgpu-node.js';
 
 // Without a Vulkan driver this skips with the reason (and fails under CONIFER_REQUIRE_WEBGPU=1, as in CI).
 const skip = await skipWebGPU();
 Object.assign(globalThis, globals);
 const probe = skip ? null : await create(DAWN_FLAGS).requestAdapter();
+
+describe('subgroupMatrixConfigNames', () => {
+  it("names each config Dawn's adapter info lists (the H100's, 2026-11-28), none when absent", () => {
+    const h100 = [
+      { componentType: 'f16', resultComponentType: 'f32', M: 16, N: 16, K: 16 },
+      { componentType: 'i8', resultComponentType: 'i32', M: 16, N: 16, K: 32 },
+    ];
+    expect(subgroupMatrixConfigNames({ subgroupMatrixConfigs: h100 } as unknown as GPUAdapterInfo)).toEqual(['f16→f32 16×16×16', 'i8→i32 16×16×32']);
+    expect(subgroupMatrixConfigNames({} as GPUAdapterInfo)).toEqual([]);
+    expect(subgroupMatrixConfigNames(undefined)).toEqual([]);
+  });
+});
 
 describe.skipIf(skip || !probe)('webgpu in Node (Dawn): setupWebGPUNode', () => {
   let setup: WebGPUSetup | undefined;
@@ -24,6 +36,7 @@ describe.skipIf(skip || !probe)('webgpu in Node (Dawn): setupWebGPUNode', () => 
     const offered = probe!.features;
     expect(setup.shaderF16).toBe(offered.has('shader-f16'));
     expect(setup.subgroupMatrix).toBe(offered.has('chromium-experimental-subgroup-matrix'));
+    expect(setup.subgroupMatrixConfigs).toEqual(subgroupMatrixConfigNames(probe!.info));
     for (const f of setup.features) expect(setup.device.features.has(f)).toBe(true);
     // The adapter's limits, not WebGPU's defaults (256 MiB buffers, 128 MiB bindings).
     expect(setup.limits.maxBufferSize).toBe(probe!.limits.maxBufferSize);

@@ -84,7 +84,10 @@ async function main(): Promise<void> {
   const K = Number(env('BENCH_K') ?? (cpuAdapter ? 512 : 4096));
   const Ns = (env('BENCH_N') ?? (cpuAdapter ? '512,2048' : '4096,16384')).split(',').map(Number);
   const reps = Number(env('BENCH_REPS') ?? (cpuAdapter ? 2 : 10));
-  console.log(`adapter: ${name}; features: ${features.join(', ') || 'none'}; node ${process.version}`);
+  // Dawn lists the subgroup-matrix shapes it offers (experimental adapter info; empty on CPU adapters).
+  const configs = Array.from((adapter.info?.subgroupMatrixConfigs ?? []) as Iterable<{ componentType: string; resultComponentType: string; M: number; N: number; K: number }>,
+    (c) => `${c.componentType}→${c.resultComponentType} ${c.M}×${c.N}×${c.K}`);
+  console.log(`adapter: ${name}; features: ${features.join(', ') || 'none'}; subgroup matrix configs: ${configs.join(', ') || 'none'}; node ${process.version}`);
   console.log(`shapes: M = ${M}, K = ${K}, N ∈ {${Ns.join(', ')}}; ${reps} timed runs after a warm-up; error over ${SAMPLE_ROWS} sampled rows vs float64/int JS`);
 
   // BENCH_TC=0 skips the (untested) tensor-core kernels altogether, e.g. if they take the device down
