@@ -136,8 +136,11 @@ function int8Source(cfg: T5Config, mode: Int8Mode, seed: number) {
   let int8Bytes = 0;
   let floatBytes = 0;
   const linears: Int8Linear[] = [];
+  const bytesByPath = new Map<string, number>(); // packed words + row scales of each projection
   return {
     stats: () => ({ int8Bytes, floatBytes, linears: linears.length }),
+    /** Bytes of the projections whose path starts with `prefix` (e.g. "encoder.block.0."). */
+    linearBytes: (prefix: string) => [...bytesByPath].reduce((a, [p, b]) => (p.startsWith(prefix) ? a + b : a), 0),
     linear(path: string, inFeatures: number, outFeatures: number) {
       const packed = pool.words(outFeatures * packedWidth(inFeatures));
       const scale = new Float32Array(outFeatures);
@@ -145,6 +148,7 @@ function int8Source(cfg: T5Config, mode: Int8Mode, seed: number) {
       for (let i = 0; i < outFeatures; i++) scale[i] = base * (0.9 + (0.2 * (pool.next() >>> 8)) / 16777216);
       const lin = Int8Linear.fromQuantized({ packed, scale, outFeatures, inFeatures }, { mode });
       int8Bytes += outFeatures * inFeatures;
+      bytesByPath.set(path, packed.byteLength + scale.byteLength);
       linears.push(lin);
       return lin;
     },
@@ -258,6 +262,43 @@ function trackPeaks(): { peaks: Peaks; reset(): void } {
       peaks.gpuAllocated = bm ? bm.numBytesAllocated : 0;
     },
   };
+}
+
+/**
+ * GPU memory of the full-depth model (flan-ul2's 32 + 32 blocks), projected from a shallower run:
+ * each further block adds its int8 projections (packed words + row scales, as built), its layer norms,
+ * its LoRA variables (q, v: A [r, d_model] and B [inner, r]) with AdamW's m and v and a gradient,
+ * and — with checkpointing — the one tensor a checkpointed block keeps for its backward, its input
+ * [B, len, d_model] (its bias, mask and the encoder output are shared by all blocks). `len` is the
+ * largest timed batch's source (encoder) or target (decoder) size. Without checkpointing every block
+ * keeps all its activations, which this does not model: no projection then.
+ */
+function projectFullDepth(
+  cfg: T5Config, flags: Flags, timed: HostBatch[], linearBytes: (prefix: string) => number, peaks: Peaks,
+): { line: string; json: Record<string, number> } | null {
+  const fullEnc = (flanUl2Config as { num_layers: number }).num_layers;
+  const fullDec = (flanUl2Config as { num_decoder_layers?: number }).num_decoder_layers ?? fullEnc;
+  const addEnc = fullEnc - cfg.num_layers;
+  const addDec = fullDec - cfg.num_decoder_layers;
+  if (!flags.ckpt || addEnc < 0 || addDec < 0 || addEnc + addDec === 0 || timed.length === 0) return null;
+  const d = cfg.d_model;
+  const inner = cfg.num_heads * cfg.d_kv;
+  const loraBytes = (adapters: number) => adapters * 8 * (d + inner) * 4 * 4; // r 8; variable, m, v, gradient
+  const maxSource = Math.max(...timed.map((b) => b.batchSize * b.sourceLength));
+  const maxTarget = Math.max(...timed.map((b) => b.batchSize * b.targetLength));
+  const enc = linearBytes('encoder.block.0.') + 2 * d * 4 + loraBytes(2) + maxSource * d * 4;
+  const dec = linearBytes('decoder.block.0.') + 3 * d * 4 + loraBytes(4) + maxTarget * d * 4;
+  const added = addEnc * enc + addDec * dec;
+  // tfjs's pool of free buffers comes on top; with a cap it holds at most the cap (webgpu-pool.ts).
+  const poolCap = flags.poolMiB === null ? NaN : flags.poolMiB * 2 ** 20;
+  const json = {
+    encoderBlocks: fullEnc, decoderBlocks: fullDec, bytesPerEncoderBlock: enc, bytesPerDecoderBlock: dec,
+    gpuUsedGiB: (peaks.gpuUsed + added) / GiB, gpuHeldAtMostGiB: (peaks.gpuUsed + added + poolCap) / GiB,
+  };
+  const line = `memory at full depth (${fullEnc}+${fullDec} blocks), projected from this ${cfg.num_layers}+${cfg.num_decoder_layers}: ` +
+    `+${fmt(enc / GiB, 3)} GiB per encoder block, +${fmt(dec / GiB, 3)} GiB per decoder block (int8 weights, norms, LoRA + AdamW state, checkpointed input) → ` +
+    `GPU buffers in use ${fmt(json.gpuUsedGiB)} GiB; with the free-buffer pool (≤ its cap) at most ${fmt(json.gpuHeldAtMostGiB)} GiB held (target ≤ 40 GB = 37.25 GiB)`;
+  return { line, json };
 }
 
 // ---------------------------------------------------------------- main
@@ -421,6 +462,8 @@ async function main(): Promise<void> {
   for (const r of passRows) r.peak_gib = peaks.gpuAllocated / GiB;
   const ours = passRows[passRows.length - 1]!;
   console.log(`memory: after warm-up ${fmt(weightsGiB)} GiB in tensors; peak over timed steps: tf.memory().numBytes ${fmt(peaks.tfBytes / GiB)} GiB, GPU buffers in use ${fmt(peaks.gpuUsed / GiB)} GiB, GPU buffers allocated (incl. tfjs pool) ${fmt(peaks.gpuAllocated / GiB)} GiB; pool cap ${flags.poolMiB === null ? 'none' : `${flags.poolMiB} MiB`}${gpu.pool ? ` (${gpu.pool.evicted().buffers} buffers, ${fmt(gpu.pool.evicted().bytes / GiB)} GiB destroyed)` : ''}`);
+  const projection = projectFullDepth(cfg, flags, batches.slice(2), src.linearBytes, peaks);
+  if (projection) console.log(projection.line);
   const families = new Map<string, number>();
   for (const [key, n] of counted.byKey) families.set(kernelFamily(key), (families.get(kernelFamily(key)) ?? 0) + n);
   const dispatchFamilies = [...families].sort((x, y) => y[1] - x[1]).map(([family, n]) => ({ family, dispatches: n }));
@@ -553,7 +596,7 @@ async function main(): Promise<void> {
     console.log(`ratio conifer (pass ${flags.passes})/pytorch: real tok/s ${fmt(ours.real_tokens_per_s / ref.real_tokens_per_s, 3)}×, step time ${fmt(ours.step_s / ref.step_s, 2)}×, peak memory ${fmt(ours.peak_gib / ref.peak_gib, 2)}× (targets: ≥ 0.25× milestone, ≥ 1.0× goal, peak ≤ 40 GB)`);
   }
   console.log(`correctness: ${checkOk ? 'PASS' : 'FAIL'} (all losses finite: ${allFinite}; ${!flags.check ? 'gradient check skipped' : flags.int8Mode === 'llm-int8' ? 'gradient check printed, not enforced in llm-int8 mode' : 'LoRA-B gradient vs central finite difference, see above'})`);
-  writeFileSync(resolve(flags.out, 'result.json'), JSON.stringify({ flags, config: raw, adapter: { name: gpu.adapter, features: gpu.features, subgroupMatrixConfigs: gpu.subgroupMatrixConfigs, limits: gpu.limits }, passes: passRows, pytorch: ref, peaks, check: checkLine, checkOk, kernelProfile, dispatchFamilies }, null, 2));
+  writeFileSync(resolve(flags.out, 'result.json'), JSON.stringify({ flags, config: raw, fullDepthProjection: projection?.json ?? null, adapter: { name: gpu.adapter, features: gpu.features, subgroupMatrixConfigs: gpu.subgroupMatrixConfigs, limits: gpu.limits }, passes: passRows, pytorch: ref, peaks, check: checkLine, checkOk, kernelProfile, dispatchFamilies }, null, 2));
   process.exitCode = checkOk ? 0 : 1;
 }
 
