@@ -172,7 +172,7 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
    * and their count (the trainer divides by the whole accumulation window's count).
    */
   lossSum(batch: T5Batch, training: boolean): { sum: tf.Scalar; count: number } {
-    const labelsHost = batch.labels instanceof Int32Array ? batch.labels : (batch.labels.dataSync() as Int32Array);
+    const labelsHost = batch.labels instanceof Int32Array ? batch.labels : readLabelsSync(batch.labels);
     const count = countTargets(labelsHost);
     const ctx = this.context(training);
     const sum = tf.tidy(() => {
@@ -380,6 +380,15 @@ function tokenLosses(logits: tf.Tensor3D, labels: tf.Tensor2D): tf.Tensor2D {
     const picked = tf.sum(tf.mul(logp, tf.cast(tf.oneHot(target, v), 'float32')), 1); // (N,)
     return tf.reshape(tf.mul(tf.neg(picked), tf.cast(keep, 'float32')), [b, t]);
   });
+}
+
+/** `count` is a number, so tensor labels are read back synchronously — which webgpu in Node cannot do. */
+function readLabelsSync(labels: tf.Tensor2D): Int32Array {
+  try {
+    return Int32Array.from(labels.dataSync());
+  } catch (e) {
+    throw new Error(`lossSum: labels are a tensor on the '${tf.getBackend()}' backend, which cannot read them back synchronously (${(e as Error).message}); pass labels as an Int32Array with batchSize and targetLength`);
+  }
 }
 
 function batchDims(batch: T5Batch): [number, number, number] {

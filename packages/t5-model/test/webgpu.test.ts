@@ -37,6 +37,9 @@ describe.skipIf(skip)('webgpu backend (lavapipe here)', () => {
     const out2 = m.forward({ inputIds: ids, attentionMask: mask, labels: gpuLabels });
     expect(Math.abs((await out2.loss!.data())[0]! - c.loss) / c.loss).toBeLessThan(1e-4);
     expect((await out2.tokenCount!.data())[0]).toBe(c.labels.flat().filter((l) => l !== -100).length);
+    // lossSum's count is a number: with GPU labels it says so in one error instead of tfjs's read failure.
+    const gpuBatch = { inputIds: ids, attentionMask: mask, labels: gpuLabels };
+    expect(() => m.lossSum(gpuBatch, false)).toThrow(/lossSum: labels are a tensor on the 'webgpu' backend.*pass labels as an Int32Array/);
     tf.dispose([gpuLabels, out2.logits, out2.encoderLastHiddenState, out2.loss!, out2.lossSum!, out2.tokenLoss!, out2.tokenCount!]);
     expect(tf.memory().numTensors).toBe(before + 1); // + the scalar 0
     tf.dispose([ids, mask, labels]);
