@@ -27,7 +27,7 @@ kout=benchmarks/gpu/dist/int8-kernels.mjs
   --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
   --log-level=warning --outfile=$kout
 ls -la $kout
-extra=($kout)
+extra=($kout benchmarks/gpu/device-run.sh)
 tc=$root/../shared/device/tc-bench.mjs
 [ -s "$tc" ] || tc=/work/shared/device/tc-bench.mjs
 [ -s "$tc" ] && extra+=("$tc")

@@ -1,0 +1,33 @@
+#!/bin/bash
+# The one device call of docs/gpu.md, packed into .device-carry/ by build.sh:
+#   source .device-carry/setup.sh && bash .device-carry/device-run.sh [more bench.mjs flags]
+# Runs, each under its own timeout so a hang still leaves time for the rest:
+#   1. tc-bench.mjs      the tensor-core ceiling from plain WGSL (../shared/device)
+#   2. int8-kernels.mjs  every @conifer/int8 webgpu kernel checked and timed alone at Flan-UL2's shapes
+#   3. bench.mjs         LoRA training steps of a Flan-UL2 slice, then PyTorch + PEFT on the same batches
+# The call returns only the last 12,000 characters of its output, so every script's WHOLE output goes to
+# $OUT/<script>.log (files under $OUT come back even when the call times out) and the console gets the
+# summaries, the training bench last. Exit status: the training bench's (1 when its check fails).
+set -u
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+out=${OUT:-/tmp/conifer-device-out}
+mkdir -p "$out"
+# Dawn's notice about dynamic buffer limits, printed once per device: noise.
+quiet() { grep -v '^Warning: maxDynamic' || true; }
+stamp() { echo "== $1 ($(date -u +%H:%M:%S), timeout $2 s; whole output: $out/$1.log)"; }
+
+stamp tc-bench "${T_TC:-80}"
+timeout "${T_TC:-80}" node "$here/tc-bench.mjs" 2>&1 | quiet > "$out/tc-bench.log"
+echo "exit ${PIPESTATUS[0]}"
+grep -v '^{"adapter"' "$out/tc-bench.log" | cut -c1-200 | tail -24
+
+stamp int8-kernels "${T_K:-150}"
+timeout "${T_K:-150}" node "$here/int8-kernels.mjs" 2>&1 | quiet > "$out/int8-kernels.log"
+echo "exit ${PIPESTATUS[0]}"
+grep -v '^{' "$out/int8-kernels.log" | cut -c1-240 | tail -44
+
+stamp bench "${T_B:-300}"
+timeout "${T_B:-300}" node "$here/bench.mjs" --with-pytorch --layers 4 --steps 4 --passes 2 "$@" 2>&1 | quiet | tee "$out/bench.log"
+rc=${PIPESTATUS[0]}
+echo "exit $rc"
+exit "$rc"
