@@ -13,21 +13,24 @@ out=benchmarks/gpu/dist/bench.mjs
 node_modules/.bin/tsc -p benchmarks/gpu/tsconfig.check.json || echo "build.sh: WARNING: type errors above (bundling anyway)" >&2
 alias=()
 for p in t5-model int8 lora dolly-data trainer safetensors generate dropout; do alias+=(--alias:@conifer/$p=./packages/$p/src/index.ts); done
-"$esb" benchmarks/gpu/bench.ts --bundle --platform=node --format=esm --target=node20 \
-  --main-fields=module,main --external:webgpu "${alias[@]}" \
-  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
-  --log-level=warning --outfile=$out
-ls -la $out
+# One ESM file per script: everything inlined but 'webgpu', tfjs-core once (as ESM), @conifer/* from src.
+bundle() {
+  "$esb" "$1" --bundle --platform=node --format=esm --target=node20 \
+    --main-fields=module,main --external:webgpu "${alias[@]}" \
+    --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
+    --log-level=warning --outfile="$2"
+  ls -la "$2"
+}
+bundle benchmarks/gpu/bench.ts $out
 # The int8 kernel bench (each webgpu Int8MatMul kernel checked and timed alone, tensor cores included) and
 # ../shared/device/tc-bench.mjs (the tensor-core ceiling from plain WGSL) travel in the same carry, so one
 # device call can run all three (docs/gpu.md).
 kout=benchmarks/gpu/dist/int8-kernels.mjs
-"$esb" packages/int8/bench/webgpu-kernels.ts --bundle --platform=node --format=esm --target=node20 \
-  --main-fields=module,main --external:webgpu "${alias[@]}" \
-  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
-  --log-level=warning --outfile=$kout
-ls -la $kout
-extra=($kout benchmarks/gpu/device-run.sh)
+bundle packages/int8/bench/webgpu-kernels.ts $kout
+# The LoRA adapter kernels timed alone, both layouts (packages/lora/bench/webgpu-kernels.ts).
+lout=benchmarks/gpu/dist/lora-kernels.mjs
+bundle packages/lora/bench/webgpu-kernels.ts $lout
+extra=($kout $lout benchmarks/gpu/device-run.sh)
 tc=$root/../shared/device/tc-bench.mjs
 [ -s "$tc" ] || tc=/work/shared/device/tc-bench.mjs
 [ -s "$tc" ] && extra+=("$tc")

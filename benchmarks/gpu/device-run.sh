@@ -4,7 +4,8 @@
 # Runs, each under its own timeout so a hang still leaves time for the rest:
 #   1. tc-bench.mjs      the tensor-core ceiling from plain WGSL (../shared/device)
 #   2. int8-kernels.mjs  every @conifer/int8 webgpu kernel checked and timed alone at Flan-UL2's shapes
-#   3. bench.mjs         LoRA training steps of a Flan-UL2 slice, then PyTorch + PEFT on the same batches
+#   3. lora-kernels.mjs  the LoRA adapter kernels alone, both layouts (packages/lora/bench/webgpu-kernels.ts)
+#   4. bench.mjs         LoRA training steps of a Flan-UL2 slice, then PyTorch + PEFT on the same batches
 # The call returns only the last 12,000 characters of its output, so every script's WHOLE output goes to
 # $OUT/<script>.log (files under $OUT come back even when the call times out) and the console gets the
 # summaries, the training bench last. Exit status: the training bench's (1 when its check fails).
@@ -25,6 +26,11 @@ stamp int8-kernels "${T_K:-150}"
 timeout "${T_K:-150}" node "$here/int8-kernels.mjs" 2>&1 | quiet > "$out/int8-kernels.log"
 echo "exit ${PIPESTATUS[0]}"
 grep -v '^{' "$out/int8-kernels.log" | cut -c1-240 | tail -44
+
+stamp lora-kernels "${T_L:-30}"
+timeout "${T_L:-30}" node "$here/lora-kernels.mjs" 2>&1 | quiet > "$out/lora-kernels.log"
+echo "exit ${PIPESTATUS[0]}"
+grep -v '^\[\|^====\|^Hi, looks like' "$out/lora-kernels.log" | cut -c1-200 | tail -18
 
 stamp bench "${T_B:-300}"
 timeout "${T_B:-300}" node "$here/bench.mjs" --with-pytorch --layers 4 --steps 4 --passes 2 "$@" 2>&1 | quiet | tee "$out/bench.log"

@@ -20,15 +20,12 @@
  * (then ../shared/device/pack.sh packages/int8/bench/dist/webgpu-kernels.mjs on the GPU machine).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { create, globals } from 'webgpu';
 import {
   Int8MatMul, llmInt8MatMulJs, packedWidth, prepareWebGPUTensorCores, registerInt8Kernels, setWebGPUInt8Kernels,
   type TensorCoreKind, type TensorCoreReport, type TensorCoreTiles, type WebGPUInt8KernelOptions,
 } from '../src/index';
+import { createBenchDevice } from '../../../scripts/webgpu-bench-device';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
-Object.assign(globalThis, globals);
 
 const SAMPLE_ROWS = 4;
 const env = (k: string) => process.env[k];
@@ -57,36 +54,13 @@ function tilesFromEnv(v: string | undefined): TensorCoreTiles[] | 'tune' {
 }
 
 async function main(): Promise<void> {
-  const gpu = create(['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia']);
-  const adapter: any = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  if (!adapter) throw new Error('no WebGPU adapter');
-  const want = ['chromium-experimental-subgroup-matrix', 'subgroups', 'shader-f16', 'timestamp-query'];
-  const features = want.filter((f) => adapter.features.has(f));
-  const device: any = await adapter.requestDevice({
-    requiredFeatures: features,
-    requiredLimits: {
-      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-      maxBufferSize: adapter.limits.maxBufferSize,
-      maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
-    },
-  });
-  const name: string = `${adapter.info?.device ?? ''} ${adapter.info?.description ?? ''}`.trim() || 'unknown adapter';
-  const cpuAdapter = /llvmpipe|lavapipe|swiftshader|cpu/i.test(name);
-  // tfjs checks navigator.gpu before it accepts a device
-  Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
-  const backend = new WebGPUBackend(device, adapter.info);
-  if (tf.findBackend('webgpu')) tf.removeBackend('webgpu');
-  tf.registerBackend('webgpu', () => backend);
-  await tf.setBackend('webgpu');
+  const { backend, name, cpuAdapter, features, subgroupMatrixConfigs: configs, sync } = await createBenchDevice();
   registerInt8Kernels();
 
   const M = Number(env('BENCH_M') ?? (cpuAdapter ? 128 : 2048));
   const K = Number(env('BENCH_K') ?? (cpuAdapter ? 512 : 4096));
   const Ns = (env('BENCH_N') ?? (cpuAdapter ? '512,2048' : '4096,16384')).split(',').map(Number);
   const reps = Number(env('BENCH_REPS') ?? (cpuAdapter ? 2 : 10));
-  // Dawn lists the subgroup-matrix shapes it offers (experimental adapter info; empty on CPU adapters).
-  const configs = Array.from((adapter.info?.subgroupMatrixConfigs ?? []) as Iterable<{ componentType: string; resultComponentType: string; M: number; N: number; K: number }>,
-    (c) => `${c.componentType}→${c.resultComponentType} ${c.M}×${c.N}×${c.K}`);
   console.log(`adapter: ${name}; features: ${features.join(', ') || 'none'}; subgroup matrix configs: ${configs.join(', ') || 'none'}; node ${process.version}`);
   console.log(`shapes: M = ${M}, K = ${K}, N ∈ {${Ns.join(', ')}}; ${reps} timed runs after a warm-up; error over ${SAMPLE_ROWS} sampled rows vs float64/int JS`);
 
@@ -96,11 +70,6 @@ async function main(): Promise<void> {
     : await prepareWebGPUTensorCores({ tiles: tilesFromEnv(env('BENCH_TILES')), tuneShape: { M, N: Ns[0] as number, K } });
   for (const kind of ['i8', 'f16', 'f16t'] as const) console.log(`tensor cores ${kind}: ${tc[kind]}`);
 
-  const sync = async () => {
-    const b = backend as any;
-    if (b.commandEncoder) { b.endComputePassEncoder(); b.submitQueue(); }
-    await device.queue.onSubmittedWorkDone();
-  };
 
   for (const N of Ns) {
     const rand = rngFactory(N);

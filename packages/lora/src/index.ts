@@ -26,3 +26,4 @@ export {
 } from './adapter-files.js';
 export { ALLOWED_PICKLE_GLOBALS, TorchPickleError, type TorchTensor, readTorchStateDict, restrictedUnpickle } from './torch-bin.js';
 export { kaimingUniformA5 } from './init.js';
+export { setWebGPULoraKernels, type WebGPULoraKernelOptions } from './lora-webgpu.js';

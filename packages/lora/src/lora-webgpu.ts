@@ -9,16 +9,39 @@ import { dropoutAttrs, WGSL_HASH } from '@conifer/dropout';
  * dispatch (a Flan-UL2 step has 192 adapted projections, each run forward twice with gradient
  * checkpointing); the products themselves are thin (r = 8). The dropout mask is
  * `@conifer/dropout`'s (same seed → same mask as `dropout(x, p, seed)` on any backend), drawn in
- * the shader and drawn again in the backward instead of being kept. The four products that sum
- * thousands of terms (down, dh, dA, dB) give each output a workgroup of 64 invocations; up and dx
- * (r terms each) one invocation per output.
+ * the shader and drawn again in the backward instead of being kept. Up and dx (r terms per output)
+ * run one invocation per output. The four products that sum thousands of terms are tiled
+ * (`setWebGPULoraKernels`): down and dh (over in / out) take 4 token rows per workgroup and all r
+ * outputs of each, so x (or dy) is read once and A (or B) once per 4 rows; dA and dB (over the N
+ * tokens) take 32 columns per workgroup in 8 token groups, all r outputs of each column, so x (or dy)
+ * is read once, 32 consecutive floats per load. The first layout ('per-output': a workgroup of 64
+ * per output element) read x r times, and in dA and dB a column of x (a stride of `in` floats
+ * between neighbouring invocations); it stays selectable, and serves r > 16.
  */
 export const LORA_DOWN = 'ConiferLoraDown';
 export const LORA_UP = 'ConiferLoraUp';
-const DOWN_DX = 'ConiferLoraDownGradX';
-const DOWN_DA = 'ConiferLoraDownGradA';
-const UP_DH = 'ConiferLoraUpGradH';
-const UP_DB = 'ConiferLoraUpGradB';
+export const DOWN_DX = 'ConiferLoraDownGradX';
+export const DOWN_DA = 'ConiferLoraDownGradA';
+export const UP_DH = 'ConiferLoraUpGradH';
+export const UP_DB = 'ConiferLoraUpGradB';
+
+/** How the four long reductions (down, dh, dA, dB) are laid out on the GPU. */
+export interface WebGPULoraKernelOptions {
+  /** 'tiled' (default) or 'per-output' (one workgroup of 64 per output element; always used for r > 16). */
+  layout?: 'tiled' | 'per-output';
+}
+let kernelOptions: Required<WebGPULoraKernelOptions> = { layout: 'tiled' };
+
+/** Chooses the kernel layout for later calls (benchmarks compare them); returns the previous options. */
+export function setWebGPULoraKernels(options: WebGPULoraKernelOptions): WebGPULoraKernelOptions {
+  const prev = { ...kernelOptions };
+  kernelOptions = { layout: options.layout ?? 'tiled' };
+  return prev;
+}
+
+/** Largest r of the tiled layout: its r accumulators per token row live in registers. */
+const TILED_MAX_R = 16;
+const tiled = (r: number) => kernelOptions.layout === 'tiled' && r <= TILED_MAX_R;
 
 /** Attributes of the down projection: scaling and the dropout draw (`dropout: false` = none). */
 export interface LoraDownAttrs { scaling: number; dropout: boolean; key: number; thr: number; scale: number }
@@ -113,6 +136,113 @@ function reduceProgram(
   };
 }
 
+const ROWS = 4; // token rows per workgroup of the row reductions
+
+/** Workgroups spread over x and y past 65,535; the kernel reads its flat index from both. */
+function grid(groups: number): [number, number, number] {
+  const x = Math.min(groups, 65535);
+  return [x, Math.ceil(groups / x), 1];
+}
+
+/**
+ * out [rows, R] = finish(Σ_k term(n, k, i)) for the R outputs of each row, `len` terms each: a
+ * workgroup of 64 takes ROWS rows; invocation l sums k = l, l + 64, … for every row and output, so
+ * each row's operand (x) is read once and the shared one (A or B: `wload(i, k)`) once per ROWS rows.
+ */
+function rowReduceProgram(
+  key: string, variableNames: string[], rows: number, R: number, uniforms: string,
+  u: { rows: string; len: string },
+  /** WGSL of the row operand at (n, k) and of the shared operand at (i, k). */
+  xload: (n: string, k: string) => string, wload: (i: string, k: string) => string,
+  finish = 'v',
+): WgslProgram {
+  const P = ROWS * R;
+  return {
+    variableNames, outputShape: [rows, R], shaderKey: `${key}_rows${ROWS}_r${R}`, size: false, uniforms,
+    dispatchLayout: { x: [0], y: [1] }, dispatch: grid(Math.ceil(rows / ROWS)), workgroupSize: [64, 1, 1],
+    getUserCode: () => `${WGSL_HASH}
+      var<workgroup> part : array<f32, ${P * 64}>;
+      fn main() {
+        let n0 = i32(workgroupId.y * numWorkgroups.x + workgroupId.x) * ${ROWS};
+        let lid = i32(localId.x);
+        var acc : array<f32, ${P}>;
+        for (var k = lid; k < uniforms.${u.len}; k += 64) {
+          var w : array<f32, ${R}>;
+          for (var i = 0; i < ${R}; i++) { w[i] = ${wload('i', 'k')}; }
+          for (var j = 0; j < ${ROWS}; j++) {
+            let n = n0 + j;
+            if (n < uniforms.${u.rows}) {
+              let xv = ${xload('n', 'k')};
+              for (var i = 0; i < ${R}; i++) { acc[j * ${R} + i] = fma(xv, w[i], acc[j * ${R} + i]); }
+            }
+          }
+        }
+        for (var p = 0; p < ${P}; p++) { part[p * 64 + lid] = acc[p]; }
+        workgroupBarrier();
+        for (var p = lid; p < ${P}; p += 64) {
+          let n = n0 + p / ${R};
+          if (n < uniforms.${u.rows}) {
+            var v = 0.0;
+            for (var l = 0; l < 64; l++) { v += part[p * 64 + l]; }
+            setOutputAtIndex(n * ${R} + p % ${R}, ${finish});
+          }
+        }
+      }`,
+  };
+}
+
+const COLS = 32; // columns per workgroup of the column reductions
+const GROUPS = 8; // token groups per workgroup (COLS · GROUPS = 256 invocations)
+
+/**
+ * R outputs per column of a [len, cols] operand, each a sum over its len (= N token) rows:
+ * a workgroup of COLS × GROUPS invocations takes COLS consecutive columns; invocation (c, g) sums
+ * the rows g, g + GROUPS, … of its column for all R outputs (one coalesced load of the column
+ * operand and R of the row's small operand per row), then the GROUPS partial sums are added.
+ * `store(i, c)` is the flat output index of output i of column c.
+ */
+function colReduceProgram(
+  key: string, variableNames: string[], outputShape: [number, number], cols: number, R: number, uniforms: string,
+  u: { cols: string; len: string },
+  /** WGSL of the column operand at (n, c) and of the row operand at (n, i). */
+  cload: (n: string, c: string) => string, rload: (n: string, i: string) => string,
+  store: (i: string, c: string) => string,
+  finish = 'v',
+): WgslProgram {
+  const P = GROUPS * R * COLS;
+  return {
+    variableNames, outputShape, shaderKey: `${key}_cols${COLS}x${GROUPS}_r${R}`, size: false, uniforms,
+    dispatchLayout: { x: [1], y: [0] }, dispatch: grid(Math.ceil(cols / COLS)), workgroupSize: [COLS * GROUPS, 1, 1],
+    getUserCode: () => `${WGSL_HASH}
+      var<workgroup> part : array<f32, ${P}>;
+      fn main() {
+        let c0 = i32(workgroupId.y * numWorkgroups.x + workgroupId.x) * ${COLS};
+        let lid = i32(localId.x);
+        let lc = lid % ${COLS};
+        let g = lid / ${COLS};
+        let c = c0 + lc;
+        var acc : array<f32, ${R}>;
+        if (c < uniforms.${u.cols}) {
+          for (var n = g; n < uniforms.${u.len}; n += ${GROUPS}) {
+            let cv = ${cload('n', 'c')};
+            for (var i = 0; i < ${R}; i++) { acc[i] = fma(${rload('n', 'i')}, cv, acc[i]); }
+          }
+        }
+        for (var i = 0; i < ${R}; i++) { part[(g * ${R} + i) * ${COLS} + lc] = acc[i]; }
+        workgroupBarrier();
+        for (var o = lid; o < ${R * COLS}; o += ${COLS * GROUPS}) {
+          let i = o / ${COLS};
+          let oc = c0 + o % ${COLS};
+          if (oc < uniforms.${u.cols}) {
+            var v = 0.0;
+            for (var q = 0; q < ${GROUPS}; q++) { v += part[(q * ${R} + i) * ${COLS} + o % ${COLS}]; }
+            setOutputAtIndex(${store('i', 'oc')}, ${finish});
+          }
+        }
+      }`,
+  };
+}
+
 const DROP_UNIFORMS = 'rows : i32, inF : i32, r : i32, scaling : f32, key : u32, thr : u32, scale : f32,';
 /** x[n, k] after dropout (the mask of element n·in + k), as `@conifer/dropout` computes it. */
 const dropped = (a: LoraDownAttrs, n: string, k: string) =>
@@ -134,8 +264,11 @@ const down: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const at = attrs as unknown as LoraDownAttrs;
   const [N, inF] = x.shape as [number, number];
   const r = a.shape[0] as number;
-  const prog = reduceProgram(`conifer_lora_down_${at.dropout}`, ['x', 'a'], [N, r], DROP_UNIFORMS, { width: 'r', rows: 'rows', len: 'inF' },
-    [dropped(at, 'row', 't'), 'a[col * uniforms.inF + t]'], 'v * uniforms.scaling');
+  const prog = tiled(r)
+    ? rowReduceProgram(`conifer_lora_down_${at.dropout}`, ['x', 'a'], N, r, DROP_UNIFORMS, { rows: 'rows', len: 'inF' },
+      (n, k) => dropped(at, n, k), (i, k) => `a[${i} * uniforms.inF + ${k}]`, 'v * uniforms.scaling')
+    : reduceProgram(`conifer_lora_down_${at.dropout}`, ['x', 'a'], [N, r], DROP_UNIFORMS, { width: 'r', rows: 'rows', len: 'inF' },
+      [dropped(at, 'row', 't'), 'a[col * uniforms.inF + t]'], 'v * uniforms.scaling');
   return run(backend, prog, [x, a], dropUniforms(N, inF, r, at));
 };
 
@@ -158,8 +291,11 @@ const downGradA: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const at = attrs as unknown as LoraDownAttrs;
   const [N, r] = dh.shape as [number, number];
   const inF = x.shape[1] as number;
-  const prog = reduceProgram(`conifer_lora_down_da_${at.dropout}`, ['dh', 'x'], [r, inF], DROP_UNIFORMS, { width: 'inF', rows: 'r', len: 'rows' },
-    ['dh[t * uniforms.r + row]', dropped(at, 't', 'col')], 'v * uniforms.scaling');
+  const prog = tiled(r)
+    ? colReduceProgram(`conifer_lora_down_da_${at.dropout}`, ['dh', 'x'], [r, inF], inF, r, DROP_UNIFORMS, { cols: 'inF', len: 'rows' },
+      (n, c) => dropped(at, n, c), (n, i) => `dh[${n} * ${r} + ${i}]`, (i, c) => `${i} * uniforms.inF + ${c}`, 'v * uniforms.scaling')
+    : reduceProgram(`conifer_lora_down_da_${at.dropout}`, ['dh', 'x'], [r, inF], DROP_UNIFORMS, { width: 'inF', rows: 'r', len: 'rows' },
+      ['dh[t * uniforms.r + row]', dropped(at, 't', 'col')], 'v * uniforms.scaling');
   return run(backend, prog, [dh, x], dropUniforms(N, inF, r, at));
 };
 
@@ -182,8 +318,11 @@ const upGradH: tf.KernelFunc = ({ inputs, backend }) => {
   const { dy, b } = inputs as { dy: tf.TensorInfo; b: tf.TensorInfo };
   const [N, outF] = dy.shape as [number, number];
   const r = b.shape[1] as number;
-  const prog = reduceProgram('conifer_lora_up_dh', ['dy', 'b'], [N, r], UP_UNIFORMS, { width: 'r', rows: 'rows', len: 'outF' },
-    ['dy[row * uniforms.outF + t]', 'b[t * uniforms.r + col]']);
+  const prog = tiled(r)
+    ? rowReduceProgram('conifer_lora_up_dh', ['dy', 'b'], N, r, UP_UNIFORMS, { rows: 'rows', len: 'outF' },
+      (n, k) => `dy[${n} * uniforms.outF + ${k}]`, (i, k) => `b[${k} * ${r} + ${i}]`)
+    : reduceProgram('conifer_lora_up_dh', ['dy', 'b'], [N, r], UP_UNIFORMS, { width: 'r', rows: 'rows', len: 'outF' },
+      ['dy[row * uniforms.outF + t]', 'b[t * uniforms.r + col]']);
   return run(backend, prog, [dy, b], upUniforms(N, outF, r));
 };
 
@@ -192,8 +331,11 @@ const upGradB: tf.KernelFunc = ({ inputs, backend }) => {
   const { dy, h } = inputs as { dy: tf.TensorInfo; h: tf.TensorInfo };
   const [N, outF] = dy.shape as [number, number];
   const r = h.shape[1] as number;
-  const prog = reduceProgram('conifer_lora_up_db', ['dy', 'h'], [outF, r], UP_UNIFORMS, { width: 'r', rows: 'outF', len: 'rows' },
-    ['dy[t * uniforms.outF + row]', 'h[t * uniforms.r + col]']);
+  const prog = tiled(r)
+    ? colReduceProgram('conifer_lora_up_db', ['dy', 'h'], [outF, r], outF, r, UP_UNIFORMS, { cols: 'outF', len: 'rows' },
+      (n, c) => `dy[${n} * uniforms.outF + ${c}]`, (n, i) => `h[${n} * ${r} + ${i}]`, (i, c) => `${c} * ${r} + ${i}`)
+    : reduceProgram('conifer_lora_up_db', ['dy', 'h'], [outF, r], UP_UNIFORMS, { width: 'r', rows: 'outF', len: 'rows' },
+      ['dy[t * uniforms.outF + row]', 'h[t * uniforms.r + col]']);
   return run(backend, prog, [dy, h], upUniforms(N, outF, r));
 };
 

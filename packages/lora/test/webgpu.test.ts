@@ -1,21 +1,27 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipWebGPU, useWebGPUBackend } from '../../../vitest.webgpu';
 import { FloatLinear, LoraLinear } from '../src/index.js';
-import { LORA_DOWN, LORA_UP } from '../src/lora-webgpu.js';
+import { LORA_DOWN, LORA_UP, setWebGPULoraKernels } from '../src/lora-webgpu.js';
 import { randomValues, relL2 } from './helpers.js';
 
 const skip = await skipWebGPU();
 
-describe.skipIf(skip)('LoraLinear on webgpu: 2 kernels forward, 4 backward (lavapipe in CI)', () => {
+describe.skipIf(skip).each(['tiled', 'per-output'] as const)('LoraLinear on webgpu, %s layout: 2 kernels forward, 4 backward (lavapipe in CI)', (layout) => {
   useWebGPUBackend(tf, () => import('@tensorflow/tfjs-backend-webgpu'));
+  beforeAll(() => void setWebGPULoraKernels({ layout }));
+  afterAll(() => void setWebGPULoraKernels({}));
 
   // [B, S, in] → out; B·S·out > 65,535·64 in the last case (a 2-D dispatch of the up kernel).
   const cases = [
     { shape: [2, 5, 24], out: 20, r: 4, p: 0 },
     { shape: [2, 5, 24], out: 20, r: 4, p: 0.3 },
     { shape: [4, 128, 64], out: 8200, r: 8, p: 0.1 },
+    // Off the tiles: 7 token rows (4 per row-reduction workgroup), 100 and 70 columns (32 per
+    // column-reduction workgroup); r 16 is the tiled layout's largest, r 17 takes the per-output one.
+    { shape: [1, 7, 100], out: 70, r: 16, p: 0.2 },
+    { shape: [1, 6, 40], out: 33, r: 17, p: 0.1 },
   ];
   for (const c of cases) {
     it(`x [${c.shape}] → ${c.out}, r ${c.r}, dropout ${c.p}: output and gradients (x, A, B) equal cpu; masks the same; no leaks`, async () => {
