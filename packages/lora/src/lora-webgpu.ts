@@ -158,7 +158,7 @@ function rowReduceProgram(
 ): WgslProgram {
   const P = ROWS * R;
   return {
-    variableNames, outputShape: [rows, R], shaderKey: `${key}_rows${ROWS}_r${R}`, size: false, uniforms,
+    variableNames, outputShape: [rows, R], shaderKey: `${key}_${ROWS}rows_r${R}`, size: false, uniforms,
     dispatchLayout: { x: [0], y: [1] }, dispatch: grid(Math.ceil(rows / ROWS)), workgroupSize: [64, 1, 1],
     getUserCode: () => `${WGSL_HASH}
       var<workgroup> part : array<f32, ${P * 64}>;
@@ -211,7 +211,7 @@ function colReduceProgram(
 ): WgslProgram {
   const P = GROUPS * R * COLS;
   return {
-    variableNames, outputShape, shaderKey: `${key}_cols${COLS}x${GROUPS}_r${R}`, size: false, uniforms,
+    variableNames, outputShape, shaderKey: `${key}_${COLS}x${GROUPS}cols_r${R}`, size: false, uniforms,
     dispatchLayout: { x: [1], y: [0] }, dispatch: grid(Math.ceil(cols / COLS)), workgroupSize: [COLS * GROUPS, 1, 1],
     getUserCode: () => `${WGSL_HASH}
       var<workgroup> part : array<f32, ${P}>;
