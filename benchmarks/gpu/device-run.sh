@@ -33,7 +33,8 @@ echo "exit ${PIPESTATUS[0]}"
 grep -v '^\[\|^====\|^Hi, looks like' "$out/lora-kernels.log" | cut -c1-200 | tail -18
 
 stamp bench "${T_B:-300}"
-timeout "${T_B:-300}" node "$here/bench.mjs" --with-pytorch --layers 4 --steps 4 --passes 2 "$@" 2>&1 | quiet | tee "$out/bench.log"
+# --budget-s: the bench skips what would not fit (later passes, profile, check) and prints its table in time.
+timeout "${T_B:-300}" node "$here/bench.mjs" --with-pytorch --layers 4 --steps 4 --passes 2 --budget-s $(( ${T_B:-300} - 25 )) "$@" 2>&1 | quiet | tee "$out/bench.log"
 rc=${PIPESTATUS[0]}
 echo "exit $rc"
 exit "$rc"
