@@ -5,7 +5,7 @@
 set -euo pipefail
 root=$(git rev-parse --show-toplevel); cd "$root"
 esb=$(command -v esbuild || true)
-[ -n "$esb" ] || esb=$(ls -d node_modules/.pnpm/esbuild@*/node_modules/esbuild/bin/esbuild 2>/dev/null | sort -V | tail -1)
+[ -n "$esb" ] || esb=$(ls -d node_modules/.pnpm/esbuild@*/node_modules/esbuild/bin/esbuild 2>/dev/null | sort -V | tail -1 || true)
 [ -x "$esb" ] || { echo "build.sh: no esbuild binary found under node_modules/.pnpm" >&2; exit 1; }
 out=benchmarks/gpu/dist/bench.mjs
 # Type-check first (strict, @conifer/* from src); esbuild only strips types. A failure is reported, not fatal,

@@ -18,23 +18,29 @@ quiet() { grep -v '^Warning: maxDynamic' || true; }
 stamp() { echo "== $1 ($(date -u +%H:%M:%S), timeout $2 s; whole output: $out/$1.log)"; }
 
 stamp tc-bench "${T_TC:-80}"
-timeout "${T_TC:-80}" node "$here/tc-bench.mjs" 2>&1 | quiet > "$out/tc-bench.log"
+timeout -k 10 "${T_TC:-80}" node "$here/tc-bench.mjs" 2>&1 | quiet > "$out/tc-bench.log"
 echo "exit ${PIPESTATUS[0]}"
 grep -v '^{"adapter"' "$out/tc-bench.log" | cut -c1-200 | tail -24
 
 stamp int8-kernels "${T_K:-150}"
-timeout "${T_K:-150}" node "$here/int8-kernels.mjs" 2>&1 | quiet > "$out/int8-kernels.log"
+timeout -k 10 "${T_K:-150}" node "$here/int8-kernels.mjs" 2>&1 | quiet > "$out/int8-kernels.log"
 echo "exit ${PIPESTATUS[0]}"
 grep -v '^{' "$out/int8-kernels.log" | cut -c1-240 | tail -44
 
 stamp lora-kernels "${T_L:-30}"
-timeout "${T_L:-30}" node "$here/lora-kernels.mjs" 2>&1 | quiet > "$out/lora-kernels.log"
+timeout -k 10 "${T_L:-30}" node "$here/lora-kernels.mjs" 2>&1 | quiet > "$out/lora-kernels.log"
 echo "exit ${PIPESTATUS[0]}"
 grep -v '^\[\|^====\|^Hi, looks like' "$out/lora-kernels.log" | cut -c1-200 | tail -18
 
-stamp bench "${T_B:-300}"
-# --budget-s: the bench skips what would not fit (later passes, profile, check) and prints its table in time.
-timeout "${T_B:-300}" node "$here/bench.mjs" --with-pytorch --layers 4 --steps 4 --passes 2 --budget-s $(( ${T_B:-300} - 25 )) "$@" 2>&1 | quiet | tee "$out/bench.log"
+# The bench gets what is left before DEADLINE (seconds since this script started; the call's timeout_s
+# 590 less setup.sh), at most T_B, and --budget-s 25 s less: it skips what would not fit (the rest of a
+# pass, later passes, the profile step; the gradient check keeps its time) and prints its table in time.
+tb=${T_B:-300}
+left=$(( ${DEADLINE:-565} - SECONDS ))
+(( left < tb )) && tb=$left
+(( tb < 30 )) && tb=30
+stamp bench "$tb"
+timeout -k 10 "$tb" node "$here/bench.mjs" --with-pytorch --layers 4 --steps 4 --passes 2 --budget-s $(( tb - 25 )) "$@" 2>&1 | quiet | tee "$out/bench.log"
 rc=${PIPESTATUS[0]}
 echo "exit $rc"
 exit "$rc"

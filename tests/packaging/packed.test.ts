@@ -4,7 +4,7 @@
  * and CommonJS, and the README examples run there — their output must be the README's.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,18 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const packagesDir = join(root, 'packages');
 const names = readdirSync(packagesDir).filter((n) => existsSync(join(packagesDir, n, 'package.json'))).sort();
 const manifest = (name: string) => JSON.parse(readFileSync(join(packagesDir, name, 'package.json'), 'utf8'));
-const rootManifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+/** The exact version the workspace installed (from its lockfile), so the install here resolves nothing new. */
+const installed = (p: string) => JSON.parse(readFileSync(join(root, 'node_modules', p, 'package.json'), 'utf8')).version as string;
+
+/** Newest modification time of the files under `dir` (ms). */
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
 
 let work = '';
@@ -43,8 +54,11 @@ function blocksOf(readme: string): Array<{ lang: string; lines: string[] }> {
 }
 
 beforeAll(() => {
+  // What is packed is dist/: it must exist and be newer than every source file.
   const missing = names.filter((n) => !existsSync(join(packagesDir, n, 'dist', 'index.js')));
   if (missing.length) throw new Error(`packages not built (${missing.join(', ')}): run \`pnpm build\` first`);
+  const stale = names.filter((n) => newest(join(packagesDir, n, 'src')) > statSync(join(packagesDir, n, 'dist', 'index.js')).mtimeMs);
+  if (stale.length) throw new Error(`dist/ older than src/ in ${stale.join(', ')}: run \`pnpm build\` first`);
   work = mkdtempSync(join(tmpdir(), 'conifer-packed-'));
   const packs = join(work, 'tarballs');
   for (const n of names) {
@@ -54,9 +68,10 @@ beforeAll(() => {
     if (!existsSync(tarballs[m.name]!)) throw new Error(`pnpm pack wrote no ${tarballs[m.name]}`);
   }
   // An empty project: the tarballs (their @conifer dependencies pointed at the tarballs too, as the
-  // registry would serve them) and the tfjs packages the READMEs install, at the workspace's versions.
+  // registry would serve them) and the tfjs packages the READMEs install, at the exact versions the
+  // workspace installed (already in pnpm's store: nothing new is resolved or fetched).
   app = join(work, 'app');
-  const tfjs = (p: string) => rootManifest.devDependencies[p] as string;
+  const tfjs = installed;
   const files = Object.fromEntries(Object.entries(tarballs).map(([k, v]) => [k, `file:${v}`]));
   mkdirSync(app);
   cpSync(join(packagesDir, 't5-model', 'test', 'fixtures', 'models', 'ul2-tiny'), join(app, 'test', 'fixtures', 'models', 'ul2-tiny'), { recursive: true });

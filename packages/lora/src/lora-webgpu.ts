@@ -39,8 +39,14 @@ export function setWebGPULoraKernels(options: WebGPULoraKernelOptions): WebGPULo
   return prev;
 }
 
-/** Largest r of the tiled layout: its r accumulators per token row live in registers. */
-const TILED_MAX_R = 16;
+const ROWS = 4; // token rows per workgroup of the row reductions (64 invocations)
+const COLS = 32; // columns per workgroup of the column reductions
+const GROUPS = 8; // token groups per workgroup (COLS · GROUPS = 256 invocations)
+/**
+ * Largest r of the tiled layout: both keep r partial sums per row (or column) and invocation in
+ * workgroup memory, ROWS·r·64 and GROUPS·r·COLS floats, within WebGPU's default 16 KiB.
+ */
+const TILED_MAX_R = Math.min(16384 / (4 * ROWS * 64), 16384 / (4 * GROUPS * COLS)); // 16
 const tiled = (r: number) => kernelOptions.layout === 'tiled' && r <= TILED_MAX_R;
 
 /** Attributes of the down projection: scaling and the dropout draw (`dropout: false` = none). */
@@ -136,8 +142,6 @@ function reduceProgram(
   };
 }
 
-const ROWS = 4; // token rows per workgroup of the row reductions
-
 /** Workgroups spread over x and y past 65,535; the kernel reads its flat index from both. */
 function grid(groups: number): [number, number, number] {
   const x = Math.min(groups, 65535);
@@ -179,20 +183,23 @@ function rowReduceProgram(
         }
         for (var p = 0; p < ${P}; p++) { part[p * 64 + lid] = acc[p]; }
         workgroupBarrier();
+        // Tree over the 64 invocations, all partial sums at once (neighbouring invocations, neighbouring words).
+        for (var off = 32; off > 0; off = off / 2) {
+          if (lid < off) {
+            for (var p = 0; p < ${P}; p++) { part[p * 64 + lid] += part[p * 64 + lid + off]; }
+          }
+          workgroupBarrier();
+        }
         for (var p = lid; p < ${P}; p += 64) {
           let n = n0 + p / ${R};
           if (n < uniforms.${u.rows}) {
-            var v = 0.0;
-            for (var l = 0; l < 64; l++) { v += part[p * 64 + l]; }
+            let v = part[p * 64];
             setOutputAtIndex(n * ${R} + p % ${R}, ${finish});
           }
         }
       }`,
   };
 }
-
-const COLS = 32; // columns per workgroup of the column reductions
-const GROUPS = 8; // token groups per workgroup (COLS · GROUPS = 256 invocations)
 
 /**
  * R outputs per column of a [len, cols] operand, each a sum over its len (= N token) rows:
