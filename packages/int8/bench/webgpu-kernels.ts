@@ -43,13 +43,14 @@ function rngFactory(seed: number): () => number {
   };
 }
 
-/** BENCH_TILES: unset = tune over TENSOR_CORE_TILE_CANDIDATES; "4x2" = fixed; "2x2,4x4" = the fastest of those. */
+/** BENCH_TILES: unset = tune over TENSOR_CORE_TILE_CANDIDATES; "4x2" = fixed; "2x2,4x4s" = the fastest of those (s = staged). */
 function tilesFromEnv(v: string | undefined): TensorCoreTiles[] | 'tune' {
   if (!v) return 'tune';
   return v.split(',').map((t) => {
-    const [TM, TN] = t.split('x').map(Number);
-    if (!TM || !TN) throw new Error(`BENCH_TILES: "${t}" is not TMxTN (e.g. 4x2)`);
-    return { TM, TN };
+    const staged = t.endsWith('s');
+    const [TM, TN] = (staged ? t.slice(0, -1) : t).split('x').map(Number);
+    if (!TM || !TN) throw new Error(`BENCH_TILES: "${t}" is not TMxTN or TMxTNs (e.g. 4x2, 4x2s for staged)`);
+    return staged ? { TM, TN, staged } : { TM, TN };
   });
 }
 
@@ -158,7 +159,7 @@ async function main(): Promise<void> {
         await sync();
         const ms = (performance.now() - t0) / reps;
         const chosen = c.tcKind ? tc.chosen[c.tcKind] : undefined;
-        const note = chosen ? `${chosen.variant.layout} ${chosen.variant.word}, tiles ${chosen.tiles.TM}×${chosen.tiles.TN}` : '';
+        const note = chosen ? `${chosen.variant.layout} ${chosen.variant.word}, tiles ${chosen.tiles.TM}×${chosen.tiles.TN}${chosen.tiles.staged ? ' staged' : ''}` : '';
         rows.push({ kernel: c.kernel, shape, relErr: err.toExponential(2), ms: ms.toFixed(3), tflops: ((2 * M * N * K) / ms / 1e9).toPrecision(3), note });
       } catch (e) {
         rows.push({ kernel: c.kernel, shape, relErr: '—', ms: '—', tflops: '—', note: `error: ${(e as Error).message.slice(0, 200)}` });

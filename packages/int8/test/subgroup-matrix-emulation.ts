@@ -13,6 +13,8 @@
  * - `subgroupMatrixMultiplyAccumulate(a, b, acc)` = a·b + acc (M×K · K×N), 8-bit values
  *   sign-extended for i8, f16 values widened to f32.
  * - `@builtin(subgroup_id)` = local_invocation_index / 32 (the kernels assume subgroups of 32).
+ * - Matrices loaded from a workgroup `array<f16, N>` (the staged kernels' blocks): that array holds
+ *   f32 here, filled through `unpack2x16float` where the kernel has `bitcast<vec2<f16>>`.
  *
  * Within an emulated subgroup of 32, lane L owns the result entries e ≡ L (mod 32): it computes and
  * stores only those (exact, in f32/i32), accumulating in place through a pointer. Left and right
@@ -49,6 +51,13 @@ export function emulateSubgroupMatrices(code: string): string {
     arrays.set(name, elem);
     return `var<storage, ${access}> ${name} : array<${elem === 'f16' ? 'u32' : elem}>;`;
   });
+  // Workgroup arrays of f16 (the staged kernels' blocks) hold f32 here, written from f16 pairs
+  // unpacked by unpack2x16float instead of bitcast<vec2<f16>>.
+  out = out.replace(/var<workgroup> (\w+) : array<f16, (\d+)>;/g, (_all, name: string, n: string) => {
+    arrays.set(name, 'f32');
+    return `var<workgroup> ${name} : array<f32, ${n}>;`;
+  });
+  out = out.replaceAll('bitcast<vec2<f16>>(', 'unpack2x16float(');
   const read = (arr: string, index: string, component: string): string => {
     const elem = arrays.get(arr)!;
     if (component === 'i8' || component === 'u8') {

@@ -124,10 +124,12 @@ describe.skipIf(skip)('tiled webgpu int8 kernels (lavapipe in CI)', () => {
      * at 1e5 that would overflow plain f16, at widths that suit the f16 kernel's TN (`tnF16`) and the
      * f16t kernel's (`tnF16t`); each must be one more tensor-core dispatch.
      */
-    const expectF16PathsMatch = async (tnF16: number, tnF16t: number) => {
+    // red: the reduction lengths of the forward (K) and of dY · W (N); the defaults 80 and 48 are off
+    // the staged kernels' 32-step.
+    const expectF16PathsMatch = async (tnF16: number, tnF16t: number, red = { fwd: 80, bwd: 48 }) => {
       for (const [i, fwd] of [false, true].entries()) {
         const dispatches = tensorCoreDispatchCount();
-        const [Mf, Kf, Nf] = fwd ? [45, 80, 64 * tnF16t] : [37, 64 * tnF16, 48];
+        const [Mf, Kf, Nf] = fwd ? [45, red.fwd, 64 * tnF16t] : [37, 64 * tnF16, red.bwd];
         const qf = quantizeFloat32(randn(Nf * Kf, 52 + 2 * i, 0.2), Nf, Kf);
         const xf = randn(Mf * (fwd ? Kf : Nf), 53 + 2 * i).map((v, j) => v * (j < (fwd ? Kf : Nf) ? 1e5 : 1));
         const before = tf.memory().numTensors;
@@ -162,6 +164,33 @@ describe.skipIf(skip)('tiled webgpu int8 kernels (lavapipe in CI)', () => {
         });
         expect(tensorCoreDispatchCount()).toBe(dispatches + 1);
         if (variant.word === 'i32') await expectF16PathsMatch(tiles.TN, tiles.TN);
+      } finally {
+        disableTensorCoreKernels(backend);
+        setWebGPUInt8Kernels({ path: 'tiled' });
+      }
+    }, 120_000);
+
+    it.each([{ TM: 2, TN: 2 }, { TM: 4, TN: 2 }])('staged f16 kernels (blocks copied to workgroup memory first), TM $TM TN $TN: prepare + self-check pass, x · Wᵀ and dY · W equal the references; a reduction off their 32-step takes the tiled kernel', async (t) => {
+      const backend = tf.backend();
+      const tiles = { ...t, staged: true };
+      try {
+        const report = await prepareTensorCoreKernels(backend, { kinds: ['f16', 'f16t'], variants: [TENSOR_CORE_VARIANTS[0]!], tiles, shaderTransform: emulateSubgroupMatrices, check: compareTensorCoreWithTiled });
+        for (const kind of ['f16', 'f16t'] as const) {
+          expect(report[kind], kind).toMatch(/^ready \(relative error .* vs tiled; 2x2 i32\)$/);
+          expect(report.chosen[kind]?.tiles).toEqual(tiles);
+        }
+        expect(report.i8).toBe('not requested');
+        setWebGPUInt8Kernels({ path: 'auto' });
+        await expectF16PathsMatch(t.TN, t.TN, { fwd: 96, bwd: 64 });
+        // K = 80 is not a multiple of 32: no tensor-core dispatch, the tiled kernel's exact result.
+        const [M, K, N] = [45, 80, 64 * t.TN];
+        const q = quantizeFloat32(randn(N * K, 71, 0.2), N, K);
+        const x = randn(M * K, 72);
+        const dispatches = tensorCoreDispatchCount();
+        const y = run(x, M, q.packed, q.scale, N, K, 'weight-only', true);
+        expect(relError(await y.data(), matMulT(x, dequantizeFloat32(q), M, K, N))).toBeLessThan(1e-5);
+        y.dispose();
+        expect(tensorCoreDispatchCount()).toBe(dispatches);
       } finally {
         disableTensorCoreKernels(backend);
         setWebGPUInt8Kernels({ path: 'tiled' });

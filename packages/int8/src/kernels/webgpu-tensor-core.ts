@@ -76,8 +76,14 @@ interface Backend {
   disposeData(dataId: object): void;
 }
 
-/** Subgroup-matrix tiles of 16 × 16 per subgroup (TM down the rows, TN across the columns). */
-export interface TensorCoreTiles { TM: number; TN: number }
+/**
+ * Subgroup-matrix tiles of 16 × 16 per subgroup (TM down the rows, TN across the columns).
+ * `staged` (f16 kernels only): the workgroup first copies its block of both operands into
+ * workgroup memory, 32 along the reduction at a time, in 16-byte loads, and the subgroups load
+ * their matrices from there (each operand element read once per workgroup, instead of once per
+ * subgroup that needs it); without it the subgroups load straight from the storage buffers.
+ */
+export interface TensorCoreTiles { TM: number; TN: number; staged?: boolean }
 
 const FEATURE = 'chromium-experimental-subgroup-matrix';
 const int = (v: number): Uniform => ({ type: 'int32', data: [v] });
@@ -93,8 +99,11 @@ const DEFAULT_TILES: TensorCoreTiles = { TM: 2, TN: 2 };
  */
 export const TENSOR_CORE_TILE_CANDIDATES: readonly TensorCoreTiles[] = [
   { TM: 2, TN: 2 }, { TM: 4, TN: 2 }, { TM: 2, TN: 4 }, { TM: 4, TN: 4 },
+  { TM: 2, TN: 2, staged: true }, { TM: 4, TN: 2, staged: true }, { TM: 2, TN: 4, staged: true }, { TM: 4, TN: 4, staged: true },
 ];
-const tileName = (t: TensorCoreTiles) => `${t.TM}×${t.TN}`;
+const tileName = (t: TensorCoreTiles) => `${t.TM}×${t.TN}${t.staged ? ' staged' : ''}`;
+/** Reduction step of the staged f16 kernels (their reduction length must be a multiple of it). */
+const STAGE_K = 32;
 const prepared = new WeakMap<object, Prepared>();
 let emulate = false;
 let tensorCoreDispatches = 0;
@@ -180,6 +189,15 @@ ${entryPoint(v, { TM, TN })}
 }`;
 }
 
+/** The f16 kernels' extensions, matrix types and dimensions (`C [Mp, K] = A [Mp, N] · B [N, K]`). */
+const F16_PRELUDE = `enable f16;
+enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+alias TA = subgroup_matrix_left<f16, 16, 16>;
+alias TB = subgroup_matrix_right<f16, 16, 16>;
+alias TC = subgroup_matrix_result<f32, 16, 16>;
+struct D { Mp : u32, N : u32, K : u32, pad : u32 }`;
+
 /**
  * WGSL of the f16 × f16 → f32 subgroup-matrix product `C [Mp, K] = A [Mp, N] · B`, B `[N, K]`
  * row-major, or (`transposedB`) B stored as `Bᵀ [K, N]` row-major and loaded column-major — the
@@ -189,13 +207,7 @@ export function f16TensorCoreShader({ TM, TN }: TensorCoreTiles, v: ShaderVarian
   const loadB = transposedB
     ? 'subgroupMatrixLoad<TB, col_major>(&B, (c0 + j * 16u) * d.N + n, d.N)'
     : 'subgroupMatrixLoad<TB, row_major>(&B, n * d.K + c0 + j * 16u, d.K)';
-  return `enable f16;
-enable subgroups;
-enable chromium_experimental_subgroup_matrix;
-alias TA = subgroup_matrix_left<f16, 16, 16>;
-alias TB = subgroup_matrix_right<f16, 16, 16>;
-alias TC = subgroup_matrix_result<f32, 16, 16>;
-struct D { Mp : u32, N : u32, K : u32, pad : u32 }
+  return `${F16_PRELUDE}
 @group(0) @binding(0) var<storage, read> A : array<f16>;
 @group(0) @binding(1) var<storage, read> B : array<f16>;
 @group(0) @binding(2) var<storage, read_write> C : array<f32>;
@@ -211,6 +223,83 @@ ${entryPoint(v, { TM, TN })}
       let b = ${loadB};
       for (var i = 0u; i < ${TM}u; i++) { acc[i][j] = subgroupMatrixMultiplyAccumulate(a[i], b, acc[i][j]); }
     }
+  }
+  for (var i = 0u; i < ${TM}u; i++) {
+    for (var j = 0u; j < ${TN}u; j++) {
+      subgroupMatrixStore<row_major>(&C, (r0 + i * 16u) * d.K + c0 + j * 16u, acc[i][j], d.K);
+    }
+  }
+}`;
+}
+
+/**
+ * The staged form of {@link f16TensorCoreShader} (same bindings, dispatch grid and result): per step
+ * of 32 along the reduction, the workgroup copies its A block [BM, 32] and B block ([32, BN], or for
+ * `transposedB` Bᵀ's [BN, 32]) into workgroup memory with 16-byte loads (8 halves), then each
+ * subgroup loads its matrices from there. BM × BN = 32·TM × 32·TN (2 × 2 subgroups) or 16·TM × 16·TN.
+ * Workgroup memory: (BM + BN) · 32 halves (16 KiB at 4 × 4 with 2 × 2 subgroups).
+ */
+export function f16StagedTensorCoreShader({ TM, TN }: TensorCoreTiles, v: ShaderVariant = VARIANTS[0] as ShaderVariant, transposedB = false): string {
+  const sgs = v.layout === '2x2';
+  const BM = (sgs ? 32 : 16) * TM;
+  const BN = (sgs ? 32 : 16) * TN;
+  const T = sgs ? 128 : 32;
+  const KS = STAGE_K;
+  // Copy `rows` rows of KS halves (or, for B not transposed, KS rows of BN) from a row-major f16
+  // matrix viewed as vec4<u32> (8 halves each) into a workgroup array.
+  const copy = (dst: string, src: string, rows: number, cols: number, first: string) => `
+    for (var t = li; t < ${(rows * cols) / 8}u; t += ${T}u) {
+      let row = t / ${cols / 8}u;
+      let q = t % ${cols / 8}u;
+      let w = ${src}[(${first}) / 8u + q];
+      let o = row * ${cols}u + q * 8u;
+      let h0 = bitcast<vec2<f16>>(w.x);
+      let h1 = bitcast<vec2<f16>>(w.y);
+      let h2 = bitcast<vec2<f16>>(w.z);
+      let h3 = bitcast<vec2<f16>>(w.w);
+      ${dst}[o] = h0.x; ${dst}[o + 1u] = h0.y; ${dst}[o + 2u] = h1.x; ${dst}[o + 3u] = h1.y;
+      ${dst}[o + 4u] = h2.x; ${dst}[o + 5u] = h2.y; ${dst}[o + 6u] = h3.x; ${dst}[o + 7u] = h3.y;
+    }`;
+  const copyB = transposedB
+    ? copy('sB', 'B', BN, KS, '(bc + row) * d.N + n')
+    : copy('sB', 'B', KS, BN, '(n + row) * d.K + bc');
+  const loadB = transposedB
+    ? `subgroupMatrixLoad<TB, col_major>(&sB, (c0 - bc + j * 16u) * ${KS}u + kk, ${KS}u)`
+    : `subgroupMatrixLoad<TB, row_major>(&sB, kk * ${BN}u + c0 - bc + j * 16u, ${BN}u)`;
+  const entry = sgs
+    ? `@compute @workgroup_size(128)
+fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_id) lid : vec3u, @builtin(subgroup_id) sg : u32) {
+  let r0 = wg.y * ${BM}u + (sg / 2u) * ${16 * TM}u;
+  let c0 = wg.x * ${BN}u + (sg % 2u) * ${16 * TN}u;`
+    : `@compute @workgroup_size(32)
+fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_id) lid : vec3u) {
+  let r0 = wg.y * ${BM}u;
+  let c0 = wg.x * ${BN}u;`;
+  return `${F16_PRELUDE}
+@group(0) @binding(0) var<storage, read> A : array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> B : array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read_write> C : array<f32>;
+@group(0) @binding(3) var<uniform> d : D;
+var<workgroup> sA : array<f16, ${BM * KS}>;
+var<workgroup> sB : array<f16, ${BN * KS}>;
+${entry}
+  let li = lid.x;
+  let br = wg.y * ${BM}u;
+  let bc = wg.x * ${BN}u;
+  var acc : array<array<TC, ${TN}>, ${TM}>;
+  for (var n = 0u; n < d.N; n += ${KS}u) {${copy('sA', 'A', BM, KS, '(br + row) * d.N + n')}${copyB}
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${KS}u; kk += 16u) {
+      var a : array<TA, ${TM}>;
+      for (var i = 0u; i < ${TM}u; i++) {
+        a[i] = subgroupMatrixLoad<TA, row_major>(&sA, (r0 - br + i * 16u) * ${KS}u + kk, ${KS}u);
+      }
+      for (var j = 0u; j < ${TN}u; j++) {
+        let b = ${loadB};
+        for (var i = 0u; i < ${TM}u; i++) { acc[i][j] = subgroupMatrixMultiplyAccumulate(a[i], b, acc[i][j]); }
+      }
+    }
+    workgroupBarrier();
   }
   for (var i = 0u; i < ${TM}u; i++) {
     for (var j = 0u; j < ${TN}u; j++) {
@@ -511,8 +600,8 @@ export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: 
   if (a.mode === 'weight-only' && !a.transposeWeight) {
     // dX [M, K] = dY [M, N] · W [N, K]
     if (!emulate && !p?.f16) return null;
-    const { TM, TN } = tilesOf('f16');
-    if (N % 16 !== 0 || K % (32 * TN) !== 0) return null;
+    const { TM, TN, staged } = tilesOf('f16');
+    if (N % (staged ? STAGE_K : 16) !== 0 || K % (32 * TN) !== 0) return null;
     const Mp = roundUp(M, 32 * TM);
     const dy16 = run(rowsToF16Program(Mp, N), [x, scale], 'int32', [int(M), int(N), int(Mp)]); // + absmax per row
     const w16 = run(weightToF16Program(N, K), [packed], 'int32', [int(K), int(KW)]);
@@ -523,8 +612,8 @@ export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: 
     // y [M, N] = x [M, K] · Wᵀ: x rows scaled into [-1, 1] as f16, W [N, K] as f16 (exact) read
     // column-major as the right matrix, C [Mp, N] on tensor cores, then × absmax_m × scale[n].
     if (!emulate && !p?.f16t) return null;
-    const { TM, TN } = tilesOf('f16t');
-    if (K % 16 !== 0 || N % (32 * TN) !== 0) return null;
+    const { TM, TN, staged } = tilesOf('f16t');
+    if (K % (staged ? STAGE_K : 16) !== 0 || N % (32 * TN) !== 0) return null;
     const Mp = roundUp(M, 32 * TM);
     const x16 = run(rowsToF16Program(Mp, K, false), [x], 'int32', [int(M), int(K), int(Mp)]); // + absmax per row
     const w16 = run(weightToF16Program(N, K), [packed], 'int32', [int(K), int(KW)]);
@@ -575,7 +664,11 @@ export const TENSOR_CORE_KINDS: readonly TensorCoreKind[] = ['i8', 'f16', 'f16t'
 
 /** The shader of one kernel kind for one variant. */
 export function tensorCoreShader(kind: TensorCoreKind, tiles: TensorCoreTiles, v: ShaderVariant): string {
-  return kind === 'i8' ? int8TensorCoreShader(tiles, v) : f16TensorCoreShader(tiles, v, kind === 'f16t');
+  if (kind === 'i8') {
+    if (tiles.staged) throw new Error('tensorCoreShader: the i8 kernel has no staged form');
+    return int8TensorCoreShader(tiles, v);
+  }
+  return tiles.staged ? f16StagedTensorCoreShader(tiles, v, kind === 'f16t') : f16TensorCoreShader(tiles, v, kind === 'f16t');
 }
 
 /** Relative-error tolerance of each kernel kind against the tiled kernels (f16 rounds dY or x). */
@@ -651,31 +744,38 @@ export async function prepareTensorCoreKernels(backend: object, options: Prepare
       report[kind] = 'no variant to try';
       continue;
     }
+    // The staged form exists for the f16 kernels only.
+    const kindCandidates = kind === 'i8' ? candidates.filter((t) => !t.staged) : candidates;
+    if (!kindCandidates.length) {
+      report[kind] = 'no tiles to try (the i8 kernel has no staged form)';
+      continue;
+    }
+    const kindTiming = timing && kindCandidates.length > 1;
     const notes: string[] = [];
     for (const variant of variants) {
       const name = `${variant.layout} ${variant.word}`;
-      const label = (t: TensorCoreTiles) => (candidates.length > 1 ? `${name} ${tileName(t)}` : name);
+      const label = (t: TensorCoreTiles) => (kindCandidates.length > 1 ? `${name} ${tileName(t)}` : name);
       const passed: Candidate[] = [];
       const tried: string[] = [];
-      for (const tiles of candidates) {
-        const c = await tryCandidate(device, entry, kind, { variant, tiles }, transform, options, timing);
+      for (const tiles of kindCandidates) {
+        const c = await tryCandidate(device, entry, kind, { variant, tiles }, transform, options, kindTiming);
         if (typeof c === 'string') {
-          (timing ? tried : notes).push(`${label(tiles)}: ${c}`);
+          (kindTiming ? tried : notes).push(`${label(tiles)}: ${c}`);
           continue;
         }
         passed.push(c);
         tried.push(`${tileName(tiles)} ${c.ms?.toFixed(3)} ms`);
-        if (!timing) break;
+        if (!kindTiming) break;
       }
       const best = passed.reduce<Candidate | null>((x, c) => (!x || (c.ms ?? Infinity) < (x.ms ?? Infinity) ? c : x), null);
       if (!best) {
-        if (timing) notes.push(tried.join(' | '));
+        if (kindTiming) notes.push(tried.join(' | '));
         continue;
       }
       entry[kind] = best.kernel;
       report.chosen[kind] = { variant, tiles: best.kernel.tiles, ...(best.relErr !== undefined ? { relErr: best.relErr } : {}), ...(best.ms !== undefined ? { ms: best.ms } : {}) };
       const checked = best.relErr === undefined ? 'unchecked' : `relative error ${best.relErr.toExponential(2)} vs tiled`;
-      const tuned = timing ? `; tiles ${tileName(best.kernel.tiles)}, fastest of: ${tried.join(', ')}` : '';
+      const tuned = kindTiming ? `; tiles ${tileName(best.kernel.tiles)}, fastest of: ${tried.join(', ')}` : '';
       report[kind] = `ready (${checked}; ${name}${tuned})`;
       break;
     }
