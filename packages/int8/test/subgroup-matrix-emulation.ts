@@ -14,7 +14,8 @@
  *   sign-extended for i8, f16 values widened to f32.
  * - `@builtin(subgroup_id)` = local_invocation_index / 32 (the kernels assume subgroups of 32).
  * - Matrices loaded from a workgroup `array<f16, N>` (the staged kernels' blocks): that array holds
- *   f32 here, filled through `unpack2x16float` where the kernel has `bitcast<vec2<f16>>`.
+ *   f32 here, filled through `unpack2x16float` where the kernel has `bitcast<vec2<f16>>` (and `f32(…)`
+ *   where it converts with `f16(…)`).
  *
  * Within an emulated subgroup of 32, lane L owns the result entries e ≡ L (mod 32): it computes and
  * stores only those (exact, in f32/i32), accumulating in place through a pointer. Left and right
@@ -57,7 +58,7 @@ export function emulateSubgroupMatrices(code: string): string {
     arrays.set(name, 'f32');
     return `var<workgroup> ${name} : array<f32, ${n}>;`;
   });
-  out = out.replaceAll('bitcast<vec2<f16>>(', 'unpack2x16float(');
+  out = out.replaceAll('bitcast<vec2<f16>>(', 'unpack2x16float(').replace(/\bf16\(/g, 'f32(');
   const read = (arr: string, index: string, component: string): string => {
     const elem = arrays.get(arr)!;
     if (component === 'i8' || component === 'u8') {

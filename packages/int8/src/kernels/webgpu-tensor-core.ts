@@ -233,11 +233,15 @@ ${entryPoint(v, { TM, TN })}
 }
 
 /**
- * The staged form of {@link f16TensorCoreShader} (same bindings, dispatch grid and result): per step
- * of 32 along the reduction, the workgroup copies its A block [BM, 32] and B block ([32, BN], or for
- * `transposedB` Bᵀ's [BN, 32]) into workgroup memory with 16-byte loads (8 halves), then each
- * subgroup loads its matrices from there. BM × BN = 32·TM × 32·TN (2 × 2 subgroups) or 16·TM × 16·TN.
- * Workgroup memory: (BM + BN) · 32 halves (16 KiB at 4 × 4 with 2 × 2 subgroups).
+ * The staged form of {@link f16TensorCoreShader}, reading the weight's **int8** words itself: per step
+ * of 32 along the reduction, the workgroup copies its A block [BM, 32] (f16 pairs, 16-byte loads of
+ * 8 halves) and its weight block (16-byte loads of 16 int8 values, each made an f16 — exact) into
+ * workgroup memory; then each subgroup loads its matrices from there. So no f16 copy of the weight
+ * is made (one pass and 2 bytes per weight less per call), and each operand element is read once per
+ * workgroup, not once per subgroup that needs it. The weight binding is the packed int8 `[rows, KW]`
+ * words (KW in the uniform's 4th field): for `transposedB` (x · Wᵀ) W [cols, red] read column-major,
+ * else (dY · W) W [red, cols] row-major. BM × BN = 32·TM × 32·TN (2 × 2 subgroups) or 16·TM × 16·TN;
+ * workgroup memory (BM + BN) · 32 halves, 16 KiB at 4 × 4 with 2 × 2 subgroups.
  */
 export function f16StagedTensorCoreShader({ TM, TN }: TensorCoreTiles, v: ShaderVariant = VARIANTS[0] as ShaderVariant, transposedB = false): string {
   const sgs = v.layout === '2x2';
@@ -245,24 +249,23 @@ export function f16StagedTensorCoreShader({ TM, TN }: TensorCoreTiles, v: Shader
   const BN = (sgs ? 32 : 16) * TN;
   const T = sgs ? 128 : 32;
   const KS = STAGE_K;
-  // Copy `rows` rows of KS halves (or, for B not transposed, KS rows of BN) from a row-major f16
-  // matrix viewed as vec4<u32> (8 halves each) into a workgroup array.
-  const copy = (dst: string, src: string, rows: number, cols: number, first: string) => `
-    for (var t = li; t < ${(rows * cols) / 8}u; t += ${T}u) {
-      let row = t / ${cols / 8}u;
-      let q = t % ${cols / 8}u;
-      let w = ${src}[(${first}) / 8u + q];
-      let o = row * ${cols}u + q * 8u;
-      let h0 = bitcast<vec2<f16>>(w.x);
-      let h1 = bitcast<vec2<f16>>(w.y);
-      let h2 = bitcast<vec2<f16>>(w.z);
-      let h3 = bitcast<vec2<f16>>(w.w);
-      ${dst}[o] = h0.x; ${dst}[o + 1u] = h0.y; ${dst}[o + 2u] = h1.x; ${dst}[o + 3u] = h1.y;
-      ${dst}[o + 4u] = h2.x; ${dst}[o + 5u] = h2.y; ${dst}[o + 6u] = h3.x; ${dst}[o + 7u] = h3.y;
+  // `rows` × `cols` halves from a row-major matrix whose vec4 `per` values (8 halves or 16 bytes)
+  // start at vec4 index `first` for row `row`; `vals(w, o)` writes the halves of vec4 w at sX[o…].
+  const copy = (dst: string, src: string, rows: number, cols: number, per: number, first: string, vals: string) => `
+    for (var t = li; t < ${(rows * cols) / per}u; t += ${T}u) {
+      let row = t / ${cols / per}u;
+      let q = t % ${cols / per}u;
+      let w = ${src}[${first} + q];
+      let o = row * ${cols}u + q * ${per}u;
+      ${vals.replaceAll('$D', dst)}
     }`;
+  // 4 words of f16 pairs → 8 halves; 4 packed words (byte 0 lowest) → 16 signed bytes as f16 (exact).
+  const halves = 'for (var i = 0u; i < 4u; i++) { let h = bitcast<vec2<f16>>(w[i]); $D[o + 2u * i] = h.x; $D[o + 2u * i + 1u] = h.y; }';
+  const bytes = 'for (var i = 0u; i < 16u; i++) { $D[o + i] = f16(extractBits(bitcast<i32>(w[i / 4u]), (i % 4u) * 8u, 8u)); }';
+  const copyA = copy('sA', 'A', BM, KS, 8, '((br + row) * d.N + n) / 8u', halves);
   const copyB = transposedB
-    ? copy('sB', 'B', BN, KS, '(bc + row) * d.N + n')
-    : copy('sB', 'B', KS, BN, '(n + row) * d.K + bc');
+    ? copy('sB', 'B', BN, KS, 16, '((bc + row) * d.pad + n / 4u) / 4u', bytes)
+    : copy('sB', 'B', KS, BN, 16, '((n + row) * d.pad + bc / 4u) / 4u', bytes);
   const loadB = transposedB
     ? `subgroupMatrixLoad<TB, col_major>(&sB, (c0 - bc + j * 16u) * ${KS}u + kk, ${KS}u)`
     : `subgroupMatrixLoad<TB, row_major>(&sB, kk * ${BN}u + c0 - bc + j * 16u, ${BN}u)`;
@@ -287,7 +290,7 @@ ${entry}
   let br = wg.y * ${BM}u;
   let bc = wg.x * ${BN}u;
   var acc : array<array<TC, ${TN}>, ${TM}>;
-  for (var n = 0u; n < d.N; n += ${KS}u) {${copy('sA', 'A', BM, KS, '(br + row) * d.N + n')}${copyB}
+  for (var n = 0u; n < d.N; n += ${KS}u) {${copyA}${copyB}
     workgroupBarrier();
     for (var kk = 0u; kk < ${KS}u; kk += 16u) {
       var a : array<TA, ${TM}>;
@@ -563,14 +566,17 @@ export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: 
     for (const t of temps) b.disposeData(t.dataId);
     return y;
   };
-  // C [Mp, cols] = a16 [Mp, red] · (w16 [red, cols], or for f16t w16 [cols, red] read column-major).
-  const f16Product = (kind: 'f16' | 'f16t', a16: tf.TensorInfo, w16: tf.TensorInfo, Mp: number, red: number, cols: number) => {
-    if (emulate) return run(f16ProductEmulationProgram(Mp, cols, kind === 'f16t'), [a16, w16], 'float32', [int(red), int(cols)]);
+  // C [Mp, cols] = a16 [Mp, red] · (W as f16 [red, cols], or for f16t [cols, red] read column-major).
+  // The staged kernels read the packed int8 weight themselves; the others an f16 copy made first.
+  const f16Product = (kind: 'f16' | 'f16t', a16: tf.TensorInfo, Mp: number, red: number, cols: number) => {
+    const w16 = () => run(weightToF16Program(N, K), [packed], 'int32', [int(K), int(KW)]);
+    if (emulate) return run(f16ProductEmulationProgram(Mp, cols, kind === 'f16t'), [a16, w16()], 'float32', [int(red), int(cols)]);
+    const kernel = p![kind]!;
+    const weight = kernel.tiles.staged ? packed : w16();
     const c = b.makeTensorInfo([Mp, cols], 'float32');
     temps.push(c);
-    const kernel = p![kind]!;
     const w = perWorkgroup(kernel.variant);
-    dispatchRaw(b, kernel.pipeline, [a16, w16, c], [Mp, red, cols, 0], [cols / (w * kernel.tiles.TN), Mp / (w * kernel.tiles.TM)], `conifer_int8_tc_${kind}`);
+    dispatchRaw(b, kernel.pipeline, [a16, weight, c], [Mp, red, cols, kernel.tiles.staged ? KW : 0], [cols / (w * kernel.tiles.TN), Mp / (w * kernel.tiles.TM)], `conifer_int8_tc_${kind}`);
     tensorCoreDispatches++;
     return c;
   };
@@ -604,8 +610,7 @@ export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: 
     if (N % (staged ? STAGE_K : 16) !== 0 || K % (32 * TN) !== 0) return null;
     const Mp = roundUp(M, 32 * TM);
     const dy16 = run(rowsToF16Program(Mp, N), [x, scale], 'int32', [int(M), int(N), int(Mp)]); // + absmax per row
-    const w16 = run(weightToF16Program(N, K), [packed], 'int32', [int(K), int(KW)]);
-    const c = f16Product('f16', dy16, w16, Mp, N, K);
+    const c = f16Product('f16', dy16, Mp, N, K);
     return done(b.runWebGPUProgram(backwardEpilogueProgram(M, K), [c, dy16], 'float32', [int(K), int((Mp * N) / 2)]));
   }
   if (a.mode === 'weight-only' && a.transposeWeight) {
@@ -616,8 +621,7 @@ export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: 
     if (K % (staged ? STAGE_K : 16) !== 0 || N % (32 * TN) !== 0) return null;
     const Mp = roundUp(M, 32 * TM);
     const x16 = run(rowsToF16Program(Mp, K, false), [x], 'int32', [int(M), int(K), int(Mp)]); // + absmax per row
-    const w16 = run(weightToF16Program(N, K), [packed], 'int32', [int(K), int(KW)]);
-    const c = f16Product('f16t', x16, w16, Mp, K, N);
+    const c = f16Product('f16t', x16, Mp, K, N);
     return done(b.runWebGPUProgram(forwardEpilogueProgram(M, N), [c, x16, scale], 'float32', [int(N), int((Mp * K) / 2)]));
   }
   return null;
