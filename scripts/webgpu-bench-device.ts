@@ -1,18 +1,18 @@
 /**
  * The WebGPU device of the packages' kernel benchmarks (packages/int8/bench/webgpu-kernels.ts,
- * packages/lora/bench/webgpu-kernels.ts), in Node on Dawn: the toggles that expose `shader-f16` and
- * subgroup matrices on NVIDIA, the optional features the adapter offers, its buffer limits, and a
- * tfjs `webgpu` backend built on that device and selected. Benchmarks only (not published).
+ * packages/lora/bench/webgpu-kernels.ts): the example app's `setupWebGPUNode` (Dawn's toggles for
+ * `shader-f16` and subgroup matrices on NVIDIA, the optional features and buffer limits the adapter
+ * offers, a tfjs `webgpu` backend built on that device and selected), plus what a benchmark needs
+ * around it. Benchmarks only (not published).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { create, globals } from 'webgpu';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { setupWebGPUNode } from '../examples/train-ul2-dolly/src/webgpu-node';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 export interface BenchDevice {
-  device: any;
+  device: GPUDevice;
   backend: WebGPUBackend;
-  /** "<device> <description>" of the adapter. */
+  /** The adapter, as setupWebGPUNode describes it. */
   name: string;
   /** lavapipe / llvmpipe / SwiftShader: benchmarks pick small shapes there. */
   cpuAdapter: boolean;
@@ -24,36 +24,15 @@ export interface BenchDevice {
 }
 
 export async function createBenchDevice(): Promise<BenchDevice> {
-  Object.assign(globalThis, globals);
-  const gpu = create(['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia']);
-  const adapter: any = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  if (!adapter) throw new Error('no WebGPU adapter');
-  const want = ['chromium-experimental-subgroup-matrix', 'subgroups', 'shader-f16', 'timestamp-query'];
-  const features = want.filter((f) => adapter.features.has(f));
-  const device: any = await adapter.requestDevice({
-    requiredFeatures: features,
-    requiredLimits: {
-      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-      maxBufferSize: adapter.limits.maxBufferSize,
-      maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
-    },
-  });
-  const name: string = `${adapter.info?.device ?? ''} ${adapter.info?.description ?? ''}`.trim() || 'unknown adapter';
-  // tfjs checks navigator.gpu before it accepts a device
-  Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
-  const backend = new WebGPUBackend(device, adapter.info);
-  if (tf.findBackend('webgpu')) tf.removeBackend('webgpu');
-  tf.registerBackend('webgpu', () => backend);
-  await tf.setBackend('webgpu');
-  const configs = Array.from((adapter.info?.subgroupMatrixConfigs ?? []) as Iterable<{ componentType: string; resultComponentType: string; M: number; N: number; K: number }>,
-    (c) => `${c.componentType}→${c.resultComponentType} ${c.M}×${c.N}×${c.K}`);
+  const setup = await setupWebGPUNode();
+  const backend = tf.backend() as unknown as WebGPUBackend;
   return {
-    device, backend, name, features, subgroupMatrixConfigs: configs,
-    cpuAdapter: /llvmpipe|lavapipe|swiftshader|cpu/i.test(name),
+    device: setup.device, backend, name: setup.adapter, features: setup.features, subgroupMatrixConfigs: setup.subgroupMatrixConfigs,
+    cpuAdapter: /llvmpipe|lavapipe|swiftshader|cpu/i.test(setup.adapter),
     async sync() {
-      const b = backend as any;
+      const b = backend as unknown as { commandEncoder: unknown; endComputePassEncoder(): void; submitQueue(): void };
       if (b.commandEncoder) { b.endComputePassEncoder(); b.submitQueue(); }
-      await device.queue.onSubmittedWorkDone();
+      await setup.device.queue.onSubmittedWorkDone();
     },
   };
 }

@@ -17,20 +17,18 @@ mkdir -p "$out"
 quiet() { grep -v '^Warning: maxDynamic' || true; }
 stamp() { echo "== $1 ($(date -u +%H:%M:%S), timeout $2 s; whole output: $out/$1.log)"; }
 
-stamp tc-bench "${T_TC:-80}"
-timeout -k 10 "${T_TC:-80}" node "$here/tc-bench.mjs" 2>&1 | quiet > "$out/tc-bench.log"
-echo "exit ${PIPESTATUS[0]}"
-grep -v '^{"adapter"' "$out/tc-bench.log" | cut -c1-200 | tail -24
-
-stamp int8-kernels "${T_K:-150}"
-timeout -k 10 "${T_K:-150}" node "$here/int8-kernels.mjs" 2>&1 | quiet > "$out/int8-kernels.log"
-echo "exit ${PIPESTATUS[0]}"
-grep -v '^{' "$out/int8-kernels.log" | cut -c1-240 | tail -44
-
-stamp lora-kernels "${T_L:-30}"
-timeout -k 10 "${T_L:-30}" node "$here/lora-kernels.mjs" 2>&1 | quiet > "$out/lora-kernels.log"
-echo "exit ${PIPESTATUS[0]}"
-grep -v '^\[\|^====\|^Hi, looks like' "$out/lora-kernels.log" | cut -c1-200 | tail -18
+# One kernel script: its whole output to $out/<name>.log, the last `lines` lines that `keep` (a grep -v
+# pattern) lets through on the console.
+kernels() {
+  local name=$1 limit=$2 keep=$3 lines=$4
+  stamp "$name" "$limit"
+  timeout -k 10 "$limit" node "$here/$name.mjs" 2>&1 | quiet > "$out/$name.log"
+  echo "exit ${PIPESTATUS[0]}"
+  grep -v "$keep" "$out/$name.log" | cut -c1-240 | tail -"$lines"
+}
+kernels tc-bench "${T_TC:-80}" '^{"adapter"' 24
+kernels int8-kernels "${T_K:-150}" '^{' 44
+kernels lora-kernels "${T_L:-30}" '^\[\|^====\|^Hi, looks like' 18
 
 # The bench gets what is left before DEADLINE (seconds since this script started; the call's timeout_s
 # 590 less setup.sh), at most T_B, and --budget-s 25 s less: it skips what would not fit (the rest of a

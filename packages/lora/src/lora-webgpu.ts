@@ -96,6 +96,12 @@ function perOutput(key: string, variableNames: string[], shape: [number, number]
 
 const RW = 64; // invocations sharing one output's reduction
 
+/** Workgroups spread over x and y past 65,535; the kernel reads its flat index from both. */
+function grid(groups: number): [number, number, number] {
+  const x = Math.min(groups, 65535);
+  return [x, Math.ceil(groups / x), 1];
+}
+
 /**
  * One workgroup of 64 invocations per output element of `shape`, for the long reductions (over
  * `in` or over the N tokens, thousands of terms): invocation `t` sums the terms `t, t + 64, …` of
@@ -112,10 +118,9 @@ function reduceProgram(
   finish = 'v',
 ): WgslProgram {
   const size = shape[0] * shape[1];
-  const gx = Math.min(size, 65535);
   return {
     variableNames, outputShape: shape, shaderKey: key, size: false, uniforms,
-    dispatchLayout: { x: [1], y: [0] }, dispatch: [gx, Math.ceil(size / gx), 1], workgroupSize: [RW, 1, 1],
+    dispatchLayout: { x: [1], y: [0] }, dispatch: grid(size), workgroupSize: [RW, 1, 1],
     getUserCode: () => `${WGSL_HASH}
       var<workgroup> part : array<f32, ${RW}>;
       fn main() {
@@ -140,12 +145,6 @@ function reduceProgram(
         }
       }`,
   };
-}
-
-/** Workgroups spread over x and y past 65,535; the kernel reads its flat index from both. */
-function grid(groups: number): [number, number, number] {
-  const x = Math.min(groups, 65535);
-  return [x, Math.ceil(groups / x), 1];
 }
 
 /**
