@@ -14,7 +14,7 @@ export {
   timeInt8MatMul, TENSOR_CORE_TUNE_SHAPE, type PrepareWebGPUTensorCoresOptions, type WebGPUInt8KernelOptions,
 } from './kernels/webgpu-kernels';
 export {
-  prepareTensorCoreKernels, disableTensorCoreKernels, setTensorCoreEmulation, int8TensorCoreShader, f16TensorCoreShader, f16StagedTensorCoreShader,
+  prepareTensorCoreKernels, disableTensorCoreKernels, setTensorCoreEmulation, int8TensorCoreShader, int8StagedTensorCoreShader, f16TensorCoreShader, f16StagedTensorCoreShader,
   tensorCoreShader, compileComputeShader, tensorCoreDispatchCount, finishQueuedWork, TENSOR_CORE_VARIANTS,
   TENSOR_CORE_TILE_CANDIDATES, TENSOR_CORE_KINDS, type PrepareTensorCoreOptions, type TensorCoreKind, type TensorCoreReport, type TensorCoreTiles, type ShaderVariant,
 } from './kernels/webgpu-tensor-core';

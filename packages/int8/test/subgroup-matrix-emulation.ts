@@ -58,6 +58,8 @@ export function emulateSubgroupMatrices(code: string): string {
     arrays.set(name, 'f32');
     return `var<workgroup> ${name} : array<f32, ${n}>;`;
   });
+  // Workgroup arrays of 8-bit words (the staged i8 kernel's blocks) stay as they are.
+  for (const [, name, elem] of out.matchAll(/var<workgroup> (\w+) : array<(i32|u32), \d+>;/g)) arrays.set(name!, elem!);
   out = out.replaceAll('bitcast<vec2<f16>>(', 'unpack2x16float(').replace(/\bf16\(/g, 'f32(');
   const read = (arr: string, index: string, component: string): string => {
     const elem = arrays.get(arr)!;

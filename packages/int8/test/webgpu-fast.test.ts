@@ -170,27 +170,52 @@ describe.skipIf(skip)('tiled webgpu int8 kernels (lavapipe in CI)', () => {
       }
     }, 120_000);
 
-    it.each([{ TM: 2, TN: 2 }, { TM: 4, TN: 2 }])('staged f16 kernels (blocks copied to workgroup memory first), TM $TM TN $TN: prepare + self-check pass, x · Wᵀ and dY · W equal the references; a reduction off their 32-step takes the tiled kernel', async (t) => {
+    it.each([{ TM: 2, TN: 2 }, { TM: 4, TN: 2 }])('staged kernels (blocks copied to workgroup memory first), TM $TM TN $TN: prepare + self-check pass, LLM.int8, x · Wᵀ and dY · W equal the references; a reduction off their step (64 for i8, 32 for f16) takes the tiled kernel', async (t) => {
       const backend = tf.backend();
       const tiles = { ...t, staged: true };
       try {
-        const report = await prepareTensorCoreKernels(backend, { kinds: ['f16', 'f16t'], variants: [TENSOR_CORE_VARIANTS[0]!], tiles, shaderTransform: emulateSubgroupMatrices, check: compareTensorCoreWithTiled });
-        for (const kind of ['f16', 'f16t'] as const) {
+        const report = await prepareTensorCoreKernels(backend, { variants: [TENSOR_CORE_VARIANTS[0]!], tiles, shaderTransform: emulateSubgroupMatrices, check: compareTensorCoreWithTiled });
+        for (const kind of ['i8', 'f16', 'f16t'] as const) {
           expect(report[kind], kind).toMatch(/^ready \(relative error .* vs tiled; 2x2 i32\)$/);
           expect(report.chosen[kind]?.tiles).toEqual(tiles);
         }
-        expect(report.i8).toBe('not requested');
         setWebGPUInt8Kernels({ path: 'auto' });
+        // LLM.int8: K over two 64-steps, M off the tile, two workgroups down N, an outlier column.
+        const [M, K] = [70, 128];
+        let dispatches = tensorCoreDispatchCount();
+        await expectLlmInt8MatchesJs(M, K, 32 * t.TM * 2, 80, (x) => {
+          for (let m = 0; m < M; m++) x[m * K + 100] = 9 * (m % 2 ? 1 : -1);
+        });
+        expect(tensorCoreDispatchCount()).toBe(dispatches + 1);
+        // K = 96 is not a multiple of 64: the tiled LLM.int8 kernel.
+        dispatches = tensorCoreDispatchCount();
+        await expectLlmInt8MatchesJs(M, 96, 32 * t.TM, 82, (x) => { x[7] = 9; });
+        expect(tensorCoreDispatchCount()).toBe(dispatches);
         await expectF16PathsMatch(t.TN, t.TN, { fwd: 96, bwd: 64 });
         // K = 80 is not a multiple of 32: no tensor-core dispatch, the tiled kernel's exact result.
-        const [M, K, N] = [45, 80, 64 * t.TN];
-        const q = quantizeFloat32(randn(N * K, 71, 0.2), N, K);
-        const x = randn(M * K, 72);
-        const dispatches = tensorCoreDispatchCount();
-        const y = run(x, M, q.packed, q.scale, N, K, 'weight-only', true);
-        expect(relError(await y.data(), matMulT(x, dequantizeFloat32(q), M, K, N))).toBeLessThan(1e-5);
+        const [Mf, Kf, Nf] = [45, 80, 64 * t.TN];
+        const q = quantizeFloat32(randn(Nf * Kf, 71, 0.2), Nf, Kf);
+        const x = randn(Mf * Kf, 72);
+        dispatches = tensorCoreDispatchCount();
+        const y = run(x, Mf, q.packed, q.scale, Nf, Kf, 'weight-only', true);
+        expect(relError(await y.data(), matMulT(x, dequantizeFloat32(q), Mf, Kf, Nf))).toBeLessThan(1e-5);
         y.dispose();
         expect(tensorCoreDispatchCount()).toBe(dispatches);
+      } finally {
+        disableTensorCoreKernels(backend);
+        setWebGPUInt8Kernels({ path: 'tiled' });
+      }
+    }, 180_000);
+
+    it.each(TENSOR_CORE_VARIANTS.slice(1))('staged LLM.int8 kernel, $layout $word: prepare + self-check pass, equals llmInt8MatMulJs', async (variant) => {
+      const backend = tf.backend();
+      try {
+        const report = await prepareTensorCoreKernels(backend, { kinds: ['i8'], variants: [variant], tiles: { TM: 2, TN: 2, staged: true }, shaderTransform: emulateSubgroupMatrices, check: compareTensorCoreWithTiled });
+        expect(report.i8).toMatch(new RegExp(`^ready \\(relative error .* vs tiled; ${variant.layout} ${variant.word}\\)$`));
+        setWebGPUInt8Kernels({ path: 'auto' });
+        const dispatches = tensorCoreDispatchCount();
+        await expectLlmInt8MatchesJs(45, 192, 64, 90, (x) => { x[130] = -9; });
+        expect(tensorCoreDispatchCount()).toBe(dispatches + 1);
       } finally {
         disableTensorCoreKernels(backend);
         setWebGPUInt8Kernels({ path: 'tiled' });

@@ -78,10 +78,10 @@ interface Backend {
 
 /**
  * Subgroup-matrix tiles of 16 × 16 per subgroup (TM down the rows, TN across the columns).
- * `staged` (f16 kernels only): the workgroup first copies its block of both operands into
- * workgroup memory, 32 along the reduction at a time, in 16-byte loads, and the subgroups load
- * their matrices from there (each operand element read once per workgroup, instead of once per
- * subgroup that needs it); without it the subgroups load straight from the storage buffers.
+ * `staged`: the workgroup first copies its block of both operands into workgroup memory (32 along
+ * the reduction at a time for the f16 kernels, 64 for the i8 one), in 16-byte loads, and the
+ * subgroups load their matrices from there (each operand element read once per workgroup, instead of
+ * once per subgroup that needs it); without it the subgroups load straight from the storage buffers.
  */
 export interface TensorCoreTiles { TM: number; TN: number; staged?: boolean }
 
@@ -94,8 +94,8 @@ interface Prepared { i8?: Kernel; f16?: Kernel; f16t?: Kernel }
 const DEFAULT_TILES: TensorCoreTiles = { TM: 2, TN: 2 };
 /**
  * Tile sizes {@link prepareTensorCoreKernels} times when asked to tune (`tiles: 'tune'`): the
- * 2×2, 4×2 and 4×4 of ../shared/device's tc-bench, and 2×4. All suit the self-check's shapes and
- * every Flan-UL2 projection (multiples of 4096).
+ * 2×2, 4×2 and 4×4 of ../shared/device's tc-bench, and 2×4, each direct and staged. All suit the
+ * self-check's shapes and every Flan-UL2 projection (multiples of 4096).
  */
 export const TENSOR_CORE_TILE_CANDIDATES: readonly TensorCoreTiles[] = [
   { TM: 2, TN: 2 }, { TM: 4, TN: 2 }, { TM: 2, TN: 4 }, { TM: 4, TN: 4 },
@@ -104,6 +104,8 @@ export const TENSOR_CORE_TILE_CANDIDATES: readonly TensorCoreTiles[] = [
 const tileName = (t: TensorCoreTiles) => `${t.TM}×${t.TN}${t.staged ? ' staged' : ''}`;
 /** Reduction step of the staged f16 kernels (their reduction length must be a multiple of it). */
 const STAGE_K = 32;
+/** Reduction step of the staged i8 kernel, in bytes: two 32-deep subgroup-matrix steps per copy. */
+const I8_STAGE_K = 64;
 const prepared = new WeakMap<object, Prepared>();
 let emulate = false;
 let tensorCoreDispatches = 0;
@@ -157,14 +159,42 @@ fn main(@builtin(workgroup_id) wg : vec3u) {
   let c0 = wg.x * ${16 * TN}u;`;
 }
 
-/** WGSL of the i8 × i8 → i32 subgroup-matrix product `Cᵀ [N, Mp] = W [N, K] · Xᵀ [K, Mp]` (compiled by Tint in CI; not yet run on hardware). */
-export function int8TensorCoreShader({ TM, TN }: TensorCoreTiles, v: ShaderVariant = VARIANTS[0] as ShaderVariant): string {
-  return `enable subgroups;
+/**
+ * One reduction step of a subgroup's TM × TN result matrices: load its TM left matrices
+ * (`loadA`, with `i` = row block), then per column block `j` the right matrix (`loadB`) and
+ * multiply-accumulate into `acc[i][j]`.
+ */
+function mmaStep(TM: number, TN: number, loadA: string, loadB: string, indent: string): string {
+  return `${indent}var a : array<TA, ${TM}>;
+${indent}for (var i = 0u; i < ${TM}u; i++) {
+${indent}  a[i] = ${loadA};
+${indent}}
+${indent}for (var j = 0u; j < ${TN}u; j++) {
+${indent}  let b = ${loadB};
+${indent}  for (var i = 0u; i < ${TM}u; i++) { acc[i][j] = subgroupMatrixMultiplyAccumulate(a[i], b, acc[i][j]); }
+${indent}}`;
+}
+
+/** Stores a subgroup's TM × TN result matrices at (r0, c0) of C, `stride` elements per row. */
+function storeTiles(TM: number, TN: number, stride: string): string {
+  return `  for (var i = 0u; i < ${TM}u; i++) {
+    for (var j = 0u; j < ${TN}u; j++) {
+      subgroupMatrixStore<row_major>(&C, (r0 + i * 16u) * ${stride} + c0 + j * 16u, acc[i][j], ${stride});
+    }
+  }`;
+}
+
+/** The i8 kernels' extensions, matrix types and dimensions (`Cᵀ [N, Mp] = W [N, K] · Xᵀ [K, Mp]`). */
+const I8_PRELUDE = `enable subgroups;
 enable chromium_experimental_subgroup_matrix;
 alias TA = subgroup_matrix_left<i8, 32, 16>;
 alias TB = subgroup_matrix_right<i8, 16, 32>;
 alias TC = subgroup_matrix_result<i32, 16, 16>;
-struct D { N : u32, Mp : u32, K : u32, pad : u32 }
+struct D { N : u32, Mp : u32, K : u32, pad : u32 }`;
+
+/** WGSL of the i8 × i8 → i32 subgroup-matrix product `Cᵀ [N, Mp] = W [N, K] · Xᵀ [K, Mp]` (compiled by Tint in CI; not yet run on hardware). */
+export function int8TensorCoreShader({ TM, TN }: TensorCoreTiles, v: ShaderVariant = VARIANTS[0] as ShaderVariant): string {
+  return `${I8_PRELUDE}
 @group(0) @binding(0) var<storage, read> W : array<${v.word}>;
 @group(0) @binding(1) var<storage, read> XT : array<${v.word}>;
 @group(0) @binding(2) var<storage, read_write> C : array<i32>;
@@ -172,20 +202,10 @@ struct D { N : u32, Mp : u32, K : u32, pad : u32 }
 ${entryPoint(v, { TM, TN })}
   var acc : array<array<TC, ${TN}>, ${TM}>;
   for (var k = 0u; k < d.K; k += 32u) {
-    var a : array<TA, ${TM}>;
-    for (var i = 0u; i < ${TM}u; i++) {
-      a[i] = subgroupMatrixLoad<TA, row_major>(&W, ((r0 + i * 16u) * d.K + k) / 4u, d.K / 4u);
-    }
-    for (var j = 0u; j < ${TN}u; j++) {
-      let b = subgroupMatrixLoad<TB, row_major>(&XT, (k * d.Mp + c0 + j * 16u) / 4u, d.Mp / 4u);
-      for (var i = 0u; i < ${TM}u; i++) { acc[i][j] = subgroupMatrixMultiplyAccumulate(a[i], b, acc[i][j]); }
-    }
+${mmaStep(TM, TN, 'subgroupMatrixLoad<TA, row_major>(&W, ((r0 + i * 16u) * d.K + k) / 4u, d.K / 4u)',
+    'subgroupMatrixLoad<TB, row_major>(&XT, (k * d.Mp + c0 + j * 16u) / 4u, d.Mp / 4u)', '    ')}
   }
-  for (var i = 0u; i < ${TM}u; i++) {
-    for (var j = 0u; j < ${TN}u; j++) {
-      subgroupMatrixStore<row_major>(&C, (r0 + i * 16u) * d.Mp + c0 + j * 16u, acc[i][j], d.Mp);
-    }
-  }
+${storeTiles(TM, TN, 'd.Mp')}
 }`;
 }
 
@@ -215,20 +235,79 @@ export function f16TensorCoreShader({ TM, TN }: TensorCoreTiles, v: ShaderVarian
 ${entryPoint(v, { TM, TN })}
   var acc : array<array<TC, ${TN}>, ${TM}>;
   for (var n = 0u; n < d.N; n += 16u) {
-    var a : array<TA, ${TM}>;
-    for (var i = 0u; i < ${TM}u; i++) {
-      a[i] = subgroupMatrixLoad<TA, row_major>(&A, (r0 + i * 16u) * d.N + n, d.N);
-    }
-    for (var j = 0u; j < ${TN}u; j++) {
-      let b = ${loadB};
-      for (var i = 0u; i < ${TM}u; i++) { acc[i][j] = subgroupMatrixMultiplyAccumulate(a[i], b, acc[i][j]); }
-    }
+${mmaStep(TM, TN, 'subgroupMatrixLoad<TA, row_major>(&A, (r0 + i * 16u) * d.N + n, d.N)', loadB, '    ')}
   }
-  for (var i = 0u; i < ${TM}u; i++) {
-    for (var j = 0u; j < ${TN}u; j++) {
-      subgroupMatrixStore<row_major>(&C, (r0 + i * 16u) * d.K + c0 + j * 16u, acc[i][j], d.K);
+${storeTiles(TM, TN, 'd.K')}
+}`;
+}
+
+/**
+ * A loop in which the workgroup's `T` invocations copy a `rows` × `cols` block (counted in elements of
+ * the workgroup array `dst`) from the `vec4<u32>` storage array `src`: vec4 q of block row `row` is
+ * `src[first + q]`, and holds `per` elements of `dst`, written by `vals` (w = the vec4, o = the first
+ * element's index in `dst`; `$D` stands for `dst`).
+ */
+function stageCopy(dst: string, src: string, rows: number, cols: number, per: number, T: number, first: string, vals: string): string {
+  return `
+    for (var t = li; t < ${(rows * cols) / per}u; t += ${T}u) {
+      let row = t / ${cols / per}u;
+      let q = t % ${cols / per}u;
+      let w = ${src}[${first} + q];
+      let o = row * ${cols}u + q * ${per}u;
+      ${vals.replaceAll('$D', dst)}
+    }`;
+}
+
+/** The staged kernels' entry point: block origin br, bc (BM × BN per workgroup), this subgroup's r0, c0, and li. */
+function stagedEntryPoint(v: ShaderVariant, { TM, TN }: TensorCoreTiles, BM: number, BN: number): string {
+  const head = v.layout === '2x2'
+    ? `@compute @workgroup_size(128)
+fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_id) lid : vec3u, @builtin(subgroup_id) sg : u32) {
+  let r0 = wg.y * ${BM}u + (sg / 2u) * ${16 * TM}u;
+  let c0 = wg.x * ${BN}u + (sg % 2u) * ${16 * TN}u;`
+    : `@compute @workgroup_size(32)
+fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_id) lid : vec3u) {
+  let r0 = wg.y * ${BM}u;
+  let c0 = wg.x * ${BN}u;`;
+  return `${head}
+  let li = lid.x;
+  let br = wg.y * ${BM}u;
+  let bc = wg.x * ${BN}u;`;
+}
+
+/**
+ * The staged form of {@link int8TensorCoreShader} (LLM.int8 forward, `Cᵀ [N, Mp] = W [N, K] · Xᵀ [K, Mp]`):
+ * per step of 64 bytes along K the workgroup copies its W block [BM rows, 16 words] and its Xᵀ block
+ * [64 rows, BN / 4 words] into workgroup memory as they are (packed int8 words, 16-byte loads), then
+ * each subgroup loads its two 32-deep matrix steps from there. Both operands bound as `array<vec4<u32>>`;
+ * the workgroup arrays hold the variant's word type. K must be a multiple of 64. Workgroup memory
+ * (BM + BN) · 64 bytes: 16 KiB at 4 × 4 with 2 × 2 subgroups.
+ */
+export function int8StagedTensorCoreShader({ TM, TN }: TensorCoreTiles, v: ShaderVariant = VARIANTS[0] as ShaderVariant): string {
+  const w = perWorkgroup(v);
+  const [BM, BN, T] = [w * TM, w * TN, v.layout === '2x2' ? 128 : 32];
+  const KW = I8_STAGE_K / 4; // words per W block row
+  const words = `for (var i = 0u; i < 4u; i++) { $D[o + i] = ${v.word === 'i32' ? 'bitcast<i32>(w[i])' : 'w[i]'}; }`;
+  const copyW = stageCopy('sW', 'W', BM, KW, 4, T, '((br + row) * d.K + k) / 16u', words);
+  const copyX = stageCopy('sX', 'XT', I8_STAGE_K, BN / 4, 4, T, '((k + row) * d.Mp + bc) / 16u', words);
+  return `${I8_PRELUDE}
+@group(0) @binding(0) var<storage, read> W : array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> XT : array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read_write> C : array<i32>;
+@group(0) @binding(3) var<uniform> d : D;
+var<workgroup> sW : array<${v.word}, ${BM * KW}>;
+var<workgroup> sX : array<${v.word}, ${(I8_STAGE_K * BN) / 4}>;
+${stagedEntryPoint(v, { TM, TN }, BM, BN)}
+  var acc : array<array<TC, ${TN}>, ${TM}>;
+  for (var k = 0u; k < d.K; k += ${I8_STAGE_K}u) {${copyW}${copyX}
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${I8_STAGE_K}u; kk += 32u) {
+${mmaStep(TM, TN, `subgroupMatrixLoad<TA, row_major>(&sW, (r0 - br + i * 16u) * ${KW}u + kk / 4u, ${KW}u)`,
+    `subgroupMatrixLoad<TB, row_major>(&sX, (kk * ${BN}u + c0 - bc + j * 16u) / 4u, ${BN / 4}u)`, '      ')}
     }
+    workgroupBarrier();
   }
+${storeTiles(TM, TN, 'd.Mp')}
 }`;
 }
 
@@ -244,21 +323,12 @@ ${entryPoint(v, { TM, TN })}
  * workgroup memory (BM + BN) · 32 halves, 16 KiB at 4 × 4 with 2 × 2 subgroups.
  */
 export function f16StagedTensorCoreShader({ TM, TN }: TensorCoreTiles, v: ShaderVariant = VARIANTS[0] as ShaderVariant, transposedB = false): string {
-  const sgs = v.layout === '2x2';
-  const BM = (sgs ? 32 : 16) * TM;
-  const BN = (sgs ? 32 : 16) * TN;
-  const T = sgs ? 128 : 32;
+  const w = perWorkgroup(v);
+  const [BM, BN, T] = [w * TM, w * TN, v.layout === '2x2' ? 128 : 32];
   const KS = STAGE_K;
-  // `rows` × `cols` halves from a row-major matrix whose vec4 `per` values (8 halves or 16 bytes)
-  // start at vec4 index `first` for row `row`; `vals(w, o)` writes the halves of vec4 w at sX[o…].
-  const copy = (dst: string, src: string, rows: number, cols: number, per: number, first: string, vals: string) => `
-    for (var t = li; t < ${(rows * cols) / per}u; t += ${T}u) {
-      let row = t / ${cols / per}u;
-      let q = t % ${cols / per}u;
-      let w = ${src}[${first} + q];
-      let o = row * ${cols}u + q * ${per}u;
-      ${vals.replaceAll('$D', dst)}
-    }`;
+  // Block rows × columns in halves; a vec4 holds 8 halves (A) or 16 weight bytes (B).
+  const copy = (dst: string, src: string, rows: number, cols: number, per: number, first: string, vals: string) =>
+    stageCopy(dst, src, rows, cols, per, T, first, vals);
   // 4 words of f16 pairs → 8 halves; 4 packed words (byte 0 lowest) → 16 signed bytes as f16 (exact).
   const halves = 'for (var i = 0u; i < 4u; i++) { let h = bitcast<vec2<f16>>(w[i]); $D[o + 2u * i] = h.x; $D[o + 2u * i + 1u] = h.y; }';
   const bytes = 'for (var i = 0u; i < 16u; i++) { $D[o + i] = f16(extractBits(bitcast<i32>(w[i / 4u]), (i % 4u) * 8u, 8u)); }';
@@ -269,15 +339,6 @@ export function f16StagedTensorCoreShader({ TM, TN }: TensorCoreTiles, v: Shader
   const loadB = transposedB
     ? `subgroupMatrixLoad<TB, col_major>(&sB, (c0 - bc + j * 16u) * ${KS}u + kk, ${KS}u)`
     : `subgroupMatrixLoad<TB, row_major>(&sB, kk * ${BN}u + c0 - bc + j * 16u, ${BN}u)`;
-  const entry = sgs
-    ? `@compute @workgroup_size(128)
-fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_id) lid : vec3u, @builtin(subgroup_id) sg : u32) {
-  let r0 = wg.y * ${BM}u + (sg / 2u) * ${16 * TM}u;
-  let c0 = wg.x * ${BN}u + (sg % 2u) * ${16 * TN}u;`
-    : `@compute @workgroup_size(32)
-fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_id) lid : vec3u) {
-  let r0 = wg.y * ${BM}u;
-  let c0 = wg.x * ${BN}u;`;
   return `${F16_PRELUDE}
 @group(0) @binding(0) var<storage, read> A : array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> B : array<vec4<u32>>;
@@ -285,30 +346,16 @@ fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_id) lid : v
 @group(0) @binding(3) var<uniform> d : D;
 var<workgroup> sA : array<f16, ${BM * KS}>;
 var<workgroup> sB : array<f16, ${BN * KS}>;
-${entry}
-  let li = lid.x;
-  let br = wg.y * ${BM}u;
-  let bc = wg.x * ${BN}u;
+${stagedEntryPoint(v, { TM, TN }, BM, BN)}
   var acc : array<array<TC, ${TN}>, ${TM}>;
   for (var n = 0u; n < d.N; n += ${KS}u) {${copyA}${copyB}
     workgroupBarrier();
     for (var kk = 0u; kk < ${KS}u; kk += 16u) {
-      var a : array<TA, ${TM}>;
-      for (var i = 0u; i < ${TM}u; i++) {
-        a[i] = subgroupMatrixLoad<TA, row_major>(&sA, (r0 - br + i * 16u) * ${KS}u + kk, ${KS}u);
-      }
-      for (var j = 0u; j < ${TN}u; j++) {
-        let b = ${loadB};
-        for (var i = 0u; i < ${TM}u; i++) { acc[i][j] = subgroupMatrixMultiplyAccumulate(a[i], b, acc[i][j]); }
-      }
+${mmaStep(TM, TN, `subgroupMatrixLoad<TA, row_major>(&sA, (r0 - br + i * 16u) * ${KS}u + kk, ${KS}u)`, loadB, '      ')}
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < ${TM}u; i++) {
-    for (var j = 0u; j < ${TN}u; j++) {
-      subgroupMatrixStore<row_major>(&C, (r0 + i * 16u) * d.K + c0 + j * 16u, acc[i][j], d.K);
-    }
-  }
+${storeTiles(TM, TN, 'd.K')}
 }`;
 }
 
@@ -584,8 +631,8 @@ export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: 
   const tilesOf = (kind: TensorCoreKind) => (emulate ? DEFAULT_TILES : p?.[kind]?.tiles ?? DEFAULT_TILES);
   if (a.mode === 'llm-int8' && a.transposeWeight) {
     if (!emulate && !p?.i8) return null;
-    const { TM, TN } = tilesOf('i8');
-    if (K % 32 !== 0 || N % (32 * TM) !== 0) return null;
+    const { TM, TN, staged } = tilesOf('i8');
+    if (K % (staged ? I8_STAGE_K : 32) !== 0 || N % (32 * TM) !== 0) return null;
     const Mp = roundUp(M, 32 * TN);
     const outlier = run(outlierColumnsProgram(K), [x], 'float32', [int(M), int(K), { type: 'float32', data: [a.threshold] }]);
     const rowAbsmax = run(rowAbsmaxProgram(M), [x, outlier], 'float32', [int(K)]);
@@ -668,10 +715,7 @@ export const TENSOR_CORE_KINDS: readonly TensorCoreKind[] = ['i8', 'f16', 'f16t'
 
 /** The shader of one kernel kind for one variant. */
 export function tensorCoreShader(kind: TensorCoreKind, tiles: TensorCoreTiles, v: ShaderVariant): string {
-  if (kind === 'i8') {
-    if (tiles.staged) throw new Error('tensorCoreShader: the i8 kernel has no staged form');
-    return int8TensorCoreShader(tiles, v);
-  }
+  if (kind === 'i8') return tiles.staged ? int8StagedTensorCoreShader(tiles, v) : int8TensorCoreShader(tiles, v);
   return tiles.staged ? f16StagedTensorCoreShader(tiles, v, kind === 'f16t') : f16TensorCoreShader(tiles, v, kind === 'f16t');
 }
 
@@ -748,20 +792,14 @@ export async function prepareTensorCoreKernels(backend: object, options: Prepare
       report[kind] = 'no variant to try';
       continue;
     }
-    // The staged form exists for the f16 kernels only.
-    const kindCandidates = kind === 'i8' ? candidates.filter((t) => !t.staged) : candidates;
-    if (!kindCandidates.length) {
-      report[kind] = 'no tiles to try (the i8 kernel has no staged form)';
-      continue;
-    }
-    const kindTiming = timing && kindCandidates.length > 1;
+    const kindTiming = timing && candidates.length > 1;
     const notes: string[] = [];
     for (const variant of variants) {
       const name = `${variant.layout} ${variant.word}`;
-      const label = (t: TensorCoreTiles) => (kindCandidates.length > 1 ? `${name} ${tileName(t)}` : name);
+      const label = (t: TensorCoreTiles) => (candidates.length > 1 ? `${name} ${tileName(t)}` : name);
       const passed: Candidate[] = [];
       const tried: string[] = [];
-      for (const tiles of kindCandidates) {
+      for (const tiles of candidates) {
         const c = await tryCandidate(device, entry, kind, { variant, tiles }, transform, options, kindTiming);
         if (typeof c === 'string') {
           (kindTiming ? tried : notes).push(`${label(tiles)}: ${c}`);

@@ -20,7 +20,6 @@ async function main(): Promise<void> {
   const compiled: Record<string, string> = {};
   for (const tiles of TENSOR_CORE_TILE_CANDIDATES) {
     for (const kind of TENSOR_CORE_KINDS) {
-      if (kind === 'i8' && tiles.staged) continue; // no staged form
       for (const v of TENSOR_CORE_VARIANTS) {
         if (kind !== 'i8' && v.word !== 'i32') continue;
         const r = await compileComputeShader(device, tensorCoreShader(kind, tiles, v));
