@@ -15,7 +15,7 @@ export {
 } from './kernels/webgpu-kernels';
 export {
   prepareTensorCoreKernels, disableTensorCoreKernels, setTensorCoreEmulation, int8TensorCoreShader, int8StagedTensorCoreShader, f16TensorCoreShader, f16StagedTensorCoreShader,
-  tensorCoreShader, compileComputeShader, tensorCoreDispatchCount, finishQueuedWork, TENSOR_CORE_VARIANTS,
+  tensorCoreShader, tensorCoreWorkgroupBytes, compileComputeShader, tensorCoreDispatchCount, finishQueuedWork, TENSOR_CORE_VARIANTS,
   TENSOR_CORE_TILE_CANDIDATES, TENSOR_CORE_KINDS, type PrepareTensorCoreOptions, type TensorCoreKind, type TensorCoreReport, type TensorCoreTiles, type ShaderVariant,
 } from './kernels/webgpu-tensor-core';
 export { tiledInt8Program, type TiledCols, type TiledKind, type TiledRows } from './kernels/webgpu-tiled';

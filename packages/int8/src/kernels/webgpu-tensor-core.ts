@@ -53,6 +53,7 @@ export interface GpuDevice {
   pushErrorScope(filter: string): void;
   popErrorScope(): Promise<{ message: string } | null>;
   queue?: { onSubmittedWorkDone(): Promise<void> };
+  limits?: { maxComputeWorkgroupStorageSize?: number };
 }
 /** The part of tfjs-backend-webgpu's `WebGPUBackend` used here (internal fields included). */
 interface Backend {
@@ -147,14 +148,14 @@ function perWorkgroup(v: ShaderVariant): number {
 }
 
 /** The entry point and this subgroup's first row r0 and column c0 of the output. */
-function entryPoint(v: ShaderVariant, { TM, TN }: TensorCoreTiles): string {
+function entryPoint(v: ShaderVariant, { TM, TN }: TensorCoreTiles, extra = ''): string {
   return v.layout === '2x2'
     ? `@compute @workgroup_size(128)
-fn main(@builtin(workgroup_id) wg : vec3u, @builtin(subgroup_id) sg : u32) {
+fn main(@builtin(workgroup_id) wg : vec3u, @builtin(subgroup_id) sg : u32${extra}) {
   let r0 = wg.y * ${32 * TM}u + (sg / 2u) * ${16 * TM}u;
   let c0 = wg.x * ${32 * TN}u + (sg % 2u) * ${16 * TN}u;`
     : `@compute @workgroup_size(32)
-fn main(@builtin(workgroup_id) wg : vec3u) {
+fn main(@builtin(workgroup_id) wg : vec3u${extra}) {
   let r0 = wg.y * ${16 * TM}u;
   let c0 = wg.x * ${16 * TN}u;`;
 }
@@ -209,35 +210,79 @@ ${storeTiles(TM, TN, 'd.Mp')}
 }`;
 }
 
-/** The f16 kernels' extensions, matrix types and dimensions (`C [Mp, K] = A [Mp, N] · B [N, K]`). */
-const F16_PRELUDE = `enable f16;
+/**
+ * The f16 kernels' extensions, matrix types, dimensions (`C [Mp, K] = A [Mp, N] · B [N, K]`; KW: the
+ * packed weight's words per row, for the staged kernels; M: rows of the output; RO: where the row
+ * absmax values start in R) and bindings other than A and B: the output Y `[M, K]`, the rows
+ * buffer R (A's own buffer, read as f32 for the absmax after the f16 rows) and, for `x · Wᵀ`
+ * (`scaled`), the weight's per-row scale S. The uniform is the last binding.
+ */
+function f16Prelude(A: string, B: string, scaled: boolean): string {
+  return `enable f16;
 enable subgroups;
 enable chromium_experimental_subgroup_matrix;
 alias TA = subgroup_matrix_left<f16, 16, 16>;
 alias TB = subgroup_matrix_right<f16, 16, 16>;
 alias TC = subgroup_matrix_result<f32, 16, 16>;
-struct D { Mp : u32, N : u32, K : u32, pad : u32 }`;
+struct D { Mp : u32, N : u32, K : u32, KW : u32, M : u32, RO : u32, p0 : u32, p1 : u32 }
+@group(0) @binding(0) var<storage, read> A : ${A};
+@group(0) @binding(1) var<storage, read> B : ${B};
+@group(0) @binding(2) var<storage, read_write> Y : array<f32>;
+@group(0) @binding(3) var<storage, read> R : array<f32>;${scaled ? `
+@group(0) @binding(4) var<storage, read> S : array<f32>;` : ''}
+@group(0) @binding(${scaled ? 5 : 4}) var<uniform> d : D;`;
+}
+
+/** The f16 kernels' builtins beyond the entry point's own: the invocation's lane in its subgroup. */
+const LANE = ', @builtin(subgroup_invocation_id) lane : u32';
+
+/**
+ * The f16 kernels' epilogue, folded into the product: each subgroup stores one result matrix at a
+ * time into its 16 × 16 slot of workgroup memory `sC`, and its 32 lanes write the rows below M to Y
+ * scaled by the row's absmax (and, `scaled`, the column's weight scale) — no `[Mp, K]` float32
+ * product in a storage buffer and no epilogue pass. The barriers sit in uniform control flow (loops
+ * of constant length), so every invocation of the workgroup reaches each of them.
+ */
+function f16Epilogue(TM: number, TN: number, v: ShaderVariant, scaled: boolean): string {
+  const slot = v.layout === '2x2' ? 'sg * 256u' : '0u';
+  return `  for (var i = 0u; i < ${TM}u; i++) {
+    for (var j = 0u; j < ${TN}u; j++) {
+      subgroupMatrixStore<row_major>(&sC, ${slot}, acc[i][j], 16u);
+      workgroupBarrier();
+      for (var e = lane; e < 256u; e += 32u) {
+        let m = r0 + i * 16u + e / 16u;
+        if (m < d.M) {
+          let c = c0 + j * 16u + e % 16u;
+          Y[m * d.K + c] = sC[${slot} + e] * R[d.RO + m]${scaled ? ' * S[c]' : ''};
+        }
+      }
+      workgroupBarrier();
+    }
+  }`;
+}
+
+/** The f16 kernels' workgroup slots for {@link f16Epilogue}: one 16 × 16 f32 matrix per subgroup. */
+const epilogueSlots = (v: ShaderVariant) => `var<workgroup> sC : array<f32, ${v.layout === '2x2' ? 1024 : 256}>;`;
 
 /**
  * WGSL of the f16 × f16 → f32 subgroup-matrix product `C [Mp, K] = A [Mp, N] · B`, B `[N, K]`
  * row-major, or (`transposedB`) B stored as `Bᵀ [K, N]` row-major and loaded column-major — the
- * weight-only forward `x · Wᵀ` reads W as it is stored. Compiled by Tint in CI; not yet run on hardware.
+ * weight-only forward `x · Wᵀ` reads W as it is stored — written as Y `[M, K]` = C × row absmax
+ * (× the weight's scale for `transposedB`) by the folded epilogue ({@link f16Epilogue}). Compiled by
+ * Tint in CI; not yet run on hardware.
  */
 export function f16TensorCoreShader({ TM, TN }: TensorCoreTiles, v: ShaderVariant = VARIANTS[0] as ShaderVariant, transposedB = false): string {
   const loadB = transposedB
     ? 'subgroupMatrixLoad<TB, col_major>(&B, (c0 + j * 16u) * d.N + n, d.N)'
     : 'subgroupMatrixLoad<TB, row_major>(&B, n * d.K + c0 + j * 16u, d.K)';
-  return `${F16_PRELUDE}
-@group(0) @binding(0) var<storage, read> A : array<f16>;
-@group(0) @binding(1) var<storage, read> B : array<f16>;
-@group(0) @binding(2) var<storage, read_write> C : array<f32>;
-@group(0) @binding(3) var<uniform> d : D;
-${entryPoint(v, { TM, TN })}
+  return `${f16Prelude('array<f16>', 'array<f16>', transposedB)}
+${epilogueSlots(v)}
+${entryPoint(v, { TM, TN }, LANE)}
   var acc : array<array<TC, ${TN}>, ${TM}>;
   for (var n = 0u; n < d.N; n += 16u) {
 ${mmaStep(TM, TN, 'subgroupMatrixLoad<TA, row_major>(&A, (r0 + i * 16u) * d.N + n, d.N)', loadB, '    ')}
   }
-${storeTiles(TM, TN, 'd.K')}
+${f16Epilogue(TM, TN, v, transposedB)}
 }`;
 }
 
@@ -259,14 +304,14 @@ function stageCopy(dst: string, src: string, rows: number, cols: number, per: nu
 }
 
 /** The staged kernels' entry point: block origin br, bc (BM × BN per workgroup), this subgroup's r0, c0, and li. */
-function stagedEntryPoint(v: ShaderVariant, { TM, TN }: TensorCoreTiles, BM: number, BN: number): string {
+function stagedEntryPoint(v: ShaderVariant, { TM, TN }: TensorCoreTiles, BM: number, BN: number, extra = ''): string {
   const head = v.layout === '2x2'
     ? `@compute @workgroup_size(128)
-fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_id) lid : vec3u, @builtin(subgroup_id) sg : u32) {
+fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_id) lid : vec3u, @builtin(subgroup_id) sg : u32${extra}) {
   let r0 = wg.y * ${BM}u + (sg / 2u) * ${16 * TM}u;
   let c0 = wg.x * ${BN}u + (sg % 2u) * ${16 * TN}u;`
     : `@compute @workgroup_size(32)
-fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_id) lid : vec3u) {
+fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_id) lid : vec3u${extra}) {
   let r0 = wg.y * ${BM}u;
   let c0 = wg.x * ${BN}u;`;
   return `${head}
@@ -320,7 +365,8 @@ ${storeTiles(TM, TN, 'd.Mp')}
  * workgroup, not once per subgroup that needs it. The weight binding is the packed int8 `[rows, KW]`
  * words (KW in the uniform's 4th field): for `transposedB` (x · Wᵀ) W [cols, red] read column-major,
  * else (dY · W) W [red, cols] row-major. BM × BN = 32·TM × 32·TN (2 × 2 subgroups) or 16·TM × 16·TN;
- * workgroup memory (BM + BN) · 32 halves, 16 KiB at 4 × 4 with 2 × 2 subgroups.
+ * workgroup memory (BM + BN) · 32 halves (16 KiB at 4 × 4 with 2 × 2 subgroups) + 4 KiB for the
+ * folded epilogue, as {@link f16TensorCoreShader}'s.
  */
 export function f16StagedTensorCoreShader({ TM, TN }: TensorCoreTiles, v: ShaderVariant = VARIANTS[0] as ShaderVariant, transposedB = false): string {
   const w = perWorkgroup(v);
@@ -334,19 +380,16 @@ export function f16StagedTensorCoreShader({ TM, TN }: TensorCoreTiles, v: Shader
   const bytes = 'for (var i = 0u; i < 16u; i++) { $D[o + i] = f16(extractBits(bitcast<i32>(w[i / 4u]), (i % 4u) * 8u, 8u)); }';
   const copyA = copy('sA', 'A', BM, KS, 8, '((br + row) * d.N + n) / 8u', halves);
   const copyB = transposedB
-    ? copy('sB', 'B', BN, KS, 16, '((bc + row) * d.pad + n / 4u) / 4u', bytes)
-    : copy('sB', 'B', KS, BN, 16, '((n + row) * d.pad + bc / 4u) / 4u', bytes);
+    ? copy('sB', 'B', BN, KS, 16, '((bc + row) * d.KW + n / 4u) / 4u', bytes)
+    : copy('sB', 'B', KS, BN, 16, '((n + row) * d.KW + bc / 4u) / 4u', bytes);
   const loadB = transposedB
     ? `subgroupMatrixLoad<TB, col_major>(&sB, (c0 - bc + j * 16u) * ${KS}u + kk, ${KS}u)`
     : `subgroupMatrixLoad<TB, row_major>(&sB, kk * ${BN}u + c0 - bc + j * 16u, ${BN}u)`;
-  return `${F16_PRELUDE}
-@group(0) @binding(0) var<storage, read> A : array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read> B : array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read_write> C : array<f32>;
-@group(0) @binding(3) var<uniform> d : D;
+  return `${f16Prelude('array<vec4<u32>>', 'array<vec4<u32>>', transposedB)}
 var<workgroup> sA : array<f16, ${BM * KS}>;
 var<workgroup> sB : array<f16, ${BN * KS}>;
-${stagedEntryPoint(v, { TM, TN }, BM, BN)}
+${epilogueSlots(v)}
+${stagedEntryPoint(v, { TM, TN }, BM, BN, LANE)}
   var acc : array<array<TC, ${TN}>, ${TM}>;
   for (var n = 0u; n < d.N; n += ${KS}u) {${copyA}${copyB}
     workgroupBarrier();
@@ -355,7 +398,7 @@ ${mmaStep(TM, TN, `subgroupMatrixLoad<TA, row_major>(&sA, (r0 - br + i * 16u) * 
     }
     workgroupBarrier();
   }
-${storeTiles(TM, TN, 'd.K')}
+${f16Epilogue(TM, TN, v, transposedB)}
 }`;
 }
 
@@ -512,8 +555,9 @@ export function weightToF16Program(N: number, K: number): WgslProgram {
 }
 
 /**
- * y `[M, N]` = C[m, n] · absmax_m · scale[n] (the weight-only forward's epilogue; C is `[Mp, N]`;
- * absmax_m read from {@link rowsToF16Program}'s output at word RO + m). Uniforms: N, RO.
+ * y `[M, N]` = C[m, n] · absmax_m · scale[n] (the weight-only forward's epilogue after the emulated
+ * product; the tensor-core kernels fold it in; C is `[Mp, N]`; absmax_m read from
+ * {@link rowsToF16Program}'s output at word RO + m). Uniforms: N, RO.
  */
 export function forwardEpilogueProgram(M: number, N: number): WgslProgram {
   return flat('conifer_int8_tc_fepi', ['c', 'rows', 'scale'], [M, N], 'N : i32, RO : i32,', `
@@ -521,7 +565,7 @@ export function forwardEpilogueProgram(M: number, N: number): WgslProgram {
         setOutputAtIndex(index, c[index] * bitcast<f32>(rows[uniforms.RO + m]) * scale[index - m * uniforms.N]);`);
 }
 
-/** dX `[M, K]` = C[m, k] · absmax_m (absmax_m at word RO + m of the rows buffer). Uniforms: K, RO. */
+/** dX `[M, K]` = C[m, k] · absmax_m (absmax_m at word RO + m of the rows buffer), after the emulated product. Uniforms: K, RO. */
 export function backwardEpilogueProgram(M: number, K: number): WgslProgram {
   return flat('conifer_int8_tc_bepi', ['c', 'rows'], [M, K], 'K : i32, RO : i32,', `
         let m = index / uniforms.K;
@@ -565,7 +609,10 @@ function bufferOf(b: Backend, t: tf.TensorInfo): unknown {
 
 function dispatchRaw(b: Backend, pipeline: GpuPipeline, tensors: tf.TensorInfo[], dims: number[], groups: [number, number], name: string): void {
   const entries = tensors.map((t, i) => ({ binding: i, resource: { buffer: bufferOf(b, t) } }));
-  entries.push({ binding: tensors.length, resource: b.makeUniforms([{ type: 'uint32', data: dims }]) as { buffer: unknown } });
+  // tfjs's makeUniforms packs fields of at most 6 values: 4 per field here, each at a 16-byte offset.
+  const fields: Uniform[] = [];
+  for (let i = 0; i < dims.length; i += 4) fields.push({ type: 'uint32', data: dims.slice(i, i + 4) });
+  entries.push({ binding: tensors.length, resource: b.makeUniforms(fields) as { buffer: unknown } });
   const bindGroup = b.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
   b.ensureCommandEncoderReady();
   b.endComputePassEncoder();
@@ -613,19 +660,29 @@ export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: 
     for (const t of temps) b.disposeData(t.dataId);
     return y;
   };
-  // C [Mp, cols] = a16 [Mp, red] · (W as f16 [red, cols], or for f16t [cols, red] read column-major).
-  // The staged kernels read the packed int8 weight themselves; the others an f16 copy made first.
+  // Y [M, cols] = a16 [Mp, red] · (W as f16 [red, cols], or for f16t [cols, red] read column-major),
+  // × the row absmax stored after a16's rows (× the weight's scale for f16t). The staged kernels read
+  // the packed int8 weight themselves, the others an f16 copy made first; both scale in their own
+  // epilogue. The emulated stand-in writes C [Mp, cols] and a separate epilogue pass scales it.
   const f16Product = (kind: 'f16' | 'f16t', a16: tf.TensorInfo, Mp: number, red: number, cols: number) => {
     const w16 = () => run(weightToF16Program(N, K), [packed], 'int32', [int(K), int(KW)]);
-    if (emulate) return run(f16ProductEmulationProgram(Mp, cols, kind === 'f16t'), [a16, w16()], 'float32', [int(red), int(cols)]);
+    const rowsOffset = (Mp * red) / 2;
+    if (emulate) {
+      const c = run(f16ProductEmulationProgram(Mp, cols, kind === 'f16t'), [a16, w16()], 'float32', [int(red), int(cols)]);
+      return kind === 'f16t'
+        ? b.runWebGPUProgram(forwardEpilogueProgram(M, cols), [c, a16, scale], 'float32', [int(cols), int(rowsOffset)])
+        : b.runWebGPUProgram(backwardEpilogueProgram(M, cols), [c, a16], 'float32', [int(cols), int(rowsOffset)]);
+    }
     const kernel = p![kind]!;
     const weight = kernel.tiles.staged ? packed : w16();
-    const c = b.makeTensorInfo([Mp, cols], 'float32');
-    temps.push(c);
+    const y = b.makeTensorInfo([M, cols], 'float32');
     const w = perWorkgroup(kernel.variant);
-    dispatchRaw(b, kernel.pipeline, [a16, weight, c], [Mp, red, cols, kernel.tiles.staged ? KW : 0], [cols / (w * kernel.tiles.TN), Mp / (w * kernel.tiles.TM)], `conifer_int8_tc_${kind}`);
+    dispatchRaw(
+      b, kernel.pipeline, [a16, weight, y, a16, ...(kind === 'f16t' ? [scale] : [])], [Mp, red, cols, kernel.tiles.staged ? KW : 0, M, rowsOffset, 0, 0],
+      [cols / (w * kernel.tiles.TN), Mp / (w * kernel.tiles.TM)], `conifer_int8_tc_${kind}`,
+    );
     tensorCoreDispatches++;
-    return c;
+    return y;
   };
   // Each kernel's own tiles (prepare may have tuned them per kind); the emulated stand-ins: 2 × 2.
   const tilesOf = (kind: TensorCoreKind) => (emulate ? DEFAULT_TILES : p?.[kind]?.tiles ?? DEFAULT_TILES);
@@ -657,19 +714,17 @@ export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: 
     if (N % (staged ? STAGE_K : 16) !== 0 || K % (32 * TN) !== 0) return null;
     const Mp = roundUp(M, 32 * TM);
     const dy16 = run(rowsToF16Program(Mp, N), [x, scale], 'int32', [int(M), int(N), int(Mp)]); // + absmax per row
-    const c = f16Product('f16', dy16, Mp, N, K);
-    return done(b.runWebGPUProgram(backwardEpilogueProgram(M, K), [c, dy16], 'float32', [int(K), int((Mp * N) / 2)]));
+    return done(f16Product('f16', dy16, Mp, N, K));
   }
   if (a.mode === 'weight-only' && a.transposeWeight) {
     // y [M, N] = x [M, K] · Wᵀ: x rows scaled into [-1, 1] as f16, W [N, K] as f16 (exact) read
-    // column-major as the right matrix, C [Mp, N] on tensor cores, then × absmax_m × scale[n].
+    // column-major as the right matrix, the product on tensor cores, × absmax_m × scale[n] in its epilogue.
     if (!emulate && !p?.f16t) return null;
     const { TM, TN, staged } = tilesOf('f16t');
     if (K % (staged ? STAGE_K : 16) !== 0 || N % (32 * TN) !== 0) return null;
     const Mp = roundUp(M, 32 * TM);
     const x16 = run(rowsToF16Program(Mp, K, false), [x], 'int32', [int(M), int(K), int(Mp)]); // + absmax per row
-    const c = f16Product('f16t', x16, Mp, K, N);
-    return done(b.runWebGPUProgram(forwardEpilogueProgram(M, N), [c, x16, scale], 'float32', [int(N), int((Mp * K) / 2)]));
+    return done(f16Product('f16t', x16, Mp, K, N));
   }
   return null;
 }
@@ -717,6 +772,18 @@ export const TENSOR_CORE_KINDS: readonly TensorCoreKind[] = ['i8', 'f16', 'f16t'
 export function tensorCoreShader(kind: TensorCoreKind, tiles: TensorCoreTiles, v: ShaderVariant): string {
   if (kind === 'i8') return tiles.staged ? int8StagedTensorCoreShader(tiles, v) : int8TensorCoreShader(tiles, v);
   return tiles.staged ? f16StagedTensorCoreShader(tiles, v, kind === 'f16t') : f16TensorCoreShader(tiles, v, kind === 'f16t');
+}
+
+/**
+ * Bytes of workgroup memory one kernel's shader declares: the staged blocks ((BM + BN) × 64 bytes
+ * per copy step for both kinds) and, for the f16 kernels, the folded epilogue's 16 × 16 f32 slot per
+ * subgroup. WebGPU guarantees 16 KiB; NVIDIA's Vulkan driver offers 48 KiB.
+ */
+export function tensorCoreWorkgroupBytes(kind: TensorCoreKind, { TM, TN, staged }: TensorCoreTiles, v: ShaderVariant): number {
+  const w = perWorkgroup(v);
+  const blocks = staged ? (w * TM + w * TN) * 64 : 0; // i8: 64 bytes along K; f16: 32 halves
+  const slots = kind === 'i8' ? 0 : (v.layout === '2x2' ? 4 : 1) * 256 * 4;
+  return blocks + slots;
 }
 
 /** Relative-error tolerance of each kernel kind against the tiled kernels (f16 rounds dY or x). */
@@ -835,6 +902,9 @@ async function tryCandidate(
   device: GpuDevice, entry: Prepared, kind: TensorCoreKind, { variant, tiles }: { variant: ShaderVariant; tiles: TensorCoreTiles },
   transform: (code: string) => string, options: PrepareTensorCoreOptions, timing: boolean,
 ): Promise<Candidate | string> {
+  const bytes = tensorCoreWorkgroupBytes(kind, tiles, variant);
+  const limit = device.limits?.maxComputeWorkgroupStorageSize ?? 16384;
+  if (bytes > limit) return `needs ${bytes / 1024} KiB of workgroup memory, the device offers ${limit / 1024} KiB`;
   const pipeline = await compileComputeShader(device, transform(tensorCoreShader(kind, tiles, variant)));
   if (typeof pipeline === 'string') return `compile error ${pipeline}`;
   const kernel: Kernel = { pipeline, variant, tiles };
