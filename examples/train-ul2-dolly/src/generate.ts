@@ -8,7 +8,10 @@ import type { GenerateOptions } from './options.js';
 import { loadModel, modelDir, resolveHubModel } from './pipeline/model.js';
 import { checkVocabulary, tokenizerFor } from './pipeline/data.js';
 
-/** The decoding options of the CLI flags (the original project passed min 10 / max 250). */
+/**
+ * The decoding options of the CLI flags (the original project passed min 10 / max 250). The token ids
+ * (decoder start, EOS, pad) come from the model: its generation_config.json, else its config.json.
+ */
 export function decodeOptions(opts: Pick<GenerateOptions, 'maxLength' | 'minLength' | 'numBeams' | 'doSample' | 'temperature' | 'topK' | 'topP' | 'seed'>): DecodeOptions {
   return {
     maxLength: opts.maxLength,
@@ -19,9 +22,6 @@ export function decodeOptions(opts: Pick<GenerateOptions, 'maxLength' | 'minLeng
     topK: opts.topK,
     topP: opts.topP,
     seed: opts.seed,
-    eosTokenId: 1,
-    padTokenId: 0,
-    decoderStartTokenId: 0,
   };
 }
 

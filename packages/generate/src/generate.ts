@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beamSearch } from './beam-search.js';
 import { Decoder } from './decoder.js';
-import { GenerationOptionsError, resolveOptions, type ResolvedOptions } from './options.js';
+import { GenerationOptionsError, resolveOptions, withModelDefaults, type ResolvedOptions } from './options.js';
 import { sampleSteps } from './sample-search.js';
 import type { GenerateInputs, GenerateOptions, GenerateOutput, Seq2Seq } from './types.js';
 
@@ -19,7 +19,7 @@ export async function generate<Enc, Cache>(
   inputs: GenerateInputs,
   options: GenerateOptions = {},
 ): Promise<GenerateOutput> {
-  const o = resolveOptions(options);
+  const o = resolveOptions(withModelDefaults(model, options));
   return withEncoded(model, inputs, o, async (decoder, batch) => {
     if (o.numBeams > 1) {
       const { sequences, scores } = await beamSearch(decoder, batch, o);
@@ -42,7 +42,7 @@ export async function* streamGenerate<Enc, Cache>(
   inputs: GenerateInputs,
   options: GenerateOptions = {},
 ): AsyncGenerator<number, void, void> {
-  const o = resolveOptions(options);
+  const o = resolveOptions(withModelDefaults(model, options));
   const problems: string[] = [];
   if (o.numBeams !== 1) problems.push('streamGenerate decodes greedily or by sampling: `numBeams` must be 1');
   if (o.numReturnSequences !== 1) problems.push('streamGenerate yields one sequence: `numReturnSequences` must be 1');

@@ -2,6 +2,8 @@ export { generate, streamGenerate } from './generate.js';
 export { generateText, streamText, generatedTokens } from './text.js';
 export {
   generationOptionsFromConfig,
+  modelGenerationDefaults,
+  withModelDefaults,
   resolveOptions,
   GenerationOptionsError,
   type GenerationConfigJson,

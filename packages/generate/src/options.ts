@@ -121,7 +121,7 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
   const padOpt = tokenId('padTokenId');
   const decoderStartTokenId = tokenId('decoderStartTokenId');
   if (o.decoderStartTokenId === undefined) {
-    p.push('`decoderStartTokenId` is required for encoder-decoder generation (T5: 0; pass a generation config or set it)');
+    p.push('`decoderStartTokenId` is required for encoder-decoder generation (T5: 0): the model has no `generationConfig` or `config` giving `decoder_start_token_id`; set it or pass generationOptionsFromConfig(generation_config.json)');
   }
 
   // Combinations, with transformers' messages where it has one.
@@ -198,4 +198,26 @@ export function generationOptionsFromConfig(config: GenerationConfigJson): Gener
     if (v !== undefined && v !== null) out[name] = Array.isArray(v) ? [...(v as number[])] : v;
   }
   return out as GenerateOptions;
+}
+
+/**
+ * The generation defaults a model carries (transformers: `model.generation_config`): its
+ * `generationConfig` (a parsed `generation_config.json`) when it has one, else the generation keys
+ * of its `config` (T5: `decoder_start_token_id`, `eos_token_id`, `pad_token_id`); `{}` for neither.
+ */
+export function modelGenerationDefaults(model: object): GenerateOptions {
+  const m = model as { generationConfig?: unknown; config?: unknown };
+  const source = isObject(m.generationConfig) ? m.generationConfig : isObject(m.config) ? m.config : null;
+  return source ? generationOptionsFromConfig(source as GenerationConfigJson) : {};
+}
+
+/** `options` over the model's defaults ({@link modelGenerationDefaults}); options set to `undefined` do not erase a default. */
+export function withModelDefaults(model: object, options: GenerateOptions): GenerateOptions {
+  const out: Record<string, unknown> = { ...modelGenerationDefaults(model) };
+  for (const [k, v] of Object.entries(options)) if (v !== undefined) out[k] = v;
+  return out as GenerateOptions;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -1,5 +1,5 @@
 import { generate, streamGenerate } from './generate.js';
-import { resolveOptions } from './options.js';
+import { resolveOptions, withModelDefaults } from './options.js';
 import type { GenerateOptions, Seq2Seq, TextTokenizer } from './types.js';
 
 /**
@@ -13,7 +13,7 @@ export async function generateText<Enc, Cache>(
   prompts: string | string[],
   options: GenerateOptions = {},
 ): Promise<string[]> {
-  const o = resolveOptions(options);
+  const o = resolveOptions(withModelDefaults(model, options));
   const list = Array.isArray(prompts) ? prompts : [prompts];
   if (list.length === 0) return [];
   const encoded = list.map((p) => Array.from(tokenizer.encode(p)));
@@ -34,7 +34,7 @@ export async function* streamText<Enc, Cache>(
   prompt: string,
   options: GenerateOptions = {},
 ): AsyncGenerator<string, void, void> {
-  const o = resolveOptions(options);
+  const o = resolveOptions(withModelDefaults(model, options));
   const inputIds = [Array.from(tokenizer.encode(prompt))];
   const tokens: number[] = [];
   let shown = '';

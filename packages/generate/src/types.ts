@@ -18,6 +18,17 @@ export interface Seq2Seq<Enc = unknown, Cache = unknown> {
   reorderEncoder(encoder: Enc, indices: tf.Tensor1D): Enc;
   disposeCache(cache: Cache): void;
   disposeEncoder(encoder: Enc): void;
+  /**
+   * Optional generation defaults, as transformers' `model.generation_config`: a parsed
+   * `generation_config.json` (snake_case keys). Used under the caller's options.
+   */
+  readonly generationConfig?: Readonly<Record<string, unknown>> | null;
+  /**
+   * Optional model config (`config.json`'s keys): without `generationConfig`, its
+   * `decoder_start_token_id`, `eos_token_id`, `pad_token_id` (and any other generation key it has)
+   * are the defaults, as transformers' `GenerationConfig.from_model_config`.
+   */
+  readonly config?: object;
 }
 
 /** Any tokenizer with these two methods (e.g. `@conifer/dolly-data`'s, or a wrapper around `tokenizers`). */

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { generate, generationOptionsFromConfig, GenerationOptionsError, resolveOptions, type GenerateOptions } from '../src/index.js';
+import { generate, generateText, generationOptionsFromConfig, GenerationOptionsError, modelGenerationDefaults, resolveOptions, type GenerateOptions } from '../src/index.js';
 import { TinyTransformer } from './fakes.js';
 
 beforeAll(async () => {
@@ -79,7 +79,7 @@ describe('options', () => {
       '`repetitionPenalty` must be a number > 0 (got -1)',
       '`earlyStopping` must be true, false or "never" (got "sometimes")',
       '`seed` must be a number or a string (got [object Object])',
-      '`decoderStartTokenId` is required for encoder-decoder generation (T5: 0; pass a generation config or set it)',
+      '`decoderStartTokenId` is required for encoder-decoder generation (T5: 0): the model has no `generationConfig` or `config` giving `decoder_start_token_id`; set it or pass generationOptionsFromConfig(generation_config.json)',
     ]);
     expect(e.message.startsWith('Invalid generation options: unknown option `max_new_tokens`')).toBe(true);
   });
@@ -91,6 +91,33 @@ describe('options', () => {
     expect(errorOf({ decoderStartTokenId: 0, numBeams: 2, onToken: () => {} }).problems[0]).toMatch(/onToken/);
     expect(errorOf({ decoderStartTokenId: 0, maxNewTokens: 4, minNewTokens: 5 }).problems[0]).toMatch(/minNewTokens/);
     expect(errorOf({ decoderStartTokenId: 0, eosTokenId: [1, -2] }).problems[0]).toMatch(/eosTokenId/);
+  });
+
+  it("takes the model's defaults as transformers does: generationConfig, else config's token ids; the caller's options win", async () => {
+    // generation_config.json first; config.json's generation keys when there is none; nothing else.
+    expect(modelGenerationDefaults({ generationConfig: { ...UL2_TINY_GENERATION_CONFIG, max_length: 7 }, config: { decoder_start_token_id: 5 } }))
+      .toEqual({ decoderStartTokenId: 0, eosTokenId: 1, padTokenId: 0, maxLength: 7 });
+    expect(modelGenerationDefaults({ generationConfig: null, config: { d_model: 8, decoder_start_token_id: 0, eos_token_id: 1, pad_token_id: 0 } }))
+      .toEqual({ decoderStartTokenId: 0, eosTokenId: 1, padTokenId: 0 });
+    expect(modelGenerationDefaults({})).toEqual({});
+
+    const bare = new TinyTransformer();
+    const withDefaults = Object.assign(new TinyTransformer(), { generationConfig: { ...UL2_TINY_GENERATION_CONFIG, max_new_tokens: 4 } });
+    try {
+      const explicit = await generate(bare, { inputIds: [[3, 4, 1]] }, { decoderStartTokenId: 0, eosTokenId: 1, padTokenId: 0, maxNewTokens: 4 });
+      // No options at all: the model's generation config supplies the token ids and max_new_tokens.
+      expect(await generate(withDefaults, { inputIds: [[3, 4, 1]] })).toEqual(explicit);
+      // The caller's options win; `undefined` does not erase a default.
+      const longer = await generate(withDefaults, { inputIds: [[3, 4, 1]] }, { maxNewTokens: 6, padTokenId: undefined });
+      expect(longer.sequences[0]!.length).toBeGreaterThan(explicit.sequences[0]!.length);
+      const tok = { encode: (t: string) => [...t].map((c) => c.charCodeAt(0) % 14 + 2).concat(1), decode: (ids: number[]) => ids.join(',') };
+      expect(await generateText(withDefaults, tok, 'ab')).toEqual(await generateText(bare, tok, 'ab', { decoderStartTokenId: 0, eosTokenId: 1, padTokenId: 0, maxNewTokens: 4 }));
+      // A model without defaults still gets the one clear error.
+      await expect(generate(bare, { inputIds: [[3, 1]] })).rejects.toThrow(/`decoderStartTokenId` is required/);
+    } finally {
+      bare.dispose();
+      withDefaults.dispose();
+    }
   });
 
   it('generate rejects invalid options before touching the model, allocating nothing', async () => {

@@ -11,7 +11,7 @@ export {
 } from './config.js';
 export { FloatLinear } from './float-linear.js';
 export { LoraLinear, type LoraLinearOptions, peftKey } from './lora-linear.js';
-export { LoraModel, injectLora, loadAdapter, type InjectOptions, type LoadAdapterOptions, type ParameterCounts } from './lora-model.js';
+export { LoraModel, injectLora, loadAdapter, type InjectOptions, type LoadAdapterOptions, type LossModel, type LoraTrainable, type ParameterCounts } from './lora-model.js';
 export { isTargetModule, unmatchedTargets } from './target.js';
 export {
   ADAPTER_BIN_NAME,

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import seedrandom from 'seedrandom';
 import { type LoraConfig, type LoraConfigInput, resolveLoraConfig } from './config.js';
 import { type AdapterTensor, readAdapter, writeAdapter } from './adapter-files.js';
 import { LoraLinear, peftKey } from './lora-linear.js';
@@ -25,6 +26,25 @@ export interface ParameterCounts {
   all: number;
   /** 100 · trainable / all */
   percent: number;
+}
+
+/**
+ * What {@link LoraModel.trainable} needs from the host model: a summed token loss over a batch in
+ * training or eval mode (`@conifer/t5-model`'s `lossSum`), and optionally its own dropout reseeding.
+ */
+export interface LossModel<B> {
+  lossSum(batch: B, training: boolean): { sum: tf.Scalar; count: number };
+  setDropoutSeed?(seed: number): void;
+}
+
+/** The host model and its adapter as one trainable unit (`@conifer/trainer`'s `Trainable`, structurally). */
+export interface LoraTrainable<B> {
+  /** Switches LoRA's dropout with `training`, then the host's `lossSum`. */
+  lossSum(batch: B, training: boolean): { sum: tf.Scalar; count: number };
+  /** LoRA's A and B: the only variables the optimizer updates. */
+  trainableVariables(): tf.Variable[];
+  /** Reseeds the host's dropout and every LoRA layer's, so a resumed run draws the same masks. */
+  setDropoutSeed(seed: number): void;
 }
 
 /** `f"{n:,d}"` */
@@ -148,6 +168,36 @@ export class LoraModel {
   eval(): void {
     for (const l of this.live().values()) l.training = false;
     this.isTraining = false;
+  }
+
+  /**
+   * Reseeds every layer's dropout generator from `seed` and the layer's path (deterministic, and
+   * different per layer): what a trainer calls before each step so that a resumed run draws the
+   * same masks as an uninterrupted one.
+   */
+  setDropoutSeed(seed: number): void {
+    for (const [path, layer] of this.live()) layer.setRandomState(seedrandom(`${seed}:${path}`, { state: true }).state());
+  }
+
+  /**
+   * The host model with this adapter as what `@conifer/trainer` trains: `lossSum` puts LoRA in
+   * training or eval mode to match (so its dropout is on exactly while training), the variables are
+   * LoRA's, and `setDropoutSeed` reseeds the host's dropout (when it has one) and LoRA's.
+   * `model` is usually the host itself (`@conifer/t5-model`'s `T5ForConditionalGeneration`).
+   */
+  trainable<B>(model: LossModel<B>): LoraTrainable<B> {
+    return {
+      lossSum: (batch, training) => {
+        if (training) this.train();
+        else this.eval();
+        return model.lossSum(batch, training);
+      },
+      trainableVariables: () => this.trainableVariables(),
+      setDropoutSeed: (seed) => {
+        model.setDropoutSeed?.(seed);
+        this.setDropoutSeed(seed);
+      },
+    };
   }
 
   get training(): boolean {

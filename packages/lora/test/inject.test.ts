@@ -123,6 +123,40 @@ describe('injectLora on a two-layer fake host', () => {
     host.dispose();
   });
 
+  it('trainable(model): lossSum sets train/eval to match, setDropoutSeed reseeds host and every layer reproducibly', async () => {
+    const host = new TwoLayerHost();
+    const lora = injectLora(host, { r: 2, lora_alpha: 4, lora_dropout: 0.5, target_modules: ['q', 'v'], init_lora_weights: false }, { seed: 1 });
+    const hostSeeds: number[] = [];
+    const x = tf.tensor2d(randomValues(5 * 8, 9), [5, 8]);
+    const model = {
+      lossSum: (_batch: null, _training: boolean) => ({ sum: tf.tidy(() => tf.sum(tf.square(host.forward(x)))) as tf.Scalar, count: 5 }),
+      setDropoutSeed: (seed: number) => { hostSeeds.push(seed); },
+    };
+    const unit = lora.trainable(model);
+    expect(unit.trainableVariables().map((v) => v.name)).toEqual(lora.trainableVariables().map((v) => v.name));
+    const loss = async (seed: number, training: boolean) => {
+      unit.setDropoutSeed(seed);
+      const { sum } = unit.lossSum(null, training);
+      const v = (await sum.data())[0]!;
+      sum.dispose();
+      return v;
+    };
+    const a = await loss(3, true);
+    expect(lora.training).toBe(true);
+    expect(await loss(3, true)).toBe(a); // same seed, same masks
+    expect(await loss(4, true)).not.toBe(a); // dropout 0.5 is really drawn
+    const e = await loss(3, false);
+    expect(lora.training).toBe(false);
+    expect(await loss(4, false)).toBe(e); // no dropout in eval
+    expect(hostSeeds).toEqual([3, 3, 4, 3, 4]);
+    // The layers get different streams: two layers seeded alike would share their first draws.
+    const [l0, l1] = [...lora.layers.values()];
+    expect(JSON.stringify(l0!.getRandomState())).not.toBe(JSON.stringify(l1!.getRandomState()));
+    x.dispose();
+    lora.dispose();
+    host.dispose();
+  });
+
   it('errors name the targets that matched nothing, and unsupported options', () => {
     const host = new TwoLayerHost();
     expect(() => injectLora(host, { target_modules: ['q', 'wo', 'k'] })).toThrow(/target_modules \["k","wo"\] matched no linear.*layers\.0\.q/);

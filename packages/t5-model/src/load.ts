@@ -19,22 +19,37 @@ export class T5CheckpointError extends Error {
   }
 }
 
-/** Reads and parses `dir/config.json`. */
-export async function loadT5Config(dir: string): Promise<T5Config> {
-  const path = join(dir, 'config.json');
+/** Reads and parses a JSON file; errors name the file. `optional`: null when it does not exist. */
+async function readJson(path: string, optional = false): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
+    if (optional && (e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw new Error(`${path}: cannot read (${(e as Error).message})`);
   }
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
     throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
   }
-  return parseT5Config(json);
+}
+
+/** Reads and parses `dir/config.json`. */
+export async function loadT5Config(dir: string): Promise<T5Config> {
+  return parseT5Config(await readJson(join(dir, 'config.json')));
+}
+
+/**
+ * Reads `dir/generation_config.json` (transformers' generation defaults of a checkpoint), or returns
+ * null when the folder has none. The parsed object is returned as is (transformers' snake_case keys).
+ */
+export async function loadGenerationConfig(dir: string): Promise<Record<string, unknown> | null> {
+  const path = join(dir, 'generation_config.json');
+  const json = await readJson(path, true);
+  if (json === null) return null;
+  if (typeof json !== 'object' || Array.isArray(json)) throw new Error(`${path}: expected a JSON object`);
+  return json as Record<string, unknown>;
 }
 
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16']);

@@ -4,7 +4,7 @@ import { ForwardContext, SeedStream } from './dropout.js';
 import { T5Embedding, T5LMHead } from './head.js';
 import type { Linear, LinearFactory, LinearHost, Seq2Seq } from './interfaces.js';
 import { float32LinearFactory } from './linear.js';
-import { loadT5Config, streamCheckpoint } from './load.js';
+import { loadGenerationConfig, loadT5Config, streamCheckpoint } from './load.js';
 import type { KV, LayerCache, WeightSource } from './modules.js';
 import { T5Stack, extendedMask } from './stack.js';
 import { MapSource, RandomSource } from './weights.js';
@@ -98,6 +98,12 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
   lm_head: T5LMHead;
   /** Recompute each block in the backward pass (bounded activation memory); gradients are unchanged. */
   gradientCheckpointing: boolean;
+  /**
+   * The checkpoint's `generation_config.json` as parsed (transformers' keys), or null (`fromConfig`, or
+   * a folder without one). `@conifer/generate` takes its defaults from here, else from `config`'s
+   * `decoder_start_token_id`, `eos_token_id` and `pad_token_id`, as transformers' `generate` does.
+   */
+  generationConfig: Record<string, unknown> | null = null;
   private seeds: SeedStream;
 
   private constructor(config: T5Config, src: WeightSource, headWeight: tf.Tensor2D | null, options: T5ModelOptions) {
@@ -124,7 +130,8 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
 
   /**
    * Loads a Hugging Face snapshot folder: `config.json` and `model.safetensors` or
-   * `model.safetensors.index.json` + shards (F32/F16/BF16). Streamed tensor by tensor; each
+   * `model.safetensors.index.json` + shards (F32/F16/BF16), and `generation_config.json` when present
+   * (`generationConfig`). Streamed tensor by tensor; each
    * projection goes to `makeLinear` as raw bytes when it is read.
    */
   static async fromPretrained(dir: string, options: FromPretrainedOptions = {}): Promise<T5ForConditionalGeneration> {
@@ -132,9 +139,12 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
       throw new Error(`fromPretrained: dtype ${JSON.stringify(options.dtype)} is not supported (TensorFlow.js computes in float32)`);
     }
     const config = await loadT5Config(dir);
+    const generationConfig = await loadGenerationConfig(dir);
     const { linears, tensors } = await streamCheckpoint(dir, config, options.makeLinear ?? float32LinearFactory);
     const head = (tensors.get('lm_head.weight') as tf.Tensor2D | undefined) ?? null;
-    return new T5ForConditionalGeneration(config, new MapSource(linears, tensors), head, options);
+    const model = new T5ForConditionalGeneration(config, new MapSource(linears, tensors), head, options);
+    model.generationConfig = generationConfig;
+    return model;
   }
 
   /** Restarts the dropout seed stream. */

@@ -98,6 +98,25 @@ describe('fromPretrained', () => {
   });
 });
 
+describe('generation_config.json', () => {
+  it('fromPretrained keeps it as generationConfig (null without one); a broken one is an error naming the file', async () => {
+    const m = await T5ForConditionalGeneration.fromPretrained(modelDir('ul2-tiny'));
+    expect(m.generationConfig).toEqual(JSON.parse(readFileSync(join(modelDir('ul2-tiny'), 'generation_config.json'), 'utf8')));
+    expect(m.generationConfig).toMatchObject({ decoder_start_token_id: 0, eos_token_id: 1, pad_token_id: 0 });
+    m.dispose();
+    const bare = edited(() => {}); // config.json + model.safetensors only
+    const b = await T5ForConditionalGeneration.fromPretrained(bare);
+    expect(b.generationConfig).toBeNull();
+    b.dispose();
+    const before = tf.memory().numTensors;
+    writeFileSync(join(bare, 'generation_config.json'), '{"eos_token_id": 1,');
+    await expect(T5ForConditionalGeneration.fromPretrained(bare)).rejects.toThrow(`${join(bare, 'generation_config.json')}: not valid JSON`);
+    writeFileSync(join(bare, 'generation_config.json'), '[1]');
+    await expect(T5ForConditionalGeneration.fromPretrained(bare)).rejects.toThrow('generation_config.json: expected a JSON object');
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
 describe('LinearHost', () => {
   it('replaceLinear swaps by path and checks features; unknown paths throw', async () => {
     const m = await T5ForConditionalGeneration.fromPretrained(modelDir('ul2-tiny'));

@@ -47,6 +47,12 @@ for (const name of ['ul2-tiny', 'flan-t5-tiny']) {
       expect(tf.memory().numTensors).toBe(before);
     });
 
+    it("with no token ids given, the loaded model's generation_config.json supplies them (as transformers' generate)", async () => {
+      expect((model as { generationConfig?: unknown }).generationConfig).not.toBeNull();
+      const out = await generate(model, inputs, { maxNewTokens: c.greedy.max_new_tokens });
+      expect(out.sequences).toEqual(c.greedy.output);
+    });
+
     it('beam search equals transformers (num_beams 3, max_new_tokens 12)', async () => {
       const before = tf.memory().numTensors;
       const out = await generate(model, inputs, {
