@@ -82,6 +82,8 @@ export interface TrainOptions extends ModelOptions {
   saveEvery?: number;
   /** --max-steps N: stop after N optimizer steps (default: no limit). */
   maxSteps?: number;
+  /** --gradient-checkpointing: recompute each block in the backward pass (default off). */
+  gradientCheckpointing: boolean;
   /** --resume: continue from the latest checkpoint under `out`. */
   resume: boolean;
   /** --dry-run: print the memory/time plan and exit without loading anything. */

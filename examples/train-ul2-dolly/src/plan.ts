@@ -153,6 +153,8 @@ export interface PlanInput {
   /** Records used before the 80/20 split (default all of Dolly). */
   limit?: number;
   maxSteps?: number;
+  /** --gradient-checkpointing: activations of the checkpointed run, one more forward of compute. */
+  gradientCheckpointing?: boolean;
   backend: BackendName;
   /** Bytes the device offers (undefined = unknown). */
   deviceMemoryBytes?: number;
@@ -232,8 +234,8 @@ export function makePlan(input: PlanInput): Plan {
   const totalSteps = Math.min(stepsPerEpoch * input.epochs, input.maxSteps ?? Infinity);
 
   // Training ≈ 2 × forward: the frozen weights need only input gradients (as costly as the forward);
-  // LoRA's own matmuls are negligible. Per-block checkpointing would add one more forward.
-  const epochFlops = 2 * split.train * forwardFlops(shape, paddedSource, paddedTarget);
+  // LoRA's own matmuls are negligible. Per-block checkpointing adds one more forward.
+  const epochFlops = (input.gradientCheckpointing ? 3 : 2) * split.train * forwardFlops(shape, paddedSource, paddedTarget);
   const tflops = input.deviceTflops ?? ASSUMED_TFLOPS[input.backend];
   const epochSeconds = epochFlops / (tflops * 1e12);
   const totalSeconds = epochSeconds * (totalSteps / (stepsPerEpoch * input.epochs)) * input.epochs;
@@ -298,16 +300,18 @@ export function formatPlan(p: Plan): string {
       ? `token-budget micro-batches of ≤ ${int(i.batchTokens)} padded tokens (worst case ${p.microBatch.rows} × (${p.microBatch.source} + ${p.microBatch.target}))`
       : `${i.batchSize} × grad-accum ${i.gradAccum} (effective ${i.batchSize * i.gradAccum})`;
   const memLine = () => {
-    const parts = `${gb(p.frozenBytes)} weights (${p.int8 === 'off' ? 'float32' : `int8 ${p.int8}`}) + ${gb(p.copiesBytes)} transposed copies + ${gb(p.lora.bytes)} LoRA + ${gb(p.activationBytes)} activations`;
+    const ckpt = i.gradientCheckpointing === true;
+    const [total, activations] = ckpt ? [p.totalBytesCheckpointed, p.activationBytesCheckpointed] : [p.totalBytes, p.activationBytes];
+    const parts = `${gb(p.frozenBytes)} weights (${p.int8 === 'off' ? 'float32' : `int8 ${p.int8}`}) + ${gb(p.copiesBytes)} transposed copies + ${gb(p.lora.bytes)} LoRA + ${gb(activations)} activations${ckpt ? ' (checkpointed)' : ''}`;
     if (i.deviceMemoryBytes === undefined) {
-      return [`  memory       ${gb(p.totalBytes)} = ${parts}`, `               device memory unknown: pass --device-memory GB to check the fit`];
+      return [`  memory       ${gb(total)} = ${parts}`, `               device memory unknown: pass --device-memory GB to check the fit`];
     }
-    const verdict = p.fits
+    const verdict = (ckpt ? p.fitsCheckpointed : p.fits)
       ? 'fits'
-      : p.fitsCheckpointed
-        ? `does NOT fit without checkpointing; fits with per-block checkpointing (${gb(p.totalBytesCheckpointed)})`
+      : !ckpt && p.fitsCheckpointed
+        ? `does NOT fit without checkpointing; fits with --gradient-checkpointing (${gb(p.totalBytesCheckpointed)})`
         : 'does NOT fit (lower --max-*-length / --batch-size, or use int8)';
-    return [`  memory       ${gb(p.totalBytes)} = ${parts}`, `               device ${gb(i.deviceMemoryBytes)} (${i.deviceMemorySource ?? '--device-memory'}): ${verdict}`];
+    return [`  memory       ${gb(total)} = ${parts}`, `               device ${gb(i.deviceMemoryBytes)} (${i.deviceMemorySource ?? '--device-memory'}): ${verdict}`];
   };
   return [
     `Plan: ${i.label}`,

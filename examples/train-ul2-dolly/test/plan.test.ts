@@ -62,8 +62,12 @@ describe('Flan-UL2 (golden config)', () => {
     // 40 GB (half an A100, the original's card): only with per-block checkpointing.
     expect(p.fits).toBe(false);
     expect(p.fitsCheckpointed).toBe(true);
-    expect(formatPlan(p)).toContain('does NOT fit without checkpointing; fits with per-block checkpointing (21.70 GB)');
+    expect(formatPlan(p)).toContain('does NOT fit without checkpointing; fits with --gradient-checkpointing (21.70 GB)');
     expect(formatPlan(p)).toContain('19,459,613,696 (19.46 B)');
+    // With --gradient-checkpointing: the checkpointed total fits, one more forward of compute.
+    const q = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', gradientCheckpointing: true });
+    expect(formatPlan(q)).toMatch(/memory {7}21\.70 GB = .* activations \(checkpointed\)\n.*: fits$/m);
+    expect(q.epochFlops / p.epochFlops).toBeCloseTo(1.5, 10);
   });
 
   it('an untied config adds lm_head (kept float32)', () => {
