@@ -9,6 +9,8 @@ export const MANIFEST_FILE = 'COMPLETE';
 export const TRAINABLE_FILE = 'trainable.safetensors';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
 export const STATE_FILE = 'state.json';
+/** The best model's variables so far (trainer option `loadBestModelAtEnd`), when the checkpoint has them. */
+export const BEST_FILE = 'best.safetensors';
 
 /** What a checkpoint holds besides tensors (`state.json`). `T` is the trainer's own state. */
 export interface CheckpointContent<T> {
@@ -18,6 +20,8 @@ export interface CheckpointContent<T> {
   optimizer: AdamWState;
   /** JSON-serialisable training state (step, epoch, cursor, RNG, metrics, …). */
   state: T;
+  /** Optional: the variables of the best evaluation so far (written as `best.safetensors`). */
+  best?: Record<string, { shape: number[]; values: Float32Array }>;
 }
 
 interface Manifest {
@@ -61,8 +65,12 @@ export async function writeCheckpoint<T>(dir: string, step: number, content: Che
   const folder = join(dir, checkpointName(step));
   await mkdir(folder, { recursive: true });
   await unlink(join(folder, MANIFEST_FILE)).catch(() => undefined); // rewriting the same step: invalid until done
-  const vars = new Map<string, TensorToWrite>();
-  for (const [name, t] of Object.entries(content.variables)) vars.set(name, { dtype: 'F32', shape: t.shape, data: t.values });
+  const tensors = (from: CheckpointContent<T>['variables']) => {
+    const map = new Map<string, TensorToWrite>();
+    for (const [name, t] of Object.entries(from)) map.set(name, { dtype: 'F32', shape: t.shape, data: t.values });
+    return map;
+  };
+  const vars = tensors(content.variables);
   const opt = new Map<string, TensorToWrite>();
   for (const [name, t] of Object.entries(content.variables)) {
     const m = content.optimizer.m[name];
@@ -77,6 +85,7 @@ export async function writeCheckpoint<T>(dir: string, step: number, content: Che
     [OPTIMIZER_FILE, serializeSafetensors(opt, { step: String(content.optimizer.step) })],
     [STATE_FILE, JSON.stringify(content.state)],
   ];
+  if (content.best) files.push([BEST_FILE, serializeSafetensors(tensors(content.best), { format: 'pt' })]);
   const listed: Manifest['files'] = [];
   for (const [name, bytes] of files) {
     await writeFileAtomic(join(folder, name), bytes);
@@ -130,9 +139,13 @@ export async function latestCheckpoint(dir: string): Promise<string | null> {
 /** Reads a checkpoint folder (it must be complete). */
 export async function readCheckpoint<T>(folder: string): Promise<CheckpointContent<T>> {
   if (!(await isCompleteCheckpoint(folder))) throw new Error(`${folder} is not a complete checkpoint (no valid ${MANIFEST_FILE} manifest)`);
-  const vt = parseSafetensors(new Uint8Array(await readFile(join(folder, TRAINABLE_FILE))), TRAINABLE_FILE);
-  const variables: CheckpointContent<T>['variables'] = {};
-  for (const [name, t] of vt.tensors) variables[name] = { shape: t.shape, values: toFloat32(t.dtype, t.data) };
+  const readVariables = async (file: string) => {
+    const parsed = parseSafetensors(new Uint8Array(await readFile(join(folder, file))), file);
+    const out: CheckpointContent<T>['variables'] = {};
+    for (const [name, t] of parsed.tensors) out[name] = { shape: t.shape, values: toFloat32(t.dtype, t.data) };
+    return out;
+  };
+  const variables = await readVariables(TRAINABLE_FILE);
   const ot = parseSafetensors(new Uint8Array(await readFile(join(folder, OPTIMIZER_FILE))), OPTIMIZER_FILE);
   const m: Record<string, Float32Array> = {};
   const v: Record<string, Float32Array> = {};
@@ -143,7 +156,9 @@ export async function readCheckpoint<T>(folder: string): Promise<CheckpointConte
   }
   const step = Number(ot.metadata?.step ?? 0);
   const state = JSON.parse(await readFile(join(folder, STATE_FILE), 'utf8')) as T;
-  return { variables, optimizer: { step, m, v }, state };
+  const manifest = JSON.parse(await readFile(join(folder, MANIFEST_FILE), 'utf8')) as Manifest;
+  const best = manifest.files.some((f) => f.name === BEST_FILE) ? await readVariables(BEST_FILE) : undefined;
+  return { variables, optimizer: { step, m, v }, state, ...(best ? { best } : {}) };
 }
 
 /**

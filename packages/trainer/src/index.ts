@@ -21,6 +21,7 @@ export {
   TRAINABLE_FILE,
   OPTIMIZER_FILE,
   STATE_FILE,
+  BEST_FILE,
   type CheckpointContent,
 } from './checkpoint.js';
 export { train, METRICS_FILE, LOSS_CURVE_FILE, type TrainOptions, type TrainResult, type TrainerState, type SaveInfo } from './trainer.js';

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { writeFileAtomic } from '@conifer/safetensors';
 import seedrandom from 'seedrandom';
 import { AdamW } from './adamw.js';
-import { latestCheckpoint, pruneCheckpoints, readCheckpoint, restoreVariables, snapshotVariables, writeCheckpoint } from './checkpoint.js';
+import { BEST_FILE, latestCheckpoint, pruneCheckpoints, readCheckpoint, restoreVariables, snapshotVariables, writeCheckpoint } from './checkpoint.js';
 import { evaluate, type EvalResult } from './evaluate.js';
 import { registerCoreGradients } from './register-gradients.js';
 import { defaultLogger, silentLogger } from './report/logger.js';
@@ -23,8 +23,12 @@ export interface SaveInfo {
   step: number;
   /** The epoch the step belongs to (for 'epoch': the epoch just finished). */
   epoch: number;
-  /** 'steps': every `saveEvery` steps; 'epoch': an epoch ended; 'final': training stopped elsewhere (maxSteps, early stopping, SIGINT). */
-  reason: 'steps' | 'epoch' | 'final';
+  /**
+   * 'steps': every `saveEvery` steps; 'epoch': an epoch ended; 'final': training stopped elsewhere
+   * (maxSteps, early stopping, SIGINT); 'best': after training, with `loadBestModelAtEnd`, the
+   * variables now hold the best evaluation's values (`step`/`epoch` are that evaluation's).
+   */
+  reason: 'steps' | 'epoch' | 'final' | 'best';
   /** The trainable variables (read them; do not dispose). */
   variables: tf.Variable[];
 }
@@ -81,6 +85,13 @@ export interface TrainOptions<B> {
   maxSteps?: number;
   /** Stop when the eval loss has not improved by `minDelta` (default 0) for `patience` evaluations. */
   earlyStopping?: { patience: number; minDelta?: number };
+  /**
+   * transformers' `load_best_model_at_end` (metric: eval loss, lower is better): keeps a copy of the
+   * variables at the best evaluation (in memory, and in each checkpoint so a resume keeps it) and,
+   * when training ends, puts them back into the variables and calls `onSave` with reason 'best'.
+   * Needs `evalData`. Default false.
+   */
+  loadBestModelAtEnd?: boolean;
   /** Abort after this many skipped (NaN/Inf) steps in a row (default 5). */
   maxBadStepsInARow?: number;
   /** Throw if a step leaves tensors behind (`tf.memory().numTensors` checked around each step). */
@@ -105,6 +116,8 @@ export interface TrainerState {
   metrics: MetricRecord[];
   bestEvalLoss: number | null;
   evalsWithoutImprovement: number;
+  /** The lowest eval loss so far and where (tracked with `loadBestModelAtEnd`; absent in older states). */
+  best?: { step: number; epoch: number; loss: number } | null;
   lastEvalStep: number;
   /** Schedule position: the lr multiplier of the next step is `lrMultiplier(step, schedule)`. */
   schedule: { kind: ScheduleKind; warmupSteps: number; totalSteps: number | null };
@@ -122,6 +135,8 @@ export interface TrainResult {
   lastEval: EvalRecord | null;
   /** The last checkpoint written or loaded (null without `checkpointDir`). */
   checkpoint: string | null;
+  /** With `loadBestModelAtEnd`: the evaluation whose variables the model holds now (null: no evaluation ran). */
+  best: { step: number; epoch: number; loss: number } | null;
   resumedFrom: string | null;
   /** The optimizer (its state; dispose it when done). */
   optimizer: AdamW;
@@ -150,6 +165,8 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
   const keepLast = positive('keepLast', options.keepLast, 2);
   const maxBad = positive('maxBadStepsInARow', options.maxBadStepsInARow, 5);
   const maxSteps = options.maxSteps === undefined ? undefined : positive('maxSteps', options.maxSteps, 0, true);
+  const keepBest = options.loadBestModelAtEnd ?? false;
+  if (keepBest && !evalData) throw new RangeError('train: loadBestModelAtEnd needs evalData');
   const baseLr = options.lr ?? 1e-3;
   const kind = options.schedule ?? 'constant';
   const warmupSteps = positive('warmupSteps', options.warmupSteps, 0, true);
@@ -187,12 +204,15 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
     schedule: { kind, warmupSteps, totalSteps: totalSteps ?? null },
   };
   let resumedFrom: string | null = null;
+  let bestVariables: Awaited<ReturnType<typeof snapshotVariables>> | null = null;
   let lastCheckpoint: string | null = null;
   if (options.resume && checkpointDir) {
     const found = await latestCheckpoint(checkpointDir);
     if (found) {
       const ck = await readCheckpoint<TrainerState>(found);
       restoreVariables(variables, ck.variables);
+      if (keepBest && ck.state.best && !ck.best) throw new Error(`${found}: its state names a best evaluation (step ${ck.state.best.step}) but it holds no ${BEST_FILE}`);
+      bestVariables = ck.best ?? null;
       optimizer.setState(ck.optimizer, variables);
       st = ck.state;
       rng = seedrandom('', { state: st.rng });
@@ -214,7 +234,9 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
   const saveCheckpoint = async () => {
     if (!checkpointDir) return;
     st.rng = rng.state();
-    lastCheckpoint = await writeCheckpoint(checkpointDir, st.step, { variables: await snapshotVariables(variables), optimizer: await optimizer.getState(), state: st });
+    lastCheckpoint = await writeCheckpoint(checkpointDir, st.step, {
+      variables: await snapshotVariables(variables), optimizer: await optimizer.getState(), state: st, ...(keepBest && bestVariables ? { best: bestVariables } : {}),
+    });
     await pruneCheckpoints(checkpointDir, keepLast);
     await writeFileAtomic(join(checkpointDir, LOSS_CURVE_FILE), lossCurveSvg(st.metrics));
     logger.log(`checkpoint written: ${lastCheckpoint}`);
@@ -239,6 +261,10 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
     lastEval = rec;
     await record(rec);
     logger.onEval(rec);
+    if (keepBest && (!st.best || e.loss < st.best.loss)) {
+      st.best = { step: st.step, epoch, loss: e.loss };
+      bestVariables = await snapshotVariables(variables);
+    }
     if (earlyStopping) {
       if (st.bestEvalLoss === null || e.loss < st.bestEvalLoss - (earlyStopping.minDelta ?? 0)) {
         st.bestEvalLoss = e.loss;
@@ -364,6 +390,12 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
       await checkpoint();
     }
     if (checkpointDir) await writeFileAtomic(join(checkpointDir, LOSS_CURVE_FILE), lossCurveSvg(st.metrics));
+    if (keepBest && st.best && bestVariables) {
+      // The checkpoints keep the last variables (a resume continues from there); the model gets the best.
+      if (st.best.step !== st.step) restoreVariables(variables, bestVariables);
+      logger.log(`loaded the best model: step ${st.best.step}, eval loss ${st.best.loss.toFixed(4)}`);
+      if (onSave) await onSave({ step: st.best.step, epoch: st.best.epoch, reason: 'best', variables });
+    }
   } finally {
     if (handleSigint) process.off('SIGINT', onSigint);
     options.signal?.removeEventListener('abort', onAbort);
@@ -377,6 +409,7 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
     skippedSteps: st.skippedSteps,
     lastEval,
     checkpoint: lastCheckpoint,
+    best: keepBest ? (st.best ?? null) : null,
     resumedFrom,
     optimizer,
   };

@@ -135,6 +135,68 @@ describe('train', () => {
     model.dispose();
   });
 
+  /** A ToyModel whose eval losses are scripted (training losses are the toy's own): the best eval is the 2nd. */
+  const scriptedEval = (prefix: string, script = [5, 3, 4, 6, 7, 8, 9, 10]) => {
+    const model = new ToyModel(3, prefix);
+    const train = model.lossSum.bind(model);
+    let evals = 0;
+    model.lossSum = (b, training) => {
+      if (training) return train(b, true);
+      const count = b.counts.reduce((a, c) => a + c, 0);
+      return { sum: tf.scalar(script[Math.min(evals++, script.length - 1)]! * count), count };
+    };
+    return model;
+  };
+  const valuesOf = async (vars: tf.Variable[]) => Promise.all(vars.map(async (v) => Array.from(await v.data())));
+
+  it('loadBestModelAtEnd: the variables end as they were at the best evaluation, onSave gets reason "best"; needs evalData', async () => {
+    const model = scriptedEval('best');
+    const evalData = [toBatch(toyExamples(4, 3, 9))];
+    const atStep = new Map<number, number[][]>();
+    const saves: string[] = [];
+    const before = tf.memory().numTensors;
+    const res = await train({
+      model, data: toyData(40), lr: 0.05, evalData, evalEvery: 1, evalAtEpochEnd: false, saveEvery: 1, maxSteps: 5, logger: false, loadBestModelAtEnd: true,
+      onSave: async (i) => {
+        saves.push(`${i.reason}@${i.step}`);
+        if (i.reason === 'steps') atStep.set(i.step, await valuesOf(i.variables));
+        else if (i.reason === 'best') expect(await valuesOf(i.variables)).toEqual(atStep.get(2));
+      },
+    });
+    expect(res.best).toEqual({ step: 2, epoch: 0, loss: 3 });
+    expect(saves).toEqual(['steps@1', 'steps@2', 'steps@3', 'steps@4', 'steps@5', 'best@2']);
+    expect(await valuesOf(model.trainableVariables())).toEqual(atStep.get(2));
+    expect(atStep.get(5)).not.toEqual(atStep.get(2)); // training did move them
+    res.optimizer.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    await expect(train({ model, data: toyData(40), logger: false, loadBestModelAtEnd: true })).rejects.toThrow('loadBestModelAtEnd needs evalData');
+    model.dispose();
+  });
+
+  it('loadBestModelAtEnd survives a resume: the best variables travel in each checkpoint (best.safetensors)', async () => {
+    const dir = tmp();
+    const evalData = [toBatch(toyExamples(4, 3, 9))];
+    const opts = { data: toyData(40), lr: 0.05, evalData, evalEvery: 1, evalAtEpochEnd: false, checkpointDir: dir, checkpointEvery: 1, maxSteps: 5, loadBestModelAtEnd: true };
+    const first = scriptedEval('bestr');
+    const atStep = new Map<number, number[][]>();
+    const ac = new AbortController();
+    const r1 = await train({ ...opts, model: first, signal: ac.signal, saveEvery: 1, onSave: async (i) => { if (i.reason === 'steps') atStep.set(i.step, await valuesOf(i.variables)); }, logger: { ...recorder(), onStep: (st) => (st.step === 3 ? ac.abort() : undefined) } });
+    expect(r1.stopReason).toBe('interrupted');
+    expect(r1.best).toEqual({ step: 2, epoch: 0, loss: 3 });
+    expect(readdirSync(join(dir, 'checkpoint-3'))).toContain('best.safetensors');
+    r1.optimizer.dispose();
+    first.dispose();
+    // A fresh process would start with fresh variables: resume them, with evals scripted to stay worse.
+    const second = scriptedEval('bestr', [4, 6]);
+    const r2 = await train({ ...opts, model: second, resume: true, logger: false });
+    expect(r2.resumedFrom).toMatch(/checkpoint-3$/);
+    expect(r2.step).toBe(5);
+    expect(r2.best).toEqual({ step: 2, epoch: 0, loss: 3 });
+    expect(await valuesOf(second.trainableVariables())).toEqual(atStep.get(2));
+    r2.optimizer.dispose();
+    second.dispose();
+  });
+
   it('stops early when the eval loss stops improving, and on abort (like SIGINT) after a checkpoint', async () => {
     const model = new ToyModel(3, 'es');
     const evalData = [toBatch(toyExamples(5, 3, 9))];
