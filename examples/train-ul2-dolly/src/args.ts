@@ -39,6 +39,7 @@ interface Flag {
 const COMMON: Flag[] = [
   { name: 'model', value: 'DIR|FILE|ID', def: 'the embedded demo model (random weights)', help: 'Hugging Face snapshot folder, a bare config.json (--dry-run), or a hub id such as google/flan-ul2' },
   { name: 'int8', value: INT8_MODES.join('|'), def: `auto (weight-only above 1 B parameters; demo ${DEMO_TRAIN_DEFAULTS.int8})`, help: 'frozen weights as int8: weight-only dequantizes, llm-int8 multiplies in int8' },
+  { name: 'int8-skip-modules', value: 'LIST', def: 'none (lm_head stays float32 always)', help: "comma-separated projections kept float32 under --int8 (bitsandbytes' llm_int8_skip_modules; wo = how transformers loads a T5 in 8 bit)" },
   { name: 'backend', value: BACKENDS.join('|'), def: 'wasm', help: 'tfjs backend; tensorflow = @tensorflow/tfjs-node-gpu, installed by you on a CUDA machine' },
   { name: 'seed', value: 'N', def: '42', help: 'seed of the demo weights, LoRA init, dropout, shuffling and sampling' },
   { name: 'out', value: 'DIR', def: 'conifer-out', help: 'where adapters, metrics.jsonl and the loss curve are written' },
@@ -246,14 +247,27 @@ function existingDir(flag: string, path: string | undefined): string | undefined
   return path;
 }
 
+/** A comma-separated list of T5 projection names (q, k, v, o, wi, wi_0, wi_1, wo), each checked. */
+function linearNames(flag: string, value: string): string[] {
+  const names = value.split(',').map((s) => s.trim());
+  for (const t of names) {
+    if (!(T5_LINEAR_NAMES as readonly string[]).includes(t)) {
+      throw new UsageError(`--${flag}: unknown projection "${t}" (T5 has ${T5_LINEAR_NAMES.join(', ')})`);
+    }
+  }
+  return names;
+}
+
 function modelOptions(r: Reader, explicit: Set<string>): ModelOptions {
   const model = resolveModelSource(r.str('model'));
   const demo = model.kind === 'demo';
   const out = r.str('out') ?? 'conifer-out';
   if (out === '') throw new UsageError('--out needs a folder');
+  const int8SkipModules = r.has('int8-skip-modules') ? linearNames('int8-skip-modules', r.str('int8-skip-modules') ?? '') : [];
   return {
     model,
     int8: r.choice<Int8Mode>('int8', INT8_MODES) ?? (demo ? DEMO_TRAIN_DEFAULTS.int8 : 'auto'),
+    int8SkipModules,
     backend: r.choice<BackendName>('backend', BACKENDS) ?? 'wasm',
     seed: r.int('seed', 0) ?? 42,
     out,
@@ -266,12 +280,7 @@ function modelOptions(r: Reader, explicit: Set<string>): ModelOptions {
 
 function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
   const demo = base.model.kind === 'demo';
-  const targetModules = (r.str('target-modules') ?? 'q,v').split(',').map((s) => s.trim());
-  for (const t of targetModules) {
-    if (!(T5_LINEAR_NAMES as readonly string[]).includes(t)) {
-      throw new UsageError(`--target-modules: unknown projection "${t}" (T5 has ${T5_LINEAR_NAMES.join(', ')})`);
-    }
-  }
+  const targetModules = linearNames('target-modules', r.str('target-modules') ?? 'q,v');
   if (r.has('batch-tokens') && r.has('batch-size')) throw new UsageError('--batch-tokens replaces --batch-size: give one of them');
   const loraDropout = r.num('lora-dropout', (x) => x >= 0 && x < 1, 'in [0, 1)') ?? 0.1;
   const opts: TrainOptions = {

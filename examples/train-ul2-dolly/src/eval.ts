@@ -20,7 +20,7 @@ export async function runEval(opts: EvalOptions, io: Io): Promise<number> {
     const data = await prepareData({ ...opts, tokenizer });
     const split = opts.split === 'train' ? data.train : data.test;
     const batches = evalBatches(split.examples, opts.batchSize);
-    const { model, label, int8 } = await loadModel(source, { int8: opts.int8, seed: opts.seed, hubId });
+    const { model, label, int8 } = await loadModel(source, { int8: opts.int8, int8SkipModules: opts.int8SkipModules, seed: opts.seed, hubId });
     try {
       checkVocabulary(split.examples.flatMap((e) => [e.sourceIds, e.targetIds]), model.config.vocab_size, label);
       const lora = opts.adapter

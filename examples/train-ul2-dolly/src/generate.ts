@@ -30,7 +30,7 @@ export async function runGenerate(opts: GenerateOptions, io: Io): Promise<number
   const backend = await setupBackend(opts.backend, { maxFreePoolBytes: opts.gpuPoolMiB * 2 ** 20 });
   try {
     const { source, hubId } = await resolveHubModel(opts.model, io.stdout);
-    const { model, label, int8 } = await loadModel(source, { int8: opts.int8, seed: opts.seed, hubId });
+    const { model, label, int8 } = await loadModel(source, { int8: opts.int8, int8SkipModules: opts.int8SkipModules, seed: opts.seed, hubId });
     try {
       const lora = opts.adapter ? await loadAdapter(model, opts.adapter).catch((e: Error) => {
         throw new CliError(`--adapter ${opts.adapter}: ${e.message}`);

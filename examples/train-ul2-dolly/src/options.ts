@@ -32,6 +32,8 @@ export interface ModelOptions {
   model: ModelSource;
   /** --int8 (default auto). */
   int8: Int8Mode;
+  /** --int8-skip-modules (default none): projections kept float32 under int8 (bitsandbytes' llm_int8_skip_modules). */
+  int8SkipModules: string[];
   /** --backend (default wasm: the fastest CPU backend). */
   backend: BackendName;
   /** --seed (default 42): weights of the demo model, LoRA init, dropout, shuffling, sampling. */

@@ -80,12 +80,13 @@ export function resolveInt8(mode: Int8Mode, totalParams: number): Exclude<Int8Mo
 }
 
 /** Bytes of the frozen weights: float32, or int8 linears (1 byte per weight + a 4-byte float32 scale per output row). */
-export function weightBytes(s: T5Shape, int8: boolean): number {
+export function weightBytes(s: T5Shape, int8: boolean, skipModules: readonly string[] = []): number {
   const c = countParameters(s);
   const nonLinear = 4 * (c.embedding + c.lmHead + c.norms + c.relativeBias);
   if (!int8) return 4 * c.total;
   const linears = t5Linears(s).filter((l) => l.name !== 'lm_head');
-  return nonLinear + linears.reduce((n, l) => n + l.inFeatures * l.outFeatures + 4 * l.outFeatures, 0);
+  // int8: 1 byte per weight + a float32 scale per output row; a skipped projection: float32.
+  return nonLinear + linears.reduce((n, l) => n + (skipModules.includes(l.name) ? 4 * l.inFeatures * l.outFeatures : l.inFeatures * l.outFeatures + 4 * l.outFeatures), 0);
 }
 
 /**
@@ -141,6 +142,8 @@ export interface PlanInput {
   /** What the plan calls the model (a path, a hub id, "embedded demo"). */
   label: string;
   int8: Int8Mode;
+  /** --int8-skip-modules: projections kept float32 under int8. */
+  int8SkipModules?: readonly string[];
   r: number;
   loraAlpha: number;
   targetModules: readonly string[];
@@ -204,7 +207,7 @@ export function makePlan(input: PlanInput): Plan {
   const params = countParameters(shape);
   const int8 = resolveInt8(input.int8, params.total);
   const float32Bytes = weightBytes(shape, false);
-  const int8Bytes = weightBytes(shape, true);
+  const int8Bytes = weightBytes(shape, true, input.int8SkipModules);
   const frozenBytes = int8 === 'off' ? float32Bytes : int8Bytes;
   const copiesBytes = 4 * shape.vocabSize * shape.dModel + (int8 === 'off' ? 4 * params.linear : 0);
   const l = loraParameters(shape, input.r, input.targetModules);
@@ -317,7 +320,7 @@ export function formatPlan(p: Plan): string {
     `Plan: ${i.label}`,
     `  model        T5 ${s.gated ? 'gated' : 'plain'} FF, d_model ${s.dModel}, ${s.numHeads} heads × d_kv ${s.dKv}, d_ff ${s.dFf}, ${s.numLayers} + ${s.numDecoderLayers} layers, vocab ${s.vocabSize}, ${head}`,
     `  parameters   ${int(c.total)} (${billions(c.total)}): linears ${int(c.linear)}, embedding ${int(c.embedding)}${c.lmHead ? `, lm_head ${int(c.lmHead)}` : ''}, norms ${int(c.norms)}, relative bias ${int(c.relativeBias)}`,
-    `  weights      float32 ${gb(p.float32Bytes)}; int8 ${gb(p.int8Bytes)} (linears 1 byte/weight + a float32 scale per output row; embedding${c.lmHead ? ', lm_head' : ''}, norms, biases float32)`,
+    `  weights      float32 ${gb(p.float32Bytes)}; int8 ${gb(p.int8Bytes)} (linears 1 byte/weight + a float32 scale per output row; ${i.int8SkipModules?.length ? `${i.int8SkipModules.join(', ')} (--int8-skip-modules), ` : ''}embedding${c.lmHead ? ', lm_head' : ''}, norms, biases float32)`,
     `  int8         ${i.int8 === 'auto' ? `auto → ${p.int8}` : p.int8}`,
     `  LoRA         r ${i.r}, alpha ${i.loraAlpha}, on ${i.targetModules.join(',')} (${p.lora.modules} modules): ${int(p.lora.params)} trainable parameters (${p.lora.percent.toFixed(3)} %), ${gb(p.lora.bytes)} with gradients and Adam state`,
     `  data         ${int(p.split.train)} train / ${int(p.split.test)} test examples (80/20 of ${int(p.split.train + p.split.test)}); source ≤ ${i.maxSourceLength}, target ≤ ${i.maxTargetLength} tokens`,

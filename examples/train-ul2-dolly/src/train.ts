@@ -45,6 +45,7 @@ export function trainPlan(opts: TrainOptions, label?: string): Plan {
     config,
     label,
     int8: opts.int8,
+    int8SkipModules: opts.int8SkipModules,
     r: opts.r,
     loraAlpha: opts.loraAlpha,
     targetModules: opts.targetModules,
@@ -105,11 +106,12 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
     const sampler = makeSampler(data.train.examples, { batchSize: opts.batchSize, batchTokens: opts.batchTokens, seed: opts.seed });
     const testBatches = evalBatches(data.test.examples, Math.max(opts.batchSize, 8));
     // label: the adapter's base_model_name_or_path (the hub id when downloaded)
-    const { model, int8, label } = await loadModel(opts.model, { int8: opts.int8, seed: opts.seed, hubId, gradientCheckpointing: opts.gradientCheckpointing });
+    const { model, int8, label } = await loadModel(opts.model, { int8: opts.int8, int8SkipModules: opts.int8SkipModules, seed: opts.seed, hubId, gradientCheckpointing: opts.gradientCheckpointing });
     try {
       checkVocabulary([...data.train.examples, ...data.test.examples].flatMap((e) => [e.sourceIds, e.targetIds]), model.config.vocab_size, label);
       const lora = injectLora(model, { r: opts.r, lora_alpha: opts.loraAlpha, lora_dropout: opts.loraDropout, target_modules: opts.targetModules }, { seed: opts.seed });
-      io.stdout(`  model        ${label}, linears ${int8 === 'off' ? 'float32' : `int8 (${int8})`}${opts.gradientCheckpointing ? ', gradient checkpointing' : ''}`);
+      const skipped = int8 !== 'off' && opts.int8SkipModules.length ? `, ${opts.int8SkipModules.join(',')} float32` : '';
+      io.stdout(`  model        ${label}, linears ${int8 === 'off' ? 'float32' : `int8 (${int8})`}${skipped}${opts.gradientCheckpointing ? ', gradient checkpointing' : ''}`);
       const tokens = opts.batchTokens ?? opts.batchSize * (opts.maxSourceLength + opts.maxTargetLength);
       const tc = await enableTensorCores(backend, { tensorCores: opts.tensorCores, int8, dModel: model.config.d_model, tokens });
       if (tc) io.stdout(tc);

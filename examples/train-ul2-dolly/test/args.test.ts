@@ -23,7 +23,7 @@ describe('parseCommandLine', () => {
     expect(o).toMatchObject({ backend: 'wasm', int8: 'weight-only', seed: 42, out: 'conifer-out', r: 8, loraAlpha: 32, loraDropout: 0.1 });
     expect(o.targetModules).toEqual(['q', 'v']);
     expect(o).toMatchObject({ lr: 1e-3, epochs: 1, batchSize: 4, gradAccum: 2, limit: 300, maxSourceLength: 96, maxTargetLength: 48 });
-    expect(o).toMatchObject({ warmupSteps: 0, resume: false, dryRun: false, tensorCores: true, gradientCheckpointing: false });
+    expect(o).toMatchObject({ warmupSteps: 0, resume: false, dryRun: false, tensorCores: true, gradientCheckpointing: false, int8SkipModules: [] });
     expect(o.batchTokens).toBeUndefined();
     expect([...o.explicit]).toEqual([]);
   });
@@ -46,13 +46,13 @@ describe('parseCommandLine', () => {
       ...['--model', __dirname, '--int8', 'llm-int8', '--r', '16', '--lora-alpha', '16', '--lora-dropout', '0', '--target-modules', 'q,k,v,o'],
       ...['--lr', '3e-4', '--epochs', '1', '--grad-accum', '4', '--batch-tokens', '2048', '--max-source-length', '256'],
       ...['--max-target-length', '192', '--warmup-steps', '10', '--eval-every', '50', '--save-every', '100', '--max-steps', '7'],
-      ...['--resume', '--gradient-checkpointing', '--backend', 'cpu', '--seed', '7', '--out', 'x', '--device-memory', '40', '--device-tflops', '2.5', '--limit', '100'],
+      ...['--resume', '--gradient-checkpointing', '--int8-skip-modules', 'wo,o', '--backend', 'cpu', '--seed', '7', '--out', 'x', '--device-memory', '40', '--device-tflops', '2.5', '--limit', '100'],
       '--no-tensor-cores',
     );
     expect(o.model).toEqual({ kind: 'dir', dir: __dirname });
     expect(o).toMatchObject({ int8: 'llm-int8', r: 16, loraAlpha: 16, loraDropout: 0, lr: 3e-4, epochs: 1, gradAccum: 4, batchTokens: 2048 });
     expect(o).toMatchObject({ maxSourceLength: 256, maxTargetLength: 192, warmupSteps: 10, evalEvery: 50, saveEvery: 100, maxSteps: 7 });
-    expect(o).toMatchObject({ resume: true, gradientCheckpointing: true, backend: 'cpu', seed: 7, out: 'x', deviceMemoryGB: 40, deviceTflops: 2.5, limit: 100, tensorCores: false });
+    expect(o).toMatchObject({ resume: true, gradientCheckpointing: true, int8SkipModules: ['wo', 'o'], backend: 'cpu', seed: 7, out: 'x', deviceMemoryGB: 40, deviceTflops: 2.5, limit: 100, tensorCores: false });
     expect(o.targetModules).toEqual(['q', 'k', 'v', 'o']);
     expect(o.explicit.has('lr')).toBe(true);
   });
@@ -75,7 +75,7 @@ describe('parseCommandLine', () => {
   it('--help lists every flag with its default', () => {
     const h = commandHelp('train');
     for (const flag of ['model', 'int8', 'r', 'lora-alpha', 'lora-dropout', 'target-modules', 'data', 'lr', 'epochs', 'batch-size', 'grad-accum', 'batch-tokens',
-      'max-source-length', 'max-target-length', 'warmup-steps', 'eval-every', 'save-every', 'max-steps', 'gradient-checkpointing', 'resume', 'backend', 'seed', 'out', 'dry-run', 'no-tensor-cores']) {
+      'max-source-length', 'max-target-length', 'warmup-steps', 'eval-every', 'save-every', 'max-steps', 'gradient-checkpointing', 'int8-skip-modules', 'resume', 'backend', 'seed', 'out', 'dry-run', 'no-tensor-cores']) {
       expect(h).toContain(`--${flag}`);
     }
     expect(h).toMatch(/--lr X .*\(default: 1e-4/);

@@ -70,6 +70,13 @@ describe('Flan-UL2 (golden config)', () => {
     expect(q.epochFlops / p.epochFlops).toBeCloseTo(1.5, 10);
   });
 
+  it("--int8-skip-modules wo: the 64 wo projections float32, as transformers loads a T5 in 8 bit", () => {
+    const wo = 64 * 16384 * 4096;
+    expect(weightBytes(s, true, ['wo']) - weightBytes(s, true)).toBe(4 * wo - (wo + 4 * 64 * 4096));
+    const p = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', int8SkipModules: ['wo'] });
+    expect(formatPlan(p)).toContain('int8 32.76 GB (linears 1 byte/weight + a float32 scale per output row; wo (--int8-skip-modules), embedding, norms, biases float32)');
+  });
+
   it('an untied config adds lm_head (kept float32)', () => {
     const u = t5Shape({ ...flanUl2, tie_word_embeddings: false });
     expect(countParameters(u).total - c.total).toBe(32128 * 4096);

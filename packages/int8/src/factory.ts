@@ -44,6 +44,18 @@ export interface Int8LinearFactoryOptions {
 export const quantizeAllButLmHead = (spec: LinearSpec): boolean => spec.path !== 'lm_head' && !spec.path.endsWith('.lm_head');
 
 /**
+ * A `shouldQuantize` that also keeps the named modules in float32 (bitsandbytes'
+ * `llm_int8_skip_modules`): a path is skipped when it equals a name or ends with `.` + name
+ * (`['wo']` keeps every `…DenseReluDense.wo`). transformers adds T5's `_keep_in_fp32_modules`
+ * (`["wo"]`) to these when it loads a T5 in 8 bit, so `skipModules(['wo'])` reproduces its split;
+ * the output head stays float32 either way.
+ */
+export function skipModules(names: readonly string[]): (spec: LinearSpec) => boolean {
+  for (const n of names) if (!/^[\w.]+$/.test(n)) throw new Error(`skipModules: ${JSON.stringify(n)} is not a module name or path`);
+  return (spec) => quantizeAllButLmHead(spec) && !names.some((n) => spec.path === n || spec.path.endsWith(`.${n}`));
+}
+
+/**
  * A `LinearFactory` for `@conifer/t5-model`'s loader: quantizes each weight per output row,
  * straight from its checkpoint bytes (F32/F16/BF16), one row at a time.
  */

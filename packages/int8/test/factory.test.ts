@@ -1,7 +1,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Float32Linear, Int8Linear, int8LinearFactory, quantizeFloat32, unpackInt8, type LinearSpec } from '../src/index';
+import { Float32Linear, Int8Linear, int8LinearFactory, quantizeFloat32, skipModules, unpackInt8, type LinearSpec } from '../src/index';
 import { randn } from './helpers';
 
 beforeAll(async () => {
@@ -48,6 +48,25 @@ describe('int8LinearFactory', () => {
     const q = int8LinearFactory({ shouldQuantize: (s) => s.path.endsWith('.q') })(bf16Spec('decoder.block.0.layer.0.SelfAttention.q', 4, 3, 3).spec);
     expect(q).toBeInstanceOf(Int8Linear);
     q.dispose!();
+  });
+
+  it("skipModules(['wo']) keeps T5's wo (as transformers' 8-bit T5 loading) and lm_head float32, quantizes the rest", () => {
+    const paths = [
+      'encoder.block.0.layer.0.SelfAttention.q', 'encoder.block.0.layer.0.SelfAttention.o', 'encoder.block.0.layer.1.DenseReluDense.wi_0',
+      'encoder.block.0.layer.1.DenseReluDense.wo', 'decoder.block.1.layer.1.EncDecAttention.o', 'decoder.block.1.layer.2.DenseReluDense.wo', 'lm_head',
+    ];
+    const q = skipModules(['wo']);
+    const spec = (path: string): LinearSpec => ({ path, inFeatures: 1, outFeatures: 1, weight: { dtype: 'F32', shape: [1, 1], data: new Uint8Array(4) } });
+    expect(paths.filter((p) => q(spec(p)))).toEqual(paths.slice(0, 3).concat('decoder.block.1.layer.1.EncDecAttention.o'));
+    const factory = int8LinearFactory({ shouldQuantize: q });
+    const wo = factory(bf16Spec('encoder.block.0.layer.1.DenseReluDense.wo', 4, 3, 5).spec);
+    const wi = factory(bf16Spec('encoder.block.0.layer.1.DenseReluDense.wi_1', 4, 3, 6).spec);
+    expect(wo).toBeInstanceOf(Float32Linear);
+    expect(wi).toBeInstanceOf(Int8Linear);
+    wo.dispose!();
+    wi.dispose!();
+    expect(skipModules(['SelfAttention.o'])(spec('encoder.block.0.layer.0.SelfAttention.o'))).toBe(false); // a path suffix works too
+    expect(() => skipModules(['w*'])).toThrow('skipModules: "w*" is not a module name or path');
   });
 
   it('rejects a weight whose shape disagrees with the spec', () => {

@@ -1,4 +1,4 @@
-import { int8LinearFactory, quantizeAllButLmHead } from '@conifer/int8';
+import { int8LinearFactory, quantizeAllButLmHead, skipModules } from '@conifer/int8';
 import { T5ForConditionalGeneration } from '@conifer/t5-model';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -49,7 +49,7 @@ export function modelDir(source: ModelSource): string | null {
  */
 export async function loadModel(
   source: ModelSource,
-  options: { int8: Int8Mode; seed: number; gradientCheckpointing?: boolean; log?: (line: string) => void; hubId?: string | null },
+  options: { int8: Int8Mode; int8SkipModules?: readonly string[]; seed: number; gradientCheckpointing?: boolean; log?: (line: string) => void; hubId?: string | null },
 ): Promise<LoadedModel> {
   if (source.kind === 'config') {
     throw new CliError(`--model ${source.file}: a bare config.json is enough for --dry-run only; pass the snapshot folder`);
@@ -62,7 +62,8 @@ export async function loadModel(
   const config = dir ? null : DEMO_CONFIG;
   const total = countParameters(t5Shape((config ?? readT5Config(dir!, true)) as Record<string, unknown>)).total;
   const int8 = resolveInt8(options.int8, total);
-  const makeLinear = int8 === 'off' ? undefined : int8LinearFactory({ mode: int8, shouldQuantize: quantizeAllButLmHead });
+  const shouldQuantize = options.int8SkipModules?.length ? skipModules(options.int8SkipModules) : quantizeAllButLmHead;
+  const makeLinear = int8 === 'off' ? undefined : int8LinearFactory({ mode: int8, shouldQuantize });
   const common = { gradientCheckpointing: options.gradientCheckpointing ?? false, dropoutSeed: options.seed, ...(makeLinear ? { makeLinear } : {}) };
   if (!dir) {
     const model = T5ForConditionalGeneration.fromConfig(DEMO_CONFIG as Record<string, unknown>, { ...common, seed: options.seed });
