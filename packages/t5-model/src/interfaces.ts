@@ -39,6 +39,8 @@ export type LinearFactory = (spec: LinearSpec) => Linear;
 export interface LinearHost {
   listLinears(): Array<[path: string, linear: Linear]>;
   replaceLinear(path: string, linear: Linear): void;
+  /** Optional: parameters of the whole model (PEFT's "all params"; `@conifer/lora` reads it). */
+  numParameters?(): number;
 }
 
 /** What generation needs from an encoder-decoder. */
@@ -49,4 +51,8 @@ export interface Seq2Seq<Enc = unknown, Cache = unknown> {
   reorderEncoder(encoder: Enc, indices: tf.Tensor1D): Enc;
   disposeCache(cache: Cache): void;
   disposeEncoder(encoder: Enc): void;
+  /** Optional generation defaults: a parsed generation_config.json (transformers' keys). */
+  readonly generationConfig?: Readonly<Record<string, unknown>> | null;
+  /** Optional model config (config.json's keys): token ids when there is no generationConfig. */
+  readonly config?: object;
 }
