@@ -23,9 +23,9 @@ export interface HubDollyOptions {
   forceDownload?: boolean;
   /** The fetch to use (default the global one); inject a fake to run offline. */
   fetch?: typeof fetch;
-  /** Hugging Face token, for gated or private repositories. */
+  /** Hugging Face token, for gated or private repositories (default: `$HF_TOKEN`, as huggingface_hub). */
   accessToken?: string;
-  /** Hub endpoint (default https://huggingface.co). */
+  /** Hub endpoint (default: `$HF_ENDPOINT`, else https://huggingface.co, as huggingface_hub). */
   hubUrl?: string;
 }
 
@@ -51,13 +51,15 @@ export async function downloadDolly(options: HubDollyOptions = {}): Promise<stri
   const { repo = DOLLY_HUB_REPO, path = DOLLY_HUB_FILE, revision = 'main' } = options;
   const target = hubCachePath(options);
   if (!options.forceDownload && (await stat(target).catch(() => null))?.isFile()) return target;
+  const accessToken = options.accessToken ?? process.env['HF_TOKEN'];
+  const hubUrl = options.hubUrl ?? process.env['HF_ENDPOINT'];
   const blob = await downloadFile({
     repo: { type: 'dataset', name: repo },
     path,
     revision,
     ...(options.fetch && { fetch: options.fetch }),
-    ...(options.accessToken && { accessToken: options.accessToken }),
-    ...(options.hubUrl && { hubUrl: options.hubUrl }),
+    ...(accessToken && { accessToken }),
+    ...(hubUrl && { hubUrl }),
   });
   if (!blob) throw new Error(`${path} not found in dataset ${repo} @ ${revision}`);
   await mkdir(dirname(target), { recursive: true });

@@ -41,6 +41,30 @@ describe('downloadDolly / readDollyFromHub (offline, fake fetch)', () => {
     await rm(cacheDir, { recursive: true, force: true });
   });
 
+  it('takes the token and endpoint from $HF_TOKEN and $HF_ENDPOINT when not given (as huggingface_hub)', async () => {
+    const seen: string[] = [];
+    const recording = (async (input: string | URL | Request, init?: RequestInit) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      seen.push(`${url} ${new Headers(init?.headers).get('Authorization') ?? 'no auth'}`);
+      return new Response('Entry not found', { status: 404, headers: { 'X-Error-Code': 'EntryNotFound' } });
+    }) as typeof fetch;
+    const saved = { token: process.env['HF_TOKEN'], endpoint: process.env['HF_ENDPOINT'] };
+    process.env['HF_TOKEN'] = 'hf_env_token';
+    process.env['HF_ENDPOINT'] = 'https://mirror.example';
+    try {
+      await expect(downloadDolly({ cacheDir, fetch: recording })).rejects.toThrow(/not found/);
+      expect(seen[0]).toBe('https://mirror.example/datasets/databricks/databricks-dolly-15k/resolve/main/databricks-dolly-15k.jsonl Bearer hf_env_token');
+      seen.length = 0;
+      await expect(downloadDolly({ cacheDir, fetch: recording, accessToken: 'hf_given', hubUrl: 'https://hub.example' })).rejects.toThrow(/not found/);
+      expect(seen[0]).toMatch(/^https:\/\/hub\.example\/.* Bearer hf_given$/);
+    } finally {
+      for (const [k, v] of [['HF_TOKEN', saved.token], ['HF_ENDPOINT', saved.endpoint]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+
   it('downloads databricks/databricks-dolly-15k once, then reads from the cache without fetching', async () => {
     const hub = fakeHub({ 'databricks/databricks-dolly-15k@main:databricks-dolly-15k.jsonl': sample });
     const path = await downloadDolly({ cacheDir, fetch: hub.fetch });
