@@ -141,6 +141,7 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
         seed: opts.seed,
       });
       result.optimizer.dispose();
+      lora.eval(); // the last training step left LoRA's dropout on: off for the eval and the sample
       const after = await evaluate(model, testBatches);
       io.stdout(`eval loss after training:  ${after.lossPerToken.toFixed(4)} per target token (was ${before.lossPerToken.toFixed(4)}); original's sum of batch means ${after.sumOfBatchMeans.toFixed(2)}`);
       io.stdout(`stopped: ${result.stopReason} after ${result.step} optimizer steps${result.skippedSteps ? ` (${result.skippedSteps} skipped)` : ''}`);

@@ -26,4 +26,11 @@ describe('loadModel', () => {
     expect(skipped.filter(([p]) => p.endsWith('.wo'))).toHaveLength(5); // 2 encoder + 3 decoder blocks
     for (const [path, kind] of await kinds([])) expect(kind, path).toBe('int8');
   });
+
+  it('--int8-skip-modules naming no projection of the model (wi on a gated model) is one clear error, nothing leaked', async () => {
+    const before = tf.memory().numTensors;
+    await expect(loadModel({ kind: 'dir', dir: UL2_TINY }, { int8: 'weight-only', int8SkipModules: ['wo', 'wi'], seed: 1 }))
+      .rejects.toThrow('--int8-skip-modules: wi matches no projection of this model (it has q, k, v, o, wi_0, wi_1, wo)');
+    expect(tf.memory().numTensors).toBe(before);
+  });
 });

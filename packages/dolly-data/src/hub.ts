@@ -52,7 +52,7 @@ export async function downloadDolly(options: HubDollyOptions = {}): Promise<stri
   const target = hubCachePath(options);
   if (!options.forceDownload && (await stat(target).catch(() => null))?.isFile()) return target;
   const accessToken = options.accessToken ?? process.env['HF_TOKEN'];
-  const hubUrl = options.hubUrl ?? process.env['HF_ENDPOINT'];
+  const hubUrl = (options.hubUrl ?? process.env['HF_ENDPOINT'])?.replace(/\/+$/, '');
   const blob = await downloadFile({
     repo: { type: 'dataset', name: repo },
     path,

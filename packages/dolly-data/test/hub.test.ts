@@ -50,7 +50,7 @@ describe('downloadDolly / readDollyFromHub (offline, fake fetch)', () => {
     }) as typeof fetch;
     const saved = { token: process.env['HF_TOKEN'], endpoint: process.env['HF_ENDPOINT'] };
     process.env['HF_TOKEN'] = 'hf_env_token';
-    process.env['HF_ENDPOINT'] = 'https://mirror.example';
+    process.env['HF_ENDPOINT'] = 'https://mirror.example/'; // a trailing slash is dropped
     try {
       await expect(downloadDolly({ cacheDir, fetch: recording })).rejects.toThrow(/not found/);
       expect(seen[0]).toBe('https://mirror.example/datasets/databricks/databricks-dolly-15k/resolve/main/databricks-dolly-15k.jsonl Bearer hf_env_token');

@@ -184,6 +184,8 @@ export class LoraModel {
    * training or eval mode to match (so its dropout is on exactly while training), the variables are
    * LoRA's, and `setDropoutSeed` reseeds the host's dropout (when it has one) and LoRA's.
    * `model` is usually the host itself (`@conifer/t5-model`'s `T5ForConditionalGeneration`).
+   * The mode the last `lossSum` set persists (a checkpointed backward recomputes in it): call
+   * {@link eval} after training before using the model for anything else.
    */
   trainable<B>(model: LossModel<B>): LoraTrainable<B> {
     return {

@@ -211,10 +211,15 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
     if (found) {
       const ck = await readCheckpoint<TrainerState>(found);
       restoreVariables(variables, ck.variables);
-      if (keepBest && ck.state.best && !ck.best) throw new Error(`${found}: its state names a best evaluation (step ${ck.state.best.step}) but it holds no ${BEST_FILE}`);
-      bestVariables = ck.best ?? null;
+      bestVariables = keepBest ? (ck.best ?? null) : null;
       optimizer.setState(ck.optimizer, variables);
       st = ck.state;
+      // The best evaluation counts only with its variables (a run resumed without loadBestModelAtEnd,
+      // or one whose checkpoint lacks them, starts tracking afresh).
+      if (!bestVariables && st.best) {
+        if (keepBest) logger.log(`${found} holds no ${BEST_FILE}: the best model is tracked from here on`);
+        st.best = null;
+      }
       rng = seedrandom('', { state: st.rng });
       resumedFrom = lastCheckpoint = found;
     }
@@ -261,7 +266,7 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
     lastEval = rec;
     await record(rec);
     logger.onEval(rec);
-    if (keepBest && (!st.best || e.loss < st.best.loss)) {
+    if (keepBest && Number.isFinite(e.loss) && (!st.best || e.loss < st.best.loss)) {
       st.best = { step: st.step, epoch, loss: e.loss };
       bestVariables = await snapshotVariables(variables);
     }
@@ -390,8 +395,9 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
       await checkpoint();
     }
     if (checkpointDir) await writeFileAtomic(join(checkpointDir, LOSS_CURVE_FILE), lossCurveSvg(st.metrics));
-    if (keepBest && st.best && bestVariables) {
+    if (keepBest && st.best && bestVariables && stopReason !== 'interrupted') {
       // The checkpoints keep the last variables (a resume continues from there); the model gets the best.
+      // Not on an interrupt (SIGINT / abort): the run is meant to be resumed, as transformers does.
       if (st.best.step !== st.step) restoreVariables(variables, bestVariables);
       logger.log(`loaded the best model: step ${st.best.step}, eval loss ${st.best.loss.toFixed(4)}`);
       if (onSave) await onSave({ step: st.best.step, epoch: st.best.epoch, reason: 'best', variables });

@@ -197,6 +197,37 @@ describe('train', () => {
     second.dispose();
   });
 
+  it('loadBestModelAtEnd after a resume without it: the best is tracked afresh (no stale best, no error); an interrupt keeps the last weights', async () => {
+    const dir = tmp();
+    const evalData = [toBatch(toyExamples(4, 3, 9))];
+    const opts = { data: toyData(40), lr: 0.05, evalData, evalEvery: 1, evalAtEpochEnd: false, checkpointDir: dir, checkpointEvery: 1 };
+    const m1 = scriptedEval('bests');
+    const ac = new AbortController();
+    const atStep = new Map<number, number[][]>();
+    const r1 = await train({
+      ...opts, model: m1, maxSteps: 5, loadBestModelAtEnd: true, signal: ac.signal, saveEvery: 1,
+      onSave: async (i) => { if (i.reason === 'steps') atStep.set(i.step, await valuesOf(i.variables)); },
+      logger: { ...recorder(), onStep: (st) => (st.step === 3 ? ac.abort() : undefined) },
+    });
+    expect(r1.stopReason).toBe('interrupted');
+    expect(r1.best?.step).toBe(2);
+    expect(await valuesOf(m1.trainableVariables())).toEqual(atStep.get(3)); // interrupted: the last weights, to resume from
+    r1.optimizer.dispose();
+    m1.dispose();
+    const m2 = scriptedEval('bests', [1]);
+    const r2 = await train({ ...opts, model: m2, maxSteps: 4, resume: true, logger: false });
+    expect(r2.best).toBeNull();
+    r2.optimizer.dispose();
+    m2.dispose();
+    const m3 = scriptedEval('bests', [2]);
+    const log = recorder();
+    const r3 = await train({ ...opts, model: m3, maxSteps: 5, resume: true, loadBestModelAtEnd: true, logger: log });
+    expect(r3.best).toEqual({ step: 5, epoch: 0, loss: 2 }); // not run 1's step 2, not run 2's (untracked) step 4
+    expect(log.messages.some((m) => /holds no best\.safetensors: the best model is tracked from here on/.test(m))).toBe(false); // run 2 cleared it
+    r3.optimizer.dispose();
+    m3.dispose();
+  });
+
   it('stops early when the eval loss stops improving, and on abort (like SIGINT) after a checkpoint', async () => {
     const model = new ToyModel(3, 'es');
     const evalData = [toBatch(toyExamples(5, 3, 9))];

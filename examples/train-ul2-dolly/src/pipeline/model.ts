@@ -41,6 +41,19 @@ export function modelDir(source: ModelSource): string | null {
   return source.kind === 'dir' ? source.dir : null;
 }
 
+/** --int8-skip-modules names that match no projection of the model (e.g. `wi` on a gated model) are an error, not a no-op. */
+function checkSkipModules(model: T5ForConditionalGeneration, int8: Int8Mode, names: readonly string[] = []): T5ForConditionalGeneration {
+  if (int8 === 'off') return model;
+  const paths = model.listLinears().map(([p]) => p);
+  const unmatched = names.filter((n) => !paths.some((p) => p === n || p.endsWith(`.${n}`)));
+  if (unmatched.length) {
+    const have = [...new Set(paths.map((p) => p.slice(p.lastIndexOf('.') + 1)))].join(', ');
+    model.dispose();
+    throw new CliError(`--int8-skip-modules: ${unmatched.join(', ')} matches no projection of this model (it has ${have})`);
+  }
+  return model;
+}
+
 /**
  * The model a command runs on: the embedded demo T5 (seeded random weights), a Hugging Face
  * snapshot folder, or a hub id (downloaded into the cache first through {@link resolveHubModel}).
@@ -66,12 +79,12 @@ export async function loadModel(
   const makeLinear = int8 === 'off' ? undefined : int8LinearFactory({ mode: int8, shouldQuantize });
   const common = { gradientCheckpointing: options.gradientCheckpointing ?? false, dropoutSeed: options.seed, ...(makeLinear ? { makeLinear } : {}) };
   if (!dir) {
-    const model = T5ForConditionalGeneration.fromConfig(DEMO_CONFIG as Record<string, unknown>, { ...common, seed: options.seed });
+    const model = checkSkipModules(T5ForConditionalGeneration.fromConfig(DEMO_CONFIG as Record<string, unknown>, { ...common, seed: options.seed }), int8, options.int8SkipModules);
     return { model, label: 'embedded demo T5 (random weights)', int8, dir: null };
   }
   if (!existsSync(join(dir, 'config.json'))) throw new CliError(`--model ${dir}: no config.json in that folder`);
   try {
-    const model = await T5ForConditionalGeneration.fromPretrained(dir, common);
+    const model = checkSkipModules(await T5ForConditionalGeneration.fromPretrained(dir, common), int8, options.int8SkipModules);
     return { model, label: options.hubId ?? dir, int8, dir };
   } catch (e) {
     const message = (e as Error).message;
