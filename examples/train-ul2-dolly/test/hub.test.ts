@@ -12,7 +12,7 @@ import { tokenizerFor } from '../src/pipeline/data.js';
 import { byteProgressBar } from '../src/pipeline/download-progress.js';
 import { downloadModel } from '../src/pipeline/hub.js';
 import { bundledDollyPath, bundledTokenizerDir } from '@conifer/dolly-data';
-import { repoFromFiles, repoFromFolder, startFakeHub, type FakeHub } from './fake-hub.js';
+import { repoFromFiles, repoFromFolder, startFakeHub, type FakeHub } from '../../../packages/t5-model/test/fake-hub.js';
 import { relL2, T5_FIXTURES } from './golden/helpers.js';
 import { capture } from './capture.js';
 

@@ -4,6 +4,8 @@ import { ForwardContext, SeedStream } from './dropout.js';
 import { T5Embedding, T5LMHead } from './head.js';
 import type { Linear, LinearFactory, LinearHost, Seq2Seq } from './interfaces.js';
 import { float32LinearFactory } from './linear.js';
+import { existsSync } from 'node:fs';
+import { downloadPretrained, isHubId, type DownloadPretrainedOptions } from './hub.js';
 import { loadGenerationConfig, loadT5Config, streamCheckpoint } from './load.js';
 import type { KV, LayerCache, WeightSource } from './modules.js';
 import { T5Stack, extendedMask } from './stack.js';
@@ -20,6 +22,12 @@ export interface T5ModelOptions {
 }
 
 export interface FromPretrainedOptions extends T5ModelOptions {
+  /**
+   * How a hub id is fetched (`fromPretrained('google/flan-t5-small')`): cache folder, revision,
+   * endpoint, token, fetch, progress. Defaults as Python's huggingface_hub ($HF_HUB_CACHE,
+   * $HF_ENDPOINT, $HF_TOKEN).
+   */
+  hub?: DownloadPretrainedOptions;
   /** The dtype non-projection weights are held in: TensorFlow.js computes in float32, the only value accepted. */
   dtype?: 'float32';
 }
@@ -132,12 +140,16 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
    * Loads a Hugging Face snapshot folder: `config.json` and `model.safetensors` or
    * `model.safetensors.index.json` + shards (F32/F16/BF16), and `generation_config.json` when present
    * (`generationConfig`). Streamed tensor by tensor; each
-   * projection goes to `makeLinear` as raw bytes when it is read.
+   * projection goes to `makeLinear` as raw bytes when it is read. A hub id (`google/flan-t5-small`)
+   * that is not a local folder is downloaded first into the Hugging Face cache
+   * ({@link downloadPretrained}, `options.hub`); Node only.
    */
-  static async fromPretrained(dir: string, options: FromPretrainedOptions = {}): Promise<T5ForConditionalGeneration> {
+  static async fromPretrained(dirOrId: string, options: FromPretrainedOptions = {}): Promise<T5ForConditionalGeneration> {
     if (options.dtype !== undefined && options.dtype !== 'float32') {
       throw new Error(`fromPretrained: dtype ${JSON.stringify(options.dtype)} is not supported (TensorFlow.js computes in float32)`);
     }
+    // A local folder when it exists, else a hub id (as transformers' from_pretrained decides).
+    const dir = !existsSync(dirOrId) && isHubId(dirOrId) ? await downloadPretrained(dirOrId, options.hub) : dirOrId;
     const config = await loadT5Config(dir);
     const generationConfig = await loadGenerationConfig(dir);
     const { linears, tensors } = await streamCheckpoint(dir, config, options.makeLinear ?? float32LinearFactory);

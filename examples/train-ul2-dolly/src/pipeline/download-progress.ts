@@ -1,47 +1,5 @@
 import cliProgress from 'cli-progress';
-
-/**
- * File bytes, not API answers: JSON (model info, trees, paths-info, xet reconstruction plans) and
- * the 1-byte range probes @huggingface/hub sends before each download are not counted. Plain
- * downloads and xet chunk transfers (compressed, so a little under the file size) are.
- */
-export function isFileBody(res: Response): boolean {
-  if ((res.headers.get('content-type') ?? '').includes('json')) return false;
-  return !(res.status === 206 && Number(res.headers.get('content-length')) <= 1);
-}
-
-/**
- * A `fetch` that reports the body bytes of the responses `filter` accepts to `onBytes` as they are
- * read. The response keeps its status, headers and `url` (which @huggingface/hub compares with the
- * hub's origin).
- */
-export function countingFetch(onBytes: (n: number) => void, inner: typeof fetch = fetch, filter: (res: Response) => boolean = isFileBody): typeof fetch {
-  return async (input, init) => {
-    const res = await inner(input, init);
-    if (!res.body || !filter(res)) return res;
-    const counted = res.body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          onBytes(chunk.byteLength);
-          controller.enqueue(chunk);
-        },
-      }),
-    );
-    const out = new Response(counted, { status: res.status, statusText: res.statusText, headers: res.headers });
-    Object.defineProperty(out, 'url', { value: res.url });
-    return out;
-  };
-}
-
-/** How a download reports progress: bytes so far of a known total. */
-export interface ByteProgress {
-  start(totalBytes: number): void;
-  add(bytes: number): void;
-  /** The file being fetched now. */
-  file?(path: string, index: number, count: number): void;
-  stop(): void;
-}
-
+import type { ByteProgress } from '@conifer/t5-model';
 
 /**
  * A cli-progress bar on `stream` (GB or MB done / total, MB/s, ETA, the current file) when it is a terminal; nothing

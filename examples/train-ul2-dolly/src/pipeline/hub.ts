@@ -1,108 +1,16 @@
-import { downloadFileToCacheDir, getHFHubCachePath, getRepoFolderName, listFiles, modelInfo } from '@huggingface/hub';
-import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { downloadPretrained, type DownloadPretrainedOptions } from '@conifer/t5-model';
 import { CliError } from '../errors.js';
-import { countingFetch, type ByteProgress } from './download-progress.js';
 
-/** The files of a snapshot a T5 run needs: config, safetensors weights (+ index), tokenizer, generation config. */
-export function wantedFile(path: string): boolean {
-  return (
-    /^(config|generation_config|tokenizer|tokenizer_config|special_tokens_map|added_tokens)\.json$/.test(path) ||
-    path === 'model.safetensors.index.json' ||
-    /^model(-\d+-of-\d+)?\.safetensors$/.test(path) ||
-    path === 'spiece.model'
-  );
-}
-
-export interface DownloadModelOptions {
-  /** Hugging Face cache folder (default: the library's, i.e. $HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub). */
-  cacheDir?: string | undefined;
-  /** Branch, tag or commit (default "main"). */
-  revision?: string | undefined;
-  /** Only config.json (enough for the plan). */
-  configOnly?: boolean;
-  /** Hub endpoint (default: $HF_ENDPOINT, else https://huggingface.co), as Python's huggingface_hub. */
-  hubUrl?: string | undefined;
-  /** Access token for gated or private models (default: $HF_TOKEN). */
-  accessToken?: string | undefined;
-  /** Injectable fetch (tests, proxies). */
-  fetch?: typeof fetch;
-  /** Called before each file is fetched (or found in the cache). */
-  onFile?: (path: string, index: number, count: number) => void;
-  /** Bytes of the snapshot so far (cached files count at once); e.g. `byteProgressBar(…)`. */
-  progress?: ByteProgress | null | undefined;
-}
+export type DownloadModelOptions = DownloadPretrainedOptions;
 
 /**
- * Downloads the safetensors snapshot of a hub model (e.g. google/flan-ul2) through
- * `@huggingface/hub` into its cache — the same layout as Python's huggingface_hub
- * (`models--org--name/{blobs,snapshots/<commit>,refs/<revision>}`), so either can reuse the
- * other's files — skipping PyTorch `.bin` and other formats, and returns the snapshot folder.
- *
- * The revision is resolved to one commit first and every file is fetched at that commit, so all
- * files land in one snapshot folder even when they were last changed by different commits.
- * Files already in the cache are not fetched again; a file is renamed into place only once it is
- * complete, so an interrupted download never leaves a truncated weight file.
+ * `--model <hub id>`: `@conifer/t5-model`'s `downloadPretrained` (the safetensors snapshot in the
+ * Hugging Face cache, at one commit), its errors as one CLI message.
  */
 export async function downloadModel(id: string, options: DownloadModelOptions = {}): Promise<string> {
-  const revision = options.revision ?? 'main';
-  const hubUrl = options.hubUrl ?? process.env['HF_ENDPOINT'];
-  const accessToken = options.accessToken ?? process.env['HF_TOKEN'];
-  const progress = options.progress ?? null;
-  const baseFetch = options.fetch ?? fetch;
-  const common = {
-    ...(hubUrl ? { hubUrl: hubUrl.replace(/\/+$/, '') } : {}),
-    ...(accessToken ? { accessToken } : {}),
-    fetch: progress ? countingFetch((n) => progress.add(n), baseFetch) : baseFetch,
-  };
-  let sha: string;
-  let paths: string[];
-  const sizes = new Map<string, number>();
   try {
-    const info = await modelInfo({ ...common, name: id, revision, additionalFields: ['sha'] });
-    if (typeof info.sha !== 'string' || info.sha === '') throw new Error('the hub did not return a commit for this revision');
-    sha = info.sha;
-    paths = [];
-    for await (const f of listFiles({ ...common, repo: id, revision: sha, recursive: false })) {
-      if (f.type === 'file' && wantedFile(f.path)) {
-        paths.push(f.path);
-        sizes.set(f.path, f.lfs?.size ?? f.size);
-      }
-    }
+    return await downloadPretrained(id, options);
   } catch (e) {
-    throw new CliError(`--model ${id}: cannot read the hub repository (${(e as Error).message}); download it yourself and pass the folder`);
+    throw new CliError(`--model ${(e as Error).message}`);
   }
-  if (!paths.includes('config.json') || !paths.some((p) => p.endsWith('.safetensors'))) {
-    throw new CliError(`--model ${id}: the hub repository has no config.json with safetensors weights`);
-  }
-  const todo = options.configOnly ? ['config.json'] : paths.sort();
-  let snapshot = '';
-  const cached = join(options.cacheDir ?? getHFHubCachePath(), getRepoFolderName({ type: 'model', name: id }), 'snapshots', sha);
-  progress?.start(todo.reduce((a, p) => a + (sizes.get(p) ?? 0), 0));
-  try {
-    for (const [i, path] of todo.entries()) {
-      options.onFile?.(path, i, todo.length);
-      progress?.file?.(path, i, todo.length);
-      if (existsSync(join(cached, path))) progress?.add(sizes.get(path) ?? 0);
-      await fetchOne(path);
-    }
-  } finally {
-    progress?.stop();
-  }
-  async function fetchOne(path: string): Promise<void> {
-    try {
-      const local = await downloadFileToCacheDir({ ...common, repo: id, path, revision: sha, ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}) });
-      if (path === 'config.json') snapshot = dirname(local);
-    } catch (e) {
-      throw new CliError(`--model ${id}: downloading ${path} failed (${(e as Error).message})`);
-    }
-  }
-  if (revision !== sha) {
-    // refs/<revision> → commit, as huggingface_hub writes it (lets offline tools find the snapshot).
-    const ref = join(dirname(dirname(snapshot)), 'refs', revision);
-    await mkdir(dirname(ref), { recursive: true });
-    await writeFile(ref, sha);
-  }
-  return snapshot;
 }

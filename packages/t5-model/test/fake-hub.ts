@@ -1,5 +1,5 @@
 // A local stand-in for the Hugging Face Hub's HTTP API, serving model repositories from folders,
-// so the download path (src/pipeline/hub.ts through @huggingface/hub) runs for real without
+// so the download path (src/hub.ts through @huggingface/hub) runs for real without
 // network. It answers the four calls a download makes: model info at a revision, the file tree
 // at a commit, paths-info (etag, last commit) and `resolve` (with HTTP Range), and it can cut a
 // file's body short to simulate a dropped connection.
