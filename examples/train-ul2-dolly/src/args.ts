@@ -2,6 +2,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DEMO_TRAIN_DEFAULTS } from './demo-config.js';
 import { UsageError } from './errors.js';
+import { isAdapterHubId } from '@conifer/lora';
 import {
   BACKENDS,
   INT8_MODES,
@@ -78,7 +79,7 @@ const TRAIN: Flag[] = [
 
 const GENERATE: Flag[] = [
   ...COMMON,
-  { name: 'adapter', value: 'DIR', def: 'none (base model)', help: 'PEFT adapter folder (adapter_config.json + adapter_model.safetensors)' },
+  { name: 'adapter', value: 'DIR|ID', def: 'none (base model)', help: 'PEFT adapter folder (adapter_config.json + adapter_model.safetensors), or a hub id such as coniferlabs/flan-ul2-dolly-lora' },
   { name: 'prompt', value: 'TEXT', multiple: true, def: 'the original "Dolly the lamb" prompt', help: 'prompt; repeat for several' },
   { name: 'max-length', value: 'N', def: '250', help: 'most new tokens' },
   { name: 'min-length', value: 'N', def: '10', help: 'fewest new tokens (EOS is blocked before)' },
@@ -92,7 +93,7 @@ const GENERATE: Flag[] = [
 
 const EVAL: Flag[] = [
   ...COMMON,
-  { name: 'adapter', value: 'DIR', def: 'none (base model)', help: 'PEFT adapter folder' },
+  { name: 'adapter', value: 'DIR|ID', def: 'none (base model)', help: 'PEFT adapter folder, or a hub id' },
   { name: 'split', value: SPLITS.join('|'), def: 'test', help: 'which side of the 80/20 split' },
   { name: 'data', value: 'FILE|hub|hf://…', def: 'the Dolly 15K copy shipped in the repo', help: 'Dolly-format jsonl, or from the hub as for train' },
   { name: 'limit', value: 'N', def: `all (demo ${DEMO_TRAIN_DEFAULTS.limit})`, help: 'records used before the 80/20 split' },
@@ -235,15 +236,16 @@ function dataSource(value: string | undefined): string | undefined {
 
 const HF_DATASET = /^hf:\/\/datasets\/[\w.-]+\/[\w.-]+(\/[\w./-]+\.jsonl)?$/;
 
-function existingDir(flag: string, path: string | undefined): string | undefined {
+/** An adapter folder, or a hub id (`owner/name`, downloaded by `@conifer/lora`'s loadAdapter as PEFT does). */
+function adapterDirOrId(flag: string, path: string | undefined): string | undefined {
   if (path === undefined) return undefined;
   let ok = false;
   try {
     ok = statSync(path).isDirectory();
   } catch {
-    ok = false;
+    ok = isAdapterHubId(path) && path.includes('/');
   }
-  if (!ok) throw new UsageError(`--${flag} ${path}: no such folder`);
+  if (!ok) throw new UsageError(`--${flag} ${path}: no such folder (nor a hub id owner/name)`);
   return path;
 }
 
@@ -326,7 +328,7 @@ function generateOptions(r: Reader, base: ModelOptions): GenerateOptions {
   const opts: GenerateOptions = {
     ...base,
     command: 'generate',
-    adapter: existingDir('adapter', r.str('adapter')),
+    adapter: adapterDirOrId('adapter', r.str('adapter')),
     prompts: prompts.length > 0 ? prompts : [DEFAULT_PROMPT],
     maxLength: r.int('max-length', 1) ?? 250,
     minLength: r.int('min-length', 0) ?? 10,
@@ -349,7 +351,7 @@ function evalOptions(r: Reader, base: ModelOptions): EvalOptions {
   return {
     ...base,
     command: 'eval',
-    adapter: existingDir('adapter', r.str('adapter')),
+    adapter: adapterDirOrId('adapter', r.str('adapter')),
     split: r.choice<SplitName>('split', SPLITS) ?? 'test',
     data: dataSource(r.str('data')),
     limit: r.int('limit', 2) ?? (demo ? DEMO_TRAIN_DEFAULTS.limit : undefined),

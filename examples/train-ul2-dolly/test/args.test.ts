@@ -70,6 +70,9 @@ describe('parseCommandLine', () => {
     expect(g2.kind === 'run' && (g2.options as GenerateOptions)).toMatchObject({ prompts: ['a', 'b'], doSample: true, topP: 0.9, numBeams: 4 });
     const e = parseCommandLine(['eval', '--adapter', __dirname, '--split', 'train']);
     expect(e.kind === 'run' && (e.options as EvalOptions)).toMatchObject({ command: 'eval', adapter: __dirname, split: 'train', samples: 3, batchSize: 8 });
+    // A hub id for --adapter (loadAdapter downloads it, as PEFT's from_pretrained).
+    const h = parseCommandLine(['generate', '--adapter', 'coniferlabs/flan-ul2-dolly-lora']);
+    expect(h.kind === 'run' && (h.options as GenerateOptions).adapter).toBe('coniferlabs/flan-ul2-dolly-lora');
   });
 
   it('--help lists every flag with its default', () => {
@@ -115,6 +118,7 @@ describe('main: bad flags are one line on stderr, exit code 2, nothing written',
     [['generate', '--min-length', '300'], /--min-length 300 is larger than --max-length 250/],
     [['generate', '--top-k', '5'], /--top-k only applies with --do-sample/],
     [['generate', '--adapter', '/no/adapter'], /--adapter \/no\/adapter: no such folder/],
+    [['generate', '--adapter', 'no-slash-adapter'], /--adapter no-slash-adapter: no such folder \(nor a hub id owner\/name\)/],
     [['eval', '--split', 'validation'], /--split must be one of train, test/],
     [['eval', '--r', '8'], /unknown flag --r/],
   ];

@@ -27,3 +27,4 @@ export {
 export { ALLOWED_PICKLE_GLOBALS, TorchPickleError, type TorchTensor, readTorchStateDict, restrictedUnpickle } from './torch-bin.js';
 export { kaimingUniformA5 } from './init.js';
 export { setWebGPULoraKernels, type WebGPULoraKernelOptions } from './lora-webgpu.js';
+export { resolveAdapterDir, isAdapterHubId, type AdapterHubOptions } from './hub.js';

@@ -3,6 +3,7 @@ import seedrandom from 'seedrandom';
 import { type LoraConfig, type LoraConfigInput, resolveLoraConfig } from './config.js';
 import { type AdapterTensor, readAdapter, writeAdapter } from './adapter-files.js';
 import { LoraLinear, peftKey } from './lora-linear.js';
+import { resolveAdapterDir, type AdapterHubOptions } from './hub.js';
 import { isTargetModule, patternKey, unmatchedTargets } from './target.js';
 import type { Linear, LinearHost } from './types.js';
 
@@ -345,16 +346,19 @@ export interface LoadAdapterOptions {
   isTrainable?: boolean;
   /** Seed of the dropout masks. */
   seed?: number | string;
+  /** How a hub id (`owner/name` that is not a local folder) is downloaded: cache, revision, endpoint, token. */
+  hub?: AdapterHubOptions;
 }
 
 /**
  * PEFT's `PeftModel.from_pretrained(model, dir)`: reads `adapter_config.json` (missing fields get
  * PEFT's defaults, unknown ones are kept and ignored), injects LoRA into `host` accordingly and
  * loads A and B from `adapter_model.safetensors` (or the legacy `adapter_model.bin`). The key set
- * and shapes must match the model exactly.
+ * and shapes must match the model exactly. A hub id (`coniferlabs/flan-ul2-dolly-lora`) that is not
+ * a local folder is downloaded first into the Hugging Face cache (`options.hub`), as PEFT does.
  */
-export async function loadAdapter(host: LinearHost, dir: string, options: LoadAdapterOptions = {}): Promise<LoraModel> {
-  const { config, tensors } = await readAdapter(dir);
+export async function loadAdapter(host: LinearHost, dirOrId: string, options: LoadAdapterOptions = {}): Promise<LoraModel> {
+  const { config, tensors } = await readAdapter(await resolveAdapterDir(dirOrId, options.hub));
   const model = LoraModel.inject(host, { ...config, inference_mode: !options.isTrainable }, {
     seed: options.seed ?? 0,
     trainable: options.isTrainable ?? false,
