@@ -13,7 +13,7 @@
  * - `subgroupMatrixMultiplyAccumulate(a, b, acc)` = a·b + acc (M×K · K×N), 8-bit values
  *   sign-extended for i8, f16 values widened to f32.
  * - `@builtin(subgroup_id)` = local_invocation_index / 32 (the kernels assume subgroups of 32),
- *   `@builtin(subgroup_invocation_id)` = local_invocation_index % 32.
+ *   `@builtin(subgroup_invocation_id)` = local_invocation_index % 32, `@builtin(subgroup_size)` = 32.
  * - Matrices loaded from a workgroup `array<f16, N>` (the staged kernels' blocks): that array holds
  *   f32 here, filled through `unpack2x16float` where the kernel has `bitcast<vec2<f16>>` (and `f32(…)`
  *   where it converts with `f16(…)`).
@@ -133,8 +133,9 @@ export function emulateSubgroupMatrices(code: string): string {
   out = out.replace(/fn main\((.*)\) \{/, (_all, params: string) => {
     const usesSg = params.includes('@builtin(subgroup_id) sg : u32');
     const usesLane = params.includes('@builtin(subgroup_invocation_id) lane : u32');
-    const rest = params.replace(/,?\s*@builtin\(subgroup_id\) sg : u32/, '').replace(/,?\s*@builtin\(subgroup_invocation_id\) lane : u32/, '');
-    return `fn main(@builtin(local_invocation_index) emu_li : u32, ${rest}) {\n  emu_lane = emu_li % 32u;${usesSg ? '\n  let sg = emu_li / 32u;' : ''}${usesLane ? '\n  let lane = emu_lane;' : ''}`;
+    const usesSize = params.includes('@builtin(subgroup_size) sgSize : u32');
+    const rest = params.replace(/,?\s*@builtin\(subgroup_id\) sg : u32/, '').replace(/,?\s*@builtin\(subgroup_invocation_id\) lane : u32/, '').replace(/,?\s*@builtin\(subgroup_size\) sgSize : u32/, '');
+    return `fn main(@builtin(local_invocation_index) emu_li : u32, ${rest}) {\n  emu_lane = emu_li % 32u;${usesSg ? '\n  let sg = emu_li / 32u;' : ''}${usesLane ? '\n  let lane = emu_lane;' : ''}${usesSize ? '\n  let sgSize = 32u;' : ''}`;
   });
   if (/subgroup_matrix|subgroupMatrix|subgroup_id/.test(out)) throw new Error('emulateSubgroupMatrices: a subgroup-matrix construct was left unrewritten');
   // Helpers after the type aliases and bindings, before the entry point.

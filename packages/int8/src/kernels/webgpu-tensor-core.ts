@@ -233,12 +233,12 @@ struct D { Mp : u32, N : u32, K : u32, KW : u32, M : u32, RO : u32, p0 : u32, p1
 @group(0) @binding(${scaled ? 5 : 4}) var<uniform> d : D;`;
 }
 
-/** The f16 kernels' builtins beyond the entry point's own: the invocation's lane in its subgroup. */
-const LANE = ', @builtin(subgroup_invocation_id) lane : u32';
+/** The f16 kernels' builtins beyond the entry point's own: the invocation's lane in its subgroup, and the subgroup's size. */
+const LANE = ', @builtin(subgroup_invocation_id) lane : u32, @builtin(subgroup_size) sgSize : u32';
 
 /**
  * The f16 kernels' epilogue, folded into the product: each subgroup stores one result matrix at a
- * time into its 16 × 16 slot of workgroup memory `sC`, and its 32 lanes write the rows below M to Y
+ * time into its 16 × 16 slot of workgroup memory `sC`, and its lanes write the rows below M to Y
  * scaled by the row's absmax (and, `scaled`, the column's weight scale) — no `[Mp, K]` float32
  * product in a storage buffer and no epilogue pass. The barriers sit in uniform control flow (loops
  * of constant length), so every invocation of the workgroup reaches each of them.
@@ -249,7 +249,7 @@ function f16Epilogue(TM: number, TN: number, v: ShaderVariant, scaled: boolean):
     for (var j = 0u; j < ${TN}u; j++) {
       subgroupMatrixStore<row_major>(&sC, ${slot}, acc[i][j], 16u);
       workgroupBarrier();
-      for (var e = lane; e < 256u; e += 32u) {
+      for (var e = lane; e < 256u; e += sgSize) {
         let m = r0 + i * 16u + e / 16u;
         if (m < d.M) {
           let c = c0 + j * 16u + e % 16u;
