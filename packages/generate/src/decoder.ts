@@ -13,10 +13,15 @@ export class Decoder<Enc, Cache> {
     private readonly model: Seq2Seq<Enc, Cache>,
     private readonly encoder: Enc,
     private readonly useCache: boolean,
+    private readonly signal?: AbortSignal,
   ) {}
 
-  /** Next-token logits for each row; `prefixes[r]` is row r's decoder sequence so far (start token first). */
+  /**
+   * Next-token logits for each row; `prefixes[r]` is row r's decoder sequence so far (start token first).
+   * Throws the signal's reason (an `AbortError` by default) when it was aborted, before running the model.
+   */
   async step(prefixes: readonly (readonly number[])[]): Promise<Float32Array[]> {
+    this.signal?.throwIfAborted();
     const rows = prefixes.length;
     const len = (prefixes[0] as readonly number[]).length;
     const width = this.useCache && this.cache !== null ? 1 : len;

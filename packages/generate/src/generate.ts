@@ -54,7 +54,7 @@ export async function* streamGenerate<Enc, Cache>(
   let decoder: Decoder<Enc, Cache> | undefined;
   try {
     enc = model.encode(ids, mask);
-    decoder = new Decoder(model, enc, o.useCache);
+    decoder = new Decoder(model, enc, o.useCache, o.signal);
     const sequences: number[][] = [];
     let step = 0;
     for await (const tokens of sampleSteps(decoder, 1, o, sequences)) {
@@ -93,7 +93,7 @@ async function withEncoded<Enc, Cache, T>(
       }
       model.disposeEncoder(first);
     }
-    decoder = new Decoder(model, enc, o.useCache);
+    decoder = new Decoder(model, enc, o.useCache, o.signal);
     return await body(decoder, batch);
   } finally {
     decoder?.dispose();

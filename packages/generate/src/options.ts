@@ -35,12 +35,13 @@ export interface ResolvedOptions {
   seed: number | string | undefined;
   useCache: boolean;
   onToken: ((tokens: number[], step: number) => void) | undefined;
+  signal: AbortSignal | undefined;
 }
 
 const KNOWN: ReadonlySet<string> = new Set([
   'maxNewTokens', 'maxLength', 'minNewTokens', 'minLength', 'numBeams', 'lengthPenalty', 'earlyStopping',
   'numReturnSequences', 'doSample', 'temperature', 'topK', 'topP', 'repetitionPenalty', 'noRepeatNgramSize',
-  'eosTokenId', 'padTokenId', 'decoderStartTokenId', 'seed', 'useCache', 'onToken',
+  'eosTokenId', 'padTokenId', 'decoderStartTokenId', 'seed', 'useCache', 'onToken', 'signal',
 ]);
 
 const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -104,6 +105,10 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
   }
   const onToken = o.onToken;
   if (onToken !== undefined && typeof onToken !== 'function') p.push('`onToken` must be a function');
+  const signal = o.signal;
+  if (signal !== undefined && !(typeof signal === 'object' && signal !== null && typeof (signal as AbortSignal).throwIfAborted === 'function')) {
+    p.push('`signal` must be an AbortSignal');
+  }
 
   const tokenId = (name: keyof GenerateOptions): number | undefined => {
     const v = o[name];
@@ -151,7 +156,7 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
     temperature, topK, topP, repetitionPenalty, noRepeatNgramSize, eosTokenIds, padTokenId, beamFillTokenId,
     hasPadTokenId: padForFill !== undefined,
     decoderStartTokenId: decoderStartTokenId ?? 0, seed: seed as number | string | undefined,
-    useCache: uc !== false, onToken: onToken as ResolvedOptions['onToken'],
+    useCache: uc !== false, onToken: onToken as ResolvedOptions['onToken'], signal: signal as AbortSignal | undefined,
   };
 }
 

@@ -89,6 +89,12 @@ export interface GenerateOptions {
   noRepeatNgramSize?: number;
   /** Token(s) that end a sequence. */
   eosTokenId?: number | number[];
+  /**
+   * Stops generation: checked before every decoder step; when aborted, the call rejects (the stream
+   * throws) with the signal's reason — an `AbortError` `DOMException` for `controller.abort()` — after
+   * freeing every tensor it made.
+   */
+  signal?: AbortSignal;
   /** Fills finished greedy/sampled rows. Defaults to the first EOS id (as transformers). */
   padTokenId?: number;
   /** First decoder token. Required (from the generation config or here); T5: 0. */

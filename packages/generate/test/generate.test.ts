@@ -204,6 +204,36 @@ describe('memory', () => {
   });
 });
 
+describe('abort signal', () => {
+  it('aborting mid-generation (greedy, beams, sampling, the stream) rejects with the signal\'s reason, stops decoding, frees everything', async () => {
+    const before = tf.memory().numTensors;
+    for (const extra of [{}, { numBeams: 2 }, { doSample: true, seed: 3 }] as GenerateOptions[]) {
+      const ac = new AbortController();
+      let steps = 0;
+      const { wrapped } = spy(model);
+      const counting: Seq2Seq<TinyEnc, TinyCache> = { ...wrapped, decodeStep: (t, e, c) => { if (++steps === 2) ac.abort(); return wrapped.decodeStep(t, e, c); } };
+      await expect(generate(counting, INPUTS, { ...T5, ...extra, maxNewTokens: 10, signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' });
+      expect(steps, JSON.stringify(extra)).toBe(2); // no decoder step after the abort
+      expect(tf.memory().numTensors).toBe(before);
+    }
+    // Already aborted, with a reason of the caller's: that reason, before any decoder step.
+    const ac = new AbortController();
+    ac.abort(new Error('user cancelled'));
+    await expect(generate(model, INPUTS, { ...T5, maxNewTokens: 5, signal: ac.signal })).rejects.toThrow('user cancelled');
+    const stream = new AbortController();
+    const got: number[] = [];
+    await expect((async () => {
+      for await (const t of streamGenerate(model, { inputIds: [INPUTS.inputIds[0]!] }, { ...T5, maxNewTokens: 10, signal: stream.signal })) {
+        got.push(t);
+        if (got.length === 2) stream.abort();
+      }
+    })()).rejects.toMatchObject({ name: 'AbortError' });
+    expect(got).toHaveLength(2);
+    expect(tf.memory().numTensors).toBe(before);
+    await expect(generate(model, INPUTS, { ...T5, signal: 'stop' as unknown as AbortSignal })).rejects.toThrow('`signal` must be an AbortSignal');
+  });
+});
+
 describe('streaming and text', () => {
   it('streamGenerate yields the tokens generate returns, one by one; onToken sees the same', async () => {
     const input = { inputIds: [[3, 4, 5, 9, 1]] };
