@@ -36,12 +36,14 @@ export interface ResolvedOptions {
   useCache: boolean;
   onToken: ((tokens: number[], step: number) => void) | undefined;
   signal: AbortSignal | undefined;
+  stopStrings: string[];
+  tokenizer: { decode(ids: number[]): string } | undefined;
 }
 
 const KNOWN: ReadonlySet<string> = new Set([
   'maxNewTokens', 'maxLength', 'minNewTokens', 'minLength', 'numBeams', 'lengthPenalty', 'earlyStopping',
   'numReturnSequences', 'doSample', 'temperature', 'topK', 'topP', 'repetitionPenalty', 'noRepeatNgramSize',
-  'eosTokenId', 'padTokenId', 'decoderStartTokenId', 'seed', 'useCache', 'onToken', 'signal',
+  'eosTokenId', 'padTokenId', 'decoderStartTokenId', 'seed', 'useCache', 'onToken', 'signal', 'stopStrings', 'tokenizer',
 ]);
 
 const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -109,6 +111,12 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
   if (signal !== undefined && !(typeof signal === 'object' && signal !== null && typeof (signal as AbortSignal).throwIfAborted === 'function')) {
     p.push('`signal` must be an AbortSignal');
   }
+  const stopStrings = o.stopStrings ?? [];
+  if (!Array.isArray(stopStrings) || !stopStrings.every((s) => typeof s === 'string' && s.length > 0)) {
+    p.push('`stopStrings` must be a list of non-empty strings');
+  } else if (stopStrings.length > 0 && typeof o.tokenizer?.decode !== 'function') {
+    p.push('`stopStrings` needs `tokenizer` (generateText and streamText pass theirs)');
+  }
 
   const tokenId = (name: keyof GenerateOptions): number | undefined => {
     const v = o[name];
@@ -136,6 +144,9 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
   if (numBeams === 1 && !doSample && numReturnSequences > 1) {
     p.push(`greedy decoding (numBeams 1, doSample false) returns one sequence per input; \`numReturnSequences\` is ${numReturnSequences}`);
   }
+  if (numBeams > 1 && Array.isArray(stopStrings) && stopStrings.length > 0) {
+    p.push('`stopStrings` applies to greedy and sampled decoding (numBeams 1)');
+  }
   if (numBeams > 1 && onToken !== undefined) {
     p.push('`onToken` streams greedy or sampled decoding only (beam search chooses its output at the end)');
   }
@@ -157,6 +168,7 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
     hasPadTokenId: padForFill !== undefined,
     decoderStartTokenId: decoderStartTokenId ?? 0, seed: seed as number | string | undefined,
     useCache: uc !== false, onToken: onToken as ResolvedOptions['onToken'], signal: signal as AbortSignal | undefined,
+    stopStrings: Array.isArray(stopStrings) ? [...stopStrings] : [], tokenizer: o.tokenizer,
   };
 }
 

@@ -8,6 +8,13 @@ import { makeRng, sampleFromScores } from './sampling.js';
  * (the pad id for rows already finished) after appending it to `sequences`. A row finishes on an EOS id;
  * all rows stop at `maxLength`; the loop ends when every row has finished.
  */
+/** Whether the generated text of `ids` (decoder start token dropped) contains one of `o.stopStrings`. */
+export function hitsStopString(ids: readonly number[], o: Pick<ResolvedOptions, 'stopStrings' | 'tokenizer'>): boolean {
+  if (o.stopStrings.length === 0 || !o.tokenizer) return false;
+  const text = o.tokenizer.decode(ids.slice(1));
+  return o.stopStrings.some((s) => text.includes(s));
+}
+
 export async function* sampleSteps<Enc, Cache>(
   decoder: Decoder<Enc, Cache>,
   rows: number,
@@ -32,8 +39,8 @@ export async function* sampleSteps<Enc, Cache>(
       const t = unfinished[r] ? token : o.padTokenId;
       ids.push(t);
       next.push(t);
-      // `unfinished_sequences & ~stopping_criteria(input_ids)`: EOS or max length.
-      if (eos.has(t) || curLen + 1 >= o.maxLength) unfinished[r] = false;
+      // `unfinished_sequences & ~stopping_criteria(input_ids)`: EOS, max length, or a stop string.
+      if (unfinished[r] && (eos.has(t) || curLen + 1 >= o.maxLength || hitsStopString(ids, o))) unfinished[r] = false;
     }
     curLen += 1;
     yield next;

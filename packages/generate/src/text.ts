@@ -13,15 +13,16 @@ export async function generateText<Enc, Cache>(
   prompts: string | string[],
   options: GenerateOptions = {},
 ): Promise<string[]> {
-  const o = resolveOptions(withModelDefaults(model, options));
+  const opts = withTokenizer(options, tokenizer);
+  const o = resolveOptions(withModelDefaults(model, opts));
   const list = Array.isArray(prompts) ? prompts : [prompts];
   if (list.length === 0) return [];
   const encoded = list.map((p) => Array.from(tokenizer.encode(p)));
   const width = Math.max(1, ...encoded.map((e) => e.length));
   const inputIds = encoded.map((e) => [...e, ...new Array<number>(width - e.length).fill(o.padTokenId)]);
   const attentionMask = encoded.map((e) => [...e.map(() => 1), ...new Array<number>(width - e.length).fill(0)]);
-  const { sequences } = await generate(model, { inputIds, attentionMask }, options);
-  return sequences.map((row) => tokenizer.decode(generatedTokens(row, o.eosTokenIds)));
+  const { sequences } = await generate(model, { inputIds, attentionMask }, opts);
+  return sequences.map((row) => tokenizer.decode(untilStop(generatedTokens(row, o.eosTokenIds), o.stopStrings, tokenizer)));
 }
 
 /**
@@ -34,11 +35,12 @@ export async function* streamText<Enc, Cache>(
   prompt: string,
   options: GenerateOptions = {},
 ): AsyncGenerator<string, void, void> {
-  const o = resolveOptions(withModelDefaults(model, options));
+  const opts = withTokenizer(options, tokenizer);
+  const o = resolveOptions(withModelDefaults(model, opts));
   const inputIds = [Array.from(tokenizer.encode(prompt))];
   const tokens: number[] = [];
   let shown = '';
-  for await (const token of streamGenerate(model, { inputIds, attentionMask: [inputIds[0]!.map(() => 1)] }, options)) {
+  for await (const token of streamGenerate(model, { inputIds, attentionMask: [inputIds[0]!.map(() => 1)] }, opts)) {
     if (o.eosTokenIds.includes(token)) break;
     tokens.push(token);
     const text = tokenizer.decode(tokens);
@@ -48,6 +50,21 @@ export async function* streamText<Enc, Cache>(
     shown = text;
     if (delta.length > 0) yield delta;
   }
+}
+
+/** `options` with the text function's tokenizer for `stopStrings` (unless the caller gave one). */
+function withTokenizer(options: GenerateOptions, tokenizer: TextTokenizer): GenerateOptions {
+  return options.stopStrings?.length && !options.tokenizer ? { ...options, tokenizer } : options;
+}
+
+/** `tokens` up to the one whose text completes a stop string (the padding after it dropped); all of them without one. */
+function untilStop(tokens: number[], stopStrings: readonly string[], tokenizer: TextTokenizer): number[] {
+  if (stopStrings.length === 0) return tokens;
+  for (let n = 1; n <= tokens.length; n++) {
+    const text = tokenizer.decode(tokens.slice(0, n));
+    if (stopStrings.some((s) => text.includes(s))) return tokens.slice(0, n);
+  }
+  return tokens;
 }
 
 /** The generated tokens of a row: without the decoder start token, cut before the first EOS. */

@@ -95,6 +95,14 @@ export interface GenerateOptions {
    * freeing every tensor it made.
    */
   signal?: AbortSignal;
+  /**
+   * transformers' `stop_strings`: a row stops once its generated text (decoded with `tokenizer`)
+   * contains one of these; the token that completes it is kept, later positions are padded. Greedy
+   * and sampled decoding; needs `tokenizer` (`generateText` and `streamText` pass theirs).
+   */
+  stopStrings?: string[];
+  /** The tokenizer `stopStrings` decodes with (transformers' `tokenizer=` argument of `generate`). */
+  tokenizer?: TextTokenizer;
   /** Fills finished greedy/sampled rows. Defaults to the first EOS id (as transformers). */
   padTokenId?: number;
   /** First decoder token. Required (from the generation config or here); T5: 0. */

@@ -280,6 +280,30 @@ describe('streaming and text', () => {
     expect(beams).toHaveLength(2);
   });
 
+  it("stopStrings (transformers' stop_strings): each row stops at the token completing one, kept; text and stream agree; greedy and sampled only", async () => {
+    const prompts = ['abc', 'hide', 'n'];
+    const full = await generateText(model, tokenizer, prompts, { ...T5, maxNewTokens: 12 });
+    // A stop string from the middle of the first row's unstopped text.
+    const stop = full[0]!.slice(2, 4);
+    expect(stop).toHaveLength(2);
+    const stopped = await generateText(model, tokenizer, prompts, { ...T5, maxNewTokens: 12, stopStrings: [stop] });
+    for (const [i, t] of stopped.entries()) {
+      const at = full[i]!.indexOf(stop);
+      // A row whose text contains the stop string ends right after it; the others are unchanged.
+      expect(t, prompts[i]).toBe(at < 0 ? full[i] : full[i]!.slice(0, at + stop.length));
+    }
+    expect(stopped[0]!.endsWith(stop)).toBe(true);
+    expect(stopped[0]!.length).toBeLessThan(full[0]!.length);
+    const parts: string[] = [];
+    for await (const p of streamText(model, tokenizer, 'abc', { ...T5, maxNewTokens: 12, stopStrings: [stop] })) parts.push(p);
+    expect(parts.join('')).toBe(stopped[0]);
+    // generate itself: the row stops (pads after the stop), given the tokenizer.
+    const { sequences } = await generate(model, { inputIds: [Array.from(tokenizer.encode('abc'))] }, { ...T5, maxNewTokens: 12, stopStrings: [stop], tokenizer });
+    expect(tokenizer.decode(sequences[0]!.slice(1))).toBe(stopped[0]);
+    await expect(generate(model, INPUTS, { ...T5, stopStrings: [stop] })).rejects.toThrow('`stopStrings` needs `tokenizer`');
+    await expect(generateText(model, tokenizer, 'abc', { ...T5, numBeams: 2, stopStrings: [stop] })).rejects.toThrow('`stopStrings` applies to greedy and sampled decoding');
+  });
+
   it('streamText pieces join into generateText', async () => {
     const whole = await generateText(model, tokenizer, 'hide', { ...T5, maxNewTokens: 10 });
     const parts: string[] = [];
