@@ -112,9 +112,10 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
     p.push('`signal` must be an AbortSignal');
   }
   const stopStrings = o.stopStrings ?? [];
+  const tokenizer = o.tokenizer as ResolvedOptions['tokenizer'];
   if (!Array.isArray(stopStrings) || !stopStrings.every((s) => typeof s === 'string' && s.length > 0)) {
     p.push('`stopStrings` must be a list of non-empty strings');
-  } else if (stopStrings.length > 0 && typeof o.tokenizer?.decode !== 'function') {
+  } else if (stopStrings.length > 0 && typeof tokenizer?.decode !== 'function') {
     p.push('`stopStrings` needs `tokenizer` (generateText and streamText pass theirs)');
   }
 
@@ -168,7 +169,7 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
     hasPadTokenId: padForFill !== undefined,
     decoderStartTokenId: decoderStartTokenId ?? 0, seed: seed as number | string | undefined,
     useCache: uc !== false, onToken: onToken as ResolvedOptions['onToken'], signal: signal as AbortSignal | undefined,
-    stopStrings: Array.isArray(stopStrings) ? [...stopStrings] : [], tokenizer: o.tokenizer,
+    stopStrings: Array.isArray(stopStrings) ? [...(stopStrings as string[])] : [], tokenizer,
   };
 }
 
