@@ -38,12 +38,13 @@ export interface ResolvedOptions {
   signal: AbortSignal | undefined;
   stopStrings: string[];
   tokenizer: { decode(ids: number[]): string } | undefined;
+  outputScores: boolean;
 }
 
 const KNOWN: ReadonlySet<string> = new Set([
   'maxNewTokens', 'maxLength', 'minNewTokens', 'minLength', 'numBeams', 'lengthPenalty', 'earlyStopping',
   'numReturnSequences', 'doSample', 'temperature', 'topK', 'topP', 'repetitionPenalty', 'noRepeatNgramSize',
-  'eosTokenId', 'padTokenId', 'decoderStartTokenId', 'seed', 'useCache', 'onToken', 'signal', 'stopStrings', 'tokenizer',
+  'eosTokenId', 'padTokenId', 'decoderStartTokenId', 'seed', 'useCache', 'onToken', 'signal', 'stopStrings', 'tokenizer', 'outputScores',
 ]);
 
 const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -145,6 +146,9 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
   if (numBeams === 1 && !doSample && numReturnSequences > 1) {
     p.push(`greedy decoding (numBeams 1, doSample false) returns one sequence per input; \`numReturnSequences\` is ${numReturnSequences}`);
   }
+  const outputScores = o.outputScores ?? false;
+  if (typeof outputScores !== 'boolean') p.push(`\`outputScores\` must be a boolean (got ${String(outputScores)})`);
+  else if (outputScores && numBeams > 1) p.push('`outputScores` applies to greedy and sampled decoding (numBeams 1)');
   if (numBeams > 1 && Array.isArray(stopStrings) && stopStrings.length > 0) {
     p.push('`stopStrings` applies to greedy and sampled decoding (numBeams 1)');
   }
@@ -169,7 +173,7 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
     hasPadTokenId: padForFill !== undefined,
     decoderStartTokenId: decoderStartTokenId ?? 0, seed: seed as number | string | undefined,
     useCache: uc !== false, onToken: onToken as ResolvedOptions['onToken'], signal: signal as AbortSignal | undefined,
-    stopStrings: Array.isArray(stopStrings) ? [...(stopStrings as string[])] : [], tokenizer,
+    stopStrings: Array.isArray(stopStrings) ? [...(stopStrings as string[])] : [], tokenizer, outputScores: outputScores === true,
   };
 }
 

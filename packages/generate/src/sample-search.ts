@@ -20,6 +20,8 @@ export async function* sampleSteps<Enc, Cache>(
   rows: number,
   o: ResolvedOptions,
   sequences: number[][],
+  /** When given, each step's processed scores per row are appended (`scores[step][row]`). */
+  scores?: Float32Array[][],
 ): AsyncGenerator<number[], void, void> {
   const rng = o.doSample ? makeRng(o.seed) : undefined;
   const eos = new Set(o.eosTokenIds);
@@ -30,10 +32,12 @@ export async function* sampleSteps<Enc, Cache>(
   while (true) {
     const logits = await decoder.step(sequences);
     const next: number[] = [];
+    const stepScores: Float32Array[] = [];
     for (let r = 0; r < rows; r++) {
       const scores = logits[r] as Float32Array;
       const ids = sequences[r] as number[];
       processScores(scores, ids, proc);
+      if (o.outputScores) stepScores.push(scores.slice());
       const token = rng ? sampleFromScores(scores, rng) : argmax(scores);
       // `next_tokens = next_tokens * unfinished_sequences + pad_token_id * (1 - unfinished_sequences)`
       const t = unfinished[r] ? token : o.padTokenId;
@@ -43,6 +47,7 @@ export async function* sampleSteps<Enc, Cache>(
       if (unfinished[r] && (eos.has(t) || curLen + 1 >= o.maxLength || hitsStopString(ids, o))) unfinished[r] = false;
     }
     curLen += 1;
+    if (o.outputScores) scores?.push(stepScores);
     yield next;
     if (!unfinished.some(Boolean)) return;
   }

@@ -101,6 +101,8 @@ export interface GenerateOptions {
    * and sampled decoding; needs `tokenizer` (`generateText` and `streamText` pass theirs).
    */
   stopStrings?: string[];
+  /** Return the processed scores of every step (`GenerateOutput.scores`; transformers' `output_scores`). Default false. */
+  outputScores?: boolean;
   /** The tokenizer `stopStrings` decodes with (transformers' `tokenizer=` argument of `generate`). */
   tokenizer?: TextTokenizer;
   /** Fills finished greedy/sampled rows. Defaults to the first EOS id (as transformers). */
@@ -125,4 +127,10 @@ export interface GenerateOutput {
   sequences: number[][];
   /** Beam search only: each returned row's final score (transformers' `sequences_scores`). */
   sequencesScores?: number[];
+  /**
+   * With `outputScores` (greedy and sampling): transformers' `scores` — per generated step, per row,
+   * the processed next-token scores (after the logits processors and, when sampling, the warpers)
+   * the token was chosen from: `scores[step][row]`, a `Float32Array` of the vocabulary size.
+   */
+  scores?: Float32Array[][];
 }

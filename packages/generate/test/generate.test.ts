@@ -141,6 +141,33 @@ describe('greedy decoding', () => {
   });
 });
 
+describe('outputScores', () => {
+  it("returns transformers' scores: per step and row the processed scores the token was chosen from", async () => {
+    const plain = await generate(model, INPUTS, { ...T5, maxNewTokens: 6 });
+    expect(plain.scores).toBeUndefined();
+    const out = await generate(model, INPUTS, { ...T5, maxNewTokens: 6, outputScores: true, repetitionPenalty: 1.3 });
+    expect(out.sequences).toEqual((await generate(model, INPUTS, { ...T5, maxNewTokens: 6, repetitionPenalty: 1.3 })).sequences);
+    const steps = out.sequences[0]!.length - 1;
+    expect(out.scores).toHaveLength(steps);
+    for (let s = 0; s < steps; s++) {
+      expect(out.scores![s]).toHaveLength(INPUTS.inputIds.length);
+      for (const [r, row] of out.sequences.entries()) {
+        const sc = out.scores![s]![r]!;
+        expect(sc).toHaveLength(model.vocab);
+        const finished = row.slice(1, s + 1).includes(1);
+        if (!finished) expect(sc.indexOf(Math.max(...sc)), `step ${s} row ${r}`).toBe(row[s + 1]); // greedy picked the argmax
+      }
+    }
+    // Sampling with top-k 2: every step's scores keep exactly 2 finite entries (the warper ran), the drawn token among them.
+    const sampled = await generate(model, { inputIds: [INPUTS.inputIds[0]!] }, { ...T5, maxNewTokens: 5, doSample: true, topK: 2, seed: 4, outputScores: true });
+    for (const [s, [sc]] of sampled.scores!.entries()) {
+      expect(Array.from(sc!).filter(Number.isFinite)).toHaveLength(2);
+      expect(Number.isFinite(sc![sampled.sequences[0]![s + 1]!])).toBe(true);
+    }
+    await expect(generate(model, INPUTS, { ...T5, numBeams: 2, outputScores: true })).rejects.toThrow('`outputScores` applies to greedy and sampled decoding');
+  });
+});
+
 describe('sampling', () => {
   it('is reproducible with a seed, returns numReturnSequences rows per input in order', async () => {
     const o = { ...T5, doSample: true, seed: 'abc', numReturnSequences: 3, maxNewTokens: 10, temperature: 1.5 };
