@@ -90,6 +90,17 @@ export class Int8Linear {
     return int8Dequantize(this.packed, this.scale, this.inFeatures);
   }
 
+  /**
+   * A new layer of this kind (mode, threshold, bias) holding `weight` `[outFeatures, inFeatures]`
+   * (row-major float32) quantized per row — how `@conifer/lora`'s `mergeAndUnloadAsync` keeps a merged
+   * int8 base int8, as PEFT re-quantizes when it merges into an 8-bit layer. This layer is unchanged.
+   */
+  requantize(weight: Float32Array): Int8Linear {
+    return new Int8Linear(quantizeFloat32(weight, this.outFeatures, this.inFeatures), {
+      mode: this.mode, threshold: this.threshold, ...(this.bias ? { bias: this.bias } : {}),
+    });
+  }
+
   /** Bytes of the tensors this layer holds, as the backend counts them (4 per int32/float32 element). */
   heldBytes(): number {
     return 4 * (this.packed.size + this.scale.size + (this.bias?.size ?? 0));

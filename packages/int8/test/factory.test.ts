@@ -84,4 +84,18 @@ describe('Int8Linear options', () => {
     expect(() => Int8Linear.fromFloat32(w)).toThrow(/needs its shape/);
     expect(() => Int8Linear.fromFloat32(w, [2, 3], { bias: new Float32Array(3) })).toThrow(/bias must have 2 values/);
   });
+
+  it('requantize: a new layer with the same mode, threshold and bias holding another weight, quantized per row', async () => {
+    const base = Int8Linear.fromFloat32(randn(12, 3), [3, 4], { mode: 'llm-int8', threshold: 5, bias: Float32Array.from([1, 2, 3]) });
+    const w = randn(12, 4);
+    const r = base.requantize(w);
+    expect([r.mode, r.threshold, r.inFeatures, r.outFeatures]).toEqual(['llm-int8', 5, 4, 3]);
+    const q = quantizeFloat32(w, 3, 4);
+    expect(Array.from((await r.packed.data()) as Int32Array)).toEqual(Array.from(q.packed));
+    expect(Array.from(await r.scale.data())).toEqual(Array.from(q.scale));
+    expect(Array.from(await r.bias!.data())).toEqual([1, 2, 3]);
+    base.dispose();
+    expect(Array.from(await r.bias!.data())).toEqual([1, 2, 3]); // its own copy
+    r.dispose();
+  });
 });

@@ -250,6 +250,41 @@ export class LoraModel {
     this.released = true;
   }
 
+  /**
+   * PEFT's `merge_and_unload` keeping each base's format: a base with `requantize` (`@conifer/int8`'s
+   * `Int8Linear`) gets back a layer of its own kind holding W + scaling·B·A (int8 stays int8, as PEFT
+   * re-quantizes when merging into 8-bit layers: the merged weight is rounded to int8 once); other
+   * bases become float32 linears as in {@link mergeAndUnload}. Async: the merged weights are read back
+   * to quantize them (every backend, webgpu in Node included).
+   */
+  async mergeAndUnloadAsync(): Promise<void> {
+    const layers = [...this.live()];
+    const merged: Array<[string, Linear]> = [];
+    try {
+      for (const [path, l] of layers) {
+        const requantize = l.base.requantize?.bind(l.base);
+        if (!requantize) {
+          merged.push([path, l.toLinear()]);
+          continue;
+        }
+        const w = l.dequantize();
+        try {
+          merged.push([path, requantize((await w.data()) as Float32Array)]);
+        } finally {
+          w.dispose();
+        }
+      }
+    } catch (e) {
+      for (const [, m] of merged) m.dispose?.();
+      throw e;
+    }
+    for (const [i, [path, l]] of layers.entries()) {
+      this.host.replaceLinear(path, merged[i]![1]);
+      l.dispose();
+    }
+    this.released = true;
+  }
+
   /** PEFT's `unload`: puts the original bases back into the host and frees A and B. Also what {@link dispose} does. */
   unload(): void {
     for (const [path, l] of this.live()) {

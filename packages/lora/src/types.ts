@@ -12,6 +12,11 @@ export interface Linear {
   apply(x: tf.Tensor): tf.Tensor;
   /** The float32 weight [outFeatures, inFeatures] (a new tensor the caller disposes); lets LoRA merge. */
   dequantize?(): tf.Tensor2D;
+  /**
+   * Optional: a new linear of the same kind (e.g. int8) holding `weight` [outFeatures, inFeatures]
+   * (row-major float32) and this one's bias; lets {@link LoraModel.mergeAndUnloadAsync} keep the format.
+   */
+  requantize?(weight: Float32Array): Linear;
   /** Frees what the layer holds. */
   dispose?(): void;
 }

@@ -102,6 +102,36 @@ describe('injectLora on a two-layer fake host', () => {
     host.dispose();
   });
 
+  it('mergeAndUnloadAsync: a base with requantize gets its own kind back (holding W + ΔW), others float; a failure replaces nothing', async () => {
+    const host = new TwoLayerHost(4);
+    // layers.0.q "requantizes" into a frozen-variable linear (a stand-in for an int8 base), layers.1.v cannot.
+    const q = host.linears.get('layers.0.q') as FrozenVariableLinear;
+    const made: Float32Array[] = [];
+    Object.assign(q, { requantize: (w: Float32Array) => (made.push(w), new FrozenVariableLinear(tf.variable(tf.tensor2d(w, [6, 8]), false) as tf.Variable<tf.Rank.R2>)) });
+    const lora = injectLora(host, { r: 2, lora_alpha: 2, target_modules: ['q', 'v'], init_lora_weights: false });
+    const x = tf.tensor2d(randomValues(16, 9), [2, 8]);
+    const y = host.forward(x);
+    const want = lora.layers.get('layers.0.q')!.dequantize();
+    await lora.mergeAndUnloadAsync();
+    expect(host.linears.get('layers.0.q')).toBeInstanceOf(FrozenVariableLinear);
+    expect(host.linears.get('layers.1.v')).toBeInstanceOf(FloatLinear);
+    expect(Array.from(made[0]!)).toEqual(Array.from(want.dataSync()));
+    const y2 = host.forward(x);
+    expect(maxAbsDiff(y2.dataSync(), y.dataSync())).toBeLessThan(1e-5);
+    tf.dispose([x, y, y2, want]);
+    host.dispose();
+    // A requantize that throws: nothing is replaced, nothing leaked, the adapter still works.
+    const host2 = new TwoLayerHost(5);
+    Object.assign(host2.linears.get('layers.1.v')!, { requantize: () => { throw new Error('no'); } });
+    const lora2 = injectLora(host2, { r: 2, lora_alpha: 2, target_modules: ['q', 'v'] });
+    const before = tf.memory().numTensors;
+    await expect(lora2.mergeAndUnloadAsync()).rejects.toThrow('no');
+    expect(tf.memory().numTensors).toBe(before);
+    expect(lora2.trainableVariables()).toHaveLength(4);
+    lora2.dispose();
+    host2.dispose();
+  });
+
   it('train()/eval() switch dropout; merged layers refuse training', () => {
     const host = new TwoLayerHost();
     const lora = injectLora(host, { lora_dropout: 0.5, init_lora_weights: false, target_modules: ['q'] });

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSafetensorsFile, toFloat32 } from '@conifer/safetensors';
 import { T5ForConditionalGeneration } from '@conifer/t5-model';
-import { int8LinearFactory } from '@conifer/int8';
+import { Int8Linear, int8LinearFactory, quantizeFloat32 } from '@conifer/int8';
 import { loadAdapter, type LoraModel } from '@conifer/lora';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loraFixture, relL2 } from './helpers.js';
@@ -188,5 +188,43 @@ describe('LoRA on ul2-tiny against PEFT 0.21 (r 4, alpha 8, q and v)', () => {
     tf.dispose([out, merged, again]);
     lora.unload();
     model.dispose();
+  });
+
+  it('mergeAndUnloadAsync keeps int8 bases int8 (PEFT re-quantizes on merge): each merged layer is W + ΔW quantized once, logits ≈ the float merge', async () => {
+    const load = async () => {
+      const m = await T5ForConditionalGeneration.fromPretrained(loraFixture('ul2-tiny'), { makeLinear: int8LinearFactory() });
+      return { m, lora: await loadAdapter(m, loraFixture('ul2-tiny-qv-r4')) };
+    };
+    const a = await load();
+    const b = await load();
+    // The float32 merged weights, to quantize by hand.
+    const expected = new Map<string, Float32Array>();
+    for (const [path, layer] of a.lora.layers) {
+      const w = layer.dequantize();
+      expected.set(path, (await w.data()) as Float32Array);
+      w.dispose();
+    }
+    b.lora.mergeAndUnload(); // float32 merged, for the logits
+    const before = tf.memory().numTensors;
+    await a.lora.mergeAndUnloadAsync();
+    for (const [path, lin] of a.m.listLinears()) {
+      expect(lin, path).toBeInstanceOf(Int8Linear); // adapted or not, every projection is int8
+      const want = expected.get(path);
+      if (!want) continue;
+      const q = quantizeFloat32(want, lin.outFeatures, lin.inFeatures);
+      expect(Array.from((await (lin as Int8Linear).packed.data()) as Int32Array), path).toEqual(Array.from(q.packed));
+      expect(Array.from(await (lin as Int8Linear).scale.data()), path).toEqual(Array.from(q.scale));
+    }
+    expect(b.m.listLinears().filter(([p]) => expected.has(p)).every(([, l]) => !(l instanceof Int8Linear))).toBe(true);
+    // The adapters' A and B are freed, the old int8 bases replaced by new int8 layers of the same size.
+    expect(tf.memory().numTensors).toBe(before - 2 * expected.size);
+    const la = tf.tidy(() => a.m.forward({ inputIds, attentionMask, labels }).logits);
+    const lb = tf.tidy(() => b.m.forward({ inputIds, attentionMask, labels }).logits);
+    const err = relL2(la.dataSync(), lb.dataSync());
+    expect(err).toBeLessThan(2e-2); // one more int8 rounding of the adapted weights
+    expect(err).toBeGreaterThan(0);
+    tf.dispose([la, lb]);
+    a.m.dispose();
+    b.m.dispose();
   });
 });
