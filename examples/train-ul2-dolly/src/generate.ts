@@ -1,10 +1,9 @@
 import { streamText, generateText, type GenerateOptions as DecodeOptions } from '@conifer/generate';
-import { loadAdapter } from '@conifer/lora';
 import { setupBackend } from './backends.js';
 import { enableTensorCores } from './pipeline/tensor-cores.js';
-import { CliError } from './errors.js';
 import type { Io } from './io.js';
 import type { GenerateOptions } from './options.js';
+import { loadAdapterFlag } from './pipeline/adapter.js';
 import { loadModel, modelDir, resolveHubModel } from './pipeline/model.js';
 import { checkVocabulary, tokenizerFor } from './pipeline/data.js';
 
@@ -32,9 +31,7 @@ export async function runGenerate(opts: GenerateOptions, io: Io): Promise<number
     const { source, hubId } = await resolveHubModel(opts.model, io.stdout);
     const { model, label, int8 } = await loadModel(source, { int8: opts.int8, int8SkipModules: opts.int8SkipModules, seed: opts.seed, hubId });
     try {
-      const lora = opts.adapter ? await loadAdapter(model, opts.adapter).catch((e: Error) => {
-        throw new CliError(`--adapter ${opts.adapter}: ${e.message}`);
-      }) : null;
+      const lora = opts.adapter ? await loadAdapterFlag(model, opts.adapter) : null;
       const { tokenizer } = await tokenizerFor(modelDir(source));
       checkVocabulary(opts.prompts.map((p) => tokenizer.encode(p)), model.config.vocab_size, label);
       io.stdout(`model ${label}${lora ? ` + adapter ${opts.adapter}` : ''} on ${backend.detail}`);

@@ -57,7 +57,7 @@ function withTokenizer(options: GenerateOptions, tokenizer: TextTokenizer): Gene
   return options.stopStrings?.length && !options.tokenizer ? { ...options, tokenizer } : options;
 }
 
-/** `tokens` up to the one whose text completes a stop string (the padding after it dropped); all of them without one. */
+/** `tokens` up to the one whose text completes a stop string, kept whole as transformers keeps its id (the padding after it dropped); all of them without one. */
 function untilStop(tokens: number[], stopStrings: readonly string[], tokenizer: TextTokenizer): number[] {
   if (stopStrings.length === 0) return tokens;
   for (let n = 1; n <= tokens.length; n++) {

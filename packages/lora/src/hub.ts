@@ -1,5 +1,9 @@
 import { existsSync } from 'node:fs';
-import { snapshotDownload } from '@huggingface/hub';
+import { dirname } from 'node:path';
+import { downloadFileToCacheDir, listFiles, modelInfo } from '@huggingface/hub';
+
+/** The files PEFT reads from an adapter repository (others — checkpoints, optimizer state, tokenizers — are not fetched). */
+const ADAPTER_FILES = new Set(['adapter_config.json', 'adapter_model.safetensors', 'adapter_model.bin']);
 
 /** Where {@link resolveAdapterDir} fetches a hub adapter from, and how. */
 export interface AdapterHubOptions {
@@ -21,23 +25,28 @@ export function isAdapterHubId(s: string): boolean {
 }
 
 /**
- * `dirOrId` as a local folder: itself when it exists, else (a hub id) the snapshot of that adapter
- * repository in the Hugging Face cache, downloaded once through `@huggingface/hub` (adapter repos are
- * small: config, weights, a README).
+ * `dirOrId` as a local folder: itself when it exists, else (a hub id) that adapter's snapshot folder
+ * in the Hugging Face cache: `adapter_config.json` and the weights (`adapter_model.safetensors` or
+ * `.bin`) at one commit, downloaded once through `@huggingface/hub`.
  */
 export async function resolveAdapterDir(dirOrId: string, options: AdapterHubOptions = {}): Promise<string> {
   if (existsSync(dirOrId) || !isAdapterHubId(dirOrId)) return dirOrId;
   const hubUrl = (options.hubUrl ?? process.env['HF_ENDPOINT'])?.replace(/\/+$/, '');
   const accessToken = options.accessToken ?? process.env['HF_TOKEN'];
+  const common = { ...(hubUrl ? { hubUrl } : {}), ...(accessToken ? { accessToken } : {}), ...(options.fetch ? { fetch: options.fetch } : {}) };
   try {
-    return await snapshotDownload({
-      repo: { type: 'model', name: dirOrId },
-      ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
-      ...(options.revision ? { revision: options.revision } : {}),
-      ...(hubUrl ? { hubUrl } : {}),
-      ...(accessToken ? { accessToken } : {}),
-      ...(options.fetch ? { fetch: options.fetch } : {}),
-    });
+    const info = await modelInfo({ ...common, name: dirOrId, revision: options.revision ?? 'main', additionalFields: ['sha'] });
+    const sha = info.sha;
+    if (typeof sha !== 'string' || sha === '') throw new Error('the hub did not return a commit for this revision');
+    const files: string[] = [];
+    for await (const f of listFiles({ ...common, repo: dirOrId, revision: sha })) if (f.type === 'file' && ADAPTER_FILES.has(f.path)) files.push(f.path);
+    if (!files.includes('adapter_config.json')) throw new Error('the repository has no adapter_config.json');
+    let dir = '';
+    for (const path of files.sort()) {
+      const local = await downloadFileToCacheDir({ ...common, repo: dirOrId, path, revision: sha, ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}) });
+      dir = dirname(local);
+    }
+    return dir;
   } catch (e) {
     throw new Error(`${dirOrId}: not a local folder, and downloading it from the hub failed (${(e as Error).message})`);
   }

@@ -58,6 +58,7 @@ const thousands = (n: number) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',')
 export class LoraModel {
   private released = false;
   private isTraining = false;
+  private merging = false;
 
   private constructor(
     readonly host: LinearHost,
@@ -255,10 +256,14 @@ export class LoraModel {
    * `Int8Linear`) gets back a layer of its own kind holding W + scaling·B·A (int8 stays int8, as PEFT
    * re-quantizes when merging into 8-bit layers: the merged weight is rounded to int8 once); other
    * bases become float32 linears as in {@link mergeAndUnload}. Async: the merged weights are read back
-   * to quantize them (every backend, webgpu in Node included).
+   * to quantize them (every backend, webgpu in Node included). All merged layers are built before any
+   * is swapped in, so a failure changes nothing — and the peak memory is the model plus every merged
+   * layer (Flan-UL2's q/v: + 3.2 GB in int8). A second call while one runs is an error.
    */
   async mergeAndUnloadAsync(): Promise<void> {
+    if (this.merging) throw new Error('LoRA: mergeAndUnloadAsync is already running');
     const layers = [...this.live()];
+    this.merging = true;
     const merged: Array<[string, Linear]> = [];
     try {
       for (const [path, l] of layers) {
@@ -277,6 +282,8 @@ export class LoraModel {
     } catch (e) {
       for (const [, m] of merged) m.dispose?.();
       throw e;
+    } finally {
+      this.merging = false;
     }
     for (const [i, [path, l]] of layers.entries()) {
       this.host.replaceLinear(path, merged[i]![1]);

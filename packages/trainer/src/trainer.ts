@@ -135,7 +135,10 @@ export interface TrainResult {
   lastEval: EvalRecord | null;
   /** The last checkpoint written or loaded (null without `checkpointDir`). */
   checkpoint: string | null;
-  /** With `loadBestModelAtEnd`: the evaluation whose variables the model holds now (null: no evaluation ran). */
+  /**
+   * With `loadBestModelAtEnd`: the best evaluation (null: no evaluation ran). The variables hold its
+   * values when training ended by itself; after an interrupt they hold the last step's (to resume).
+   */
   best: { step: number; epoch: number; loss: number } | null;
   resumedFrom: string | null;
   /** The optimizer (its state; dispose it when done). */
@@ -271,7 +274,7 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
       bestVariables = await snapshotVariables(variables);
     }
     if (earlyStopping) {
-      if (st.bestEvalLoss === null || e.loss < st.bestEvalLoss - (earlyStopping.minDelta ?? 0)) {
+      if (Number.isFinite(e.loss) && (st.bestEvalLoss === null || e.loss < st.bestEvalLoss - (earlyStopping.minDelta ?? 0))) {
         st.bestEvalLoss = e.loss;
         st.evalsWithoutImprovement = 0;
       } else if (++st.evalsWithoutImprovement >= earlyStopping.patience) {

@@ -173,6 +173,15 @@ describe('train', () => {
     model.dispose();
   });
 
+  it('a NaN eval loss is neither the best nor an improvement (early stopping keeps counting from the next finite one)', async () => {
+    const model = scriptedEval('nan', [Number.NaN, 5, 4, 3, 2, 1]);
+    const res = await train({ model, data: toyData(40), lr: 0.05, evalData: [toBatch(toyExamples(4, 3, 9))], evalEvery: 1, evalAtEpochEnd: false, maxSteps: 6, earlyStopping: { patience: 2 }, loadBestModelAtEnd: true, logger: false });
+    expect(res.stopReason).toBe('maxSteps'); // with NaN as the best, nothing would improve on it and it would stop at step 3
+    expect(res.best).toEqual({ step: 6, epoch: 0, loss: 1 });
+    res.optimizer.dispose();
+    model.dispose();
+  });
+
   it('loadBestModelAtEnd survives a resume: the best variables travel in each checkpoint (best.safetensors)', async () => {
     const dir = tmp();
     const evalData = [toBatch(toyExamples(4, 3, 9))];

@@ -11,6 +11,7 @@ export async function downloadModel(id: string, options: DownloadModelOptions = 
   try {
     return await downloadPretrained(id, options);
   } catch (e) {
-    throw new CliError(`--model ${(e as Error).message}`);
+    const message = (e as Error).message;
+    throw new CliError(`--model ${message.startsWith(`${id}: `) ? message : `${id}: ${message}`}`);
   }
 }

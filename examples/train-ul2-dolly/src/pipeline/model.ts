@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { DEMO_CONFIG } from '../demo-config.js';
 import { CliError } from '../errors.js';
 import type { ModelSource } from '../options.js';
-import { countParameters, resolveInt8 } from '../plan.js';
-import { readT5Config, t5Shape } from '../t5-config.js';
+import { countParameters, resolveInt8, t5Linears } from '../plan.js';
+import { readT5Config, t5Shape, type T5Shape } from '../t5-config.js';
 import type { Int8Mode } from '../options.js';
 import { byteProgressBar } from './download-progress.js';
 import { downloadModel } from './hub.js';
@@ -41,17 +41,17 @@ export function modelDir(source: ModelSource): string | null {
   return source.kind === 'dir' ? source.dir : null;
 }
 
-/** --int8-skip-modules names that match no projection of the model (e.g. `wi` on a gated model) are an error, not a no-op. */
-function checkSkipModules(model: T5ForConditionalGeneration, int8: Int8Mode, names: readonly string[] = []): T5ForConditionalGeneration {
-  if (int8 === 'off') return model;
-  const paths = model.listLinears().map(([p]) => p);
+/**
+ * --int8-skip-modules names that match no projection of the model (e.g. `wi` on a gated model) are an
+ * error, not a no-op — found from config.json, before any weight is downloaded or loaded.
+ */
+function checkSkipModules(shape: T5Shape, names: readonly string[] = []): void {
+  const paths = t5Linears(shape).map((l) => l.path);
   const unmatched = names.filter((n) => !paths.some((p) => p === n || p.endsWith(`.${n}`)));
   if (unmatched.length) {
-    const have = [...new Set(paths.map((p) => p.slice(p.lastIndexOf('.') + 1)))].join(', ');
-    model.dispose();
+    const have = [...new Set(paths.map((p) => p.slice(p.lastIndexOf('.') + 1)))].filter((n) => n !== 'lm_head').join(', ');
     throw new CliError(`--int8-skip-modules: ${unmatched.join(', ')} matches no projection of this model (it has ${have})`);
   }
-  return model;
 }
 
 /**
@@ -73,18 +73,19 @@ export async function loadModel(
   }
   const dir = modelDir(source);
   const config = dir ? null : DEMO_CONFIG;
-  const total = countParameters(t5Shape((config ?? readT5Config(dir!, true)) as Record<string, unknown>)).total;
-  const int8 = resolveInt8(options.int8, total);
+  const shape = t5Shape((config ?? readT5Config(dir!, true)) as Record<string, unknown>);
+  const int8 = resolveInt8(options.int8, countParameters(shape).total);
+  if (int8 !== 'off') checkSkipModules(shape, options.int8SkipModules);
   const shouldQuantize = options.int8SkipModules?.length ? skipModules(options.int8SkipModules) : quantizeAllButLmHead;
   const makeLinear = int8 === 'off' ? undefined : int8LinearFactory({ mode: int8, shouldQuantize });
   const common = { gradientCheckpointing: options.gradientCheckpointing ?? false, dropoutSeed: options.seed, ...(makeLinear ? { makeLinear } : {}) };
   if (!dir) {
-    const model = checkSkipModules(T5ForConditionalGeneration.fromConfig(DEMO_CONFIG as Record<string, unknown>, { ...common, seed: options.seed }), int8, options.int8SkipModules);
+    const model = T5ForConditionalGeneration.fromConfig(DEMO_CONFIG as Record<string, unknown>, { ...common, seed: options.seed });
     return { model, label: 'embedded demo T5 (random weights)', int8, dir: null };
   }
   if (!existsSync(join(dir, 'config.json'))) throw new CliError(`--model ${dir}: no config.json in that folder`);
   try {
-    const model = checkSkipModules(await T5ForConditionalGeneration.fromPretrained(dir, common), int8, options.int8SkipModules);
+    const model = await T5ForConditionalGeneration.fromPretrained(dir, common);
     return { model, label: options.hubId ?? dir, int8, dir };
   } catch (e) {
     const message = (e as Error).message;

@@ -3,7 +3,7 @@
 // downloaded into the Hugging Face cache, loaded onto @conifer/t5-model's ul2-tiny.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAdapter } from '@conifer/lora';
@@ -16,7 +16,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'conifer-lora-hub-'));
 let hub: FakeHub;
 beforeAll(async () => {
   await tf.setBackend('cpu');
-  hub = await startFakeHub({ 'test-org/ul2-tiny-lora': repoFromFolder(loraFixture('ul2-tiny-qv-r4'), { 'README.md': '# adapter' }) });
+  // Besides the adapter, files PEFT never reads (a training checkpoint's optimizer state, a README).
+  hub = await startFakeHub({ 'test-org/ul2-tiny-lora': repoFromFolder(loraFixture('ul2-tiny-qv-r4'), { 'README.md': '# adapter', 'optimizer.pt': 'x'.repeat(1000) }) });
   vi.spyOn(console, 'debug').mockImplementation(() => {}); // @huggingface/hub logs each file it downloads
 });
 afterAll(async () => {
@@ -33,6 +34,10 @@ describe('loadAdapter(host, hub id)', () => {
     const viaHub = await loadAdapter(a, 'test-org/ul2-tiny-lora', { hub: { cacheDir, hubUrl: hub.url } });
     const local = await loadAdapter(b, loraFixture('ul2-tiny-qv-r4'));
     expect(existsSync(join(cacheDir, 'models--test-org--ul2-tiny-lora'))).toBe(true);
+    // Only what PEFT reads was fetched, at one commit.
+    const snapshot = join(cacheDir, 'models--test-org--ul2-tiny-lora', 'snapshots', hub.repos.get('test-org/ul2-tiny-lora')!.sha);
+    expect(readdirSync(snapshot).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+    expect(hub.downloads.get('test-org/ul2-tiny-lora/optimizer.pt')).toBeUndefined();
     expect(viaHub.config).toEqual(local.config);
     const [sa, sb] = [await viaHub.readStateDict(), await local.readStateDict()];
     expect([...sa.keys()]).toEqual([...sb.keys()]);
