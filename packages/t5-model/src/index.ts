@@ -11,6 +11,7 @@ export type {
 } from './model.js';
 export { parseT5Config, t5ConfigToJSON, T5ConfigError, T5_ACTIVATIONS, type T5Activation, type T5Config } from './config.js';
 export { loadGenerationConfig, loadT5Config, T5CheckpointError } from './load.js';
+export { savePretrained, type SavePretrainedOptions } from './save.js';
 export { downloadPretrained, isHubId, wantedFile, countingFetch, isFileBody, type ByteProgress, type DownloadPretrainedOptions } from './hub.js';
 export { Float32Linear, float32LinearFactory } from './linear.js';
 export { expectedTensors, OPTIONAL_TENSORS, type ExpectedTensor } from './weights.js';

@@ -7,6 +7,7 @@ import { float32LinearFactory } from './linear.js';
 import { existsSync } from 'node:fs';
 import { downloadPretrained, isHubId, type DownloadPretrainedOptions } from './hub.js';
 import { loadGenerationConfig, loadT5Config, streamCheckpoint } from './load.js';
+import { savePretrained, type SavePretrainedOptions } from './save.js';
 import type { KV, LayerCache, WeightSource } from './modules.js';
 import { T5Stack, extendedMask } from './stack.js';
 import { MapSource, RandomSource } from './weights.js';
@@ -157,6 +158,15 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
     const model = new T5ForConditionalGeneration(config, new MapSource(linears, tensors), head, options);
     model.generationConfig = generationConfig;
     return model;
+  }
+
+  /**
+   * transformers' `save_pretrained`: `config.json`, `generation_config.json` and the weights as
+   * safetensors (F32 or BF16, sharded past `maxShardBytes`) under the checkpoint's names; see
+   * {@link savePretrained}. Node only.
+   */
+  savePretrained(dir: string, options: SavePretrainedOptions = {}): Promise<string[]> {
+    return savePretrained(this, dir, options);
   }
 
   /** Restarts the dropout seed stream. */

@@ -165,7 +165,17 @@ describe('LoRA on ul2-tiny against PEFT 0.21 (r 4, alpha 8, q and v)', () => {
     expect(worst).toBeLessThan(1e-6);
     const l = loss(model);
     expect(Math.abs(l.dataSync()[0]! - c.merged_loss_after_step3) / c.merged_loss_after_step3).toBeLessThan(1e-4);
-    tf.dispose([unmerged, merged, l]);
+    // PEFT's next step, save_pretrained of the merged model: the saved q/v are the merged golden
+    // weights, and the saved folder loads back to the same loss.
+    const out = join(tmp, 'merged-saved');
+    await model.savePretrained(out);
+    const saved = await readTensors(join(out, 'model.safetensors'));
+    for (const [name, w] of golden) expect(relL2(saved.get(name)!, w), name).toBeLessThan(1e-6);
+    const reloaded = await T5ForConditionalGeneration.fromPretrained(out);
+    const l2 = loss(reloaded);
+    expect(l2.dataSync()[0]).toBeCloseTo(l.dataSync()[0]!, 5);
+    tf.dispose([unmerged, merged, l, l2]);
+    reloaded.dispose();
     model.dispose();
   });
 
