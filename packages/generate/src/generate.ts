@@ -27,10 +27,10 @@ export async function generate<Enc, Cache>(
     }
     const rows = o.doSample ? batch * o.numReturnSequences : batch;
     const sequences: number[][] = [];
-    const scores: Float32Array[][] = [];
+    const scores: Float32Array[][] | undefined = o.outputScores ? [] : undefined;
     let step = 0;
     for await (const tokens of sampleSteps(decoder, rows, o, sequences, scores)) o.onToken?.(tokens, step++);
-    return o.outputScores ? { sequences, scores } : { sequences };
+    return scores ? { sequences, scores } : { sequences };
   });
 }
 

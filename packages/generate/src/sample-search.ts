@@ -3,25 +3,25 @@ import { argmax, processScores } from './logits-process.js';
 import type { ResolvedOptions } from './options.js';
 import { makeRng, sampleFromScores } from './sampling.js';
 
+/** Whether the text of `generated` (token ids, decoder start token excluded) contains one of `stopStrings`. */
+export function hitsStopString(generated: readonly number[], stopStrings: readonly string[], tokenizer: ResolvedOptions['tokenizer']): boolean {
+  if (stopStrings.length === 0 || !tokenizer) return false;
+  const text = tokenizer.decode([...generated]);
+  return stopStrings.some((s) => text.includes(s));
+}
+
 /**
  * Greedy decoding and multinomial sampling: transformers' `_sample`. Yields each step's new token per row
  * (the pad id for rows already finished) after appending it to `sequences`. A row finishes on an EOS id;
  * all rows stop at `maxLength`; the loop ends when every row has finished.
  */
-/** Whether the generated text of `ids` (decoder start token dropped) contains one of `o.stopStrings`. */
-export function hitsStopString(ids: readonly number[], o: Pick<ResolvedOptions, 'stopStrings' | 'tokenizer'>): boolean {
-  if (o.stopStrings.length === 0 || !o.tokenizer) return false;
-  const text = o.tokenizer.decode(ids.slice(1));
-  return o.stopStrings.some((s) => text.includes(s));
-}
-
 export async function* sampleSteps<Enc, Cache>(
   decoder: Decoder<Enc, Cache>,
   rows: number,
   o: ResolvedOptions,
   sequences: number[][],
-  /** When given, each step's processed scores per row are appended (`scores[step][row]`). */
-  scores?: Float32Array[][],
+  /** When given (outputScores), each step's processed scores per row are appended (`scores[step][row]`). */
+  scoresOut?: Float32Array[][],
 ): AsyncGenerator<number[], void, void> {
   const rng = o.doSample ? makeRng(o.seed) : undefined;
   const eos = new Set(o.eosTokenIds);
@@ -32,22 +32,22 @@ export async function* sampleSteps<Enc, Cache>(
   while (true) {
     const logits = await decoder.step(sequences);
     const next: number[] = [];
-    const stepScores: Float32Array[] = [];
+    const stepScores: Float32Array[] | undefined = scoresOut ? [] : undefined;
     for (let r = 0; r < rows; r++) {
       const scores = logits[r] as Float32Array;
       const ids = sequences[r] as number[];
       processScores(scores, ids, proc);
-      if (o.outputScores) stepScores.push(scores.slice());
+      stepScores?.push(scores.slice());
       const token = rng ? sampleFromScores(scores, rng) : argmax(scores);
       // `next_tokens = next_tokens * unfinished_sequences + pad_token_id * (1 - unfinished_sequences)`
       const t = unfinished[r] ? token : o.padTokenId;
       ids.push(t);
       next.push(t);
       // `unfinished_sequences & ~stopping_criteria(input_ids)`: EOS, max length, or a stop string.
-      if (unfinished[r] && (eos.has(t) || curLen + 1 >= o.maxLength || hitsStopString(ids, o))) unfinished[r] = false;
+      if (unfinished[r] && (eos.has(t) || curLen + 1 >= o.maxLength || hitsStopString(ids.slice(1), o.stopStrings, o.tokenizer))) unfinished[r] = false;
     }
     curLen += 1;
-    if (o.outputScores) scores?.push(stepScores);
+    if (stepScores) scoresOut!.push(stepScores);
     yield next;
     if (!unfinished.some(Boolean)) return;
   }

@@ -1,5 +1,6 @@
 import { generate, streamGenerate } from './generate.js';
 import { resolveOptions, withModelDefaults } from './options.js';
+import { hitsStopString } from './sample-search.js';
 import type { GenerateOptions, Seq2Seq, TextTokenizer } from './types.js';
 
 /**
@@ -60,10 +61,7 @@ function withTokenizer(options: GenerateOptions, tokenizer: TextTokenizer): Gene
 /** `tokens` up to the one whose text completes a stop string, kept whole as transformers keeps its id (the padding after it dropped); all of them without one. */
 function untilStop(tokens: number[], stopStrings: readonly string[], tokenizer: TextTokenizer): number[] {
   if (stopStrings.length === 0) return tokens;
-  for (let n = 1; n <= tokens.length; n++) {
-    const text = tokenizer.decode(tokens.slice(0, n));
-    if (stopStrings.some((s) => text.includes(s))) return tokens.slice(0, n);
-  }
+  for (let n = 1; n <= tokens.length; n++) if (hitsStopString(tokens.slice(0, n), stopStrings, tokenizer)) return tokens.slice(0, n);
   return tokens;
 }
 

@@ -1,7 +1,7 @@
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { serializeSafetensors, type TensorToWrite } from '@conifer/safetensors';
+import { serializeSafetensors, writeFileAtomic, type TensorToWrite } from '@conifer/safetensors';
 import { t5ConfigToJSON } from './config.js';
 import type { T5ForConditionalGeneration } from './model.js';
 import { expectedTensors } from './weights.js';
@@ -43,18 +43,6 @@ function tensorFor(model: T5ForConditionalGeneration, name: string, linears: Map
     if (t) return { t, owned: false };
   }
   throw new Error(`savePretrained: the model holds no tensor for ${name}`);
-}
-
-/** Writes `bytes` to `path` through a temporary file and a rename (no half-written file under the final name). */
-async function writeAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
 }
 
 /**
@@ -106,18 +94,18 @@ export async function savePretrained(model: T5ForConditionalGeneration, dir: str
       }
       weightMap[n] = file(k);
     }
-    await writeAtomic(join(dir, file(k)), serializeSafetensors(tensors, { format: 'pt' }));
+    await writeFileAtomic(join(dir, file(k)), serializeSafetensors(tensors, { format: 'pt' }));
     written.push(file(k));
   }
   if (shards.length > 1) {
     const index = { metadata: { total_size: total }, weight_map: Object.fromEntries(Object.entries(weightMap).sort(([a], [b]) => (a < b ? -1 : 1))) };
-    await writeAtomic(join(dir, 'model.safetensors.index.json'), JSON.stringify(index, null, 2));
+    await writeFileAtomic(join(dir, 'model.safetensors.index.json'), JSON.stringify(index, null, 2));
     written.push('model.safetensors.index.json');
   }
-  await writeAtomic(join(dir, 'config.json'), JSON.stringify({ ...t5ConfigToJSON(model.config), dtype: dtype === 'F32' ? 'float32' : 'bfloat16' }, null, 2));
+  await writeFileAtomic(join(dir, 'config.json'), JSON.stringify({ ...t5ConfigToJSON(model.config), dtype: dtype === 'F32' ? 'float32' : 'bfloat16' }, null, 2));
   written.push('config.json');
   if (model.generationConfig) {
-    await writeAtomic(join(dir, 'generation_config.json'), JSON.stringify(model.generationConfig, null, 2));
+    await writeFileAtomic(join(dir, 'generation_config.json'), JSON.stringify(model.generationConfig, null, 2));
     written.push('generation_config.json');
   }
   return written;
