@@ -40,10 +40,10 @@ describe('tensor-core shaders compile with Tint (Dawn null backend)', () => {
     expect(r.error).toBeUndefined();
     const names = Object.keys(r.compiled);
     expect(names).toHaveLength(64); // 4 tile sizes × (4 i8 + 2 f16 + 2 f16t variants), each direct and staged
-    // 16 KiB of workgroup memory on the null device: the 4 × 4 staged f16 kernels with 2 × 2 subgroups
+    // 16 KiB of workgroup memory on the null device: the 4 × 4 staged kernels with 2 × 2 subgroups
     // (16 KiB of blocks + 4 KiB for the folded epilogue) are refused by Dawn, as tensorCoreWorkgroupBytes says.
     expect(r.limit).toBe(16384);
-    expect(r.overLimit).toEqual(['f16 TM4 TN4 staged 2x2 i32', 'f16t TM4 TN4 staged 2x2 i32']);
+    expect(r.overLimit).toEqual(['i8 TM4 TN4 staged 2x2 i32', 'i8 TM4 TN4 staged 2x2 u32', 'f16 TM4 TN4 staged 2x2 i32', 'f16t TM4 TN4 staged 2x2 i32']);
     for (const [name, result] of Object.entries(r.compiled)) {
       if (r.overLimit.includes(name)) expect(result, name).toMatch(/workgroup storage/);
       else if (name.includes(' 2x2 ')) expect(result, name).toBe('ok');

@@ -22,13 +22,14 @@
  * - **LLM.int8 forward** (`x · Wᵀ`, i8 × i8 → i32): outlier columns and row absmax as in the
  *   simple path; x quantized per row and stored *transposed* as int8 `xqᵀ [K, Mp]` (four per
  *   word, outlier columns 0); then `accᵀ [N, Mp] = W [N, K] · xqᵀ` on tensor cores (both operands
- *   row-major: the packed weight is used as is); an epilogue forms
+ *   row-major: the packed weight is used as is); the kernel's own epilogue writes
  *   `y = (acc · absmax_m/127 + Σ_outliers x · q) · scale[n]` with the outlier columns compacted
- *   into a list first. Requires K % 32 = 0 and N % 32·TM = 0 (M is padded).
+ *   into a list first (the stand-in: a separate epilogue pass). Requires K % 32 = 0 (64 staged)
+ *   and N % 32·TM = 0 (M is padded).
  * - **input gradient** (`dY · W`, f16 × f16 → f32): each row of `dY · diag(scale)` is divided by
  *   its absmax (so it lies in [-1, 1] — plain fp16 activations overflow in T5) and stored as f16;
- *   the int8 weight is exact in f16; `C = dŶ [Mp, N] · q [N, K]` on tensor cores; an epilogue
- *   multiplies row m by its absmax. Requires N % 16 = 0 and K % 32·TN = 0. Relative error about
+ *   the int8 weight is exact in f16; `C = dŶ [Mp, N] · q [N, K]` on tensor cores; the kernel's
+ *   epilogue multiplies row m by its absmax. Requires N % 16 = 0 and K % 32·TN = 0. Relative error about
  *   1e-3 (f16 rounding of dY), unlike the float32 kernels' 1e-6.
  */
 import type * as tf from '@tensorflow/tfjs-core';
@@ -160,6 +161,9 @@ fn main(@builtin(workgroup_id) wg : vec3u${extra}) {
   let c0 = wg.x * ${16 * TN}u;`;
 }
 
+/** Builtins the folded epilogues need beyond the entry point's own: the invocation's lane in its subgroup, and the subgroup's size. */
+const LANE = ', @builtin(subgroup_invocation_id) lane : u32, @builtin(subgroup_size) sgSize : u32';
+
 /**
  * One reduction step of a subgroup's TM × TN result matrices: load its TM left matrices
  * (`loadA`, with `i` = row block), then per column block `j` the right matrix (`loadB`) and
@@ -176,37 +180,72 @@ ${indent}  for (var i = 0u; i < ${TM}u; i++) { acc[i][j] = subgroupMatrixMultipl
 ${indent}}`;
 }
 
-/** Stores a subgroup's TM × TN result matrices at (r0, c0) of C, `stride` elements per row. */
-function storeTiles(TM: number, TN: number, stride: string): string {
-  return `  for (var i = 0u; i < ${TM}u; i++) {
-    for (var j = 0u; j < ${TN}u; j++) {
-      subgroupMatrixStore<row_major>(&C, (r0 + i * 16u) * ${stride} + c0 + j * 16u, acc[i][j], ${stride});
-    }
-  }`;
-}
-
-/** The i8 kernels' extensions, matrix types and dimensions (`Cᵀ [N, Mp] = W [N, K] · Xᵀ [K, Mp]`). */
-const I8_PRELUDE = `enable subgroups;
+/**
+ * The i8 kernels' extensions, matrix types, dimensions (`Cᵀ [N, Mp] = W [N, K] · Xᵀ [K, Mp]`; M: rows
+ * of the output) and bindings: W (packed int8 words `[N, K/4]`) and Xᵀ as `word` (their element
+ * type), the output Y `[M, N]`, and for the folded epilogue ({@link i8Epilogue}) x `[M, K]` (its
+ * outlier columns), the weight's scale `[N]`, the rows' absmax `[M]` and the outlier list (count,
+ * then columns). The uniform is the last binding.
+ */
+function i8Prelude(word: string): string {
+  return `enable subgroups;
 enable chromium_experimental_subgroup_matrix;
 alias TA = subgroup_matrix_left<i8, 32, 16>;
 alias TB = subgroup_matrix_right<i8, 16, 32>;
 alias TC = subgroup_matrix_result<i32, 16, 16>;
-struct D { N : u32, Mp : u32, K : u32, pad : u32 }`;
+struct D { N : u32, Mp : u32, K : u32, M : u32 }
+@group(0) @binding(0) var<storage, read> W : array<${word}>;
+@group(0) @binding(1) var<storage, read> XT : array<${word}>;
+@group(0) @binding(2) var<storage, read_write> Y : array<f32>;
+@group(0) @binding(3) var<storage, read> X : array<f32>;
+@group(0) @binding(4) var<storage, read> S : array<f32>;
+@group(0) @binding(5) var<storage, read> R : array<f32>;
+@group(0) @binding(6) var<storage, read> O : array<i32>;
+@group(0) @binding(7) var<uniform> d : D;`;
+}
 
-/** WGSL of the i8 × i8 → i32 subgroup-matrix product `Cᵀ [N, Mp] = W [N, K] · Xᵀ [K, Mp]` (compiled by Tint in CI; not yet run on hardware). */
+/**
+ * The LLM.int8 epilogue, folded into the i8 product: each subgroup stores one result matrix of Cᵀ at
+ * a time into its 16 × 16 slot of workgroup memory `sC` (i32), and its lanes write the output rows
+ * below M, 16 consecutive columns each: y[m, n] = (Cᵀ[n, m] · absmax_m / 127 + Σ over the outlier
+ * columns k of x[m, k] · W[n, k]) · scale[n] — no `[N, Mp]` int32 product in a storage buffer and no
+ * epilogue pass ({@link foldedEpilogue}). `wordAt(i)` reads packed weight word i as i32.
+ */
+function i8Epilogue(TM: number, TN: number, v: ShaderVariant, wordAt: (i: string) => string): string {
+  // The slot holds Cᵀ's 16 × 16 block [n, m]: entry e reads it transposed, so that the lanes' writes
+  // run along n (16 consecutive outputs of row m).
+  return `  let count = u32(O[0]);
+${foldedEpilogue(TM, TN, v, (slot) => `        let m = c0 + j * 16u + e / 16u;
+        if (m < d.M) {
+          let n = r0 + i * 16u + e % 16u;
+          var f = 0.0;
+          for (var o = 1u; o <= count; o++) {
+            let k = u32(O[o]);
+            f += X[m * d.K + k] * f32(extractBits(${wordAt('n * (d.K / 4u) + k / 4u')}, (k % 4u) * 8u, 8u));
+          }
+          Y[m * d.N + n] = (f32(sC[${slot} + (e % 16u) * 16u + e / 16u]) * (R[m] / 127.0) + f) * S[n];
+        }`)}`;
+}
+
+/** The i8 kernels' workgroup slots for {@link i8Epilogue}: one 16 × 16 i32 matrix per subgroup. */
+const i8EpilogueSlots = (v: ShaderVariant) => `var<workgroup> sC : array<i32, ${v.layout === '2x2' ? 1024 : 256}>;`;
+
+/**
+ * WGSL of the LLM.int8 forward on tensor cores: the i8 × i8 → i32 subgroup-matrix product
+ * `Cᵀ [N, Mp] = W [N, K] · Xᵀ [K, Mp]`, written as y `[M, N]` by the folded epilogue
+ * ({@link i8Epilogue}). Compiled by Tint in CI; not yet run on hardware.
+ */
 export function int8TensorCoreShader({ TM, TN }: TensorCoreTiles, v: ShaderVariant = VARIANTS[0] as ShaderVariant): string {
-  return `${I8_PRELUDE}
-@group(0) @binding(0) var<storage, read> W : array<${v.word}>;
-@group(0) @binding(1) var<storage, read> XT : array<${v.word}>;
-@group(0) @binding(2) var<storage, read_write> C : array<i32>;
-@group(0) @binding(3) var<uniform> d : D;
-${entryPoint(v, { TM, TN })}
+  const wordAt = (i: string) => (v.word === 'i32' ? `W[${i}]` : `bitcast<i32>(W[${i}])`);
+  return `${i8Prelude(v.word)}
+${i8EpilogueSlots(v)}
+${entryPoint(v, { TM, TN }, LANE)}
   var acc : array<array<TC, ${TN}>, ${TM}>;
   for (var k = 0u; k < d.K; k += 32u) {
 ${mmaStep(TM, TN, 'subgroupMatrixLoad<TA, row_major>(&W, ((r0 + i * 16u) * d.K + k) / 4u, d.K / 4u)',
     'subgroupMatrixLoad<TB, row_major>(&XT, (k * d.Mp + c0 + j * 16u) / 4u, d.Mp / 4u)', '    ')}
   }
-${storeTiles(TM, TN, 'd.Mp')}
+${i8Epilogue(TM, TN, v, wordAt)}
 }`;
 }
 
@@ -233,28 +272,34 @@ struct D { Mp : u32, N : u32, K : u32, KW : u32, M : u32, RO : u32, p0 : u32, p1
 @group(0) @binding(${scaled ? 5 : 4}) var<uniform> d : D;`;
 }
 
-/** The f16 kernels' builtins beyond the entry point's own: the invocation's lane in its subgroup, and the subgroup's size. */
-const LANE = ', @builtin(subgroup_invocation_id) lane : u32, @builtin(subgroup_size) sgSize : u32';
-
 /**
  * The f16 kernels' epilogue, folded into the product: each subgroup stores one result matrix at a
  * time into its 16 × 16 slot of workgroup memory `sC`, and its lanes write the rows below M to Y
  * scaled by the row's absmax (and, `scaled`, the column's weight scale) — no `[Mp, K]` float32
- * product in a storage buffer and no epilogue pass. The barriers sit in uniform control flow (loops
- * of constant length), so every invocation of the workgroup reaches each of them.
+ * product in a storage buffer and no epilogue pass ({@link foldedEpilogue}).
  */
 function f16Epilogue(TM: number, TN: number, v: ShaderVariant, scaled: boolean): string {
+  return foldedEpilogue(TM, TN, v, (slot) => `        let m = r0 + i * 16u + e / 16u;
+        if (m < d.M) {
+          let c = c0 + j * 16u + e % 16u;
+          Y[m * d.K + c] = sC[${slot} + e] * R[d.RO + m]${scaled ? ' * S[c]' : ''};
+        }`);
+}
+
+/**
+ * The loops of a folded epilogue: for each of the subgroup's TM × TN result matrices (i, j), store
+ * it into the subgroup's 16 × 16 slot of `sC`, and let the lanes handle its entries e (stepping by
+ * the subgroup size) with `entry(slot)`. The barriers sit in uniform control flow (loops of constant
+ * length), so every invocation of the workgroup reaches each of them.
+ */
+function foldedEpilogue(TM: number, TN: number, v: ShaderVariant, entry: (slot: string) => string): string {
   const slot = v.layout === '2x2' ? 'sg * 256u' : '0u';
   return `  for (var i = 0u; i < ${TM}u; i++) {
     for (var j = 0u; j < ${TN}u; j++) {
       subgroupMatrixStore<row_major>(&sC, ${slot}, acc[i][j], 16u);
       workgroupBarrier();
       for (var e = lane; e < 256u; e += sgSize) {
-        let m = r0 + i * 16u + e / 16u;
-        if (m < d.M) {
-          let c = c0 + j * 16u + e % 16u;
-          Y[m * d.K + c] = sC[${slot} + e] * R[d.RO + m]${scaled ? ' * S[c]' : ''};
-        }
+${entry(slot)}
       }
       workgroupBarrier();
     }
@@ -335,14 +380,13 @@ export function int8StagedTensorCoreShader({ TM, TN }: TensorCoreTiles, v: Shade
   const words = `for (var i = 0u; i < 4u; i++) { $D[o + i] = ${v.word === 'i32' ? 'bitcast<i32>(w[i])' : 'w[i]'}; }`;
   const copyW = stageCopy('sW', 'W', BM, KW, 4, T, '((br + row) * d.K + k) / 16u', words);
   const copyX = stageCopy('sX', 'XT', I8_STAGE_K, BN / 4, 4, T, '((k + row) * d.Mp + bc) / 16u', words);
-  return `${I8_PRELUDE}
-@group(0) @binding(0) var<storage, read> W : array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read> XT : array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read_write> C : array<i32>;
-@group(0) @binding(3) var<uniform> d : D;
+  // Packed weight word i of the vec4 array.
+  const wordAt = (i: string) => `bitcast<i32>(W[(${i}) / 4u][(${i}) % 4u])`;
+  return `${i8Prelude('vec4<u32>')}
 var<workgroup> sW : array<${v.word}, ${BM * KW}>;
 var<workgroup> sX : array<${v.word}, ${(I8_STAGE_K * BN) / 4}>;
-${stagedEntryPoint(v, { TM, TN }, BM, BN)}
+${i8EpilogueSlots(v)}
+${stagedEntryPoint(v, { TM, TN }, BM, BN, LANE)}
   var acc : array<array<TC, ${TN}>, ${TM}>;
   for (var k = 0u; k < d.K; k += ${I8_STAGE_K}u) {${copyW}${copyX}
     workgroupBarrier();
@@ -352,7 +396,7 @@ ${mmaStep(TM, TN, `subgroupMatrixLoad<TA, row_major>(&sW, (r0 - br + i * 16u) * 
     }
     workgroupBarrier();
   }
-${storeTiles(TM, TN, 'd.Mp')}
+${i8Epilogue(TM, TN, v, wordAt)}
 }`;
 }
 
@@ -695,17 +739,16 @@ export function tensorCoreInt8MatMul(backend: object, x: tf.TensorInfo, packed: 
     const rowAbsmax = run(rowAbsmaxProgram(M), [x, outlier], 'float32', [int(K)]);
     const xqt = run(quantizeTransposeProgram(K, Mp), [x, outlier, rowAbsmax], 'int32', [int(M), int(K), int(Mp / 4)]);
     const olist = run(outlierListProgram(K), [outlier], 'int32', [int(K)]);
-    let acc: tf.TensorInfo;
     if (emulate) {
-      acc = run(int8ProductEmulationProgram(N, Mp), [packed, xqt], 'int32', [int(K), int(KW), int(Mp / 4)]);
-    } else {
-      acc = b.makeTensorInfo([N, Mp], 'int32');
-      temps.push(acc);
-      const w = perWorkgroup(p!.i8!.variant);
-      dispatchRaw(b, p!.i8!.pipeline, [packed, xqt, acc], [N, Mp, K, 0], [Mp / (w * TN), N / (w * TM)], 'conifer_int8_tc_i8');
-      tensorCoreDispatches++;
+      // The stand-in writes Cᵀ [N, Mp] and a separate pass applies the epilogue.
+      const acc = run(int8ProductEmulationProgram(N, Mp), [packed, xqt], 'int32', [int(K), int(KW), int(Mp / 4)]);
+      return done(b.runWebGPUProgram(llmInt8EpilogueProgram(M, N), [acc, x, packed, scale, rowAbsmax, olist], 'float32', [int(M), int(N), int(K), int(KW), int(Mp)]));
     }
-    return done(b.runWebGPUProgram(llmInt8EpilogueProgram(M, N), [acc, x, packed, scale, rowAbsmax, olist], 'float32', [int(M), int(N), int(K), int(KW), int(Mp)]));
+    const y = b.makeTensorInfo([M, N], 'float32');
+    const w = perWorkgroup(p!.i8!.variant);
+    dispatchRaw(b, p!.i8!.pipeline, [packed, xqt, y, x, scale, rowAbsmax, olist], [N, Mp, K, M], [Mp / (w * TN), N / (w * TM)], 'conifer_int8_tc_i8');
+    tensorCoreDispatches++;
+    return done(y);
   }
   if (a.mode === 'weight-only' && !a.transposeWeight) {
     // dX [M, K] = dY [M, N] · W [N, K]
@@ -776,13 +819,13 @@ export function tensorCoreShader(kind: TensorCoreKind, tiles: TensorCoreTiles, v
 
 /**
  * Bytes of workgroup memory one kernel's shader declares: the staged blocks ((BM + BN) × 64 bytes
- * per copy step for both kinds) and, for the f16 kernels, the folded epilogue's 16 × 16 f32 slot per
- * subgroup. WebGPU guarantees 16 KiB; NVIDIA's Vulkan driver offers 48 KiB.
+ * per copy step for every kind) and the folded epilogue's 16 × 16 slot (f32, or i32 for i8) per
+ * subgroup: the same for every kind at equal tiles. WebGPU guarantees 16 KiB; NVIDIA's Vulkan driver offers 48 KiB.
  */
-export function tensorCoreWorkgroupBytes(kind: TensorCoreKind, { TM, TN, staged }: TensorCoreTiles, v: ShaderVariant): number {
+export function tensorCoreWorkgroupBytes(_kind: TensorCoreKind, { TM, TN, staged }: TensorCoreTiles, v: ShaderVariant): number {
   const w = perWorkgroup(v);
   const blocks = staged ? (w * TM + w * TN) * 64 : 0; // i8: 64 bytes along K; f16: 32 halves
-  const slots = kind === 'i8' ? 0 : (v.layout === '2x2' ? 4 : 1) * 256 * 4;
+  const slots = (v.layout === '2x2' ? 4 : 1) * 256 * 4;
   return blocks + slots;
 }
 
