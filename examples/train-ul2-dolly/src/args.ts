@@ -6,6 +6,7 @@ import { isAdapterHubId } from '@conifer/lora';
 import {
   BACKENDS,
   INT8_MODES,
+  MERGE_DTYPES,
   SPLITS,
   T5_LINEAR_NAMES,
   type BackendName,
@@ -13,6 +14,8 @@ import {
   type EvalOptions,
   type GenerateOptions,
   type Int8Mode,
+  type MergeDtype,
+  type MergeOptions,
   type ModelOptions,
   type ModelSource,
   type ParsedCommandLine,
@@ -21,7 +24,7 @@ import {
 } from './options.js';
 
 export const PROGRAM = 'conifer-train-ul2-dolly';
-export const COMMANDS = ['train', 'generate', 'eval'] as const;
+export const COMMANDS = ['train', 'generate', 'eval', 'merge'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** The original project's prompt (its README's usage example). */
@@ -104,12 +107,21 @@ const EVAL: Flag[] = [
   HELP,
 ];
 
-const FLAGS: Record<CommandName, Flag[]> = { train: TRAIN, generate: GENERATE, eval: EVAL };
+const MERGE: Flag[] = [
+  { name: 'model', value: 'DIR|ID', def: 'none (required)', help: 'the base model: a Hugging Face snapshot folder (safetensors) or a hub id such as google/flan-ul2' },
+  { name: 'adapter', value: 'DIR|ID', def: 'none (required)', help: 'PEFT adapter folder, or a hub id' },
+  { name: 'out', value: 'DIR', def: 'conifer-out/merged', help: 'the merged snapshot folder (weights, config, tokenizer files)' },
+  { name: 'dtype', value: MERGE_DTYPES.join('|'), def: 'same (as the base checkpoint; Flan-UL2: bf16)', help: 'stored dtype of the float tensors' },
+  HELP,
+];
+
+const FLAGS: Record<CommandName, Flag[]> = { train: TRAIN, generate: GENERATE, eval: EVAL, merge: MERGE };
 
 const SUMMARY: Record<CommandName, string> = {
   train: 'LoRA fine-tune (int8 frozen weights) on Dolly 15K; with no flags, the embedded demo model.',
   generate: 'Base model + adapter + prompt(s) → text, streamed to the terminal.',
   eval: 'Eval loss (per token and summed) on a split, and side-by-side generations.',
+  merge: 'Adapter merged into the base checkpoint files (W + scaling·B·A): a plain model folder, no PEFT needed.',
 };
 
 function flagLine(f: Flag): string {
@@ -362,6 +374,17 @@ function evalOptions(r: Reader, base: ModelOptions): EvalOptions {
   };
 }
 
+function mergeOptions(r: Reader, explicit: Set<string>): MergeOptions {
+  if (!r.has('model')) throw new UsageError('--model is required: the base model folder or hub id the adapter was trained on');
+  const model = resolveModelSource(r.str('model'));
+  if (model.kind !== 'dir' && model.kind !== 'hub') throw new UsageError(`--model ${r.str('model')}: merge needs the snapshot folder with the weights, not a bare config.json`);
+  const adapter = adapterDirOrId('adapter', r.str('adapter'));
+  if (adapter === undefined) throw new UsageError('--adapter is required: the PEFT adapter folder or hub id to merge');
+  const out = r.str('out') ?? 'conifer-out/merged';
+  if (out === '') throw new UsageError('--out needs a folder');
+  return { command: 'merge', model, adapter, out, dtype: r.choice<MergeDtype>('dtype', MERGE_DTYPES) ?? 'same', explicit };
+}
+
 /**
  * Parses argv (without node and the script): `<command> [flags]`, or `--help`.
  * Throws UsageError (exit code 2) for anything it cannot accept; touches no file but to check that given paths exist.
@@ -393,8 +416,12 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
   const explicit = new Set(Object.keys(values).filter((k) => values[k] !== undefined));
   let options: CommandOptions;
   try {
-    const base = modelOptions(r, explicit);
-    options = command === 'train' ? trainOptions(r, base) : command === 'generate' ? generateOptions(r, base) : evalOptions(r, base);
+    if (command === 'merge') {
+      options = mergeOptions(r, explicit);
+    } else {
+      const base = modelOptions(r, explicit);
+      options = command === 'train' ? trainOptions(r, base) : command === 'generate' ? generateOptions(r, base) : evalOptions(r, base);
+    }
   } catch (e) {
     if (e instanceof UsageError) throw new UsageError(`${command}: ${e.message}`);
     throw e;

@@ -3,6 +3,7 @@ import { CliError } from './errors.js';
 import { runEval } from './eval.js';
 import { runGenerate } from './generate.js';
 import { processIo, type Io } from './io.js';
+import { runMerge } from './merge.js';
 import { runTrain } from './train.js';
 
 /**
@@ -24,6 +25,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
         return await runGenerate(o, io);
       case 'eval':
         return await runEval(o, io);
+      case 'merge':
+        return await runMerge(o, io);
     }
   } catch (e) {
     if (e instanceof CliError) {

@@ -138,7 +138,26 @@ export interface EvalOptions extends ModelOptions {
   maxLength: number;
 }
 
-export type CommandOptions = TrainOptions | GenerateOptions | EvalOptions;
+export const MERGE_DTYPES = ['same', 'f32', 'bf16', 'f16'] as const;
+/** Stored dtype of the merged checkpoint's float tensors: as in the base (`same`), or one for all. */
+export type MergeDtype = (typeof MERGE_DTYPES)[number];
+
+/** `merge`: works on checkpoint files only (no backend, no int8). */
+export interface MergeOptions {
+  command: 'merge';
+  /** --model DIR|ID: the base snapshot folder or hub id (required: the demo model has no files). */
+  model: Extract<ModelSource, { kind: 'dir' } | { kind: 'hub' }>;
+  /** --adapter DIR|ID (required). */
+  adapter: string;
+  /** --out DIR (default conifer-out/merged): the merged snapshot folder. */
+  out: string;
+  /** --dtype (default same). */
+  dtype: MergeDtype;
+  /** Long flag names the user set on the command line. */
+  explicit: ReadonlySet<string>;
+}
+
+export type CommandOptions = TrainOptions | GenerateOptions | EvalOptions | MergeOptions;
 
 /** What `parseCommandLine` returns: a command to run, or help text to print (exit 0). */
 export type ParsedCommandLine = { kind: 'run'; options: CommandOptions } | { kind: 'help'; text: string };

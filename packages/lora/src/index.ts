@@ -28,3 +28,4 @@ export { ALLOWED_PICKLE_GLOBALS, TorchPickleError, type TorchTensor, readTorchSt
 export { kaimingUniformA5 } from './init.js';
 export { setWebGPULoraKernels, type WebGPULoraKernelOptions } from './lora-webgpu.js';
 export { resolveAdapterDir, isAdapterHubId, type AdapterHubOptions } from './hub.js';
+export { mergeAdapterIntoCheckpoint, type MergeAdapterOptions, type MergeAdapterResult, type MergedDtype } from './merge-files.js';

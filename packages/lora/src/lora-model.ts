@@ -4,7 +4,7 @@ import { type LoraConfig, type LoraConfigInput, resolveLoraConfig } from './conf
 import { type AdapterTensor, readAdapter, writeAdapter } from './adapter-files.js';
 import { LoraLinear, peftKey } from './lora-linear.js';
 import { resolveAdapterDir, type AdapterHubOptions } from './hub.js';
-import { isTargetModule, patternKey, unmatchedTargets } from './target.js';
+import { isTargetModule, moduleRankAlpha, unmatchedTargets } from './target.js';
 import type { Linear, LinearHost } from './types.js';
 
 /** Options of {@link injectLora} that are not part of PEFT's config. */
@@ -80,14 +80,11 @@ export class LoraModel {
       const sample = paths.slice(0, 6).join(', ');
       throw new Error(`LoRA: ${what} matched no linear of the model (${paths.length} linears, e.g. ${sample}${paths.length > 6 ? ', …' : ''})`);
     }
-    const patternKeys = [...Object.keys(config.rank_pattern), ...Object.keys(config.alpha_pattern)];
     const layers = new Map<string, LoraLinear>();
     try {
       for (const [path, base] of targets) {
         if (base instanceof LoraLinear) throw new Error(`LoRA: ${path} already has a LoRA adapter`);
-        const pk = patternKey(patternKeys, path);
-        const r = (pk !== undefined ? config.rank_pattern[pk] : undefined) ?? config.r;
-        const alpha = (pk !== undefined ? config.alpha_pattern[pk] : undefined) ?? config.lora_alpha;
+        const { r, alpha } = moduleRankAlpha(config, path);
         layers.set(
           path,
           new LoraLinear(base, {

@@ -60,3 +60,12 @@ export function unmatchedTargets(config: Pick<LoraConfig, 'target_modules'>, pat
 export function patternKey(patternKeys: readonly string[], key: string): string | undefined {
   return patternKeys.find((k) => new RegExp(`^(?:.*\\.)?(?:${k})$`).test(key));
 }
+
+/** A module's rank and alpha: the first matching `rank_pattern` / `alpha_pattern` key's ({@link patternKey}), else the config's `r` and `lora_alpha`. */
+export function moduleRankAlpha(config: Pick<LoraConfig, 'r' | 'lora_alpha' | 'rank_pattern' | 'alpha_pattern'>, path: string): { r: number; alpha: number } {
+  const pk = patternKey([...Object.keys(config.rank_pattern), ...Object.keys(config.alpha_pattern)], path);
+  return {
+    r: (pk !== undefined ? config.rank_pattern[pk] : undefined) ?? config.r,
+    alpha: (pk !== undefined ? config.alpha_pattern[pk] : undefined) ?? config.lora_alpha,
+  };
+}

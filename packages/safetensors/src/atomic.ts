@@ -1,15 +1,16 @@
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 
 /**
- * Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename, then
- * fsync of the folder. A crash leaves either the old file or the new one, never a torn one.
+ * Creates `path` atomically: `write` fills a temporary file in the same folder, which is then
+ * fsynced and renamed over `path`, and the folder fsynced. A crash or a throwing `write` leaves
+ * either the old file or the new one, never a torn one (the temporary file is removed on error).
  */
-export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
+export async function writeAtomic(path: string, write: (handle: FileHandle) => Promise<void>): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Date.now()}`);
   const handle = await open(tmp, 'w');
   try {
-    await handle.writeFile(bytes);
+    await write(handle);
     await handle.sync();
   } catch (e) {
     await handle.close();
@@ -25,4 +26,9 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array | string):
   } catch {
     // fsync of a folder is not supported everywhere (e.g. Windows); the rename already happened.
   }
+}
+
+/** Writes `bytes` to `path` atomically ({@link writeAtomic}). */
+export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
+  await writeAtomic(path, (handle) => handle.writeFile(bytes));
 }

@@ -108,3 +108,48 @@ export function float32ToBf16Bits(values: Float32Array): Uint16Array {
   }
   return out;
 }
+
+/**
+ * float32 → IEEE half bits with round-to-nearest-even (what PyTorch's `.to(torch.float16)` does):
+ * values past 65504 round to ±Infinity, tiny ones to subnormals or ±0, NaN stays a quiet NaN.
+ */
+export function float32ToF16Bits(values: Float32Array): Uint16Array {
+  const u = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const x = u[i]!;
+    const sign = (x >>> 16) & 0x8000;
+    const exp = (x >>> 23) & 0xff;
+    const mant = x & 0x7fffff;
+    if (exp === 0xff) {
+      out[i] = sign | 0x7c00 | (mant ? 0x200 | (mant >>> 13) : 0); // Inf, or a quiet NaN
+      continue;
+    }
+    const e = exp - 127 + 15; // the half's biased exponent
+    if (e >= 31) {
+      out[i] = sign | 0x7c00; // overflow → Infinity
+      continue;
+    }
+    if (e <= 0) {
+      // Subnormal half (or 0): the 24-bit significand shifted right by 14 - e, rounded to nearest even.
+      if (e < -10) {
+        out[i] = sign;
+        continue;
+      }
+      const m = mant | 0x800000;
+      const shift = 14 - e;
+      const half = 1 << (shift - 1);
+      const rest = m & ((1 << shift) - 1);
+      let h = m >>> shift;
+      if (rest > half || (rest === half && h & 1)) h++;
+      out[i] = sign | h;
+      continue;
+    }
+    // Normal: keep 10 mantissa bits, round to nearest even (a carry into the exponent is right, up to Infinity).
+    const rest = mant & 0x1fff;
+    let h = (e << 10) | (mant >>> 13);
+    if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++;
+    out[i] = sign | h;
+  }
+  return out;
+}

@@ -9,33 +9,48 @@ export interface TensorToWrite {
 }
 
 /**
+ * The 8-byte length and the JSON header of tensors laid out in the given order, padded with spaces to
+ * a multiple of 8 bytes as the reference writer does; with each tensor's byte size.
+ */
+export function encodeHeader(tensors: ReadonlyArray<readonly [string, { dtype: Dtype; shape: readonly number[] }]>, metadata?: Record<string, string>): { bytes: Uint8Array; sizes: number[] } {
+  const header: Record<string, unknown> = {};
+  if (metadata) header.__metadata__ = metadata;
+  let offset = 0;
+  const sizes: number[] = [];
+  for (const [name, t] of tensors) {
+    if (name === '__metadata__' || Object.prototype.hasOwnProperty.call(header, name)) throw new SafetensorsError(`tensor name "${name}" is reserved or repeated`);
+    if (!Object.prototype.hasOwnProperty.call(DTYPE_BYTES, t.dtype)) throw new SafetensorsError(`tensor "${name}": unknown dtype ${JSON.stringify(t.dtype)}`);
+    const nbytes = numElements(t.shape) * DTYPE_BYTES[t.dtype];
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + nbytes] };
+    sizes.push(nbytes);
+    offset += nbytes;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const text = new TextEncoder().encode(json);
+  const bytes = new Uint8Array(8 + text.byteLength);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(text.byteLength), true);
+  bytes.set(text, 8);
+  return { bytes, sizes };
+}
+
+/**
  * Serializes tensors to safetensors bytes. Tensors are laid out in name order; the header is
  * padded with spaces to a multiple of 8 bytes, as the reference writer does.
  */
 export function serializeSafetensors(tensors: Record<string, TensorToWrite> | Map<string, TensorToWrite>, metadata?: Record<string, string>): Uint8Array {
   const entries = (tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const header: Record<string, unknown> = {};
-  if (metadata) header.__metadata__ = metadata;
-  let offset = 0;
-  const chunks: Uint8Array[] = [];
-  for (const [name, t] of entries) {
-    const nbytes = numElements(t.shape) * DTYPE_BYTES[t.dtype];
+  const { bytes: header, sizes } = encodeHeader(entries, metadata);
+  const chunks = entries.map(([name, t], i) => {
     const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    if (bytes.byteLength !== nbytes) {
-      throw new SafetensorsError(`tensor "${name}": ${bytes.byteLength} bytes given but ${t.dtype}${JSON.stringify(t.shape)} needs ${nbytes}`);
+    if (bytes.byteLength !== sizes[i]) {
+      throw new SafetensorsError(`tensor "${name}": ${bytes.byteLength} bytes given but ${t.dtype}${JSON.stringify(t.shape)} needs ${sizes[i]}`);
     }
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + nbytes] };
-    chunks.push(bytes);
-    offset += nbytes;
-  }
-  let json = JSON.stringify(header);
-  const pad = (8 - (Buffer.byteLength(json) % 8)) % 8;
-  json += ' '.repeat(pad);
-  const headerBytes = new TextEncoder().encode(json);
-  const out = new Uint8Array(8 + headerBytes.byteLength + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.byteLength), true);
-  out.set(headerBytes, 8);
-  let at = 8 + headerBytes.byteLength;
+    return bytes;
+  });
+  const out = new Uint8Array(header.byteLength + sizes.reduce((a, b) => a + b, 0));
+  out.set(header, 0);
+  let at = header.byteLength;
   for (const c of chunks) {
     out.set(c, at);
     at += c.byteLength;

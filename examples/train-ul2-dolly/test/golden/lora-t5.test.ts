@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { readSafetensorsFile, toFloat32 } from '@conifer/safetensors';
 import { T5ForConditionalGeneration } from '@conifer/t5-model';
 import { Int8Linear, int8LinearFactory, quantizeFloat32 } from '@conifer/int8';
-import { loadAdapter, type LoraModel } from '@conifer/lora';
+import { loadAdapter, mergeAdapterIntoCheckpoint, type LoraModel } from '@conifer/lora';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loraFixture, relL2 } from './helpers.js';
 
@@ -176,6 +176,25 @@ describe('LoRA on ul2-tiny against PEFT 0.21 (r 4, alpha 8, q and v)', () => {
     expect(l2.dataSync()[0]).toBeCloseTo(l.dataSync()[0]!, 5);
     tf.dispose([unmerged, merged, l, l2]);
     reloaded.dispose();
+    model.dispose();
+  });
+
+  it("merge on the files (mergeAdapterIntoCheckpoint, the CLI's merge): the merged folder loads with no adapter and its loss is PEFT's merged_loss_after_step3", async () => {
+    const out = join(tmp, 'merged-files');
+    const result = await mergeAdapterIntoCheckpoint(loraFixture('ul2-tiny'), await adapterDir('step3-files', loraFixture('adamw_after_step3.safetensors')), out);
+    expect(result.merged).toHaveLength(16);
+    const model = await T5ForConditionalGeneration.fromPretrained(out);
+    const before = tf.memory().numTensors;
+    const l = loss(model);
+    expect(Math.abs(l.dataSync()[0]! - c.merged_loss_after_step3) / c.merged_loss_after_step3).toBeLessThan(1e-5);
+    l.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    // The unmerged base gives another loss: the merge is what moved it.
+    const plain = await T5ForConditionalGeneration.fromPretrained(loraFixture('ul2-tiny'));
+    const l0 = loss(plain);
+    expect(Math.abs(l0.dataSync()[0]! - c.merged_loss_after_step3)).toBeGreaterThan(1e-3);
+    l0.dispose();
+    plain.dispose();
     model.dispose();
   });
 
