@@ -71,6 +71,100 @@ export function topP(scores: Float32Array, p: number, minTokensToKeep = 1): void
   }
 }
 
+/** The k-th largest score (k clipped to [1, vocab]): what `torch.topk(scores, k)[0][..., -1]` gives. */
+function kthLargest(scores: Float32Array, k: number): number {
+  return Float32Array.from(scores).sort().reverse()[Math.min(Math.max(k, 1), scores.length) - 1] as number;
+}
+
+/** `MinPLogitsWarper`: `probs = softmax(scores)`; remove `probs < min_p · max(probs)`, except the
+ *  `min_tokens_to_keep` most probable (`topk(probs, k)`; ties by index here). */
+export function minP(scores: Float32Array, p: number, minTokensToKeep = 1): void {
+  const probs = softmax(scores);
+  let top = 0;
+  for (const q of probs) if (q > top) top = q;
+  const threshold = f32(p * top);
+  const keep = new Set(Array.from(probs.keys()).sort((a, b) => (probs[b] as number) - (probs[a] as number) || a - b).slice(0, Math.min(minTokensToKeep, probs.length)));
+  for (let i = 0; i < scores.length; i++) if ((probs[i] as number) < threshold && !keep.has(i)) scores[i] = -Infinity;
+}
+
+/** `TypicalLogitsWarper`: `normalized = log_softmax(scores)`, `ent = -nansum(normalized · exp(normalized))`;
+ *  sort tokens by `|-normalized - ent|` ascending; `last_ind = count(cumsum(softmax(sorted scores)) < mass)`
+ *  (≤ vocab - 1); remove the sorted tokens whose shifted score exceeds the one at `last_ind`, never the
+ *  first `min_tokens_to_keep`. Ties sort by index. */
+export function typicalP(scores: Float32Array, mass: number, minTokensToKeep = 1): void {
+  const normalized = logSoftmax(scores);
+  let ent = 0;
+  for (const l of normalized) {
+    const t = l * Math.exp(l);
+    if (!Number.isNaN(t)) ent += t; // nansum: -inf · 0 is NaN
+  }
+  ent = f32(-ent);
+  const shifted = Float32Array.from(normalized, (l) => Math.abs(-l - ent));
+  const order = Array.from(scores.keys()).sort((a, b) => (shifted[a] as number) - (shifted[b] as number) || a - b);
+  const probs = softmax(Float32Array.from(order, (i) => scores[i] as number));
+  let cum = 0;
+  let lastInd = 0;
+  for (const q of probs) {
+    cum = f32(cum + q);
+    if (cum < mass) lastInd++;
+  }
+  lastInd = Math.min(lastInd, order.length - 1);
+  const cut = shifted[order[lastInd] as number] as number;
+  for (let r = minTokensToKeep; r < order.length; r++) {
+    const i = order[r] as number;
+    if ((shifted[i] as number) > cut) scores[i] = -Infinity;
+  }
+}
+
+/** `EpsilonLogitsWarper`: remove `softmax(scores) < epsilon`, but not the `min_tokens_to_keep` best
+ *  (`scores < topk(scores, k)[0][..., -1]` must hold too). */
+export function epsilonCutoff(scores: Float32Array, epsilon: number, minTokensToKeep = 1): void {
+  cutBelow(scores, softmax(scores), epsilon, minTokensToKeep);
+}
+
+/** `EtaLogitsWarper`: `eta = min(ε, √ε · exp(-entropy))` with the entropy of `Categorical(logits=scores)`;
+ *  remove `softmax(scores) < eta`, but not the `min_tokens_to_keep` best. */
+export function etaCutoff(scores: Float32Array, epsilon: number, minTokensToKeep = 1): void {
+  const probs = softmax(scores);
+  const logp = logSoftmax(scores);
+  let entropy = 0;
+  for (let i = 0; i < probs.length; i++) if ((probs[i] as number) > 0) entropy -= (probs[i] as number) * (logp[i] as number);
+  cutBelow(scores, probs, f32(Math.min(epsilon, Math.sqrt(epsilon) * Math.exp(-entropy))), minTokensToKeep);
+}
+
+function cutBelow(scores: Float32Array, probs: Float32Array, threshold: number, minTokensToKeep: number): void {
+  const kth = kthLargest(scores, minTokensToKeep);
+  for (let i = 0; i < scores.length; i++) if ((probs[i] as number) < threshold && (scores[i] as number) < kth) scores[i] = -Infinity;
+}
+
+/** `NoBadWordsLogitsProcessor` (a `SequenceBiasLogitsProcessor` with bias -inf): a one-token sequence is
+ *  always banned; a longer one bans its last token when the sequence so far ends with the rest of it (and
+ *  is at least as long as the whole). `badWords` must already leave out single EOS tokens. */
+export function noBadWords(scores: Float32Array, ids: readonly number[], badWords: readonly (readonly number[])[]): void {
+  for (const seq of badWords) {
+    const last = seq[seq.length - 1] as number;
+    if (last >= scores.length || seq.some((t) => t >= scores.length)) {
+      throw new Error(`badWordsIds: the model vocabulary size is ${scores.length}, but [${seq}] has a token beyond it`);
+    }
+    if (seq.length > ids.length) continue;
+    let match = true;
+    for (let j = 0; j < seq.length - 1 && match; j++) match = ids[ids.length - (seq.length - 1) + j] === seq[j];
+    if (match) scores[last] = -Infinity;
+  }
+}
+
+/** `ForcedBOSTokenLogitsProcessor` (`cur_len == 1`) and `ForcedEOSTokenLogitsProcessor` (`cur_len == max_length - 1`):
+ *  every score -inf but the forced tokens', which become 0. */
+export function forceTokens(scores: Float32Array, tokens: readonly number[]): void {
+  scores.fill(-Infinity);
+  for (const t of tokens) if (t < scores.length) scores[t] = 0;
+}
+
+/** `SuppressTokensLogitsProcessor` (every step) and `SuppressTokensAtBeginLogitsProcessor` (one step): -inf; ids past the vocabulary are ignored (`isin`). */
+export function suppress(scores: Float32Array, tokens: readonly number[]): void {
+  for (const t of tokens) if (t < scores.length) scores[t] = -Infinity;
+}
+
 /** float32 softmax (computed in float64, rounded); -inf → 0. */
 export function softmax(scores: Float32Array): Float32Array {
   let max = -Infinity;
@@ -103,8 +197,9 @@ export function argmax(scores: Float32Array): number {
 }
 
 /** The processors transformers' `_get_logits_processor` builds for our options, in its order:
- *  repetition penalty, no-repeat n-gram, min length, min new tokens; then, when sampling,
- *  temperature, top-k, top-p. */
+ *  repetition penalty, no-repeat n-gram, bad words, min length, min new tokens, forced BOS, forced EOS,
+ *  suppress tokens, begin-suppress tokens; then, when sampling, temperature, top-k, top-p, min-p,
+ *  typical-p, epsilon, eta. */
 export interface ProcessorOptions {
   repetitionPenalty: number;
   noRepeatNgramSize: number;
@@ -117,15 +212,37 @@ export interface ProcessorOptions {
   topP: number;
   /** 1, or `len(eos) + 1` for beam sampling. */
   minTokensToKeep: number;
+  /** The rest default to off when absent (so older callers of processScores keep working). */
+  maxLength?: number;
+  badWordsIds?: readonly (readonly number[])[];
+  forcedBosTokenId?: number;
+  forcedEosTokenIds?: readonly number[];
+  suppressTokens?: readonly number[];
+  beginSuppressTokens?: readonly number[];
+  minP?: number;
+  typicalP?: number;
+  epsilonCutoff?: number;
+  etaCutoff?: number;
 }
 
 export function processScores(scores: Float32Array, ids: readonly number[], o: ProcessorOptions): void {
+  const curLen = ids.length;
   if (o.repetitionPenalty !== 1) repetitionPenalty(scores, ids, o.repetitionPenalty);
   if (o.noRepeatNgramSize > 0) noRepeatNgram(scores, ids, o.noRepeatNgramSize);
-  if (o.minLength > 0) minLength(scores, ids.length, o.minLength, o.eosTokenIds);
-  if (o.minNewTokens > 0) minNewTokens(scores, ids.length, o.minNewTokens, o.eosTokenIds);
+  if (o.badWordsIds?.length) noBadWords(scores, ids, o.badWordsIds);
+  if (o.minLength > 0) minLength(scores, curLen, o.minLength, o.eosTokenIds);
+  if (o.minNewTokens > 0) minNewTokens(scores, curLen, o.minNewTokens, o.eosTokenIds);
+  if (o.forcedBosTokenId !== undefined && curLen === 1) forceTokens(scores, [o.forcedBosTokenId]);
+  if (o.forcedEosTokenIds?.length && o.maxLength !== undefined && curLen === o.maxLength - 1) forceTokens(scores, o.forcedEosTokenIds);
+  if (o.suppressTokens?.length) suppress(scores, o.suppressTokens);
+  // `begin_index`: the decoder prompt length (1), one more when a BOS token is forced first.
+  if (o.beginSuppressTokens?.length && curLen === (o.forcedBosTokenId !== undefined ? 2 : 1)) suppress(scores, o.beginSuppressTokens);
   if (!o.doSample) return;
   if (o.temperature !== 1) temperature(scores, o.temperature);
   if (o.topK !== 0) topK(scores, o.topK, o.minTokensToKeep);
   if (o.topP < 1) topP(scores, o.topP, o.minTokensToKeep);
+  if (o.minP !== undefined) minP(scores, o.minP, o.minTokensToKeep);
+  if (o.typicalP !== undefined && o.typicalP < 1) typicalP(scores, o.typicalP, o.minTokensToKeep);
+  if (o.epsilonCutoff !== undefined && o.epsilonCutoff > 0 && o.epsilonCutoff < 1) epsilonCutoff(scores, o.epsilonCutoff, o.minTokensToKeep);
+  if (o.etaCutoff !== undefined && o.etaCutoff > 0 && o.etaCutoff < 1) etaCutoff(scores, o.etaCutoff, o.minTokensToKeep);
 }

@@ -39,12 +39,23 @@ export interface ResolvedOptions {
   stopStrings: string[];
   tokenizer: { decode(ids: number[]): string } | undefined;
   outputScores: boolean;
+  minP: number | undefined;
+  typicalP: number;
+  epsilonCutoff: number;
+  etaCutoff: number;
+  /** Without single EOS tokens (as transformers filters them). */
+  badWordsIds: number[][];
+  suppressTokens: number[];
+  beginSuppressTokens: number[];
+  forcedBosTokenId: number | undefined;
+  forcedEosTokenIds: number[];
 }
 
 const KNOWN: ReadonlySet<string> = new Set([
   'maxNewTokens', 'maxLength', 'minNewTokens', 'minLength', 'numBeams', 'lengthPenalty', 'earlyStopping',
   'numReturnSequences', 'doSample', 'temperature', 'topK', 'topP', 'repetitionPenalty', 'noRepeatNgramSize',
   'eosTokenId', 'padTokenId', 'decoderStartTokenId', 'seed', 'useCache', 'onToken', 'signal', 'stopStrings', 'tokenizer', 'outputScores',
+  'minP', 'typicalP', 'epsilonCutoff', 'etaCutoff', 'badWordsIds', 'suppressTokens', 'beginSuppressTokens', 'forcedBosTokenId', 'forcedEosTokenId',
 ]);
 
 const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -91,6 +102,29 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
   const topP = num('topP', 1, (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
   const repetitionPenalty = num('repetitionPenalty', 1, (v) => v > 0, 'a number > 0');
   const noRepeatNgramSize = intAtLeast('noRepeatNgramSize', 0, 0);
+  const minP = o.minP === undefined ? undefined : num('minP', 0, (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
+  const typicalP = num('typicalP', 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
+  const epsilonCutoff = num('epsilonCutoff', 0, (v) => v >= 0 && v < 1, 'a number in [0, 1)');
+  const etaCutoff = num('etaCutoff', 0, (v) => v >= 0 && v < 1, 'a number in [0, 1)');
+  const isIdList = (v: unknown): v is number[] => Array.isArray(v) && v.every((t) => isInt(t) && t >= 0);
+  const idList = (name: keyof GenerateOptions): number[] => {
+    const v = o[name];
+    if (v === undefined) return [];
+    if (!isIdList(v)) p.push(`\`${name}\` must be a list of token ids (got ${JSON.stringify(v)})`);
+    return isIdList(v) ? [...v] : [];
+  };
+  const suppressTokens = idList('suppressTokens');
+  const beginSuppressTokens = idList('beginSuppressTokens');
+  const bad = o.badWordsIds;
+  let badWordsIds: number[][] = [];
+  if (bad !== undefined) {
+    if (!Array.isArray(bad) || bad.length === 0 || !bad.every((w) => isIdList(w) && w.length > 0)) {
+      p.push(`\`badWordsIds\` must be a non-empty list of non-empty lists of token ids (got ${JSON.stringify(bad)})`);
+    } else badWordsIds = (bad as number[][]).map((w) => [...w]);
+  }
+  const fe = o.forcedEosTokenId;
+  const forcedEosTokenIds = fe === undefined ? [] : isIdList(Array.isArray(fe) ? fe : [fe]) ? (Array.isArray(fe) ? [...fe] : [fe as number]) : [];
+  if (fe !== undefined && !isIdList(Array.isArray(fe) ? fe : [fe])) p.push(`\`forcedEosTokenId\` must be a token id or a list of them (got ${JSON.stringify(fe)})`);
 
   const es = o.earlyStopping;
   if (es !== undefined && es !== true && es !== false && es !== 'never') {
@@ -134,6 +168,7 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
     else eosTokenIds = list as number[];
   }
   const padOpt = tokenId('padTokenId');
+  const forcedBosTokenId = tokenId('forcedBosTokenId');
   const decoderStartTokenId = tokenId('decoderStartTokenId');
   if (o.decoderStartTokenId === undefined) {
     p.push('`decoderStartTokenId` is required for encoder-decoder generation (T5: 0): the model has no `generationConfig` or `config` giving `decoder_start_token_id`; set it or pass generationOptionsFromConfig(generation_config.json)');
@@ -174,6 +209,9 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
     decoderStartTokenId: decoderStartTokenId ?? 0, seed: seed as number | string | undefined,
     useCache: uc !== false, onToken: onToken as ResolvedOptions['onToken'], signal: signal as AbortSignal | undefined,
     stopStrings: Array.isArray(stopStrings) ? [...(stopStrings as string[])] : [], tokenizer, outputScores: outputScores === true,
+    minP, typicalP, epsilonCutoff, etaCutoff, suppressTokens, beginSuppressTokens, forcedBosTokenId, forcedEosTokenIds,
+    // transformers drops the bad "words" that are a single EOS token.
+    badWordsIds: badWordsIds.filter((w) => !(w.length === 1 && eosTokenIds.includes(w[0] as number))),
   };
 }
 
@@ -196,6 +234,15 @@ export interface GenerationConfigJson {
   eos_token_id?: number | number[] | null;
   pad_token_id?: number | null;
   decoder_start_token_id?: number | null;
+  min_p?: number | null;
+  typical_p?: number | null;
+  epsilon_cutoff?: number | null;
+  eta_cutoff?: number | null;
+  bad_words_ids?: number[][] | null;
+  suppress_tokens?: number[] | null;
+  begin_suppress_tokens?: number[] | null;
+  forced_bos_token_id?: number | null;
+  forced_eos_token_id?: number | number[] | null;
   [key: string]: unknown;
 }
 
@@ -205,7 +252,10 @@ const FROM_CONFIG: Array<[keyof GenerationConfigJson & string, keyof GenerateOpt
   ['early_stopping', 'earlyStopping'], ['num_return_sequences', 'numReturnSequences'], ['do_sample', 'doSample'],
   ['temperature', 'temperature'], ['top_k', 'topK'], ['top_p', 'topP'], ['repetition_penalty', 'repetitionPenalty'],
   ['no_repeat_ngram_size', 'noRepeatNgramSize'], ['eos_token_id', 'eosTokenId'], ['pad_token_id', 'padTokenId'],
-  ['decoder_start_token_id', 'decoderStartTokenId'],
+  ['decoder_start_token_id', 'decoderStartTokenId'], ['min_p', 'minP'], ['typical_p', 'typicalP'],
+  ['epsilon_cutoff', 'epsilonCutoff'], ['eta_cutoff', 'etaCutoff'], ['bad_words_ids', 'badWordsIds'],
+  ['suppress_tokens', 'suppressTokens'], ['begin_suppress_tokens', 'beginSuppressTokens'],
+  ['forced_bos_token_id', 'forcedBosTokenId'], ['forced_eos_token_id', 'forcedEosTokenId'],
 ];
 
 /**
@@ -217,7 +267,7 @@ export function generationOptionsFromConfig(config: GenerationConfigJson): Gener
   const out: Record<string, unknown> = {};
   for (const [key, name] of FROM_CONFIG) {
     const v = config[key];
-    if (v !== undefined && v !== null) out[name] = Array.isArray(v) ? [...(v as number[])] : v;
+    if (v !== undefined && v !== null) out[name] = Array.isArray(v) ? v.map((x) => (Array.isArray(x) ? [...(x as number[])] : x)) : v;
   }
   return out as GenerateOptions;
 }

@@ -87,6 +87,25 @@ export interface GenerateOptions {
   repetitionPenalty?: number;
   /** Forbid any n-gram of this size from occurring twice in the decoder sequence. 0 disables. Default 0. */
   noRepeatNgramSize?: number;
+  /** `MinPLogitsWarper` when sampling: drop tokens whose probability is below `minP` × the best token's. In [0, 1]. Default off. */
+  minP?: number;
+  /** `TypicalLogitsWarper` when sampling: keep the tokens closest to the distribution's entropy up to this mass. In (0, 1]; 1 disables. Default 1. */
+  typicalP?: number;
+  /** `EpsilonLogitsWarper` when sampling: drop tokens with probability < ε. In [0, 1); 0 disables. Default 0. */
+  epsilonCutoff?: number;
+  /** `EtaLogitsWarper` when sampling: drop tokens with probability < min(ε, √ε·e^(−entropy)). In [0, 1); 0 disables. Default 0. */
+  etaCutoff?: number;
+  /** `NoBadWordsLogitsProcessor`: token sequences never generated (a sequence's last token is banned when the rest
+   *  of it ends the decoder sequence; a single token always). Single EOS tokens are dropped from the list. */
+  badWordsIds?: number[][];
+  /** `SuppressTokensLogitsProcessor`: tokens never generated. */
+  suppressTokens?: number[];
+  /** `SuppressTokensAtBeginLogitsProcessor`: tokens not generated as the first new token (the second after a forced BOS). */
+  beginSuppressTokens?: number[];
+  /** `ForcedBOSTokenLogitsProcessor`: the first generated token. */
+  forcedBosTokenId?: number;
+  /** `ForcedEOSTokenLogitsProcessor`: the token(s) forced when the maximum length is reached (the last position). */
+  forcedEosTokenId?: number | number[];
   /** Token(s) that end a sequence. */
   eosTokenId?: number | number[];
   /**
