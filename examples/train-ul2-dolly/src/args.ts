@@ -112,6 +112,7 @@ const MERGE: Flag[] = [
   { name: 'adapter', value: 'DIR|ID', def: 'none (required)', help: 'PEFT adapter folder, or a hub id' },
   { name: 'out', value: 'DIR', def: 'conifer-out/merged', help: 'the merged snapshot folder (weights, config, tokenizer files)' },
   { name: 'dtype', value: MERGE_DTYPES.join('|'), def: 'same (as the base checkpoint; Flan-UL2: bf16)', help: 'stored dtype of the float tensors' },
+  { name: 'overwrite', help: 'write into a non-empty --out: earlier weight files there are deleted, same-named files replaced' },
   HELP,
 ];
 
@@ -382,7 +383,7 @@ function mergeOptions(r: Reader, explicit: Set<string>): MergeOptions {
   if (adapter === undefined) throw new UsageError('--adapter is required: the PEFT adapter folder or hub id to merge');
   const out = r.str('out') ?? 'conifer-out/merged';
   if (out === '') throw new UsageError('--out needs a folder');
-  return { command: 'merge', model, adapter, out, dtype: r.choice<MergeDtype>('dtype', MERGE_DTYPES) ?? 'same', explicit };
+  return { command: 'merge', model, adapter, out, dtype: r.choice<MergeDtype>('dtype', MERGE_DTYPES) ?? 'same', overwrite: r.bool('overwrite'), explicit };
 }
 
 /**

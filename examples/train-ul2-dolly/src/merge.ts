@@ -19,10 +19,11 @@ export async function runMerge(opts: MergeOptions, io: Io): Promise<number> {
   try {
     result = await mergeAdapterIntoCheckpoint(dir, opts.adapter, opts.out, {
       dtype: DTYPES[opts.dtype],
+      overwrite: opts.overwrite,
       onFile: (file, i, n) => io.stdout(`  write        ${file} (${i + 1}/${n})`),
     });
   } catch (e) {
-    throw new CliError(`merge: ${(e as Error).message.replace(/^mergeAdapterIntoCheckpoint: /, '')}`);
+    throw new CliError(`merge: ${(e as Error).message.replace(/^mergeAdapterIntoCheckpoint: /, '').replace(/pass overwrite$/, 'pass --overwrite')}`);
   }
   io.stdout(`merged ${result.merged.length} weights of ${opts.adapter} into ${opts.model.kind === 'hub' ? opts.model.id : dir} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   io.stdout(`wrote ${opts.out}: ${result.files.join(', ')}`);

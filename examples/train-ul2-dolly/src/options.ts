@@ -153,6 +153,8 @@ export interface MergeOptions {
   out: string;
   /** --dtype (default same). */
   dtype: MergeDtype;
+  /** --overwrite: write into a non-empty --out (earlier weight files there are deleted). */
+  overwrite: boolean;
   /** Long flag names the user set on the command line. */
   explicit: ReadonlySet<string>;
 }

@@ -34,6 +34,14 @@ describe('merge command', () => {
     const { tensors } = await readSafetensorsFile(join(out, 'model.safetensors'));
     expect(new Set([...tensors.values()].map((t) => t.dtype))).toEqual(new Set(['BF16']));
     expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'))).toMatchObject({ dtype: 'bfloat16' });
+    // Again into the same folder: refused without --overwrite (nothing touched), done with it.
+    const again = capture();
+    expect(await main(['merge', '--model', loraFixture('ul2-tiny'), '--adapter', adapter, '--out', out], again.io)).toBe(1);
+    expect(again.err[0]).toMatch(/merge: the output folder .* is not empty .*pass --overwrite$/);
+    const over = capture();
+    expect(await main(['merge', '--model', loraFixture('ul2-tiny'), '--adapter', adapter, '--out', out, '--overwrite'], over.io)).toBe(0);
+    const { tensors: f32 } = await readSafetensorsFile(join(out, 'model.safetensors'));
+    expect(new Set([...f32.values()].map((t) => t.dtype))).toEqual(new Set(['F32']));
   });
 
   it('flags: --model and --adapter are required, --dtype is checked, defaults', () => {

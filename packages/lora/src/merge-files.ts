@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, realpath, stat, unlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import {
   DTYPE_BYTES,
@@ -29,6 +29,12 @@ export interface MergeAdapterOptions {
   hub?: AdapterHubOptions;
   /** Called before each weight file is written (0-based index of `count`). */
   onFile?: (file: string, index: number, count: number) => void;
+  /**
+   * Write into an `outDir` that is not empty (default false: refused, so that an earlier checkpoint's
+   * files cannot sit beside the merge): earlier weight files (`model*.safetensors`, their index,
+   * `pytorch_model*`) are deleted first, files of the same names are replaced, other files stay.
+   */
+  overwrite?: boolean;
 }
 
 /** What {@link mergeAdapterIntoCheckpoint} did. */
@@ -37,15 +43,15 @@ export interface MergeAdapterResult {
   files: string[];
   /** Module paths whose weight now includes its adapter (`encoder.block.0.layer.0.SelfAttention.q`, …). */
   merged: string[];
-  /** Files of the base folder not copied: other weight formats (`.bin`, …) and model cards. */
+  /** Entries of the base folder not copied: other weight formats (`.bin`, …), adapter files, the model card, folders (`name/`). */
   skipped: string[];
 }
 
 const FLOAT_DTYPES = new Set<Dtype>(['F32', 'F16', 'BF16', 'F64']);
-/** Weight files of other formats (and their indexes), and what PEFT or the hub put beside a model: not part of the merged snapshot. */
-const NOT_COPIED = /\.(bin|pt|pth|ckpt|h5|msgpack|gguf|onnx|safetensors)(\.index\.json)?$|^adapter_|\.md$|^\./;
-/** The other files of a snapshot folder the merged model needs (config, generation config, tokenizer). */
-const COPIED = /\.(json|model|txt)$/;
+/** Weight files of any format (and their indexes), adapter files, the model card and dotfiles: not copied (the weights are written). */
+const NOT_COPIED = /\.(bin|pt|pth|ckpt|h5|msgpack|gguf|onnx|safetensors)(\.index\.json)?$|^adapter_|^README\.md$|^\./;
+/** Earlier weight files in an output folder, deleted with `overwrite`. */
+const STALE_WEIGHTS = /^(model.*\.safetensors|model\.safetensors\.index\.json|pytorch_model.*\.bin(\.index\.json)?)$/;
 const TORCH_DTYPE: Record<Exclude<MergedDtype, 'same'>, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16' };
 const ADAPTER_KEY = /^base_model\.model\.(.+)\.lora_([AB])\.weight$/;
 
@@ -56,35 +62,42 @@ interface Adapted { path: string; A: AdapterTensor; B: AdapterTensor; scaling: n
  * the base checkpoint (`model.safetensors`, or the shards of `model.safetensors.index.json`) with
  * every adapted projection's weight replaced by `W + scaling · B·A` — the adapter's keys
  * (`base_model.model.<path>.lora_A.weight`) name the checkpoint's own tensors (`<path>.weight`), so
- * any model with Hugging Face names works, T5 or not. One tensor is in memory at a time (Flan-UL2's
- * 40 GB merge in well under 1 GB of RAM); every other tensor is copied byte for byte (or converted,
- * with `dtype`); config, generation config and tokenizer files are copied (config's `torch_dtype`
- * updated when `dtype` converts), so `outDir` is a snapshot any Hugging Face loader reads without
- * PEFT. The sum is formed in float64 and rounded once to the stored dtype (PEFT adds in the weight's
- * dtype: within one rounding of it). `adapter` is a folder or a hub id. Everything is checked before
- * anything is written (the error names each missing tensor or wrong shape); each file is written
- * atomically; `outDir` must not be the base folder.
+ * any model with Hugging Face names works, T5 or not. Tensors are read, merged and written one at a
+ * time (memory: the adapter, plus one tensor in its stored and float32 forms — for Flan-UL2 at most
+ * ≈ 1 GB, its embedding converted to F16); every other tensor is copied byte for byte (or converted,
+ * with `dtype`); the other files of the snapshot (config, generation config, tokenizer, chat template,
+ * code) are copied — config's `torch_dtype` updated when `dtype` converts — so `outDir` is a snapshot a
+ * Hugging Face loader reads without PEFT. Each merged row is summed in float64 and stored as float32,
+ * then (BF16/F16) rounded to the stored dtype — PEFT adds a float32 delta to the weight in its own
+ * dtype, the same roundings. `adapter` is a folder or a hub id. Everything is checked before anything
+ * is written (the error names each missing tensor, wrong shape or index entry); each file is written
+ * atomically; `outDir` must not be the base folder, and must be empty unless `overwrite`.
  */
 export async function mergeAdapterIntoCheckpoint(baseDir: string, adapter: string, outDir: string, options: MergeAdapterOptions = {}): Promise<MergeAdapterResult> {
   const dtype = options.dtype ?? 'same';
   if (!['same', 'F32', 'BF16', 'F16'].includes(dtype)) throw new Error(`mergeAdapterIntoCheckpoint: dtype ${JSON.stringify(dtype)} is not same, F32, BF16 or F16`);
   const base = await realpath(baseDir);
   if ((await realpath(outDir).catch(() => resolve(outDir))) === base) throw new Error(`mergeAdapterIntoCheckpoint: the output folder ${outDir} is the base folder; choose another`);
+  const existing = await readdir(outDir).catch(() => [] as string[]);
+  if (existing.length && !options.overwrite) {
+    throw new Error(`mergeAdapterIntoCheckpoint: the output folder ${outDir} is not empty (${existing.slice(0, 3).join(', ')}${existing.length > 3 ? ', …' : ''}); choose an empty one or pass overwrite`);
+  }
   const { config, tensors } = await readAdapter(await resolveAdapterDir(adapter, options.hub));
+  const modelConfig = await readModelConfig(base);
   const { files, weightMap } = await resolveCheckpointFiles(base);
   const opened: SafetensorsFile[] = [];
   try {
     for (const f of files) opened.push(await SafetensorsFile.open(f));
-    const where = new Map<string, TensorInfo>();
-    for (const f of opened) for (const name of f.names()) where.set(name, f.info(name));
-    const adapted = adaptedModules(tensors, config, where);
+    const where = checkpointTensors(opened, weightMap);
+    const adapted = adaptedModules(tensors, config, where, modelConfig);
     await mkdir(outDir, { recursive: true });
+    for (const name of existing) if (STALE_WEIGHTS.test(name)) await unlink(join(outDir, name));
     const written: string[] = [];
     const outBytes = new Map<string, number>();
     for (const [i, f] of opened.entries()) {
       const name = basename(f.path);
       options.onFile?.(name, i, opened.length);
-      const sources = f.names().map((t) => {
+      const sources = f.names().filter((t) => where.get(t)?.file === f).map((t) => {
         const info = f.info(t);
         const out = FLOAT_DTYPES.has(info.dtype) && dtype !== 'same' ? dtype : info.dtype;
         outBytes.set(t, numElements(info.shape) * DTYPE_BYTES[out]);
@@ -94,12 +107,44 @@ export async function mergeAdapterIntoCheckpoint(baseDir: string, adapter: strin
       await writeSafetensorsFile(join(outDir, name), sources, f.header.metadata);
       written.push(name);
     }
-    if (weightMap) written.push(await writeIndex(base, outDir, outBytes));
-    const { copied, skipped } = await copySnapshotFiles(base, outDir, dtype);
+    if (weightMap) written.push(await writeIndex(base, outDir, outBytes, weightMap));
+    const { copied, skipped } = await copySnapshotFiles(base, outDir, dtype, modelConfig, written);
     return { files: [...written, ...copied], merged: [...adapted.values()].map((a) => a.path), skipped };
   } finally {
     for (const f of opened) await f.close();
   }
+}
+
+/** config.json of the base folder (parsed before anything is written), or null when it has none. */
+async function readModelConfig(base: string): Promise<Record<string, unknown> | null> {
+  const text = await readFile(join(base, 'config.json'), 'utf8').catch(() => null);
+  if (text === null) return null;
+  try {
+    const c = JSON.parse(text) as unknown;
+    if (typeof c !== 'object' || c === null || Array.isArray(c)) throw new Error('not a JSON object');
+    return c as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`mergeAdapterIntoCheckpoint: ${join(base, 'config.json')}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Each tensor's file and header entry. With an index, a tensor counts only in the shard the index
+ * names (a copy in another shard is not written), and every index entry must be in its shard.
+ */
+function checkpointTensors(opened: SafetensorsFile[], weightMap: ReadonlyMap<string, string> | null): Map<string, TensorInfo & { file: SafetensorsFile }> {
+  const where = new Map<string, TensorInfo & { file: SafetensorsFile }>();
+  const problems: string[] = [];
+  for (const f of opened) {
+    for (const name of f.names()) {
+      if (weightMap && weightMap.get(name) !== f.path) continue;
+      if (where.has(name)) problems.push(`${name} is in more than one file`);
+      where.set(name, { ...f.info(name), file: f });
+    }
+  }
+  if (weightMap) for (const [name, file] of weightMap) if (!where.has(name)) problems.push(`the index puts ${name} in ${basename(file)}, which does not hold it`);
+  if (problems.length) throw new Error(`mergeAdapterIntoCheckpoint: the checkpoint is inconsistent: ${problems.slice(0, 8).join('; ')}${problems.length > 8 ? `; … (${problems.length})` : ''}`);
+  return where;
 }
 
 /**
@@ -107,7 +152,7 @@ export async function mergeAdapterIntoCheckpoint(baseDir: string, adapter: strin
  * adapter key is a LoRA A or B, each module has both, its weight is a float `[out, in]` tensor there,
  * A is `[r, in]` and B `[out, r]` with r the config's rank for that module. One error lists every problem.
  */
-function adaptedModules(tensors: ReadonlyMap<string, AdapterTensor>, config: LoraConfig, where: ReadonlyMap<string, TensorInfo>): Map<string, Adapted> {
+function adaptedModules(tensors: ReadonlyMap<string, AdapterTensor>, config: LoraConfig, where: ReadonlyMap<string, TensorInfo>, modelConfig: Record<string, unknown> | null): Map<string, Adapted> {
   const problems: string[] = [];
   const pairs = new Map<string, { A?: AdapterTensor; B?: AdapterTensor }>();
   for (const [key, t] of tensors) {
@@ -127,6 +172,10 @@ function adaptedModules(tensors: ReadonlyMap<string, AdapterTensor>, config: Lor
       continue;
     }
     const key = `${path}.weight`;
+    if ((path === 'lm_head' || path.endsWith('.lm_head')) && modelConfig?.tie_word_embeddings !== false) {
+      problems.push(`${path} is tied to the input embedding (tie_word_embeddings): a merge into it would be dropped at load`);
+      continue;
+    }
     const w = where.get(key);
     if (!w) {
       problems.push(`the checkpoint has no ${key}`);
@@ -177,32 +226,39 @@ function addScaledProduct(w: Float32Array, { A, B, scaling }: Adapted, out: numb
   }
 }
 
-/** `model.safetensors.index.json` with the same weight map and the output's total size (transformers' layout: indent 2, sorted keys). */
-async function writeIndex(base: string, outDir: string, outBytes: ReadonlyMap<string, number>): Promise<string> {
+/** `model.safetensors.index.json`: the same weight map and the output's total size, as transformers writes it (indent 2, keys sorted). */
+async function writeIndex(base: string, outDir: string, outBytes: ReadonlyMap<string, number>, weightMap: ReadonlyMap<string, string>): Promise<string> {
   const name = 'model.safetensors.index.json';
-  const index = JSON.parse(await readFile(join(base, name), 'utf8')) as { metadata?: Record<string, unknown>; weight_map: Record<string, string> };
+  const index = JSON.parse(await readFile(join(base, name), 'utf8')) as { metadata?: Record<string, unknown> };
   const total = [...outBytes.values()].reduce((a, b) => a + b, 0);
-  const out = { metadata: { ...(index.metadata ?? {}), total_size: total }, weight_map: index.weight_map };
+  const sorted = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const map = sorted(Object.fromEntries([...weightMap].map(([k, v]) => [k, basename(v)])));
+  const out = { metadata: sorted({ ...(index.metadata ?? {}), total_size: total }), weight_map: map };
   await writeFileAtomic(join(outDir, name), `${JSON.stringify(out, null, 2)}\n`);
   return name;
 }
 
 /**
- * Copies the snapshot's config, generation config and tokenizer files (`*.json`, `*.model`, `*.txt`
- * at the top level) into `outDir`; other weight formats, adapter files and model cards are skipped.
- * With a `dtype`, config.json's `torch_dtype` (or transformers 5's `dtype`) says so.
+ * Copies the snapshot's other top-level files (config, generation config, tokenizer, chat template,
+ * code…) into `outDir`: all but weight files of any format, adapter files, the model card and
+ * dotfiles; folders are listed as skipped. With a `dtype`, config.json's `torch_dtype` (or
+ * transformers 5's `dtype`) says so.
  */
-async function copySnapshotFiles(base: string, outDir: string, dtype: MergedDtype): Promise<{ copied: string[]; skipped: string[] }> {
+async function copySnapshotFiles(base: string, outDir: string, dtype: MergedDtype, modelConfig: Record<string, unknown> | null, written: readonly string[]): Promise<{ copied: string[]; skipped: string[] }> {
   const copied: string[] = [];
   const skipped: string[] = [];
   for (const name of (await readdir(base)).sort()) {
-    if (name === 'model.safetensors.index.json' || !(await stat(join(base, name))).isFile()) continue;
-    if (NOT_COPIED.test(name) || !COPIED.test(name)) {
-      if (!name.endsWith('.safetensors')) skipped.push(name);
+    if (written.includes(name)) continue; // the merged weights and index
+    if (!(await stat(join(base, name))).isFile()) {
+      skipped.push(`${name}/`);
       continue;
     }
-    if (name === 'config.json' && dtype !== 'same') {
-      const config = JSON.parse(await readFile(join(base, name), 'utf8')) as Record<string, unknown>;
+    if (NOT_COPIED.test(name)) {
+      skipped.push(name);
+      continue;
+    }
+    if (name === 'config.json' && dtype !== 'same' && modelConfig) {
+      const config = { ...modelConfig };
       for (const k of ['torch_dtype', 'dtype']) if (k in config) config[k] = TORCH_DTYPE[dtype];
       await writeFileAtomic(join(outDir, name), `${JSON.stringify(config, null, 2)}\n`);
     } else {

@@ -61,11 +61,16 @@ export function patternKey(patternKeys: readonly string[], key: string): string 
   return patternKeys.find((k) => new RegExp(`^(?:.*\\.)?(?:${k})$`).test(key));
 }
 
-/** A module's rank and alpha: the first matching `rank_pattern` / `alpha_pattern` key's ({@link patternKey}), else the config's `r` and `lora_alpha`. */
+/**
+ * A module's rank and alpha, as PEFT's `_create_and_replace`: `r` from the first matching `rank_pattern`
+ * key, `lora_alpha` from the first matching `alpha_pattern` key — each looked up on its own
+ * ({@link patternKey}) — else the config's `r` and `lora_alpha`.
+ */
 export function moduleRankAlpha(config: Pick<LoraConfig, 'r' | 'lora_alpha' | 'rank_pattern' | 'alpha_pattern'>, path: string): { r: number; alpha: number } {
-  const pk = patternKey([...Object.keys(config.rank_pattern), ...Object.keys(config.alpha_pattern)], path);
+  const rKey = patternKey(Object.keys(config.rank_pattern), path);
+  const alphaKey = patternKey(Object.keys(config.alpha_pattern), path);
   return {
-    r: (pk !== undefined ? config.rank_pattern[pk] : undefined) ?? config.r,
-    alpha: (pk !== undefined ? config.alpha_pattern[pk] : undefined) ?? config.lora_alpha,
+    r: (rKey !== undefined ? config.rank_pattern[rKey] : undefined) ?? config.r,
+    alpha: (alphaKey !== undefined ? config.alpha_pattern[alphaKey] : undefined) ?? config.lora_alpha,
   };
 }

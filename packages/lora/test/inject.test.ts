@@ -211,6 +211,13 @@ describe('injectLora on a two-layer fake host', () => {
     expect(lora.layers.get('layers.0.q')!.r).toBe(2);
     expect(lora.layers.get('layers.0.q')!.scaling).toBe(6);
     lora.unload();
+    // Each pattern dict is searched on its own (PEFT's r_key and alpha_key): a rank key matching a path
+    // does not hide an alpha key that also matches it.
+    const both = injectLora(host, { r: 2, lora_alpha: 4, rank_pattern: { q: 4 }, alpha_pattern: { '0\\.q': 16 } });
+    expect(both.layers.get('layers.0.q')!.r).toBe(4);
+    expect(both.layers.get('layers.0.q')!.scaling).toBe(4); // 16 / 4
+    expect(both.layers.get('layers.1.v')!.scaling).toBe(2); // 4 / 2
+    both.unload();
     host.dispose();
   });
 });

@@ -4,7 +4,7 @@ import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { float32ToBf16Bits, readSafetensorsFile, serializeSafetensors, toFloat32, type RawTensor } from '@conifer/safetensors';
+import { float32ToBf16Bits, float32ToF16Bits, readSafetensorsFile, serializeSafetensors, toFloat32, type RawTensor } from '@conifer/safetensors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mergeAdapterIntoCheckpoint } from '../src/index.js';
 import { fixture } from './helpers.js';
@@ -134,6 +134,71 @@ describe('mergeAdapterIntoCheckpoint (merge on the files, one tensor at a time)'
         expect(maxAbs(f32(t), w0.map((v, i) => v + factor * (want[i]! - v))), `${name} ${key}`).toBeLessThan(1e-5);
       }
     }
+  });
+
+  it('dtype F16 is the f16 rounding of the float32 merge; rank_pattern gives a module its rank (a wrong one is named)', async () => {
+    const out = join(tmp, 'merged-f16');
+    await mergeAdapterIntoCheckpoint(fixture('ul2-tiny'), step3, out, { dtype: 'F16' });
+    const f32Out = await read(join(tmp, 'merged', 'model.safetensors'));
+    for (const [name, t] of await read(join(out, 'model.safetensors'))) {
+      expect(t.dtype).toBe('F16');
+      expect(Buffer.compare(Buffer.from(t.data), Buffer.from(float32ToF16Bits(f32(f32Out.get(name)!)).buffer)), name).toBe(0);
+    }
+    // rank_pattern: the r-4 tensors fit r 8 nowhere but where the pattern says 4.
+    const ranked = await adapterDir('ranked', { r: 8, rank_pattern: { q: 4, v: 4 } });
+    expect((await mergeAdapterIntoCheckpoint(fixture('ul2-tiny'), ranked, join(tmp, 'merged-ranked'))).merged).toHaveLength(16);
+    const half = await adapterDir('ranked-half', { r: 8, rank_pattern: { q: 4 } });
+    await expect(mergeAdapterIntoCheckpoint(fixture('ul2-tiny'), half, join(tmp, 'merged-ranked-half'))).rejects.toThrow(/SelfAttention\.v: lora_A \[4,64\] and lora_B \[64,4\] do not fit .* at r 8/);
+  });
+
+  it('the output folder: a non-empty one is refused; with overwrite, earlier weight files go and the rest stays', async () => {
+    const out = join(tmp, 'reused');
+    await mkdir(out, { recursive: true });
+    await writeFile(join(out, 'model-00001-of-00002.safetensors'), 'stale shard');
+    await writeFile(join(out, 'model.safetensors.index.json'), '{"weight_map": {}}');
+    await writeFile(join(out, 'notes.txt'), 'mine');
+    await expect(mergeAdapterIntoCheckpoint(fixture('ul2-tiny'), step3, out)).rejects.toThrow(/is not empty \(model-00001-of-00002\.safetensors, model\.safetensors\.index\.json, notes\.txt\); choose an empty one or pass overwrite/);
+    expect(await readFile(join(out, 'notes.txt'), 'utf8')).toBe('mine');
+    await mergeAdapterIntoCheckpoint(fixture('ul2-tiny'), step3, out, { overwrite: true });
+    expect((await readdir(out)).sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'notes.txt']);
+  });
+
+  it('snapshot files: everything but weights, adapter files, the card and dotfiles is copied; folders are reported; an lm_head adapter on tied embeddings is refused', async () => {
+    const dir = join(tmp, 'snapshot');
+    await mkdir(join(dir, 'onnx'), { recursive: true });
+    for (const f of ['config.json', 'model.safetensors']) await copyFile(fixture(`ul2-tiny/${f}`), join(dir, f));
+    for (const f of ['chat_template.jinja', 'modeling_x.py', 'tokenizer.json', 'merges.txt', '.gitattributes', 'README.md', 'adapter_config.json', 'flax_model.msgpack']) await writeFile(join(dir, f), f);
+    const result = await mergeAdapterIntoCheckpoint(dir, step3, join(tmp, 'snapshot-merged'));
+    expect(result.files).toEqual(['model.safetensors', 'chat_template.jinja', 'config.json', 'merges.txt', 'modeling_x.py', 'tokenizer.json']);
+    expect(result.skipped).toEqual(['.gitattributes', 'README.md', 'adapter_config.json', 'flax_model.msgpack', 'onnx/']);
+    // An adapter on lm_head: refused while config.json ties it to the embedding (T5's default).
+    const head = await adapterDir('head', {}, (t) => {
+      t.set('base_model.model.lm_head.lora_A.weight', { dtype: 'F32', shape: [4, 64], data: new Uint8Array(4 * 64 * 4) });
+      t.set('base_model.model.lm_head.lora_B.weight', { dtype: 'F32', shape: [512, 4], data: new Uint8Array(512 * 4 * 4) });
+    });
+    await expect(mergeAdapterIntoCheckpoint(fixture('ul2-tiny'), head, join(tmp, 'head-merged'))).rejects.toThrow(/lm_head is tied to the input embedding/);
+  });
+
+  it('a sharded checkpoint whose index names a tensor its shard lacks is refused; a copy in another shard is not written', async () => {
+    const dir = join(tmp, 'bad-index');
+    await mkdir(dir, { recursive: true });
+    const names = [...base.keys()].sort();
+    const [a, b] = [names.slice(0, 20), names.slice(20)];
+    const shard = (part: string[]) => serializeSafetensors(new Map(part.map((n) => [n, { ...base.get(n)! }])));
+    await writeFile(join(dir, 'a.safetensors'), shard(a));
+    await writeFile(join(dir, 'b.safetensors'), shard([...b, a[0]!])); // a[0] also in b
+    const weightMap = Object.fromEntries([...a.map((n) => [n, 'a.safetensors']), ...b.map((n) => [n, 'b.safetensors'])]);
+    await copyFile(fixture('ul2-tiny/config.json'), join(dir, 'config.json'));
+    await writeFile(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: { ...weightMap, 'encoder.extra.weight': 'a.safetensors' } }));
+    await expect(mergeAdapterIntoCheckpoint(dir, step3, join(tmp, 'bad-index-merged'))).rejects.toThrow(/the index puts encoder\.extra\.weight in a\.safetensors, which does not hold it/);
+    expect(existsSync(join(tmp, 'bad-index-merged'))).toBe(false);
+    await writeFile(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+    const out = join(tmp, 'dup-merged');
+    await mergeAdapterIntoCheckpoint(dir, step3, out);
+    expect([...(await read(join(out, 'b.safetensors'))).keys()].sort()).toEqual(b);
+    const index = JSON.parse(await readFile(join(out, 'model.safetensors.index.json'), 'utf8')) as { metadata: { total_size: number }; weight_map: Record<string, string> };
+    expect(Object.keys(index.weight_map)).toEqual(names); // sorted, as transformers writes it
+    expect(index.metadata.total_size).toBe([...base.values()].reduce((s, t) => s + t.data.byteLength, 0));
   });
 
   it('an adapter that does not fit, an unknown dtype or the base folder as output: one clear error, nothing written', async () => {

@@ -371,7 +371,7 @@ fn main(@builtin(workgroup_id) wg : vec3u, @builtin(local_invocation_id) lid : v
  * [64 rows, BN / 4 words] into workgroup memory as they are (packed int8 words, 16-byte loads), then
  * each subgroup loads its two 32-deep matrix steps from there. Both operands bound as `array<vec4<u32>>`;
  * the workgroup arrays hold the variant's word type. K must be a multiple of 64. Workgroup memory
- * (BM + BN) · 64 bytes: 16 KiB at 4 × 4 with 2 × 2 subgroups.
+ * (BM + BN) · 64 bytes (16 KiB at 4 × 4 with 2 × 2 subgroups) + 4 KiB for the folded epilogue.
  */
 export function int8StagedTensorCoreShader({ TM, TN }: TensorCoreTiles, v: ShaderVariant = VARIANTS[0] as ShaderVariant): string {
   const w = perWorkgroup(v);
