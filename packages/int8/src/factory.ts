@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import type { WeightData } from './decode';
+import { fromBitsAndBytes } from './bitsandbytes';
+import { bitsAndBytesOf, type WeightData } from './decode';
 import { Float32Linear } from './float32-linear';
 import { Int8Linear } from './int8-linear';
 import type { Int8Mode } from './kernel-names';
@@ -10,6 +11,8 @@ export interface Linear {
   readonly outFeatures: number;
   apply(x: tf.Tensor): tf.Tensor;
   dequantize?(): tf.Tensor2D;
+  /** Optional: bitsandbytes' 8-bit form of the weight (`CB` as `weight`, `SCB`), for an 8-bit save. */
+  int8Weight?(): Promise<{ weight: Int8Array; SCB: Float32Array }>;
   dispose?(): void;
 }
 
@@ -57,7 +60,9 @@ export function skipModules(names: readonly string[]): (spec: LinearSpec) => boo
 
 /**
  * A `LinearFactory` for `@conifer/t5-model`'s loader: quantizes each weight per output row,
- * straight from its checkpoint bytes (F32/F16/BF16), one row at a time.
+ * straight from its checkpoint bytes (F32/F16/BF16), one row at a time. A weight that is already
+ * 8-bit (`I8` with bitsandbytes' `SCB`, from a checkpoint saved in 8 bit) is used as it is; one the
+ * factory keeps float (`shouldQuantize` false) is dequantized as bitsandbytes does.
  */
 export function int8LinearFactory(options: Int8LinearFactoryOptions = {}): LinearFactory {
   const shouldQuantize = options.shouldQuantize ?? quantizeAllButLmHead;
@@ -69,6 +74,8 @@ export function int8LinearFactory(options: Int8LinearFactoryOptions = {}): Linea
     }
     if (!shouldQuantize(spec)) return fallback(spec);
     const linearOptions = { ...(options.mode ? { mode: options.mode } : {}), ...(options.threshold !== undefined ? { threshold: options.threshold } : {}) };
+    // An 8-bit checkpoint's weight (bitsandbytes' I8 + SCB) is taken as it is: no float round trip.
+    if (spec.weight.dtype === 'I8') return Int8Linear.fromQuantized(fromBitsAndBytes(bitsAndBytesOf(spec.weight, spec.path), spec.path), linearOptions);
     return Int8Linear.fromWeightData(spec.weight, linearOptions, spec.path);
   };
 }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { decodeInto, type WeightData } from './decode';
+import { dequantizeBitsAndBytes } from './bitsandbytes';
+import { bitsAndBytesOf, decodeInto, type WeightData } from './decode';
 
 /**
  * A plain float32 projection, for the layers an int8 factory leaves unquantized (e.g. `lm_head`).
@@ -16,8 +17,13 @@ export class Float32Linear {
   constructor(weight: WeightData) {
     if (weight.shape.length !== 2) throw new Error(`Float32Linear: weight must be [out, in], got [${weight.shape.join(', ')}]`);
     const [out, inF] = weight.shape as [number, number];
-    const w = new Float32Array(out * inF);
-    decodeInto(weight, 0, out * inF, w);
+    let w: Float32Array;
+    if (weight.dtype === 'I8') {
+      w = dequantizeBitsAndBytes(bitsAndBytesOf(weight)); // an 8-bit checkpoint's weight, as bitsandbytes dequantizes it
+    } else {
+      w = new Float32Array(out * inF);
+      decodeInto(weight, 0, out * inF, w);
+    }
     this.inFeatures = inF;
     this.outFeatures = out;
     this.weightT = tf.tidy(() => tf.transpose(tf.tensor2d(w, [out, inF]))); // [in, out]

@@ -2,6 +2,7 @@ export { Int8Dequantize, Int8MatMul, type Int8DequantizeAttrs, type Int8MatMulAt
 export { packInt8, unpackInt8, packedWidth, unpackByte } from './pack';
 export { halfToFloat, type WeightData } from './decode';
 export { quantizeFloat32, quantizeWeightData, dequantizeFloat32, roundHalfAway, type QuantizedWeight } from './quantize';
+export { fromBitsAndBytes, toBitsAndBytes, dequantizeBitsAndBytes, type BitsAndBytesInt8 } from './bitsandbytes';
 export { llmInt8MatMulJs } from './kernels/llm-int8-js';
 export { int8MatMul, int8Dequantize, type Int8MatMulOptions } from './int8-matmul';
 export { registerInt8Kernels, int8KernelConfigs, int8MatMulGradConfig } from './register';

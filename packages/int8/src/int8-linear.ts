@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { toBitsAndBytes } from './bitsandbytes';
 import type { WeightData } from './decode';
 import { int8Dequantize, int8MatMul } from './int8-matmul';
 import type { Int8Mode } from './kernel-names';
@@ -99,6 +100,17 @@ export class Int8Linear {
     return new Int8Linear(quantizeFloat32(weight, this.outFeatures, this.inFeatures), {
       mode: this.mode, threshold: this.threshold, ...(this.bias ? { bias: this.bias } : {}),
     });
+  }
+
+  /**
+   * The weight in bitsandbytes' 8-bit layout (what `Linear8bitLt` saves): the int8 values `[out, in]`
+   * row-major and `SCB = scale · 127` (each row's absmax). Read back from the backend (async: every
+   * backend, webgpu in Node included).
+   */
+  async int8Weight(): Promise<{ weight: Int8Array; SCB: Float32Array }> {
+    const [packed, scale] = await Promise.all([this.packed.data(), this.scale.data()]);
+    const b = toBitsAndBytes({ packed: packed as Int32Array, scale: scale as Float32Array, outFeatures: this.outFeatures, inFeatures: this.inFeatures });
+    return { weight: b.weight, SCB: b.SCB };
   }
 
   /** Bytes of the tensors this layer holds, as the backend counts them (4 per int32/float32 element). */

@@ -12,16 +12,20 @@ export interface Linear {
   apply(x: tf.Tensor): tf.Tensor;
   /** The float32 weight [outFeatures, inFeatures] (a new tensor the caller disposes); lets LoRA merge. */
   dequantize?(): tf.Tensor2D;
+  /** Optional: the weight in bitsandbytes' 8-bit form (int8 `[out, in]` row-major, `SCB` = row absmax), for an 8-bit save. */
+  int8Weight?(): Promise<{ weight: Int8Array; SCB: Float32Array }>;
   /** Frees what the layer holds. */
   dispose?(): void;
 }
 
 /** Raw little-endian bytes of one checkpoint tensor, as stored (safetensors dtype names). */
 export interface WeightData {
-  dtype: 'F32' | 'F16' | 'BF16';
+  dtype: 'F32' | 'F16' | 'BF16' | 'I8';
   shape: number[];
   /** May be a view at any byte offset: decode with DataView or copy first. */
   data: Uint8Array;
+  /** dtype `I8` only (a checkpoint saved in 8 bit): bitsandbytes' per-row absmax `SCB` `[out]`; W ≈ data · SCB / 127. */
+  SCB?: Float32Array;
 }
 
 /** What @conifer/t5-model passes to a linear factory for each projection while loading. */

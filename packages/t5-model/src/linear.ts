@@ -34,10 +34,13 @@ export class Float32Linear implements Linear {
     return this.weightT.shape[1];
   }
 
-  /** From a checkpoint weight [out, in] (F32/F16/BF16 bytes): decoded and transposed once on the host. */
+  /**
+   * From a checkpoint weight [out, in] (F32/F16/BF16 bytes, or an 8-bit checkpoint's I8 + SCB, dequantized
+   * as bitsandbytes does): decoded and transposed once on the host.
+   */
   static fromSpec(spec: LinearSpec): Float32Linear {
     const { inFeatures: nin, outFeatures: nout } = spec;
-    const w = toFloat32(spec.weight.dtype, spec.weight.data); // (out, in)
+    const w = spec.weight.dtype === 'I8' ? dequantizeInt8(spec) : toFloat32(spec.weight.dtype, spec.weight.data); // (out, in)
     if (w.length !== nin * nout) throw new Error(`${spec.path}: weight has ${w.length} values, expected ${nout}×${nin}`);
     const t = new Float32Array(nin * nout); // (in, out)
     for (let o = 0; o < nout; o++) {
@@ -69,6 +72,19 @@ export class Float32Linear implements Linear {
     this.weightForGrad?.dispose();
     this.weightForGrad = null;
   }
+}
+
+/** bitsandbytes' `int8_vectorwise_dequant` in float32: `(CB · SCB) · (1/127)` per row. */
+function dequantizeInt8(spec: LinearSpec): Float32Array {
+  const { data, SCB } = spec.weight;
+  if (!SCB || SCB.length !== spec.outFeatures || data.byteLength !== spec.outFeatures * spec.inFeatures) {
+    throw new Error(`${spec.path}: an 8-bit weight needs ${spec.outFeatures}×${spec.inFeatures} int8 values and ${spec.outFeatures} SCB values`);
+  }
+  const q = new Int8Array(data.buffer, data.byteOffset, data.byteLength);
+  const inv127 = Math.fround(7.874015718698502e-3);
+  const out = new Float32Array(q.length);
+  for (let i = 0; i < q.length; i++) out[i] = Math.fround(Math.fround(q[i]! * SCB[Math.floor(i / spec.inFeatures)]!) * inv127);
+  return out;
 }
 
 /** The default `LinearFactory`: a frozen float32 linear (see `Float32Linear`). */

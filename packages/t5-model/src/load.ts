@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { SafetensorsFile, resolveCheckpointFiles, toFloat32, type TensorInfo } from '@conifer/safetensors';
 import { parseT5Config, type T5Config } from './config.js';
-import type { Linear, LinearFactory } from './interfaces.js';
+import type { Linear, LinearFactory, WeightData } from './interfaces.js';
 import { expectedTensors, OPTIONAL_TENSORS } from './weights.js';
 
 /** Thrown when a checkpoint does not match its config: lists every missing, extra and mis-shaped tensor. */
@@ -53,6 +53,7 @@ export async function loadGenerationConfig(dir: string): Promise<Record<string, 
 }
 
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16']);
+const INT_DTYPES = new Set(['U8', 'I8', 'I16', 'I32', 'I64', 'U16', 'U32', 'U64']);
 
 /**
  * Streams a checkpoint's tensors: headers first (every file), checked against the config as one
@@ -86,14 +87,27 @@ export async function streamCheckpoint(
     const misshaped: string[] = [];
     const unexpected: string[] = [];
     if (weightMap) for (const [name, path] of weightMap) if (!where.has(name)) missing.push(`${name} (index names ${path})`);
+    // bitsandbytes' 8-bit projections: `<path>.weight` I8 with `<path>.SCB` (and `<path>.weight_format`).
+    const int8Parts = new Set<string>();
     for (const [name, exp] of expected) {
       const got = where.get(name);
       if (!got) {
         if (!weightMap?.has(name)) missing.push(name);
         continue;
       }
+      if (exp.linear && got.info.dtype === 'I8' && sameShape(got.info.shape, exp.shape)) {
+        const scb = `${exp.linear.path}.SCB`;
+        const fmt = `${exp.linear.path}.weight_format`;
+        const s = where.get(scb);
+        if (!s) missing.push(`${scb} (the 8-bit ${name} needs it)`);
+        else if (!sameShape(s.info.shape, [exp.shape[0]!]) || !FLOAT_DTYPES.has(s.info.dtype)) misshaped.push(`${scb} (${s.info.dtype}${JSON.stringify(s.info.shape)}, expected F32/F16/BF16[${exp.shape[0]}])`);
+        const f = where.get(fmt);
+        if (f && (f.info.shape.length !== 0 || !INT_DTYPES.has(f.info.dtype))) misshaped.push(`${fmt} (${f.info.dtype}${JSON.stringify(f.info.shape)}, expected an integer scalar)`);
+        int8Parts.add(scb).add(fmt);
+        continue;
+      }
       if (!sameShape(got.info.shape, exp.shape) || !FLOAT_DTYPES.has(got.info.dtype)) {
-        misshaped.push(`${name} (${got.info.dtype}${JSON.stringify(got.info.shape)}, expected F32/F16/BF16${JSON.stringify(exp.shape)})`);
+        misshaped.push(`${name} (${got.info.dtype}${JSON.stringify(got.info.shape)}, expected F32/F16/BF16${exp.linear ? ' or I8 + SCB' : ''}${JSON.stringify(exp.shape)})`);
       }
     }
     const head = where.get('lm_head.weight');
@@ -101,7 +115,7 @@ export async function streamCheckpoint(
     if (head && (!sameShape(head.info.shape, headShape) || !FLOAT_DTYPES.has(head.info.dtype))) {
       misshaped.push(`lm_head.weight (${head.info.dtype}${JSON.stringify(head.info.shape)}, expected F32/F16/BF16${JSON.stringify(headShape)})`);
     }
-    for (const name of where.keys()) if (!expected.has(name) && !(OPTIONAL_TENSORS as readonly string[]).includes(name)) unexpected.push(name);
+    for (const name of where.keys()) if (!expected.has(name) && !int8Parts.has(name) && !(OPTIONAL_TENSORS as readonly string[]).includes(name)) unexpected.push(name);
     if (missing.length + misshaped.length + unexpected.length + duplicates.length > 0) {
       const parts = [
         missing.length ? `missing: ${missing.join(', ')}` : '',
@@ -122,7 +136,9 @@ export async function streamCheckpoint(
         const raw = await file.read(name);
         if (exp?.linear) {
           const { path, inFeatures, outFeatures } = exp.linear;
-          const linear = makeLinear({ path, inFeatures, outFeatures, weight: { dtype: raw.dtype as 'F32' | 'F16' | 'BF16', shape: raw.shape, data: raw.data } });
+          const weight: WeightData = { dtype: raw.dtype as WeightData['dtype'], shape: raw.shape, data: raw.data };
+          if (raw.dtype === 'I8') weight.SCB = await int8Statistics(where, path);
+          const linear = makeLinear({ path, inFeatures, outFeatures, weight });
           if (linear.inFeatures !== inFeatures || linear.outFeatures !== outFeatures) {
             linear.dispose?.();
             throw new Error(`makeLinear(${path}) returned a ${linear.inFeatures}→${linear.outFeatures} linear, expected ${inFeatures}→${outFeatures}`);
@@ -141,6 +157,23 @@ export async function streamCheckpoint(
   } finally {
     for (const f of opened) await f.close();
   }
+}
+
+/**
+ * `<path>.SCB` of an 8-bit projection as float32 (bitsandbytes' row absmax), after checking that
+ * `<path>.weight_format`, when present, is 0 ("row", the only layout bitsandbytes saves).
+ */
+async function int8Statistics(where: ReadonlyMap<string, { file: SafetensorsFile; info: TensorInfo }>, path: string): Promise<Float32Array> {
+  const fmt = where.get(`${path}.weight_format`);
+  if (fmt) {
+    const f = await fmt.file.read(`${path}.weight_format`);
+    const value = toFloat32(f.dtype, f.data)[0];
+    if (value !== 0) throw new Error(`${path}.weight_format is ${value}: only bitsandbytes' row-major 8-bit layout (0) is supported`);
+  }
+  const scb = await where.get(`${path}.SCB`)!.file.read(`${path}.SCB`);
+  const values = toFloat32(scb.dtype, scb.data);
+  for (const [r, v] of values.entries()) if (!(v >= 0 && v <= 3.4e38)) throw new Error(`${path}.SCB[${r}] = ${v} is not a finite absmax ≥ 0`);
+  return values;
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

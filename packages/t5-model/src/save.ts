@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { serializeSafetensors, writeFileAtomic, type TensorToWrite } from '@conifer/safetensors';
+import { float32ToBf16Bits, serializeSafetensors, writeFileAtomic, type TensorToWrite } from '@conifer/safetensors';
 import { t5ConfigToJSON } from './config.js';
 import type { T5ForConditionalGeneration } from './model.js';
 import { expectedTensors } from './weights.js';
@@ -12,17 +12,23 @@ export interface SavePretrainedOptions {
   dtype?: 'F32' | 'BF16';
   /** Largest shard in bytes (transformers' `max_shard_size`, default 5 GB = 5·10⁹); larger models are sharded with an index. */
   maxShardBytes?: number;
+  /**
+   * Write 8-bit projections in 8 bit, as transformers saves a model loaded in 8 bit (bitsandbytes'
+   * serialization): for each linear that offers `int8Weight()`, `<path>.weight` I8 `[out, in]`,
+   * `<path>.SCB` F32 `[out]` (row absmax) and `<path>.weight_format` U8 `0`; config.json gets a
+   * bitsandbytes `quantization_config` (`load_in_8bit`, the float projections in
+   * `llm_int8_skip_modules`). Default false: every projection is written dequantized.
+   */
+  keepInt8?: boolean;
 }
 
-/** f32 → bf16, round to nearest even (NaN stays a quiet NaN). */
-function toBf16(values: Float32Array): Uint16Array {
-  const u = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  const out = new Uint16Array(values.length);
-  for (let i = 0; i < u.length; i++) {
-    const x = u[i] as number;
-    out[i] = (x & 0x7fffffff) > 0x7f800000 ? ((x >>> 16) | 0x40) : ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16);
-  }
-  return out;
+/** transformers' `BitsAndBytesConfig(load_in_8bit=True)` as `to_dict()` writes it into config.json (`skip`: llm_int8_skip_modules). */
+function bitsAndBytesConfig(skip: string[] | null): Record<string, unknown> {
+  return {
+    _load_in_4bit: false, _load_in_8bit: true, bnb_4bit_compute_dtype: 'float32', bnb_4bit_quant_storage: 'uint8', bnb_4bit_quant_type: 'fp4',
+    bnb_4bit_use_double_quant: false, llm_int8_enable_fp32_cpu_offload: false, llm_int8_has_fp16_weight: false, llm_int8_skip_modules: skip,
+    llm_int8_threshold: 6.0, load_in_4bit: false, load_in_8bit: true, quant_method: 'bitsandbytes',
+  };
 }
 
 /** The model's tensor for checkpoint key `name` (linears dequantized): a tensor, and whether the caller owns it. */
@@ -62,12 +68,15 @@ export async function savePretrained(model: T5ForConditionalGeneration, dir: str
   if (!model.lm_head.tied) expected.set('lm_head.weight', { shape: [model.config.vocab_size, model.config.d_model] });
   const names = [...expected.keys()];
   const linears = new Map(model.listLinears());
+  // Projections written in 8 bit (keepInt8): their weight keys.
+  const int8 = new Set(options.keepInt8 ? names.filter((n) => expected.get(n)!.linear && linears.get(expected.get(n)!.linear!.path)?.int8Weight) : []);
   // Shards in checkpoint order, each at most maxShard bytes (a larger tensor gets one of its own).
   const shards: string[][] = [[]];
   let bytes = 0;
   let total = 0;
   for (const n of names) {
-    const size = per * expected.get(n)!.shape.reduce((a, d) => a * d, 1);
+    const [out = 1, inF = 1] = expected.get(n)!.shape;
+    const size = int8.has(n) ? out * inF + 4 * out + 1 : per * expected.get(n)!.shape.reduce((a, d) => a * d, 1);
     if (bytes > 0 && bytes + size > maxShard) {
       shards.push([]);
       bytes = 0;
@@ -83,12 +92,23 @@ export async function savePretrained(model: T5ForConditionalGeneration, dir: str
   for (const [k, shard] of shards.entries()) {
     const tensors = new Map<string, TensorToWrite>();
     for (const n of shard) {
+      if (int8.has(n)) {
+        const path = expected.get(n)!.linear!.path;
+        const q = await linears.get(path)!.int8Weight!();
+        const [out, inF] = expected.get(n)!.shape as [number, number];
+        if (q.weight.length !== out * inF || q.SCB.length !== out) throw new Error(`savePretrained: ${path}.int8Weight() gave ${q.weight.length} values and ${q.SCB.length} SCB, expected [${out}, ${inF}]`);
+        tensors.set(n, { dtype: 'I8', shape: [out, inF], data: new Uint8Array(q.weight.buffer, q.weight.byteOffset, q.weight.byteLength) });
+        tensors.set(`${path}.SCB`, { dtype: 'F32', shape: [out], data: q.SCB });
+        tensors.set(`${path}.weight_format`, { dtype: 'U8', shape: [], data: new Uint8Array([0]) });
+        for (const key of [n, `${path}.SCB`, `${path}.weight_format`]) weightMap[key] = file(k);
+        continue;
+      }
       const { t, owned } = tensorFor(model, n, linears);
       try {
         const shape = expected.get(n)!.shape;
         if (t.shape.join(',') !== shape.join(',')) throw new Error(`savePretrained: ${n} is [${t.shape.join(', ')}], the config says [${shape.join(', ')}]`);
         const values = (await t.data()) as Float32Array;
-        tensors.set(n, { dtype, shape, data: dtype === 'F32' ? Float32Array.from(values) : toBf16(Float32Array.from(values)) });
+        tensors.set(n, { dtype, shape, data: dtype === 'F32' ? Float32Array.from(values) : float32ToBf16Bits(Float32Array.from(values)) });
       } finally {
         if (owned) t.dispose();
       }
@@ -102,7 +122,13 @@ export async function savePretrained(model: T5ForConditionalGeneration, dir: str
     await writeFileAtomic(join(dir, 'model.safetensors.index.json'), JSON.stringify(index, null, 2));
     written.push('model.safetensors.index.json');
   }
-  await writeFileAtomic(join(dir, 'config.json'), JSON.stringify({ ...t5ConfigToJSON(model.config), dtype: dtype === 'F32' ? 'float32' : 'bfloat16' }, null, 2));
+  const config: Record<string, unknown> = { ...t5ConfigToJSON(model.config), dtype: dtype === 'F32' ? 'float32' : 'bfloat16' };
+  delete config.quantization_config; // a loaded 8-bit checkpoint's: true again only when saved in 8 bit
+  if (int8.size) {
+    const float = names.filter((n) => expected.get(n)!.linear && !int8.has(n)).map((n) => expected.get(n)!.linear!.path);
+    config.quantization_config = bitsAndBytesConfig(float.length ? [...float, 'lm_head'] : null);
+  }
+  await writeFileAtomic(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   written.push('config.json');
   if (model.generationConfig) {
     await writeFileAtomic(join(dir, 'generation_config.json'), JSON.stringify(model.generationConfig, null, 2));
