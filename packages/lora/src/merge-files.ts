@@ -55,7 +55,14 @@ const STALE_WEIGHTS = /^(model.*\.safetensors|model\.safetensors\.index\.json|py
 const TORCH_DTYPE: Record<Exclude<MergedDtype, 'same'>, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16' };
 const ADAPTER_KEY = /^base_model\.model\.(.+)\.lora_([AB])\.weight$/;
 
-interface Adapted { path: string; A: AdapterTensor; B: AdapterTensor; scaling: number }
+interface Adapted {
+  path: string;
+  A: AdapterTensor;
+  B: AdapterTensor;
+  scaling: number;
+  /** An 8-bit weight (bitsandbytes' I8 + `<path>.SCB`): merged as PEFT merges into Linear8bitLt. */
+  int8?: boolean;
+}
 
 /**
  * PEFT's `merge_and_unload()` followed by `save_pretrained()`, done on the files: writes to `outDir`
@@ -94,15 +101,22 @@ export async function mergeAdapterIntoCheckpoint(baseDir: string, adapter: strin
     for (const name of existing) if (STALE_WEIGHTS.test(name)) await unlink(join(outDir, name));
     const written: string[] = [];
     const outBytes = new Map<string, number>();
+    const int8 = new Int8Merges(where);
+    for (const a of adapted.values()) if (a.int8) int8.expect(a);
     for (const [i, f] of opened.entries()) {
       const name = basename(f.path);
       options.onFile?.(name, i, opened.length);
       const sources = f.names().filter((t) => where.get(t)?.file === f).map((t) => {
         const info = f.info(t);
-        const out = FLOAT_DTYPES.has(info.dtype) && dtype !== 'same' ? dtype : info.dtype;
-        outBytes.set(t, numElements(info.shape) * DTYPE_BYTES[out]);
         const a = adapted.get(t);
-        return { name: t, dtype: out, shape: [...info.shape], bytes: async () => tensorBytes(await f.read(t), out, a) };
+        const scbOf = int8.scbOwner(t);
+        // 8-bit weights and their SCB (float32 row absmax) keep their dtypes; other float tensors follow `dtype`.
+        const out = scbOf ? 'F32' : FLOAT_DTYPES.has(info.dtype) && dtype !== 'same' && !t.endsWith('.SCB') ? dtype : info.dtype;
+        outBytes.set(t, numElements(info.shape) * DTYPE_BYTES[out]);
+        const bytes = a?.int8 ? async () => asBytes((await int8.merged(a, 'weight')).weight)
+          : scbOf ? async () => asBytes((await int8.merged(scbOf, 'SCB')).SCB)
+          : async () => tensorBytes(await f.read(t), out, a);
+        return { name: t, dtype: out, shape: [...info.shape], bytes };
       });
       await writeSafetensorsFile(join(outDir, name), sources, f.header.metadata);
       written.push(name);
@@ -183,12 +197,14 @@ function adaptedModules(tensors: ReadonlyMap<string, AdapterTensor>, config: Lor
     }
     const { r, alpha } = moduleRankAlpha(config, path);
     const [out, inF] = w.shape;
-    if (w.shape.length !== 2 || !FLOAT_DTYPES.has(w.dtype)) {
-      problems.push(`${key} is ${w.dtype}[${w.shape}], not a float matrix`);
+    const scb = where.get(`${path}.SCB`);
+    const int8 = w.dtype === 'I8' && w.shape.length === 2 && scb !== undefined && `${scb.shape}` === `${out}` && FLOAT_DTYPES.has(scb.dtype);
+    if (w.shape.length !== 2 || !(FLOAT_DTYPES.has(w.dtype) || int8)) {
+      problems.push(`${key} is ${w.dtype}[${w.shape}], not a float matrix${w.dtype === 'I8' ? ` (nor an 8-bit one with ${path}.SCB [${out}])` : ''}`);
     } else if (`${A.shape}` !== `${r},${inF}` || `${B.shape}` !== `${out},${r}`) {
       problems.push(`${path}: lora_A [${A.shape}] and lora_B [${B.shape}] do not fit ${key} [${w.shape}] at r ${r} (want [${r},${inF}] and [${out},${r}])`);
     } else {
-      adapted.set(key, { path, A, B, scaling: loraScaling(r, alpha, config.use_rslora) });
+      adapted.set(key, { path, A, B, scaling: loraScaling(r, alpha, config.use_rslora), ...(int8 ? { int8 } : {}) });
     }
   }
   if (problems.length) {
@@ -206,6 +222,70 @@ function tensorBytes(t: { dtype: Dtype; shape: number[]; data: Uint8Array }, out
   if (a) addScaledProduct(w, a, t.shape[0]!, t.shape[1]!);
   const encoded = out === 'F32' ? w : out === 'BF16' ? float32ToBf16Bits(w) : out === 'F16' ? float32ToF16Bits(w) : Float64Array.from(w);
   return new Uint8Array(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+}
+
+const asBytes = (a: Int8Array | Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/**
+ * The merges of 8-bit weights (bitsandbytes' `<path>.weight` I8 + `<path>.SCB`), as PEFT merges into a
+ * `Linear8bitLt`: dequantized as bitsandbytes does (`(CB · SCB) · (1/127)`), `scaling · B·A` added, and
+ * quantized again per row (`round(W · 127 / absmax)`, half to even as `torch.round`; SCB = absmax).
+ * The weight and its SCB are written separately (the SCB first, in name order), so each merge is made
+ * once and kept until both are written.
+ */
+class Int8Merges {
+  private readonly scb = new Map<string, Adapted>();
+  private readonly pending = new Map<string, { result: Promise<{ weight: Int8Array; SCB: Float32Array }>; left: Set<'weight' | 'SCB'> }>();
+  constructor(private readonly where: ReadonlyMap<string, TensorInfo & { file: SafetensorsFile }>) {}
+
+  expect(a: Adapted): void {
+    this.scb.set(`${a.path}.SCB`, a);
+  }
+
+  /** The adapted module whose SCB tensor `name` is, if any. */
+  scbOwner(name: string): Adapted | undefined {
+    return this.scb.get(name);
+  }
+
+  merged(a: Adapted, part: 'weight' | 'SCB'): Promise<{ weight: Int8Array; SCB: Float32Array }> {
+    let p = this.pending.get(a.path);
+    if (!p) {
+      p = { result: this.compute(a), left: new Set(['weight', 'SCB']) };
+      this.pending.set(a.path, p);
+    }
+    p.left.delete(part);
+    if (!p.left.size) this.pending.delete(a.path);
+    return p.result;
+  }
+
+  private async compute(a: Adapted): Promise<{ weight: Int8Array; SCB: Float32Array }> {
+    const read = (name: string) => this.where.get(name)!.file.read(name);
+    const [w, s] = await Promise.all([read(`${a.path}.weight`), read(`${a.path}.SCB`)]);
+    const [out, inF] = w.shape as [number, number];
+    const q = new Int8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength);
+    const SCB = toFloat32(s.dtype, s.data);
+    const inv127 = Math.fround(7.874015718698502e-3);
+    const f = Float32Array.from(q, (v, i) => Math.fround(Math.fround(v * SCB[Math.floor(i / inF)]!) * inv127));
+    addScaledProduct(f, a, out, inF);
+    const weight = new Int8Array(out * inF);
+    const absmax = new Float32Array(out);
+    for (let r = 0; r < out; r++) {
+      let m = 0;
+      for (let c = 0; c < inF; c++) m = Math.max(m, Math.abs(f[r * inF + c]!));
+      absmax[r] = m;
+      if (m === 0) continue;
+      const k = Math.fround(127 / m);
+      for (let c = 0; c < inF; c++) weight[r * inF + c] = roundHalfEven(Math.fround(f[r * inF + c]! * k));
+    }
+    return { weight, SCB: absmax };
+  }
+}
+
+/** `torch.round`: to nearest, half to even. */
+function roundHalfEven(v: number): number {
+  const fl = Math.floor(v);
+  const d = v - fl;
+  return d > 0.5 || (d === 0.5 && fl % 2 !== 0) ? fl + 1 : fl;
 }
 
 /** `w [out, in] += scaling · B [out, r] · A [r, in]`, each row summed in float64 and rounded once. */

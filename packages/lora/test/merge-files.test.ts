@@ -201,6 +201,72 @@ describe('mergeAdapterIntoCheckpoint (merge on the files, one tensor at a time)'
     expect(index.metadata.total_size).toBe([...base.values()].reduce((s, t) => s + t.data.byteLength, 0));
   });
 
+  it('an 8-bit checkpoint (bitsandbytes I8 + SCB): adapted weights dequantized, merged and quantized again (SCB float32), the rest untouched even with dtype BF16', async () => {
+    // The golden ul2-tiny in 8 bit, quantized as bitsandbytes does (round half to even, SCB = row absmax).
+    const dir = join(tmp, 'base-8bit');
+    await mkdir(dir, { recursive: true });
+    const even = (v: number) => { const f = Math.floor(v); const d = v - f; return d > 0.5 || (d === 0.5 && f % 2 !== 0) ? f + 1 : f; };
+    const dq = (CB: Int8Array, SCB: Float32Array, inF: number) => Float32Array.from(CB, (q, i) => Math.fround(Math.fround(q * SCB[Math.floor(i / inF)]!) * Math.fround(1 / 127)));
+    const tensors = new Map<string, { dtype: 'F32' | 'I8' | 'U8'; shape: number[]; data: Uint8Array | Float32Array }>();
+    const int8 = new Map<string, { CB: Int8Array; SCB: Float32Array }>();
+    for (const [name, t] of base) {
+      if (!/\.(q|k|v|o|wi_0|wi_1|wo)\.weight$/.test(name)) {
+        tensors.set(name, { dtype: 'F32', shape: t.shape, data: t.data });
+        continue;
+      }
+      const [out, inF] = t.shape as [number, number];
+      const w = f32(t);
+      const CB = new Int8Array(out * inF);
+      const SCB = new Float32Array(out);
+      for (let r = 0; r < out; r++) {
+        SCB[r] = Math.max(...w.subarray(r * inF, (r + 1) * inF).map(Math.abs));
+        for (let c = 0; c < inF; c++) CB[r * inF + c] = even(Math.fround(w[r * inF + c]! * Math.fround(127 / SCB[r]!)));
+      }
+      const path = name.slice(0, -'.weight'.length);
+      int8.set(path, { CB, SCB });
+      tensors.set(name, { dtype: 'I8', shape: [out, inF], data: new Uint8Array(CB.buffer) });
+      tensors.set(`${path}.SCB`, { dtype: 'F32', shape: [out], data: SCB });
+      tensors.set(`${path}.weight_format`, { dtype: 'U8', shape: [], data: new Uint8Array([0]) });
+    }
+    await writeFile(join(dir, 'model.safetensors'), serializeSafetensors(tensors, { format: 'pt' }));
+    await copyFile(fixture('ul2-tiny/config.json'), join(dir, 'config.json'));
+    const out = join(tmp, 'merged-8bit');
+    const result = await mergeAdapterIntoCheckpoint(dir, step3, out, { dtype: 'BF16' });
+    expect(result.merged).toHaveLength(16);
+    const merged = await read(join(out, 'model.safetensors'));
+    let worst = 0;
+    let flips = 0;
+    for (const [path, { CB, SCB }] of int8) {
+      const w = merged.get(`${path}.weight`)!;
+      const s = merged.get(`${path}.SCB`)!;
+      expect([w.dtype, s.dtype, merged.get(`${path}.weight_format`)!.dtype], path).toEqual(['I8', 'F32', 'U8']);
+      const want = golden.get(`${path}.weight`);
+      if (!want) {
+        expect(Buffer.compare(Buffer.from(w.data), Buffer.from(CB.buffer)), path).toBe(0);
+        expect(Array.from(f32(s))).toEqual(Array.from(SCB));
+        continue;
+      }
+      // Expected: the 8-bit base dequantized, plus PEFT's delta (golden merged − float base), quantized again.
+      const [o, inF] = w.shape as [number, number];
+      const target = dq(CB, SCB, inF).map((v, i) => v + (want[i]! - f32(base.get(`${path}.weight`)!)[i]!));
+      const got = dq(new Int8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength), f32(s), inF);
+      for (let r = 0; r < o; r++) {
+        const absmax = Math.max(...target.subarray(r * inF, (r + 1) * inF).map(Math.abs));
+        expect(Math.abs(f32(s)[r]! - absmax) / absmax).toBeLessThan(1e-5);
+        for (let c = 0; c < inF; c++) {
+          const e = Math.abs(got[r * inF + c]! - target[r * inF + c]!) / (absmax / 127);
+          worst = Math.max(worst, e);
+          if (e > 0.5 + 1e-3) flips++;
+        }
+      }
+    }
+    // Each merged value is the nearest int8 step of the target (≤ half a step), but for the odd tie that
+    // the float64 delta and the golden float32 one round apart.
+    expect(worst).toBeLessThan(1.01);
+    expect(flips).toBeLessThan(4);
+    for (const name of ['shared.weight', 'encoder.final_layer_norm.weight']) expect(merged.get(name)!.dtype).toBe('BF16');
+  });
+
   it('an adapter that does not fit, an unknown dtype or the base folder as output: one clear error, nothing written', async () => {
     const cases: Array<[string, () => Promise<string>, RegExp]> = [
       ['other-module', () => adapterDir('other-module', {}, (t) => {

@@ -198,6 +198,24 @@ describe('LoRA on ul2-tiny against PEFT 0.21 (r 4, alpha 8, q and v)', () => {
     model.dispose();
   });
 
+  it('8 bit end to end: an int8 model saved in 8 bit (bitsandbytes form), the adapter merged into those files, loaded back in 8 bit: loss within int8 error of PEFT\'s merged loss', async () => {
+    const int8Dir = join(tmp, 'ul2-tiny-8bit');
+    const makeLinear = int8LinearFactory();
+    const int8Model = await T5ForConditionalGeneration.fromPretrained(loraFixture('ul2-tiny'), { makeLinear });
+    await int8Model.savePretrained(int8Dir, { keepInt8: true });
+    int8Model.dispose();
+    const out = join(tmp, 'merged-8bit');
+    expect((await mergeAdapterIntoCheckpoint(int8Dir, await adapterDir('step3-8bit', loraFixture('adamw_after_step3.safetensors')), out)).merged).toHaveLength(16);
+    const merged = await T5ForConditionalGeneration.fromPretrained(out, { makeLinear });
+    expect(merged.listLinears().filter(([, l]) => l instanceof Int8Linear)).toHaveLength(merged.listLinears().length);
+    const l = loss(merged);
+    const err = Math.abs(l.dataSync()[0]! - c.merged_loss_after_step3) / c.merged_loss_after_step3;
+    console.log(`8-bit merged ul2-tiny: loss ${l.dataSync()[0]!.toFixed(5)} vs PEFT's float merge ${c.merged_loss_after_step3.toFixed(5)} (rel ${err.toExponential(2)})`);
+    expect(err).toBeLessThan(2e-2);
+    l.dispose();
+    merged.dispose();
+  });
+
   it('on int8 bases: the adapter trains the same way, merge gives float linears ≈ unmerged, unmerge is exact', async () => {
     const model = await T5ForConditionalGeneration.fromPretrained(loraFixture('ul2-tiny'), { makeLinear: int8LinearFactory() });
     const lora = await loadAdapter(model, loraFixture('ul2-tiny-qv-r4'), { isTrainable: true });
