@@ -83,7 +83,8 @@ export function minP(scores: Float32Array, p: number, minTokensToKeep = 1): void
   let top = 0;
   for (const q of probs) if (q > top) top = q;
   const threshold = f32(p * top);
-  const keep = new Set(Array.from(probs.keys()).sort((a, b) => (probs[b] as number) - (probs[a] as number) || a - b).slice(0, Math.min(minTokensToKeep, probs.length)));
+  // The best min_tokens_to_keep by score (transformers: topk(probs), the same order unless probabilities underflow to 0).
+  const keep = new Set(Array.from(scores.keys()).sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b).slice(0, Math.min(minTokensToKeep, scores.length)));
   for (let i = 0; i < scores.length; i++) if ((probs[i] as number) < threshold && !keep.has(i)) scores[i] = -Infinity;
 }
 
@@ -154,10 +155,11 @@ export function noBadWords(scores: Float32Array, ids: readonly number[], badWord
 }
 
 /** `ForcedBOSTokenLogitsProcessor` (`cur_len == 1`) and `ForcedEOSTokenLogitsProcessor` (`cur_len == max_length - 1`):
- *  every score -inf but the forced tokens', which become 0. */
+ *  every score -inf but the forced tokens', which become 0. A token past the vocabulary throws (PyTorch's index error). */
 export function forceTokens(scores: Float32Array, tokens: readonly number[]): void {
+  for (const t of tokens) if (t >= scores.length) throw new Error(`forced token ${t} is past the model's vocabulary (${scores.length})`);
   scores.fill(-Infinity);
-  for (const t of tokens) if (t < scores.length) scores[t] = 0;
+  for (const t of tokens) scores[t] = 0;
 }
 
 /** `SuppressTokensLogitsProcessor` (every step) and `SuppressTokensAtBeginLogitsProcessor` (one step): -inf; ids past the vocabulary are ignored (`isin`). */

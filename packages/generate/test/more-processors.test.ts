@@ -70,6 +70,7 @@ describe('processors', () => {
     noBadWords(s, [0, 5, 6], [[7], [6, 8], [5, 9], [5, 6, 10], [4, 6, 11], [9, 9, 9, 9, 9]]);
     expect([7, 8, 9, 10, 11].map((t) => s[t] === I)).toEqual([true, true, false, true, false]);
     expect(() => noBadWords(new Float32Array(4), [0], [[2, 7]])).toThrow(/vocabulary size is 4, but \[2,7\]/);
+    expect(() => forceTokens(new Float32Array(4), [9])).toThrow(/forced token 9 is past the model's vocabulary \(4\)/);
   });
 
   it('forced tokens and suppression', () => {
@@ -102,8 +103,18 @@ describe('processors', () => {
     expect(run([0, 2, 2, 2], { forcedEosTokenIds: [1], badWordsIds: [[1]] })).toBe('xkxx');
     // Suppression after the forced BOS: suppressing the forced token leaves nothing (as in transformers).
     expect(run([0], { forcedBosTokenId: 2, suppressTokens: [2] })).toBe('xxxx');
-    // Warpers only when sampling, after top-p: top-p .75 removes .05, then min-p .35 (of .5) removes .15.
-    expect(run([0], { doSample: true, topP: 0.75, minP: 0.35 })).toBe('kkxx');
+    // Warpers only when sampling, after top-p: top-p .9 removes only .05, then min-p .35 (of .5) removes .15;
+    // epsilon .1 and eta .2 remove .05 (each alone), eta .5 also .15.
+    expect(run([0], { doSample: true, topP: 0.9 })).toBe('kkkx');
+    expect(run([0], { doSample: true, topP: 0.9, minP: 0.35 })).toBe('kkxx');
+    expect(run([0], { doSample: true, epsilonCutoff: 0.1 })).toBe('kkkx');
+    expect(run([0], { doSample: true, etaCutoff: 0.2 })).toBe('kkkx');
+    expect(run([0], { doSample: true, etaCutoff: 0.5 })).toBe('kkxx');
+    // The order: probs .4 .3 .2 .1, top-p .75 then min-p .3 keeps three ('kkkx'); min-p first would remove .1,
+    // and top-p on the renormalised .444 .333 .222 would then remove .2 as well ('kkxx').
+    const ordered = scoresOf([0.4, 0.3, 0.2, 0.1]);
+    processScores(ordered, [0], { ...base, doSample: true, topP: 0.75, minP: 0.3 });
+    expect(mask(ordered)).toBe('kkkx');
     expect(run([0], { doSample: false, minP: 0.35, typicalP: 0.2 })).toBe('kkkk');
     expect(run([0], { doSample: true, typicalP: 0.2 })).toBe('xkxx');
   });

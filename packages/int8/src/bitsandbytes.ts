@@ -32,16 +32,16 @@ export function fromBitsAndBytes(w: BitsAndBytesInt8, where = 'weight'): Quantiz
   checkSizes(w, where);
   const scale = new Float32Array(w.outFeatures);
   for (let r = 0; r < w.outFeatures; r++) scale[r] = (w.SCB[r] as number) / 127;
-  return { packed: packInt8(w.weight, w.outFeatures, w.inFeatures), scale, outFeatures: w.outFeatures, inFeatures: w.inFeatures };
+  return { packed: packInt8(w.weight, w.outFeatures, w.inFeatures), scale, outFeatures: w.outFeatures, inFeatures: w.inFeatures, SCB: Float32Array.from(w.SCB) };
 }
 
-/** Our packed form in bitsandbytes' layout: the int8 values unpacked row-major, `SCB = scale · 127`. */
+/** Our packed form in bitsandbytes' layout: the int8 values unpacked row-major, `SCB` as loaded when the weight came from bitsandbytes, else `scale · 127`. */
 export function toBitsAndBytes(q: QuantizedWeight): BitsAndBytesInt8 {
   if (q.packed.length !== q.outFeatures * packedWidth(q.inFeatures) || q.scale.length !== q.outFeatures) {
     throw new Error(`toBitsAndBytes: packed/scale sizes do not match [${q.outFeatures}, ${q.inFeatures}]`);
   }
-  const SCB = new Float32Array(q.outFeatures);
-  for (let r = 0; r < q.outFeatures; r++) SCB[r] = (q.scale[r] as number) * 127;
+  const kept = q.SCB?.length === q.outFeatures ? q.SCB : null;
+  const SCB = kept ? Float32Array.from(kept) : Float32Array.from(q.scale, (s) => s * 127);
   return { weight: unpackInt8(q.packed, q.outFeatures, q.inFeatures), SCB, outFeatures: q.outFeatures, inFeatures: q.inFeatures };
 }
 

@@ -27,6 +27,8 @@ export class Int8Linear {
   /** float32 `[outFeatures]`: `absmax_row / 127`. */
   readonly scale: tf.Tensor1D;
   readonly bias: tf.Tensor1D | null;
+  /** bitsandbytes' SCB as an 8-bit checkpoint stored it (host copy, 4 bytes a row), so `int8Weight()` gives it back unchanged; else null. */
+  private readonly loadedSCB: Float32Array | null;
 
   private constructor(q: QuantizedWeight, options: Int8LinearOptions) {
     this.inFeatures = q.inFeatures;
@@ -41,6 +43,7 @@ export class Int8Linear {
     }
     this.packed = tf.tensor2d(q.packed, [q.outFeatures, packedWidth(q.inFeatures)], 'int32');
     this.scale = tf.tensor1d(q.scale, 'float32');
+    this.loadedSCB = q.SCB?.length === q.outFeatures ? Float32Array.from(q.SCB) : null;
     this.bias = b === undefined ? null : b instanceof Float32Array ? tf.tensor1d(b, 'float32') : tf.clone(b);
   }
 
@@ -104,12 +107,16 @@ export class Int8Linear {
 
   /**
    * The weight in bitsandbytes' 8-bit layout (what `Linear8bitLt` saves): the int8 values `[out, in]`
-   * row-major and `SCB = scale · 127` (each row's absmax). Read back from the backend (async: every
+   * row-major and `SCB` — as loaded for a weight that came from an 8-bit checkpoint (so it saves back
+   * bit for bit), else `scale · 127` (each row's absmax). Read back from the backend (async: every
    * backend, webgpu in Node included).
    */
   async int8Weight(): Promise<{ weight: Int8Array; SCB: Float32Array }> {
     const [packed, scale] = await Promise.all([this.packed.data(), this.scale.data()]);
-    const b = toBitsAndBytes({ packed: packed as Int32Array, scale: scale as Float32Array, outFeatures: this.outFeatures, inFeatures: this.inFeatures });
+    const b = toBitsAndBytes({
+      packed: packed as Int32Array, scale: scale as Float32Array, outFeatures: this.outFeatures, inFeatures: this.inFeatures,
+      ...(this.loadedSCB ? { SCB: this.loadedSCB } : {}),
+    });
     return { weight: b.weight, SCB: b.SCB };
   }
 

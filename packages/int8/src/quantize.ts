@@ -9,6 +9,8 @@ export interface QuantizedWeight {
   scale: Float32Array;
   outFeatures: number;
   inFeatures: number;
+  /** Optional: bitsandbytes' row absmax as an 8-bit checkpoint stored it (`scale = SCB / 127`), kept so it saves back unchanged. */
+  SCB?: Float32Array;
 }
 
 /** Round half away from zero (the same rule the WGSL kernels use). */

@@ -32,6 +32,12 @@ describe('bitsandbytes 8-bit layout', () => {
     expect(Array.from(q.scale)).toEqual(Array.from(SCB, (s) => Math.fround(s / 127)));
     const back = toBitsAndBytes(q);
     expect(Array.from(back.weight)).toEqual(Array.from(CB));
+    // A loaded SCB goes back as it was, even where SCB / 127 · 127 would move it by an ulp in float32.
+    const odd = Float32Array.from({ length: 4096 }, (_, i) => 0.001 + i * 1.2345e-4);
+    const changes = odd.filter((s) => Math.fround(Math.fround(s / 127) * 127) !== s).length;
+    expect(changes).toBeGreaterThan(0);
+    const oddQ = fromBitsAndBytes({ weight: new Int8Array(4096), SCB: odd, outFeatures: 4096, inFeatures: 1 });
+    expect(Array.from(toBitsAndBytes(oddQ).SCB)).toEqual(Array.from(odd));
     // Our own quantization → bitsandbytes → ours: the same scales, bit for bit, on a real-sized weight.
     const ours = quantizeFloat32(randn(512 * 64, 9, 0.05), 512, 64);
     const again = fromBitsAndBytes(toBitsAndBytes(ours));
@@ -65,6 +71,16 @@ describe('bitsandbytes 8-bit layout', () => {
     w.dispose();
     skipped.dispose?.();
     expect(() => int8LinearFactory()({ ...spec, weight: { ...spec.weight, SCB: undefined } })).toThrow(/not an 8-bit \(I8 \+ SCB\) weight/);
+  });
+
+  it('Int8Linear from an 8-bit checkpoint gives its SCB back bit for bit', async () => {
+    const SCB = Float32Array.from({ length: 64 }, (_, i) => 0.001 + i * 1.2345e-4);
+    const weight = new Int8Array(64 * 8).map((_, i) => (i % 255) - 127);
+    const layer = int8LinearFactory()({ path: 'encoder.block.0.layer.0.SelfAttention.q', inFeatures: 8, outFeatures: 64, weight: { dtype: 'I8', shape: [64, 8], data: new Uint8Array(weight.buffer), SCB } }) as Int8Linear;
+    const got = await layer.int8Weight();
+    expect(Array.from(got.SCB)).toEqual(Array.from(SCB));
+    expect(Array.from(got.weight)).toEqual(Array.from(weight));
+    layer.dispose();
   });
 
   it('Int8Linear.int8Weight() of a float-quantized layer: its int8 values and SCB = scale · 127; leaks nothing', async () => {

@@ -113,8 +113,8 @@ export async function mergeAdapterIntoCheckpoint(baseDir: string, adapter: strin
         // 8-bit weights and their SCB (float32 row absmax) keep their dtypes; other float tensors follow `dtype`.
         const out = scbOf ? 'F32' : FLOAT_DTYPES.has(info.dtype) && dtype !== 'same' && !t.endsWith('.SCB') ? dtype : info.dtype;
         outBytes.set(t, numElements(info.shape) * DTYPE_BYTES[out]);
-        const bytes = a?.int8 ? async () => asBytes((await int8.merged(a, 'weight')).weight)
-          : scbOf ? async () => asBytes((await int8.merged(scbOf, 'SCB')).SCB)
+        const bytes = a?.int8 ? async () => asBytes((await int8.merged(a)).weight)
+          : scbOf ? async () => asBytes((await int8.merged(scbOf)).SCB)
           : async () => tensorBytes(await f.read(t), out, a);
         return { name: t, dtype: out, shape: [...info.shape], bytes };
       });
@@ -228,14 +228,15 @@ const asBytes = (a: Int8Array | Float32Array) => new Uint8Array(a.buffer, a.byte
 
 /**
  * The merges of 8-bit weights (bitsandbytes' `<path>.weight` I8 + `<path>.SCB`), as PEFT merges into a
- * `Linear8bitLt`: dequantized as bitsandbytes does (`(CB · SCB) · (1/127)`), `scaling · B·A` added, and
- * quantized again per row (`round(W · 127 / absmax)`, half to even as `torch.round`; SCB = absmax).
- * The weight and its SCB are written separately (the SCB first, in name order), so each merge is made
- * once and kept until both are written.
+ * `Linear8bitLt`: dequantized as bitsandbytes does (`(CB · SCB) · (1/127)`), `scaling · B·A` added,
+ * rounded to float16 (bitsandbytes' `Int8Params` quantizes an fp16 copy) and quantized again per row
+ * (`round(W · 127 / absmax)`, half to even as `torch.round`; SCB = absmax). The weight and its SCB are
+ * written by separate producers, in whatever order the file holds them (transformers' files put all
+ * SCBs first), so each computes the merge itself: nothing is held between them — twice the arithmetic
+ * for 8-bit adapted weights, one merged tensor in memory at a time.
  */
 class Int8Merges {
   private readonly scb = new Map<string, Adapted>();
-  private readonly pending = new Map<string, { result: Promise<{ weight: Int8Array; SCB: Float32Array }>; left: Set<'weight' | 'SCB'> }>();
   constructor(private readonly where: ReadonlyMap<string, TensorInfo & { file: SafetensorsFile }>) {}
 
   expect(a: Adapted): void {
@@ -247,18 +248,7 @@ class Int8Merges {
     return this.scb.get(name);
   }
 
-  merged(a: Adapted, part: 'weight' | 'SCB'): Promise<{ weight: Int8Array; SCB: Float32Array }> {
-    let p = this.pending.get(a.path);
-    if (!p) {
-      p = { result: this.compute(a), left: new Set(['weight', 'SCB']) };
-      this.pending.set(a.path, p);
-    }
-    p.left.delete(part);
-    if (!p.left.size) this.pending.delete(a.path);
-    return p.result;
-  }
-
-  private async compute(a: Adapted): Promise<{ weight: Int8Array; SCB: Float32Array }> {
+  async merged(a: Adapted): Promise<{ weight: Int8Array; SCB: Float32Array }> {
     const read = (name: string) => this.where.get(name)!.file.read(name);
     const [w, s] = await Promise.all([read(`${a.path}.weight`), read(`${a.path}.SCB`)]);
     const [out, inF] = w.shape as [number, number];
@@ -267,19 +257,22 @@ class Int8Merges {
     const inv127 = Math.fround(7.874015718698502e-3);
     const f = Float32Array.from(q, (v, i) => Math.fround(Math.fround(v * SCB[Math.floor(i / inF)]!) * inv127));
     addScaledProduct(f, a, out, inF);
+    const h = toFloat32('F16', asBytes16(float32ToF16Bits(f))); // the fp16 copy bitsandbytes quantizes
     const weight = new Int8Array(out * inF);
     const absmax = new Float32Array(out);
     for (let r = 0; r < out; r++) {
       let m = 0;
-      for (let c = 0; c < inF; c++) m = Math.max(m, Math.abs(f[r * inF + c]!));
+      for (let c = 0; c < inF; c++) m = Math.max(m, Math.abs(h[r * inF + c]!));
       absmax[r] = m;
       if (m === 0) continue;
       const k = Math.fround(127 / m);
-      for (let c = 0; c < inF; c++) weight[r * inF + c] = roundHalfEven(Math.fround(f[r * inF + c]! * k));
+      for (let c = 0; c < inF; c++) weight[r * inF + c] = roundHalfEven(Math.fround(h[r * inF + c]! * k));
     }
     return { weight, SCB: absmax };
   }
 }
+
+const asBytes16 = (a: Uint16Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 /** `torch.round`: to nearest, half to even. */
 function roundHalfEven(v: number): number {

@@ -17,6 +17,8 @@ export interface Linear {
    * (row-major float32) and this one's bias; lets {@link LoraModel.mergeAndUnloadAsync} keep the format.
    */
   requantize?(weight: Float32Array): Linear;
+  /** Optional: the weight in bitsandbytes' 8-bit form (not read by this package; part of the shared contract). */
+  int8Weight?(): Promise<{ weight: Int8Array; SCB: Float32Array }>;
   /** Frees what the layer holds. */
   dispose?(): void;
 }

@@ -246,9 +246,11 @@ describe('mergeAdapterIntoCheckpoint (merge on the files, one tensor at a time)'
         expect(Array.from(f32(s))).toEqual(Array.from(SCB));
         continue;
       }
-      // Expected: the 8-bit base dequantized, plus PEFT's delta (golden merged − float base), quantized again.
+      // Expected: the 8-bit base dequantized, plus PEFT's delta (golden merged − float base), rounded to
+      // fp16 (bitsandbytes quantizes an fp16 copy), quantized again.
       const [o, inF] = w.shape as [number, number];
-      const target = dq(CB, SCB, inF).map((v, i) => v + (want[i]! - f32(base.get(`${path}.weight`)!)[i]!));
+      const merged32 = dq(CB, SCB, inF).map((v, i) => v + (want[i]! - f32(base.get(`${path}.weight`)!)[i]!));
+      const target = toFloat32('F16', new Uint8Array(float32ToF16Bits(merged32).buffer));
       const got = dq(new Int8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength), f32(s), inF);
       for (let r = 0; r < o; r++) {
         const absmax = Math.max(...target.subarray(r * inF, (r + 1) * inF).map(Math.abs));
@@ -265,6 +267,21 @@ describe('mergeAdapterIntoCheckpoint (merge on the files, one tensor at a time)'
     expect(worst).toBeLessThan(1.01);
     expect(flips).toBeLessThan(4);
     for (const name of ['shared.weight', 'encoder.final_layer_norm.weight']) expect(merged.get(name)!.dtype).toBe('BF16');
+    // transformers' layout: tensors by dtype (all SCBs first), here SCBs in one shard and the int8 weights in
+    // another — the same bytes come out.
+    const dm = join(tmp, 'base-8bit-dtype-major');
+    await mkdir(dm, { recursive: true });
+    const byKind = (k: (n: string) => boolean) => new Map([...tensors].filter(([n]) => k(n)));
+    await writeFile(join(dm, 'a.safetensors'), serializeSafetensors(byKind((n) => !n.endsWith('.weight') || !tensors.get(n)!.dtype.startsWith('I')), { format: 'pt' }));
+    await writeFile(join(dm, 'b.safetensors'), serializeSafetensors(byKind((n) => n.endsWith('.weight') && tensors.get(n)!.dtype === 'I8'), { format: 'pt' }));
+    const map = Object.fromEntries([...tensors].map(([n, t]) => [n, n.endsWith('.weight') && t.dtype === 'I8' ? 'b.safetensors' : 'a.safetensors']));
+    await writeFile(join(dm, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: map }));
+    await copyFile(fixture('ul2-tiny/config.json'), join(dm, 'config.json'));
+    const dmOut = join(tmp, 'merged-8bit-dtype-major');
+    await mergeAdapterIntoCheckpoint(dm, step3, dmOut, { dtype: 'BF16' });
+    const split = new Map([...(await read(join(dmOut, 'a.safetensors'))), ...(await read(join(dmOut, 'b.safetensors')))]);
+    expect([...split.keys()].sort()).toEqual([...merged.keys()].sort());
+    for (const [n, t] of merged) expect(Buffer.compare(Buffer.from(split.get(n)!.data), Buffer.from(t.data)), n).toBe(0);
   });
 
   it('an adapter that does not fit, an unknown dtype or the base folder as output: one clear error, nothing written', async () => {

@@ -116,6 +116,14 @@ export async function streamCheckpoint(
       misshaped.push(`lm_head.weight (${head.info.dtype}${JSON.stringify(head.info.shape)}, expected F32/F16/BF16${JSON.stringify(headShape)})`);
     }
     for (const name of where.keys()) if (!expected.has(name) && !int8Parts.has(name) && !(OPTIONAL_TENSORS as readonly string[]).includes(name)) unexpected.push(name);
+    // weight_format scalars (1 byte each) are read now, so a bad one is part of this one error.
+    for (const name of int8Parts) {
+      const at = where.get(name);
+      if (!name.endsWith('.weight_format') || !at || misshaped.some((m) => m.startsWith(`${name} `))) continue;
+      const f = await at.file.read(name);
+      const value = toFloat32(f.dtype, f.data)[0];
+      if (value !== 0) misshaped.push(`${name} (${value}: only bitsandbytes' row-major 8-bit layout, 0, is supported)`);
+    }
     if (missing.length + misshaped.length + unexpected.length + duplicates.length > 0) {
       const parts = [
         missing.length ? `missing: ${missing.join(', ')}` : '',
@@ -159,17 +167,8 @@ export async function streamCheckpoint(
   }
 }
 
-/**
- * `<path>.SCB` of an 8-bit projection as float32 (bitsandbytes' row absmax), after checking that
- * `<path>.weight_format`, when present, is 0 ("row", the only layout bitsandbytes saves).
- */
+/** `<path>.SCB` of an 8-bit projection as float32 (bitsandbytes' row absmax; `weight_format` was checked with the headers). */
 async function int8Statistics(where: ReadonlyMap<string, { file: SafetensorsFile; info: TensorInfo }>, path: string): Promise<Float32Array> {
-  const fmt = where.get(`${path}.weight_format`);
-  if (fmt) {
-    const f = await fmt.file.read(`${path}.weight_format`);
-    const value = toFloat32(f.dtype, f.data)[0];
-    if (value !== 0) throw new Error(`${path}.weight_format is ${value}: only bitsandbytes' row-major 8-bit layout (0) is supported`);
-  }
   const scb = await where.get(`${path}.SCB`)!.file.read(`${path}.SCB`);
   const values = toFloat32(scb.dtype, scb.data);
   for (const [r, v] of values.entries()) if (!(v >= 0 && v <= 3.4e38)) throw new Error(`${path}.SCB[${r}] = ${v} is not a finite absmax ≥ 0`);

@@ -17,12 +17,21 @@ export interface SavePretrainedOptions {
    * serialization): for each linear that offers `int8Weight()`, `<path>.weight` I8 `[out, in]`,
    * `<path>.SCB` F32 `[out]` (row absmax) and `<path>.weight_format` U8 `0`; config.json gets a
    * bitsandbytes `quantization_config` (`load_in_8bit`, the float projections in
-   * `llm_int8_skip_modules`). Default false: every projection is written dequantized.
+   * `llm_int8_skip_modules`). T5's `wo` projections are written dequantized even when int8: transformers
+   * keeps them float (`_keep_in_fp32_modules`) and would misread an 8-bit one. Default false: every
+   * projection is written dequantized.
    */
   keepInt8?: boolean;
 }
 
-/** transformers' `BitsAndBytesConfig(load_in_8bit=True)` as `to_dict()` writes it into config.json (`skip`: llm_int8_skip_modules). */
+/** T5's `_keep_in_fp32_modules` (transformers never loads these in 8 bit). */
+const KEEP_FLOAT = /(^|\.)wo$/;
+
+/**
+ * transformers' `BitsAndBytesConfig(load_in_8bit=True)` as `to_dict()` writes it into config.json (`skip`:
+ * llm_int8_skip_modules). `llm_int8_threshold` is bitsandbytes' default 6.0: it is how transformers
+ * computes when it loads the file, not a record of our layers' modes (weight-only layers have no threshold).
+ */
 function bitsAndBytesConfig(skip: string[] | null): Record<string, unknown> {
   return {
     _load_in_4bit: false, _load_in_8bit: true, bnb_4bit_compute_dtype: 'float32', bnb_4bit_quant_storage: 'uint8', bnb_4bit_quant_type: 'fp4',
@@ -68,8 +77,13 @@ export async function savePretrained(model: T5ForConditionalGeneration, dir: str
   if (!model.lm_head.tied) expected.set('lm_head.weight', { shape: [model.config.vocab_size, model.config.d_model] });
   const names = [...expected.keys()];
   const linears = new Map(model.listLinears());
-  // Projections written in 8 bit (keepInt8): their weight keys.
-  const int8 = new Set(options.keepInt8 ? names.filter((n) => expected.get(n)!.linear && linears.get(expected.get(n)!.linear!.path)?.int8Weight) : []);
+  // Projections written in 8 bit (keepInt8): their weight keys. Not T5's `wo`: transformers keeps it in
+  // float whatever the checkpoint says (`T5PreTrainedModel._keep_in_fp32_modules = ["wo"]`), so an I8
+  // `wo` would load there as raw integers; it is written dequantized and listed as skipped.
+  const int8 = new Set(options.keepInt8 ? names.filter((n) => {
+    const path = expected.get(n)!.linear?.path;
+    return path !== undefined && !KEEP_FLOAT.test(path) && linears.get(path)?.int8Weight !== undefined;
+  }) : []);
   // Shards in checkpoint order, each at most maxShard bytes (a larger tensor gets one of its own).
   const shards: string[][] = [[]];
   let bytes = 0;

@@ -124,10 +124,11 @@ describe('8-bit checkpoints (bitsandbytes serialization)', () => {
     float.dispose();
   });
 
-  it('save with keepInt8 writes the same 8-bit tensors and a bitsandbytes quantization_config; without it, float weights and no quantization_config', async () => {
+  it('save with keepInt8 writes the same 8-bit tensors (T5\'s wo dequantized, as transformers keeps it float) and a bitsandbytes quantization_config; without it, float weights and no quantization_config', async () => {
     const { dir, quantized } = write8bit('bnb-resave');
     const model = await T5ForConditionalGeneration.fromPretrained(dir, {
-      makeLinear: (spec) => (spec.path.endsWith('.wo') ? Float32Linear.fromSpec(spec) : new Int8Backed(spec, { weight: new Int8Array(spec.weight.data.slice().buffer), SCB: spec.weight.SCB! })),
+      // Every projection 8-bit, wo included: transformers keeps T5's wo float (_keep_in_fp32_modules), so it is saved dequantized.
+      makeLinear: (spec) => new Int8Backed(spec, { weight: new Int8Array(spec.weight.data.slice().buffer), SCB: spec.weight.SCB! }),
     });
     const before = tf.memory().numTensors;
     const out = join(tmp, 'resaved');
@@ -175,7 +176,7 @@ describe('8-bit checkpoints (bitsandbytes serialization)', () => {
     }
     const fmt = write8bit('fmt', (t) => t.set(`${q0}.weight_format`, { dtype: 'U8', shape: [], data: new Uint8Array([1]) }));
     const before = tf.memory().numTensors;
-    await expect(T5ForConditionalGeneration.fromPretrained(fmt.dir)).rejects.toThrow(/weight_format is 1: only bitsandbytes' row-major 8-bit layout \(0\) is supported/);
+    await expect(T5ForConditionalGeneration.fromPretrained(fmt.dir)).rejects.toThrow(/checkpoint does not match config\.json — mis-shaped: .*\.weight_format \(1: only bitsandbytes' row-major 8-bit layout, 0, is supported\)/);
     expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -211,7 +211,7 @@ describe('LoRA on ul2-tiny against PEFT 0.21 (r 4, alpha 8, q and v)', () => {
     const l = loss(merged);
     const err = Math.abs(l.dataSync()[0]! - c.merged_loss_after_step3) / c.merged_loss_after_step3;
     console.log(`8-bit merged ul2-tiny: loss ${l.dataSync()[0]!.toFixed(5)} vs PEFT's float merge ${c.merged_loss_after_step3.toFixed(5)} (rel ${err.toExponential(2)})`);
-    expect(err).toBeLessThan(2e-2);
+    expect(err).toBeLessThan(1.5e-3); // measured 7.5e-4: two int8 roundings of q/v and the rest
     l.dispose();
     merged.dispose();
   });
