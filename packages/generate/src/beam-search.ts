@@ -11,6 +11,8 @@ interface Hyp {
   ids: number[];
   /** float32 score: running = summed log-probs; finished = length-penalised. */
   score: number;
+  /** Per generated token, the running row (b * numBeams + beam) it was chosen from (transformers' `beam_indices`). */
+  beams: number[];
 }
 interface Finished extends Hyp {
   /** transformers' `is_sent_finished`. */
@@ -56,7 +58,9 @@ export async function beamSearch<Enc, Cache>(
   decoder: Decoder<Enc, Cache>,
   batch: number,
   o: ResolvedOptions,
-): Promise<{ sequences: number[][]; scores: number[] }> {
+  /** With `outputScores`: filled with each step's processed log-probs per running row (`scores[step][row]`). */
+  scoresOut?: Float32Array[][],
+): Promise<{ sequences: number[][]; scores: number[]; beamIndices: number[][] }> {
   const nb = o.numBeams;
   const eos = new Set(o.eosTokenIds);
   const nEos = o.eosTokenIds.length;
@@ -68,10 +72,10 @@ export async function beamSearch<Enc, Cache>(
 
   // `running_beam_scores[:, 1:] = -1e9` so the first step expands beam 0 only.
   let running: Hyp[][] = Array.from({ length: batch }, () =>
-    Array.from({ length: nb }, (_, k) => ({ ids: [o.decoderStartTokenId], score: k === 0 ? 0 : NEG })),
+    Array.from({ length: nb }, (_, k) => ({ ids: [o.decoderStartTokenId], score: k === 0 ? 0 : NEG, beams: [] })),
   );
   let finished: Finished[][] = Array.from({ length: batch }, () =>
-    Array.from({ length: nb }, () => ({ ids: [o.decoderStartTokenId], score: NEG, done: false })),
+    Array.from({ length: nb }, () => ({ ids: [o.decoderStartTokenId], score: NEG, done: false, beams: [] })),
   );
   const unsatisfied = new Array<boolean>(batch).fill(true); // `is_early_stop_heuristic_unsatisfied`
   let curLen = 1;
@@ -83,6 +87,7 @@ export async function beamSearch<Enc, Cache>(
       processScores(l, (running[Math.floor(r / nb)]?.[r % nb] as Hyp).ids, proc);
       return l;
     });
+    scoresOut?.push(logProbs.map((l) => l.slice()));
     const vocab = (logProbs[0] as Float32Array).length;
     let allHit = true;
     const nextRunning: Hyp[][] = [];
@@ -104,7 +109,7 @@ export async function beamSearch<Enc, Cache>(
         const k = Math.floor(i / vocab);
         const token = i % vocab;
         const ids = [...(beams[k] as Hyp).ids, token];
-        return { ids, score: acc[i] as number, src: b * nb + k, hits: eos.has(token) || ids.length >= o.maxLength };
+        return { ids, score: acc[i] as number, src: b * nb + k, hits: eos.has(token) || ids.length >= o.maxLength, beams: [...(beams[k] as Hyp).beams, b * nb + k] };
       });
       if (!cands.every((c) => c.hits)) allHit = false;
 
@@ -113,7 +118,7 @@ export async function beamSearch<Enc, Cache>(
       const next = topKIndices(runScores, nb).map((j) => {
         const c = cands[j] as Candidate;
         gatherRows.push(c.src);
-        return { ids: c.ids, score: runScores[j] as number };
+        return { ids: c.ids, score: runScores[j] as number, beams: c.beams };
       });
       nextRunning.push(next);
 
@@ -130,7 +135,7 @@ export async function beamSearch<Enc, Cache>(
       });
       const merged: Finished[] = [
         ...prev,
-        ...cands.map((c, j) => ({ ids: c.ids, score: finScores[j] as number, done: just[j] as boolean })),
+        ...cands.map((c, j) => ({ ids: c.ids, score: finScores[j] as number, done: just[j] as boolean, beams: c.beams })),
       ];
       nextFinished.push(topKIndices(merged.map((m) => m.score), nb).map((m) => merged[m] as Finished));
     }
@@ -159,5 +164,7 @@ export async function beamSearch<Enc, Cache>(
   return {
     sequences: picked.map((f) => [...f.ids, ...new Array<number>(outLen - f.ids.length).fill(o.beamFillTokenId)]),
     scores: picked.map((f) => f.score),
+    // `beam_indices`: one per generated position, -1 past the row's end.
+    beamIndices: picked.map((f) => [...f.beams, ...new Array<number>(outLen - 1 - f.beams.length).fill(-1)]),
   };
 }

@@ -22,8 +22,9 @@ export async function generate<Enc, Cache>(
   const o = resolveOptions(withModelDefaults(model, options));
   return withEncoded(model, inputs, o, async (decoder, batch) => {
     if (o.numBeams > 1) {
-      const { sequences, scores } = await beamSearch(decoder, batch, o);
-      return { sequences, sequencesScores: scores };
+      const stepScores: Float32Array[][] | undefined = o.outputScores ? [] : undefined;
+      const { sequences, scores, beamIndices } = await beamSearch(decoder, batch, o, stepScores);
+      return stepScores ? { sequences, sequencesScores: scores, scores: stepScores, beamIndices } : { sequences, sequencesScores: scores };
     }
     const rows = o.doSample ? batch * o.numReturnSequences : batch;
     const sequences: number[][] = [];

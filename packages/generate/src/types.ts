@@ -147,9 +147,18 @@ export interface GenerateOutput {
   /** Beam search only: each returned row's final score (transformers' `sequences_scores`). */
   sequencesScores?: number[];
   /**
-   * With `outputScores` (greedy and sampling): transformers' `scores` — per generated step, per row,
-   * the processed next-token scores (after the logits processors and, when sampling, the warpers)
-   * the token was chosen from: `scores[step][row]`, a `Float32Array` of the vocabulary size.
+   * With `outputScores`: transformers' `scores` — per generated step, per row, the processed next-token
+   * scores the token was chosen from: `scores[step][row]`, a `Float32Array` of the vocabulary size. Greedy
+   * and sampling: after the logits processors (and, sampling, the warpers), rows as `sequences`. Beam
+   * search: the processed log-probabilities of each running beam (`batch × numBeams` rows, before its
+   * beam score is added); `beamIndices` says which row each returned token came from.
    */
   scores?: Float32Array[][];
+  /**
+   * Beam search with `outputScores` (transformers' `beam_indices`): per returned sequence and generated
+   * position, the running row (`input · numBeams + beam`) of `scores[step]` its token was chosen from;
+   * -1 past the sequence's end. `Σ_t scores[t][beamIndices[i][t]][token]` is the sequence's summed
+   * log-probability (transformers' `compute_transition_scores`).
+   */
+  beamIndices?: number[][];
 }

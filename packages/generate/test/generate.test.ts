@@ -164,7 +164,38 @@ describe('outputScores', () => {
       expect(Array.from(sc!).filter(Number.isFinite)).toHaveLength(2);
       expect(Number.isFinite(sc![sampled.sequences[0]![s + 1]!])).toBe(true);
     }
-    await expect(generate(model, INPUTS, { ...T5, numBeams: 2, outputScores: true })).rejects.toThrow('`outputScores` applies to greedy and sampled decoding');
+  });
+
+  it("beam search: scores per running beam and beam_indices, whose transition scores sum to each sequence's score × length ** lengthPenalty", async () => {
+    for (const lengthPenalty of [1, 0.5]) {
+      const o = { ...T5, maxNewTokens: 6, numBeams: 3, numReturnSequences: 2, lengthPenalty, repetitionPenalty: 1.3 }; // processed ≠ raw log-probs
+      const plain = await generate(model, INPUTS, o);
+      const before = tf.memory().numTensors;
+      const out = await generate(model, INPUTS, { ...o, outputScores: true });
+      expect(tf.memory().numTensors).toBe(before);
+      expect(out.sequences).toEqual(plain.sequences);
+      expect(out.sequencesScores).toEqual(plain.sequencesScores);
+      expect(plain.beamIndices).toBeUndefined();
+      const rows = INPUTS.inputIds.length * 3;
+      for (const step of out.scores!) expect(step).toHaveLength(rows);
+      for (const [i, seq] of out.sequences.entries()) {
+        const input = Math.floor(i / 2);
+        const idx = out.beamIndices![i]!;
+        expect(idx).toHaveLength(seq.length - 1);
+        let sum = 0;
+        let len = 0;
+        for (const [t, row] of idx.entries()) {
+          if (row === -1) {
+            expect(idx.slice(t).every((r) => r === -1)).toBe(true);
+            break;
+          }
+          expect(Math.floor(row / 3), `sequence ${i} step ${t}`).toBe(input);
+          sum += out.scores![t]![row]![seq[t + 1]!]!;
+          len++;
+        }
+        expect(sum / len ** lengthPenalty).toBeCloseTo(out.sequencesScores![i]!, 4);
+      }
+    }
   });
 });
 
