@@ -1,6 +1,7 @@
 import type { Decoder } from './decoder.js';
 import { logSoftmax, processScores } from './logits-process.js';
 import type { ResolvedOptions } from './options.js';
+import { hitsStopString } from './sample-search.js';
 import { makeRng, sampleWithoutReplacement } from './sampling.js';
 
 const f32 = Math.fround;
@@ -21,7 +22,7 @@ interface Finished extends Hyp {
 interface Candidate extends Hyp {
   /** Flat row (b * numBeams + beam) of the running beam it extends: the cache row to gather. */
   src: number;
-  /** `next_token_hits_stopping_criteria`: EOS or max length. */
+  /** `next_token_hits_stopping_criteria`: EOS, max length or a stop string. */
   hits: boolean;
 }
 
@@ -109,7 +110,9 @@ export async function beamSearch<Enc, Cache>(
         const k = Math.floor(i / vocab);
         const token = i % vocab;
         const ids = [...(beams[k] as Hyp).ids, token];
-        return { ids, score: acc[i] as number, src: b * nb + k, hits: eos.has(token) || ids.length >= o.maxLength, beams: [...(beams[k] as Hyp).beams, b * nb + k] };
+        // `stopping_criteria` on each continuation: EOS, max length, stop strings (transformers checks all three here).
+        const hits = eos.has(token) || ids.length >= o.maxLength || hitsStopString(ids.slice(1), o.stopStrings, o.tokenizer);
+        return { ids, score: acc[i] as number, src: b * nb + k, hits, beams: [...(beams[k] as Hyp).beams, b * nb + k] };
       });
       if (!cands.every((c) => c.hits)) allHit = false;
 

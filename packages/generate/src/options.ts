@@ -183,9 +183,6 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
   }
   const outputScores = o.outputScores ?? false;
   if (typeof outputScores !== 'boolean') p.push(`\`outputScores\` must be a boolean (got ${String(outputScores)})`);
-  if (numBeams > 1 && Array.isArray(stopStrings) && stopStrings.length > 0) {
-    p.push('`stopStrings` applies to greedy and sampled decoding (numBeams 1)');
-  }
   if (numBeams > 1 && onToken !== undefined) {
     p.push('`onToken` streams greedy or sampled decoding only (beam search chooses its output at the end)');
   }

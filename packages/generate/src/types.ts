@@ -116,8 +116,9 @@ export interface GenerateOptions {
   signal?: AbortSignal;
   /**
    * transformers' `stop_strings`: a row stops once its generated text (decoded with `tokenizer`)
-   * contains one of these; the token that completes it is kept, later positions are padded. Greedy
-   * and sampled decoding; needs `tokenizer` (`generateText` and `streamText` pass theirs).
+   * contains one of these; the token that completes it is kept, later positions are padded. With beams,
+   * a continuation that completes one is finished like one that ends in EOS (transformers applies its
+   * stopping criteria to every continuation). Needs `tokenizer` (`generateText` and `streamText` pass theirs).
    */
   stopStrings?: string[];
   /** Return the processed scores of every step (`GenerateOutput.scores`; transformers' `output_scores`). Default false. */

@@ -338,7 +338,7 @@ describe('streaming and text', () => {
     expect(beams).toHaveLength(2);
   });
 
-  it("stopStrings (transformers' stop_strings): each row stops at the token completing one, kept; text and stream agree; greedy and sampled only", async () => {
+  it("stopStrings (transformers' stop_strings): each row stops at the token completing one, kept; text and stream agree; beams finish there", async () => {
     const prompts = ['abc', 'hide', 'n'];
     const full = await generateText(model, tokenizer, prompts, { ...T5, maxNewTokens: 12 });
     // A stop string from the middle of the first row's unstopped text.
@@ -359,7 +359,18 @@ describe('streaming and text', () => {
     const { sequences } = await generate(model, { inputIds: [Array.from(tokenizer.encode('abc'))] }, { ...T5, maxNewTokens: 12, stopStrings: [stop], tokenizer });
     expect(tokenizer.decode(sequences[0]!.slice(1))).toBe(stopped[0]);
     await expect(generate(model, INPUTS, { ...T5, stopStrings: [stop] })).rejects.toThrow('`stopStrings` needs `tokenizer`');
-    await expect(generateText(model, tokenizer, 'abc', { ...T5, numBeams: 2, stopStrings: [stop] })).rejects.toThrow('`stopStrings` applies to greedy and sampled decoding');
+    // Beams: a continuation completing the stop string is finished there (as one ending in EOS).
+    const beamFull = await generateText(model, tokenizer, 'abc', { ...T5, maxNewTokens: 12, numBeams: 3 });
+    const beamStop = beamFull[0]!.slice(1, 3);
+    // The ids (not generateText's cut): a returned beam holding the stop string ends right after it.
+    const beamIds = await generate(model, { inputIds: [Array.from(tokenizer.encode('abc'))] }, { ...T5, maxNewTokens: 12, numBeams: 3, numReturnSequences: 3, stopStrings: [beamStop], tokenizer });
+    const beamTexts = beamIds.sequences.map((r) => {
+      const end = r.indexOf(1, 1);
+      return tokenizer.decode(r.slice(1, end < 0 ? undefined : end));
+    });
+    expect(beamTexts.some((t) => t.endsWith(beamStop))).toBe(true);
+    for (const t of beamTexts) expect(t.indexOf(beamStop) < 0 || t.indexOf(beamStop) + beamStop.length === t.length, t).toBe(true);
+    expect(beamTexts[0]).not.toBe(beamFull[0]);
   });
 
   it('streamText pieces join into generateText', async () => {
