@@ -27,33 +27,39 @@ export async function accumulateGradients<B>(model: Trainable<B>, microBatches: 
   let acc: Record<string, tf.Tensor> | null = null;
   let lossSum = 0;
   let tokens = 0;
-  for (const batch of microBatches) {
-    let count = 0;
-    const { value, grads } = tf.variableGrads(() => {
-      const r = model.lossSum(batch, true);
-      count = r.count;
-      return r.sum;
-    }, variables as tf.Variable[]);
-    // Read asynchronously: synchronous reads do not exist on webgpu in Node (no OffscreenCanvas).
-    lossSum += (await value.data())[0]!;
-    value.dispose();
-    tokens += count;
-    if (acc === null) {
-      acc = grads;
-    } else {
-      const prev: Record<string, tf.Tensor> = acc;
-      const next: Record<string, tf.Tensor> = {};
-      for (const name of new Set([...Object.keys(prev), ...Object.keys(grads)])) {
-        const a = prev[name];
-        const b = grads[name];
-        next[name] = a && b ? tf.add(a, b) : (a ?? b)!;
-        if (a && b) {
-          a.dispose();
-          b.dispose();
+  try {
+    for (const batch of microBatches) {
+      let count = 0;
+      const { value, grads } = tf.variableGrads(() => {
+        const r = model.lossSum(batch, true);
+        count = r.count;
+        return r.sum;
+      }, variables as tf.Variable[]);
+      // Read asynchronously: synchronous reads do not exist on webgpu in Node (no OffscreenCanvas).
+      lossSum += (await value.data())[0]!;
+      value.dispose();
+      tokens += count;
+      if (acc === null) {
+        acc = grads;
+      } else {
+        const prev: Record<string, tf.Tensor> = acc;
+        const next: Record<string, tf.Tensor> = {};
+        for (const name of new Set([...Object.keys(prev), ...Object.keys(grads)])) {
+          const a = prev[name];
+          const b = grads[name];
+          next[name] = a && b ? tf.add(a, b) : (a ?? b)!;
+          if (a && b) {
+            a.dispose();
+            b.dispose();
+          }
         }
+        acc = next;
       }
-      acc = next;
     }
+  } catch (e) {
+    // A later micro-batch failed: the gradients summed so far are freed, not leaked.
+    for (const g of Object.values(acc ?? {}) as tf.Tensor[]) g.dispose();
+    throw e;
   }
   const summed = acc ?? {};
   const out: Record<string, tf.Tensor> = {};

@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { sumInOrder } from './sum.js';
 
 /**
- * The global L2 norm of `grads` (float32 tensor math, as `torch.nn.utils.clip_grad_norm_`:
- * the norm of the per-tensor norms).
+ * The global L2 norm of `grads`, `sqrt(Σ_tensors Σ g²)` in float32 (`torch.nn.utils.clip_grad_norm_` takes
+ * the norm of the per-tensor norms: the same value up to float32 rounding).
  */
 export async function globalNorm(grads: readonly tf.Tensor[]): Promise<number> {
   if (grads.length === 0) return 0;

@@ -191,235 +191,261 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
     names.add(v.name);
   }
   const optimizer = new AdamW({ lr: baseLr, betas: options.betas, eps: options.eps, weightDecay: options.weightDecay });
-
-  let rng = seedrandom(String(options.seed ?? 42), { state: true });
-  let st: TrainerState = {
-    version: 1,
-    step: 0,
-    cursor: { epoch: 0, position: 0 },
-    rng: rng.state(),
-    badStepsInARow: 0,
-    skippedSteps: 0,
-    metrics: [],
-    bestEvalLoss: null,
-    evalsWithoutImprovement: 0,
-    lastEvalStep: -1,
-    schedule: { kind, warmupSteps, totalSteps: totalSteps ?? null },
-  };
-  let resumedFrom: string | null = null;
-  let bestVariables: Awaited<ReturnType<typeof snapshotVariables>> | null = null;
-  let lastCheckpoint: string | null = null;
-  if (options.resume && checkpointDir) {
-    const found = await latestCheckpoint(checkpointDir);
-    if (found) {
-      const ck = await readCheckpoint<TrainerState>(found);
-      restoreVariables(variables, ck.variables);
-      bestVariables = keepBest ? (ck.best ?? null) : null;
-      optimizer.setState(ck.optimizer, variables);
-      st = ck.state;
-      // The best evaluation counts only with its variables (a run resumed without loadBestModelAtEnd,
-      // or one whose checkpoint lacks them, starts tracking afresh).
-      if (!bestVariables && st.best) {
-        if (keepBest) logger.log(`${found} holds no ${BEST_FILE}: the best model is tracked from here on`);
-        st.best = null;
-      }
-      rng = seedrandom('', { state: st.rng });
-      resumedFrom = lastCheckpoint = found;
-    }
-  }
-  optimizer.initSlots(variables); // so that the first step allocates nothing that outlives it
-  const metricsPath = checkpointDir ? join(checkpointDir, METRICS_FILE) : null;
-  if (checkpointDir && metricsPath) {
-    await mkdir(checkpointDir, { recursive: true });
-    // the metrics up to the checkpoint: lines written after it by a killed run are dropped
-    await writeFileAtomic(metricsPath, st.metrics.map((r) => JSON.stringify(r) + '\n').join(''));
-  }
-
-  const record = async (r: MetricRecord) => {
-    st.metrics.push(r);
-    if (metricsPath) await appendFile(metricsPath, JSON.stringify(r) + '\n');
-  };
-  const saveCheckpoint = async () => {
-    if (!checkpointDir) return;
-    st.rng = rng.state();
-    lastCheckpoint = await writeCheckpoint(checkpointDir, st.step, {
-      variables: await snapshotVariables(variables), optimizer: await optimizer.getState(), state: st, ...(keepBest && bestVariables ? { best: bestVariables } : {}),
-    });
-    await pruneCheckpoints(checkpointDir, keepLast);
-    await writeFileAtomic(join(checkpointDir, LOSS_CURVE_FILE), lossCurveSvg(st.metrics));
-    logger.log(`checkpoint written: ${lastCheckpoint}`);
-  };
-  let lastSavedStep = resumedFrom ? st.step : -1;
-  let lastCheckpointStep = resumedFrom ? st.step : -1;
-  const save = async (reason: SaveInfo['reason'], epoch: number) => {
-    if (onSave && lastSavedStep !== st.step) await onSave({ step: st.step, epoch, reason, variables });
-    lastSavedStep = st.step;
-  };
-  const checkpoint = async () => {
-    if (lastCheckpointStep !== st.step) await saveCheckpoint();
-    lastCheckpointStep = st.step;
-  };
-  let lastEval: EvalRecord | null = [...st.metrics].reverse().find((r): r is EvalRecord => r.type === 'eval') ?? null;
-  let stopEarly = false;
-  const runEval = async (epoch: number) => {
-    if (!evalData || st.lastEvalStep === st.step) return;
-    const e: EvalResult = await evaluate(model, evalData);
-    const rec: EvalRecord = { type: 'eval', step: st.step, epoch, ...e };
-    st.lastEvalStep = st.step;
-    lastEval = rec;
-    await record(rec);
-    logger.onEval(rec);
-    if (keepBest && Number.isFinite(e.loss) && (!st.best || e.loss < st.best.loss)) {
-      st.best = { step: st.step, epoch, loss: e.loss };
-      bestVariables = await snapshotVariables(variables);
-    }
-    if (earlyStopping) {
-      if (Number.isFinite(e.loss) && (st.bestEvalLoss === null || e.loss < st.bestEvalLoss - (earlyStopping.minDelta ?? 0))) {
-        st.bestEvalLoss = e.loss;
-        st.evalsWithoutImprovement = 0;
-      } else if (++st.evalsWithoutImprovement >= earlyStopping.patience) {
-        stopEarly = true;
-        logger.log(`early stopping: eval loss has not improved for ${st.evalsWithoutImprovement} evaluations (best ${st.bestEvalLoss})`);
-      }
-    }
-  };
-
-  let stopRequested = false;
-  const onSigint = () => {
-    if (!stopRequested) logger.log('SIGINT: finishing the current step, then writing a checkpoint');
-    stopRequested = true;
-  };
-  const onAbort = () => {
-    stopRequested = true;
-  };
-  const handleSigint = options.handleSigint ?? true;
-  if (handleSigint) process.on('SIGINT', onSigint);
-  options.signal?.addEventListener('abort', onAbort);
-  if (options.signal?.aborted) stopRequested = true;
-
-  let stopReason: TrainResult['stopReason'] = 'completed';
-  const started = performance.now();
-  let stepsThisRun = 0;
-  logger.onStart?.({ startStep: st.step, totalSteps, epochs, resumedFrom });
+  // The optimizer's moments reach the caller only through the result: freed here if the run throws.
   try {
-    outer: while (st.cursor.epoch < epochs) {
-      const epoch = st.cursor.epoch;
-      const it = data.batches(st.cursor)[Symbol.iterator]();
-      let epochEnded = false;
-      while (!epochEnded) {
-        if (maxSteps !== undefined && st.step >= maxSteps) {
-          stopReason = 'maxSteps';
-          break outer;
-        }
-        if (stopRequested) {
-          stopReason = 'interrupted';
-          break outer;
-        }
-        const window: B[] = [];
-        let cursor = st.cursor;
-        while (window.length < accum) {
-          const r = it.next();
-          if (r.done) {
-            epochEnded = true;
-            break;
-          }
-          window.push(r.value.batch);
-          cursor = r.value.next;
-          if (cursor.epoch !== epoch) {
-            epochEnded = true;
-            break;
-          }
-        }
-        if (window.length === 0) break;
 
-        const dropoutSeed = rng.int32() >>> 0;
-        model.setDropoutSeed?.(dropoutSeed);
-        const lr = baseLr * lrMultiplier(st.step, sched);
-        const tensorsBefore = debug ? tf.memory().numTensors : 0;
-        const t0 = performance.now();
-        const r = await optimizerStep(model, optimizer, window, { lr, maxGradNorm });
-        const seconds = (performance.now() - t0) / 1000;
-        st.step += 1;
-        stepsThisRun += 1;
-        if (debug) {
-          const after = tf.memory().numTensors;
-          if (after !== tensorsBefore) throw new Error(`tensor leak at optimizer step ${st.step}: ${tensorsBefore} tensors before, ${after} after`);
+    let rng = seedrandom(String(options.seed ?? 42), { state: true });
+    let st: TrainerState = {
+      version: 1,
+      step: 0,
+      cursor: { epoch: 0, position: 0 },
+      rng: rng.state(),
+      badStepsInARow: 0,
+      skippedSteps: 0,
+      metrics: [],
+      bestEvalLoss: null,
+      evalsWithoutImprovement: 0,
+      lastEvalStep: -1,
+      schedule: { kind, warmupSteps, totalSteps: totalSteps ?? null },
+    };
+    let resumedFrom: string | null = null;
+    let bestVariables: Awaited<ReturnType<typeof snapshotVariables>> | null = null;
+    let lastCheckpoint: string | null = null;
+    if (options.resume && checkpointDir) {
+      const found = await latestCheckpoint(checkpointDir);
+      if (found) {
+        const ck = await readCheckpoint<TrainerState>(found);
+        restoreVariables(variables, ck.variables);
+        bestVariables = keepBest ? (ck.best ?? null) : null;
+        optimizer.setState(ck.optimizer, variables);
+        st = ck.state;
+        // The best evaluation counts only with its variables (a run resumed without loadBestModelAtEnd,
+        // or one whose checkpoint lacks them, starts tracking afresh).
+        if (!bestVariables && st.best) {
+          if (keepBest) logger.log(`${found} holds no ${BEST_FILE}: the best model is tracked from here on`);
+          st.best = null;
         }
-        st.cursor = epochEnded ? { epoch: epoch + 1, position: 0 } : cursor;
-        if (r.skipped) {
-          st.skippedSteps += 1;
-          st.badStepsInARow += 1;
-          logger.log(`step ${st.step} skipped: NaN/Inf loss or gradient (${st.badStepsInARow} in a row, ${st.skippedSteps} in all)`);
-        } else {
-          st.badStepsInARow = 0;
+        rng = seedrandom('', { state: st.rng });
+        resumedFrom = lastCheckpoint = found;
+        // The schedule follows this call's options (as transformers rebuilds its scheduler from the
+        // current arguments on resume); the state records the one in use from here on.
+        const used = { kind, warmupSteps, totalSteps: totalSteps ?? null };
+        if (JSON.stringify(st.schedule) !== JSON.stringify(used)) {
+          logger.log(`learning-rate schedule differs from the checkpoint's (${JSON.stringify(st.schedule)}): using ${JSON.stringify(used)}`);
         }
-        const rec: TrainRecord = {
-          type: 'train',
-          step: st.step,
-          epoch,
-          loss: r.skipped ? null : r.loss,
-          lr,
-          tokens: r.tokens,
-          gradNorm: r.skipped ? null : r.gradNorm,
-          skipped: r.skipped,
-        };
-        await record(rec);
-        logger.onStep({
-          ...rec,
-          totalSteps,
-          tokensPerSecond: seconds > 0 ? r.tokens / seconds : 0,
-          elapsedSeconds: (performance.now() - started) / 1000,
-          stepsThisRun,
-          skippedSteps: st.skippedSteps,
-        });
-        if (st.badStepsInARow >= maxBad) throw new NonFiniteLossError(st.step, st.badStepsInARow);
-        if (evalEvery > 0 && st.step % evalEvery === 0) await runEval(epoch);
-        if (saveEvery > 0 && st.step % saveEvery === 0) await save('steps', epoch);
-        if (!epochEnded && checkpointEvery > 0 && st.step % checkpointEvery === 0) await checkpoint();
+        st.schedule = used;
+      }
+    }
+    optimizer.initSlots(variables); // so that the first step allocates nothing that outlives it
+    const metricsPath = checkpointDir ? join(checkpointDir, METRICS_FILE) : null;
+    if (checkpointDir && metricsPath) {
+      await mkdir(checkpointDir, { recursive: true });
+      // the metrics up to the checkpoint: lines written after it by a killed run are dropped
+      await writeFileAtomic(metricsPath, st.metrics.map((r) => JSON.stringify(r) + '\n').join(''));
+    }
+
+    const record = async (r: MetricRecord) => {
+      st.metrics.push(r);
+      if (metricsPath) await appendFile(metricsPath, JSON.stringify(r) + '\n');
+    };
+    const saveCheckpoint = async () => {
+      if (!checkpointDir) return;
+      st.rng = rng.state();
+      lastCheckpoint = await writeCheckpoint(checkpointDir, st.step, {
+        variables: await snapshotVariables(variables), optimizer: await optimizer.getState(), state: st, ...(keepBest && bestVariables ? { best: bestVariables } : {}),
+      });
+      await pruneCheckpoints(checkpointDir, keepLast);
+      await writeFileAtomic(join(checkpointDir, LOSS_CURVE_FILE), lossCurveSvg(st.metrics));
+      logger.log(`checkpoint written: ${lastCheckpoint}`);
+    };
+    let lastSavedStep = resumedFrom ? st.step : -1;
+    let lastCheckpointStep = resumedFrom ? st.step : -1;
+    const save = async (reason: SaveInfo['reason'], epoch: number) => {
+      if (onSave && lastSavedStep !== st.step) await onSave({ step: st.step, epoch, reason, variables });
+      lastSavedStep = st.step;
+    };
+    const checkpoint = async () => {
+      if (lastCheckpointStep !== st.step) await saveCheckpoint();
+      lastCheckpointStep = st.step;
+    };
+    let lastEval: EvalRecord | null = [...st.metrics].reverse().find((r): r is EvalRecord => r.type === 'eval') ?? null;
+    // A run that stopped early stays stopped when resumed with the same patience.
+    let stopEarly = !!earlyStopping && st.evalsWithoutImprovement >= earlyStopping.patience;
+    let lastStepEpoch = st.cursor.epoch; // the epoch of the last step taken (for the final save)
+    const runEval = async (epoch: number) => {
+      if (!evalData || st.lastEvalStep === st.step) return;
+      const e: EvalResult = await evaluate(model, evalData);
+      if (e.batches === 0) {
+        throw new Error('train: evalData gave no batches (a one-shot iterator is spent after the first evaluation: pass an array, or a function that returns a fresh iterable)');
+      }
+      const rec: EvalRecord = { type: 'eval', step: st.step, epoch, ...e };
+      st.lastEvalStep = st.step;
+      lastEval = rec;
+      await record(rec);
+      logger.onEval(rec);
+      if (keepBest && Number.isFinite(e.loss) && (!st.best || e.loss < st.best.loss)) {
+        st.best = { step: st.step, epoch, loss: e.loss };
+        bestVariables = await snapshotVariables(variables);
+      }
+      if (earlyStopping) {
+        if (Number.isFinite(e.loss) && (st.bestEvalLoss === null || e.loss < st.bestEvalLoss - (earlyStopping.minDelta ?? 0))) {
+          st.bestEvalLoss = e.loss;
+          st.evalsWithoutImprovement = 0;
+        } else if (++st.evalsWithoutImprovement >= earlyStopping.patience) {
+          stopEarly = true;
+          logger.log(`early stopping: eval loss has not improved for ${st.evalsWithoutImprovement} evaluations (best ${st.bestEvalLoss})`);
+        }
+      }
+    };
+
+    let stopRequested = false;
+    const onSigint = () => {
+      if (!stopRequested) logger.log('SIGINT: finishing the current step, then writing a checkpoint');
+      stopRequested = true;
+    };
+    const onAbort = () => {
+      stopRequested = true;
+    };
+    const handleSigint = options.handleSigint ?? true;
+    if (handleSigint) process.on('SIGINT', onSigint);
+    options.signal?.addEventListener('abort', onAbort);
+    if (options.signal?.aborted) stopRequested = true;
+
+    let stopReason: TrainResult['stopReason'] = 'completed';
+    const started = performance.now();
+    let stepsThisRun = 0;
+    logger.onStart?.({ startStep: st.step, totalSteps, epochs, resumedFrom });
+    try {
+      outer: while (st.cursor.epoch < epochs) {
+        const epoch = st.cursor.epoch;
+        const it = data.batches(st.cursor)[Symbol.iterator]();
+        let epochEnded = false;
+        while (!epochEnded) {
+          if (maxSteps !== undefined && st.step >= maxSteps) {
+            stopReason = 'maxSteps';
+            break outer;
+          }
+          if (stopEarly) {
+            stopReason = 'earlyStopping';
+            break outer;
+          }
+          if (stopRequested) {
+            stopReason = 'interrupted';
+            break outer;
+          }
+          const window: B[] = [];
+          let cursor = st.cursor;
+          while (window.length < accum) {
+            const r = it.next();
+            if (r.done) {
+              epochEnded = true;
+              break;
+            }
+            window.push(r.value.batch);
+            cursor = r.value.next;
+            if (cursor.epoch !== epoch) {
+              epochEnded = true;
+              break;
+            }
+          }
+          if (window.length === 0) break;
+
+          const dropoutSeed = rng.int32() >>> 0;
+          model.setDropoutSeed?.(dropoutSeed);
+          const lr = baseLr * lrMultiplier(st.step, sched);
+          const tensorsBefore = debug ? tf.memory().numTensors : 0;
+          const t0 = performance.now();
+          const r = await optimizerStep(model, optimizer, window, { lr, maxGradNorm });
+          const seconds = (performance.now() - t0) / 1000;
+          st.step += 1;
+          stepsThisRun += 1;
+          lastStepEpoch = epoch;
+          if (debug) {
+            const after = tf.memory().numTensors;
+            if (after !== tensorsBefore) throw new Error(`tensor leak at optimizer step ${st.step}: ${tensorsBefore} tensors before, ${after} after`);
+          }
+          st.cursor = epochEnded ? { epoch: epoch + 1, position: 0 } : cursor;
+          if (r.skipped) {
+            st.skippedSteps += 1;
+            st.badStepsInARow += 1;
+            logger.log(`step ${st.step} skipped: NaN/Inf loss or gradient (${st.badStepsInARow} in a row, ${st.skippedSteps} in all)`);
+          } else {
+            st.badStepsInARow = 0;
+          }
+          const rec: TrainRecord = {
+            type: 'train',
+            step: st.step,
+            epoch,
+            loss: r.skipped ? null : r.loss,
+            lr,
+            tokens: r.tokens,
+            gradNorm: r.skipped ? null : r.gradNorm,
+            skipped: r.skipped,
+          };
+          await record(rec);
+          logger.onStep({
+            ...rec,
+            totalSteps,
+            tokensPerSecond: seconds > 0 ? r.tokens / seconds : 0,
+            elapsedSeconds: (performance.now() - started) / 1000,
+            stepsThisRun,
+            skippedSteps: st.skippedSteps,
+          });
+          if (st.badStepsInARow >= maxBad) throw new NonFiniteLossError(st.step, st.badStepsInARow);
+          if (evalEvery > 0 && st.step % evalEvery === 0) await runEval(epoch);
+          if (saveEvery > 0 && st.step % saveEvery === 0) await save('steps', epoch);
+          if (!epochEnded && checkpointEvery > 0 && st.step % checkpointEvery === 0) await checkpoint();
+          if (stopEarly) {
+            stopReason = 'earlyStopping';
+            // On the epoch's last step the epoch still ends (its eval, callbacks, checkpoint), as transformers'
+            // Trainer runs on_epoch_end before it stops.
+            if (epochEnded) break;
+            break outer;
+          }
+          await new Promise<void>((resolve) => setImmediate(resolve)); // lets SIGINT / abort arrive
+        }
+        // the epoch is over
+        st.cursor = { epoch: epoch + 1, position: 0 };
+        if (options.evalAtEpochEnd ?? true) await runEval(epoch);
+        logger.onEpoch({ epoch, step: st.step });
+        await save('epoch', epoch);
+        await checkpoint();
         if (stopEarly) {
           stopReason = 'earlyStopping';
-          break outer;
+          break;
         }
-        await new Promise<void>((resolve) => setImmediate(resolve)); // lets SIGINT / abort arrive
       }
-      // the epoch is over
-      st.cursor = { epoch: epoch + 1, position: 0 };
-      if (options.evalAtEpochEnd ?? true) await runEval(epoch);
-      logger.onEpoch({ epoch, step: st.step });
-      await save('epoch', epoch);
-      await checkpoint();
-      if (stopEarly) {
-        stopReason = 'earlyStopping';
-        break;
+      if (stopReason !== 'completed') {
+        await save('final', lastStepEpoch);
+        await checkpoint();
       }
+      if (checkpointDir) await writeFileAtomic(join(checkpointDir, LOSS_CURVE_FILE), lossCurveSvg(st.metrics));
+      if (keepBest && st.best && bestVariables && stopReason !== 'interrupted') {
+        // The checkpoints keep the last variables (a resume continues from there); the model gets the best.
+        // Not on an interrupt (SIGINT / abort): the run is meant to be resumed, as transformers does.
+        if (st.best.step !== st.step) restoreVariables(variables, bestVariables);
+        logger.log(`loaded the best model: step ${st.best.step}, eval loss ${st.best.loss.toFixed(4)}`);
+        if (onSave) await onSave({ step: st.best.step, epoch: st.best.epoch, reason: 'best', variables });
+      }
+    } finally {
+      if (handleSigint) process.off('SIGINT', onSigint);
+      options.signal?.removeEventListener('abort', onAbort);
+      logger.onEnd?.();
     }
-    if (stopReason !== 'completed') {
-      await save('final', st.cursor.epoch);
-      await checkpoint();
-    }
-    if (checkpointDir) await writeFileAtomic(join(checkpointDir, LOSS_CURVE_FILE), lossCurveSvg(st.metrics));
-    if (keepBest && st.best && bestVariables && stopReason !== 'interrupted') {
-      // The checkpoints keep the last variables (a resume continues from there); the model gets the best.
-      // Not on an interrupt (SIGINT / abort): the run is meant to be resumed, as transformers does.
-      if (st.best.step !== st.step) restoreVariables(variables, bestVariables);
-      logger.log(`loaded the best model: step ${st.best.step}, eval loss ${st.best.loss.toFixed(4)}`);
-      if (onSave) await onSave({ step: st.best.step, epoch: st.best.epoch, reason: 'best', variables });
-    }
-  } finally {
-    if (handleSigint) process.off('SIGINT', onSigint);
-    options.signal?.removeEventListener('abort', onAbort);
-    logger.onEnd?.();
+    return {
+      step: st.step,
+      cursor: st.cursor,
+      stopReason,
+      metrics: st.metrics,
+      skippedSteps: st.skippedSteps,
+      lastEval,
+      checkpoint: lastCheckpoint,
+      best: keepBest ? (st.best ?? null) : null,
+      resumedFrom,
+      optimizer,
+    };
+  } catch (e) {
+    optimizer.dispose();
+    throw e;
   }
-  return {
-    step: st.step,
-    cursor: st.cursor,
-    stopReason,
-    metrics: st.metrics,
-    skippedSteps: st.skippedSteps,
-    lastEval,
-    checkpoint: lastCheckpoint,
-    best: keepBest ? (st.best ?? null) : null,
-    resumedFrom,
-    optimizer,
-  };
 }
