@@ -23,8 +23,11 @@ export interface CollateOptions {
   /** The decoder start id put first in `decoderInputIds` (default 0, T5's). */
   decoderStartId?: number;
   /**
-   * Pad labels with `padId` instead of -100, as the original project did, so the loss also
-   * counts padding. Only for reproducing its numbers (default false).
+   * Pad labels with `padId` instead of -100, so the loss also counts the padding positions of
+   * this batch (default false). An approximation of the original project, not a reproduction:
+   * it padded labels with the pad id (0) to the longest row of each `dataset.map(batched=True)`
+   * chunk, not of a training batch, and trained with batch size 1; so its loss counted padding
+   * up to the longest target in the map chunk, which in-batch padding does not recreate.
    */
   seedCompatLabels?: boolean;
   /** Round source and target lengths up to a multiple of this (default 1: dynamic padding to the longest row). */

@@ -4,7 +4,7 @@ export { parseDollyLine } from './parse-line';
 export { loadDolly, parseDolly, readDolly, splitLines, type ReadDollyOptions } from './read-dolly';
 export { DOLLY_HUB_FILE, DOLLY_HUB_REPO, downloadDolly, hubCachePath, readDollyFromHub, type HubDollyOptions } from './hub';
 export { bundledDollyPath, bundledTokenizerDir } from './bundled';
-export { DOLLY_TEMPLATE, originalPrompt, promptFormatter, type PromptFormat, type PromptPair, type PromptTemplate } from './prompt';
+export { ALPACA_TEMPLATE, DOLLY_TEMPLATE, originalPrompt, promptFormatter, type PromptFormat, type PromptPair, type PromptTemplate } from './prompt';
 export { loadT5Tokenizer, T5Tokenizer, type TextTokenizer, type TokenizerOptions } from './tokenizer';
 export { encodeRecord, encodeRecords, makeEncoder, truncateIds, type EncodedExample, type EncodeOptions } from './encode';
 export { makeRng, permutation, shuffleInPlace, type Rng } from './rng';
@@ -17,6 +17,7 @@ export {
   type ExampleLength,
   type FixedBatchOptions,
   type PaddingStats,
+  type PaddingStatsOptions,
   type TokenBudgetOptions,
 } from './plan';
 export { collate, IGNORE_INDEX, type Batch, type CollateOptions } from './batch';

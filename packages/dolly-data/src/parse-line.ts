@@ -3,7 +3,7 @@ import { DOLLY_FIELDS, type DollyRecord, type FieldMap } from './record';
 /**
  * Parses one jsonl line into a record, or returns the reason it is not one.
  * Required: a JSON object whose (mapped) `instruction`, `context`, `response` and `category`
- * are strings. Other keys are ignored.
+ * are strings; `fieldMap.category: null` reads no category (`''`). Other keys are ignored.
  */
 export function parseDollyLine(line: string, fieldMap: FieldMap = {}): DollyRecord | { error: string } {
   let value: unknown;
@@ -18,7 +18,13 @@ export function parseDollyLine(line: string, fieldMap: FieldMap = {}): DollyReco
   const obj = value as Record<string, unknown>;
   const out: Partial<DollyRecord> = {};
   for (const field of DOLLY_FIELDS) {
-    const key = fieldMap[field] ?? field;
+    const mapped = fieldMap[field];
+    if (mapped === null) {
+      // only `category` may be mapped to null: a file without categories
+      out[field] = '';
+      continue;
+    }
+    const key = mapped ?? field;
     const v = obj[key];
     if (v === undefined) return { error: `missing field "${key}"` };
     if (typeof v !== 'string') return { error: `field "${key}" must be a string, got ${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v}` };

@@ -39,7 +39,10 @@ export function fixedBatchPlan(n: number, options: FixedBatchOptions): BatchPlan
 
 /** Options for {@link tokenBudgetPlan}. */
 export interface TokenBudgetOptions {
-  /** Most padded tokens per batch: `batchSize × (maxSource + maxTarget) <= maxTokens`. A single longer record still gets a batch of its own. */
+  /**
+   * Most padded tokens per batch: `batchSize × (maxSource + maxTarget) <= maxTokens`, the
+   * lengths rounded up to `padToMultipleOf`. A single longer record still gets a batch of its own.
+   */
   maxTokens: number;
   /** Most records per batch (default: no limit). */
   maxBatchSize?: number;
@@ -47,28 +50,48 @@ export interface TokenBudgetOptions {
   bucketWidth?: number;
   /** Seed of the tie-breaking and batch-order shuffles (default 42). */
   seed?: number | string;
-  /** The epoch: batch membership among equal lengths and batch order change with it (default 0). */
+  /** The epoch: when shuffled, batch membership among equal lengths and batch order change with it (default 0). */
   epoch?: number;
-  /** Shuffle the batch order (default true); false leaves them sorted by length. */
+  /**
+   * Shuffle (default true): ties between equal lengths are broken at random per epoch and the
+   * batch order is shuffled. false: ties keep the record order and the batches stay sorted by
+   * length, so every epoch (and every seed) gets the same plan.
+   */
   shuffle?: boolean;
+  /**
+   * Lengths are rounded up to a multiple of this before the budget check, as `collate`'s
+   * `padToMultipleOf` pads them (default 1). Pass the same value to both.
+   */
+  padToMultipleOf?: number;
+}
+
+/** Checks `padToMultipleOf` and returns the rounding it implies. */
+function roundUpTo(padToMultipleOf: number): (n: number) => number {
+  if (!Number.isInteger(padToMultipleOf) || padToMultipleOf < 1) {
+    throw new RangeError(`padToMultipleOf must be an integer >= 1, got ${padToMultipleOf}`);
+  }
+  return (n) => Math.ceil(n / padToMultipleOf) * padToMultipleOf;
 }
 
 /**
  * Length-bucketed batches under a token budget. Records are bucketed by source length
  * (geometric buckets), sorted by target length inside a bucket in alternating directions
- * (so neighbouring buckets join smoothly), cut greedily while the padded size stays within
- * `maxTokens`, and the batch order is shuffled with the seed and epoch.
+ * (so neighbouring buckets join smoothly), cut greedily while the padded size (lengths
+ * rounded up to `padToMultipleOf`) stays within `maxTokens`, and the batch order is shuffled
+ * with the seed and epoch.
  */
 export function tokenBudgetPlan(lengths: readonly ExampleLength[], options: TokenBudgetOptions): BatchPlan {
-  const { maxTokens, maxBatchSize = Infinity, bucketWidth = 0.1, seed = 42, epoch = 0, shuffle = true } = options;
+  const { maxTokens, maxBatchSize = Infinity, bucketWidth = 0.1, seed = 42, epoch = 0, shuffle = true, padToMultipleOf = 1 } = options;
   if (!(maxTokens > 0)) throw new RangeError(`maxTokens must be > 0, got ${maxTokens}`);
   if (!(maxBatchSize >= 1)) throw new RangeError(`maxBatchSize must be >= 1, got ${maxBatchSize}`);
   if (!(bucketWidth > 0)) throw new RangeError(`bucketWidth must be > 0, got ${bucketWidth}`);
+  const pad = roundUpTo(padToMultipleOf);
   const rng = makeRng(seed, 'token-budget', epoch);
   const logW = Math.log1p(bucketWidth);
   const bucketOf = (len: number): number => Math.floor(Math.log(Math.max(len, 1)) / logW);
-  // A random order first, so the stable sort breaks ties differently each epoch.
-  const order = permutation(lengths.length, rng);
+  // Shuffled: a random order first, so the stable sort breaks ties differently each epoch.
+  // Not shuffled: the record order, so the plan is the same every epoch.
+  const order = shuffle ? permutation(lengths.length, rng) : Array.from({ length: lengths.length }, (_, i) => i);
   const bucket = lengths.map((l) => bucketOf(l.source));
   order.sort((a, b) => {
     const ba = bucket[a]!;
@@ -82,7 +105,9 @@ export function tokenBudgetPlan(lengths: readonly ExampleLength[], options: Toke
   let maxS = 0;
   let maxT = 0;
   for (const i of order) {
-    const { source, target } = lengths[i]!;
+    // The lengths collate will pad to.
+    const source = pad(lengths[i]!.source);
+    const target = pad(lengths[i]!.target);
     const s = Math.max(maxS, source);
     const t = Math.max(maxT, target);
     if (cur.length > 0 && ((cur.length + 1) * (s + t) > maxTokens || cur.length + 1 > maxBatchSize)) {
@@ -111,8 +136,15 @@ export interface PaddingStats {
   paddingFraction: number;
 }
 
+/** Options for {@link paddingStats}. */
+export interface PaddingStatsOptions {
+  /** Lengths are padded up to a multiple of this, as `collate`'s option (default 1). */
+  padToMultipleOf?: number;
+}
+
 /** How much padding a plan costs. */
-export function paddingStats(lengths: readonly ExampleLength[], plan: BatchPlan): PaddingStats {
+export function paddingStats(lengths: readonly ExampleLength[], plan: BatchPlan, options: PaddingStatsOptions = {}): PaddingStats {
+  const pad = roundUpTo(options.padToMultipleOf ?? 1);
   let real = 0;
   let padded = 0;
   for (const b of plan) {
@@ -124,7 +156,7 @@ export function paddingStats(lengths: readonly ExampleLength[], plan: BatchPlan)
       s = Math.max(s, l.source);
       t = Math.max(t, l.target);
     }
-    padded += b.length * (s + t);
+    padded += b.length * (pad(s) + pad(t));
   }
   return { batches: plan.length, realTokens: real, paddedTokens: padded, factor: real > 0 ? padded / real : 1, paddingFraction: padded > 0 ? 1 - real / padded : 0 };
 }

@@ -31,8 +31,8 @@ export function originalPrompt(record: DollyRecord): PromptPair {
   return { source: `${record.instruction}\n${record.context}`, target: record.response };
 }
 
-/** The Dolly / Alpaca "### Instruction" template. */
-export const DOLLY_TEMPLATE: PromptTemplate = {
+/** The Stanford Alpaca template: its own intro when there is a context, `### Input:` for it; the target is the bare response. */
+export const ALPACA_TEMPLATE: PromptTemplate = {
   source:
     'Below is an instruction that describes a task, paired with an input that provides further context. ' +
     'Write a response that appropriately completes the request.\n\n' +
@@ -41,6 +41,24 @@ export const DOLLY_TEMPLATE: PromptTemplate = {
     'Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n' +
     '### Instruction:\n{instruction}\n\n### Response:\n',
   target: '{response}',
+};
+
+/**
+ * Databricks Dolly's training format (`training/consts.py` of databrickslabs/dolly): one intro
+ * for both cases, `### Instruction:`, the context under a plain `Input:` line, and
+ * `### Response:`. Its training text goes on with the response, a blank line and `### End`;
+ * here the source ends after `### Response:\n` (Dolly's generation prompt) and the target is
+ * `{response}\n\n### End`, so a model learns to write the end key (stop generating at it).
+ * For the bare response, use `{ ...DOLLY_TEMPLATE, target: '{response}' }`.
+ */
+export const DOLLY_TEMPLATE: PromptTemplate = {
+  source:
+    'Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n' +
+    '### Instruction:\n{instruction}\n\nInput:\n{context}\n\n### Response:\n',
+  sourceNoContext:
+    'Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n' +
+    '### Instruction:\n{instruction}\n\n### Response:\n',
+  target: '{response}\n\n### End',
 };
 
 const PLACEHOLDER = /\{\{|\}\}|\{([^{}]*)\}/g;

@@ -9,7 +9,8 @@ export interface ReadDollyOptions {
   fieldMap?: FieldMap;
   /**
    * What to do with a malformed line: `'throw'` (default) throws one {@link DollyFormatError}
-   * naming file and line; `'skip'` drops the line and reports it to `onSkip`.
+   * naming file and line; `'skip'` drops the line and reports it to `onSkip` (a file with no
+   * valid line is still an error).
    */
   onInvalid?: 'throw' | 'skip';
   /** Called with each skipped line's error when `onInvalid` is `'skip'`. */
@@ -44,7 +45,8 @@ export async function* splitLines(chunks: AsyncIterable<string> | Iterable<strin
 
 /**
  * Parses jsonl text chunks into Dolly records, validating every line. Blank lines are
- * ignored; input without a single record is an error.
+ * ignored; input that yields no record is an error (also in skip mode, when every line was
+ * malformed: `no valid records (N lines skipped)`).
  */
 export async function* parseDolly(
   chunks: AsyncIterable<string> | Iterable<string>,
@@ -53,21 +55,26 @@ export async function* parseDolly(
 ): AsyncGenerator<DollyRecord> {
   const { fieldMap = {}, onInvalid = 'throw', onSkip } = options;
   let lineNo = 0;
-  let seen = 0;
+  let yielded = 0;
+  let skipped = 0;
   for await (const line of splitLines(chunks)) {
     lineNo++;
     if (line.trim().length === 0) continue;
-    seen++;
     const parsed = parseDollyLine(line, fieldMap);
     if ('error' in parsed) {
       const err = new DollyFormatError(sourceName, lineNo, parsed.error);
       if (onInvalid === 'throw') throw err;
+      skipped++;
       onSkip?.(err);
       continue;
     }
+    yielded++;
     yield parsed;
   }
-  if (seen === 0) throw new DollyFormatError(sourceName, 0, 'no records (the file is empty)');
+  if (yielded === 0) {
+    const reason = skipped > 0 ? `no valid records (${skipped} line${skipped === 1 ? '' : 's'} skipped)` : 'no records (the file is empty)';
+    throw new DollyFormatError(sourceName, 0, reason);
+  }
 }
 
 /** Streams the records of a Dolly-format jsonl file (UTF-8), one validated record at a time. */

@@ -24,8 +24,12 @@ export const DOLLY_FIELDS = ['instruction', 'context', 'response', 'category'] a
 export type DollyField = (typeof DOLLY_FIELDS)[number];
 
 /**
- * Where each Dolly field is read from in a jsonl object, for files with other key names
- * (e.g. `{ context: 'input', response: 'output' }` for Alpaca-style files). Unlisted fields
- * keep their own name.
+ * Where each Dolly field is read from in a jsonl object, for files with other key names.
+ * Unlisted fields keep their own name. `category: null` means the files have no category:
+ * every record gets `category: ''`. Alpaca's files (`instruction`, `input`, `output`, no
+ * category) read with `{ context: 'input', response: 'output', category: null }`.
  */
-export type FieldMap = Partial<Record<DollyField, string>>;
+export type FieldMap = Partial<Record<Exclude<DollyField, 'category'>, string>> & {
+  /** The category key, or `null` for files without one (category `''`). */
+  category?: string | null;
+};

@@ -19,7 +19,7 @@ export type Batching =
     }
   | {
       kind: 'tokenBudget';
-      /** Most padded source + target tokens per batch. */
+      /** Most padded source + target tokens per batch (`padToMultipleOf` included). */
       maxTokens: number;
       /** Most records per batch (default: no limit). */
       maxBatchSize?: number;
@@ -75,6 +75,8 @@ export class BatchSampler {
             seed,
             epoch,
             shuffle,
+            // collate pads to this, so the budget must count it
+            padToMultipleOf: this.options.padToMultipleOf,
           });
     this.cached = { epoch, plan };
     return plan;

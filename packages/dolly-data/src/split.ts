@@ -4,7 +4,10 @@ import { makeRng, shuffleInPlace } from './rng';
 export interface SplitOptions {
   /** Seed of the shuffle (default 42). */
   seed?: number | string;
-  /** Fraction of the records in the test split (default 0.2, as the original's 80/20). */
+  /**
+   * Fraction of the records in the test split (default 0.2, as the original's 80/20). Train
+   * gets `floor(n × (1 − testFraction))` records, test the rest.
+   */
   testFraction?: number;
   /**
    * Stratify by this key (e.g. each record's category): every group is split with the same
@@ -20,8 +23,12 @@ export interface Split {
 }
 
 /**
- * A deterministic train/test split of `n` records: a seeded shuffle, then the first
- * `round(n × testFraction)` (per group when stratified) go to test.
+ * A deterministic train/test split of `n` records: after a seeded shuffle, train gets
+ * `floor(n × (1 − testFraction))` records, as the original's `train = int(0.8 * n)`
+ * (15,011 records → 12,008 / 3,003), and test the rest. Stratified, the train count is
+ * the same and is shared among the groups in proportion to their sizes (each gets the floor
+ * of its share, the remaining records go to the largest remainders), so every group keeps
+ * the fraction to within one record.
  */
 export function splitIndices(n: number, options: SplitOptions = {}): Split {
   const { seed = 42, testFraction = 0.2, stratifyBy } = options;
@@ -35,16 +42,40 @@ export function splitIndices(n: number, options: SplitOptions = {}): Split {
     if (!g) groups.set(key, (g = []));
     g.push(i);
   }
+  const keys = [...groups.keys()].sort();
+  const nTrain = trainCounts(keys.map((k) => groups.get(k)!.length), n, 1 - testFraction);
   const train: number[] = [];
   const test: number[] = [];
-  for (const key of [...groups.keys()].sort()) {
+  keys.forEach((key, g) => {
     const members = shuffleInPlace(groups.get(key)!, rng);
-    const nTest = Math.round(members.length * testFraction);
+    const nTest = members.length - nTrain[g]!;
     test.push(...members.slice(0, nTest));
     train.push(...members.slice(nTest));
-  }
+  });
   const asc = (a: number, b: number): number => a - b;
   return { train: train.sort(asc), test: test.sort(asc) };
+}
+
+/**
+ * Train records per group: `floor(n × trainFraction)` in all (the original's `int(0.8 * n)`),
+ * shared by largest remainder: each group gets the floor of its share, and the records left
+ * over go one each to the groups with the largest fractional shares (ties: the earlier group).
+ */
+function trainCounts(sizes: readonly number[], n: number, trainFraction: number): number[] {
+  const total = Math.floor(n * trainFraction);
+  const shares = sizes.map((size) => size * trainFraction);
+  const counts = shares.map((x) => Math.floor(x));
+  let left = total - counts.reduce((a, b) => a + b, 0);
+  // Remainders rounded to 1e-9, so float noise (1752.8000000000002) does not decide ties.
+  const byRemainder = shares.map((x, g) => ({ g, r: Math.round((x - Math.floor(x)) * 1e9) })).sort((a, b) => b.r - a.r || a.g - b.g);
+  for (const { g } of byRemainder) {
+    if (left <= 0) break;
+    if (counts[g]! < sizes[g]!) {
+      counts[g] = counts[g]! + 1;
+      left--;
+    }
+  }
+  return counts;
 }
 
 /** Picks `items[i]` for each index. */

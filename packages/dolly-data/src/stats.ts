@@ -64,11 +64,13 @@ export interface DatasetStatsOptions {
   maxTargetLength?: number;
   /** A batching plan over `examples` whose padding to report. */
   plan?: BatchPlan;
+  /** The `padToMultipleOf` the plan's batches are collated with (default 1). */
+  padToMultipleOf?: number;
 }
 
 /** Counts per category, token-length percentiles, truncation counts and (optionally) a plan's padding. */
 export function datasetStats(examples: readonly EncodedExample[], options: DatasetStatsOptions = {}): DatasetStats {
-  const { maxSourceLength = 512, maxTargetLength = 512, plan } = options;
+  const { maxSourceLength = 512, maxTargetLength = 512, plan, padToMultipleOf } = options;
   const counts = new Map<string, number>();
   for (const e of examples) counts.set(e.category, (counts.get(e.category) ?? 0) + 1);
   const categories = Object.fromEntries([...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)));
@@ -80,7 +82,7 @@ export function datasetStats(examples: readonly EncodedExample[], options: Datas
   };
   if (plan) {
     const lengths = examples.map((e) => ({ source: e.sourceIds.length, target: e.targetIds.length }));
-    stats.padding = paddingStats(lengths, plan);
+    stats.padding = paddingStats(lengths, plan, { padToMultipleOf });
   }
   return stats;
 }

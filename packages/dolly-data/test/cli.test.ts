@@ -25,12 +25,19 @@ describe('conifer-dolly stats', () => {
     await expect(runStats(fixture('broken-json.jsonl'), opts)).rejects.toThrow(/broken-json\.jsonl:3: invalid JSON/);
   });
 
+  it('--skip-invalid on a file with no valid line fails instead of reporting 0 records', async () => {
+    await expect(runStats(fixture('all-invalid.jsonl'), { ...opts, skipInvalid: true })).rejects.toThrow(/all-invalid\.jsonl: no valid records \(2 lines skipped\)$/);
+  });
+
   it('the bin: exit 0 with the report, exit 1 with one line naming file and line, exit 2 on usage errors', async () => {
     const ok = await run(process.execPath, ['--import', 'tsx', cli, 'stats', fixture('no-final-newline.jsonl')]);
     expect(ok.stdout).toContain('no-final-newline.jsonl: 3 records');
     const bad = await run(process.execPath, ['--import', 'tsx', cli, 'stats', fixture('missing-field.jsonl')]).catch((e: { code: number; stderr: string }) => e);
     expect(bad).toMatchObject({ code: 1 });
     expect((bad as { stderr: string }).stderr.trim()).toBe(`conifer-dolly: ${fixture('missing-field.jsonl')}:2: missing field "response"`);
+    const none = await run(process.execPath, ['--import', 'tsx', cli, 'stats', '--skip-invalid', fixture('all-invalid.jsonl')]).catch((e: { code: number; stderr: string }) => e);
+    expect(none).toMatchObject({ code: 1 });
+    expect((none as { stderr: string }).stderr.trim()).toBe(`conifer-dolly: ${fixture('all-invalid.jsonl')}: no valid records (2 lines skipped)`);
     const usage = await run(process.execPath, ['--import', 'tsx', cli, 'frobnicate']).catch((e: { code: number; stderr: string }) => e);
     expect(usage).toMatchObject({ code: 2 });
     expect((usage as { stderr: string }).stderr).toContain('unknown command "frobnicate"');

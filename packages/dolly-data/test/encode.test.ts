@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DOLLY_TEMPLATE, encodeRecord, encodeRecords, loadDolly, loadT5Tokenizer, truncateIds, type T5Tokenizer } from '../src';
+import { ALPACA_TEMPLATE, encodeRecord, encodeRecords, loadDolly, loadT5Tokenizer, truncateIds, type T5Tokenizer } from '../src';
 import { fixture, readJsonFixture, type TokenizerCase } from './helpers';
 
 const { cases } = readJsonFixture<{ cases: TokenizerCase[] }>('tokenizer-t5.json');
@@ -51,7 +51,7 @@ describe('encodeRecord', () => {
 
   it('maxSourceLength / maxTargetLength and a template', () => {
     const r = { instruction: 'Tell me about the sea.', context: 'The sea is big and blue and deep.', response: 'It is big.', category: 'closed_qa' };
-    const e = encodeRecord(r, tok, { maxSourceLength: 4, maxTargetLength: 3, format: DOLLY_TEMPLATE });
+    const e = encodeRecord(r, tok, { maxSourceLength: 4, maxTargetLength: 3, format: ALPACA_TEMPLATE });
     expect(e.sourceIds.length).toBe(4);
     expect(e.targetIds.length).toBe(3);
     expect(Array.from(e.sourceIds)).toEqual([...tok.encode(promptText(r)).slice(0, 3), 1]);

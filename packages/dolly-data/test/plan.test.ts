@@ -69,6 +69,31 @@ describe('tokenBudgetPlan', () => {
     expect(tokenBudgetPlan(lengths, { maxTokens: 2048, seed: 4 })).not.toEqual(plan);
   });
 
+  it('padToMultipleOf: the budget counts the rounded-up lengths collate pads to', () => {
+    const pad = (n: number) => Math.ceil(n / 64) * 64;
+    const p = tokenBudgetPlan(lengths, { maxTokens: 2048, seed: 3, padToMultipleOf: 64 });
+    expect(sorted(p.flat())).toEqual(range(500));
+    for (const b of p) {
+      const s = pad(Math.max(...b.map((i) => lengths[i]!.source)));
+      const t = pad(Math.max(...b.map((i) => lengths[i]!.target)));
+      if (b.length > 1) expect(b.length * (s + t)).toBeLessThanOrEqual(2048);
+    }
+    // hand-computed: 10 + 10 rounds up to 16 + 16, so only one 32-token row fits in 40
+    const two = [{ source: 10, target: 10 }, { source: 10, target: 10 }];
+    expect(tokenBudgetPlan(two, { maxTokens: 40, shuffle: false })).toEqual([[0, 1]]);
+    expect(tokenBudgetPlan(two, { maxTokens: 40, shuffle: false, padToMultipleOf: 16 })).toEqual([[0], [1]]);
+    expect(() => tokenBudgetPlan(two, { maxTokens: 40, padToMultipleOf: 0 })).toThrow(/padToMultipleOf/);
+  });
+
+  it('shuffle: false gives the same plan every epoch (ties keep the record order)', () => {
+    const p0 = tokenBudgetPlan(lengths, { maxTokens: 2048, shuffle: false, epoch: 0 });
+    expect(tokenBudgetPlan(lengths, { maxTokens: 2048, shuffle: false, epoch: 1 })).toEqual(p0);
+    expect(tokenBudgetPlan(lengths, { maxTokens: 2048, shuffle: false, epoch: 7, seed: 5 })).toEqual(p0);
+    // equal lengths: the record order, whatever the epoch
+    const same = range(6).map(() => ({ source: 4, target: 4 }));
+    for (const epoch of [0, 1, 2]) expect(tokenBudgetPlan(same, { maxTokens: 24, shuffle: false, epoch })).toEqual([[0, 1, 2], [3, 4, 5]]);
+  });
+
   it('shuffle: false leaves batches sorted by source bucket', () => {
     const p = tokenBudgetPlan(lengths, { maxTokens: 2048, shuffle: false });
     const bucket = (len: number) => Math.floor(Math.log(len) / Math.log1p(0.1));
@@ -92,5 +117,16 @@ describe('paddingStats', () => {
     // one batch: 2 × (3 + 4) = 14 padded; real 3+2+1+4 = 10
     expect(paddingStats(l, [[0, 1]])).toEqual({ batches: 1, realTokens: 10, paddedTokens: 14, factor: 1.4, paddingFraction: 1 - 10 / 14 });
     expect(paddingStats(l, [[0], [1]]).factor).toBe(1);
+  });
+
+  it('padToMultipleOf counts the rounded-up lengths (hand-computed)', () => {
+    const l = [
+      { source: 3, target: 2 },
+      { source: 1, target: 4 },
+    ];
+    // multiple of 4: one batch 2 × (4 + 4) = 16; alone (4 + 4) + (4 + 4) = 16
+    expect(paddingStats(l, [[0, 1]], { padToMultipleOf: 4 })).toMatchObject({ realTokens: 10, paddedTokens: 16, factor: 1.6 });
+    expect(paddingStats(l, [[0], [1]], { padToMultipleOf: 4 }).paddedTokens).toBe(16);
+    expect(paddingStats(l, [[0, 1]], { padToMultipleOf: 1 }).paddedTokens).toBe(14);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DOLLY_TEMPLATE, originalPrompt, promptFormatter, type DollyRecord } from '../src';
+import { ALPACA_TEMPLATE, DOLLY_TEMPLATE, originalPrompt, promptFormatter, type DollyRecord } from '../src';
 
 const withCtx: DollyRecord = { instruction: 'Who wrote it?', context: 'It was written by Ann.', response: 'Ann.', category: 'closed_qa' };
 const noCtx: DollyRecord = { instruction: 'Name a fruit.', context: '', response: 'Apple', category: 'open_qa' };
@@ -13,8 +13,8 @@ describe('prompt formats', () => {
     expect(promptFormatter('original')).toBe(originalPrompt);
   });
 
-  it('the Dolly/Alpaca template, with and without context', () => {
-    const f = promptFormatter(DOLLY_TEMPLATE);
+  it('ALPACA_TEMPLATE: Alpaca\'s intros and "### Input:", the bare response as target', () => {
+    const f = promptFormatter(ALPACA_TEMPLATE);
     expect(f(withCtx).source).toBe(
       'Below is an instruction that describes a task, paired with an input that provides further context. ' +
         'Write a response that appropriately completes the request.\n\n' +
@@ -25,6 +25,31 @@ describe('prompt formats', () => {
         '### Instruction:\nName a fruit.\n\n### Response:\n',
     );
     expect(f(noCtx).target).toBe('Apple');
+  });
+
+  it("DOLLY_TEMPLATE: Dolly's training format (one intro, a plain \"Input:\" line, \"### End\" after the response)", () => {
+    const f = promptFormatter(DOLLY_TEMPLATE);
+    // databrickslabs/dolly training/consts.py PROMPT_WITH_INPUT_FORMAT, split at the response
+    expect(f(withCtx)).toEqual({
+      source:
+        'Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n' +
+        '### Instruction:\nWho wrote it?\n\nInput:\nIt was written by Ann.\n\n### Response:\n',
+      target: 'Ann.\n\n### End',
+    });
+    // PROMPT_NO_INPUT_FORMAT
+    expect(f(noCtx)).toEqual({
+      source:
+        'Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n' +
+        '### Instruction:\nName a fruit.\n\n### Response:\n',
+      target: 'Apple\n\n### End',
+    });
+    // source + target is Dolly's whole training text
+    const r = f(withCtx);
+    expect(r.source + r.target).toBe(
+      'Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n' +
+        '### Instruction:\nWho wrote it?\n\nInput:\nIt was written by Ann.\n\n### Response:\nAnn.\n\n### End',
+    );
+    expect(promptFormatter({ ...DOLLY_TEMPLATE, target: '{response}' })(noCtx).target).toBe('Apple');
   });
 
   it('a user template: all placeholders, literal braces, default target', () => {

@@ -91,11 +91,37 @@ describe('readDolly', () => {
     expect([wt.records.length, wt.skipped.length]).toEqual([3, 1]);
   });
 
+  it("onInvalid: 'skip' on a file whose lines are all malformed: an error, not zero records", async () => {
+    const skippedLines: number[] = [];
+    const e = await errorOf(loadDolly(fixture('all-invalid.jsonl'), { onInvalid: 'skip', onSkip: (x) => skippedLines.push(x.line) }));
+    expect(e.line).toBe(0);
+    expect(e.message).toBe(`${fixture('all-invalid.jsonl')}: no valid records (2 lines skipped)`);
+    expect(skippedLines).toEqual([1, 3]);
+    const one = await errorOf(collect(parseDolly(['{"a": 1}\n'], 'mem', { onInvalid: 'skip' })));
+    expect(one.message).toBe('mem: no valid records (1 line skipped)');
+    // without skip the first bad line is the error, as before
+    expect((await errorOf(loadDolly(fixture('all-invalid.jsonl')))).message).toMatch(/all-invalid\.jsonl:1: missing field "category"$/);
+  });
+
   it('a custom field mapping reads other key names', async () => {
     const recs = await collect(readDolly(fixture('alpaca-fields.jsonl'), { fieldMap: { context: 'input', response: 'output' } }));
     expect(recs[0]).toEqual(FIRST);
     const e = await errorOf(collect(readDolly(fixture('alpaca-fields.jsonl'))));
     expect(e.message).toMatch(/:1: missing field "context"$/);
+  });
+
+  it("category: null reads files without a category, like Alpaca's (instruction, input, output)", async () => {
+    const fieldMap = { context: 'input', response: 'output', category: null };
+    const recs = await collect(readDolly(fixture('alpaca-shaped.jsonl'), { fieldMap }));
+    expect(recs).toHaveLength(2);
+    expect(recs[0]).toEqual({ ...FIRST, category: '' });
+    expect(recs[1]!.context).toMatch(/^A Half-pistole was a Scottish gold coin/);
+    expect(recs[1]!.category).toBe('');
+    // without it the missing category is an error, as for any missing field
+    const e = await errorOf(collect(readDolly(fixture('alpaca-shaped.jsonl'), { fieldMap: { context: 'input', response: 'output' } })));
+    expect(e.message).toMatch(/alpaca-shaped\.jsonl:1: missing field "category"$/);
+    // a category present in the line is ignored when mapped to null
+    expect(parseDollyLine(JSON.stringify({ ...FIRST, category: 'x' }), { category: null })).toEqual({ ...FIRST, category: '' });
   });
 
   it('sourceName replaces the path in messages', async () => {

@@ -69,6 +69,27 @@ it('shuffle: false repeats the same order every epoch', () => {
   expect(order(s)[0]).toEqual([0, 1, 2, 3, 4]);
 });
 
+it('shuffle: false gives the same token-budget plan every epoch', () => {
+  // many equal lengths, so ties decide batch membership
+  const tied = examples.map((e, i) => ({ ...e, sourceIds: e.sourceIds.subarray(0, 2 + (i % 3)), targetIds: e.targetIds.subarray(0, 2 + (i % 2)) }));
+  const s = new BatchSampler(tied, { batching: { kind: 'tokenBudget', maxTokens: 40 }, shuffle: false });
+  const p0 = s.plan(0);
+  expect(s.plan(1)).toEqual(p0);
+  expect(order(s, { epoch: 3, position: 0 })).toEqual(order(s, { epoch: 0, position: 0 }));
+  expect(order(s).flat().sort((a, b) => a - b)).toEqual([...tied.keys()]);
+});
+
+it('padToMultipleOf: token-budget batches stay within maxTokens after collate rounds them up', () => {
+  const s = new BatchSampler(examples, { batching: { kind: 'tokenBudget', maxTokens: 300 }, padToMultipleOf: 16, seed: 9 });
+  const batches = [...s.batches({ epoch: 0, position: 0 }, 2)].map((x) => x.batch);
+  expect(batches.flatMap((b) => b.indices).sort((a, b) => a - b)).toEqual([...examples.keys(), ...examples.keys()].sort((a, b) => a - b));
+  for (const b of batches) {
+    expect(b.sourceLength % 16).toBe(0);
+    if (b.batchSize > 1) expect(b.batchSize * (b.sourceLength + b.targetLength)).toBeLessThanOrEqual(300);
+  }
+  expect(batches.some((b) => b.batchSize > 1)).toBe(true);
+});
+
 it('passes collate options through (seedCompatLabels)', () => {
   const s = new BatchSampler(examples, { batching: { kind: 'fixed', batchSize: 8 }, seedCompatLabels: true });
   const { batch } = s.batches().next().value!;

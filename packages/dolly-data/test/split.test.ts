@@ -12,6 +12,19 @@ describe('splitIndices', () => {
     expect(test).toEqual([...test].sort((a, b) => a - b));
   });
 
+  it("train gets floor(n × 0.8) records, as the original's int(0.8 * n): 15,011 → 12,008 / 3,003", () => {
+    const sizes = (n: number, testFraction?: number) => {
+      const { train, test } = splitIndices(n, { testFraction });
+      return [train.length, test.length];
+    };
+    expect(sizes(15_011)).toEqual([12_008, 3_003]);
+    expect(sizes(7)).toEqual([5, 2]); // int(5.6) = 5 (rounding 0.2 × 7 would give 6 / 1)
+    expect(sizes(16)).toEqual([12, 4]);
+    expect(sizes(10, 0.25)).toEqual([7, 3]);
+    expect(sizes(3, 0)).toEqual([3, 0]);
+    expect(sizes(3, 1)).toEqual([0, 3]);
+  });
+
   it('is identical across runs with the same seed and differs with another', () => {
     expect(splitIndices(1000, { seed: 7 })).toEqual(splitIndices(1000, { seed: 7 }));
     expect(splitIndices(1000, { seed: 7 }).test).not.toEqual(splitIndices(1000, { seed: 8 }).test);
@@ -34,6 +47,20 @@ describe('splitIndices', () => {
     expect([count(test, 'a'), count(test, 'b'), count(test, 'c')]).toEqual([140, 40, 20]);
     expect(train.length + test.length).toBe(1000);
     expect(splitIndices(1000, { stratifyBy: categories })).toEqual(splitIndices(1000, { stratifyBy: categories }));
+  });
+
+  it('stratified: the same floor(n × 0.8) train records in all, shared by largest remainder', () => {
+    // groups of 3, 3 and 1 (n = 7): shares 2.4, 2.4, 0.8 → floors 2, 2, 0; int(5.6) = 5 → the
+    // one left goes to the largest remainder (c, 0.8): train 2 / 2 / 1, test 1 / 1 / 0
+    const keys = ['a', 'a', 'a', 'b', 'b', 'b', 'c'];
+    const { train, test } = splitIndices(7, { stratifyBy: keys });
+    expect([train.length, test.length]).toEqual([5, 2]);
+    const count = (k: string[], ix: number[], c: string) => ix.filter((i) => k[i] === c).length;
+    expect([count(keys, train, 'a'), count(keys, train, 'b'), count(keys, train, 'c')]).toEqual([2, 2, 1]);
+    // equal remainders (1.5 and 1.5; int(3) = 3, one left): the earlier group in key order, a
+    const odd = ['b', 'b', 'b', 'a', 'a', 'a'];
+    const o = splitIndices(6, { stratifyBy: odd, testFraction: 0.5 });
+    expect([count(odd, o.train, 'a'), count(odd, o.train, 'b')]).toEqual([2, 1]);
   });
 
   it('rejects bad options', () => {
