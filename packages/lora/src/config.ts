@@ -168,6 +168,14 @@ export function validateLoraConfig(c: Record<string, unknown>): void {
       fail(`${field} must be an object of numbers`);
     }
   }
+  const ranks = Object.entries(c.rank_pattern as Record<string, number>).filter(([, x]) => !(Number.isInteger(x) && x > 0));
+  if (ranks.length) fail(`rank_pattern values must be positive integers (${ranks.map(([k, x]) => `${k}: ${x}`).join(', ')})`);
+  const alphas = Object.entries(c.alpha_pattern as Record<string, number>).filter(([, x]) => !Number.isFinite(x));
+  if (alphas.length) fail(`alpha_pattern values must be finite numbers (${alphas.map(([k, x]) => `${k}: ${x}`).join(', ')})`);
+  // PEFT's LoraConfig.__post_init__ refuses these combinations (they would silently adapt every layer here).
+  if (typeof t === 'string' && !isOff(c.layers_to_transform)) fail('`layers_to_transform` cannot be used when `target_modules` is a str');
+  if (typeof t === 'string' && !isOff(c.layers_pattern)) fail('`layers_pattern` cannot be used when `target_modules` is a str');
+  if (!isOff(c.layers_pattern) && isOff(c.layers_to_transform)) fail('when `layers_pattern` is specified, `layers_to_transform` must also be specified');
 }
 
 /** The scaling PEFT applies to B·A: lora_alpha / r, or lora_alpha / √r with use_rslora. */

@@ -41,6 +41,8 @@ export async function resolveAdapterDir(dirOrId: string, options: AdapterHubOpti
     const files: string[] = [];
     for await (const f of listFiles({ ...common, repo: dirOrId, revision: sha })) if (f.type === 'file' && ADAPTER_FILES.has(f.path)) files.push(f.path);
     if (!files.includes('adapter_config.json')) throw new Error('the repository has no adapter_config.json');
+    // As PEFT: the .bin only when there is no .safetensors.
+    if (files.includes('adapter_model.safetensors') && files.includes('adapter_model.bin')) files.splice(files.indexOf('adapter_model.bin'), 1);
     let dir = '';
     for (const path of files.sort()) {
       const local = await downloadFileToCacheDir({ ...common, repo: dirOrId, path, revision: sha, ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}) });

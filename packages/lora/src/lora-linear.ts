@@ -107,11 +107,12 @@ export class LoraLinear implements Linear {
   }
 
   apply(x: tf.Tensor): tf.Tensor {
+    // Disabled: the base alone, merged or not (PEFT's forward with disabled adapters unmerges and runs the base).
+    if (!this.adapterEnabled) return this.base.apply(x);
     if (this.merged) {
       if (this.training) throw new Error(`LoRA layer ${this.path} is merged: unmerge() before training`);
       return this.merged.apply(x);
     }
-    if (!this.adapterEnabled) return this.base.apply(x);
     const p = this.training ? this.loraDropout : 0;
     const seed = p > 0 ? this.dropoutRng.int32() : 0;
     return tf.tidy(() => {
@@ -160,16 +161,23 @@ export class LoraLinear implements Linear {
 
   /**
    * The effective float32 weight [out, in]: base + scaling·B·A (or the base alone while the adapter is
-   * disabled). Needs `base.dequantize()`.
+   * disabled). Needs `base.dequantize()`. Merges use {@link mergedWeight}: the adapter is merged even
+   * while disabled, as PEFT does.
    */
   dequantize(): tf.Tensor2D {
+    if (!this.adapterEnabled) return this.baseWeight();
+    return this.mergedWeight();
+  }
+
+  /** base + scaling·B·A [out, in], whether or not the adapter is enabled (PEFT merges the active adapter either way). */
+  mergedWeight(): tf.Tensor2D {
+    return tf.tidy(() => tf.add(this.baseWeight(), this.deltaWeight()) as tf.Tensor2D);
+  }
+
+  private baseWeight(): tf.Tensor2D {
     const deq = this.base.dequantize?.bind(this.base);
     if (!deq) throw new Error(`LoRA layer ${this.path}: its base linear has no dequantize(), so it cannot be merged`);
-    if (!this.adapterEnabled) return deq();
-    return tf.tidy(() => {
-      const w = deq();
-      return tf.add(w, this.deltaWeight()) as tf.Tensor2D;
-    });
+    return deq();
   }
 
   /**
@@ -179,7 +187,7 @@ export class LoraLinear implements Linear {
    * Reads nothing back from the device, so it works on webgpu in Node (no synchronous reads there).
    */
   toLinear(): FloatLinear {
-    const w = this.dequantize();
+    const w = this.mergedWeight();
     if ((this.base as { bias?: unknown }).bias === null) return new FloatLinear(w, null);
     const b = tf.tidy(() => tf.reshape(this.base.apply(tf.zeros([1, this.inFeatures])), [this.outFeatures]) as tf.Tensor1D);
     return new FloatLinear(w, b);

@@ -240,10 +240,18 @@ export class LoraModel {
    * adapted path, then frees A, B and the replaced bases (int8 bases become float32 linears).
    */
   mergeAndUnload(): void {
-    for (const [path, l] of this.live()) {
-      const merged = l.toLinear();
-      this.host.replaceLinear(path, merged);
-      l.dispose();
+    // Every merged layer is built before any is swapped in: a failure (a base without dequantize) changes nothing.
+    const live = [...this.live()];
+    const merged: Array<[string, Linear]> = [];
+    try {
+      for (const [path, l] of live) merged.push([path, l.toLinear()]);
+    } catch (e) {
+      for (const [, m] of merged) m.dispose?.();
+      throw e;
+    }
+    for (const [i, [path, m]] of merged.entries()) {
+      this.host.replaceLinear(path, m);
+      live[i]![1].dispose();
     }
     this.released = true;
   }
@@ -269,7 +277,7 @@ export class LoraModel {
           merged.push([path, l.toLinear()]);
           continue;
         }
-        const w = l.dequantize();
+        const w = l.mergedWeight();
         try {
           merged.push([path, requantize((await w.data()) as Float32Array)]);
         } finally {

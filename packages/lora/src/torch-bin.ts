@@ -268,7 +268,9 @@ export function restrictedUnpickle(pkl: Uint8Array): PyValue {
         const [, type, key, , numel] = (pid as Tuple).items;
         if (!(type instanceof Global) || type.module !== 'torch' || !(type.name in STORAGE_DTYPES)) fail('persistent id names no storage type');
         if (typeof key !== 'string' || !/^[\w.-]+$/.test(key)) fail('storage key is not a plain name');
-        stack.push(new Storage((type as Global).name as StorageName, key as string, intOf(numel!, 'storage size')));
+        const size = intOf(numel!, 'storage size');
+        if (size < 0) fail('storage size is negative');
+        stack.push(new Storage((type as Global).name as StorageName, key as string, size));
         break;
       }
       case 0x52: {
@@ -313,11 +315,22 @@ export function readTorchStateDict(fileBytes: Uint8Array, where = 'adapter_model
     throw new TorchPickleError(`${where}: not a zip archive; only the zip format of torch.save (PyTorch ≥ 1.6) is supported`);
   }
   let entries: Record<string, Uint8Array>;
+  let tooBig: string | null = null;
   try {
-    entries = unzipSync(fileBytes);
+    // Only what a state dict needs is decompressed (`<archive>/data.pkl`, `byteorder`, `data/<key>`), and
+    // none may claim more bytes than the file holds (torch.save stores entries uncompressed): a small
+    // hostile archive cannot make us allocate gigabytes before anything is checked.
+    entries = unzipSync(fileBytes, {
+      filter: (f) => {
+        const wanted = /^[^/]+\/(data\.pkl|byteorder|data\/[\w.-]+)$/.test(f.name);
+        if (wanted && f.originalSize > fileBytes.byteLength) tooBig ??= `${f.name} claims ${f.originalSize} bytes, more than the ${fileBytes.byteLength}-byte file`;
+        return wanted && f.originalSize <= fileBytes.byteLength;
+      },
+    });
   } catch (e) {
     throw new TorchPickleError(`${where}: cannot read the zip archive: ${(e as Error).message}`);
   }
+  if (tooBig) throw new TorchPickleError(`${where}: ${tooBig}`);
   const pklName = Object.keys(entries).find((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (!pklName) throw new TorchPickleError(`${where}: no <archive>/data.pkl in the zip`);
   const prefix = pklName.slice(0, -'data.pkl'.length);
@@ -356,6 +369,9 @@ export function readTorchStateDict(fileBytes: Uint8Array, where = 'adapter_model
 /** The row-major values of a (possibly strided) view of a storage. */
 function gather(storage: Float32Array, t: TensorRef, where: string): Float32Array {
   const n = t.size.reduce((a, b) => a * b, 1);
+  // A view with more elements than its storage repeats values (stride 0, overlapping strides): a few
+  // bytes could expand to gigabytes, and no state dict saved by torch.save needs it. Checked before allocating.
+  if (t.size.some((d) => d < 0) || n > storage.length) throw new TorchPickleError(`${where}: view of ${n} elements over a storage of ${storage.length}`);
   const out = new Float32Array(n);
   if (n === 0) return out;
   let maxIndex = t.offset;

@@ -151,6 +151,20 @@ describe('legacy adapter_model.bin (PyTorch zip + restricted unpickler)', () => 
     expect(() => readTorchStateDict(torchZip(new Pickle().op(0x80, 2, 0x7d).bytes(), {}))).toThrow(/unexpected end of pickle/);
   });
 
+  it('hostile sizes are refused before any large allocation: a zip entry claiming more than the file, a view larger than its storage', () => {
+    const empty = new Pickle().op(0x80, 2, 0x7d, 0x2e).bytes(); // {}
+    // A deflated entry of 8 MiB of zeros (~8 KB in the file): it claims more bytes than the file holds.
+    const bomb = zipSync({ 'archive/data.pkl': [empty, { level: 0 }], 'archive/data/9': [new Uint8Array(8 << 20), { level: 9 }] });
+    expect(bomb.byteLength).toBeLessThan(100_000);
+    expect(() => readTorchStateDict(bomb)).toThrow(/archive\/data\/9 claims 8388608 bytes, more than the \d+-byte file/);
+    // Entries a state dict does not use are not even decompressed.
+    const extra = zipSync({ 'archive/data.pkl': [empty, { level: 0 }], 'archive/.data/junk': [new Uint8Array(8 << 20), { level: 9 }] });
+    expect(readTorchStateDict(extra).size).toBe(0);
+    // One element viewed as 8192 × 8192 with strides (0, 0): 256 MiB from 4 bytes.
+    const amplified = new Pickle().op(0x80, 2, 0x7d).put().str('w').tensor('0', 'FloatStorage', 1, 0, [8192, 8192], [0, 0]).op(0x73, 0x2e).bytes();
+    expect(() => readTorchStateDict(torchZip(amplified, { '0': f32([1]) }))).toThrow(/view of 67108864 elements over a storage of 1/);
+  });
+
   it('reads the golden adapter via a .bin built from it (PEFT keys and values survive)', async () => {
     const { readAdapter } = await import('../src/index.js');
     const { tensors } = await readAdapter(fixture('ul2-tiny-qv-r4'));

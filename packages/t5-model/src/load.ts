@@ -83,6 +83,16 @@ export async function streamCheckpoint(
         where.set(name, { file, info: file.info(name) });
       }
     }
+    // transformers ties shared / encoder.embed_tokens / decoder.embed_tokens: a checkpoint holding only an
+    // embed_tokens copy (e.g. MADLAD-400's) loads from it, as transformers and candle do.
+    const aliasOf = new Map<string, string>();
+    if (!where.has('shared.weight')) {
+      const alias = ['decoder.embed_tokens.weight', 'encoder.embed_tokens.weight'].find((n) => where.has(n));
+      if (alias) {
+        where.set('shared.weight', where.get(alias)!);
+        aliasOf.set(alias, 'shared.weight');
+      }
+    }
     const missing: string[] = [];
     const misshaped: string[] = [];
     const unexpected: string[] = [];
@@ -139,7 +149,8 @@ export async function streamCheckpoint(
       for (const name of file.names()) {
         const at = where.get(name);
         if (!at || at.file !== file) continue;
-        const exp = expected.get(name);
+        const target = aliasOf.get(name) ?? name; // an embed_tokens copy standing in for shared.weight
+        const exp = expected.get(target);
         if (!exp && name !== 'lm_head.weight') continue; // tied copies of shared: never read
         const raw = await file.read(name);
         if (exp?.linear) {
@@ -153,7 +164,7 @@ export async function streamCheckpoint(
           }
           linears.set(path, linear);
         } else {
-          tensors.set(name, tf.tensor(toFloat32(raw.dtype, raw.data), raw.shape, 'float32'));
+          tensors.set(target, tf.tensor(toFloat32(raw.dtype, raw.data), raw.shape, 'float32'));
         }
       }
     }

@@ -205,7 +205,7 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
    */
   lossSum(batch: T5Batch, training: boolean): { sum: tf.Scalar; count: number } {
     const labelsHost = batch.labels instanceof Int32Array ? batch.labels : readLabelsSync(batch.labels);
-    const count = countTargets(labelsHost);
+    const count = countTargets(labelsHost, this.config.vocab_size);
     const ctx = this.context(training);
     const sum = tf.tidy(() => {
       const [b, s, t] = batchDims(batch);
@@ -395,9 +395,14 @@ function isLinear(x: unknown): x is Linear {
   return x !== null && typeof x === 'object' && typeof (x as Linear).apply === 'function' && typeof (x as Linear).inFeatures === 'number';
 }
 
-function countTargets(labels: Int32Array): number {
+/** Non-ignored labels; one that is neither -100 nor a token id is an error (PyTorch's cross-entropy: "Target N is out of bounds"), not a silent zero loss. */
+function countTargets(labels: Int32Array, vocab: number): number {
   let n = 0;
-  for (const l of labels) if (l !== IGNORE_INDEX) n++;
+  for (const l of labels) {
+    if (l === IGNORE_INDEX) continue;
+    if (!(l >= 0 && l < vocab)) throw new RangeError(`label ${l} is out of bounds: labels are token ids in [0, ${vocab}) or ${IGNORE_INDEX} (ignored)`);
+    n++;
+  }
   return n;
 }
 

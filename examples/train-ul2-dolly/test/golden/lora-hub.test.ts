@@ -16,8 +16,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'conifer-lora-hub-'));
 let hub: FakeHub;
 beforeAll(async () => {
   await tf.setBackend('cpu');
-  // Besides the adapter, files PEFT never reads (a training checkpoint's optimizer state, a README).
-  hub = await startFakeHub({ 'test-org/ul2-tiny-lora': repoFromFolder(loraFixture('ul2-tiny-qv-r4'), { 'README.md': '# adapter', 'optimizer.pt': 'x'.repeat(1000) }) });
+  // Besides the adapter, files PEFT never reads (a training checkpoint's optimizer state, a README, a .bin beside the .safetensors).
+  hub = await startFakeHub({ 'test-org/ul2-tiny-lora': repoFromFolder(loraFixture('ul2-tiny-qv-r4'), { 'README.md': '# adapter', 'optimizer.pt': 'x'.repeat(1000), 'adapter_model.bin': 'a legacy copy PEFT does not read beside the safetensors' }) });
   vi.spyOn(console, 'debug').mockImplementation(() => {}); // @huggingface/hub logs each file it downloads
 });
 afterAll(async () => {
@@ -38,6 +38,7 @@ describe('loadAdapter(host, hub id)', () => {
     const snapshot = join(cacheDir, 'models--test-org--ul2-tiny-lora', 'snapshots', hub.repos.get('test-org/ul2-tiny-lora')!.sha);
     expect(readdirSync(snapshot).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
     expect(hub.downloads.get('test-org/ul2-tiny-lora/optimizer.pt')).toBeUndefined();
+    expect(hub.downloads.get('test-org/ul2-tiny-lora/adapter_model.bin')).toBeUndefined(); // the .bin only without a .safetensors
     expect(viaHub.config).toEqual(local.config);
     const [sa, sb] = [await viaHub.readStateDict(), await local.readStateDict()];
     expect([...sa.keys()]).toEqual([...sb.keys()]);
