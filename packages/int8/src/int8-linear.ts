@@ -41,10 +41,11 @@ export class Int8Linear {
     if (b !== undefined && (b instanceof Float32Array ? b.length : b.size) !== q.outFeatures) {
       throw new Error(`Int8Linear: bias must have ${q.outFeatures} values`);
     }
-    this.packed = tf.tensor2d(q.packed, [q.outFeatures, packedWidth(q.inFeatures)], 'int32');
-    this.scale = tf.tensor1d(q.scale, 'float32');
+    // Copies: the cpu backend would otherwise keep the caller's arrays (later changes would change the layer).
+    this.packed = tf.tensor2d(Int32Array.from(q.packed), [q.outFeatures, packedWidth(q.inFeatures)], 'int32');
+    this.scale = tf.tensor1d(Float32Array.from(q.scale), 'float32');
     this.loadedSCB = q.SCB?.length === q.outFeatures ? Float32Array.from(q.SCB) : null;
-    this.bias = b === undefined ? null : b instanceof Float32Array ? tf.tensor1d(b, 'float32') : tf.clone(b);
+    this.bias = b === undefined ? null : b instanceof Float32Array ? tf.tensor1d(Float32Array.from(b), 'float32') : tf.clone(b);
   }
 
   /** Quantizes a float32 weight `[out, in]` (a row-major array with its `shape`, or a 2-D tensor). */

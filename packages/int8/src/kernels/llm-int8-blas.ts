@@ -39,6 +39,8 @@ export function llmInt8MatMulBlas(
     if (absmax > 0) {
       factor[m] = 127 / absmax;
       rowScale[m] = absmax / 127;
+    } else if (Number.isNaN(absmax)) {
+      rowScale[m] = Number.NaN; // a NaN input gives a NaN row, as the reference and bitsandbytes (the Int32Array sum would drop it)
     }
   }
   // 2. float32 part: Σ_{k outlier} x · q
