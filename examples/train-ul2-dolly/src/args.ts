@@ -84,8 +84,8 @@ const GENERATE: Flag[] = [
   ...COMMON,
   { name: 'adapter', value: 'DIR|ID', def: 'none (base model)', help: 'PEFT adapter folder (adapter_config.json + adapter_model.safetensors), or a hub id such as coniferlabs/flan-ul2-dolly-lora' },
   { name: 'prompt', value: 'TEXT', multiple: true, def: 'the original "Dolly the lamb" prompt', help: 'prompt; repeat for several' },
-  { name: 'max-length', value: 'N', def: '250', help: 'most new tokens' },
-  { name: 'min-length', value: 'N', def: '10', help: 'fewest new tokens (EOS is blocked before)' },
+  { name: 'max-length', value: 'N', def: '250', help: "most decoder tokens, the start token included (transformers' max_length: 250 → 249 new tokens)" },
+  { name: 'min-length', value: 'N', def: '10', help: "fewest decoder tokens, the start token included (transformers' min_length; EOS is blocked before)" },
   { name: 'num-beams', value: 'N', def: '1', help: 'beam search width; 1 = greedy (or sampling)' },
   { name: 'do-sample', help: 'sample instead of greedy/beam' },
   { name: 'temperature', value: 'X', def: '1', help: 'sampling temperature' },
@@ -103,7 +103,7 @@ const EVAL: Flag[] = [
   { name: 'batch-size', value: 'N', def: '8', help: 'examples per batch' },
   { name: 'max-target-length', value: 'N', def: `512 (demo ${DEMO_TRAIN_DEFAULTS.maxTargetLength})`, help: 'response tokens kept' },
   { name: 'samples', value: 'N', def: '3', help: 'held-out prompts generated side by side (base vs adapter)' },
-  { name: 'max-length', value: 'N', def: '250', help: 'most new tokens of those generations' },
+  { name: 'max-length', value: 'N', def: '250', help: 'most decoder tokens of those generations, the start token included' },
   HELP,
 ];
 
@@ -226,6 +226,17 @@ export function resolveModelSource(value: string | undefined): ModelSource {
   throw new UsageError(`--model ${value}: no such folder (and not a hub id like google/flan-ul2)`);
 }
 
+/** --out must be a folder (or not exist yet): a file there would fail only after the model loaded. */
+function notAFile(out: string): void {
+  let file = false;
+  try {
+    file = !statSync(out).isDirectory();
+  } catch {
+    // does not exist yet: created when needed
+  }
+  if (file) throw new UsageError(`--out ${out}: is a file, not a folder`);
+}
+
 function readableFile(flag: string, path: string | undefined): string | undefined {
   if (path === undefined) return undefined;
   try {
@@ -277,6 +288,7 @@ function modelOptions(r: Reader, explicit: Set<string>): ModelOptions {
   const model = resolveModelSource(r.str('model'));
   const demo = model.kind === 'demo';
   const out = r.str('out') ?? 'conifer-out';
+  notAFile(out);
   if (out === '') throw new UsageError('--out needs a folder');
   const int8SkipModules = r.has('int8-skip-modules') ? linearNames('int8-skip-modules', r.str('int8-skip-modules') ?? '') : [];
   return {
@@ -343,7 +355,7 @@ function generateOptions(r: Reader, base: ModelOptions): GenerateOptions {
     command: 'generate',
     adapter: adapterDirOrId('adapter', r.str('adapter')),
     prompts: prompts.length > 0 ? prompts : [DEFAULT_PROMPT],
-    maxLength: r.int('max-length', 1) ?? 250,
+    maxLength: r.int('max-length', 2) ?? 250, // transformers' max_length counts the start token: ≥ 2
     minLength: r.int('min-length', 0) ?? 10,
     numBeams: r.int('num-beams', 1) ?? 1,
     doSample: r.bool('do-sample'),
@@ -371,7 +383,7 @@ function evalOptions(r: Reader, base: ModelOptions): EvalOptions {
     batchSize: r.int('batch-size', 1) ?? 8,
     maxTargetLength: r.int('max-target-length', 1) ?? (demo ? DEMO_TRAIN_DEFAULTS.maxTargetLength : 512),
     samples: r.int('samples', 0) ?? 3,
-    maxLength: r.int('max-length', 1) ?? 250,
+    maxLength: r.int('max-length', 2) ?? 250, // transformers' max_length counts the start token: ≥ 2
   };
 }
 
@@ -382,6 +394,7 @@ function mergeOptions(r: Reader, explicit: Set<string>): MergeOptions {
   const adapter = adapterDirOrId('adapter', r.str('adapter'));
   if (adapter === undefined) throw new UsageError('--adapter is required: the PEFT adapter folder or hub id to merge');
   const out = r.str('out') ?? 'conifer-out/merged';
+  notAFile(out);
   if (out === '') throw new UsageError('--out needs a folder');
   return { command: 'merge', model, adapter, out, dtype: r.choice<MergeDtype>('dtype', MERGE_DTYPES) ?? 'same', overwrite: r.bool('overwrite'), explicit };
 }

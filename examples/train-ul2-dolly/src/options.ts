@@ -40,7 +40,7 @@ export interface ModelOptions {
   seed: number;
   /** --out DIR (default conifer-out): where adapters, metrics.jsonl and the loss curve go. */
   out: string;
-  /** --max-source-length (default 512; demo 128): prompts are truncated to this many tokens. */
+  /** --max-source-length (default 512; demo 96): prompts are truncated to this many tokens (train, eval; generate: the tensor-core tuning shape). */
   maxSourceLength: number;
   /** false with --no-tensor-cores: on webgpu keep the tiled int8 kernels where the GPU offers subgroup matrices. */
   tensorCores: boolean;
@@ -66,7 +66,7 @@ export interface TrainOptions extends ModelOptions {
   targetModules: string[];
   /** --lr (default 1e-4; demo 1e-3): peak learning rate of the linear schedule. */
   lr: number;
-  /** --epochs (default 3; demo 2). */
+  /** --epochs (default 3; demo 1). */
   epochs: number;
   /** --batch-size (default 1; demo 4). Ignored when batchTokens is set. */
   batchSize: number;
@@ -74,7 +74,7 @@ export interface TrainOptions extends ModelOptions {
   gradAccum: number;
   /** --batch-tokens N: bucketed batches of at most N padded (source + target) tokens; replaces --batch-size. */
   batchTokens?: number;
-  /** --max-target-length (default 512; demo 64). */
+  /** --max-target-length (default 512; demo 48). */
   maxTargetLength: number;
   /** --warmup-steps (default 0). */
   warmupSteps: number;
@@ -130,7 +130,7 @@ export interface EvalOptions extends ModelOptions {
   limit?: number;
   /** --batch-size (default 8). */
   batchSize: number;
-  /** --max-target-length (default 512; demo 64). */
+  /** --max-target-length (default 512; demo 48). */
   maxTargetLength: number;
   /** --samples N held-out prompts generated side by side, base vs adapter (default 3). */
   samples: number;

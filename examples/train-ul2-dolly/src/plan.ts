@@ -155,6 +155,8 @@ export interface PlanInput {
   epochs: number;
   /** Records used before the 80/20 split (default all of Dolly). */
   limit?: number;
+  /** Records in the --data file when it is a local file (else Dolly 15K's count is assumed). */
+  records?: number;
   maxSteps?: number;
   /** --gradient-checkpointing: activations of the checkpointed run, one more forward of compute. */
   gradientCheckpointing?: boolean;
@@ -214,7 +216,8 @@ export function makePlan(input: PlanInput): Plan {
   // As PEFT's print_trainable_parameters: a share of all parameters, the adapters included.
   const lora = { ...l, percent: (100 * l.params) / (params.total + l.params), bytes: 16 * l.params };
 
-  const records = Math.min(input.limit ?? DOLLY_RECORDS, DOLLY_RECORDS);
+  const available = input.records ?? DOLLY_RECORDS;
+  const records = Math.min(input.limit ?? available, available);
   // datasets' train_test_split(test_size=0.2): n_test = ceil(0.2·n).
   const test = Math.ceil(0.2 * records);
   const split = { train: records - test, test };
@@ -323,7 +326,7 @@ export function formatPlan(p: Plan): string {
     `  weights      float32 ${gb(p.float32Bytes)}; int8 ${gb(p.int8Bytes)} (linears 1 byte/weight + a float32 scale per output row; ${i.int8SkipModules?.length ? `${i.int8SkipModules.join(', ')} (--int8-skip-modules), ` : ''}embedding${c.lmHead ? ', lm_head' : ''}, norms, biases float32)`,
     `  int8         ${i.int8 === 'auto' ? `auto → ${p.int8}` : p.int8}`,
     `  LoRA         r ${i.r}, alpha ${i.loraAlpha}, on ${i.targetModules.join(',')} (${p.lora.modules} modules): ${int(p.lora.params)} trainable parameters (${p.lora.percent.toFixed(3)} %), ${gb(p.lora.bytes)} with gradients and Adam state`,
-    `  data         ${int(p.split.train)} train / ${int(p.split.test)} test examples (80/20 of ${int(p.split.train + p.split.test)}); source ≤ ${i.maxSourceLength}, target ≤ ${i.maxTargetLength} tokens`,
+    `  data         ${int(p.split.train)} train / ${int(p.split.test)} test examples (80/20 of ${int(p.split.train + p.split.test)}${i.records === undefined ? ', Dolly 15K assumed' : ''}); source ≤ ${i.maxSourceLength}, target ≤ ${i.maxTargetLength} tokens`,
     `  batches      ${batches}: ${int(p.microBatchesPerEpoch)} micro-batches = ${int(p.stepsPerEpoch)} optimizer steps per epoch; ${int(p.totalSteps)} steps in all`,
     `  activations  ${gb(p.activationBytes)} for the worst micro-batch ${p.microBatch.rows} × (${p.microBatch.source} + ${p.microBatch.target}) (${gb(p.activationBytesCheckpointed)} with per-block checkpointing)`,
     ...memLine(),

@@ -1,7 +1,7 @@
 import { generateText } from '@conifer/generate';
 import { injectLora } from '@conifer/lora';
 import { train } from '@conifer/trainer';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { freemem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -15,11 +15,12 @@ import { decodeOptions } from './generate.js';
 import { checkVocabulary, evalBatches, makeSampler, prepareData, tokenizerFor } from './pipeline/data.js';
 import { evaluate } from './pipeline/evaluate.js';
 import { downloadModel } from './pipeline/hub.js';
-import { downloadWithProgress, loadModel, modelDir } from './pipeline/model.js';
+import { checkSkipModules, checkTargetModules, downloadWithProgress, loadModel, modelDir } from './pipeline/model.js';
 import { sourceText } from './pipeline/prompts.js';
 import { loraTrainable } from './pipeline/trainable.js';
-import { formatPlan, makePlan, type Plan, type PlanInput } from './plan.js';
-import { readT5Config, type T5ConfigJson } from './t5-config.js';
+import { DOLLY_RECORDS } from './dolly-lengths.js';
+import { countParameters, formatPlan, makePlan, resolveInt8, type Plan, type PlanInput } from './plan.js';
+import { readT5Config, t5Shape, type T5ConfigJson } from './t5-config.js';
 
 /** The config the plan is made from, and what to call it (a hub id is resolved to its downloaded config.json first). */
 export function planConfig(model: ModelSource): { config: T5ConfigJson; label: string } {
@@ -40,7 +41,13 @@ export function trainPlan(opts: TrainOptions, label?: string): Plan {
   const planned = planConfig(opts.model);
   const config = planned.config;
   label ??= planned.label;
+  // Flags checked against config.json here, so --dry-run refuses what the real run would.
+  const shape = t5Shape(config as Record<string, unknown>);
+  checkTargetModules(shape, opts.targetModules);
+  if (resolveInt8(opts.int8, countParameters(shape).total) !== 'off') checkSkipModules(shape, opts.int8SkipModules);
   const cpuLike = opts.backend === 'cpu' || opts.backend === 'wasm';
+  // tfjs-backend-wasm's heap stops at 4 GiB, whatever the host has.
+  const hostBytes = opts.backend === 'wasm' ? Math.min(freemem(), WASM_HEAP_MAX) : freemem();
   const input: PlanInput = {
     config,
     label,
@@ -56,6 +63,7 @@ export function trainPlan(opts: TrainOptions, label?: string): Plan {
     maxTargetLength: opts.maxTargetLength,
     epochs: opts.epochs,
     limit: opts.limit,
+    ...(dataRecords(opts.data) !== undefined ? { records: dataRecords(opts.data) } : {}),
     maxSteps: opts.maxSteps,
     gradientCheckpointing: opts.gradientCheckpointing,
     backend: opts.backend,
@@ -63,11 +71,26 @@ export function trainPlan(opts: TrainOptions, label?: string): Plan {
     ...(opts.deviceMemoryGB !== undefined
       ? { deviceMemoryBytes: opts.deviceMemoryGB * 1e9, deviceMemorySource: '--device-memory' }
       : cpuLike
-        ? { deviceMemoryBytes: freemem(), deviceMemorySource: 'free RAM' }
+        ? { deviceMemoryBytes: hostBytes, deviceMemorySource: opts.backend === 'wasm' && hostBytes === WASM_HEAP_MAX ? 'the wasm heap limit' : 'free RAM' }
         : {}),
   };
   return makePlan(input);
 }
+
+/**
+ * Records in the data the run will read, for the plan: the shipped Dolly copy's count or a local file's
+ * non-blank lines (cheap, no parsing); undefined for hub data not yet downloaded (Dolly 15K assumed).
+ */
+function dataRecords(data: string | undefined): number | undefined {
+  if (data === undefined) return DOLLY_RECORDS;
+  if (data === 'hub' || data.startsWith('hf://')) return undefined;
+  let n = 0;
+  for (const line of readFileSync(data, 'utf8').split('\n')) if (line.trim() !== '') n++;
+  return n;
+}
+
+/** tfjs-backend-wasm's largest heap (its `getHeapMax()`: 65,535 pages of 64 KiB). */
+const WASM_HEAP_MAX = 4294901760;
 
 /** Where a run writes: adapters, checkpoints, metrics.jsonl and loss-curve.svg. */
 export function outPaths(out: string) {
@@ -116,8 +139,10 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
       const tc = await enableTensorCores(backend, { tensorCores: opts.tensorCores, int8, dModel: model.config.d_model, tokens });
       if (tc) io.stdout(tc);
       io.stdout(`  LoRA         ${lora.printTrainableParameters(null)}`);
-      const before = await evaluate(model, testBatches);
-      io.stdout(`eval loss before training: ${before.lossPerToken.toFixed(4)} per target token (${before.tokens} tokens)`);
+      // On --resume the adapter's trained values come from the checkpoint inside train(): an eval here
+      // would measure the fresh adapter, so it is skipped (the metrics hold the run's own evaluations).
+      const before = opts.resume ? null : await evaluate(model, testBatches);
+      if (before) io.stdout(`eval loss before training: ${before.lossPerToken.toFixed(4)} per target token (${before.tokens} tokens)`);
       await mkdir(paths.root, { recursive: true });
       const result = await train({
         model: loraTrainable(model, lora),
@@ -142,8 +167,10 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
       });
       result.optimizer.dispose();
       lora.eval(); // the last training step left LoRA's dropout on: off for the eval and the sample
-      const after = await evaluate(model, testBatches);
-      io.stdout(`eval loss after training:  ${after.lossPerToken.toFixed(4)} per target token (was ${before.lossPerToken.toFixed(4)}); original's sum of batch means ${after.sumOfBatchMeans.toFixed(2)}`);
+      // The trainer's own eval at the last step, when it made one (same weights, same batches), else a new one.
+      const last = result.lastEval && result.lastEval.step === result.step && (!result.best || result.best.step === result.step) ? result.lastEval : null;
+      const after = last ? { lossPerToken: last.loss, sumOfBatchMeans: last.sumOfBatchMeans } : await evaluate(model, testBatches);
+      io.stdout(`eval loss after training:  ${after.lossPerToken.toFixed(4)} per target token${before ? ` (was ${before.lossPerToken.toFixed(4)})` : ''}; original's sum of batch means ${after.sumOfBatchMeans.toFixed(2)}`);
       io.stdout(`stopped: ${result.stopReason} after ${result.step} optimizer steps${result.skippedSteps ? ` (${result.skippedSteps} skipped)` : ''}`);
       io.stdout('wrote:');
       for (const f of await listOut(paths.root)) io.stdout(`  ${f}`);

@@ -41,17 +41,24 @@ export function modelDir(source: ModelSource): string | null {
   return source.kind === 'dir' ? source.dir : null;
 }
 
-/**
- * --int8-skip-modules names that match no projection of the model (e.g. `wi` on a gated model) are an
- * error, not a no-op — found from config.json, before any weight is downloaded or loaded.
- */
-function checkSkipModules(shape: T5Shape, names: readonly string[] = []): void {
+/** Module names (`--target-modules`, `--int8-skip-modules`) that match no projection of the model are an error named from config.json, before anything loads. */
+function checkModuleNames(flag: string, shape: T5Shape, names: readonly string[]): void {
   const paths = t5Linears(shape).map((l) => l.path);
   const unmatched = names.filter((n) => !paths.some((p) => p === n || p.endsWith(`.${n}`)));
   if (unmatched.length) {
     const have = [...new Set(paths.map((p) => p.slice(p.lastIndexOf('.') + 1)))].filter((n) => n !== 'lm_head').join(', ');
-    throw new CliError(`--int8-skip-modules: ${unmatched.join(', ')} matches no projection of this model (it has ${have})`);
+    throw new CliError(`${flag}: ${unmatched.join(', ')} matches no projection of this model (it has ${have})`);
   }
+}
+
+/** --int8-skip-modules names that match no projection (e.g. `wi` on a gated model): an error, not a no-op. */
+export function checkSkipModules(shape: T5Shape, names: readonly string[] = []): void {
+  checkModuleNames('--int8-skip-modules', shape, names);
+}
+
+/** --target-modules that match no projection: an error before loading, not an empty adapter in the plan and a stack trace later. */
+export function checkTargetModules(shape: T5Shape, names: readonly string[]): void {
+  checkModuleNames('--target-modules', shape, names);
 }
 
 /**
