@@ -46,6 +46,7 @@ export function trainPlan(opts: TrainOptions, label?: string): Plan {
   checkTargetModules(shape, opts.targetModules);
   if (resolveInt8(opts.int8, countParameters(shape).total) !== 'off') checkSkipModules(shape, opts.int8SkipModules);
   const cpuLike = opts.backend === 'cpu' || opts.backend === 'wasm';
+  const records = dataRecords(opts.data); // read once: a local file's lines are counted
   // tfjs-backend-wasm's heap stops at 4 GiB, whatever the host has.
   const hostBytes = opts.backend === 'wasm' ? Math.min(freemem(), WASM_HEAP_MAX) : freemem();
   const input: PlanInput = {
@@ -63,7 +64,7 @@ export function trainPlan(opts: TrainOptions, label?: string): Plan {
     maxTargetLength: opts.maxTargetLength,
     epochs: opts.epochs,
     limit: opts.limit,
-    ...(dataRecords(opts.data) !== undefined ? { records: dataRecords(opts.data) } : {}),
+    ...(records !== undefined ? { records } : {}),
     maxSteps: opts.maxSteps,
     gradientCheckpointing: opts.gradientCheckpointing,
     backend: opts.backend,

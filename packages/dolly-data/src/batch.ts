@@ -34,7 +34,8 @@ export interface CollateOptions {
   padToMultipleOf?: number;
 }
 
-const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
+/** `n` rounded up to a multiple of `m` (the padded length `collate` gives). */
+export const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
 
 /** Pads the examples at `indices` into one {@link Batch} (dynamic padding to the longest row). */
 export function collate(examples: readonly EncodedExample[], indices: readonly number[], options: CollateOptions = {}): Batch {

@@ -1,3 +1,4 @@
+import { roundUp } from './batch';
 import { makeRng, permutation, shuffleInPlace } from './rng';
 
 /** Which records (positions in the example list) form each batch, in order. */
@@ -70,7 +71,7 @@ function roundUpTo(padToMultipleOf: number): (n: number) => number {
   if (!Number.isInteger(padToMultipleOf) || padToMultipleOf < 1) {
     throw new RangeError(`padToMultipleOf must be an integer >= 1, got ${padToMultipleOf}`);
   }
-  return (n) => Math.ceil(n / padToMultipleOf) * padToMultipleOf;
+  return (n) => roundUp(n, padToMultipleOf);
 }
 
 /**

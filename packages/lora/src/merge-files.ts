@@ -101,8 +101,7 @@ export async function mergeAdapterIntoCheckpoint(baseDir: string, adapter: strin
     for (const name of existing) if (STALE_WEIGHTS.test(name)) await unlink(join(outDir, name));
     const written: string[] = [];
     const outBytes = new Map<string, number>();
-    const int8 = new Int8Merges(where);
-    for (const a of adapted.values()) if (a.int8) int8.expect(a);
+    const int8 = new Int8Merges(where, adapted);
     for (const [i, f] of opened.entries()) {
       const name = basename(f.path);
       options.onFile?.(name, i, opened.length);
@@ -220,11 +219,11 @@ function tensorBytes(t: { dtype: Dtype; shape: number[]; data: Uint8Array }, out
   if (!a && out === t.dtype) return t.data;
   const w = toFloat32(t.dtype, t.data);
   if (a) addScaledProduct(w, a, t.shape[0]!, t.shape[1]!);
-  const encoded = out === 'F32' ? w : out === 'BF16' ? float32ToBf16Bits(w) : out === 'F16' ? float32ToF16Bits(w) : Float64Array.from(w);
-  return new Uint8Array(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+  return asBytes(out === 'F32' ? w : out === 'BF16' ? float32ToBf16Bits(w) : out === 'F16' ? float32ToF16Bits(w) : Float64Array.from(w));
 }
 
-const asBytes = (a: Int8Array | Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+/** The bytes of a typed array (a view, no copy). */
+const asBytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 /**
  * The merges of 8-bit weights (bitsandbytes' `<path>.weight` I8 + `<path>.SCB`), as PEFT merges into a
@@ -236,11 +235,10 @@ const asBytes = (a: Int8Array | Float32Array) => new Uint8Array(a.buffer, a.byte
  * for 8-bit adapted weights, one merged tensor in memory at a time.
  */
 class Int8Merges {
-  private readonly scb = new Map<string, Adapted>();
-  constructor(private readonly where: ReadonlyMap<string, TensorInfo & { file: SafetensorsFile }>) {}
-
-  expect(a: Adapted): void {
-    this.scb.set(`${a.path}.SCB`, a);
+  /** The 8-bit adapted modules by their SCB tensor's name. */
+  private readonly scb: Map<string, Adapted>;
+  constructor(private readonly where: ReadonlyMap<string, TensorInfo & { file: SafetensorsFile }>, adapted: ReadonlyMap<string, Adapted>) {
+    this.scb = new Map([...adapted.values()].filter((a) => a.int8).map((a) => [`${a.path}.SCB`, a]));
   }
 
   /** The adapted module whose SCB tensor `name` is, if any. */
@@ -257,7 +255,7 @@ class Int8Merges {
     const inv127 = Math.fround(7.874015718698502e-3);
     const f = Float32Array.from(q, (v, i) => Math.fround(Math.fround(v * SCB[Math.floor(i / inF)]!) * inv127));
     addScaledProduct(f, a, out, inF);
-    const h = toFloat32('F16', asBytes16(float32ToF16Bits(f))); // the fp16 copy bitsandbytes quantizes
+    const h = toFloat32('F16', asBytes(float32ToF16Bits(f))); // the fp16 copy bitsandbytes quantizes
     const weight = new Int8Array(out * inF);
     const absmax = new Float32Array(out);
     for (let r = 0; r < out; r++) {
@@ -271,8 +269,6 @@ class Int8Merges {
     return { weight, SCB: absmax };
   }
 }
-
-const asBytes16 = (a: Uint16Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 /** `torch.round`: to nearest, half to even. */
 function roundHalfEven(v: number): number {
