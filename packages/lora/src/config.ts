@@ -27,8 +27,10 @@ export interface LoraConfigInput {
   /** Only `"none"` is supported (biases stay frozen and are not saved). */
   bias?: 'none' | 'all' | 'lora_only';
   /** `true`: A Kaiming-uniform (a = √5), B zeros (the adapter starts as a no-op). `false`: B is random too
-   *  (PEFT leaves `nn.Linear`'s own init). `"gaussian"`: A ~ N(0, 1/r), B zeros. */
-  init_lora_weights?: boolean | 'gaussian';
+   *  (PEFT leaves `nn.Linear`'s own init). `"gaussian"`: A ~ N(0, 1/r), B zeros. `"orthogonal"`: A and B
+   *  random with orthogonal row spaces so B·A = 0 (even r only). `"eva"`: only when loading an adapter
+   *  (EVA's data-driven init needs PEFT's `initialize_lora_eva_weights`); the file's A and B are used. */
+  init_lora_weights?: InitLoraWeights;
   /** Per-module rank overrides, keyed by a regex matched against the end of the path. */
   rank_pattern?: Record<string, number>;
   /** Per-module alpha overrides, keyed like `rank_pattern`. */
@@ -47,6 +49,9 @@ export interface LoraConfigInput {
   [field: string]: unknown;
 }
 
+/** The `init_lora_weights` values this package accepts (PEFT's names). */
+export type InitLoraWeights = boolean | 'gaussian' | 'orthogonal' | 'eva';
+
 /** A config with every PEFT field present. */
 export type LoraConfig = LoraConfigInput & {
   r: number;
@@ -55,7 +60,7 @@ export type LoraConfig = LoraConfigInput & {
   target_modules: string[] | string;
   use_rslora: boolean;
   bias: 'none' | 'all' | 'lora_only';
-  init_lora_weights: boolean | 'gaussian';
+  init_lora_weights: InitLoraWeights;
   rank_pattern: Record<string, number>;
   alpha_pattern: Record<string, number>;
 };
@@ -146,9 +151,19 @@ export function validateLoraConfig(c: Record<string, unknown>): void {
     fail(`target_modules must be a non-empty list of names or a regex string, got ${JSON.stringify(t)}`);
   }
   if (c.bias !== 'none') fail(`bias "${String(c.bias)}" is not supported: only "none" (base biases stay frozen and are not saved)`);
-  if (![true, false, 'gaussian'].includes(c.init_lora_weights as never)) {
-    fail(`init_lora_weights ${JSON.stringify(c.init_lora_weights)} is not supported (true, false or "gaussian")`);
+  const init = c.init_lora_weights;
+  if (typeof init === 'string' && /^(pissa|olora|corda|loftq|lora[-_]ga)/i.test(init)) {
+    // These move part of the base weight into A·B at init (W_res = W − scaling·B₀A₀): the saved A and B only
+    // make sense on that residual base, which PEFT rebuilds from the base weights when it loads the adapter.
+    fail(
+      `init_lora_weights "${init}" is not supported: its adapter was trained against a residual base weight (W − scaling·B₀A₀) that this package does not rebuild. ` +
+        'Save it with PEFT\'s path_initial_model_for_weight_conversion (or convert it with PEFT) to get a plain LoRA adapter, which loads here',
+    );
   }
+  if (![true, false, 'gaussian', 'orthogonal', 'eva'].includes(init as never)) {
+    fail(`init_lora_weights ${JSON.stringify(init)} is not supported (true, false, "gaussian", "orthogonal", or "eva" for a saved adapter)`);
+  }
+  if (init === 'orthogonal' && (c.r as number) % 2 !== 0) fail(`init_lora_weights "orthogonal" requires the LoRA rank to be even, got r = ${String(c.r)}`);
   if (typeof c.use_rslora !== 'boolean') fail(`use_rslora must be a boolean`);
   const unsupported: Array<[string, string]> = [
     ['use_dora', 'DoRA'],

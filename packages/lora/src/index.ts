@@ -2,6 +2,7 @@ export type { Linear, LinearHost } from './types.js';
 export {
   type LoraConfig,
   type LoraConfigInput,
+  type InitLoraWeights,
   LoraConfigError,
   PEFT_FORMAT_VERSION,
   T5_DEFAULT_TARGET_MODULES,

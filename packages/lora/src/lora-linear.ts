@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { dropout } from '@conifer/dropout';
 import seedrandom from 'seedrandom';
-import { loraScaling } from './config.js';
+import { type InitLoraWeights, loraScaling } from './config.js';
 import { FloatLinear } from './float-linear.js';
-import { gaussian, kaimingUniformA5 } from './init.js';
+import { gaussian, kaimingUniformA5, orthogonalLora } from './init.js';
 import { loraDeltaWebGPU } from './lora-webgpu.js';
 import type { Linear } from './types.js';
 
@@ -19,8 +19,9 @@ export interface LoraLinearOptions {
   loraDropout?: number;
   /** Rank-stabilized scaling loraAlpha / √r (default false). */
   useRslora?: boolean;
-  /** `true` (default): A Kaiming-uniform(a=√5), B zeros; `false`: B Kaiming-uniform too; `"gaussian"`: A ~ N(0, 1/r²), B zeros. */
-  initLoraWeights?: boolean | 'gaussian';
+  /** `true` (default): A Kaiming-uniform(a=√5), B zeros; `false`: B Kaiming-uniform too; `"gaussian"`: A ~ N(0, 1/r²), B zeros;
+   *  `"orthogonal"`: A and B random with B·A = 0 (even r). `"eva"` is refused: it needs data (PEFT's `initialize_lora_eva_weights`). */
+  initLoraWeights?: InitLoraWeights;
   /** Seed of the initialisation and of the dropout masks (default 0). Each layer derives its own streams from it and its path. */
   seed?: number | string;
   /** Whether A and B are trainable variables (default true). */
@@ -78,9 +79,17 @@ export class LoraLinear implements Linear {
     this.scaling = loraScaling(r, loraAlpha, options.useRslora ?? false);
     const seed = String(options.seed ?? 0);
     const init = options.initLoraWeights ?? true;
-    const a = init === 'gaussian' ? gaussian(r * this.inFeatures, 1 / r, `${seed}:${path}:lora_A`) : kaimingUniformA5(r, this.inFeatures, `${seed}:${path}:lora_A`);
-    // init_lora_weights=False leaves nn.Linear's own init on B: Kaiming-uniform(a=√5) with fan_in = r.
-    const b = init === false ? kaimingUniformA5(this.outFeatures, r, `${seed}:${path}:lora_B`) : new Float32Array(this.outFeatures * r);
+    if (init === 'eva') {
+      throw new Error(`LoRA layer ${path}: init_lora_weights "eva" initialises A from the model's activations on data (PEFT's initialize_lora_eva_weights), which this package does not do; an EVA adapter saved by PEFT loads with loadAdapter`);
+    }
+    const { a, b } =
+      init === 'orthogonal'
+        ? orthogonalLora(r, this.inFeatures, this.outFeatures, `${seed}:${path}:orthogonal`)
+        : {
+            a: init === 'gaussian' ? gaussian(r * this.inFeatures, 1 / r, `${seed}:${path}:lora_A`) : kaimingUniformA5(r, this.inFeatures, `${seed}:${path}:lora_A`),
+            // init_lora_weights=False leaves nn.Linear's own init on B: Kaiming-uniform(a=√5) with fan_in = r.
+            b: init === false ? kaimingUniformA5(this.outFeatures, r, `${seed}:${path}:lora_B`) : new Float32Array(this.outFeatures * r),
+          };
     const trainable = options.trainable ?? true;
     this.loraA = tf.variable(tf.tensor2d(a, [r, this.inFeatures]), trainable, freeVariableName(peftKey(path, 'A')));
     this.loraB = tf.variable(tf.tensor2d(b, [this.outFeatures, r]), trainable, freeVariableName(peftKey(path, 'B')));

@@ -69,7 +69,7 @@ export class LoraModel {
   ) {}
 
   /** @internal use {@link injectLora} */
-  static inject(host: LinearHost, configInput: LoraConfigInput = {}, options: InjectOptions = {}): LoraModel {
+  static inject(host: LinearHost, configInput: LoraConfigInput = {}, options: InjectOptions = {}, weightsFromFile = false): LoraModel {
     const config = resolveLoraConfig(configInput);
     const linears = host.listLinears();
     const paths = linears.map(([p]) => p);
@@ -93,7 +93,8 @@ export class LoraModel {
             loraAlpha: alpha,
             loraDropout: config.lora_dropout,
             useRslora: config.use_rslora,
-            initLoraWeights: config.init_lora_weights,
+            // Loading: A and B are overwritten from the file, so the cheapest init serves whatever the file says ("eva" included).
+            initLoraWeights: weightsFromFile ? true : config.init_lora_weights,
             seed: options.seed ?? 0,
             trainable: options.trainable ?? true,
           }),
@@ -410,7 +411,7 @@ export async function loadAdapter(host: LinearHost, dirOrId: string, options: Lo
     seed: options.seed ?? 0,
     trainable: options.isTrainable ?? false,
     allowUnmatchedTargets: true,
-  });
+  }, true);
   try {
     model.loadStateDict(tensors);
   } catch (e) {
