@@ -7,12 +7,14 @@
 const f32 = Math.fround;
 
 /** `RepetitionPenaltyLogitsProcessor`:
- *  `score = gather(scores, ids); score = where(score < 0, score * penalty, score / penalty); scatter`. */
+ *  `score = gather(scores, ids); score = where(score < 0, score * penalty, score / penalty); scatter`.
+ *  PyTorch casts the Python scalar to the tensor's float32 before multiplying / dividing. */
 export function repetitionPenalty(scores: Float32Array, ids: readonly number[], penalty: number): void {
+  const p = f32(penalty);
   for (const t of new Set(ids)) {
     const s = scores[t];
     if (s === undefined) continue;
-    scores[t] = s < 0 ? f32(s * penalty) : f32(s / penalty);
+    scores[t] = s < 0 ? f32(s * p) : f32(s / p);
   }
 }
 
@@ -42,9 +44,10 @@ export function minNewTokens(scores: Float32Array, curLen: number, min: number, 
   if (curLen - 1 < min) for (const e of eos) if (e < scores.length) scores[e] = -Infinity;
 }
 
-/** `TemperatureLogitsWarper`: `scores / temperature`. */
+/** `TemperatureLogitsWarper`: `scores / temperature` (the Python scalar cast to float32, as PyTorch does). */
 export function temperature(scores: Float32Array, t: number): void {
-  for (let i = 0; i < scores.length; i++) scores[i] = f32((scores[i] as number) / t);
+  const tt = f32(t);
+  for (let i = 0; i < scores.length; i++) scores[i] = f32((scores[i] as number) / tt);
 }
 
 /** `TopKLogitsWarper`: `top_k = min(max(top_k, min_tokens_to_keep), vocab)`;
@@ -63,11 +66,14 @@ export function topP(scores: Float32Array, p: number, minTokensToKeep = 1): void
   if (p >= 1) return;
   const order = Array.from(scores.keys()).sort((a, b) => (scores[a] as number) - (scores[b] as number) || a - b);
   const probs = softmax(Float32Array.from(order, (i) => scores[i] as number));
-  let cum = 0;
+  // PyTorch compares the float32 cumsum with the Python scalar `1 - top_p` cast to float32 (top_p 0.9 →
+  // f32(0.1), which a probability of 0.1 equals), and its CPU cumsum accumulates float32 in float64.
+  const threshold = f32(1 - p);
+  let acc = 0;
   const keepFrom = order.length - minTokensToKeep;
   for (let r = 0; r < order.length; r++) {
-    cum = f32(cum + (probs[r] as number));
-    if (r < keepFrom && cum <= 1 - p) scores[order[r] as number] = -Infinity;
+    acc += probs[r] as number;
+    if (r < keepFrom && f32(acc) <= threshold) scores[order[r] as number] = -Infinity;
   }
 }
 

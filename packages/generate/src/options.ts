@@ -58,6 +58,9 @@ const KNOWN: ReadonlySet<string> = new Set([
   'minP', 'typicalP', 'epsilonCutoff', 'etaCutoff', 'badWordsIds', 'suppressTokens', 'beginSuppressTokens', 'forcedBosTokenId', 'forcedEosTokenId',
 ]);
 
+/** transformers' global default `max_length` (`GenerationConfig._get_default_generation_params`). */
+const DEFAULT_MAX_LENGTH = 20;
+
 const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
@@ -89,15 +92,24 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
   };
 
   const maxNewTokens = intAtLeast('maxNewTokens', 1, 0);
-  const maxLengthOpt = intAtLeast('maxLength', 2, 20);
-  // transformers: max_length = max_new_tokens + decoder input length (the start token) when max_new_tokens is set.
+  // transformers 5 (`generate` / `_prepare_generated_length`): max_length = max_new_tokens + decoder input length
+  // (the start token) when max_new_tokens is set; when no max_length was given either (`has_default_max_length`:
+  // not by the caller nor the model's generation config) it is the global default 20 plus that length, i.e.
+  // 20 new tokens. A max_length that was given (here, or in the model's generation_config.json) is used as is.
+  const maxLengthOpt = intAtLeast('maxLength', 2, DEFAULT_MAX_LENGTH + 1);
   const maxLength = options.maxNewTokens !== undefined ? maxNewTokens + 1 : maxLengthOpt;
-  const minLength = intAtLeast('minLength', 0, 0);
+  const minLengthOpt = intAtLeast('minLength', 0, 0);
   const minNewTokens = intAtLeast('minNewTokens', 0, 0);
+  // `_prepare_generated_length`: a set min_new_tokens takes precedence, min_length = min_new_tokens + the start token.
+  const minLength = options.minNewTokens !== undefined ? minNewTokens + 1 : minLengthOpt;
   const numBeams = intAtLeast('numBeams', 1, 1);
   const numReturnSequences = intAtLeast('numReturnSequences', 1, 1);
   const lengthPenalty = num('lengthPenalty', 1, () => true, 'a finite number');
-  const temperature = num('temperature', 1, (v) => v > 0, 'a number > 0');
+  // `TemperatureLogitsWarper` (sampling only) requires > 0; greedy / beam search ignore the value (transformers
+  // only warns), so a generation_config.json with `"temperature": 0.0, "do_sample": false` is valid.
+  const sampling = o.doSample === true;
+  const temperature = num('temperature', 1, (v) => v > 0 || (v === 0 && !sampling),
+    sampling ? 'a number > 0 when sampling (for greedy decoding leave `doSample` false)' : 'a number ≥ 0');
   const topK = intAtLeast('topK', 0, 50);
   const topP = num('topP', 1, (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
   const repetitionPenalty = num('repetitionPenalty', 1, (v) => v > 0, 'a number > 0');
@@ -186,7 +198,7 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
   if (numBeams > 1 && onToken !== undefined) {
     p.push('`onToken` streams greedy or sampled decoding only (beam search chooses its output at the end)');
   }
-  if (minLength > maxLength) p.push(`\`minLength\` (${minLength}) is larger than the maximum length (${maxLength})`);
+  if (options.minNewTokens === undefined && minLength > maxLength) p.push(`\`minLength\` (${minLength}) is larger than the maximum length (${maxLength})`);
   if (minNewTokens > maxLength - 1) p.push(`\`minNewTokens\` (${minNewTokens}) is larger than the new tokens allowed (${maxLength - 1})`);
 
   if (p.length > 0) throw new GenerationOptionsError(p);

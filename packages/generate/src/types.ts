@@ -56,9 +56,11 @@ export interface GenerateInputs {
 export interface GenerateOptions {
   /** Most new tokens to generate (the decoder start token not counted). Wins over `maxLength`. */
   maxNewTokens?: number;
-  /** Most decoder tokens including the decoder start token (transformers' `max_length`). Default 20. */
+  /** Most decoder tokens including the decoder start token (transformers' `max_length`). Default: 20 new tokens
+   *  (21), as transformers 5 when neither this nor `maxNewTokens` is set here or in the model's generation config. */
   maxLength?: number;
-  /** Least new tokens before EOS may be produced (`MinNewTokensLengthLogitsProcessor`). Default 0. */
+  /** Least new tokens before EOS may be produced (`MinNewTokensLengthLogitsProcessor`). When set, it wins over
+   *  `minLength` (transformers sets `min_length = min_new_tokens + 1`). Default 0. */
   minNewTokens?: number;
   /** EOS is forbidden while the sequence, decoder start token included, is shorter than this
    *  (`MinLengthLogitsProcessor`). Default 0. */
@@ -76,7 +78,7 @@ export interface GenerateOptions {
   numReturnSequences?: number;
   /** Sample instead of taking the argmax (with beams: beam-sample). Default false. */
   doSample?: boolean;
-  /** Divides the scores before sampling (`TemperatureLogitsWarper`); > 0. Default 1. */
+  /** Divides the scores before sampling (`TemperatureLogitsWarper`); > 0 when sampling (unused, and 0 accepted, otherwise). Default 1. */
   temperature?: number;
   /** Keep the k best tokens when sampling (`TopKLogitsWarper`); 0 disables. Default 50 (as transformers). */
   topK?: number;

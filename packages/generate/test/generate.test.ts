@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  generate, generateText, streamGenerate, streamText, type GenerateOptions, type Seq2Seq, type TextTokenizer,
+  generate, generateText, resolveOptions, streamGenerate, streamText, type GenerateOptions, type Seq2Seq, type TextTokenizer,
 } from '../src/index.js';
-import { TinyTransformer, type TinyCache, type TinyEnc } from './fakes.js';
+import { probabilityTable, TableModel, TinyTransformer, type TinyCache, type TinyEnc } from './fakes.js';
 
 const T5 = { decoderStartTokenId: 0, eosTokenId: 1, padTokenId: 0 } satisfies GenerateOptions;
 const INPUTS = {
@@ -379,5 +379,38 @@ describe('streaming and text', () => {
     for await (const p of streamText(model, tokenizer, 'hide', { ...T5, maxNewTokens: 10 })) parts.push(p);
     expect(parts.join('')).toBe(whole[0]);
     expect(parts.length).toBeGreaterThan(1);
+  });
+});
+
+describe("lengths as transformers 5's generate / _prepare_generated_length sets them", () => {
+  // Vocabulary [pad = start, eos, a, b]; logits = ln p, the same at every step.
+  const never = () => new TableModel(4, probabilityTable({}, [0.1, 0.05, 0.7, 0.15])); // argmax "a" (2), never EOS
+  const eager = () => new TableModel(4, probabilityTable({}, [0.01, 0.9, 0.06, 0.03])); // argmax EOS, then "a"
+
+  it('without maxLength / maxNewTokens (here or in the model config) generates 20 new tokens: max_length = 20 + the start token', async () => {
+    // transformers 5 `generate`: has_default_max_length (no max_length in kwargs, generation_config or
+    // model.generation_config) → `_prepare_generated_length`: max_length = 20 + input_ids_length (1).
+    expect(resolveOptions({ decoderStartTokenId: 0 }).maxLength).toBe(21);
+    const greedy = await generate(never(), { inputIds: [[5, 1]] }, T5);
+    expect(greedy.sequences).toEqual([[0, ...new Array<number>(20).fill(2)]]);
+    const beams = await generate(never(), { inputIds: [[5, 1]] }, { ...T5, numBeams: 2 });
+    expect(beams.sequences[0]).toHaveLength(21);
+    // A max_length that was given, by the caller or the model's generation config, is the total length as is.
+    expect((await generate(never(), { inputIds: [[5, 1]] }, { ...T5, maxLength: 20 })).sequences[0]).toHaveLength(20);
+    const configured = Object.assign(never(), { generationConfig: { decoder_start_token_id: 0, eos_token_id: 1, pad_token_id: 0, max_length: 20 } });
+    expect((await generate(configured, { inputIds: [[5, 1]] })).sequences[0]).toHaveLength(20);
+  });
+
+  it('minNewTokens takes precedence over minLength (min_length = min_new_tokens + the start token)', async () => {
+    // `_prepare_generated_length`: min_new_tokens set → min_length = 1 + 1 = 2, so EOS is banned at the first
+    // step only (the caller's min_length 6 is overridden, with a warning): "a", then EOS.
+    const out = await generate(eager(), { inputIds: [[5, 1]] }, { ...T5, maxNewTokens: 10, minLength: 6, minNewTokens: 1 });
+    expect(out.sequences).toEqual([[0, 2, 1]]);
+    const beams = await generate(eager(), { inputIds: [[5, 1]] }, { ...T5, maxNewTokens: 10, minLength: 6, minNewTokens: 1, numBeams: 2 });
+    expect(beams.sequences[0]).toEqual([0, 2, 1]);
+    // minLength alone still counts the start token: EOS banned while the length is < 6.
+    expect((await generate(eager(), { inputIds: [[5, 1]] }, { ...T5, maxNewTokens: 10, minLength: 6 })).sequences).toEqual([[0, 2, 2, 2, 2, 2, 1]]);
+    // The overridden min_length no longer counts as impossible (transformers checks the overridden value).
+    expect(resolveOptions({ ...T5, maxNewTokens: 4, minLength: 10, minNewTokens: 2 }).minLength).toBe(3);
   });
 });

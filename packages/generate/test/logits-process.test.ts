@@ -22,6 +22,22 @@ describe('logits processors (transformers logits_process.py formulas)', () => {
     expect(list(r)).toEqual([4, -0.5]);
   });
 
+  it('repetition penalty and temperature divide / multiply by the scalar cast to float32, as PyTorch tensor-scalar ops do', () => {
+    // `score * self.penalty`, `scores / self.temperature`: a float32 tensor with a Python float → the float is cast
+    // to float32 and the float32 result correctly rounded. f32(1.3) = 1.2999999523…, so -8.449833869934082 × 1.3
+    // rounds to -10.984783172607422 (the float64 product would round to -10.984784126281738).
+    const f = Math.fround;
+    const s = row(-8.449833869934082, 5.5);
+    repetitionPenalty(s, [0, 1], 1.3);
+    expect(list(s)).toEqual([-10.984783172607422, f(5.5 / f(1.3))]);
+    expect(s[0]).not.toBe(f(-8.449833869934082 * 1.3));
+    const xs = Array.from({ length: 64 }, (_, i) => f(Math.sin(i + 1) * 9));
+    const t = Float32Array.from(xs);
+    temperature(t, 0.7);
+    expect(list(t)).toEqual(xs.map((x) => f(x / f(0.7))));
+    expect(xs.some((x) => f(x / 0.7) !== f(x / f(0.7)))).toBe(true); // the case is one where it matters
+  });
+
   it('NoRepeatNGramLogitsProcessor: bans tokens that complete an n-gram already present', () => {
     // n 2, ids [0,2,3,2]: bigrams (0,2) (2,3) (3,2); last token 2 was followed by 3 → ban 3.
     const a = row(0, 0, 0, 0);
@@ -88,6 +104,21 @@ describe('logits processors (transformers logits_process.py formulas)', () => {
     expect(at(0.4)).toEqual(['x', 'k', 'x', 'x']); // remove cum ≤ .6: .05 .2 .5
     expect(at(0.4, 2)).toEqual(['x', 'k', 'x', 'k']); // keep the best two anyway
     expect(at(1)).toEqual(['k', 'k', 'k', 'k']);
+  });
+
+  it('TopPLogitsWarper compares in float32 like PyTorch: a cumulative probability equal to 1 - top_p is removed', () => {
+    // `cumulative_probs <= (1 - self.top_p)`: the Python scalar is cast to the tensor's float32, so with ten equal
+    // logits (softmax exactly f32(0.1) each) and top_p 0.9 the first cumulative value f32(0.1) ≤ f32(1 - 0.9) =
+    // f32(0.1) is removed (9 kept); top_p 0.8: f32(0.2) ≤ f32(0.19999999999999996) = f32(0.2), two removed.
+    // (In float64, 0.1000000015 > 0.09999999999999998 and nothing would be removed.)
+    const kept = (p: number) => {
+      const s = new Float32Array(10).fill(0.5);
+      topP(s, p);
+      return list(s).filter((v) => v !== I).length;
+    };
+    expect(kept(0.9)).toBe(9);
+    expect(kept(0.8)).toBe(8);
+    expect(kept(0.5)).toBe(5);
   });
 
   it('log_softmax and softmax', () => {

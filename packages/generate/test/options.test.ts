@@ -36,7 +36,8 @@ describe('options', () => {
     expect(fromFile).toEqual({ decoderStartTokenId: 0, eosTokenId: 1, padTokenId: 0 });
     const o = resolveOptions(fromFile);
     expect(o).toMatchObject({
-      maxLength: 20, minLength: 0, minNewTokens: 0, numBeams: 1, lengthPenalty: 1, earlyStopping: false,
+      // The file has no max_length: transformers 5 generates its default 20 *new* tokens (max_length 20 + the start token).
+      maxLength: 21, minLength: 0, minNewTokens: 0, numBeams: 1, lengthPenalty: 1, earlyStopping: false,
       numReturnSequences: 1, doSample: false, temperature: 1, topK: 50, topP: 1, repetitionPenalty: 1,
       noRepeatNgramSize: 0, eosTokenIds: [1], padTokenId: 0, decoderStartTokenId: 0, useCache: true,
       beamFillTokenId: 1, // `pad_token_id or eos_token_id[0]`: pad 0 is falsy in Python
@@ -66,14 +67,14 @@ describe('options', () => {
 
   it('reports every invalid option in one error', () => {
     const e = errorOf({
-      maxNewTokens: 0, temperature: 0, topP: 1.5, topK: -1, repetitionPenalty: -1, numBeams: 1.5,
+      maxNewTokens: 0, temperature: -1, topP: 1.5, topK: -1, repetitionPenalty: -1, numBeams: 1.5,
       earlyStopping: 'sometimes' as never, max_new_tokens: 5, seed: {} as never,
     } as GenerateOptions);
     expect(e.problems).toEqual([
       'unknown option `max_new_tokens` (did you mean `maxNewTokens`?)',
       '`maxNewTokens` must be an integer ≥ 1 (got 0)',
       '`numBeams` must be an integer ≥ 1 (got 1.5)',
-      '`temperature` must be a number > 0 (got 0)',
+      '`temperature` must be a number ≥ 0 (got -1)',
       '`topK` must be an integer ≥ 0 (got -1)',
       '`topP` must be a number in [0, 1] (got 1.5)',
       '`repetitionPenalty` must be a number > 0 (got -1)',
@@ -82,6 +83,23 @@ describe('options', () => {
       '`decoderStartTokenId` is required for encoder-decoder generation (T5: 0): the model has no `generationConfig` or `config` giving `decoder_start_token_id`; set it or pass generationOptionsFromConfig(generation_config.json)',
     ]);
     expect(e.message.startsWith('Invalid generation options: unknown option `max_new_tokens`')).toBe(true);
+  });
+
+  it('temperature 0 is accepted without sampling (transformers only warns: the warper is built for do_sample) and rejected with it', async () => {
+    // GenerationConfig.validate: `do_sample` False with `temperature` set is a minor issue (a warning);
+    // TemperatureLogitsWarper, built only when sampling, raises for temperature 0.
+    const m = new TinyTransformer();
+    try {
+      const greedy = await generate(m, { inputIds: [[3, 4, 1]] }, { decoderStartTokenId: 0, eosTokenId: 1, maxNewTokens: 5 });
+      expect(await generate(m, { inputIds: [[3, 4, 1]] }, { decoderStartTokenId: 0, eosTokenId: 1, maxNewTokens: 5, temperature: 0 })).toEqual(greedy);
+      const fromHub = generationOptionsFromConfig({ ...UL2_TINY_GENERATION_CONFIG, do_sample: false, temperature: 0.0 });
+      expect(resolveOptions(fromHub).temperature).toBe(0);
+    } finally {
+      m.dispose();
+    }
+    expect(errorOf({ decoderStartTokenId: 0, doSample: true, temperature: 0 }).problems).toEqual([
+      '`temperature` must be a number > 0 when sampling (for greedy decoding leave `doSample` false) (got 0)',
+    ]);
   });
 
   it('rejects greedy with several return sequences, onToken with beams, impossible min lengths', () => {
