@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 
@@ -7,8 +8,9 @@ import { dirname, basename, join } from 'node:path';
  * either the old file or the new one, never a torn one (the temporary file is removed on error).
  */
 export async function writeAtomic(path: string, write: (handle: FileHandle) => Promise<void>): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Date.now()}`);
-  const handle = await open(tmp, 'w');
+  // A name of its own ('wx': never an existing file), so two writes of one path at once cannot share it.
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const handle = await open(tmp, 'wx');
   try {
     await write(handle);
     await handle.sync();
@@ -18,7 +20,12 @@ export async function writeAtomic(path: string, write: (handle: FileHandle) => P
     throw e;
   }
   await handle.close();
-  await rename(tmp, path);
+  try {
+    await rename(tmp, path);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
   try {
     const dir = await open(dirname(path), 'r');
     await dir.sync().catch(() => undefined);

@@ -29,3 +29,25 @@ export function numElements(shape: readonly number[]): number {
   for (const d of shape) n *= d;
   return n;
 }
+
+const U64_MAX = (1n << 64n) - 1n;
+
+/**
+ * The byte size of `dtype` × `shape` as the Rust reference checks it (`Metadata::validate`: the
+ * element count folded over the dimensions in order with `checked_mul` on a u64, then × the dtype
+ * size), or `null` where that overflows. `shape` must hold non-negative safe integers.
+ */
+export function checkedByteSize(dtype: Dtype, shape: readonly number[]): number | null {
+  let n = 1n;
+  for (const d of shape) {
+    n *= BigInt(d);
+    if (n > U64_MAX) return null;
+  }
+  n *= BigInt(DTYPE_BYTES[dtype]);
+  return n > U64_MAX ? null : Number(n);
+}
+
+/** True for a list of non-negative safe integers (what a safetensors shape may hold). */
+export function isShape(shape: unknown): shape is number[] {
+  return Array.isArray(shape) && shape.every((d) => Number.isSafeInteger(d) && d >= 0);
+}

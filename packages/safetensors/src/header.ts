@@ -1,4 +1,4 @@
-import { DTYPE_BYTES, type Dtype, isDtype, numElements } from './dtypes.js';
+import { checkedByteSize, type Dtype, isDtype, isShape } from './dtypes.js';
 import { SafetensorsError } from './errors.js';
 
 /** Where one tensor lives in the data section (offsets relative to the data start). */
@@ -87,7 +87,7 @@ function parseTensorInfo(name: string, value: unknown, where: string): TensorInf
   if (value === null || typeof value !== 'object') throw bad('entry is not an object');
   const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;
   if (!isDtype(dtype)) throw bad(`unknown dtype ${JSON.stringify(dtype)}`);
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+  if (!isShape(shape)) {
     throw bad(`shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
   }
   if (
@@ -98,7 +98,8 @@ function parseTensorInfo(name: string, value: unknown, where: string): TensorInf
   ) {
     throw bad(`data_offsets ${JSON.stringify(offsets)} are not [begin, end] with 0 <= begin <= end`);
   }
-  const expected = numElements(shape) * DTYPE_BYTES[dtype];
+  const expected = checkedByteSize(dtype, shape);
+  if (expected === null) throw bad(`${dtype}${JSON.stringify(shape)}: the element count overflows a u64`);
   if (offsets[1] - offsets[0] !== expected) {
     throw bad(`data_offsets span ${offsets[1] - offsets[0]} bytes but ${dtype}${JSON.stringify(shape)} needs ${expected}`);
   }

@@ -1,4 +1,4 @@
-import { DTYPE_BYTES, type Dtype, numElements } from './dtypes.js';
+import { checkedByteSize, DTYPE_BYTES, type Dtype, isShape } from './dtypes.js';
 import { SafetensorsError } from './errors.js';
 
 /** A tensor to write: typed values (F32 from Float32Array, I32 from Int32Array, …) or raw bytes. */
@@ -13,14 +13,24 @@ export interface TensorToWrite {
  * a multiple of 8 bytes as the reference writer does; with each tensor's byte size.
  */
 export function encodeHeader(tensors: ReadonlyArray<readonly [string, { dtype: Dtype; shape: readonly number[] }]>, metadata?: Record<string, string>): { bytes: Uint8Array; sizes: number[] } {
-  const header: Record<string, unknown> = {};
-  if (metadata) header.__metadata__ = metadata;
+  // No prototype: a tensor named "__proto__" is then an own key like any other (JSON.stringify writes it).
+  const header: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  if (metadata) {
+    // The reader (and the Rust crate's `HashMap<String, String>`) refuses anything else.
+    if (typeof metadata !== 'object' || Array.isArray(metadata)) throw new SafetensorsError('__metadata__ must be an object of strings');
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== 'string') throw new SafetensorsError(`__metadata__.${k} is not a string`);
+    }
+    header.__metadata__ = metadata;
+  }
   let offset = 0;
   const sizes: number[] = [];
   for (const [name, t] of tensors) {
     if (name === '__metadata__' || Object.prototype.hasOwnProperty.call(header, name)) throw new SafetensorsError(`tensor name "${name}" is reserved or repeated`);
     if (!Object.prototype.hasOwnProperty.call(DTYPE_BYTES, t.dtype)) throw new SafetensorsError(`tensor "${name}": unknown dtype ${JSON.stringify(t.dtype)}`);
-    const nbytes = numElements(t.shape) * DTYPE_BYTES[t.dtype];
+    if (!isShape(t.shape)) throw new SafetensorsError(`tensor "${name}": shape ${JSON.stringify(t.shape)} is not a list of non-negative integers`);
+    const nbytes = checkedByteSize(t.dtype, t.shape);
+    if (nbytes === null) throw new SafetensorsError(`tensor "${name}": ${t.dtype}${JSON.stringify(t.shape)}: the element count overflows a u64`);
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + nbytes] };
     sizes.push(nbytes);
     offset += nbytes;

@@ -3,11 +3,15 @@ import { join } from 'node:path';
 import { SafetensorsError } from './errors.js';
 
 /**
- * The Hugging Face checkpoint files of a snapshot folder: `model.safetensors`, or the shards
- * named by `model.safetensors.index.json` (`weight_map`: tensor name → shard file).
+ * The Hugging Face checkpoint files of a snapshot folder: `model.safetensors`, or else the shards
+ * named by `model.safetensors.index.json` (`weight_map`: tensor name → shard file), in that order of
+ * preference, as transformers' `from_pretrained` looks for them in a local folder. Every shard the
+ * index names must exist in the folder.
  * Returns tensor name → file path (for a single file, `null` means "every tensor of that file").
  */
 export async function resolveCheckpointFiles(dir: string): Promise<{ files: string[]; weightMap: Map<string, string> | null }> {
+  const single = join(dir, 'model.safetensors');
+  if (await isFile(single)) return { files: [single], weightMap: null };
   const index = join(dir, 'model.safetensors.index.json');
   if (await exists(index)) {
     let json: unknown;
@@ -16,19 +20,21 @@ export async function resolveCheckpointFiles(dir: string): Promise<{ files: stri
     } catch (e) {
       throw new SafetensorsError(`${index}: not valid JSON (${(e as Error).message})`);
     }
-    const map = (json as { weight_map?: unknown }).weight_map;
-    if (!map || typeof map !== 'object') throw new SafetensorsError(`${index}: no "weight_map" object`);
+    const map = (json as { weight_map?: unknown } | null)?.weight_map;
+    if (!map || typeof map !== 'object' || Array.isArray(map)) throw new SafetensorsError(`${index}: no "weight_map" object`);
     const weightMap = new Map<string, string>();
     for (const [name, file] of Object.entries(map as Record<string, unknown>)) {
-      if (typeof file !== 'string' || file.includes('/') || file.includes('\\') || file.startsWith('.')) {
+      if (typeof file !== 'string' || file === '' || file.includes('/') || file.includes('\\') || file.startsWith('.')) {
         throw new SafetensorsError(`${index}: weight_map["${name}"] is not a plain file name`);
       }
       weightMap.set(name, join(dir, file));
     }
-    return { files: [...new Set(weightMap.values())], weightMap };
+    const files = [...new Set(weightMap.values())];
+    for (const f of files) {
+      if (!(await isFile(f))) throw new SafetensorsError(`${index}: the shard ${f} it names is missing`);
+    }
+    return { files, weightMap };
   }
-  const single = join(dir, 'model.safetensors');
-  if (await exists(single)) return { files: [single], weightMap: null };
   throw new SafetensorsError(`${dir}: neither model.safetensors nor model.safetensors.index.json found`);
 }
 
@@ -36,6 +42,14 @@ async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
     return true;
+  } catch {
+    return false;
+  }
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
   } catch {
     return false;
   }
