@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { kernelFamily, parseFlags, projectFullDepth, TimeBudget } from './bench-lib';
+import { kernelFamily, parseFlags, projectFullDepth, pytorchTimeoutS, TimeBudget } from './bench-lib';
 
 describe('GPU bench: flags', () => {
   it('defaults, overrides in order (later wins), and one clear error for a bad value', () => {
@@ -66,5 +66,14 @@ describe('GPU bench: GPU memory projected to full depth', () => {
     const p = projectFullDepth(cfg, { encoder: 32, decoder: 32 }, batches, linearBytes, 0, null)!;
     expect(p.json.gpuHeldAtMostGiB).toBeNull();
     expect(p.line).toContain('plus the free-buffer pool (uncapped: --pool-mib none)');
+  });
+});
+
+describe('GPU bench: the PyTorch reference\'s time limit', () => {
+  it('≈ 45 % of a finite --budget-s, within 60..180 s; 600 s without a budget', () => {
+    expect(pytorchTimeoutS(250)).toBe(113); // the device call's bench: timeout 275 s, --budget-s 250
+    expect(pytorchTimeoutS(50)).toBe(60);
+    expect(pytorchTimeoutS(1000)).toBe(180);
+    expect(pytorchTimeoutS(Infinity)).toBe(600);
   });
 });

@@ -111,6 +111,15 @@ export class TimeBudget {
   }
 }
 
+/**
+ * Seconds the PyTorch reference may take (it runs first, synchronously): ≈ 45 % of a finite --budget-s,
+ * between 60 and 180 s (import torch + transformers + peft, build, 2 + N steps: ≈ 30–60 s expected), so a
+ * hang (a driver wait, a network retry) leaves the WebGPU part its time; 600 s without a budget.
+ */
+export function pytorchTimeoutS(budgetS: number): number {
+  return Number.isFinite(budgetS) ? Math.round(Math.min(180, Math.max(60, 0.45 * budgetS))) : 600;
+}
+
 // ---------------------------------------------------------------- memory projection
 /** The config fields the projection reads (a T5Config has them). */
 export interface BlockShape { num_layers: number; num_decoder_layers: number; d_model: number; num_heads: number; d_kv: number }

@@ -17,7 +17,7 @@ import { injectLora } from '@conifer/lora';
 import { tokenBudgetPlan, type ExampleLength } from '@conifer/dolly-data';
 import * as trainer from '@conifer/trainer';
 import { DAWN_FLAGS, setupWebGPUNode } from '../../examples/train-ul2-dolly/src/webgpu-node';
-import { fmt, GiB, kernelFamily, parseFlags, projectFullDepth, TimeBudget, type Peaks } from './bench-lib';
+import { fmt, GiB, kernelFamily, parseFlags, projectFullDepth, pytorchTimeoutS, TimeBudget, type Peaks } from './bench-lib';
 import flanUl2Config from './flan-ul2-config.json';
 import dollyLengths from './dolly-lengths.json';
 
@@ -234,18 +234,34 @@ async function main(): Promise<void> {
   if (flags.withPytorch) {
     const args = [flags.pytorchScript, '--config', cfgPath, '--plan', planPath, '--steps', String(flags.steps)];
     if (flags.ckpt) args.push('--gradient-checkpointing');
-    console.log(`running: ${flags.python} ${args.join(' ')}`);
-    const r = spawnSync(flags.python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    // A time limit (a hang must not eat the WebGPU part's budget) and no network (there is none on the GPU machine).
+    const timeoutS = pytorchTimeoutS(flags.budgetS);
+    console.log(`running (at most ${timeoutS} s): ${flags.python} ${args.join(' ')}`);
+    const r = spawnSync(flags.python, args, {
+      encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: timeoutS * 1000, killSignal: 'SIGKILL',
+      env: { ...process.env, HF_HUB_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1', PYTHONUNBUFFERED: '1' },
+    });
     const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
     if (r.status === 0 && line) {
       ref = JSON.parse(line) as Row;
       console.log(`pytorch: ${line}`);
     } else {
-      console.log(`pytorch reference failed (status ${r.status}${r.error ? `, ${r.error.message}` : ''}): ${(r.stdout ?? '').slice(-2000)}`);
+      console.log(`pytorch reference failed (status ${r.status}${r.signal ? `, ${r.signal}` : ''}${r.error ? `, ${r.error.message}` : ''}): ${(r.stdout ?? '').slice(-2000)}`);
     }
-    // Kept now, in case the WebGPU part does not finish (the final write replaces it).
-    writeFileSync(resolve(flags.out, 'result.json'), JSON.stringify({ flags, config: raw, pytorch: ref, partial: 'written before the WebGPU part' }, null, 2));
   }
+  // result.json is rewritten as the run goes (before the WebGPU part, after the device is set up, after every
+  // timed step), so a run killed by its timeout still leaves what it measured; the final write replaces it.
+  const resultPath = resolve(flags.out, 'result.json');
+  let partial: Record<string, unknown> = {};
+  const saveResult = (o: Record<string, unknown>): void => {
+    partial = { ...partial, ...o };
+    try {
+      writeFileSync(resultPath, JSON.stringify({ flags, config: raw, pytorch: ref, ...partial }, null, 2));
+    } catch (e) {
+      console.log(`note: could not write ${resultPath}: ${(e as Error).message}`);
+    }
+  };
+  saveResult({ partial: 'written before the WebGPU part' });
   // What the time budget (--budget-s) still allows: an optional phase of `steps` more steps runs if
   // it fits at the slowest step time seen so far, with a 10 % margin.
   const budget = new TimeBudget(flags.budgetS, tStart);
@@ -279,6 +295,8 @@ async function main(): Promise<void> {
     console.log(`tensor cores: ${tc}`);
   }
   const tcOn = /ready|emulated/.test(tc);
+  const adapterJson = { name: gpu.adapter, features: gpu.features, subgroupMatrixConfigs: gpu.subgroupMatrixConfigs, limits: gpu.limits };
+  saveResult({ partial: 'after device setup', adapter: adapterJson, tensorCores: tc });
   const mem = trackPeaks();
   console.log(`model: d_model ${cfg.d_model}, d_ff ${cfg.d_ff}, heads ${cfg.num_heads}×${cfg.d_kv}, layers ${cfg.num_layers}+${cfg.num_decoder_layers}, vocab ${cfg.vocab_size}, ${cfg.feed_forward_proj}; int8 ${flags.int8Mode}; LoRA r 8 α 32 q,v; ckpt ${flags.ckpt}`);
 
@@ -327,10 +345,14 @@ async function main(): Promise<void> {
   }
 
   // Warm-up (2 batches, as the PyTorch reference), then timed steps.
+  const warmups: Array<Record<string, number>> = [];
+  const stepLog: Array<Record<string, number>> = []; // every timed step, also in result.json as the run goes
   for (let i = 0; i < 2; i++) {
     const t = performance.now();
     const l = await step(batches[i]!);
     if (i > 0) budget.step((performance.now() - t) / 1000); // warm-up 0 uploads the weights
+    warmups.push({ batchSize: batches[i]!.batchSize, sourceLength: batches[i]!.sourceLength, targetLength: batches[i]!.targetLength, loss: l, s: (performance.now() - t) / 1000 });
+    saveResult({ partial: `after warm-up ${i}`, warmups });
     console.log(`warm-up ${i}: ${batches[i]!.batchSize}×(${batches[i]!.sourceLength}+${batches[i]!.targetLength}) loss ${fmt(l, 4)} in ${fmt((performance.now() - t) / 1000, 2)} s`);
   }
   const weightsGiB = tf.memory().numBytes / GiB;
@@ -362,6 +384,8 @@ async function main(): Promise<void> {
       const dt = (performance.now() - t) / 1000;
       done++;
       budget.step(dt);
+      stepLog.push({ pass, step: i - 2, batchSize: b.batchSize, sourceLength: b.sourceLength, targetLength: b.targetLength, realTokens: b.realTokens, loss: lastLoss, s: dt, host_s: lastHostS, dispatches: lastDispatches });
+      saveResult({ partial: `after pass ${pass} step ${i - 2}`, steps: stepLog, passes: passRows, skipped, peaks: mem.peaks });
       console.log(`pass ${pass} step ${i - 2}: ${b.batchSize}×(${b.sourceLength}+${b.targetLength}) ${b.realTokens} real tokens, loss ${fmt(lastLoss, 4)}, ${fmt(dt, 3)} s (host ${fmt(lastHostS, 3)} s to queue ${lastDispatches} dispatches), ${fmt(b.realTokens / dt, 1)} tok/s`);
     }
     if (done === 0) break;
@@ -379,6 +403,7 @@ async function main(): Promise<void> {
       host_s: hostS / done,
       dispatches: Math.round(dispatches / done),
     });
+    saveResult({ partial: `after pass ${pass}`, passes: passRows, skipped, peaks: mem.peaks });
   }
   const peaks = { ...mem.peaks };
   for (const r of passRows) r.peak_gib = peaks.gpuAllocated / GiB;
@@ -393,6 +418,7 @@ async function main(): Promise<void> {
   const dispatchFamilies = [...families].sort((x, y) => y[1] - x[1]).map(([family, n]) => ({ family, dispatches: n }));
   console.log(`dispatches of the last step by kernel family (tfjs's; tensor-core kernels and AdamW's in-place update not included): ${dispatchFamilies.map((f) => `${f.family} ${f.dispatches}`).join(', ')}`);
   console.log(`epoch: token-budget plan of all ${dollyLengths.prompt.length} records has ${epochBatches} batches; projection uses examples/s × 12,008 training examples`);
+  saveResult({ partial: 'after the timed passes (cut off in the profile step or the gradient check)', passes: passRows, peaks, fullDepthProjection: projection?.json ?? null, dispatchFamilies });
 
   // Where the GPU time goes: one more step of the first timed batch under backend.time(), which gives
   // every tfjs dispatch its own compute pass with timestamp queries (so passes are serialized and the
@@ -518,7 +544,7 @@ async function main(): Promise<void> {
     console.log(`ratio conifer (${ours.impl.slice(ours.impl.indexOf('pass '))})/pytorch: real tok/s ${fmt(ours.real_tokens_per_s / ref.real_tokens_per_s, 3)}×, step time ${fmt(ours.step_s / ref.step_s, 2)}×, peak memory ${fmt(ours.peak_gib / ref.peak_gib, 2)}× (targets: ≥ 0.25× milestone, ≥ 1.0× goal, peak ≤ 40 GB)`);
   }
   console.log(`correctness: ${checkOk ? 'PASS' : 'FAIL'} (all losses finite: ${allFinite}; ${!check ? 'gradient check skipped' : flags.int8Mode === 'llm-int8' ? 'gradient check printed, not enforced in llm-int8 mode' : 'LoRA-B gradient vs central finite difference, see above'})`);
-  writeFileSync(resolve(flags.out, 'result.json'), JSON.stringify({ flags, config: raw, fullDepthProjection: projection?.json ?? null, adapter: { name: gpu.adapter, features: gpu.features, subgroupMatrixConfigs: gpu.subgroupMatrixConfigs, limits: gpu.limits }, passes: passRows, pytorch: ref, skipped, peaks, check: checkLine, checkOk, kernelProfile, dispatchFamilies }, null, 2));
+  writeFileSync(resultPath, JSON.stringify({ flags, config: raw, fullDepthProjection: projection?.json ?? null, adapter: adapterJson, tensorCores: tc, passes: passRows, pytorch: ref, skipped, peaks, check: checkLine, checkOk, kernelProfile, dispatchFamilies, warmups, steps: stepLog }, null, 2));
   process.exitCode = checkOk ? 0 : 1;
 }
 

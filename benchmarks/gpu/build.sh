@@ -42,5 +42,8 @@ if [ "${1:-}" != "--no-pack" ]; then
   # drop it so the carry stays ~30 MB (setup.sh unpacks it again on the GPU machine).
   [ -s .device-carry/dawn.node.xz ] && rm -f .device-carry/node_modules/webgpu/dist/linux-x64/dawn.node
   du -sh .device-carry
-  echo "working tree (tracked + untracked, not ignored): $(git ls-files -co --exclude-standard -z | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1) bytes; the device call carries both (64 MiB in all)"
+  tree=$(git ls-files -co --exclude-standard -z | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1)
+  total=$(( (tree + $(du -sb .device-carry | cut -f1)) / 1048576 ))
+  echo "working tree (tracked + untracked, not ignored): $tree bytes; with .device-carry $total MiB of the device call's 64 MiB"
+  (( total < 62 )) || echo "build.sh: WARNING: $total MiB is at or over the 64 MiB limit: a call would be refused (untracked files? an unpacked dawn.node?)" >&2
 fi
