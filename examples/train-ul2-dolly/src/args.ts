@@ -5,6 +5,7 @@ import { UsageError } from './errors.js';
 import { isAdapterHubId } from '@conifer/lora';
 import {
   BACKENDS,
+  EVAL_ORDERS,
   INT8_MODES,
   MERGE_DTYPES,
   SPLITS,
@@ -12,6 +13,7 @@ import {
   type BackendName,
   type CommandOptions,
   type EvalOptions,
+  type EvalOrder,
   type GenerateOptions,
   type Int8Mode,
   type MergeDtype,
@@ -70,6 +72,7 @@ const TRAIN: Flag[] = [
   { name: 'max-target-length', value: 'N', def: `512 (demo ${DEMO_TRAIN_DEFAULTS.maxTargetLength})`, help: 'response tokens kept' },
   { name: 'warmup-steps', value: 'N', def: '0', help: 'linear warmup steps' },
   { name: 'eval-every', value: 'N', def: 'each epoch', help: 'evaluate every N optimizer steps' },
+  { name: 'eval-order', value: EVAL_ORDERS.join('|'), def: 'length', help: "eval batches of similar lengths (about half the padded tokens of file order on Dolly; the loss per token does not depend on it) or in file order (what the original's sum of batch means was taken over)" },
   { name: 'save-every', value: 'N', def: 'each epoch', help: 'save the adapter every N optimizer steps' },
   { name: 'max-steps', value: 'N', def: 'no limit', help: 'stop after N optimizer steps' },
   { name: 'gradient-checkpointing', help: "recompute each block in the backward pass: activation memory of one block's input per block, one more forward of compute (transformers' gradient_checkpointing)" },
@@ -101,6 +104,7 @@ const EVAL: Flag[] = [
   { name: 'data', value: 'FILE|hub|hf://…', def: 'the Dolly 15K copy shipped in the repo', help: 'Dolly-format jsonl, or from the hub as for train' },
   { name: 'limit', value: 'N', def: `all (demo ${DEMO_TRAIN_DEFAULTS.limit})`, help: 'records used before the 80/20 split' },
   { name: 'batch-size', value: 'N', def: '8', help: 'examples per batch' },
+  { name: 'eval-order', value: EVAL_ORDERS.join('|'), def: 'length', help: "eval batches of similar lengths (about half the padded tokens of file order on Dolly; the loss per token does not depend on it) or in file order (what the original's sum of batch means was taken over)" },
   { name: 'max-target-length', value: 'N', def: `512 (demo ${DEMO_TRAIN_DEFAULTS.maxTargetLength})`, help: 'response tokens kept' },
   { name: 'samples', value: 'N', def: '3', help: 'held-out prompts generated side by side (base vs adapter)' },
   { name: 'max-length', value: 'N', def: '250', help: 'most decoder tokens of those generations, the start token included' },
@@ -327,6 +331,7 @@ function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
     maxTargetLength: r.int('max-target-length', 1) ?? (demo ? DEMO_TRAIN_DEFAULTS.maxTargetLength : 512),
     warmupSteps: r.int('warmup-steps', 0) ?? 0,
     evalEvery: r.int('eval-every', 1),
+    evalOrder: r.choice<EvalOrder>('eval-order', EVAL_ORDERS) ?? 'length',
     saveEvery: r.int('save-every', 1),
     maxSteps: r.int('max-steps', 1),
     gradientCheckpointing: r.bool('gradient-checkpointing'),
@@ -381,6 +386,7 @@ function evalOptions(r: Reader, base: ModelOptions): EvalOptions {
     data: dataSource(r.str('data')),
     limit: r.int('limit', 2) ?? (demo ? DEMO_TRAIN_DEFAULTS.limit : undefined),
     batchSize: r.int('batch-size', 1) ?? 8,
+    evalOrder: r.choice<EvalOrder>('eval-order', EVAL_ORDERS) ?? 'length',
     maxTargetLength: r.int('max-target-length', 1) ?? (demo ? DEMO_TRAIN_DEFAULTS.maxTargetLength : 512),
     samples: r.int('samples', 0) ?? 3,
     maxLength: r.int('max-length', 2) ?? 250, // transformers' max_length counts the start token: ≥ 2

@@ -18,7 +18,7 @@ export async function runEval(opts: EvalOptions, io: Io): Promise<number> {
     const { tokenizer } = await tokenizerFor(modelDir(source));
     const data = await prepareData({ ...opts, tokenizer });
     const split = opts.split === 'train' ? data.train : data.test;
-    const batches = evalBatches(split.examples, opts.batchSize);
+    const batches = evalBatches(split.examples, opts.batchSize, opts.evalOrder);
     const { model, label, int8 } = await loadModel(source, { int8: opts.int8, int8SkipModules: opts.int8SkipModules, seed: opts.seed, hubId });
     try {
       checkVocabulary(split.examples.flatMap((e) => [e.sourceIds, e.targetIds]), model.config.vocab_size, label);

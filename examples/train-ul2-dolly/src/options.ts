@@ -15,6 +15,15 @@ export const SPLITS = ['train', 'test'] as const;
 /** The 80/20 split of Dolly: `train` (80 %) or `test` (the held-out 20 %). */
 export type SplitName = (typeof SPLITS)[number];
 
+export const EVAL_ORDERS = ['length', 'file'] as const;
+/**
+ * How evaluation batches are formed: `length` groups examples of similar lengths (bucketed, fixed
+ * order; on Dolly's test split in batches of 8: 1.11× the real tokens instead of 2.21× in file order),
+ * `file` cuts the split in file order, as the original's sum of per-batch mean losses assumed.
+ * The loss per token is the same either way; only the sum of batch means depends on the batches.
+ */
+export type EvalOrder = (typeof EVAL_ORDERS)[number];
+
 /** Where the model comes from. */
 export type ModelSource =
   /** No --model: the embedded small T5 (`DEMO_CONFIG`) with seeded random weights. */
@@ -80,6 +89,8 @@ export interface TrainOptions extends ModelOptions {
   warmupSteps: number;
   /** --eval-every N optimizer steps (default: at the end of each epoch). */
   evalEvery?: number;
+  /** --eval-order (default length). */
+  evalOrder: EvalOrder;
   /** --save-every N optimizer steps (default: at the end of each epoch). */
   saveEvery?: number;
   /** --max-steps N: stop after N optimizer steps (default: no limit). */
@@ -130,6 +141,8 @@ export interface EvalOptions extends ModelOptions {
   limit?: number;
   /** --batch-size (default 8). */
   batchSize: number;
+  /** --eval-order (default length). */
+  evalOrder: EvalOrder;
   /** --max-target-length (default 512; demo 48). */
   maxTargetLength: number;
   /** --samples N held-out prompts generated side by side, base vs adapter (default 3). */

@@ -19,7 +19,7 @@ import { checkSkipModules, checkTargetModules, downloadWithProgress, loadModel, 
 import { sourceText } from './pipeline/prompts.js';
 import { loraTrainable } from './pipeline/trainable.js';
 import { DOLLY_RECORDS } from './dolly-lengths.js';
-import { countParameters, formatPlan, makePlan, resolveInt8, type Plan, type PlanInput } from './plan.js';
+import { countParameters, evalBatchSize, formatPlan, makePlan, resolveInt8, type Plan, type PlanInput } from './plan.js';
 import { readT5Config, t5Shape, type T5ConfigJson } from './t5-config.js';
 
 /** The config the plan is made from, and what to call it (a hub id is resolved to its downloaded config.json first). */
@@ -66,6 +66,9 @@ export function trainPlan(opts: TrainOptions, label?: string): Plan {
     limit: opts.limit,
     ...(records !== undefined ? { records } : {}),
     maxSteps: opts.maxSteps,
+    evalEvery: opts.evalEvery,
+    evalOrder: opts.evalOrder,
+    resume: opts.resume,
     gradientCheckpointing: opts.gradientCheckpointing,
     backend: opts.backend,
     deviceTflops: opts.deviceTflops,
@@ -128,7 +131,7 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
     const data = await prepareData({ ...opts, tokenizer });
     io.stdout(`  data         ${data.records.length} records from ${data.path}: ${data.train.examples.length} train / ${data.test.examples.length} test; tokenizer: ${tokenizerSource}`);
     const sampler = makeSampler(data.train.examples, { batchSize: opts.batchSize, batchTokens: opts.batchTokens, seed: opts.seed });
-    const testBatches = evalBatches(data.test.examples, Math.max(opts.batchSize, 8));
+    const testBatches = evalBatches(data.test.examples, evalBatchSize(opts.batchSize), opts.evalOrder);
     // label: the adapter's base_model_name_or_path (the hub id when downloaded)
     const { model, int8, label } = await loadModel(opts.model, { int8: opts.int8, int8SkipModules: opts.int8SkipModules, seed: opts.seed, hubId, gradientCheckpointing: opts.gradientCheckpointing });
     try {

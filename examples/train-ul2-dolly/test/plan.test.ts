@@ -2,10 +2,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEMO_CONFIG } from '../src/demo-config.js';
-import { meanPaddedLength, meanTruncated } from '../src/dolly-lengths.js';
+import { DOLLY_PROMPT_QUANTILES, meanPaddedLength, meanTruncated } from '../src/dolly-lengths.js';
 import {
   activationFloats,
   countParameters,
+  evalCount,
   formatPlan,
   loraParameters,
   makePlan,
@@ -126,5 +127,35 @@ describe('pieces', () => {
     expect(meanTruncated([1, 10, 100], 50)).toBeCloseTo(61 / 3);
     // max of 2 draws from {1, 3}: 1 w.p. 1/4, 3 w.p. 3/4.
     expect(meanPaddedLength([1, 3], 100, 2)).toBeCloseTo(2.5);
+  });
+});
+
+describe('evaluations in the plan', () => {
+  it('counts the evals the trainer and train make: before, epoch ends and --eval-every steps without repeats, and one after a run that stopped between evals', () => {
+    // 3 epochs of 10 steps: before + 3 epoch ends (the last one reused after training)
+    expect(evalCount(30, 10, undefined, false)).toBe(4);
+    expect(evalCount(30, 10, undefined, true)).toBe(3); // --resume: no eval before
+    // --eval-every 4: steps 4, 8, …, 28 (7) + epoch ends 10, 20, 30 (3), step 20 counted once, + before
+    expect(evalCount(30, 10, 4, false)).toBe(1 + 7 + 3 - 1);
+    // --max-steps 25 inside epoch 3: epoch ends 10, 20 + the after-training eval at step 25 + before
+    expect(evalCount(25, 10, undefined, false)).toBe(4);
+    expect(evalCount(25, 10, 5, false)).toBe(1 + 5 + 2 - 2); // 5, 10, 15, 20, 25 cover the epoch ends and the last step
+  });
+
+  it('Flan-UL2, original settings: length-grouped eval batches cost a third of file-order ones, and the time line adds them', () => {
+    const length = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', deviceTflops: 100 });
+    const file = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', deviceTflops: 100, evalOrder: 'file' });
+    expect(length.evals.count).toBe(4);
+    expect(length.evals.batchSize).toBe(8); // train evaluates in batches of max(batch size, 8)
+    // file order pads to the longest of 8 random examples; grouped by length ≈ 1.1 × the real tokens
+    expect(file.evals.paddedSource).toBeCloseTo(meanPaddedLength(DOLLY_PROMPT_QUANTILES, 512, 8), 10);
+    expect(length.evals.paddedSource).toBeCloseTo(1.1 * length.tokens.source, 10);
+    expect(length.evals.flopsEach / file.evals.flopsEach).toBeGreaterThan(0.25);
+    expect(length.evals.flopsEach / file.evals.flopsEach).toBeLessThan(0.4);
+    expect(length.evals.seconds).toBeCloseTo((4 * length.evals.flopsEach) / 100e12, 6);
+    const text = formatPlan(length);
+    expect(text).toMatch(/\n {2}evals {8}4 × \d+\.\d\d PFLOP \(3,003 test examples in batches of 8, length order, \d+ \+ \d+ padded tokens\/example\): [\d.]+ min; with training [\d.]+ min$/);
+    const [, train, withEvals] = /([\d.]+) min in all[\s\S]*with training ([\d.]+) min/.exec(text)!.map(Number) as [number, number, number];
+    expect(withEvals - train).toBeCloseTo(length.evals.seconds / 60, 0);
   });
 });

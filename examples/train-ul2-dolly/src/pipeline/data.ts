@@ -18,6 +18,7 @@ import {
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CliError } from '../errors.js';
+import type { EvalOrder } from '../options.js';
 
 export interface DataOptions {
   /** A Dolly-format jsonl (default: the copy shipped with @conifer/dolly-data). */
@@ -124,8 +125,19 @@ export function makeSampler(examples: EncodedExample[], options: { batchSize: nu
   });
 }
 
-/** Every batch of one pass over a split, in a fixed order (for evaluation). */
-export function evalBatches(examples: EncodedExample[], batchSize: number): Batch[] {
-  const sampler = makeSampler(examples, { batchSize, seed: 0, shuffle: false });
+/**
+ * Every batch of one pass over a split, the same every time (for evaluation): at most `batchSize`
+ * examples each, grouped by length (`length`: dolly-data's length buckets, 30 % wide, unshuffled, with
+ * a token budget any `batchSize` examples meet, so only the row cap cuts) or in file order (`file`).
+ * On Dolly's test split (512 + 512 tokens) the padded tokens are 1.11× the real ones in batches of 8
+ * and 1.19× in batches of 16 (10 % buckets: 1.17×, 1.34×; file order: 2.21×, 2.70×).
+ */
+export function evalBatches(examples: EncodedExample[], batchSize: number, order: EvalOrder = 'length'): Batch[] {
+  if (order === 'file' || examples.length === 0) return [...makeSampler(examples, { batchSize, seed: 0, shuffle: false }).batches()].map((b) => b.batch);
+  let source = 0;
+  let target = 0;
+  for (const e of examples) [source, target] = [Math.max(source, e.sourceIds.length), Math.max(target, e.targetIds.length)];
+  const maxTokens = batchSize * (source + target); // any batchSize examples fit: only the row cap cuts
+  const sampler = new BatchSampler(examples, { batching: { kind: 'tokenBudget', maxTokens, maxBatchSize: batchSize, bucketWidth: 0.3 }, seed: 0, shuffle: false });
   return [...sampler.batches()].map((b) => b.batch);
 }
