@@ -61,6 +61,8 @@ export async function beamSearch<Enc, Cache>(
   o: ResolvedOptions,
   /** With `outputScores`: filled with each step's processed log-probs per running row (`scores[step][row]`). */
   scoresOut?: Float32Array[][],
+  /** The prompts' token ids (one row per input), for the encoder processors. */
+  encoderInputIds?: readonly (readonly number[])[],
 ): Promise<{ sequences: number[][]; scores: number[]; beamIndices: number[][] }> {
   const nb = o.numBeams;
   const eos = new Set(o.eosTokenIds);
@@ -69,7 +71,7 @@ export async function beamSearch<Enc, Cache>(
   const promptLen = 1; // `decoder_prompt_len`: the decoder start token
   const lp = o.lengthPenalty;
   const rng = o.doSample ? makeRng(o.seed) : undefined;
-  const proc = { ...o, minTokensToKeep: o.doSample ? (nEos > 0 ? nEos + 1 : 2) : 1 };
+  const proc = { ...o, minTokensToKeep: o.doSample ? (nEos > 0 ? nEos + 1 : 2) : 1, encoderInputIds, rowsPerInput: nb };
 
   // `running_beam_scores[:, 1:] = -1e9` so the first step expands beam 0 only.
   let running: Hyp[][] = Array.from({ length: batch }, () =>
@@ -85,7 +87,11 @@ export async function beamSearch<Enc, Cache>(
     const logits = await decoder.step(running.flat().map((h) => h.ids));
     const logProbs = logits.map((row, r) => {
       const l = logSoftmax(row);
-      processScores(l, (running[Math.floor(r / nb)]?.[r % nb] as Hyp).ids, proc);
+      processScores(l, (running[Math.floor(r / nb)]?.[r % nb] as Hyp).ids, proc, r);
+      // torch.topk orders NaN above every number; the beams that would follow are not reproduced here.
+      if (l.some(Number.isNaN)) {
+        throw new Error('beam search: a processed log-probability is NaN (e.g. exponentialDecayLengthPenalty adding +∞ to an EOS score that minLength set to −∞); transformers would rank it first, which this package does not reproduce');
+      }
       return l;
     });
     scoresOut?.push(logProbs.map((l) => l.slice()));

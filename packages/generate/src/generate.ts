@@ -20,17 +20,17 @@ export async function generate<Enc, Cache>(
   options: GenerateOptions = {},
 ): Promise<GenerateOutput> {
   const o = resolveOptions(withModelDefaults(model, options));
-  return withEncoded(model, inputs, o, async (decoder, batch) => {
+  return withEncoded(model, inputs, o, async (decoder, batch, encoderIds) => {
     if (o.numBeams > 1) {
       const stepScores: Float32Array[][] | undefined = o.outputScores ? [] : undefined;
-      const { sequences, scores, beamIndices } = await beamSearch(decoder, batch, o, stepScores);
+      const { sequences, scores, beamIndices } = await beamSearch(decoder, batch, o, stepScores, encoderIds);
       return stepScores ? { sequences, sequencesScores: scores, scores: stepScores, beamIndices } : { sequences, sequencesScores: scores };
     }
     const rows = o.doSample ? batch * o.numReturnSequences : batch;
     const sequences: number[][] = [];
     const scores: Float32Array[][] | undefined = o.outputScores ? [] : undefined;
     let step = 0;
-    for await (const tokens of sampleSteps(decoder, rows, o, sequences, scores)) o.onToken?.(tokens, step++);
+    for await (const tokens of sampleSteps(decoder, rows, o, sequences, scores, encoderIds)) o.onToken?.(tokens, step++);
     return scores ? { sequences, scores } : { sequences };
   });
 }
@@ -55,11 +55,12 @@ export async function* streamGenerate<Enc, Cache>(
   let enc: Enc | undefined;
   let decoder: Decoder<Enc, Cache> | undefined;
   try {
+    const encoderIds = await encoderInputIds(inputs, ids, o);
     enc = model.encode(ids, mask);
     decoder = new Decoder(model, enc, o.useCache, o.signal);
     const sequences: number[][] = [];
     let step = 0;
-    for await (const tokens of sampleSteps(decoder, 1, o, sequences)) {
+    for await (const tokens of sampleSteps(decoder, 1, o, sequences, undefined, encoderIds)) {
       o.onToken?.(tokens, step++);
       yield tokens[0] as number;
     }
@@ -75,13 +76,14 @@ async function withEncoded<Enc, Cache, T>(
   model: Seq2Seq<Enc, Cache>,
   inputs: GenerateInputs,
   o: ResolvedOptions,
-  body: (decoder: Decoder<Enc, Cache>, batch: number) => Promise<T>,
+  body: (decoder: Decoder<Enc, Cache>, batch: number, encoderIds: number[][] | undefined) => Promise<T>,
 ): Promise<T> {
   const { ids, mask, owned } = await toTensors(inputs, o);
   const batch = ids.shape[0];
   let enc: Enc | undefined;
   let decoder: Decoder<Enc, Cache> | undefined;
   try {
+    const encoderIds = await encoderInputIds(inputs, ids, o);
     enc = model.encode(ids, mask);
     // transformers' `_expand_inputs_for_generation`: repeat_interleave of the encoder outputs.
     const expand = o.numBeams > 1 ? o.numBeams : o.doSample ? o.numReturnSequences : 1;
@@ -96,12 +98,21 @@ async function withEncoded<Enc, Cache, T>(
       model.disposeEncoder(first);
     }
     decoder = new Decoder(model, enc, o.useCache, o.signal);
-    return await body(decoder, batch);
+    return await body(decoder, batch, encoderIds);
   } finally {
     decoder?.dispose();
     if (enc !== undefined) model.disposeEncoder(enc);
     for (const t of owned) t.dispose();
   }
+}
+
+/**
+ * The prompts' token ids as rows (padding included: transformers passes `inputs_tensor` as `encoder_input_ids`),
+ * read only when an encoder processor needs them.
+ */
+async function encoderInputIds(inputs: GenerateInputs, ids: tf.Tensor2D, o: ResolvedOptions): Promise<number[][] | undefined> {
+  if (o.encoderRepetitionPenalty === 1 && o.encoderNoRepeatNgramSize === 0) return undefined;
+  return Array.isArray(inputs.inputIds) ? inputs.inputIds.map((r) => [...r]) : await ids.array();
 }
 
 /** int32 tensors for the prompts, the attention mask inferred as transformers does when missing. */

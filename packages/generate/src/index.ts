@@ -30,5 +30,8 @@ export {
   processScores,
   type ProcessorOptions,
 } from './logits-process.js';
+export { encoderRepetitionPenalty, encoderNoRepeatNgram } from './encoder-processors.js';
+export { sequenceBias, sequenceBiasEntries, type SequenceBiasEntry } from './sequence-bias.js';
+export { exponentialDecayLengthPenalty } from './length-decay.js';
 export { topKIndices } from './beam-search.js';
 export type { Seq2Seq, TextTokenizer, GenerateInputs, GenerateOptions, GenerateOutput } from './types.js';

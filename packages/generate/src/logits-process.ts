@@ -4,6 +4,10 @@
  * `ids` is the row's decoder sequence so far, decoder start token included (transformers' `input_ids`).
  */
 
+import { encoderNoRepeatNgram, encoderRepetitionPenalty } from './encoder-processors.js';
+import { exponentialDecayLengthPenalty } from './length-decay.js';
+import { sequenceBias, type SequenceBiasEntry } from './sequence-bias.js';
+
 const f32 = Math.fround;
 
 /** `RepetitionPenaltyLogitsProcessor`:
@@ -197,17 +201,23 @@ export function logSoftmax(scores: Float32Array): Float32Array {
   return out;
 }
 
-/** Index of the largest score (the first one on ties, like `torch.argmax`). */
+/** Index of the largest score (the first one on ties, like `torch.argmax`). NaN counts as the largest, as in
+ *  PyTorch's argmax (its `greater_or_nan` comparison): the first NaN wins. */
 export function argmax(scores: Float32Array): number {
   let best = 0;
-  for (let i = 1; i < scores.length; i++) if ((scores[i] as number) > (scores[best] as number)) best = i;
+  for (let i = 0; i < scores.length; i++) {
+    const s = scores[i] as number;
+    if (Number.isNaN(s)) return i;
+    if (s > (scores[best] as number)) best = i;
+  }
   return best;
 }
 
 /** The processors transformers' `_get_logits_processor` builds for our options, in its order:
- *  repetition penalty, no-repeat n-gram, bad words, min length, min new tokens, forced BOS, forced EOS,
+ *  sequence bias, encoder repetition penalty, repetition penalty, no-repeat n-gram, encoder no-repeat n-gram,
+ *  bad words, min length, min new tokens, forced BOS, forced EOS, exponential decay length penalty,
  *  suppress tokens, begin-suppress tokens; then, when sampling, temperature, top-k, top-p, min-p,
- *  typical-p, epsilon, eta. */
+ *  typical-p, epsilon, eta; last, logit renormalization. */
 export interface ProcessorOptions {
   repetitionPenalty: number;
   noRepeatNgramSize: number;
@@ -231,26 +241,68 @@ export interface ProcessorOptions {
   typicalP?: number;
   epsilonCutoff?: number;
   etaCutoff?: number;
+  /** `SequenceBiasLogitsProcessor`, de-duplicated as a Python dict (`sequenceBiasEntries`). */
+  sequenceBias?: readonly SequenceBiasEntry[];
+  /** `EncoderRepetitionPenaltyLogitsProcessor` (1: off); needs `encoderInputIds`. */
+  encoderRepetitionPenalty?: number;
+  /** `EncoderNoRepeatNGramLogitsProcessor` (0: off); needs `encoderInputIds`. */
+  encoderNoRepeatNgramSize?: number;
+  /** The prompts' token ids, one row per prompt, padding included (transformers' `inputs_tensor`). */
+  encoderInputIds?: readonly (readonly number[])[];
+  /** Score rows per prompt (beams or returned sequences): row r belongs to prompt ⌊r / rowsPerInput⌋. Default 1. */
+  rowsPerInput?: number;
+  /** `ExponentialDecayLengthPenalty`: `[start_index, decay_factor]`. */
+  exponentialDecayLengthPenalty?: readonly [number, number];
+  /** `LogitNormalization` (a final log-softmax). */
+  renormalizeLogits?: boolean;
 }
 
-export function processScores(scores: Float32Array, ids: readonly number[], o: ProcessorOptions): void {
+/**
+ * Applies the processors to one score row in place. `row` is the row's index among all rows of the step
+ * (`input · rowsPerInput + beam`); only the encoder processors use it.
+ */
+export function processScores(scores: Float32Array, ids: readonly number[], o: ProcessorOptions, row = 0): void {
   const curLen = ids.length;
+  if (o.sequenceBias?.length) sequenceBias(scores, ids, o.sequenceBias);
+  if (o.encoderRepetitionPenalty !== undefined && o.encoderRepetitionPenalty !== 1) {
+    // `torch.gather(scores, 1, encoder_input_ids)` / `scores.scatter(...)` with one index row per PROMPT: the
+    // first `batch` score rows are penalised, row i with prompt i's tokens, whatever the beams or returned
+    // sequences; later rows are left as they are. transformers does this; so do we.
+    const enc = encoderRows(o, 'encoderRepetitionPenalty');
+    if (row < enc.length) encoderRepetitionPenalty(scores, enc[row] as readonly number[], o.encoderRepetitionPenalty);
+  }
   if (o.repetitionPenalty !== 1) repetitionPenalty(scores, ids, o.repetitionPenalty);
   if (o.noRepeatNgramSize > 0) noRepeatNgram(scores, ids, o.noRepeatNgramSize);
+  if (o.encoderNoRepeatNgramSize !== undefined && o.encoderNoRepeatNgramSize > 0) {
+    // `self.generated_ngrams[hypo_idx // num_beams]`, `num_beams = scores.shape[0] // batch_size`.
+    const enc = encoderRows(o, 'encoderNoRepeatNgramSize');
+    const prompt = enc[Math.floor(row / (o.rowsPerInput ?? 1))];
+    if (prompt === undefined) throw new Error(`encoderNoRepeatNgramSize: score row ${row} has no prompt in encoderInputIds (${enc.length} rows, ${o.rowsPerInput ?? 1} per prompt)`);
+    encoderNoRepeatNgram(scores, ids, prompt, o.encoderNoRepeatNgramSize);
+  }
   if (o.badWordsIds?.length) noBadWords(scores, ids, o.badWordsIds);
   if (o.minLength > 0) minLength(scores, curLen, o.minLength, o.eosTokenIds);
   if (o.minNewTokens > 0) minNewTokens(scores, curLen, o.minNewTokens, o.eosTokenIds);
   if (o.forcedBosTokenId !== undefined && curLen === 1) forceTokens(scores, [o.forcedBosTokenId]);
   if (o.forcedEosTokenIds?.length && o.maxLength !== undefined && curLen === o.maxLength - 1) forceTokens(scores, o.forcedEosTokenIds);
+  if (o.exponentialDecayLengthPenalty) exponentialDecayLengthPenalty(scores, curLen, o.exponentialDecayLengthPenalty, o.eosTokenIds);
   if (o.suppressTokens?.length) suppress(scores, o.suppressTokens);
   // `begin_index`: the decoder prompt length (1), one more when a BOS token is forced first.
   if (o.beginSuppressTokens?.length && curLen === (o.forcedBosTokenId !== undefined ? 2 : 1)) suppress(scores, o.beginSuppressTokens);
-  if (!o.doSample) return;
-  if (o.temperature !== 1) temperature(scores, o.temperature);
-  if (o.topK !== 0) topK(scores, o.topK, o.minTokensToKeep);
-  if (o.topP < 1) topP(scores, o.topP, o.minTokensToKeep);
-  if (o.minP !== undefined) minP(scores, o.minP, o.minTokensToKeep);
-  if (o.typicalP !== undefined && o.typicalP < 1) typicalP(scores, o.typicalP, o.minTokensToKeep);
-  if (o.epsilonCutoff !== undefined && o.epsilonCutoff > 0 && o.epsilonCutoff < 1) epsilonCutoff(scores, o.epsilonCutoff, o.minTokensToKeep);
-  if (o.etaCutoff !== undefined && o.etaCutoff > 0 && o.etaCutoff < 1) etaCutoff(scores, o.etaCutoff, o.minTokensToKeep);
+  if (o.doSample) {
+    if (o.temperature !== 1) temperature(scores, o.temperature);
+    if (o.topK !== 0) topK(scores, o.topK, o.minTokensToKeep);
+    if (o.topP < 1) topP(scores, o.topP, o.minTokensToKeep);
+    if (o.minP !== undefined) minP(scores, o.minP, o.minTokensToKeep);
+    if (o.typicalP !== undefined && o.typicalP < 1) typicalP(scores, o.typicalP, o.minTokensToKeep);
+    if (o.epsilonCutoff !== undefined && o.epsilonCutoff > 0 && o.epsilonCutoff < 1) epsilonCutoff(scores, o.epsilonCutoff, o.minTokensToKeep);
+    if (o.etaCutoff !== undefined && o.etaCutoff > 0 && o.etaCutoff < 1) etaCutoff(scores, o.etaCutoff, o.minTokensToKeep);
+  }
+  // "`LogitNormalization` should always be the last logit processor, when present": `scores.log_softmax(dim=-1)`.
+  if (o.renormalizeLogits) scores.set(logSoftmax(scores));
+}
+
+function encoderRows(o: ProcessorOptions, name: string): readonly (readonly number[])[] {
+  if (!o.encoderInputIds) throw new Error(`${name} needs the prompts' token ids (ProcessorOptions.encoderInputIds)`);
+  return o.encoderInputIds;
 }

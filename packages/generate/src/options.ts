@@ -1,4 +1,6 @@
+import { resolveBiasAndEncoderOptions, type BiasAndEncoderOptions } from './processor-options.js';
 import type { GenerateOptions } from './types.js';
+import { unsupportedConfigProblems } from './unsupported-config.js';
 
 /** Thrown for invalid generation options; `problems` lists every problem found, not just the first. */
 export class GenerationOptionsError extends Error {
@@ -11,7 +13,7 @@ export class GenerationOptionsError extends Error {
 }
 
 /** Options after defaults and validation. Lengths count decoder tokens including the start token. */
-export interface ResolvedOptions {
+export interface ResolvedOptions extends BiasAndEncoderOptions {
   maxLength: number;
   minLength: number;
   minNewTokens: number;
@@ -56,6 +58,7 @@ const KNOWN: ReadonlySet<string> = new Set([
   'numReturnSequences', 'doSample', 'temperature', 'topK', 'topP', 'repetitionPenalty', 'noRepeatNgramSize',
   'eosTokenId', 'padTokenId', 'decoderStartTokenId', 'seed', 'useCache', 'onToken', 'signal', 'stopStrings', 'tokenizer', 'outputScores',
   'minP', 'typicalP', 'epsilonCutoff', 'etaCutoff', 'badWordsIds', 'suppressTokens', 'beginSuppressTokens', 'forcedBosTokenId', 'forcedEosTokenId',
+  'encoderRepetitionPenalty', 'encoderNoRepeatNgramSize', 'sequenceBias', 'exponentialDecayLengthPenalty', 'renormalizeLogits',
 ]);
 
 /** transformers' global default `max_length` (`GenerationConfig._get_default_generation_params`). */
@@ -134,6 +137,7 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
       p.push(`\`badWordsIds\` must be a non-empty list of non-empty lists of token ids (got ${JSON.stringify(bad)})`);
     } else badWordsIds = (bad as number[][]).map((w) => [...w]);
   }
+  const more = resolveBiasAndEncoderOptions(o, p);
   const fe = o.forcedEosTokenId;
   const forcedEosTokenIds = fe === undefined ? [] : isIdList(Array.isArray(fe) ? fe : [fe]) ? (Array.isArray(fe) ? [...fe] : [fe as number]) : [];
   if (fe !== undefined && !isIdList(Array.isArray(fe) ? fe : [fe])) p.push(`\`forcedEosTokenId\` must be a token id or a list of them (got ${JSON.stringify(fe)})`);
@@ -200,6 +204,8 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
   }
   if (options.minNewTokens === undefined && minLength > maxLength) p.push(`\`minLength\` (${minLength}) is larger than the maximum length (${maxLength})`);
   if (minNewTokens > maxLength - 1) p.push(`\`minNewTokens\` (${minNewTokens}) is larger than the new tokens allowed (${maxLength - 1})`);
+  // `ExponentialDecayLengthPenalty(..., generation_config._eos_token_tensor, ...)`: `torch.tensor(None)` fails without EOS ids.
+  if (more.exponentialDecayLengthPenalty && eosTokenIds.length === 0) p.push('`exponentialDecayLengthPenalty` raises the EOS score: it needs `eosTokenId`');
 
   if (p.length > 0) throw new GenerationOptionsError(p);
 
@@ -217,13 +223,18 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
     decoderStartTokenId: decoderStartTokenId ?? 0, seed: seed as number | string | undefined,
     useCache: uc !== false, onToken: onToken as ResolvedOptions['onToken'], signal: signal as AbortSignal | undefined,
     stopStrings: Array.isArray(stopStrings) ? [...(stopStrings as string[])] : [], tokenizer, outputScores: outputScores === true,
-    minP, typicalP, epsilonCutoff, etaCutoff, suppressTokens, beginSuppressTokens, forcedBosTokenId, forcedEosTokenIds,
+    minP, typicalP, epsilonCutoff, etaCutoff, suppressTokens, beginSuppressTokens, forcedBosTokenId, forcedEosTokenIds, ...more,
     // transformers drops the bad "words" that are a single EOS token.
     badWordsIds: badWordsIds.filter((w) => !(w.length === 1 && eosTokenIds.includes(w[0] as number))),
   };
 }
 
-/** The keys of a Hugging Face `generation_config.json` that this package reads. Others are ignored. */
+/**
+ * The keys of a Hugging Face `generation_config.json` that this package reads. Keys that would make
+ * transformers generate differently and that this package does not implement (group beam search,
+ * contrastive search, guidance, watermarking, …: see `unsupported-config.ts`) are refused when set;
+ * the rest (output flags, cache settings, metadata) are ignored.
+ */
 export interface GenerationConfigJson {
   max_length?: number;
   max_new_tokens?: number | null;
@@ -251,6 +262,15 @@ export interface GenerationConfigJson {
   begin_suppress_tokens?: number[] | null;
   forced_bos_token_id?: number | null;
   forced_eos_token_id?: number | number[] | null;
+  encoder_repetition_penalty?: number | null;
+  encoder_no_repeat_ngram_size?: number | null;
+  /** transformers' list form: `[[token ids], bias]` pairs. */
+  sequence_bias?: Array<[number[], number]> | null;
+  /** `[start_index, decay_factor]`. */
+  exponential_decay_length_penalty?: [number, number] | null;
+  renormalize_logits?: boolean | null;
+  /** A string or a list of them; needs a tokenizer (`generateText` / `streamText` pass theirs). */
+  stop_strings?: string | string[] | null;
   [key: string]: unknown;
 }
 
@@ -264,21 +284,35 @@ const FROM_CONFIG: Array<[keyof GenerationConfigJson & string, keyof GenerateOpt
   ['epsilon_cutoff', 'epsilonCutoff'], ['eta_cutoff', 'etaCutoff'], ['bad_words_ids', 'badWordsIds'],
   ['suppress_tokens', 'suppressTokens'], ['begin_suppress_tokens', 'beginSuppressTokens'],
   ['forced_bos_token_id', 'forcedBosTokenId'], ['forced_eos_token_id', 'forcedEosTokenId'],
+  ['encoder_repetition_penalty', 'encoderRepetitionPenalty'], ['encoder_no_repeat_ngram_size', 'encoderNoRepeatNgramSize'],
+  ['sequence_bias', 'sequenceBias'], ['exponential_decay_length_penalty', 'exponentialDecayLengthPenalty'],
+  ['renormalize_logits', 'renormalizeLogits'], ['stop_strings', 'stopStrings'],
 ];
 
 /**
  * Generation options from a parsed `generation_config.json` (transformers' keys → camelCase; null and
  * absent keys are left out so transformers' defaults apply). Spread your own options over the result:
  * `generate(model, inputs, { ...generationOptionsFromConfig(json), maxNewTokens: 64 })`.
+ *
+ * @throws GenerationOptionsError naming every key that switches on a transformers feature this package
+ * does not implement (e.g. `num_beam_groups: 2`, `guidance_scale: 1.5`, `watermarking_config`), since the
+ * output would differ from transformers'. This is checked here, on the file, because those keys have no
+ * option to carry them (and the check does not depend on what the caller's options later override).
  */
 export function generationOptionsFromConfig(config: GenerationConfigJson): GenerateOptions {
+  const unsupported = unsupportedConfigProblems(config);
+  if (unsupported.length > 0) throw new GenerationOptionsError(unsupported);
   const out: Record<string, unknown> = {};
   for (const [key, name] of FROM_CONFIG) {
     const v = config[key];
-    if (v !== undefined && v !== null) out[name] = Array.isArray(v) ? v.map((x) => (Array.isArray(x) ? [...(x as number[])] : x)) : v;
+    if (v === undefined || v === null) continue;
+    // transformers' `stop_strings` may be one string.
+    out[name] = key === 'stop_strings' && typeof v === 'string' ? [v] : deepCopy(v);
   }
   return out as GenerateOptions;
 }
+
+const deepCopy = (v: unknown): unknown => (Array.isArray(v) ? v.map(deepCopy) : v);
 
 /**
  * The generation defaults a model carries (transformers: `model.generation_config`): its

@@ -22,12 +22,14 @@ export async function* sampleSteps<Enc, Cache>(
   sequences: number[][],
   /** When given (outputScores), each step's processed scores per row are appended (`scores[step][row]`). */
   scoresOut?: Float32Array[][],
+  /** The prompts' token ids (one row per prompt; `rows` is a multiple of their number), for the encoder processors. */
+  encoderInputIds?: readonly (readonly number[])[],
 ): AsyncGenerator<number[], void, void> {
   const rng = o.doSample ? makeRng(o.seed) : undefined;
   const eos = new Set(o.eosTokenIds);
   for (let r = 0; r < rows; r++) sequences.push([o.decoderStartTokenId]);
   const unfinished = new Array<boolean>(rows).fill(true);
-  const proc = { ...o, minTokensToKeep: 1 };
+  const proc = { ...o, minTokensToKeep: 1, encoderInputIds, rowsPerInput: encoderInputIds ? rows / encoderInputIds.length : 1 };
   let curLen = 1;
   while (true) {
     const logits = await decoder.step(sequences);
@@ -36,7 +38,7 @@ export async function* sampleSteps<Enc, Cache>(
     for (let r = 0; r < rows; r++) {
       const scores = logits[r] as Float32Array;
       const ids = sequences[r] as number[];
-      processScores(scores, ids, proc);
+      processScores(scores, ids, proc, r);
       stepScores?.push(scores.slice());
       const token = rng ? sampleFromScores(scores, rng) : argmax(scores);
       // `next_tokens = next_tokens * unfinished_sequences + pad_token_id * (1 - unfinished_sequences)`

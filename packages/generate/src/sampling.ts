@@ -9,6 +9,8 @@ export function makeRng(seed: number | string | undefined): Rng {
 
 /** One draw from `softmax(scores)` (`torch.multinomial(probs, 1)`; -inf scores are never drawn). */
 export function sampleFromScores(scores: Float32Array, rng: Rng): number {
+  // torch.multinomial: "probability tensor contains either `inf`, `nan` or element < 0".
+  if (scores.some(Number.isNaN)) throw new Error('cannot sample: a processed score is NaN (as torch.multinomial, which raises)');
   return drawFrom(softmax(scores), rng);
 }
 

@@ -14,7 +14,7 @@ export async function generateText<Enc, Cache>(
   prompts: string | string[],
   options: GenerateOptions = {},
 ): Promise<string[]> {
-  const opts = withTokenizer(options, tokenizer);
+  const opts = withTokenizer(model, options, tokenizer);
   const o = resolveOptions(withModelDefaults(model, opts));
   const list = Array.isArray(prompts) ? prompts : [prompts];
   if (list.length === 0) return [];
@@ -36,7 +36,7 @@ export async function* streamText<Enc, Cache>(
   prompt: string,
   options: GenerateOptions = {},
 ): AsyncGenerator<string, void, void> {
-  const opts = withTokenizer(options, tokenizer);
+  const opts = withTokenizer(model, options, tokenizer);
   const o = resolveOptions(withModelDefaults(model, opts));
   const inputIds = [Array.from(tokenizer.encode(prompt))];
   const tokens: number[] = [];
@@ -53,9 +53,9 @@ export async function* streamText<Enc, Cache>(
   }
 }
 
-/** `options` with the text function's tokenizer for `stopStrings` (unless the caller gave one). */
-function withTokenizer(options: GenerateOptions, tokenizer: TextTokenizer): GenerateOptions {
-  return options.stopStrings?.length && !options.tokenizer ? { ...options, tokenizer } : options;
+/** `options` with the text function's tokenizer for `stopStrings`, the caller's or the model's `stop_strings` (unless the caller gave one). */
+function withTokenizer(model: object, options: GenerateOptions, tokenizer: TextTokenizer): GenerateOptions {
+  return !options.tokenizer && withModelDefaults(model, options).stopStrings?.length ? { ...options, tokenizer } : options;
 }
 
 /** `tokens` up to the one whose text completes a stop string, kept whole as transformers keeps its id (the padding after it dropped); all of them without one. */

@@ -108,6 +108,24 @@ export interface GenerateOptions {
   forcedBosTokenId?: number;
   /** `ForcedEOSTokenLogitsProcessor`: the token(s) forced when the maximum length is reached (the last position). */
   forcedEosTokenId?: number | number[];
+  /** `SequenceBiasLogitsProcessor` (applied first): `[tokenIds, bias]` pairs (transformers' `sequence_bias` list form,
+   *  ids > 0). A one-token sequence's bias is always added to that token's score; a longer sequence's bias is added to
+   *  its last token when the decoder sequence ends with the rest of it. Biases add up (float32); a sequence given twice
+   *  keeps its last bias. A token past the vocabulary rejects the call. */
+  sequenceBias?: Array<[number[], number]>;
+  /** `EncoderRepetitionPenaltyLogitsProcessor`: the scores of the prompt's tokens (padding included) are multiplied by
+   *  it when positive, divided when negative (the inverse of `repetitionPenalty`: > 1 favours copying the prompt).
+   *  > 0; 1 disables. Default 1. As in transformers, only the first `batch` score rows are changed, row i with prompt
+   *  i's tokens: with beams or several returned sequences, the other rows are not penalised. */
+  encoderRepetitionPenalty?: number;
+  /** `EncoderNoRepeatNGramLogitsProcessor`: the decoder never completes an n-gram of this size that occurs in its
+   *  prompt (padding included). 0 disables. Default 0. */
+  encoderNoRepeatNgramSize?: number;
+  /** `ExponentialDecayLengthPenalty`: `[startIndex, decayFactor]`; once more than `startIndex` tokens have been
+   *  generated, the EOS scores get `|score| · (decayFactor ** (generated − startIndex) − 1)` added. Needs `eosTokenId`. */
+  exponentialDecayLengthPenalty?: [number, number];
+  /** `LogitNormalization`: a log-softmax after every other processor and warper. Default false. */
+  renormalizeLogits?: boolean;
   /** Token(s) that end a sequence. */
   eosTokenId?: number | number[];
   /**
