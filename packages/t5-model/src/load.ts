@@ -121,6 +121,9 @@ export async function streamCheckpoint(
       }
     }
     const head = where.get('lm_head.weight');
+    // An untied config names a head of its own: without it transformers would initialise one at random
+    // (a warning, then meaningless logits); tying it to the embedding instead would be a guess.
+    if (!head && !config.tie_word_embeddings) missing.push('lm_head.weight (tie_word_embeddings is false: the head is not the embedding)');
     const headShape = [config.vocab_size, config.d_model];
     if (head && (!sameShape(head.info.shape, headShape) || !FLOAT_DTYPES.has(head.info.dtype))) {
       misshaped.push(`lm_head.weight (${head.info.dtype}${JSON.stringify(head.info.shape)}, expected F32/F16/BF16${JSON.stringify(headShape)})`);

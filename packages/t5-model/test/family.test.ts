@@ -165,6 +165,18 @@ describe('original T5 family (relu, scaled head)', () => {
     model.dispose();
   });
 
+  it('an untied config whose checkpoint has no lm_head.weight is refused, naming it (not silently tied)', async () => {
+    const json = { ...base, tie_word_embeddings: false };
+    const dir = writeSnapshot(json, randomCheckpoint(parseT5Config(json), false));
+    const before = tf.memory().numTensors;
+    await expect(T5ForConditionalGeneration.fromPretrained(dir)).rejects.toThrow(/missing: lm_head\.weight \(tie_word_embeddings is false: the head is not the embedding\)/);
+    expect(tf.memory().numTensors).toBe(before);
+    // tied (the default): no lm_head.weight needed
+    const tied = await T5ForConditionalGeneration.fromPretrained(writeSnapshot(base, randomCheckpoint(parseT5Config(base), false)));
+    expect(tied.lm_head.tied).toBe(true);
+    tied.dispose();
+  });
+
   it('fromConfig: seeded (same seed → same weights), relu tree, untied head when asked', () => {
     const a = T5ForConditionalGeneration.fromConfig(base, { seed: 3 });
     const b = T5ForConditionalGeneration.fromConfig(base, { seed: 3 });
