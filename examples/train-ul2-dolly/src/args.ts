@@ -48,7 +48,6 @@ const COMMON: Flag[] = [
   { name: 'int8-skip-modules', value: 'LIST', def: 'none (lm_head stays float32 always)', help: "comma-separated projections kept float32 under --int8 (bitsandbytes' llm_int8_skip_modules; wo = how transformers loads a T5 in 8 bit)" },
   { name: 'backend', value: BACKENDS.join('|'), def: 'wasm', help: 'tfjs backend; tensorflow = @tensorflow/tfjs-node-gpu, installed by you on a CUDA machine' },
   { name: 'seed', value: 'N', def: '42', help: 'seed of the demo weights, LoRA init, dropout, shuffling and sampling' },
-  { name: 'out', value: 'DIR', def: 'conifer-out', help: 'where adapters, metrics.jsonl and the loss curve are written' },
   { name: 'max-source-length', value: 'N', def: `512 (demo ${DEMO_TRAIN_DEFAULTS.maxSourceLength})`, help: 'prompt tokens kept' },
   { name: 'no-tensor-cores', help: 'webgpu: keep the tiled int8 kernels even where the GPU offers subgroup matrices (tensor cores; not yet run on a GPU)' },
   { name: 'gpu-pool-mib', value: 'N', def: '2048', help: 'webgpu: MiB of released GPU buffers kept for reuse (tfjs keeps all of them otherwise, and varied batch shapes grow that pool without bound)' },
@@ -58,6 +57,7 @@ const HELP: Flag = { name: 'help', help: 'print this help' };
 
 const TRAIN: Flag[] = [
   ...COMMON,
+  { name: 'out', value: 'DIR', def: 'conifer-out', help: 'where adapters, checkpoints, metrics.jsonl and the loss curve are written' },
   { name: 'data', value: 'FILE|hub|hf://…', def: 'the Dolly 15K copy shipped in the repo', help: 'Dolly-format jsonl (instruction, context, response, category); hub = databricks/databricks-dolly-15k from the Hugging Face Hub, or hf://datasets/<owner>/<name>[/<file>.jsonl]' },
   { name: 'limit', value: 'N', def: `all (demo ${DEMO_TRAIN_DEFAULTS.limit})`, help: 'records used before the 80/20 split' },
   { name: 'r', value: 'N', def: '8', help: 'LoRA rank' },
@@ -78,7 +78,7 @@ const TRAIN: Flag[] = [
   { name: 'gradient-checkpointing', help: "recompute each block in the backward pass: activation memory of one block's input per block, one more forward of compute (transformers' gradient_checkpointing)" },
   { name: 'resume', help: 'continue from the latest checkpoint under --out' },
   { name: 'dry-run', help: 'print the memory/time plan and exit; loads nothing' },
-  { name: 'device-memory', value: 'GB', def: 'cpu/wasm: free RAM; GPU: unknown', help: 'memory the plan checks against' },
+  { name: 'device-memory', value: 'GB', def: 'cpu: free RAM; wasm: free RAM, at most its 4 GiB heap; GPU: unknown', help: 'memory the plan checks against' },
   { name: 'device-tflops', value: 'T', def: 'a per-backend guess', help: 'sustained TFLOP/s for the time estimate' },
   HELP,
 ];
@@ -214,6 +214,22 @@ class Reader {
 
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 
+/**
+ * Why an `owner/name`-shaped value that is no local folder is still meant as a local path, or null:
+ * a `.json` file name, or a first segment that is a folder here (`conifer-out/adapter` after a run
+ * that wrote no adapter). Such values are usage errors, not hub downloads that fail later.
+ */
+function localPathReason(value: string): string | null {
+  if (value.endsWith('.json')) return 'a .json file name is a local path';
+  const first = value.split('/')[0]!;
+  try {
+    if (statSync(first).isDirectory()) return `${first}/ is a folder here, so this is read as a local path`;
+  } catch {
+    // no such folder: may be a hub owner
+  }
+  return null;
+}
+
 /** --model: an existing folder, an existing .json file, or a hub id; anything else is a clear error. */
 export function resolveModelSource(value: string | undefined): ModelSource {
   if (value === undefined) return { kind: 'demo' };
@@ -226,6 +242,8 @@ export function resolveModelSource(value: string | undefined): ModelSource {
   } catch (e) {
     if (e instanceof UsageError) throw e;
   }
+  const local = localPathReason(value);
+  if (local) throw new UsageError(`--model ${value}: no such ${value.endsWith('.json') ? 'file' : 'folder'} (${local})`);
   if (HUB_ID.test(value) && !value.startsWith('.')) return { kind: 'hub', id: value };
   throw new UsageError(`--model ${value}: no such folder (and not a hub id like google/flan-ul2)`);
 }
@@ -271,6 +289,8 @@ function adapterDirOrId(flag: string, path: string | undefined): string | undefi
   try {
     ok = statSync(path).isDirectory();
   } catch {
+    const local = localPathReason(path);
+    if (local) throw new UsageError(`--${flag} ${path}: no such folder (${local})`);
     ok = isAdapterHubId(path) && path.includes('/');
   }
   if (!ok) throw new UsageError(`--${flag} ${path}: no such folder (nor a hub id owner/name)`);
@@ -291,9 +311,6 @@ function linearNames(flag: string, value: string): string[] {
 function modelOptions(r: Reader, explicit: Set<string>): ModelOptions {
   const model = resolveModelSource(r.str('model'));
   const demo = model.kind === 'demo';
-  const out = r.str('out') ?? 'conifer-out';
-  notAFile(out);
-  if (out === '') throw new UsageError('--out needs a folder');
   const int8SkipModules = r.has('int8-skip-modules') ? linearNames('int8-skip-modules', r.str('int8-skip-modules') ?? '') : [];
   return {
     model,
@@ -301,7 +318,6 @@ function modelOptions(r: Reader, explicit: Set<string>): ModelOptions {
     int8SkipModules,
     backend: r.choice<BackendName>('backend', BACKENDS) ?? 'wasm',
     seed: r.int('seed', 0) ?? 42,
-    out,
     maxSourceLength: r.int('max-source-length', 1) ?? (demo ? DEMO_TRAIN_DEFAULTS.maxSourceLength : 512),
     tensorCores: !r.bool('no-tensor-cores'),
     gpuPoolMiB: r.int('gpu-pool-mib', 0) ?? 2048,
@@ -314,9 +330,13 @@ function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
   const targetModules = linearNames('target-modules', r.str('target-modules') ?? 'q,v');
   if (r.has('batch-tokens') && r.has('batch-size')) throw new UsageError('--batch-tokens replaces --batch-size: give one of them');
   const loraDropout = r.num('lora-dropout', (x) => x >= 0 && x < 1, 'in [0, 1)') ?? 0.1;
+  const out = r.str('out') ?? 'conifer-out';
+  notAFile(out);
+  if (out === '') throw new UsageError('--out needs a folder');
   const opts: TrainOptions = {
     ...base,
     command: 'train',
+    out,
     data: dataSource(r.str('data')),
     limit: r.int('limit', 2) ?? (demo ? DEMO_TRAIN_DEFAULTS.limit : undefined),
     r: r.int('r', 1) ?? 8,

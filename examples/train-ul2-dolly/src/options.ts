@@ -47,8 +47,6 @@ export interface ModelOptions {
   backend: BackendName;
   /** --seed (default 42): weights of the demo model, LoRA init, dropout, shuffling, sampling. */
   seed: number;
-  /** --out DIR (default conifer-out): where adapters, metrics.jsonl and the loss curve go. */
-  out: string;
   /** --max-source-length (default 512; demo 96): prompts are truncated to this many tokens (train, eval; generate: the tensor-core tuning shape). */
   maxSourceLength: number;
   /** false with --no-tensor-cores: on webgpu keep the tiled int8 kernels where the GPU offers subgroup matrices. */
@@ -60,6 +58,8 @@ export interface ModelOptions {
 }
 
 export interface TrainOptions extends ModelOptions {
+  /** --out DIR (default conifer-out): where adapters, checkpoints, metrics.jsonl and the loss curve go. */
+  out: string;
   command: 'train';
   /** --data FILE: a Dolly jsonl (default: the copy shipped in the repo). */
   data?: string;

@@ -379,7 +379,7 @@ export function formatPlan(p: Plan): string {
     `  int8         ${i.int8 === 'auto' ? `auto → ${p.int8}` : p.int8}`,
     `  LoRA         r ${i.r}, alpha ${i.loraAlpha}, on ${i.targetModules.join(',')} (${p.lora.modules} modules): ${int(p.lora.params)} trainable parameters (${p.lora.percent.toFixed(3)} %), ${gb(p.lora.bytes)} with gradients and Adam state`,
     `  data         ${int(p.split.train)} train / ${int(p.split.test)} test examples (80/20 of ${int(p.split.train + p.split.test)}${i.records === undefined ? ', Dolly 15K assumed' : ''}); source ≤ ${i.maxSourceLength}, target ≤ ${i.maxTargetLength} tokens`,
-    `  batches      ${batches}: ${int(p.microBatchesPerEpoch)} micro-batches = ${int(p.stepsPerEpoch)} optimizer steps per epoch; ${int(p.totalSteps)} steps in all`,
+    `  batches      ${batches}: ${int(p.microBatchesPerEpoch)} micro-batches = ${int(p.stepsPerEpoch)} optimizer steps per epoch; ${int(p.totalSteps)} ${p.totalSteps === 1 ? 'step' : 'steps'} in all`,
     `  activations  ${gb(p.activationBytes)} for the worst micro-batch ${p.microBatch.rows} × (${p.microBatch.source} + ${p.microBatch.target}) (${gb(p.activationBytesCheckpointed)} with per-block checkpointing)`,
     ...memLine(),
     `  time         ${flops(p.epochFlops)} per epoch (mean ${p.tokens.source.toFixed(0)} + ${p.tokens.target.toFixed(0)} real tokens/example, ${p.tokens.paddedSource.toFixed(0)} + ${p.tokens.paddedTarget.toFixed(0)} padded): ${duration(p.epochSeconds)}/epoch, ${duration(p.totalSeconds)} in all at ${p.tflopsAssumed ? 'an assumed ' : ''}${p.tflops} TFLOP/s (${i.backend})`,

@@ -129,7 +129,8 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
     io.stdout(`  backend      ${backend.detail}`);
     const { tokenizer, source: tokenizerSource } = await tokenizerFor(modelDir(opts.model));
     const data = await prepareData({ ...opts, tokenizer });
-    io.stdout(`  data         ${data.records.length} records from ${data.path}: ${data.train.examples.length} train / ${data.test.examples.length} test; tokenizer: ${tokenizerSource}`);
+    const n = (x: number) => x.toLocaleString('en-US');
+    io.stdout(`  data         ${n(data.records.length)} records from ${data.path}: ${n(data.train.examples.length)} train / ${n(data.test.examples.length)} test; tokenizer: ${tokenizerSource}`);
     const sampler = makeSampler(data.train.examples, { batchSize: opts.batchSize, batchTokens: opts.batchTokens, seed: opts.seed });
     const testBatches = evalBatches(data.test.examples, evalBatchSize(opts.batchSize), opts.evalOrder);
     // label: the adapter's base_model_name_or_path (the hub id when downloaded)

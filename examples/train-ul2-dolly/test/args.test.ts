@@ -125,7 +125,7 @@ describe('main: bad flags are one line on stderr, exit code 2, nothing written',
   it.each(cases)('%j', async (argv, message) => {
     const out = mkdtempSync(join(tmpdir(), 'conifer-args-'));
     const c = capture();
-    const code = await main([...argv, ...(argv.length > 1 ? ['--out', join(out, 'run')] : [])], c.io);
+    const code = await main([...argv, ...(argv[0] === 'train' && argv.length > 1 ? ['--out', join(out, 'run')] : [])], c.io);
     expect(code).toBe(2);
     expect(c.out).toEqual([]);
     expect(c.err).toHaveLength(1);
