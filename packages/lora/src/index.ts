@@ -12,7 +12,19 @@ export {
 } from './config.js';
 export { FloatLinear } from './float-linear.js';
 export { LoraLinear, type LoraLinearOptions, peftKey } from './lora-linear.js';
-export { LoraModel, injectLora, loadAdapter, type InjectOptions, type LoadAdapterOptions, type LossModel, type LoraTrainable, type ParameterCounts } from './lora-model.js';
+export { DEFAULT_ADAPTER_NAME, LoraAdapter, type LoraAdapterOptions, adapterVariableName } from './lora-adapter.js';
+export { LoraModel } from './lora-model.js';
+export { injectLora, loadAdapter } from './load-adapter.js';
+export type {
+  AddAdapterOptions,
+  InjectOptions,
+  LoadAdapterOptions,
+  LoadNamedAdapterOptions,
+  LossModel,
+  LoraTrainable,
+  ParameterCounts,
+  SaveAdapterOptions,
+} from './model-options.js';
 export { isTargetModule, unmatchedTargets } from './target.js';
 export {
   ADAPTER_BIN_NAME,

@@ -1,14 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { dropout } from '@conifer/dropout';
 import seedrandom from 'seedrandom';
-import { type InitLoraWeights, loraScaling } from './config.js';
 import { FloatLinear } from './float-linear.js';
-import { gaussian, kaimingUniformA5, orthogonalLora } from './init.js';
+import { DEFAULT_ADAPTER_NAME, LoraAdapter, type LoraAdapterOptions, checkAdapterName, peftKey } from './lora-adapter.js';
 import { loraDeltaWebGPU } from './lora-webgpu.js';
 import type { Linear } from './types.js';
 
+export { peftKey };
+
 /** Options of one {@link LoraLinear}; names follow PEFT's `LoraConfig` in camelCase. */
-export interface LoraLinearOptions {
+export interface LoraLinearOptions extends LoraAdapterOptions {
   /** Hugging Face module path of the wrapped linear, e.g. `"encoder.block.0.layer.0.SelfAttention.q"`; names the variables. */
   path: string;
   /** Rank r. */
@@ -21,47 +22,36 @@ export interface LoraLinearOptions {
   useRslora?: boolean;
   /** `true` (default): A Kaiming-uniform(a=√5), B zeros; `false`: B Kaiming-uniform too; `"gaussian"`: A ~ N(0, 1/r²), B zeros;
    *  `"orthogonal"`: A and B random with B·A = 0 (even r). `"eva"` is refused: it needs data (PEFT's `initialize_lora_eva_weights`). */
-  initLoraWeights?: InitLoraWeights;
+  initLoraWeights?: LoraAdapterOptions['initLoraWeights'];
   /** Seed of the initialisation and of the dropout masks (default 0). Each layer derives its own streams from it and its path. */
   seed?: number | string;
   /** Whether A and B are trainable variables (default true). */
   trainable?: boolean;
-}
-
-/** PEFT's saved key of a LoRA matrix: `base_model.model.<path>.lora_A.weight`. */
-export function peftKey(path: string, which: 'A' | 'B'): string {
-  return `base_model.model.${path}.lora_${which}.weight`;
-}
-
-/** A variable name not yet registered with the engine: the PEFT key, or the key + `#2`, `#3`… if two adapters live at once. */
-function freeVariableName(name: string): string {
-  const registered = tf.engine().registeredVariables;
-  if (!(name in registered)) return name;
-  for (let i = 2; ; i++) if (!(`${name}#${i}` in registered)) return `${name}#${i}`;
+  /** Name of the layer's first adapter (default `"default"`, as PEFT). */
+  adapterName?: string;
 }
 
 /**
- * A linear with a LoRA adapter: y = base(x) + (dropout(x) · Aᵀ · Bᵀ) · scaling, A [r, in],
- * B [out, r] (PEFT's shapes, stored as is; see {@link adapterPath} for how the products run).
- * The base stays frozen; only A and B are trainable.
+ * A linear with LoRA adapters (PEFT's `lora.Linear`): y = base(x) + Σ over the active adapters of
+ * (dropout(x) · Aᵀ · Bᵀ) · scaling, A [r, in], B [out, r] (PEFT's shapes, stored as is; see
+ * {@link LoraAdapter.adapterPath} for how the products run). The base stays frozen. It is created
+ * with one adapter (`"default"` unless named); {@link addAdapter} adds more, {@link setAdapter}
+ * chooses the active ones. `loraA`, `loraB`, `r`, `scaling`… are those of the layer's first adapter
+ * (its only one in the single-adapter case); {@link adapters} has them all by name.
  */
 export class LoraLinear implements Linear {
   readonly inFeatures: number;
   readonly outFeatures: number;
   readonly path: string;
-  readonly r: number;
-  readonly loraAlpha: number;
-  readonly loraDropout: number;
-  readonly scaling: number;
-  /** lora_A [r, inFeatures], variable named {@link peftKey}(path, 'A'). */
-  readonly loraA: tf.Variable<tf.Rank.R2>;
-  /** lora_B [outFeatures, r], variable named {@link peftKey}(path, 'B'). */
-  readonly loraB: tf.Variable<tf.Rank.R2>;
   /** Dropout is applied only while true (see {@link LoraModel.train}). */
   training = false;
-  /** While false the layer is its base (the adapter is kept). */
+  /** While false the layer is its base (the adapters are kept): PEFT's `disable_adapters`, for every adapter. */
   adapterEnabled = true;
+  private readonly byName = new Map<string, LoraAdapter>();
+  private active: string[];
   private merged: FloatLinear | null = null;
+  private mergedNames: string[] = [];
+  /** One stream for the layer, as PEFT's dropouts all draw from torch's generator: each active adapter draws in turn. */
   private dropoutRng: seedrandom.StatefulPRNG<seedrandom.State.Arc4>;
 
   constructor(
@@ -69,31 +59,99 @@ export class LoraLinear implements Linear {
     readonly base: Linear,
     options: LoraLinearOptions,
   ) {
-    const { path, r, loraAlpha } = options;
     this.inFeatures = base.inFeatures;
     this.outFeatures = base.outFeatures;
-    this.path = path;
-    this.r = r;
-    this.loraAlpha = loraAlpha;
-    this.loraDropout = options.loraDropout ?? 0;
-    this.scaling = loraScaling(r, loraAlpha, options.useRslora ?? false);
-    const seed = String(options.seed ?? 0);
-    const init = options.initLoraWeights ?? true;
-    if (init === 'eva') {
-      throw new Error(`LoRA layer ${path}: init_lora_weights "eva" initialises A from the model's activations on data (PEFT's initialize_lora_eva_weights), which this package does not do; an EVA adapter saved by PEFT loads with loadAdapter`);
-    }
-    const { a, b } =
-      init === 'orthogonal'
-        ? orthogonalLora(r, this.inFeatures, this.outFeatures, `${seed}:${path}:orthogonal`)
-        : {
-            a: init === 'gaussian' ? gaussian(r * this.inFeatures, 1 / r, `${seed}:${path}:lora_A`) : kaimingUniformA5(r, this.inFeatures, `${seed}:${path}:lora_A`),
-            // init_lora_weights=False leaves nn.Linear's own init on B: Kaiming-uniform(a=√5) with fan_in = r.
-            b: init === false ? kaimingUniformA5(this.outFeatures, r, `${seed}:${path}:lora_B`) : new Float32Array(this.outFeatures * r),
-          };
-    const trainable = options.trainable ?? true;
-    this.loraA = tf.variable(tf.tensor2d(a, [r, this.inFeatures]), trainable, freeVariableName(peftKey(path, 'A')));
-    this.loraB = tf.variable(tf.tensor2d(b, [this.outFeatures, r]), trainable, freeVariableName(peftKey(path, 'B')));
-    this.dropoutRng = seedrandom(`${seed}:${path}:dropout`, { state: true });
+    this.path = options.path;
+    const first = new LoraAdapter(this.path, this.inFeatures, this.outFeatures, options);
+    this.byName.set(first.name, first);
+    this.active = [first.name];
+    this.dropoutRng = seedrandom(`${String(options.seed ?? 0)}:${this.path}:dropout`, { state: true });
+  }
+
+  /** The adapters of this layer by name, in the order they were added. */
+  get adapters(): ReadonlyMap<string, LoraAdapter> {
+    return this.byName;
+  }
+
+  /** The adapter `name` of this layer (an error naming the layer's adapters if it has none of that name). */
+  adapter(name: string): LoraAdapter {
+    const a = this.byName.get(name);
+    if (!a) throw new Error(`LoRA layer ${this.path} has no adapter "${name}" (it has: ${[...this.byName.keys()].join(', ') || 'none'})`);
+    return a;
+  }
+
+  private get first(): LoraAdapter {
+    const a = this.byName.values().next().value;
+    if (!a) throw new Error(`LoRA layer ${this.path} has no adapter left`);
+    return a;
+  }
+
+  /** Rank of the first adapter. */
+  get r(): number {
+    return this.first.r;
+  }
+  get loraAlpha(): number {
+    return this.first.loraAlpha;
+  }
+  get loraDropout(): number {
+    return this.first.loraDropout;
+  }
+  get scaling(): number {
+    return this.first.scaling;
+  }
+  /** lora_A [r, inFeatures] of the first adapter, variable named {@link peftKey}(path, 'A') for `"default"`. */
+  get loraA(): tf.Variable<tf.Rank.R2> {
+    return this.first.loraA;
+  }
+  /** lora_B [outFeatures, r] of the first adapter, variable named {@link peftKey}(path, 'B') for `"default"`. */
+  get loraB(): tf.Variable<tf.Rank.R2> {
+    return this.first.loraB;
+  }
+  // Assignable, as they were when the layer had one adapter (tests probe the forward with other tensors).
+  set loraA(v: tf.Variable<tf.Rank.R2>) {
+    Object.assign(this.first, { loraA: v });
+  }
+  set loraB(v: tf.Variable<tf.Rank.R2>) {
+    Object.assign(this.first, { loraB: v });
+  }
+
+  /** PEFT's `active_adapters`: the names whose deltas the forward adds (names this layer lacks are skipped). */
+  get activeAdapters(): readonly string[] {
+    return this.active;
+  }
+
+  /**
+   * PEFT's `BaseTunerLayer.set_adapter`: `names` become the active adapters; their A and B become
+   * trainable (frozen with `inferenceMode`), every other adapter's frozen. A merged layer keeps
+   * computing with its merged weights until {@link unmerge} (`LoraModel.setAdapter` unmerges first, as PEFT).
+   */
+  setAdapter(names: string | readonly string[], options: { inferenceMode?: boolean } = {}): void {
+    const list = typeof names === 'string' ? [names] : [...names];
+    for (const [name, a] of this.byName) a.trainable = list.includes(name) && !options.inferenceMode;
+    this.active = list;
+  }
+
+  /** Sets the active adapters without changing any adapter's trainability (a layer created while others were active). */
+  setActiveAdapters(names: readonly string[]): void {
+    this.active = [...names];
+  }
+
+  /** PEFT's `update_layer`: adds an adapter (not active, as PEFT: see {@link setAdapter}). */
+  addAdapter(options: LoraAdapterOptions): LoraAdapter {
+    const name = checkAdapterName(options.adapterName ?? DEFAULT_ADAPTER_NAME);
+    if (this.byName.has(name)) throw new Error(`LoRA layer ${this.path} already has an adapter "${name}"`);
+    const a = new LoraAdapter(this.path, this.inFeatures, this.outFeatures, options);
+    this.byName.set(name, a);
+    return a;
+  }
+
+  /** Frees one adapter's A and B and forgets it (and its place among the active ones). Refused while it is merged. */
+  deleteAdapter(name: string): void {
+    const a = this.adapter(name);
+    if (this.mergedNames.includes(name)) throw new Error(`LoRA layer ${this.path}: cannot delete adapter "${name}" while it is merged; unmerge() first`);
+    a.dispose();
+    this.byName.delete(name);
+    this.active = this.active.filter((n) => n !== name);
   }
 
   /**
@@ -110,9 +168,24 @@ export class LoraLinear implements Linear {
     this.dropoutRng = seedrandom('', { state: state as seedrandom.State.Arc4 });
   }
 
-  /** Whether the adapter is currently merged into a float copy of the weight. */
+  /** Whether adapters are currently merged into a float copy of the weight. */
   get isMerged(): boolean {
     return this.merged !== null;
+  }
+
+  /** PEFT's `merged_adapters`, in the order they were merged. */
+  get mergedAdapters(): readonly string[] {
+    return this.mergedNames;
+  }
+
+  /** The adapters of `names` this layer has, in that order (names it lacks are skipped, as PEFT's forward and merge do). */
+  private pick(names: readonly string[]): LoraAdapter[] {
+    const out: LoraAdapter[] = [];
+    for (const n of names) {
+      const a = this.byName.get(n);
+      if (a) out.push(a);
+    }
+    return out;
   }
 
   apply(x: tf.Tensor): tf.Tensor {
@@ -122,65 +195,59 @@ export class LoraLinear implements Linear {
       if (this.training) throw new Error(`LoRA layer ${this.path} is merged: unmerge() before training`);
       return this.merged.apply(x);
     }
-    const p = this.training ? this.loraDropout : 0;
-    const seed = p > 0 ? this.dropoutRng.int32() : 0;
+    const adapters = this.pick(this.active);
+    if (adapters.length === 0) return this.base.apply(x);
+    // Each adapter's dropout seed, drawn in the order of the active adapters.
+    const draws = adapters.map((a) => {
+      const p = this.training ? a.loraDropout : 0;
+      return { a, p, seed: p > 0 ? this.dropoutRng.int32() : 0 };
+    });
     return tf.tidy(() => {
       const y = this.base.apply(x); // (..., out)
       const x2 = tf.reshape(x, [-1, this.inFeatures]); // (N, in)
       if (tf.getBackend() === 'webgpu') {
-        // 2 kernels forward, 4 backward, instead of ~7 and ~10 tensor ops (lora-webgpu.ts)
-        const y2 = tf.reshape(y, [-1, this.outFeatures]) as tf.Tensor2D; // (N, out)
-        return tf.reshape(loraDeltaWebGPU(y2, x2 as tf.Tensor2D, this.loraA, this.loraB, this.scaling, p, seed), y.shape);
+        // 2 kernels forward, 4 backward per adapter, instead of ~7 and ~10 tensor ops (lora-webgpu.ts);
+        // several active adapters: each call adds its delta to the previous sum.
+        let y2 = tf.reshape(y, [-1, this.outFeatures]) as tf.Tensor2D; // (N, out)
+        for (const { a, p, seed } of draws) y2 = loraDeltaWebGPU(y2, x2 as tf.Tensor2D, a.loraA, a.loraB, a.scaling, p, seed);
+        return tf.reshape(y2, y.shape);
       }
-      const d = p > 0 ? dropout(x2, p, seed) : x2; // the mask is drawn on the device (@conifer/dropout)
-      const delta = this.adapterPath(d, this.loraA, this.loraB); // (N, out)
-      return tf.add(y, tf.reshape(delta, y.shape));
+      let out = y;
+      for (const { a, p, seed } of draws) {
+        const d = p > 0 ? dropout(x2, p, seed) : x2; // the mask is drawn on the device (@conifer/dropout)
+        const delta = a.adapterPath(d, a.loraA, a.loraB); // (N, out)
+        out = tf.add(out, tf.reshape(delta, y.shape));
+      }
+      return out;
     });
   }
 
-  /**
-   * (d · Aᵀ · scaling) · Bᵀ for d (N, in), with a hand-written gradient so that every product,
-   * forward and backward, is a plain matMul of untransposed operands; only the small A, B, h and
-   * dh are transposed. Autodiff of `matMul(d, A, false, true)` would instead run transposed matMuls
-   * over the (N, in) and (N, out) operands, which tfjs-backend-wasm does ~6× slower (bench/).
-   * Scaling is applied to the (N, r) intermediate: cheaper than on (N, out), equal up to rounding.
-   */
-  private readonly adapterPath = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const [d, a, b, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    const h = tf.mul(tf.matMul(d, tf.transpose(a)), this.scaling); // (N, r)
-    save([d, a, b, h]);
-    return {
-      value: tf.matMul(h, tf.transpose(b)), // (N, out)
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sd, sa, sb, sh] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        const dh = tf.mul(tf.matMul(dy, sb), this.scaling); // (N, out)·(out, r) → (N, r)
-        return [
-          tf.matMul(dh, sa), // d(d): (N, r)·(r, in) → (N, in)
-          tf.matMul(tf.transpose(dh), sd), // dA: (r, N)·(N, in) → (r, in)
-          tf.transpose(tf.matMul(tf.transpose(sh), dy)), // dB: ((r, N)·(N, out))ᵀ → (out, r)
-        ];
-      },
-    };
-  }) as unknown as (d: tf.Tensor, a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
-
-  /** scaling · B·A, [out, in] (PEFT's `get_delta_weight`). */
-  deltaWeight(): tf.Tensor2D {
-    return tf.tidy(() => tf.mul(tf.matMul(this.loraB, this.loraA), this.scaling) as tf.Tensor2D);
+  /** scaling · B·A, [out, in] (PEFT's `get_delta_weight`) of adapter `name` (default: the first adapter). */
+  deltaWeight(name?: string): tf.Tensor2D {
+    return (name === undefined ? this.first : this.adapter(name)).deltaWeight();
   }
 
   /**
-   * The effective float32 weight [out, in]: base + scaling·B·A (or the base alone while the adapter is
-   * disabled). Needs `base.dequantize()`. Merges use {@link mergedWeight}: the adapter is merged even
-   * while disabled, as PEFT does.
+   * The effective float32 weight [out, in]: what the forward computes with — base + the merged or
+   * active adapters' deltas, or the base alone while disabled. Needs `base.dequantize()`. Merges use
+   * {@link mergedWeight}: the adapters are merged even while disabled, as PEFT does.
    */
   dequantize(): tf.Tensor2D {
     if (!this.adapterEnabled) return this.baseWeight();
-    return this.mergedWeight();
+    return this.mergedWeight(this.merged ? this.mergedNames : this.active);
   }
 
-  /** base + scaling·B·A [out, in], whether or not the adapter is enabled (PEFT merges the active adapter either way). */
-  mergedWeight(): tf.Tensor2D {
-    return tf.tidy(() => tf.add(this.baseWeight(), this.deltaWeight()) as tf.Tensor2D);
+  /**
+   * base + Σ scaling·B·A over `names` (default: the active adapters; names this layer lacks are
+   * skipped), added in that order as PEFT's merge does, whether or not the adapters are enabled.
+   */
+  mergedWeight(names: readonly string[] = this.active): tf.Tensor2D {
+    const adapters = this.pick(names);
+    return tf.tidy(() => {
+      let w = this.baseWeight();
+      for (const a of adapters) w = tf.add(w, a.deltaWeight());
+      return w;
+    });
   }
 
   private baseWeight(): tf.Tensor2D {
@@ -190,56 +257,66 @@ export class LoraLinear implements Linear {
   }
 
   /**
-   * A new float linear holding W + scaling·B·A and the base's bias: none when the base declares
-   * `bias: null`, else read as base(0) (zeros for a bias-free base that does not say so). For an
-   * int8 base the result is float32 (W dequantized, not re-quantized). Leaves this layer unchanged.
+   * A new float linear holding {@link mergedWeight}(names) and the base's bias: none when the base
+   * declares `bias: null`, else read as base(0) (zeros for a bias-free base that does not say so). For
+   * an int8 base the result is float32 (W dequantized, not re-quantized). Leaves this layer unchanged.
    * Reads nothing back from the device, so it works on webgpu in Node (no synchronous reads there).
    */
-  toLinear(): FloatLinear {
-    const w = this.mergedWeight();
+  toLinear(names: readonly string[] = this.active): FloatLinear {
+    const w = this.mergedWeight(names);
     if ((this.base as { bias?: unknown }).bias === null) return new FloatLinear(w, null);
     const b = tf.tidy(() => tf.reshape(this.base.apply(tf.zeros([1, this.inFeatures])), [this.outFeatures]) as tf.Tensor1D);
     return new FloatLinear(w, b);
   }
 
   /**
-   * Merges the adapter: the forward becomes one float matMul with W + scaling·B·A. The base is kept
-   * untouched, so {@link unmerge} restores it exactly (bit-for-bit, float or int8). Costs a float32
-   * copy of the weight while merged.
+   * PEFT's `merge(adapter_names)`: the forward becomes one float matMul with W + the deltas of
+   * `names` (default: the active adapters) added to those already merged. The base is kept untouched,
+   * so {@link unmerge} restores it exactly (bit-for-bit, float or int8). Costs a float32 copy of the
+   * weight while merged.
    */
-  merge(): void {
-    if (this.merged) return;
-    this.merged = this.toLinear();
+  merge(names: readonly string[] = this.active): void {
+    const add = this.pick(names)
+      .map((a) => a.name)
+      .filter((n, i, all) => !this.mergedNames.includes(n) && all.indexOf(n) === i);
+    if (add.length === 0) return;
+    const all = [...this.mergedNames, ...add];
+    const next = this.toLinear(all);
+    this.merged?.dispose();
+    this.merged = next;
+    this.mergedNames = all;
   }
 
-  /** Undoes {@link merge}: back to base(x) + adapter, the base exactly as it was. */
+  /** Undoes {@link merge}: back to base(x) + adapters, the base exactly as it was. */
   unmerge(): void {
     this.merged?.dispose();
     this.merged = null;
+    this.mergedNames = [];
   }
 
-  /** Copies new values into A [r·in] and B [out·r] (row-major), keeping the variables (optimizer state stays attached). */
-  setWeights(a: Float32Array, b: Float32Array): void {
-    if (a.length !== this.r * this.inFeatures) throw new Error(`${peftKey(this.path, 'A')}: expected [${this.r}, ${this.inFeatures}], got ${a.length} values`);
-    if (b.length !== this.outFeatures * this.r) throw new Error(`${peftKey(this.path, 'B')}: expected [${this.outFeatures}, ${this.r}], got ${b.length} values`);
-    tf.tidy(() => {
-      this.loraA.assign(tf.tensor2d(a, [this.r, this.inFeatures]));
-      this.loraB.assign(tf.tensor2d(b, [this.outFeatures, this.r]));
-    });
-    if (this.merged) {
+  /**
+   * Copies new values into A [r·in] and B [out·r] (row-major) of adapter `name` (default: the first),
+   * keeping the variables (optimizer state stays attached); a merge that includes it is redone.
+   */
+  setWeights(a: Float32Array, b: Float32Array, name?: string): void {
+    const adapter = name === undefined ? this.first : this.adapter(name);
+    adapter.setWeights(a, b);
+    if (this.mergedNames.includes(adapter.name)) {
+      const names = this.mergedNames;
       this.unmerge();
-      this.merge();
+      this.merge(names);
     }
   }
 
-  /** Frees A, B and the merged copy; the base is left to its owner (see {@link dispose}). */
+  /** Frees every adapter's A and B and the merged copy; the base is left to its owner (see {@link dispose}). */
   disposeAdapter(): void {
     this.unmerge();
-    this.loraA.dispose();
-    this.loraB.dispose();
+    for (const a of this.byName.values()) a.dispose();
+    this.byName.clear();
+    this.active = [];
   }
 
-  /** Frees the adapter and the base. */
+  /** Frees the adapters and the base. */
   dispose(): void {
     this.disposeAdapter();
     this.base.dispose?.();

@@ -1,141 +1,238 @@
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import seedrandom from 'seedrandom';
 import { type LoraConfig, type LoraConfigInput, resolveLoraConfig } from './config.js';
 import { type AdapterTensor, readAdapter, writeAdapter } from './adapter-files.js';
-import { LoraLinear, peftKey } from './lora-linear.js';
-import { resolveAdapterDir, type AdapterHubOptions } from './hub.js';
-import { isTargetModule, moduleRankAlpha, unmatchedTargets } from './target.js';
-import type { Linear, LinearHost } from './types.js';
-
-/** Options of {@link injectLora} that are not part of PEFT's config. */
-export interface InjectOptions {
-  /** Seed of A's (and B's, with `init_lora_weights: false`) initialisation and of the dropout masks (default 0). */
-  seed?: number | string;
-  /** Whether A and B are trainable (default true). */
-  trainable?: boolean;
-  /**
-   * By default every entry of a `target_modules` list must match at least one linear, else the error
-   * names those that matched nothing. True: only fail when nothing at all matched (PEFT's check).
-   */
-  allowUnmatchedTargets?: boolean;
-}
-
-/** PEFT's `print_trainable_parameters` numbers. */
-export interface ParameterCounts {
-  trainable: number;
-  /** Base model parameters (host.numParameters(), or the listed linears' weights) + adapter parameters. */
-  all: number;
-  /** 100 · trainable / all */
-  percent: number;
-}
-
-/**
- * What {@link LoraModel.trainable} needs from the host model: a summed token loss over a batch in
- * training or eval mode (`@conifer/t5-model`'s `lossSum`), and optionally its own dropout reseeding.
- */
-export interface LossModel<B> {
-  lossSum(batch: B, training: boolean): { sum: tf.Scalar; count: number };
-  setDropoutSeed?(seed: number): void;
-}
-
-/** The host model and its adapter as one trainable unit (`@conifer/trainer`'s `Trainable`, structurally). */
-export interface LoraTrainable<B> {
-  /** Switches LoRA's dropout with `training`, then the host's `lossSum`. */
-  lossSum(batch: B, training: boolean): { sum: tf.Scalar; count: number };
-  /** LoRA's A and B: the only variables the optimizer updates. */
-  trainableVariables(): tf.Variable[];
-  /** Reseeds the host's dropout and every LoRA layer's, so a resumed run draws the same masks. */
-  setDropoutSeed(seed: number): void;
-}
+import { adapterStateDict, loadAdapterStateDict, readAdapterStateDict } from './adapter-state.js';
+import { injectAdapterLayers } from './inject-layers.js';
+import { DEFAULT_ADAPTER_NAME, checkAdapterName } from './lora-adapter.js';
+import { LoraLinear } from './lora-linear.js';
+import { resolveAdapterDir } from './hub.js';
+import { mergeAndUnloadLayers, mergeAndUnloadLayersAsync } from './merge-unload.js';
+import type { AddAdapterOptions, InjectOptions, LoadNamedAdapterOptions, LoraTrainable, LossModel, ParameterCounts, SaveAdapterOptions } from './model-options.js';
+import type { LinearHost } from './types.js';
 
 /** `f"{n:,d}"` */
 const thousands = (n: number) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+const byName = (a: tf.Variable, b: tf.Variable) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
 /**
- * A host with LoRA injected: the handle to train, save, load, merge and remove the adapter.
- * Created by {@link injectLora} or {@link loadAdapter}.
+ * A host with LoRA injected: the handle to train, save, load, merge and remove its adapters.
+ * Created by {@link injectLora} or {@link loadAdapter} with one adapter (`"default"` unless named);
+ * more are added by name ({@link addAdapter}, {@link loadAdapter}) and chosen with {@link setAdapter},
+ * as on PEFT's `PeftModel`.
  */
 export class LoraModel {
   private released = false;
   private isTraining = false;
   private merging = false;
+  /** PEFT's `peft_config`: every adapter's config by name, in the order they were added. */
+  private readonly configs: Map<string, LoraConfig>;
+  private layerMap: Map<string, LoraLinear>;
+  private active: string[];
 
   private constructor(
     readonly host: LinearHost,
-    /** The resolved PEFT config (every field present). */
-    readonly config: LoraConfig,
-    /** The LoRA layers by path, in the host's order. */
-    readonly layers: ReadonlyMap<string, LoraLinear>,
-  ) {}
+    name: string,
+    config: LoraConfig,
+    layers: Map<string, LoraLinear>,
+  ) {
+    this.configs = new Map([[name, config]]);
+    this.layerMap = layers;
+    this.active = [name];
+  }
 
   /** @internal use {@link injectLora} */
   static inject(host: LinearHost, configInput: LoraConfigInput = {}, options: InjectOptions = {}, weightsFromFile = false): LoraModel {
+    const name = checkAdapterName(options.adapterName ?? DEFAULT_ADAPTER_NAME);
     const config = resolveLoraConfig(configInput);
-    const linears = host.listLinears();
-    const paths = linears.map(([p]) => p);
-    const unmatched = unmatchedTargets(config, paths);
-    const targets = linears.filter(([p]) => isTargetModule(config, p));
-    if (targets.length === 0 || (unmatched.length > 0 && !options.allowUnmatchedTargets)) {
-      const what = typeof config.target_modules === 'string' ? `target_modules regex ${JSON.stringify(config.target_modules)}` : `target_modules ${JSON.stringify(unmatched.length ? unmatched : config.target_modules)}`;
-      const sample = paths.slice(0, 6).join(', ');
-      throw new Error(`LoRA: ${what} matched no linear of the model (${paths.length} linears, e.g. ${sample}${paths.length > 6 ? ', …' : ''})`);
-    }
-    const layers = new Map<string, LoraLinear>();
-    try {
-      for (const [path, base] of targets) {
-        if (base instanceof LoraLinear) throw new Error(`LoRA: ${path} already has a LoRA adapter`);
-        const { r, alpha } = moduleRankAlpha(config, path);
-        layers.set(
-          path,
-          new LoraLinear(base, {
-            path,
-            r,
-            loraAlpha: alpha,
-            loraDropout: config.lora_dropout,
-            useRslora: config.use_rslora,
-            // Loading: A and B are overwritten from the file, so the cheapest init serves whatever the file says ("eva" included).
-            initLoraWeights: weightsFromFile ? true : config.init_lora_weights,
-            seed: options.seed ?? 0,
-            trainable: options.trainable ?? true,
-          }),
-        );
-      }
-    } catch (e) {
-      for (const l of layers.values()) l.disposeAdapter();
-      throw e;
-    }
-    for (const [path, layer] of layers) host.replaceLinear(path, layer);
-    return new LoraModel(host, config, layers);
+    const { created } = injectAdapterLayers(host, config, new Map(), {
+      adapterName: name,
+      seed: options.seed ?? 0,
+      trainable: options.trainable ?? true,
+      allowUnmatchedTargets: options.allowUnmatchedTargets ?? false,
+      weightsFromFile,
+    });
+    return new LoraModel(host, name, config, created);
   }
 
   private live(): ReadonlyMap<string, LoraLinear> {
     if (this.released) throw new Error('LoRA: this adapter was unloaded');
-    return this.layers;
+    return this.layerMap;
   }
 
-  /** A and B of every layer that are trainable, ordered by PEFT key. The base stays frozen. */
-  trainableVariables(): tf.Variable[] {
-    const vars: tf.Variable[] = [];
-    for (const l of this.live().values()) vars.push(l.loraA, l.loraB);
-    return vars.filter((v) => v.trainable).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  private known(names: string | readonly string[]): string[] {
+    const list = typeof names === 'string' ? [names] : [...names];
+    const unknown = list.filter((n) => !this.configs.has(n));
+    if (unknown.length) throw new Error(`LoRA: no adapter named ${unknown.map((n) => JSON.stringify(n)).join(', ')} (adapters: ${[...this.configs.keys()].join(', ') || 'none'})`);
+    return list;
   }
 
-  /** Makes A and B trainable or frozen (PEFT's `is_trainable`). */
-  setTrainable(trainable: boolean): void {
+  /** The LoRA layers by path, in the host's order (every adapter's; a layer holds the adapters that target it). */
+  get layers(): ReadonlyMap<string, LoraLinear> {
+    return this.layerMap;
+  }
+
+  /** PEFT's `active_peft_config`: the resolved config (every PEFT field) of the active adapter (the first, if several). */
+  get config(): LoraConfig {
+    const name = this.active[0];
+    if (name === undefined) throw new Error(`LoRA: no active adapter (adapters: ${[...this.configs.keys()].join(', ') || 'none'})`);
+    return this.configs.get(name)!;
+  }
+
+  /** PEFT's `peft_config`: every adapter's config by name, in the order they were added. */
+  get peftConfig(): ReadonlyMap<string, LoraConfig> {
+    return this.configs;
+  }
+
+  /** PEFT's `active_adapter`: the first active adapter's name (undefined when none is). */
+  get activeAdapter(): string | undefined {
+    return this.active[0];
+  }
+
+  /** PEFT's `active_adapters`: the adapters whose deltas the forward adds, in that order. */
+  get activeAdapters(): readonly string[] {
+    return [...this.active];
+  }
+
+  /**
+   * PEFT's `add_adapter(name, config)`: a fresh adapter (its A and B initialised as `config` says)
+   * on every linear its `target_modules` match — next to other adapters on shared layers, ranks and
+   * targets free. As PEFT (since PR #3495) it is neither active nor trainable: {@link setAdapter}`(name)`
+   * makes it both. Nothing changes on a failure.
+   */
+  addAdapter(name: string, config: LoraConfigInput, options: AddAdapterOptions = {}): void {
+    this.addNamed(name, resolveLoraConfig(config), { seed: options.seed ?? 0, trainable: false, allowUnmatchedTargets: options.allowUnmatchedTargets ?? false }, false);
+  }
+
+  private addNamed(name: string, config: LoraConfig, o: { seed: number | string; trainable: boolean; allowUnmatchedTargets: boolean }, weightsFromFile: boolean): Map<string, LoraLinear> {
+    const layers = this.live();
+    checkAdapterName(name);
+    if (this.configs.has(name)) throw new Error(`LoRA: an adapter named "${name}" already exists`);
+    const { created } = injectAdapterLayers(this.host, config, layers, { adapterName: name, ...o, weightsFromFile });
+    for (const layer of created.values()) {
+      layer.training = this.isTraining;
+      layer.setActiveAdapters(this.active); // the new adapter is not active (PEFT's inject_adapter re-sets the active ones)
+    }
+    // The layers in the host's order, new ones included.
+    const all = new Map<string, LoraLinear>();
+    for (const [path] of this.host.listLinears()) {
+      const l = this.layerMap.get(path) ?? created.get(path);
+      if (l) all.set(path, l);
+    }
+    for (const [path, l] of [...this.layerMap, ...created]) if (!all.has(path)) all.set(path, l);
+    this.layerMap = all;
+    this.configs.set(name, config);
+    return created;
+  }
+
+  /** Undoes {@link addNamed}: the layers it created give their bases back, the others lose the adapter. */
+  private removeNamed(name: string, created: ReadonlyMap<string, LoraLinear>): void {
+    for (const [path, l] of [...this.layerMap]) {
+      if (created.get(path) === l) {
+        this.host.replaceLinear(path, l.base);
+        l.disposeAdapter();
+        this.layerMap.delete(path);
+      } else if (l.adapters.has(name)) {
+        l.deleteAdapter(name);
+      }
+    }
+    this.configs.delete(name);
+  }
+
+  /**
+   * PEFT's `PeftModel.load_adapter(dirOrId, adapter_name, is_trainable)`: reads the adapter folder (or
+   * hub id) and adds it under `adapterName` as its config says (targets and ranks may differ from the
+   * other adapters'). Not active (use {@link setAdapter}); trainable only with `isTrainable` — the
+   * other adapters' trainability is unchanged (PEFT PR #3495) — and, as PEFT, without `isTrainable` the
+   * model is put in eval mode. An existing name gets the folder's weights (PEFT's behaviour).
+   */
+  async loadAdapter(dirOrId: string, adapterName: string, options: LoadNamedAdapterOptions = {}): Promise<void> {
+    this.live();
+    const { config, tensors } = await readAdapter(await resolveAdapterDir(dirOrId, options.hub));
+    if (this.configs.has(adapterName)) {
+      this.loadStateDict(tensors, adapterName);
+    } else {
+      const trainable = options.isTrainable ?? false;
+      const created = this.addNamed(adapterName, { ...config, inference_mode: !trainable }, { seed: options.seed ?? 0, trainable, allowUnmatchedTargets: true }, true);
+      try {
+        this.loadStateDict(tensors, adapterName);
+      } catch (e) {
+        this.removeNamed(adapterName, created);
+        throw e;
+      }
+    }
+    if (!options.isTrainable) this.eval();
+  }
+
+  /**
+   * PEFT's `set_adapter(name | names)`: the forward adds exactly these adapters' deltas (a list: the
+   * sum of them, in that order). Their A and B become trainable and every other adapter's frozen
+   * (`inferenceMode: true` freezes them too, PEFT's `inference_mode`). Merged layers are unmerged first, as PEFT.
+   */
+  setAdapter(names: string | readonly string[], options: { inferenceMode?: boolean } = {}): void {
+    const list = this.known(names);
     for (const l of this.live().values()) {
-      l.loraA.trainable = trainable;
-      l.loraB.trainable = trainable;
+      if (l.isMerged) l.unmerge();
+      l.setAdapter(list, options);
+    }
+    this.active = list;
+  }
+
+  /**
+   * PEFT's `delete_adapter(name)`: frees its A and B on every layer (layers left without adapters stay
+   * LoRA layers computing their base, as PEFT's; {@link unload} removes them). Refused while it is
+   * merged. If it was active, the other active adapters stay active; if it was the only one, the
+   * first remaining adapter by sorted name becomes active (PEFT's `BaseTunerLayer.delete_adapter`,
+   * chosen here once for the whole model); either way through {@link setAdapter}, so the new active
+   * ones are trainable, as PEFT's.
+   */
+  deleteAdapter(name: string): void {
+    const layers = this.live();
+    this.known(name);
+    const merged = [...layers.values()].some((l) => l.mergedAdapters.includes(name));
+    if (merged) throw new Error(`LoRA: cannot delete adapter "${name}" while it is merged; unmerge() first`);
+    for (const l of layers.values()) if (l.adapters.has(name)) l.deleteAdapter(name);
+    this.configs.delete(name);
+    if (!this.active.includes(name)) return;
+    const rest = this.active.filter((n) => n !== name);
+    const next = rest.length ? rest : [...this.configs.keys()].sort().slice(0, 1);
+    if (next.length) this.setAdapter(next);
+    else {
+      for (const l of layers.values()) l.setActiveAdapters([]);
+      this.active = [];
     }
   }
 
-  /** Trainable / all parameters, as PEFT's `get_nb_trainable_parameters`. */
+  /** A and B of every adapter that are trainable, ordered by variable name. The base stays frozen. */
+  trainableVariables(): tf.Variable[] {
+    const vars: tf.Variable[] = [];
+    for (const l of this.live().values()) for (const a of l.adapters.values()) vars.push(a.loraA, a.loraB);
+    return vars.filter((v) => v.trainable).sort(byName);
+  }
+
+  /** PEFT's `set_requires_grad(adapter_names, requires_grad)`: makes those adapters' A and B trainable or frozen. */
+  setRequiresGrad(names: string | readonly string[], requiresGrad = true): void {
+    const list = this.known(names);
+    for (const l of this.live().values()) for (const n of list) if (l.adapters.has(n)) l.adapters.get(n)!.trainable = requiresGrad;
+  }
+
+  /** Makes the active adapters' A and B trainable or frozen (PEFT's `is_trainable`); see {@link setRequiresGrad} for others. */
+  setTrainable(trainable: boolean): void {
+    this.setRequiresGrad(this.active, trainable);
+  }
+
+  /** Trainable / all parameters, as PEFT's `get_nb_trainable_parameters` (every adapter counts in "all"). */
   trainableParameterCounts(): ParameterCounts {
     let lora = 0;
     let trainable = 0;
     for (const l of this.live().values()) {
-      for (const v of [l.loraA, l.loraB]) {
-        lora += v.size;
-        if (v.trainable) trainable += v.size;
+      for (const a of l.adapters.values()) {
+        for (const v of [a.loraA, a.loraB]) {
+          lora += v.size;
+          if (v.trainable) trainable += v.size;
+        }
       }
     }
     let base = this.host.numParameters?.();
@@ -211,12 +308,12 @@ export class LoraModel {
     for (const l of this.live().values()) l.adapterEnabled = true;
   }
 
-  /** PEFT's `disable_adapter_layers`: every layer computes its base alone; the adapter is kept. */
+  /** PEFT's `disable_adapter_layers`: every layer computes its base alone, whichever adapters are active; they are kept. */
   disableAdapterLayers(): void {
     for (const l of this.live().values()) l.adapterEnabled = false;
   }
 
-  /** PEFT's `with model.disable_adapter():` — runs `fn` with the adapter off, then turns it back on. */
+  /** PEFT's `with model.disable_adapter():` — runs `fn` with the adapters off, then turns them back on. */
   withAdapterDisabled<T>(fn: () => T): T {
     this.disableAdapterLayers();
     try {
@@ -226,9 +323,14 @@ export class LoraModel {
     }
   }
 
-  /** PEFT's `merge_adapter`: each layer computes with W + scaling·B·A (float32); the bases are kept, see {@link LoraLinear.merge}. */
-  merge(): void {
-    for (const l of this.live().values()) l.merge();
+  /**
+   * PEFT's `merge_adapter(adapter_names)`: each layer computes with W + the deltas of `adapterNames`
+   * (default: the active adapters), added to any already merged (float32); the bases are kept, see
+   * {@link LoraLinear.merge}.
+   */
+  merge(adapterNames?: readonly string[]): void {
+    const names = adapterNames === undefined ? this.active : this.known(adapterNames);
+    for (const l of this.live().values()) l.merge(names);
   }
 
   /** PEFT's `unmerge_adapter`: back to the exact bases + adapters. */
@@ -237,68 +339,41 @@ export class LoraModel {
   }
 
   /**
-   * PEFT's `merge_and_unload`: puts a float32 linear holding W + scaling·B·A into the host at every
-   * adapted path, then frees A, B and the replaced bases (int8 bases become float32 linears).
+   * PEFT's `merge_and_unload(adapter_names)`: puts a float32 linear holding W + the deltas of
+   * `adapterNames` (default: the active adapters) and of any already merged into the host at every
+   * adapted path (a layer with none of them gets its base back), then frees every adapter and the
+   * replaced bases (int8 bases become float32 linears). Merges include adapters even while disabled,
+   * as PEFT's. Every merged layer is built before any is swapped in: a failure changes nothing.
    */
-  mergeAndUnload(): void {
-    // Every merged layer is built before any is swapped in: a failure (a base without dequantize) changes nothing.
-    const live = [...this.live()];
-    const merged: Array<[string, Linear]> = [];
-    try {
-      for (const [path, l] of live) merged.push([path, l.toLinear()]);
-    } catch (e) {
-      for (const [, m] of merged) m.dispose?.();
-      throw e;
-    }
-    for (const [i, [path, m]] of merged.entries()) {
-      this.host.replaceLinear(path, m);
-      live[i]![1].dispose();
-    }
+  mergeAndUnload(adapterNames?: readonly string[]): void {
+    const names = adapterNames === undefined ? this.active : this.known(adapterNames);
+    mergeAndUnloadLayers(this.host, [...this.live()], names);
     this.released = true;
   }
 
   /**
    * PEFT's `merge_and_unload` keeping each base's format: a base with `requantize` (`@conifer/int8`'s
-   * `Int8Linear`) gets back a layer of its own kind holding W + scaling·B·A (int8 stays int8, as PEFT
+   * `Int8Linear`) gets back a layer of its own kind holding the merged weight (int8 stays int8, as PEFT
    * re-quantizes when merging into 8-bit layers: the merged weight is rounded to int8 once); other
    * bases become float32 linears as in {@link mergeAndUnload}. Async: the merged weights are read back
    * to quantize them (every backend, webgpu in Node included). All merged layers are built before any
    * is swapped in, so a failure changes nothing — and the peak memory is the model plus every merged
    * layer (Flan-UL2's q/v: + 3.2 GB in int8). A second call while one runs is an error.
    */
-  async mergeAndUnloadAsync(): Promise<void> {
+  async mergeAndUnloadAsync(adapterNames?: readonly string[]): Promise<void> {
     if (this.merging) throw new Error('LoRA: mergeAndUnloadAsync is already running');
+    const names = adapterNames === undefined ? this.active : this.known(adapterNames);
     const layers = [...this.live()];
     this.merging = true;
-    const merged: Array<[string, Linear]> = [];
     try {
-      for (const [path, l] of layers) {
-        const requantize = l.base.requantize?.bind(l.base);
-        if (!requantize) {
-          merged.push([path, l.toLinear()]);
-          continue;
-        }
-        const w = l.mergedWeight();
-        try {
-          merged.push([path, requantize((await w.data()) as Float32Array)]);
-        } finally {
-          w.dispose();
-        }
-      }
-    } catch (e) {
-      for (const [, m] of merged) m.dispose?.();
-      throw e;
+      await mergeAndUnloadLayersAsync(this.host, layers, names);
     } finally {
       this.merging = false;
-    }
-    for (const [i, [path, l]] of layers.entries()) {
-      this.host.replaceLinear(path, merged[i]![1]);
-      l.dispose();
     }
     this.released = true;
   }
 
-  /** PEFT's `unload`: puts the original bases back into the host and frees A and B. Also what {@link dispose} does. */
+  /** PEFT's `unload`: puts the original bases back into the host and frees every adapter. Also what {@link dispose} does. */
   unload(): void {
     for (const [path, l] of this.live()) {
       this.host.replaceLinear(path, l.base);
@@ -312,113 +387,59 @@ export class LoraModel {
   }
 
   /**
-   * PEFT's `get_peft_model_state_dict`: A and B by saved key (`base_model.model.<path>.lora_A.weight`),
-   * float32, sorted by key. Reads synchronously (cpu, wasm, tensorflow); {@link readStateDict} works
-   * on every backend, webgpu in Node included.
+   * PEFT's `get_peft_model_state_dict(model, adapter_name)`: A and B of adapter `adapterName`
+   * (default `"default"`) by saved key (`base_model.model.<path>.lora_A.weight`, no adapter name, as
+   * PEFT saves), float32, sorted by key. Reads synchronously (cpu, wasm, tensorflow);
+   * {@link readStateDict} works on every backend, webgpu in Node included.
    */
-  stateDict(): Map<string, AdapterTensor> {
-    const entries: Array<[string, AdapterTensor]> = [];
-    for (const [path, l] of this.live()) {
-      entries.push([peftKey(path, 'A'), { shape: [...l.loraA.shape], data: l.loraA.dataSync() as Float32Array }]);
-      entries.push([peftKey(path, 'B'), { shape: [...l.loraB.shape], data: l.loraB.dataSync() as Float32Array }]);
-    }
-    return new Map(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  stateDict(adapterName: string = DEFAULT_ADAPTER_NAME): Map<string, AdapterTensor> {
+    const layers = this.live();
+    this.known(adapterName);
+    return adapterStateDict(layers, adapterName);
   }
 
   /** {@link stateDict}, read asynchronously (every backend; what {@link saveAdapter} uses). */
-  async readStateDict(): Promise<Map<string, AdapterTensor>> {
-    const entries: Array<[string, AdapterTensor]> = [];
-    for (const [path, l] of this.live()) {
-      entries.push([peftKey(path, 'A'), { shape: [...l.loraA.shape], data: (await l.loraA.data()) as Float32Array }]);
-      entries.push([peftKey(path, 'B'), { shape: [...l.loraB.shape], data: (await l.loraB.data()) as Float32Array }]);
-    }
-    return new Map(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  }
-
-  /**
-   * PEFT's `set_peft_model_state_dict`: copies A and B from `tensors` (keys as saved). Every layer's
-   * A and B must be there with its shape, and no other key may be (the error lists them).
-   */
-  loadStateDict(tensors: ReadonlyMap<string, AdapterTensor>): void {
+  async readStateDict(adapterName: string = DEFAULT_ADAPTER_NAME): Promise<Map<string, AdapterTensor>> {
     const layers = this.live();
-    const expected = new Map<string, [LoraLinear, 'A' | 'B']>();
-    for (const [path, l] of layers) {
-      expected.set(peftKey(path, 'A'), [l, 'A']);
-      expected.set(peftKey(path, 'B'), [l, 'B']);
-    }
-    const missing = [...expected.keys()].filter((k) => !tensors.has(k));
-    const unexpected = [...tensors.keys()].filter((k) => !expected.has(k));
-    if (missing.length || unexpected.length) {
-      const list = (xs: string[]) => xs.slice(0, 8).join(', ') + (xs.length > 8 ? `, … (${xs.length})` : '');
-      throw new Error(`LoRA: adapter keys do not match the model.${missing.length ? ` Missing: ${list(missing)}.` : ''}${unexpected.length ? ` Unexpected: ${list(unexpected)}.` : ''}`);
-    }
-    const wrong: string[] = [];
-    for (const [key, [l, which]] of expected) {
-      const v = which === 'A' ? l.loraA : l.loraB;
-      const t = tensors.get(key)!;
-      if (t.shape.length !== 2 || t.shape[0] !== v.shape[0] || t.shape[1] !== v.shape[1]) wrong.push(`${key} is [${t.shape}], the model needs [${v.shape}]`);
-    }
-    if (wrong.length) throw new Error(`LoRA: adapter shapes do not match the model: ${wrong.join('; ')}`);
-    for (const [path, l] of layers) l.setWeights(tensors.get(peftKey(path, 'A'))!.data, tensors.get(peftKey(path, 'B'))!.data);
+    this.known(adapterName);
+    return readAdapterStateDict(layers, adapterName);
   }
 
   /**
-   * Writes `adapter_config.json` + `adapter_model.safetensors` into `dir` exactly as PEFT's
-   * `save_pretrained` does (every PEFT 0.21 field, float32 tensors, atomic writes).
+   * PEFT's `set_peft_model_state_dict(model, tensors, adapter_name)`: copies A and B of adapter
+   * `adapterName` (default `"default"`) from `tensors` (keys as saved). Every layer's A and B must be
+   * there with its shape, and no other key may be (the error lists them).
    */
-  async saveAdapter(dir: string, options: { baseModelNameOrPath?: string } = {}): Promise<void> {
-    const config: LoraConfig = { ...this.config };
-    if (options.baseModelNameOrPath !== undefined) config.base_model_name_or_path = options.baseModelNameOrPath;
-    await writeAdapter(dir, config, await this.readStateDict());
+  loadStateDict(tensors: ReadonlyMap<string, AdapterTensor>, adapterName: string = DEFAULT_ADAPTER_NAME): void {
+    const layers = this.live();
+    this.known(adapterName);
+    loadAdapterStateDict(layers, adapterName, tensors);
   }
 
-  /** Loads A and B from an adapter folder written by PEFT or {@link saveAdapter} (`.safetensors` or legacy `.bin`). */
-  async loadAdapterWeights(dir: string): Promise<void> {
+  /**
+   * PEFT's `save_pretrained(dir, selected_adapters)`: for each adapter (all by default, or
+   * `selectedAdapters`), `adapter_config.json` + `adapter_model.safetensors` exactly as PEFT writes
+   * them (every PEFT 0.21 field, float32 tensors, keys without the adapter name, atomic writes) — the
+   * `"default"` adapter into `dir` itself, any other into `dir/<name>/`, as PEFT lays them out.
+   */
+  async saveAdapter(dir: string, options: SaveAdapterOptions = {}): Promise<void> {
+    this.live();
+    const names = options.selectedAdapters === undefined ? [...this.configs.keys()] : [...options.selectedAdapters];
+    const unknown = names.filter((n) => !this.configs.has(n));
+    if (unknown.length) {
+      throw new Error(`LoRA: selectedAdapters names adapters this model does not have: ${unknown.join(', ')} (adapters: ${[...this.configs.keys()].join(', ')})`);
+    }
+    await mkdir(dir, { recursive: true });
+    for (const name of names) {
+      const config: LoraConfig = { ...this.configs.get(name)! };
+      if (options.baseModelNameOrPath !== undefined) config.base_model_name_or_path = options.baseModelNameOrPath;
+      await writeAdapter(name === DEFAULT_ADAPTER_NAME ? dir : join(dir, name), config, await this.readStateDict(name));
+    }
+  }
+
+  /** Loads A and B of adapter `adapterName` (default `"default"`) from an adapter folder written by PEFT or {@link saveAdapter} (`.safetensors` or legacy `.bin`). */
+  async loadAdapterWeights(dir: string, adapterName: string = DEFAULT_ADAPTER_NAME): Promise<void> {
     const { tensors } = await readAdapter(dir);
-    this.loadStateDict(tensors);
+    this.loadStateDict(tensors, adapterName);
   }
 }
-
-/**
- * Wraps the host's target linears with LoRA (PEFT's `get_peft_model`) and returns the handle.
- * `config` uses PEFT's names: `r`, `lora_alpha`, `lora_dropout`, `target_modules` (default
- * `["q", "v"]`), `use_rslora`, `bias: "none"`, …
- */
-export function injectLora(host: LinearHost, config: LoraConfigInput = {}, options: InjectOptions = {}): LoraModel {
-  return LoraModel.inject(host, config, options);
-}
-
-/** Options of {@link loadAdapter}. */
-export interface LoadAdapterOptions {
-  /** PEFT's `is_trainable`: false (default, as PEFT) freezes A and B for inference. */
-  isTrainable?: boolean;
-  /** Seed of the dropout masks. */
-  seed?: number | string;
-  /** How a hub id (`owner/name` that is not a local folder) is downloaded: cache, revision, endpoint, token. */
-  hub?: AdapterHubOptions;
-}
-
-/**
- * PEFT's `PeftModel.from_pretrained(model, dir)`: reads `adapter_config.json` (missing fields get
- * PEFT's defaults, unknown ones are kept and ignored), injects LoRA into `host` accordingly and
- * loads A and B from `adapter_model.safetensors` (or the legacy `adapter_model.bin`). The key set
- * and shapes must match the model exactly. A hub id (`coniferlabs/flan-ul2-dolly-lora`) that is not
- * a local folder is downloaded first into the Hugging Face cache (`options.hub`), as PEFT does.
- */
-export async function loadAdapter(host: LinearHost, dirOrId: string, options: LoadAdapterOptions = {}): Promise<LoraModel> {
-  const { config, tensors } = await readAdapter(await resolveAdapterDir(dirOrId, options.hub));
-  const model = LoraModel.inject(host, { ...config, inference_mode: !options.isTrainable }, {
-    seed: options.seed ?? 0,
-    trainable: options.isTrainable ?? false,
-    allowUnmatchedTargets: true,
-  }, true);
-  try {
-    model.loadStateDict(tensors);
-  } catch (e) {
-    model.unload();
-    throw e;
-  }
-  return model;
-}
-
-export type { Linear, LinearHost };

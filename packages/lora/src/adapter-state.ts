@@ -1,0 +1,51 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { AdapterTensor } from './adapter-files.js';
+import { peftKey } from './lora-adapter.js';
+import type { LoraLinear } from './lora-linear.js';
+
+/** The A and B variables of adapter `name`, by saved key (no adapter name in it, as PEFT saves), sorted by key. */
+function variablesByKey(layers: ReadonlyMap<string, LoraLinear>, name: string): Array<[string, tf.Variable]> {
+  const entries: Array<[string, tf.Variable]> = [];
+  for (const [path, l] of layers) {
+    const a = l.adapters.get(name);
+    if (!a) continue;
+    entries.push([peftKey(path, 'A'), a.loraA], [peftKey(path, 'B'), a.loraB]);
+  }
+  return entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** PEFT's `get_peft_model_state_dict(model, adapter_name=name)`, read synchronously (cpu, wasm, tensorflow). */
+export function adapterStateDict(layers: ReadonlyMap<string, LoraLinear>, name: string): Map<string, AdapterTensor> {
+  return new Map(variablesByKey(layers, name).map(([k, v]) => [k, { shape: [...v.shape], data: v.dataSync() as Float32Array }]));
+}
+
+/** {@link adapterStateDict}, read asynchronously (every backend, webgpu in Node included). */
+export async function readAdapterStateDict(layers: ReadonlyMap<string, LoraLinear>, name: string): Promise<Map<string, AdapterTensor>> {
+  const out = new Map<string, AdapterTensor>();
+  for (const [k, v] of variablesByKey(layers, name)) out.set(k, { shape: [...v.shape], data: (await v.data()) as Float32Array });
+  return out;
+}
+
+/**
+ * PEFT's `set_peft_model_state_dict(model, tensors, adapter_name=name)`: copies A and B of adapter
+ * `name` from `tensors` (keys as saved). Every layer's A and B must be there with its shape, and no
+ * other key may be (the error lists them); nothing is copied unless all match.
+ */
+export function loadAdapterStateDict(layers: ReadonlyMap<string, LoraLinear>, name: string, tensors: ReadonlyMap<string, AdapterTensor>): void {
+  const expected = new Map(variablesByKey(layers, name));
+  const missing = [...expected.keys()].filter((k) => !tensors.has(k));
+  const unexpected = [...tensors.keys()].filter((k) => !expected.has(k));
+  if (missing.length || unexpected.length) {
+    const list = (xs: string[]) => xs.slice(0, 8).join(', ') + (xs.length > 8 ? `, … (${xs.length})` : '');
+    throw new Error(`LoRA: adapter keys do not match the model.${missing.length ? ` Missing: ${list(missing)}.` : ''}${unexpected.length ? ` Unexpected: ${list(unexpected)}.` : ''}`);
+  }
+  const wrong: string[] = [];
+  for (const [key, v] of expected) {
+    const t = tensors.get(key)!;
+    if (t.shape.length !== 2 || t.shape[0] !== v.shape[0] || t.shape[1] !== v.shape[1]) wrong.push(`${key} is [${t.shape}], the model needs [${v.shape}]`);
+  }
+  if (wrong.length) throw new Error(`LoRA: adapter shapes do not match the model: ${wrong.join('; ')}`);
+  for (const [path, l] of layers) {
+    if (l.adapters.has(name)) l.setWeights(tensors.get(peftKey(path, 'A'))!.data, tensors.get(peftKey(path, 'B'))!.data, name);
+  }
+}
