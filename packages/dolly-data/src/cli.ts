@@ -2,6 +2,9 @@ import { parseArgs } from 'node:util';
 import { DollyFormatError } from './errors';
 import { runStats, STATS_USAGE } from './stats-command';
 
+/** A bad command line (unknown option, bad option value): exit status 2, like the other usage errors. */
+class UsageError extends Error {}
+
 const USAGE = `usage: conifer-dolly <command>\n\ncommands:\n  stats FILE   counts, token lengths, truncation and padding of a Dolly jsonl\n\n${STATS_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
@@ -14,21 +17,27 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`conifer-dolly: unknown command "${command}"\n\n${USAGE}\n`);
     return 2;
   }
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: {
-      tokenizer: { type: 'string' },
-      'max-source-length': { type: 'string', default: '512' },
-      'max-target-length': { type: 'string', default: '512' },
-      'max-tokens': { type: 'string', default: '4096' },
-      'batch-size': { type: 'string', default: '8' },
-      seed: { type: 'string', default: '42' },
-      'skip-invalid': { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        tokenizer: { type: 'string' },
+        'max-source-length': { type: 'string', default: '512' },
+        'max-target-length': { type: 'string', default: '512' },
+        'max-tokens': { type: 'string', default: '4096' },
+        'batch-size': { type: 'string', default: '8' },
+        seed: { type: 'string', default: '42' },
+        'skip-invalid': { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const { values, positionals } = parsed;
   if (values.help) {
     process.stdout.write(`${STATS_USAGE}\n`);
     return 0;
@@ -40,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const int = (name: string, v: string): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got "${v}"`);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
     return n;
   };
   const out = await runStats(file, {
@@ -64,6 +73,6 @@ main(process.argv.slice(2)).then(
   (e: unknown) => {
     const msg = e instanceof DollyFormatError || e instanceof Error ? e.message : String(e);
     process.stderr.write(`conifer-dolly: ${msg}\n`);
-    process.exitCode = 1;
+    process.exitCode = e instanceof UsageError ? 2 : 1;
   },
 );

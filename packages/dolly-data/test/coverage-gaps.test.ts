@@ -46,16 +46,16 @@ describe('conifer-dolly: usage', () => {
     }
   }, 60_000);
 
-  it('a bad option value or an unknown option: non-zero status and one line naming it; the options reach the report', async () => {
+  it('a bad option value or an unknown option: a usage error (status 2, as the other usage errors) and one line naming it; the options reach the report', async () => {
     const f = fixture('no-final-newline.jsonl');
     const zero = await bin('stats', '--batch-size', '0', f);
-    expect(zero.code).not.toBe(0);
+    expect(zero.code).toBe(2);
     expect(zero.stderr).toBe('conifer-dolly: --batch-size must be a positive integer, got "0"\n');
     const abc = await bin('stats', '--max-tokens', 'abc', f);
-    expect(abc.code).not.toBe(0);
+    expect(abc.code).toBe(2);
     expect(abc.stderr).toBe('conifer-dolly: --max-tokens must be a positive integer, got "abc"\n');
     const unknown = await bin('stats', '--bogus', f);
-    expect(unknown.code).not.toBe(0);
+    expect(unknown.code).toBe(2);
     expect(unknown.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(unknown.stderr).toMatch(/^conifer-dolly: Unknown option '--bogus'/);
     const ok = await bin('stats', '--json', '--max-source-length', '4', '--batch-size', '2', '--max-tokens', '64', '--seed', '7', f);

@@ -24,16 +24,16 @@ export interface ScheduleOptions {
  */
 export function lrMultiplier(step: number, options: ScheduleOptions = {}): number {
   const kind = options.kind ?? 'constant';
+  // Checked first, so a misspelled kind is named even during warmup or without totalSteps.
+  if (kind !== 'constant' && kind !== 'linear' && kind !== 'cosine') throw new RangeError(`unknown schedule '${String(kind)}'`);
   const warmup = options.warmupSteps ?? 0;
   if (step < warmup) return step / Math.max(1, warmup);
   if (kind === 'constant') return 1;
   const total = options.totalSteps;
   if (total === undefined || !Number.isFinite(total)) throw new RangeError(`the '${kind}' schedule needs totalSteps`);
   if (kind === 'linear') return Math.max(0, (total - step) / Math.max(1, total - warmup));
-  if (kind === 'cosine') {
-    const cycles = options.numCycles ?? 0.5;
-    const progress = (step - warmup) / Math.max(1, total - warmup);
-    return Math.max(0, 0.5 * (1 + Math.cos(Math.PI * cycles * 2 * progress)));
-  }
-  throw new RangeError(`unknown schedule '${String(kind)}'`);
+  // cosine
+  const cycles = options.numCycles ?? 0.5;
+  const progress = (step - warmup) / Math.max(1, total - warmup);
+  return Math.max(0, 0.5 * (1 + Math.cos(Math.PI * cycles * 2 * progress)));
 }

@@ -69,6 +69,14 @@ describe('train: option validation (one clear error, nothing allocated)', () => 
     await expect(train({ model, data: toyData(20), schedule: 'polynomial', logger: false })).rejects.toThrow(/^unknown schedule 'polynomial'$/);
     // @ts-expect-error not a ScheduleKind
     expect(() => lrMultiplier(3, { kind: 'polynomial', totalSteps: 10 })).toThrow(RangeError);
+    // named even during warmup and without totalSteps (a source with no batchesPerEpoch), not "needs totalSteps"
+    // @ts-expect-error not a ScheduleKind
+    expect(() => lrMultiplier(1, { kind: 'polynomial', warmupSteps: 5 })).toThrow(/^unknown schedule 'polynomial'$/);
+    // @ts-expect-error not a ScheduleKind
+    expect(() => lrMultiplier(7, { kind: 'polynomial' })).toThrow(/^unknown schedule 'polynomial'$/);
+    const noEpochs = { batches: (c: Cursor) => toyData(20).batches(c) };
+    // @ts-expect-error not a ScheduleKind
+    await expect(train({ model, data: noEpochs, schedule: 'polynomial', logger: false })).rejects.toThrow(/^unknown schedule 'polynomial'$/);
     expect(tf.memory().numTensors).toBe(before);
     expect(model.w.dataSync()).toEqual(w0);
     model.dispose();
