@@ -291,8 +291,13 @@ export function makePlan(input: PlanInput): Plan {
   const evalB = evalBatchSize(input.batchSize);
   const evalPad = lengthGroupedPadding(evalB);
   const grouped = (input.evalOrder ?? 'length') === 'length';
-  const evalSource = grouped ? Math.min(evalPad * source, meanPaddedLength(DOLLY_PROMPT_QUANTILES, S, evalB)) : meanPaddedLength(DOLLY_PROMPT_QUANTILES, S, evalB);
-  const evalTarget = grouped ? Math.min(evalPad * target, meanPaddedLength(DOLLY_RESPONSE_QUANTILES, T, evalB)) : meanPaddedLength(DOLLY_RESPONSE_QUANTILES, T, evalB);
+  // File order pads to the longest of evalB examples; grouped by length, to ≈ evalPad × the real length (never more).
+  const evalPadded = (quantiles: readonly number[], real: number, max: number) => {
+    const fileOrder = meanPaddedLength(quantiles, max, evalB);
+    return grouped ? Math.min(evalPad * real, fileOrder) : fileOrder;
+  };
+  const evalSource = evalPadded(DOLLY_PROMPT_QUANTILES, source, S);
+  const evalTarget = evalPadded(DOLLY_RESPONSE_QUANTILES, target, T);
   const evalFlops = split.test * forwardFlops(shape, evalSource, evalTarget);
   const nEvals = totalSteps > 0 ? evalCount(totalSteps, stepsPerEpoch, input.evalEvery, input.resume ?? false) : 0;
   const evals = { count: nEvals, batchSize: evalB, paddedSource: evalSource, paddedTarget: evalTarget, flopsEach: evalFlops, seconds: (nEvals * evalFlops) / (tflops * 1e12) };

@@ -4,6 +4,8 @@
  * does not look at the attention mask), NOT repeated per beam or returned sequence.
  */
 
+import { ngramContinuations } from './ngram.js';
+
 const f32 = Math.fround;
 
 /** `EncoderRepetitionPenaltyLogitsProcessor`: `self.penalty = 1 / penalty`, then
@@ -26,14 +28,7 @@ export function encoderRepetitionPenalty(scores: Float32Array, encoderIds: reado
  *  While `cur_len + 1 < n` that slice is shorter than the prompt's prefixes (Python slicing), so nothing is
  *  banned; `n = 1` bans every prompt token. A banned token past the vocabulary throws (PyTorch's index error). */
 export function encoderNoRepeatNgram(scores: Float32Array, ids: readonly number[], encoderIds: readonly number[], n: number): void {
-  const curLen = ids.length;
-  const start = curLen + 1 - n;
-  if (start < 0) return;
-  for (let i = 0; i + n <= encoderIds.length; i++) {
-    let match = true;
-    for (let j = 0; j < n - 1 && match; j++) match = encoderIds[i + j] === ids[start + j];
-    if (!match) continue;
-    const t = encoderIds[i + n - 1] as number;
+  for (const t of ngramContinuations(encoderIds, ids, n)) {
     if (t >= scores.length) throw new Error(`encoderNoRepeatNgramSize: prompt token ${t} is past the model's vocabulary (${scores.length})`);
     scores[t] = -Infinity;
   }

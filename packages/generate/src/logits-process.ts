@@ -6,6 +6,7 @@
 
 import { encoderNoRepeatNgram, encoderRepetitionPenalty } from './encoder-processors.js';
 import { exponentialDecayLengthPenalty } from './length-decay.js';
+import { endsWithPrefixOf, ngramContinuations } from './ngram.js';
 import { sequenceBias, type SequenceBiasEntry } from './sequence-bias.js';
 
 const f32 = Math.fround;
@@ -25,16 +26,7 @@ export function repetitionPenalty(scores: Float32Array, ids: readonly number[], 
 /** `NoRepeatNGramLogitsProcessor`: bans every token that would complete an n-gram already in `ids`:
  *  the tokens following earlier occurrences of the last `n - 1` tokens. */
 export function noRepeatNgram(scores: Float32Array, ids: readonly number[], n: number): void {
-  const curLen = ids.length;
-  if (curLen + 1 < n) return; // `if cur_len + 1 < ngram_size: return [[] ...]`
-  const start = curLen + 1 - n; // `prev_input_ids[start_idx:cur_len]`
-  for (let i = 0; i + n <= curLen; i++) {
-    let match = true;
-    for (let j = 0; j < n - 1; j++) {
-      if (ids[i + j] !== ids[start + j]) { match = false; break; }
-    }
-    if (match) scores[ids[i + n - 1] as number] = -Infinity;
-  }
+  for (const t of ngramContinuations(ids, ids, n)) scores[t] = -Infinity;
 }
 
 /** `MinLengthLogitsProcessor`: `if input_ids.shape[-1] < min_length: scores[:, eos] = -inf`. */
@@ -157,10 +149,7 @@ export function noBadWords(scores: Float32Array, ids: readonly number[], badWord
     if (last >= scores.length || seq.some((t) => t >= scores.length)) {
       throw new Error(`badWordsIds: the model vocabulary size is ${scores.length}, but [${seq}] has a token beyond it`);
     }
-    if (seq.length > ids.length) continue;
-    let match = true;
-    for (let j = 0; j < seq.length - 1 && match; j++) match = ids[ids.length - (seq.length - 1) + j] === seq[j];
-    if (match) scores[last] = -Infinity;
+    if (endsWithPrefixOf(ids, seq)) scores[last] = -Infinity;
   }
 }
 

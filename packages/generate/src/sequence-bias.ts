@@ -2,6 +2,8 @@
  * transformers' `SequenceBiasLogitsProcessor` (generation/logits_process.py), for one row of scores.
  */
 
+import { endsWithPrefixOf } from './ngram.js';
+
 const f32 = Math.fround;
 
 /** A token sequence and the bias added to its last token when the decoder sequence ends with the rest. */
@@ -39,12 +41,9 @@ export function sequenceBias(scores: Float32Array, ids: readonly number[], entri
   const bias = new Float32Array(vocab);
   for (const [seq, b] of entries) if (seq.length === 1) bias[seq[0] as number] = f32(b); // `length_1_bias[ids] = tensor(biases)`
   for (const [seq, b] of entries) {
-    if (seq.length === 1 || seq.length > ids.length) continue;
-    const prefix = seq.length - 1;
-    let match = true;
-    for (let j = 0; j < prefix && match; j++) match = ids[ids.length - prefix + j] === seq[j];
-    const last = seq[prefix] as number;
-    if (match) bias[last] = f32((bias[last] as number) + f32(b));
+    if (seq.length === 1 || !endsWithPrefixOf(ids, seq)) continue;
+    const last = seq[seq.length - 1] as number;
+    bias[last] = f32((bias[last] as number) + f32(b));
   }
   for (let i = 0; i < vocab; i++) scores[i] = f32((scores[i] as number) + (bias[i] as number));
 }
