@@ -8,19 +8,9 @@ import {
   dequantizeFloat32, int8Dequantize, Int8MatMul, llmInt8MatMulJs, packedWidth, quantizeFloat32, registerInt8Kernels, setWebGPUInt8Kernels,
   type WebGPUInt8KernelOptions,
 } from '../src/index';
-import { randn, relError } from './helpers';
+import { matMulN, randn, relError } from './helpers';
 
 const skip = await skipWebGPU();
-
-/** dY · Ŵ in float64: dy [M, N], w [N, K] → [M, K]. */
-function matMulN(dy: ArrayLike<number>, w: ArrayLike<number>, M: number, N: number, K: number): Float64Array {
-  const out = new Float64Array(M * K);
-  for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
-    const d = dy[m * N + n] as number;
-    for (let k = 0; k < K; k++) out[m * K + k] = (out[m * K + k] as number) + d * (w[n * K + k] as number);
-  }
-  return out;
-}
 
 describe.skipIf(skip)('webgpu int8 programs not reached elsewhere (lavapipe in CI)', () => {
   let prev: WebGPUInt8KernelOptions;

@@ -44,3 +44,13 @@ export function matMulT(x: ArrayLike<number>, w: ArrayLike<number>, M: number, K
   }
   return out;
 }
+
+/** dY · Ŵ in float64: dy [M, N], w [N, K] → [M, K]. */
+export function matMulN(dy: ArrayLike<number>, w: ArrayLike<number>, M: number, N: number, K: number): Float64Array {
+  const out = new Float64Array(M * K);
+  for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+    const d = dy[m * N + n] as number;
+    for (let k = 0; k < K; k++) out[m * K + k] = (out[m * K + k] as number) + d * (w[n * K + k] as number);
+  }
+  return out;
+}

@@ -10,7 +10,7 @@ import { parseSafetensors, serializeSafetensors, toFloat32, type TensorToWrite }
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Float32Linear, parseT5Config, T5CheckpointError, T5ConfigError, T5ForConditionalGeneration, T5LMHead, type Linear } from '../src/index.js';
 import { activation } from '../src/modules.js';
-import { loadCase, modelDir, relErr, useBackend } from './helpers.js';
+import { goldenBatch, loadCase, modelDir, relErr, useBackend } from './helpers.js';
 import { AdapterLinear } from './lora-like.js';
 
 const dirs: string[] = [];
@@ -25,14 +25,7 @@ beforeAll(async () => {
 });
 
 const c = loadCase('ul2-tiny');
-const batch = () => ({
-  inputIds: Int32Array.from(c.input_ids.flat()),
-  attentionMask: Int32Array.from(c.attention_mask.flat()),
-  labels: Int32Array.from(c.labels.flat()),
-  batchSize: 2,
-  sourceLength: 13,
-  targetLength: 9,
-});
+const batch = () => goldenBatch(c);
 const goldenConfig = () => JSON.parse(readFileSync(join(modelDir('ul2-tiny'), 'config.json'), 'utf8')) as Record<string, unknown>;
 const goldenTensors = () => {
   const { tensors } = parseSafetensors(readFileSync(join(modelDir('ul2-tiny'), 'model.safetensors')));

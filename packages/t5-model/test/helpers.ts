@@ -23,6 +23,18 @@ export function loadCase(name: string): GoldenCase {
   return JSON.parse(readFileSync(fixtures(`cases/${name}.json`), 'utf8')) as GoldenCase;
 }
 
+/** A golden case's inputs and labels as a `lossSum` batch (row-major int32, shapes from the case). */
+export function goldenBatch(c: GoldenCase) {
+  return {
+    inputIds: Int32Array.from(c.input_ids.flat()),
+    attentionMask: Int32Array.from(c.attention_mask.flat()),
+    labels: Int32Array.from(c.labels.flat()),
+    batchSize: c.input_ids.length,
+    sourceLength: c.input_ids[0]!.length,
+    targetLength: c.labels[0]!.length,
+  };
+}
+
 /** ‖a − b‖₂ / ‖b‖₂. */
 export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { randomStatefulIn, T5ForConditionalGeneration, T5LMHead, trainableVariablesIn } from '../src/index.js';
-import { int2d, loadCase, modelDir, relErr, useBackend } from './helpers.js';
+import { goldenBatch, int2d, loadCase, modelDir, relErr, useBackend } from './helpers.js';
 import { AdapterLinear, AutodiffLinear, DropoutAdapterLinear } from './lora-like.js';
 
 beforeAll(async () => {
@@ -9,14 +9,7 @@ beforeAll(async () => {
 });
 
 const c = loadCase('ul2-tiny');
-const batch = () => ({
-  inputIds: Int32Array.from(c.input_ids.flat()),
-  attentionMask: Int32Array.from(c.attention_mask.flat()),
-  labels: Int32Array.from(c.labels.flat()),
-  batchSize: 2,
-  sourceLength: 13,
-  targetLength: 9,
-});
+const batch = () => goldenBatch(c);
 
 function addAdapters(m: T5ForConditionalGeneration, targets = /\.(q|v)$/): tf.Variable[] {
   const vars: tf.Variable[] = [];

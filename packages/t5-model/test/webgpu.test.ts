@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { installDawnNavigator, skipWebGPU } from '../../../vitest.webgpu';
 import { T5ForConditionalGeneration } from '../src/index.js';
-import { greedy, int2d, loadCase, modelDir, relErr } from './helpers.js';
+import { goldenBatch, greedy, int2d, loadCase, modelDir, relErr } from './helpers.js';
 import { AdapterLinear } from './lora-like.js';
 
 const skip = await skipWebGPU();
@@ -53,10 +53,7 @@ describe.skipIf(skip)('webgpu backend (lavapipe here)', () => {
       m.replaceLinear(path, a);
       vars.push(...a.variables());
     }
-    const batch = {
-      inputIds: Int32Array.from(c.input_ids.flat()), attentionMask: Int32Array.from(c.attention_mask.flat()),
-      labels: Int32Array.from(c.labels.flat()), batchSize: 2, sourceLength: 13, targetLength: 9,
-    };
+    const batch = goldenBatch(c);
     const grads = async (ckpt: boolean) => {
       m.gradientCheckpointing = ckpt;
       const { value, grads } = tf.variableGrads(() => m.lossSum(batch, true).sum, vars);
