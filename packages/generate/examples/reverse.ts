@@ -61,6 +61,11 @@ export async function main(log: (line: string) => void = console.log): Promise<v
   const sampled = await generateText(reverser, tokenizer, 'spruce', { ...t5, maxNewTokens: 10, doSample: true, seed: 7, numReturnSequences: 3 });
   log(`sample: ${JSON.stringify(sampled)}`);
 
+  // Raw logits (outputLogits) next to the processed scores (outputScores): suppressing 'c' (id 4) changes the scores only.
+  const abc = { inputIds: inputIds.slice(0, 1), attentionMask: attentionMask.slice(0, 1) };
+  const first = await generate(reverser, abc, { ...t5, maxNewTokens: 1, suppressTokens: [4], outputLogits: true, outputScores: true });
+  log(`logits: ${first.logits![0]![0]!.slice(0, 6).join(',')}  scores: ${first.scores![0]![0]!.slice(0, 6).join(',')}`);
+
   const pieces: string[] = [];
   for await (const piece of streamText(reverser, tokenizer, 'larch', { ...t5, maxNewTokens: 10 })) pieces.push(piece);
   log(`stream: ${JSON.stringify(pieces)}`);

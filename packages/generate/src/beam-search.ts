@@ -1,7 +1,7 @@
 import type { Decoder } from './decoder.js';
 import { logSoftmax, processScores } from './logits-process.js';
 import type { ResolvedOptions } from './options.js';
-import { hitsStopString } from './sample-search.js';
+import { hitsStopString, type StepRecord } from './sample-search.js';
 import { makeRng, sampleWithoutReplacement } from './sampling.js';
 
 const f32 = Math.fround;
@@ -59,8 +59,8 @@ export async function beamSearch<Enc, Cache>(
   decoder: Decoder<Enc, Cache>,
   batch: number,
   o: ResolvedOptions,
-  /** With `outputScores`: filled with each step's processed log-probs per running row (`scores[step][row]`). */
-  scoresOut?: Float32Array[][],
+  /** Filled per step and running row when given: `scores` the processed log-probs, `logits` the raw logits. */
+  record: StepRecord = {},
   /** The prompts' token ids (one row per input), for the encoder processors. */
   encoderInputIds?: readonly (readonly number[])[],
 ): Promise<{ sequences: number[][]; scores: number[]; beamIndices: number[][] }> {
@@ -85,6 +85,7 @@ export async function beamSearch<Enc, Cache>(
 
   while (true) {
     const logits = await decoder.step(running.flat().map((h) => h.ids));
+    record.logits?.push(logits); // `raw_logits += (logits.clone(),)`: never changed below (log_softmax makes new rows)
     const logProbs = logits.map((row, r) => {
       const l = logSoftmax(row);
       processScores(l, (running[Math.floor(r / nb)]?.[r % nb] as Hyp).ids, proc, r);
@@ -94,7 +95,7 @@ export async function beamSearch<Enc, Cache>(
       }
       return l;
     });
-    scoresOut?.push(logProbs.map((l) => l.slice()));
+    record.scores?.push(logProbs.map((l) => l.slice()));
     const vocab = (logProbs[0] as Float32Array).length;
     let allHit = true;
     const nextRunning: Hyp[][] = [];

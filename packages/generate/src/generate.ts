@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beamSearch } from './beam-search.js';
 import { Decoder } from './decoder.js';
 import { GenerationOptionsError, resolveOptions, withModelDefaults, type ResolvedOptions } from './options.js';
-import { sampleSteps } from './sample-search.js';
+import { sampleSteps, type StepRecord } from './sample-search.js';
 import type { GenerateInputs, GenerateOptions, GenerateOutput, Seq2Seq } from './types.js';
 
 /**
@@ -21,17 +21,20 @@ export async function generate<Enc, Cache>(
 ): Promise<GenerateOutput> {
   const o = resolveOptions(withModelDefaults(model, options));
   return withEncoded(model, inputs, o, async (decoder, batch, encoderIds) => {
+    const record: StepRecord = {};
+    if (o.outputScores) record.scores = [];
+    if (o.outputLogits) record.logits = [];
     if (o.numBeams > 1) {
-      const stepScores: Float32Array[][] | undefined = o.outputScores ? [] : undefined;
-      const { sequences, scores, beamIndices } = await beamSearch(decoder, batch, o, stepScores, encoderIds);
-      return stepScores ? { sequences, sequencesScores: scores, scores: stepScores, beamIndices } : { sequences, sequencesScores: scores };
+      const { sequences, scores, beamIndices } = await beamSearch(decoder, batch, o, record, encoderIds);
+      const out: GenerateOutput = { sequences, sequencesScores: scores, ...record };
+      if (o.outputScores) out.beamIndices = beamIndices;
+      return out;
     }
     const rows = o.doSample ? batch * o.numReturnSequences : batch;
     const sequences: number[][] = [];
-    const scores: Float32Array[][] | undefined = o.outputScores ? [] : undefined;
     let step = 0;
-    for await (const tokens of sampleSteps(decoder, rows, o, sequences, scores, encoderIds)) o.onToken?.(tokens, step++);
-    return scores ? { sequences, scores } : { sequences };
+    for await (const tokens of sampleSteps(decoder, rows, o, sequences, record, encoderIds)) o.onToken?.(tokens, step++);
+    return { sequences, ...record };
   });
 }
 
@@ -60,7 +63,7 @@ export async function* streamGenerate<Enc, Cache>(
     decoder = new Decoder(model, enc, o.useCache, o.signal);
     const sequences: number[][] = [];
     let step = 0;
-    for await (const tokens of sampleSteps(decoder, 1, o, sequences, undefined, encoderIds)) {
+    for await (const tokens of sampleSteps(decoder, 1, o, sequences, {}, encoderIds)) {
       o.onToken?.(tokens, step++);
       yield tokens[0] as number;
     }

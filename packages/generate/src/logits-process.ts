@@ -8,8 +8,9 @@ import { encoderNoRepeatNgram, encoderRepetitionPenalty } from './encoder-proces
 import { exponentialDecayLengthPenalty } from './length-decay.js';
 import { endsWithPrefixOf, ngramContinuations } from './ngram.js';
 import { sequenceBias, type SequenceBiasEntry } from './sequence-bias.js';
+import { categoricalEntropyF32, cumsumF32, f32, logSoftmax, softmax, sumF32 } from './float32.js';
 
-const f32 = Math.fround;
+export { logSoftmax, softmax } from './float32.js';
 
 /** `RepetitionPenaltyLogitsProcessor`:
  *  `score = gather(scores, ids); score = where(score < 0, score * penalty, score / penalty); scatter`.
@@ -61,16 +62,12 @@ export function topK(scores: Float32Array, k: number, minTokensToKeep = 1): void
 export function topP(scores: Float32Array, p: number, minTokensToKeep = 1): void {
   if (p >= 1) return;
   const order = Array.from(scores.keys()).sort((a, b) => (scores[a] as number) - (scores[b] as number) || a - b);
-  const probs = softmax(Float32Array.from(order, (i) => scores[i] as number));
+  const cum = cumsumF32(softmax(Float32Array.from(order, (i) => scores[i] as number)));
   // PyTorch compares the float32 cumsum with the Python scalar `1 - top_p` cast to float32 (top_p 0.9 →
-  // f32(0.1), which a probability of 0.1 equals), and its CPU cumsum accumulates float32 in float64.
+  // f32(0.1), which a probability of 0.1 equals).
   const threshold = f32(1 - p);
-  let acc = 0;
   const keepFrom = order.length - minTokensToKeep;
-  for (let r = 0; r < order.length; r++) {
-    acc += probs[r] as number;
-    if (r < keepFrom && f32(acc) <= threshold) scores[order[r] as number] = -Infinity;
-  }
+  for (let r = 0; r < keepFrom; r++) if ((cum[r] as number) <= threshold) scores[order[r] as number] = -Infinity;
 }
 
 /** The k-th largest score (k clipped to [1, vocab]): what `torch.topk(scores, k)[0][..., -1]` gives. */
@@ -78,39 +75,34 @@ function kthLargest(scores: Float32Array, k: number): number {
   return Float32Array.from(scores).sort().reverse()[Math.min(Math.max(k, 1), scores.length) - 1] as number;
 }
 
-/** `MinPLogitsWarper`: `probs = softmax(scores)`; remove `probs < min_p · max(probs)`, except the
- *  `min_tokens_to_keep` most probable (`topk(probs, k)`; ties by index here). */
+/** `MinPLogitsWarper`: `probs = softmax(scores)`; `scaled_min_p = self.min_p * probs.amax()`; remove
+ *  `probs < scaled_min_p`, except the `min_tokens_to_keep` most probable (`topk(probs, k)`; ties by index here).
+ *  `self.min_p` is a Python float: PyTorch casts it to float32, and the product is float32. */
 export function minP(scores: Float32Array, p: number, minTokensToKeep = 1): void {
   const probs = softmax(scores);
   let top = 0;
   for (const q of probs) if (q > top) top = q;
-  const threshold = f32(p * top);
+  const threshold = f32(f32(p) * top);
   // The best min_tokens_to_keep by score (transformers: topk(probs), the same order unless probabilities underflow to 0).
   const keep = new Set(Array.from(scores.keys()).sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b).slice(0, Math.min(minTokensToKeep, scores.length)));
   for (let i = 0; i < scores.length; i++) if ((probs[i] as number) < threshold && !keep.has(i)) scores[i] = -Infinity;
 }
 
-/** `TypicalLogitsWarper`: `normalized = log_softmax(scores)`, `ent = -nansum(normalized · exp(normalized))`;
- *  sort tokens by `|-normalized - ent|` ascending; `last_ind = count(cumsum(softmax(sorted scores)) < mass)`
- *  (≤ vocab - 1); remove the sorted tokens whose shifted score exceeds the one at `last_ind`, never the
- *  first `min_tokens_to_keep`. Ties sort by index. */
+/** `TypicalLogitsWarper`, in float32 like PyTorch: `normalized = log_softmax(scores)`, `p = exp(normalized)`,
+ *  `ent = -(normalized * p).nansum(-1)`; `shifted_scores = abs((-normalized) - ent)` sorted ascending (ties by
+ *  index); `cumulative_probs = softmax(scores sorted so).cumsum(-1)`; `last_ind = (cumulative_probs < self.mass).sum()`
+ *  with the Python float `mass` cast to float32, clamped to vocab - 1; remove the sorted tokens whose shifted score
+ *  exceeds the one at `last_ind`, never the first `min_tokens_to_keep`. */
 export function typicalP(scores: Float32Array, mass: number, minTokensToKeep = 1): void {
   const normalized = logSoftmax(scores);
-  let ent = 0;
-  for (const l of normalized) {
-    const t = l * Math.exp(l);
-    if (!Number.isNaN(t)) ent += t; // nansum: -inf · 0 is NaN
-  }
-  ent = f32(-ent);
-  const shifted = Float32Array.from(normalized, (l) => Math.abs(-l - ent));
+  // Each product float32; -inf · 0 is NaN, which nansum leaves out.
+  const ent = -sumF32(Array.from(normalized, (l) => f32(l * f32(Math.exp(l)))), true);
+  const shifted = Float32Array.from(normalized, (l) => Math.abs(f32(-l - ent)));
   const order = Array.from(scores.keys()).sort((a, b) => (shifted[a] as number) - (shifted[b] as number) || a - b);
-  const probs = softmax(Float32Array.from(order, (i) => scores[i] as number));
-  let cum = 0;
+  const cum = cumsumF32(softmax(Float32Array.from(order, (i) => scores[i] as number)));
+  const m = f32(mass);
   let lastInd = 0;
-  for (const q of probs) {
-    cum = f32(cum + q);
-    if (cum < mass) lastInd++;
-  }
+  for (const c of cum) if (c < m) lastInd++;
   lastInd = Math.min(lastInd, order.length - 1);
   const cut = shifted[order[lastInd] as number] as number;
   for (let r = minTokensToKeep; r < order.length; r++) {
@@ -119,20 +111,20 @@ export function typicalP(scores: Float32Array, mass: number, minTokensToKeep = 1
   }
 }
 
-/** `EpsilonLogitsWarper`: remove `softmax(scores) < epsilon`, but not the `min_tokens_to_keep` best
- *  (`scores < topk(scores, k)[0][..., -1]` must hold too). */
+/** `EpsilonLogitsWarper`: remove `softmax(scores) < epsilon` (the Python float cast to float32), but not the
+ *  `min_tokens_to_keep` best (`scores < topk(scores, k)[0][..., -1]` must hold too). */
 export function epsilonCutoff(scores: Float32Array, epsilon: number, minTokensToKeep = 1): void {
-  cutBelow(scores, softmax(scores), epsilon, minTokensToKeep);
+  cutBelow(scores, softmax(scores), f32(epsilon), minTokensToKeep);
 }
 
-/** `EtaLogitsWarper`: `eta = min(ε, √ε · exp(-entropy))` with the entropy of `Categorical(logits=scores)`;
- *  remove `softmax(scores) < eta`, but not the `min_tokens_to_keep` best. */
+/** `EtaLogitsWarper`, in float32: `self.epsilon = torch.tensor(epsilon)` (float32);
+ *  `eta = torch.min(self.epsilon, torch.sqrt(self.epsilon) * torch.exp(-entropy))` with the float32 entropy of
+ *  `Categorical(logits=scores)`; remove `softmax(scores) < eta`, but not the `min_tokens_to_keep` best. */
 export function etaCutoff(scores: Float32Array, epsilon: number, minTokensToKeep = 1): void {
-  const probs = softmax(scores);
-  const logp = logSoftmax(scores);
-  let entropy = 0;
-  for (let i = 0; i < probs.length; i++) if ((probs[i] as number) > 0) entropy -= (probs[i] as number) * (logp[i] as number);
-  cutBelow(scores, probs, f32(Math.min(epsilon, Math.sqrt(epsilon) * Math.exp(-entropy))), minTokensToKeep);
+  const eps = f32(epsilon);
+  const entropy = categoricalEntropyF32(scores);
+  const eta = Math.min(eps, f32(f32(Math.sqrt(eps)) * f32(Math.exp(-entropy))));
+  cutBelow(scores, softmax(scores), eta, minTokensToKeep);
 }
 
 function cutBelow(scores: Float32Array, probs: Float32Array, threshold: number, minTokensToKeep: number): void {
@@ -164,30 +156,6 @@ export function forceTokens(scores: Float32Array, tokens: readonly number[]): vo
 /** `SuppressTokensLogitsProcessor` (every step) and `SuppressTokensAtBeginLogitsProcessor` (one step): -inf; ids past the vocabulary are ignored (`isin`). */
 export function suppress(scores: Float32Array, tokens: readonly number[]): void {
   for (const t of tokens) if (t < scores.length) scores[t] = -Infinity;
-}
-
-/** float32 softmax (computed in float64, rounded); -inf → 0. */
-export function softmax(scores: Float32Array): Float32Array {
-  let max = -Infinity;
-  for (const s of scores) if (s > max) max = s;
-  const out = new Float32Array(scores.length);
-  if (max === -Infinity) return out.fill(1 / scores.length);
-  let sum = 0;
-  for (let i = 0; i < scores.length; i++) sum += Math.exp((scores[i] as number) - max);
-  for (let i = 0; i < scores.length; i++) out[i] = Math.exp((scores[i] as number) - max) / sum;
-  return out;
-}
-
-/** `log_softmax` in float32 the way PyTorch computes it: `(x - max) - log(sum(exp(x - max)))`. */
-export function logSoftmax(scores: Float32Array): Float32Array {
-  let max = -Infinity;
-  for (const s of scores) if (s > max) max = s;
-  let sum = 0;
-  for (let i = 0; i < scores.length; i++) sum += Math.exp((scores[i] as number) - max);
-  const lse = f32(Math.log(sum));
-  const out = new Float32Array(scores.length);
-  for (let i = 0; i < scores.length; i++) out[i] = f32(f32((scores[i] as number) - max) - lse);
-  return out;
 }
 
 /** Index of the largest score (the first one on ties, like `torch.argmax`). NaN counts as the largest, as in

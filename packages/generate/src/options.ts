@@ -41,6 +41,7 @@ export interface ResolvedOptions extends BiasAndEncoderOptions {
   stopStrings: string[];
   tokenizer: { decode(ids: number[]): string } | undefined;
   outputScores: boolean;
+  outputLogits: boolean;
   minP: number | undefined;
   typicalP: number;
   epsilonCutoff: number;
@@ -56,7 +57,7 @@ export interface ResolvedOptions extends BiasAndEncoderOptions {
 const KNOWN: ReadonlySet<string> = new Set([
   'maxNewTokens', 'maxLength', 'minNewTokens', 'minLength', 'numBeams', 'lengthPenalty', 'earlyStopping',
   'numReturnSequences', 'doSample', 'temperature', 'topK', 'topP', 'repetitionPenalty', 'noRepeatNgramSize',
-  'eosTokenId', 'padTokenId', 'decoderStartTokenId', 'seed', 'useCache', 'onToken', 'signal', 'stopStrings', 'tokenizer', 'outputScores',
+  'eosTokenId', 'padTokenId', 'decoderStartTokenId', 'seed', 'useCache', 'onToken', 'signal', 'stopStrings', 'tokenizer', 'outputScores', 'outputLogits',
   'minP', 'typicalP', 'epsilonCutoff', 'etaCutoff', 'badWordsIds', 'suppressTokens', 'beginSuppressTokens', 'forcedBosTokenId', 'forcedEosTokenId',
   'encoderRepetitionPenalty', 'encoderNoRepeatNgramSize', 'sequenceBias', 'exponentialDecayLengthPenalty', 'renormalizeLogits',
 ]);
@@ -199,6 +200,8 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
   }
   const outputScores = o.outputScores ?? false;
   if (typeof outputScores !== 'boolean') p.push(`\`outputScores\` must be a boolean (got ${String(outputScores)})`);
+  const outputLogits = o.outputLogits ?? false;
+  if (typeof outputLogits !== 'boolean') p.push(`\`outputLogits\` must be a boolean (got ${String(outputLogits)})`);
   if (numBeams > 1 && onToken !== undefined) {
     p.push('`onToken` streams greedy or sampled decoding only (beam search chooses its output at the end)');
   }
@@ -222,7 +225,7 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
     hasPadTokenId: padForFill !== undefined,
     decoderStartTokenId: decoderStartTokenId ?? 0, seed: seed as number | string | undefined,
     useCache: uc !== false, onToken: onToken as ResolvedOptions['onToken'], signal: signal as AbortSignal | undefined,
-    stopStrings: Array.isArray(stopStrings) ? [...(stopStrings as string[])] : [], tokenizer, outputScores: outputScores === true,
+    stopStrings: Array.isArray(stopStrings) ? [...(stopStrings as string[])] : [], tokenizer, outputScores: outputScores === true, outputLogits: outputLogits === true,
     minP, typicalP, epsilonCutoff, etaCutoff, suppressTokens, beginSuppressTokens, forcedBosTokenId, forcedEosTokenIds, ...more,
     // transformers drops the bad "words" that are a single EOS token.
     badWordsIds: badWordsIds.filter((w) => !(w.length === 1 && eosTokenIds.includes(w[0] as number))),

@@ -10,9 +10,15 @@ export function hitsStopString(generated: readonly number[], stopStrings: readon
   return stopStrings.some((s) => text.includes(s));
 }
 
+/** What `generate` records per step with `outputScores` / `outputLogits`: `[step][row]` rows of the vocabulary size. */
+export interface StepRecord {
+  scores?: Float32Array[][];
+  logits?: Float32Array[][];
+}
+
 /**
  * Greedy decoding and multinomial sampling: transformers' `_sample`. Yields each step's new token per row
- * (the pad id for rows already finished) after appending it to `sequences`. A row finishes on an EOS id;
+ * (the pad id for rows already finished, when there are EOS ids) after appending it to `sequences`. A row finishes on an EOS id;
  * all rows stop at `maxLength`; the loop ends when every row has finished.
  */
 export async function* sampleSteps<Enc, Cache>(
@@ -20,36 +26,41 @@ export async function* sampleSteps<Enc, Cache>(
   rows: number,
   o: ResolvedOptions,
   sequences: number[][],
-  /** When given (outputScores), each step's processed scores per row are appended (`scores[step][row]`). */
-  scoresOut?: Float32Array[][],
+  /** Filled per step and row when given: `scores` (outputScores) the processed scores, `logits` (outputLogits) the raw ones. */
+  record: StepRecord = {},
   /** The prompts' token ids (one row per prompt; `rows` is a multiple of their number), for the encoder processors. */
   encoderInputIds?: readonly (readonly number[])[],
 ): AsyncGenerator<number[], void, void> {
   const rng = o.doSample ? makeRng(o.seed) : undefined;
   const eos = new Set(o.eosTokenIds);
+  // `has_eos_stopping_criteria`: finished rows are padded only when there is an EOS criterion; without EOS ids a
+  // row stopped by a stop string keeps getting (real) tokens until every row has stopped.
+  const padFinished = eos.size > 0;
   for (let r = 0; r < rows; r++) sequences.push([o.decoderStartTokenId]);
   const unfinished = new Array<boolean>(rows).fill(true);
   const proc = { ...o, minTokensToKeep: 1, encoderInputIds, rowsPerInput: encoderInputIds ? rows / encoderInputIds.length : 1 };
   let curLen = 1;
   while (true) {
     const logits = await decoder.step(sequences);
+    // `raw_logits += (next_token_logits,)`: before the processors change them in place.
+    record.logits?.push(logits.map((l) => l.slice()));
     const next: number[] = [];
-    const stepScores: Float32Array[] | undefined = scoresOut ? [] : undefined;
+    const stepScores: Float32Array[] | undefined = record.scores ? [] : undefined;
     for (let r = 0; r < rows; r++) {
       const scores = logits[r] as Float32Array;
       const ids = sequences[r] as number[];
       processScores(scores, ids, proc, r);
       stepScores?.push(scores.slice());
       const token = rng ? sampleFromScores(scores, rng) : argmax(scores);
-      // `next_tokens = next_tokens * unfinished_sequences + pad_token_id * (1 - unfinished_sequences)`
-      const t = unfinished[r] ? token : o.padTokenId;
+      // `if has_eos_stopping_criteria: next_tokens = next_tokens * unfinished_sequences + pad_token_id * (1 - unfinished_sequences)`
+      const t = unfinished[r] || !padFinished ? token : o.padTokenId;
       ids.push(t);
       next.push(t);
       // `unfinished_sequences & ~stopping_criteria(input_ids)`: EOS, max length, or a stop string.
       if (unfinished[r] && (eos.has(t) || curLen + 1 >= o.maxLength || hitsStopString(ids.slice(1), o.stopStrings, o.tokenizer))) unfinished[r] = false;
     }
     curLen += 1;
-    if (stepScores) scoresOut!.push(stepScores);
+    if (stepScores) record.scores?.push(stepScores);
     yield next;
     if (!unfinished.some(Boolean)) return;
   }

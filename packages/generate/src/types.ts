@@ -136,13 +136,17 @@ export interface GenerateOptions {
   signal?: AbortSignal;
   /**
    * transformers' `stop_strings`: a row stops once its generated text (decoded with `tokenizer`)
-   * contains one of these; the token that completes it is kept, later positions are padded. With beams,
+   * contains one of these; the token that completes it is kept, later positions are padded (when there are
+   * EOS ids: without any, transformers pads nothing and the row goes on until every row has stopped). With beams,
    * a continuation that completes one is finished like one that ends in EOS (transformers applies its
    * stopping criteria to every continuation). Needs `tokenizer` (`generateText` and `streamText` pass theirs).
    */
   stopStrings?: string[];
   /** Return the processed scores of every step (`GenerateOutput.scores`; transformers' `output_scores`). Default false. */
   outputScores?: boolean;
+  /** Return the raw logits of every step, before any processor (`GenerateOutput.logits`; transformers'
+   *  `output_logits`). Default false. */
+  outputLogits?: boolean;
   /** The tokenizer `stopStrings` decodes with (transformers' `tokenizer=` argument of `generate`). */
   tokenizer?: TextTokenizer;
   /** Fills finished greedy/sampled rows. Defaults to the first EOS id (as transformers). */
@@ -155,7 +159,7 @@ export interface GenerateOptions {
    *  whole prefix each step: slower, same result; for checks and benchmarks. */
   useCache?: boolean;
   /** Called after every step of greedy or sampled decoding with each row's new token (the pad id for
-   *  rows already finished) and the step number (0 first). Not available with beams. */
+   *  rows already finished, when there are EOS ids) and the step number (0 first). Not available with beams. */
   onToken?: (tokens: number[], step: number) => void;
 }
 
@@ -175,6 +179,13 @@ export interface GenerateOutput {
    * beam score is added); `beamIndices` says which row each returned token came from.
    */
   scores?: Float32Array[][];
+  /**
+   * With `outputLogits`: transformers' `logits` — per generated step, per row, the model's raw next-token
+   * logits (before any processor, warper or log-softmax): `logits[step][row]`, a `Float32Array` of the
+   * vocabulary size. Rows as in `scores`: the sequences' rows (greedy, sampling), the running beams
+   * (`batch × numBeams` rows, beam search).
+   */
+  logits?: Float32Array[][];
   /**
    * Beam search with `outputScores` (transformers' `beam_indices`): per returned sequence and generated
    * position, the running row (`input · numBeams + beam`) of `scores[step]` its token was chosen from;

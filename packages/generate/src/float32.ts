@@ -1,0 +1,84 @@
+/**
+ * PyTorch's float32 arithmetic on the CPU, for the warpers' boundary computations (the scores are float32:
+ * transformers casts the logits with `.to(dtype=torch.float32)`).
+ *
+ * - An elementwise op is one float32 rounding: `Math.fround` of the float64 result. That is exact for + − × ÷
+ *   and √ (float64 has more than 2 × 24 + 2 bits, so the double rounding is harmless) and the correctly rounded
+ *   value for exp and log, which PyTorch's vectorised kernels (SLEEF, ≤ 1 ulp) give almost always.
+ * - A Python float meeting a float32 tensor (`t < 0.1`, `0.1 * t`) is cast to float32 first: a Python scalar
+ *   does not promote a tensor of the same kind (`torch.result_type(float32 tensor, 0.1)` is float32).
+ * - Reductions (`sum`, `nansum`, softmax's denominator) are summed in float64 and rounded once: the correctly
+ *   rounded float32 sum. PyTorch's float32 vectorised sum agrees to about an ulp; its order depends on the SIMD
+ *   width, so no port can do better for every input. `cumsum` is exact: PyTorch's CPU kernel accumulates in double.
+ */
+
+export const f32 = Math.fround;
+
+/** `torch.softmax(x, -1)` as PyTorch's CPU kernel computes it in float32: `e = exp(x - max)` (each rounded),
+ *  `inv = 1 / sum(e)`, `e * inv`. All -inf gives a uniform row here (PyTorch: NaN). */
+export function softmax(scores: Float32Array): Float32Array {
+  let max = -Infinity;
+  for (const s of scores) if (s > max) max = s;
+  if (max === -Infinity) return new Float32Array(scores.length).fill(1 / scores.length);
+  const out = Float32Array.from(scores, (s) => Math.exp(f32(s - max))); // stored as float32
+  const inv = f32(1 / sumF32(out));
+  for (let i = 0; i < out.length; i++) out[i] = (out[i] as number) * inv;
+  return out;
+}
+
+/** `torch.log_softmax(x, -1)` as PyTorch's CPU kernel computes it in float32:
+ *  `(x - max) - log(sum(exp(x - max)))`. */
+export function logSoftmax(scores: Float32Array): Float32Array {
+  let max = -Infinity;
+  for (const s of scores) if (s > max) max = s;
+  const shifted = Float32Array.from(scores, (s) => s - max); // float32 x - max
+  const lse = f32(Math.log(sumF32(Array.from(shifted, (v) => f32(Math.exp(v))))));
+  return Float32Array.from(shifted, (v) => v - lse);
+}
+
+/** `t.sum(-1)` of float32 values (`skipNaN`: `t.nansum(-1)`, NaN terms left out), as a float32. */
+export function sumF32(values: ArrayLike<number>, skipNaN = false): number {
+  let s = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number;
+    if (!(skipNaN && Number.isNaN(v))) s += v;
+  }
+  return f32(s);
+}
+
+/** `t.cumsum(-1)` of float32 values on the CPU: the kernel accumulates in `at::acc_type<float, false>` (double)
+ *  and stores each partial sum as float32, so the k-th value is the float64 running sum rounded once. */
+export function cumsumF32(values: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(values.length);
+  let acc = 0;
+  for (let i = 0; i < values.length; i++) {
+    acc += values[i] as number;
+    out[i] = acc;
+  }
+  return out;
+}
+
+/** `torch.logsumexp(x, -1)`: `maxes = amax(x)`; `sum(exp(x - maxes)).log() + maxes`, where only the added
+ *  `maxes` has ±inf replaced by 0 (so all -inf gives NaN, as in PyTorch). */
+export function logSumExpF32(x: Float32Array): number {
+  let max = -Infinity;
+  for (const v of x) if (v > max) max = v;
+  const exps = Array.from(x, (v) => f32(Math.exp(f32(v - max))));
+  const added = Math.abs(max) === Infinity ? 0 : max;
+  return f32(f32(Math.log(sumF32(exps))) + added);
+}
+
+/** The smallest float32 (`torch.finfo(torch.float32).min`). */
+const F32_MIN = -3.4028234663852886e38;
+
+/**
+ * `torch.distributions.Categorical(logits=x).entropy()` in float32: the constructor normalises
+ * `logits = x - x.logsumexp(-1)` and `probs = softmax(logits)`; `entropy()` clamps the logits to
+ * `finfo.min` (so a -inf logit times its 0 probability is 0, not NaN) and returns `-(logits * probs).sum(-1)`.
+ */
+export function categoricalEntropyF32(x: Float32Array): number {
+  const lse = logSumExpF32(x);
+  const logits = Float32Array.from(x, (v) => v - lse); // float32 subtraction (stored rounded)
+  const probs = softmax(logits);
+  return -sumF32(Array.from(logits, (l, i) => f32(Math.max(l, F32_MIN) * (probs[i] as number))));
+}
