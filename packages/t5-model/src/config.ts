@@ -189,3 +189,8 @@ export function t5ConfigToJSON(config: T5Config): Record<string, unknown> {
   if (dtype !== null) out.dtype = dtype;
   return out;
 }
+
+/** A `T5Config` already parsed (`parseT5Config`), rather than a raw config.json object. */
+export function isParsed(c: T5Config | Record<string, unknown>): c is T5Config {
+  return typeof (c as T5Config).extra === 'object' && typeof (c as T5Config).is_gated_act === 'boolean';
+}

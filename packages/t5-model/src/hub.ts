@@ -152,3 +152,15 @@ export interface ByteProgress {
 export function isHubId(s: string): boolean {
   return /^(?:[\w-][\w.-]*\/)?[\w-][\w.-]*$/.test(s) && !s.includes('..') && !s.endsWith('.json');
 }
+
+/**
+ * What `fromPretrained(dirOrId)` loads from: a local folder when `dirOrId` exists, else a hub id
+ * downloaded first ({@link downloadPretrained}), as transformers' `from_pretrained` decides. `dtype`
+ * other than `'float32'` is refused before anything is fetched.
+ */
+export async function pretrainedDir(dirOrId: string, options: { dtype?: string; hub?: DownloadPretrainedOptions | undefined } = {}): Promise<string> {
+  if (options.dtype !== undefined && options.dtype !== 'float32') {
+    throw new Error(`fromPretrained: dtype ${JSON.stringify(options.dtype)} is not supported (TensorFlow.js computes in float32)`);
+  }
+  return !existsSync(dirOrId) && isHubId(dirOrId) ? downloadPretrained(dirOrId, options.hub) : dirOrId;
+}

@@ -9,12 +9,13 @@ export type {
   T5ForwardOutput,
   T5ModelOptions,
 } from './model.js';
+export { T5EncoderModel, type T5EncoderForwardInputs, type T5EncoderOutput } from './encoder-model.js';
 export { parseT5Config, t5ConfigToJSON, T5ConfigError, T5_ACTIVATIONS, type T5Activation, type T5Config } from './config.js';
 export { loadGenerationConfig, loadT5Config, T5CheckpointError } from './load.js';
-export { savePretrained, type SavePretrainedOptions } from './save.js';
+export { savePretrained, type SavableT5Model, type SavePretrainedOptions } from './save.js';
 export { downloadPretrained, isHubId, wantedFile, countingFetch, isFileBody, type ByteProgress, type DownloadPretrainedOptions } from './hub.js';
 export { Float32Linear, float32LinearFactory } from './linear.js';
-export { expectedTensors, OPTIONAL_TENSORS, type ExpectedTensor } from './weights.js';
+export { expectedTensors, OPTIONAL_TENSORS, type ExpectedTensor, type T5StackName } from './weights.js';
 export {
   T5Attention,
   T5Block,

@@ -55,6 +55,17 @@ export async function loadGenerationConfig(dir: string): Promise<Record<string, 
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16']);
 const INT_DTYPES = new Set(['U8', 'I8', 'I16', 'I32', 'I64', 'U16', 'U32', 'U64']);
 
+/** Options of {@link streamCheckpoint}. */
+export interface StreamCheckpointOptions {
+  /**
+   * Read `shared.weight` and `encoder.*` only (transformers' `T5EncoderModel`): `decoder.*` and
+   * `lm_head.weight` are ignored, never read, neither expected nor reported as unexpected
+   * (`T5EncoderModel._keys_to_ignore_on_load_unexpected = [r"decoder"]`; transformers only warns
+   * about an unused `lm_head.weight`). Default false.
+   */
+  encoderOnly?: boolean;
+}
+
 /**
  * Streams a checkpoint's tensors: headers first (every file), checked against the config as one
  * error; then tensor by tensor in file order, each projection handed to `makeLinear` as raw bytes
@@ -64,9 +75,15 @@ export async function streamCheckpoint(
   dir: string,
   config: T5Config,
   makeLinear: LinearFactory,
+  options: StreamCheckpointOptions = {},
 ): Promise<{ linears: Map<string, Linear>; tensors: Map<string, tf.Tensor> }> {
-  const expected = expectedTensors(config);
-  const { files, weightMap } = await resolveCheckpointFiles(dir);
+  const encoderOnly = options.encoderOnly ?? false;
+  const expected = expectedTensors(config, encoderOnly ? ['encoder'] : ['encoder', 'decoder']);
+  const ignored = (name: string) => encoderOnly && (name.startsWith('decoder.') || name === 'lm_head.weight');
+  const resolved = await resolveCheckpointFiles(dir);
+  const { weightMap } = resolved;
+  // Shards holding only ignored tensors (the decoder's, for an encoder) are not even opened.
+  const files = weightMap ? resolved.files.filter((f) => [...weightMap].some(([n, p]) => p === f && !ignored(n))) : resolved.files;
   const opened: SafetensorsFile[] = [];
   const linears = new Map<string, Linear>();
   const tensors = new Map<string, tf.Tensor>();
@@ -78,6 +95,7 @@ export async function streamCheckpoint(
       const file = await SafetensorsFile.open(path);
       opened.push(file);
       for (const name of file.header.tensors.keys()) {
+        if (ignored(name)) continue;
         if (weightMap && weightMap.get(name) !== path) continue; // only where the index says
         if (where.has(name)) duplicates.push(name);
         where.set(name, { file, info: file.info(name) });
@@ -96,7 +114,7 @@ export async function streamCheckpoint(
     const missing: string[] = [];
     const misshaped: string[] = [];
     const unexpected: string[] = [];
-    if (weightMap) for (const [name, path] of weightMap) if (!where.has(name)) missing.push(`${name} (index names ${path})`);
+    if (weightMap) for (const [name, path] of weightMap) if (!where.has(name) && !ignored(name)) missing.push(`${name} (index names ${path})`);
     // bitsandbytes' 8-bit projections: `<path>.weight` I8 with `<path>.SCB` (and `<path>.weight_format`).
     const int8Parts = new Set<string>();
     for (const [name, exp] of expected) {
@@ -123,7 +141,7 @@ export async function streamCheckpoint(
     const head = where.get('lm_head.weight');
     // An untied config names a head of its own: without it transformers would initialise one at random
     // (a warning, then meaningless logits); tying it to the embedding instead would be a guess.
-    if (!head && !config.tie_word_embeddings) missing.push('lm_head.weight (tie_word_embeddings is false: the head is not the embedding)');
+    if (!head && !config.tie_word_embeddings && !encoderOnly) missing.push('lm_head.weight (tie_word_embeddings is false: the head is not the embedding)');
     const headShape = [config.vocab_size, config.d_model];
     if (head && (!sameShape(head.info.shape, headShape) || !FLOAT_DTYPES.has(head.info.dtype))) {
       misshaped.push(`lm_head.weight (${head.info.dtype}${JSON.stringify(head.info.shape)}, expected F32/F16/BF16${JSON.stringify(headShape)})`);

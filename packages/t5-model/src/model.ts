@@ -1,15 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { parseT5Config, type T5Config } from './config.js';
+import { isParsed, parseT5Config, type T5Config } from './config.js';
 import { ForwardContext, SeedStream } from './dropout.js';
 import { T5Embedding, T5LMHead } from './head.js';
 import type { Linear, LinearFactory, LinearHost, Seq2Seq } from './interfaces.js';
 import { float32LinearFactory } from './linear.js';
-import { existsSync } from 'node:fs';
-import { downloadPretrained, isHubId, type DownloadPretrainedOptions } from './hub.js';
+import { pretrainedDir, type DownloadPretrainedOptions } from './hub.js';
+import { disposeStackNonLinear, replaceLinearIn, stackLinears, stackNonLinearParameters } from './linear-host.js';
 import { loadGenerationConfig, loadT5Config, streamCheckpoint } from './load.js';
 import { savePretrained, type SavePretrainedOptions } from './save.js';
 import type { KV, LayerCache, WeightSource } from './modules.js';
-import { T5Stack, extendedMask } from './stack.js';
+import { T5Stack, extendedMask, runEncoder } from './stack.js';
 import { MapSource, RandomSource } from './weights.js';
 
 /** Options shared by `fromConfig` and `fromPretrained`. */
@@ -146,11 +146,7 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
    * ({@link downloadPretrained}, `options.hub`); Node only.
    */
   static async fromPretrained(dirOrId: string, options: FromPretrainedOptions = {}): Promise<T5ForConditionalGeneration> {
-    if (options.dtype !== undefined && options.dtype !== 'float32') {
-      throw new Error(`fromPretrained: dtype ${JSON.stringify(options.dtype)} is not supported (TensorFlow.js computes in float32)`);
-    }
-    // A local folder when it exists, else a hub id (as transformers' from_pretrained decides).
-    const dir = !existsSync(dirOrId) && isHubId(dirOrId) ? await downloadPretrained(dirOrId, options.hub) : dirOrId;
+    const dir = await pretrainedDir(dirOrId, options);
     const config = await loadT5Config(dir);
     const generationConfig = await loadGenerationConfig(dir);
     const { linears, tensors } = await streamCheckpoint(dir, config, options.makeLinear ?? float32LinearFactory);
@@ -232,12 +228,7 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
   }
 
   private runEncoder(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D, ctx: ForwardContext): tf.Tensor3D {
-    return tf.tidy(() => {
-      const s = inputIds.shape[1];
-      const embeds = this.shared.forward(inputIds); // (B, S, d)
-      const bias = this.encoder.selfBias(s, s, 0, attentionMask); // (B, H, S, S)
-      return this.encoder.forward(embeds, bias, null, null, ctx, this.gradientCheckpointing);
-    });
+    return runEncoder(this.shared, this.encoder, inputIds, attentionMask, ctx, this.gradientCheckpointing);
   }
 
   /** Decoder over the whole target sequence, then the head: logits [B, T, V]. */
@@ -324,75 +315,29 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
   numParameters(): number {
     let n = this.shared.weight.size + (this.lm_head.tied ? 0 : this.lm_head.weightT.size);
     for (const [, l] of this.listLinears()) n += l.inFeatures * l.outFeatures;
-    for (const s of [this.encoder, this.decoder]) {
-      n += s.final_layer_norm.weight.size;
-      for (const b of s.block) {
-        for (const layer of b.layer) n += layer.layer_norm.weight.size;
-        n += b.selfAttention.SelfAttention.relative_attention_bias?.size ?? 0;
-      }
-    }
-    return n;
+    return n + stackNonLinearParameters(this.encoder) + stackNonLinearParameters(this.decoder);
   }
 
   // ---- LinearHost ----------------------------------------------------------------------------
 
   /** Every projection by Hugging Face module path, in checkpoint order. */
   listLinears(): Array<[path: string, linear: Linear]> {
-    const out: Array<[string, Linear]> = [];
-    for (const stackName of ['encoder', 'decoder'] as const) {
-      this[stackName].block.forEach((block, i) => {
-        block.layer.forEach((layer, j) => {
-          for (const [moduleName, module] of Object.entries(layer)) {
-            if (moduleName === 'layer_norm' || module === null || typeof module !== 'object') continue;
-            for (const [name, value] of Object.entries(module)) {
-              if (isLinear(value)) out.push([`${stackName}.block.${i}.layer.${j}.${moduleName}.${name}`, value]);
-            }
-          }
-        });
-      });
-    }
-    return out;
+    return stackLinears([['encoder', this.encoder], ['decoder', this.decoder]]);
   }
 
   /** Replaces the projection at `path` (same in/out features). The old one is not disposed. */
   replaceLinear(path: string, linear: Linear): void {
-    const parts = path.split('.');
-    const name = parts.pop()!;
-    let parent: unknown = this;
-    for (const p of parts) {
-      parent = parent !== null && typeof parent === 'object' ? (parent as Record<string, unknown>)[p] : undefined;
-    }
-    const old = parent !== null && typeof parent === 'object' ? (parent as Record<string, unknown>)[name] : undefined;
-    if (!isLinear(old) || !this.listLinears().some(([p]) => p === path)) throw new Error(`replaceLinear: no linear at "${path}"`);
-    if (old.inFeatures !== linear.inFeatures || old.outFeatures !== linear.outFeatures) {
-      throw new Error(`replaceLinear(${path}): ${linear.inFeatures}→${linear.outFeatures} does not match ${old.inFeatures}→${old.outFeatures}`);
-    }
-    (parent as Record<string, unknown>)[name] = linear;
+    replaceLinearIn(this, this.listLinears(), path, linear);
   }
 
   /** Frees every weight (linears included). */
   dispose(): void {
     for (const [, l] of this.listLinears()) l.dispose?.();
-    const norms = (s: T5Stack) => {
-      s.final_layer_norm.dispose();
-      for (const b of s.block) {
-        for (const layer of b.layer) layer.layer_norm.dispose();
-        b.selfAttention.SelfAttention.relative_attention_bias?.dispose();
-      }
-    };
-    norms(this.encoder);
-    norms(this.decoder);
+    disposeStackNonLinear(this.encoder);
+    disposeStackNonLinear(this.decoder);
     this.lm_head.dispose();
     this.shared.dispose();
   }
-}
-
-function isParsed(c: T5Config | Record<string, unknown>): c is T5Config {
-  return typeof (c as T5Config).extra === 'object' && typeof (c as T5Config).is_gated_act === 'boolean';
-}
-
-function isLinear(x: unknown): x is Linear {
-  return x !== null && typeof x === 'object' && typeof (x as Linear).apply === 'function' && typeof (x as Linear).inFeatures === 'number';
 }
 
 /** Non-ignored labels; one that is neither -100 nor a token id is an error (PyTorch's cross-entropy: "Target N is out of bounds"), not a silent zero loss. */

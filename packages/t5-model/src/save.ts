@@ -2,9 +2,25 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { float32ToBf16Bits, serializeSafetensors, writeFileAtomic, type TensorToWrite } from '@conifer/safetensors';
-import { t5ConfigToJSON } from './config.js';
-import type { T5ForConditionalGeneration } from './model.js';
+import { t5ConfigToJSON, type T5Config } from './config.js';
+import type { T5Embedding, T5LMHead } from './head.js';
+import type { Linear } from './interfaces.js';
+import type { T5Stack } from './stack.js';
 import { expectedTensors } from './weights.js';
+
+/** What {@link savePretrained} reads: a `T5ForConditionalGeneration`, or a `T5EncoderModel` (no `decoder`, no `lm_head`). */
+export interface SavableT5Model {
+  readonly config: T5Config;
+  shared: T5Embedding;
+  encoder: T5Stack;
+  /** Absent for an encoder-only model: then only `shared.weight` and `encoder.*` are written. */
+  decoder?: T5Stack;
+  /** Written as `lm_head.weight` when present and untied. */
+  lm_head?: T5LMHead;
+  /** Written as `generation_config.json` when set (an encoder-only model has none: transformers' `can_generate()` is false). */
+  generationConfig?: Record<string, unknown> | null;
+  listLinears(): Array<[path: string, linear: Linear]>;
+}
 
 /** Options of {@link savePretrained}. */
 export interface SavePretrainedOptions {
@@ -41,9 +57,9 @@ function bitsAndBytesConfig(skip: string[] | null): Record<string, unknown> {
 }
 
 /** The model's tensor for checkpoint key `name` (linears dequantized): a tensor, and whether the caller owns it. */
-function tensorFor(model: T5ForConditionalGeneration, name: string, linears: Map<string, { dequantize?(): tf.Tensor2D }>): { t: tf.Tensor; owned: boolean } {
+function tensorFor(model: SavableT5Model, name: string, linears: Map<string, { dequantize?(): tf.Tensor2D }>): { t: tf.Tensor; owned: boolean } {
   if (name === 'shared.weight') return { t: model.shared.weight, owned: false };
-  if (name === 'lm_head.weight') return { t: tf.transpose(model.lm_head.weightT), owned: true }; // [d_model, vocab] → [vocab, d_model]
+  if (name === 'lm_head.weight' && model.lm_head) return { t: tf.transpose(model.lm_head.weightT), owned: true }; // [d_model, vocab] → [vocab, d_model]
   const linear = linears.get(name.replace(/\.weight$/, ''));
   if (linear) {
     if (!linear.dequantize) throw new Error(`savePretrained: ${name}: its linear has no dequantize()`);
@@ -51,10 +67,10 @@ function tensorFor(model: T5ForConditionalGeneration, name: string, linears: Map
   }
   const m = /^(encoder|decoder)\.(?:final_layer_norm\.weight|block\.(\d+)\.layer\.(\d+)\.(layer_norm\.weight|SelfAttention\.relative_attention_bias\.weight))$/.exec(name);
   if (m) {
-    const stack = model[m[1] as 'encoder' | 'decoder'];
-    if (m[2] === undefined) return { t: stack.final_layer_norm.weight, owned: false };
-    const layer = stack.block[Number(m[2])]?.layer[Number(m[3])];
-    const t = m[4] === 'layer_norm.weight' ? layer?.layer_norm.weight : stack.block[Number(m[2])]?.selfAttention.SelfAttention.relative_attention_bias;
+    const stack = m[1] === 'encoder' ? model.encoder : model.decoder;
+    if (stack && m[2] === undefined) return { t: stack.final_layer_norm.weight, owned: false };
+    const layer = stack?.block[Number(m[2])]?.layer[Number(m[3])];
+    const t = m[4] === 'layer_norm.weight' ? layer?.layer_norm.weight : stack?.block[Number(m[2])]?.selfAttention.SelfAttention.relative_attention_bias;
     if (t) return { t, owned: false };
   }
   throw new Error(`savePretrained: the model holds no tensor for ${name}`);
@@ -65,16 +81,19 @@ function tensorFor(model: T5ForConditionalGeneration, name: string, linears: Map
  * one) and the weights as safetensors under the checkpoint's own names — `model.safetensors`, or
  * `model-0000k-of-0000N.safetensors` shards with `model.safetensors.index.json` past `maxShardBytes`.
  * Projections are written as their float weights (`dequantize()`: an int8 layer is written dequantized,
- * a merged LoRA layer with its adapter folded in), the head only when untied. Reads one shard's
- * tensors at a time (every backend); each file is written atomically. Returns the files written.
+ * a merged LoRA layer with its adapter folded in), the head only when untied. An encoder-only model
+ * writes `shared.weight` and `encoder.*` (its tied `encoder.embed_tokens.weight` is dropped, as
+ * transformers drops `T5EncoderModel._tied_weights_keys`). config.json's `architectures` names the
+ * class (`T5ForConditionalGeneration`, or `T5EncoderModel` without a decoder), as transformers sets it.
+ * Reads one shard's tensors at a time (every backend); each file is written atomically. Returns the files written.
  */
-export async function savePretrained(model: T5ForConditionalGeneration, dir: string, options: SavePretrainedOptions = {}): Promise<string[]> {
+export async function savePretrained(model: SavableT5Model, dir: string, options: SavePretrainedOptions = {}): Promise<string[]> {
   const dtype = options.dtype ?? 'F32';
   if (dtype !== 'F32' && dtype !== 'BF16') throw new Error(`savePretrained: dtype ${JSON.stringify(dtype)} is not F32 or BF16`);
   const maxShard = options.maxShardBytes ?? 5e9;
   const per = dtype === 'F32' ? 4 : 2;
-  const expected = expectedTensors(model.config);
-  if (!model.lm_head.tied) expected.set('lm_head.weight', { shape: [model.config.vocab_size, model.config.d_model] });
+  const expected = expectedTensors(model.config, model.decoder ? ['encoder', 'decoder'] : ['encoder']);
+  if (model.lm_head && !model.lm_head.tied) expected.set('lm_head.weight', { shape: [model.config.vocab_size, model.config.d_model] });
   const names = [...expected.keys()];
   const linears = new Map(model.listLinears());
   // Projections written in 8 bit (keepInt8): their weight keys. Not T5's `wo`: transformers keeps it in
@@ -137,10 +156,12 @@ export async function savePretrained(model: T5ForConditionalGeneration, dir: str
     written.push('model.safetensors.index.json');
   }
   const config: Record<string, unknown> = { ...t5ConfigToJSON(model.config), dtype: dtype === 'F32' ? 'float32' : 'bfloat16' };
+  // transformers' save_pretrained: `config.architectures = [model_to_save.__class__.__name__]`.
+  config.architectures = [model.decoder ? 'T5ForConditionalGeneration' : 'T5EncoderModel'];
   delete config.quantization_config; // a loaded 8-bit checkpoint's: true again only when saved in 8 bit
   if (int8.size) {
     const float = names.filter((n) => expected.get(n)!.linear && !int8.has(n)).map((n) => expected.get(n)!.linear!.path);
-    config.quantization_config = bitsAndBytesConfig(float.length ? [...float, 'lm_head'] : null);
+    config.quantization_config = bitsAndBytesConfig(float.length ? [...float, ...(model.lm_head ? ['lm_head'] : [])] : null);
   }
   await writeFileAtomic(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   written.push('config.json');

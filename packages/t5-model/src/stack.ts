@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { T5Config } from './config.js';
 import type { ForwardContext } from './dropout.js';
+import type { T5Embedding } from './head.js';
 import { MASK_VALUE, T5Block, T5LayerNorm, type WeightSource } from './modules.js';
 
 /** transformers `T5Stack` (without its `embed_tokens`, which is the model's `shared`). */
@@ -59,6 +60,26 @@ export class T5Stack {
     for (const b of this.block) b.dispose();
     this.final_layer_norm.dispose();
   }
+}
+
+/**
+ * transformers' encoder `T5Stack.forward` from token ids: embed, dropout, the blocks over layer 0's
+ * bidirectional relative bias + the padding mask, final norm, dropout → `last_hidden_state` [B, S, d_model].
+ */
+export function runEncoder(
+  shared: T5Embedding,
+  encoder: T5Stack,
+  inputIds: tf.Tensor2D,
+  attentionMask: tf.Tensor2D,
+  ctx: ForwardContext,
+  checkpoint: boolean,
+): tf.Tensor3D {
+  return tf.tidy(() => {
+    const s = inputIds.shape[1];
+    const embeds = shared.forward(inputIds); // (B, S, d)
+    const bias = encoder.selfBias(s, s, 0, attentionMask); // (B, H, S, S)
+    return encoder.forward(embeds, bias, null, null, ctx, checkpoint);
+  });
 }
 
 /** (1 − mask) · MASK_VALUE as [B, 1, 1, S] (transformers' extended attention mask). */

@@ -11,18 +11,22 @@ export interface ExpectedTensor {
   linear?: { path: string; inFeatures: number; outFeatures: number };
 }
 
+/** The two stacks of a T5 checkpoint. */
+export type T5StackName = 'encoder' | 'decoder';
+
 /**
  * Every tensor a T5 checkpoint holds for `config`, by name, in the model's order
- * (`lm_head.weight` excluded: it is optional, see `OPTIONAL_TENSORS`).
+ * (`lm_head.weight` excluded: it is optional, see `OPTIONAL_TENSORS`). `stacks`: which stacks
+ * (default both; `['encoder']` is what `T5EncoderModel` holds: `shared.weight` and `encoder.*`).
  */
-export function expectedTensors(config: T5Config): Map<string, ExpectedTensor> {
+export function expectedTensors(config: T5Config, stacks: readonly T5StackName[] = ['encoder', 'decoder']): Map<string, ExpectedTensor> {
   const out = new Map<string, ExpectedTensor>();
   const { d_model: d, d_ff: ff } = config;
   const inner = config.num_heads * config.d_kv;
   const lin = (path: string, nin: number, nout: number) => out.set(`${path}.weight`, { shape: [nout, nin], linear: { path, inFeatures: nin, outFeatures: nout } });
   const vec = (name: string, shape: number[]) => out.set(name, { shape });
   vec('shared.weight', [config.vocab_size, d]);
-  for (const stack of ['encoder', 'decoder'] as const) {
+  for (const stack of stacks) {
     const n = stack === 'encoder' ? config.num_layers : config.num_decoder_layers;
     for (let i = 0; i < n; i++) {
       const p = `${stack}.block.${i}.layer`;
