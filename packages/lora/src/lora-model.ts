@@ -12,6 +12,7 @@ import { resolveAdapterDir } from './hub.js';
 import { mergeAndUnloadLayers, mergeAndUnloadLayersAsync } from './merge-unload.js';
 import type { AddAdapterOptions, InjectOptions, LoadNamedAdapterOptions, LoraTrainable, LossModel, ParameterCounts, SaveAdapterOptions } from './model-options.js';
 import type { LinearHost } from './types.js';
+import { type AddWeightedAdapterOptions, type WeightedSource, combineLayer, planWeightedAdapter } from './weighted-adapter.js';
 
 /** `f"{n:,d}"` */
 const thousands = (n: number) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
@@ -164,6 +165,54 @@ export class LoraModel {
       }
     }
     if (!options.isTrainable) this.eval();
+  }
+
+  /**
+   * PEFT's `add_weighted_adapter(adapters, weights, adapter_name, combination_type, …)`: a new adapter
+   * `adapterName` combining `adapters` with `weights` (negative ones subtract), on every layer any of
+   * them adapts. Its r and lora_alpha are `linear`/`ties`/`dare_*`/`magnitude_prune`: the common r (the
+   * adapters must share it); `cat`: the sum of the r's; `*svd`: `svdRank` or the largest r — so its
+   * scaling is 1 and the sources' scalings are in its A and B. Its config is `adapters[0]`'s otherwise
+   * (target_modules: the union). As PEFT it is neither active nor trainable ({@link setAdapter}), and it
+   * saves and loads like any adapter. A single adapter is always combined `linear`, as PEFT.
+   *
+   * Computed on the host in float64 (A and B read asynchronously: every backend); the `*svd` types run
+   * an SVD per layer (see {@link AddWeightedAdapterOptions}). Every argument is checked first: a problem
+   * is one error and nothing changes. Unlike PEFT, an existing `adapterName` is an error (PEFT returns
+   * without doing anything).
+   */
+  async addWeightedAdapter(adapters: readonly string[], weights: readonly number[], adapterName: string, options: AddWeightedAdapterOptions = {}): Promise<void> {
+    const plan = () =>
+      planWeightedAdapter({
+        configs: this.configs,
+        layers: this.live(),
+        hostPaths: this.host.listLinears().map(([p]) => p),
+        adapters,
+        weights,
+        adapterName,
+        options,
+      });
+    const { paths } = plan();
+    const sources = new Map<string, WeightedSource[]>();
+    for (const path of paths) {
+      const layer = this.layerMap.get(path)!;
+      const read = new Map<string, { a: Float32Array; b: Float32Array }>();
+      const list: WeightedSource[] = [];
+      for (const [i, name] of adapters.entries()) {
+        const ad = layer.adapters.get(name);
+        if (!ad) continue; // PEFT: an adapter that does not target this layer adds nothing to it
+        if (!read.has(name)) read.set(name, { a: (await ad.loraA.data()) as Float32Array, b: (await ad.loraB.data()) as Float32Array });
+        list.push({ weight: weights[i]!, scaling: ad.scaling, r: ad.r, ...read.get(name)! });
+      }
+      sources.set(path, list);
+    }
+    const final = plan(); // again: the model may have changed while reading
+    const combined = final.paths.map((path) => {
+      const l = this.layerMap.get(path)!;
+      return combineLayer(final, path, sources.get(path) ?? [], l.inFeatures, l.outFeatures);
+    });
+    this.addNamed(adapterName, final.config, { seed: 0, trainable: false, allowUnmatchedTargets: true }, true);
+    for (const [i, path] of final.paths.entries()) this.layerMap.get(path)!.setWeights(combined[i]!.a, combined[i]!.b, adapterName);
   }
 
   /**

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fileURLToPath } from 'node:url';
 import { readSafetensorsFile, toFloat32 } from '@conifer/safetensors';
-import { FloatLinear, type Linear, type LinearHost } from '../src/index.js';
+import { FloatLinear, type Linear, type LinearHost, type LoraModel } from '../src/index.js';
 
 export const fixture = (p: string) => fileURLToPath(new URL(`./fixtures/${p}`, import.meta.url));
 
@@ -116,4 +116,17 @@ export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
     den += b[i]! ** 2;
   }
   return Math.sqrt(num / den);
+}
+
+/** Each adapted layer's output on a fixed input ([5, 64]: ul2-tiny's layers), with the active adapters. */
+export function layerOutputs(lora: LoraModel): Map<string, Float32Array> {
+  const x = tf.randomNormal([5, 64], 0, 1, 'float32', 11);
+  const out = new Map<string, Float32Array>();
+  for (const [path, l] of lora.layers) {
+    const y = l.apply(x);
+    out.set(path, y.dataSync().slice() as Float32Array);
+    y.dispose();
+  }
+  x.dispose();
+  return out;
 }

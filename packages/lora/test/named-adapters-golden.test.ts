@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSafetensorsFile, toFloat32 } from '@conifer/safetensors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FloatLinear, LoraLinear, loadAdapter, type LoraModel } from '../src/index.js';
-import { CheckpointLinears, fixture, maxAbsDiff, relL2 } from './helpers.js';
+import { FloatLinear, LoraLinear, loadAdapter } from '../src/index.js';
+import { CheckpointLinears, fixture, maxAbsDiff, relL2, layerOutputs } from './helpers.js';
 
 const QV_R4 = fixture('ul2-tiny-qv-r4');
 const SEED_R8 = fixture('seed-settings-r8-a32');
@@ -30,18 +30,6 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-/** Each adapted layer's output on a fixed input (16 layers of ul2-tiny, [5, 64] each). */
-const layerOutputs = (lora: LoraModel) => {
-  const x = tf.randomNormal([5, 64], 0, 1, 'float32', 11);
-  const out = new Map<string, Float32Array>();
-  for (const [path, l] of lora.layers) {
-    const y = l.apply(x);
-    out.set(path, y.dataSync().slice() as Float32Array);
-    y.dispose();
-  }
-  x.dispose();
-  return out;
-};
 const sameBytes = async (a: string, b: string) => Buffer.compare(await readFile(a), await readFile(b)) === 0;
 
 describe('named adapters with the golden PEFT files (ul2-tiny)', () => {
