@@ -2,7 +2,8 @@ export { registerCoreGradients, coreGradientsRegistered } from './register-gradi
 export type { Trainable, Cursor, CursorBatch, DataSource, EvalData } from './types.js';
 export { AdamW, type AdamWOptions, type AdamWState } from './adamw.js';
 export { adamwInPlaceDispatchCount } from './adamw-webgpu.js';
-export { lrMultiplier, type ScheduleKind, type ScheduleOptions } from './schedule.js';
+export { lrMultiplier, type ScheduleKind, type ScheduleOptions, type LrSchedulerKwargs, type WsdShape } from './schedule.js';
+export type { EarlyStoppingOptions } from './early-stopping.js';
 export { clipByGlobalNorm, globalNorm } from './clip.js';
 export { accumulateGradients, allFinite, type AccumulatedGradients } from './accumulate.js';
 export { optimizerStep, NonFiniteLossError, type OptimizerStepOptions, type StepResult } from './step.js';

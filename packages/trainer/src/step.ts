@@ -36,7 +36,7 @@ export interface StepResult {
 export interface OptimizerStepOptions {
   /** Learning rate for this step. */
   lr: number;
-  /** Clip the global gradient norm to this (default: no clipping). */
+  /** Clip the global gradient norm to this (default: no clipping; 0 or Infinity: none, as transformers' `max_grad_norm`). */
   maxGradNorm?: number;
 }
 
@@ -52,7 +52,8 @@ export async function optimizerStep<B>(model: Trainable<B>, optimizer: AdamW, mi
   try {
     if (!acc.finite) return { loss: Number.NaN, tokens: acc.tokens, gradNorm: Number.NaN, lr: options.lr, skipped: true };
     let gradNorm = Number.NaN;
-    if (options.maxGradNorm !== undefined && Number.isFinite(options.maxGradNorm)) {
+    // transformers clips only `if args.max_grad_norm is not None and args.max_grad_norm > 0`
+    if (options.maxGradNorm !== undefined && options.maxGradNorm > 0 && Number.isFinite(options.maxGradNorm)) {
       const c = await clipByGlobalNorm(grads, options.maxGradNorm);
       grads = c.grads;
       gradNorm = c.totalNorm;

@@ -10,7 +10,9 @@ import { registerCoreGradients } from './register-gradients.js';
 import { defaultLogger, silentLogger } from './report/logger.js';
 import { lossCurveSvg } from './report/svg.js';
 import type { EvalRecord, MetricRecord, TrainLogger, TrainRecord } from './report/types.js';
-import { lrMultiplier, type ScheduleKind } from './schedule.js';
+import { checkEarlyStopping, earlyStoppingStep, type EarlyStoppingOptions } from './early-stopping.js';
+import { EpochReader } from './epoch-reader.js';
+import { multiplierOf, resolveSchedule, type LrSchedulerKwargs, type ScheduleKind } from './schedule.js';
 import { NonFiniteLossError, optimizerStep } from './step.js';
 import type { Cursor, DataSource, EvalData, Trainable } from './types.js';
 
@@ -51,13 +53,17 @@ export interface TrainOptions<B> {
   eps?: number;
   /** AdamW decoupled weight decay (default 0.01). */
   weightDecay?: number;
-  /** Learning-rate schedule (default 'constant'). */
+  /** Learning-rate schedule: a transformers `lr_scheduler_type` (default 'constant'). */
   schedule?: ScheduleKind;
+  /** The schedule's extra arguments, transformers' `lr_scheduler_kwargs` (e.g. `{ num_cycles: 2 }`, `{ min_lr_rate: 0.1 }`). */
+  lrSchedulerKwargs?: LrSchedulerKwargs;
   /** Linear warmup steps (default 0). */
   warmupSteps?: number;
+  /** transformers' `warmup_ratio`: warmup over `ceil(totalSteps × warmupRatio)` steps (0 to 1; not with `warmupSteps` > 0). */
+  warmupRatio?: number;
   /** Optimizer steps the schedule spans (default: from `data.batchesPerEpoch` and `epochs`, capped by `maxSteps`). */
   totalSteps?: number;
-  /** Clip gradients to this global L2 norm (default: no clipping). */
+  /** Clip gradients to this global L2 norm (default: no clipping; 0 also means none, as transformers' `max_grad_norm`). */
   maxGradNorm?: number;
   /** Evaluation batches; evaluated at every epoch end and every `evalEvery` steps. */
   evalData?: EvalData<B>;
@@ -73,7 +79,7 @@ export interface TrainOptions<B> {
   checkpointDir?: string;
   /** Write a checkpoint every N optimizer steps (default `saveEvery`); also at every epoch end and when stopping. */
   checkpointEvery?: number;
-  /** Complete checkpoints to keep (default 2). */
+  /** Complete checkpoints to keep (default 2), transformers' `save_total_limit`; `Infinity` keeps them all. */
   keepLast?: number;
   /** Continue from the newest complete checkpoint in `checkpointDir`, if any (default false). */
   resume?: boolean;
@@ -83,8 +89,10 @@ export interface TrainOptions<B> {
   logger?: TrainLogger | false;
   /** Stop after this many optimizer steps in total (counting steps before a resume). */
   maxSteps?: number;
-  /** Stop when the eval loss has not improved by `minDelta` (default 0) for `patience` evaluations. */
-  earlyStopping?: { patience: number; minDelta?: number };
+  /** Report to `logger.onStep` every N optimizer steps with the mean loss over them (transformers' `logging_steps`; default 1). `metrics.jsonl` keeps every step. */
+  loggingSteps?: number;
+  /** Stop when the eval loss has not improved for `patience` evaluations (see {@link EarlyStoppingOptions}). */
+  earlyStopping?: EarlyStoppingOptions;
   /**
    * transformers' `load_best_model_at_end` (metric: eval loss, lower is better): keeps a copy of the
    * variables at the best evaluation (in memory, and in each checkpoint so a resume keeps it) and,
@@ -119,8 +127,8 @@ export interface TrainerState {
   /** The lowest eval loss so far and where (tracked with `loadBestModelAtEnd`; absent in older states). */
   best?: { step: number; epoch: number; loss: number } | null;
   lastEvalStep: number;
-  /** Schedule position: the lr multiplier of the next step is `lrMultiplier(step, schedule)`. */
-  schedule: { kind: ScheduleKind; warmupSteps: number; totalSteps: number | null };
+  /** The schedule: the lr multiplier of the next step is `lrMultiplier(step, { ...schedule, lr })` (`lrSchedulerKwargs` only when given). */
+  schedule: { kind: ScheduleKind; warmupSteps: number; totalSteps: number | null; lrSchedulerKwargs?: LrSchedulerKwargs };
 }
 
 /** The result of {@link train}. */
@@ -151,6 +159,16 @@ const positive = (name: string, x: number | undefined, def: number, allowZero = 
   return v;
 };
 
+/** transformers' `TrainingArguments.get_warmup_steps`: `warmup_steps if warmup_steps > 0 else ceil(num_training_steps * warmup_ratio)`. */
+function warmupFrom(steps: number | undefined, ratio: number | undefined, totalSteps: number | undefined): number {
+  const fixed = positive('warmupSteps', steps, 0, true);
+  if (ratio === undefined) return fixed;
+  if (!(ratio >= 0 && ratio <= 1)) throw new RangeError(`train: warmupRatio must be in [0, 1], got ${ratio}`);
+  if (fixed > 0) throw new RangeError('train: give warmupSteps or warmupRatio, not both');
+  if (totalSteps === undefined) throw new RangeError('train: warmupRatio needs totalSteps (give totalSteps or maxSteps, or a data source with batchesPerEpoch)');
+  return Math.ceil(totalSteps * ratio);
+}
+
 /**
  * Trains `model` with AdamW: epochs of micro-batches, token-normalised gradient accumulation,
  * schedule, clipping, NaN/Inf skipping, periodic evaluation, save callbacks, atomic checkpoints and
@@ -165,14 +183,18 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
   const evalEvery = positive('evalEvery', options.evalEvery, 0, true);
   const saveEvery = positive('saveEvery', options.saveEvery, 0, true);
   const checkpointEvery = positive('checkpointEvery', options.checkpointEvery, saveEvery, true);
-  const keepLast = positive('keepLast', options.keepLast, 2);
+  // transformers' save_total_limit = None keeps every checkpoint: Infinity here
+  const keepLast = options.keepLast === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : positive('keepLast', options.keepLast, 2);
   const maxBad = positive('maxBadStepsInARow', options.maxBadStepsInARow, 5);
   const maxSteps = options.maxSteps === undefined ? undefined : positive('maxSteps', options.maxSteps, 0, true);
+  const loggingSteps = positive('loggingSteps', options.loggingSteps, 1);
   const keepBest = options.loadBestModelAtEnd ?? false;
   if (keepBest && !evalData) throw new RangeError('train: loadBestModelAtEnd needs evalData');
+  if (maxGradNorm !== undefined && !(maxGradNorm >= 0)) throw new RangeError(`train: maxGradNorm must be a number >= 0 (0: no clipping), got ${maxGradNorm}`);
+  if (earlyStopping) checkEarlyStopping(earlyStopping);
   const baseLr = options.lr ?? 1e-3;
   const kind = options.schedule ?? 'constant';
-  const warmupSteps = positive('warmupSteps', options.warmupSteps, 0, true);
+  const kwargs = options.lrSchedulerKwargs;
   const logger = options.logger === false ? silentLogger : (options.logger ?? defaultLogger());
 
   let totalSteps = options.totalSteps;
@@ -181,8 +203,10 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
     for (let e = 0; e < epochs; e++) totalSteps += Math.ceil(data.batchesPerEpoch(e) / accum);
   }
   if (maxSteps !== undefined) totalSteps = totalSteps === undefined ? maxSteps : Math.min(totalSteps, maxSteps);
-  const sched = { kind, warmupSteps, totalSteps };
-  lrMultiplier(warmupSteps, sched); // throws early when linear/cosine lack totalSteps
+  const warmupSteps = warmupFrom(options.warmupSteps, options.warmupRatio, totalSteps);
+  // One clear error before anything is allocated: an unknown kind, a missing totalSteps, a bad keyword.
+  const sched = resolveSchedule({ kind, warmupSteps, totalSteps, lr: baseLr, lrSchedulerKwargs: kwargs });
+  const scheduleRecord = { kind, warmupSteps, totalSteps: totalSteps ?? null, ...(kwargs && Object.keys(kwargs).length ? { lrSchedulerKwargs: kwargs } : {}) };
 
   const variables = model.trainableVariables();
   const names = new Set<string>();
@@ -206,7 +230,7 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
       bestEvalLoss: null,
       evalsWithoutImprovement: 0,
       lastEvalStep: -1,
-      schedule: { kind, warmupSteps, totalSteps: totalSteps ?? null },
+      schedule: scheduleRecord,
     };
     let resumedFrom: string | null = null;
     let bestVariables: Awaited<ReturnType<typeof snapshotVariables>> | null = null;
@@ -229,7 +253,7 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
         resumedFrom = lastCheckpoint = found;
         // The schedule follows this call's options (as transformers rebuilds its scheduler from the
         // current arguments on resume); the state records the one in use from here on.
-        const used = { kind, warmupSteps, totalSteps: totalSteps ?? null };
+        const used = scheduleRecord;
         if (JSON.stringify(st.schedule) !== JSON.stringify(used)) {
           logger.log(`learning-rate schedule differs from the checkpoint's (${JSON.stringify(st.schedule)}): using ${JSON.stringify(used)}`);
         }
@@ -288,10 +312,10 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
         bestVariables = await snapshotVariables(variables);
       }
       if (earlyStopping) {
-        if (Number.isFinite(e.loss) && (st.bestEvalLoss === null || e.loss < st.bestEvalLoss - (earlyStopping.minDelta ?? 0))) {
-          st.bestEvalLoss = e.loss;
-          st.evalsWithoutImprovement = 0;
-        } else if (++st.evalsWithoutImprovement >= earlyStopping.patience) {
+        const r = earlyStoppingStep(st, e.loss, earlyStopping);
+        st.bestEvalLoss = r.bestEvalLoss;
+        st.evalsWithoutImprovement = r.evalsWithoutImprovement;
+        if (r.stop && !stopEarly) {
           stopEarly = true;
           logger.log(`early stopping: eval loss has not improved for ${st.evalsWithoutImprovement} evaluations (best ${st.bestEvalLoss})`);
         }
@@ -311,6 +335,40 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
     options.signal?.addEventListener('abort', onAbort);
     if (options.signal?.aborted) stopRequested = true;
 
+    // Why training must stop now (checked before each step), or null.
+    const stopNow = (): TrainResult['stopReason'] | null =>
+      maxSteps !== undefined && st.step >= maxSteps ? 'maxSteps' : stopEarly ? 'earlyStopping' : stopRequested ? 'interrupted' : null;
+    /**
+     * What follows a step (or an epoch's end without one), in this order: evaluations, the epoch's
+     * end, `onSave`, then the checkpoint, which so records the step with everything it was due
+     * (a resume from it never has to redo an evaluation or a save of that step).
+     */
+    const afterStep = async (epoch: number, stepped: boolean, epochEnded: boolean) => {
+      if (stepped && evalEvery > 0 && st.step % evalEvery === 0) await runEval(epoch);
+      if (epochEnded && (options.evalAtEpochEnd ?? true)) await runEval(epoch);
+      if (epochEnded) logger.onEpoch({ epoch, step: st.step });
+      const stopping = stepped && stopNow() !== null;
+      const reason: SaveInfo['reason'] | null = stepped && saveEvery > 0 && st.step % saveEvery === 0 ? 'steps' : epochEnded ? 'epoch' : stopping ? 'final' : null;
+      if (reason) await save(reason, epoch);
+      if (epochEnded || stopping || (stepped && checkpointEvery > 0 && st.step % checkpointEvery === 0)) await checkpoint();
+    };
+    // The mean loss of the non-skipped steps in (step − loggingSteps, step] (transformers' logged "loss").
+    const loggedLoss = (rec: TrainRecord): number | null => {
+      if (loggingSteps === 1) return rec.loss;
+      let sum = 0;
+      let n = 0;
+      for (let i = st.metrics.length - 1; i >= 0; i--) {
+        const m = st.metrics[i]!;
+        if (m.type !== 'train') continue;
+        if (m.step <= rec.step - loggingSteps) break;
+        if (m.loss !== null) {
+          sum += m.loss;
+          n++;
+        }
+      }
+      return n > 0 ? sum / n : null;
+    };
+
     let stopReason: TrainResult['stopReason'] = 'completed';
     const started = performance.now();
     let stepsThisRun = 0;
@@ -318,41 +376,24 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
     try {
       outer: while (st.cursor.epoch < epochs) {
         const epoch = st.cursor.epoch;
-        const it = data.batches(st.cursor)[Symbol.iterator]();
-        let epochEnded = false;
-        while (!epochEnded) {
-          if (maxSteps !== undefined && st.step >= maxSteps) {
-            stopReason = 'maxSteps';
+        const reader = new EpochReader(data, st.cursor);
+        for (;;) {
+          const stop = stopNow();
+          if (stop) {
+            stopReason = stop;
             break outer;
           }
-          if (stopEarly) {
-            stopReason = 'earlyStopping';
-            break outer;
+          const { batches: window, cursor, epochEnded } = reader.next(accum);
+          if (window.length === 0) {
+            // the epoch ended without a step (nothing was left of it)
+            st.cursor = { epoch: epoch + 1, position: 0 };
+            await afterStep(epoch, false, true);
+            break;
           }
-          if (stopRequested) {
-            stopReason = 'interrupted';
-            break outer;
-          }
-          const window: B[] = [];
-          let cursor = st.cursor;
-          while (window.length < accum) {
-            const r = it.next();
-            if (r.done) {
-              epochEnded = true;
-              break;
-            }
-            window.push(r.value.batch);
-            cursor = r.value.next;
-            if (cursor.epoch !== epoch) {
-              epochEnded = true;
-              break;
-            }
-          }
-          if (window.length === 0) break;
 
           const dropoutSeed = rng.int32() >>> 0;
           model.setDropoutSeed?.(dropoutSeed);
-          const lr = baseLr * lrMultiplier(st.step, sched);
+          const lr = baseLr * multiplierOf(st.step, sched);
           const tensorsBefore = debug ? tf.memory().numTensors : 0;
           const t0 = performance.now();
           const r = await optimizerStep(model, optimizer, window, { lr, maxGradNorm });
@@ -383,38 +424,27 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
             skipped: r.skipped,
           };
           await record(rec);
-          logger.onStep({
-            ...rec,
-            totalSteps,
-            tokensPerSecond: seconds > 0 ? r.tokens / seconds : 0,
-            elapsedSeconds: (performance.now() - started) / 1000,
-            stepsThisRun,
-            skippedSteps: st.skippedSteps,
-          });
-          if (st.badStepsInARow >= maxBad) throw new NonFiniteLossError(st.step, st.badStepsInARow);
-          if (evalEvery > 0 && st.step % evalEvery === 0) await runEval(epoch);
-          if (saveEvery > 0 && st.step % saveEvery === 0) await save('steps', epoch);
-          if (!epochEnded && checkpointEvery > 0 && st.step % checkpointEvery === 0) await checkpoint();
-          if (stopEarly) {
-            stopReason = 'earlyStopping';
-            // On the epoch's last step the epoch still ends (its eval, callbacks, checkpoint), as transformers'
-            // Trainer runs on_epoch_end before it stops.
-            if (epochEnded) break;
-            break outer;
+          if (st.step % loggingSteps === 0) {
+            logger.onStep({
+              ...rec,
+              loss: loggedLoss(rec),
+              totalSteps,
+              tokensPerSecond: seconds > 0 ? r.tokens / seconds : 0,
+              elapsedSeconds: (performance.now() - started) / 1000,
+              stepsThisRun,
+              skippedSteps: st.skippedSteps,
+            });
           }
+          if (st.badStepsInARow >= maxBad) throw new NonFiniteLossError(st.step, st.badStepsInARow);
+          // An early stop on the epoch's last step still ends the epoch (its eval, save, checkpoint),
+          // as transformers' Trainer runs on_epoch_end before it stops.
+          await afterStep(epoch, true, epochEnded);
+          if (epochEnded) break;
           await new Promise<void>((resolve) => setImmediate(resolve)); // lets SIGINT / abort arrive
         }
-        // the epoch is over
-        st.cursor = { epoch: epoch + 1, position: 0 };
-        if (options.evalAtEpochEnd ?? true) await runEval(epoch);
-        logger.onEpoch({ epoch, step: st.step });
-        await save('epoch', epoch);
-        await checkpoint();
-        if (stopEarly) {
-          stopReason = 'earlyStopping';
-          break;
-        }
       }
+      // An early stop on the last epoch's last step ended that epoch, then the loop.
+      if (stopReason === 'completed' && stopEarly) stopReason = 'earlyStopping';
       if (stopReason !== 'completed') {
         await save('final', lastStepEpoch);
         await checkpoint();

@@ -32,7 +32,9 @@ export interface CursorBatch<B> {
 /**
  * A resumable source of training batches. `@conifer/dolly-data`'s `BatchSampler` fits as is.
  * `batches(from)` yields the batches of epoch `from.epoch` starting at `from.position`, through
- * the end of that epoch (and no further), each with the cursor after it.
+ * the end of that epoch (and no further), each with the cursor after it. The epoch ends where the
+ * iterator ends or where a cursor points into the next epoch, whichever comes first (the trainer
+ * reads one batch ahead, so either way it knows an epoch's last step before taking it).
  */
 export interface DataSource<B> {
   batches(from: Cursor): Iterable<CursorBatch<B>>;

@@ -61,22 +61,22 @@ describe('train: option validation (one clear error, nothing allocated)', () => 
     model.dispose();
   });
 
-  it('an unknown schedule is refused before the first step', async () => {
+  it('an unknown schedule is refused before the first step (reduce_lr_on_plateau: transformers has it, this package does not)', async () => {
     const model = new ToyModel(3, 'sched');
     const w0 = model.w.dataSync().slice();
     const before = tf.memory().numTensors;
     // @ts-expect-error not a ScheduleKind
-    await expect(train({ model, data: toyData(20), schedule: 'polynomial', logger: false })).rejects.toThrow(/^unknown schedule 'polynomial'$/);
+    await expect(train({ model, data: toyData(20), schedule: 'reduce_lr_on_plateau', logger: false })).rejects.toThrow(/^unknown schedule 'reduce_lr_on_plateau'$/);
     // @ts-expect-error not a ScheduleKind
-    expect(() => lrMultiplier(3, { kind: 'polynomial', totalSteps: 10 })).toThrow(RangeError);
+    expect(() => lrMultiplier(3, { kind: 'reduce_lr_on_plateau', totalSteps: 10 })).toThrow(RangeError);
     // named even during warmup and without totalSteps (a source with no batchesPerEpoch), not "needs totalSteps"
     // @ts-expect-error not a ScheduleKind
-    expect(() => lrMultiplier(1, { kind: 'polynomial', warmupSteps: 5 })).toThrow(/^unknown schedule 'polynomial'$/);
+    expect(() => lrMultiplier(1, { kind: 'reduce_lr_on_plateau', warmupSteps: 5 })).toThrow(/^unknown schedule 'reduce_lr_on_plateau'$/);
     // @ts-expect-error not a ScheduleKind
-    expect(() => lrMultiplier(7, { kind: 'polynomial' })).toThrow(/^unknown schedule 'polynomial'$/);
+    expect(() => lrMultiplier(7, { kind: 'reduce_lr_on_plateau' })).toThrow(/^unknown schedule 'reduce_lr_on_plateau'$/);
     const noEpochs = { batches: (c: Cursor) => toyData(20).batches(c) };
     // @ts-expect-error not a ScheduleKind
-    await expect(train({ model, data: noEpochs, schedule: 'polynomial', logger: false })).rejects.toThrow(/^unknown schedule 'polynomial'$/);
+    await expect(train({ model, data: noEpochs, schedule: 'reduce_lr_on_plateau', logger: false })).rejects.toThrow(/^unknown schedule 'reduce_lr_on_plateau'$/);
     expect(tf.memory().numTensors).toBe(before);
     expect(model.w.dataSync()).toEqual(w0);
     model.dispose();

@@ -1,0 +1,66 @@
+/**
+ * Early stopping on the eval loss (lower is better). `threshold` is transformers'
+ * `EarlyStoppingCallback(early_stopping_patience, early_stopping_threshold)`; `minDelta` is Keras's
+ * `EarlyStopping(patience, min_delta)`. They differ in the reference an evaluation is compared with.
+ */
+export interface EarlyStoppingOptions {
+  /** Stop after this many evaluations in a row without an improvement (an integer >= 1). */
+  patience: number;
+  /**
+   * transformers' `early_stopping_threshold` (default 0): an evaluation improves when its loss is
+   * below the best so far by more than this; the best so far moves on every lower loss (transformers'
+   * `state.best_metric`), even one that did not count as an improvement.
+   */
+  threshold?: number;
+  /**
+   * Keras's `min_delta`: an evaluation improves when its loss is below the reference by more than
+   * this; the reference moves only on such an improvement. Give `threshold` or `minDelta`, not both
+   * (with neither, or either at 0, the two agree).
+   */
+  minDelta?: number;
+}
+
+/** What early stopping keeps between evaluations (in the trainer's checkpointed state). */
+export interface EarlyStoppingState {
+  /** The reference loss (null before the first finite evaluation). */
+  bestEvalLoss: number | null;
+  evalsWithoutImprovement: number;
+}
+
+/** Throws a RangeError naming the first bad field. */
+export function checkEarlyStopping(o: EarlyStoppingOptions): void {
+  if (!Number.isInteger(o.patience) || o.patience < 1) throw new RangeError(`train: earlyStopping.patience must be an integer >= 1, got ${o.patience}`);
+  for (const key of ['threshold', 'minDelta'] as const) {
+    const v = o[key];
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new RangeError(`train: earlyStopping.${key} must be a finite number >= 0, got ${v}`);
+  }
+  if (o.threshold !== undefined && o.minDelta !== undefined) {
+    throw new RangeError('train: earlyStopping takes threshold (transformers) or minDelta (Keras), not both');
+  }
+}
+
+/**
+ * The state after an evaluation with eval loss `loss`, and whether to stop. A non-finite loss is
+ * never an improvement and never the best. transformers (`EarlyStoppingCallback.check_metric_value`,
+ * with `state.best_metric` updated afterwards by `Trainer._determine_best_metric`):
+ * `improved = best is None or (loss < best and abs(loss − best) > threshold)`, then
+ * `best = loss if loss < best`; Keras: `improved = loss < best − min_delta`, `best = loss if improved`.
+ */
+export function earlyStoppingStep(st: EarlyStoppingState, loss: number, o: EarlyStoppingOptions): EarlyStoppingState & { stop: boolean } {
+  const best = st.bestEvalLoss;
+  let improved: boolean;
+  let nextBest = best;
+  if (!Number.isFinite(loss)) improved = false;
+  else if (best === null) {
+    improved = true;
+    nextBest = loss;
+  } else if (o.minDelta !== undefined) {
+    improved = loss < best - o.minDelta;
+    if (improved) nextBest = loss;
+  } else {
+    improved = loss < best && Math.abs(loss - best) > (o.threshold ?? 0);
+    if (loss < best) nextBest = loss;
+  }
+  const evalsWithoutImprovement = improved ? 0 : st.evalsWithoutImprovement + 1;
+  return { bestEvalLoss: nextBest, evalsWithoutImprovement, stop: evalsWithoutImprovement >= o.patience };
+}
