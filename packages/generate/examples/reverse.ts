@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { generate, generateText, streamText, type Seq2Seq, type TextTokenizer } from '@conifer/generate';
+import { generate, generateText, logSoftmax, streamGenerate, streamText, type Seq2Seq, type TextTokenizer } from '@conifer/generate';
 
 const VOCAB = 28; // 0 = pad / decoder start, 1 = </s>, 2..27 = 'a'..'z'
 const tokenizer: TextTokenizer = {
@@ -69,6 +69,14 @@ export async function main(log: (line: string) => void = console.log): Promise<v
   const pieces: string[] = [];
   for await (const piece of streamText(reverser, tokenizer, 'larch', { ...t5, maxNewTokens: 10 })) pieces.push(piece);
   log(`stream: ${JSON.stringify(pieces)}`);
+
+  // A stream's return value (the final next()) is generate's output: here with the scores of every step.
+  const stream = streamGenerate(reverser, abc, { ...t5, maxNewTokens: 10, outputScores: true });
+  const tokens: number[] = [];
+  let next = await stream.next();
+  for (; !next.done; next = await stream.next()) tokens.push(next.value);
+  const logProbs = next.value.scores!.map((step, t) => logSoftmax(step[0]!)[tokens[t]!]!.toFixed(4));
+  log(`tokens: ${JSON.stringify(tokens)}  log-probs: ${logProbs.join(',')}`);
   log(`tensors left: ${tf.memory().numTensors}`);
 }
 

@@ -21,9 +21,7 @@ export async function generate<Enc, Cache>(
 ): Promise<GenerateOutput> {
   const o = resolveOptions(withModelDefaults(model, options));
   return withEncoded(model, inputs, o, async (decoder, batch, encoderIds) => {
-    const record: StepRecord = {};
-    if (o.outputScores) record.scores = [];
-    if (o.outputLogits) record.logits = [];
+    const record = stepRecord(o);
     if (o.numBeams > 1) {
       const { sequences, scores, beamIndices } = await beamSearch(decoder, batch, o, record, encoderIds);
       const out: GenerateOutput = { sequences, sequencesScores: scores, ...record };
@@ -40,15 +38,25 @@ export async function generate<Enc, Cache>(
 
 /**
  * Streams the new tokens of one sequence (greedy or sampled; batch of one prompt) as they are decoded:
- * the decoder start token is not yielded, the final EOS is. Breaking out of the loop frees everything.
+ * the decoder start token is not yielded, the final EOS is. As transformers' `generate(streamer=...)`, which
+ * hands the streamer each token and still returns its full output: once the last token is yielded, the
+ * generator returns what `generate` returns for this prompt and these options (`{ sequences }`, with `scores`
+ * and `logits` when `outputScores` / `outputLogits` ask for them; read it from the final `next()`). Beams,
+ * `numReturnSequences` > 1 and several prompts are refused, as transformers refuses a streamer with beam search
+ * and its `TextStreamer` a batch of more than one row. Breaking out of the loop frees everything (and there is
+ * then no return value).
+ *
+ * @throws GenerationOptionsError (on the first `next()`) listing every invalid option.
  */
 export async function* streamGenerate<Enc, Cache>(
   model: Seq2Seq<Enc, Cache>,
   inputs: GenerateInputs,
   options: GenerateOptions = {},
-): AsyncGenerator<number, void, void> {
+): AsyncGenerator<number, GenerateOutput, void> {
   const o = resolveOptions(withModelDefaults(model, options));
   const problems: string[] = [];
+  // transformers `_validate_generation_mode`: "`streamer` cannot be used with beam search (yet!)"; `TextStreamer.put`:
+  // "TextStreamer only supports batch size 1" (sampled return sequences are rows of that batch).
   if (o.numBeams !== 1) problems.push('streamGenerate decodes greedily or by sampling: `numBeams` must be 1');
   if (o.numReturnSequences !== 1) problems.push('streamGenerate yields one sequence: `numReturnSequences` must be 1');
   const rows = Array.isArray(inputs.inputIds) ? inputs.inputIds.length : inputs.inputIds.shape[0];
@@ -61,17 +69,27 @@ export async function* streamGenerate<Enc, Cache>(
     const encoderIds = await encoderInputIds(inputs, ids, o);
     enc = model.encode(ids, mask);
     decoder = new Decoder(model, enc, o.useCache, o.signal);
+    const record = stepRecord(o);
     const sequences: number[][] = [];
     let step = 0;
-    for await (const tokens of sampleSteps(decoder, 1, o, sequences, {}, encoderIds)) {
+    for await (const tokens of sampleSteps(decoder, 1, o, sequences, record, encoderIds)) {
       o.onToken?.(tokens, step++);
       yield tokens[0] as number;
     }
+    return { sequences, ...record };
   } finally {
     decoder?.dispose();
     if (enc !== undefined) model.disposeEncoder(enc);
     for (const t of owned) t.dispose();
   }
+}
+
+/** The per-step rows `outputScores` / `outputLogits` ask for, empty until decoding fills them. */
+function stepRecord(o: ResolvedOptions): StepRecord {
+  const record: StepRecord = {};
+  if (o.outputScores) record.scores = [];
+  if (o.outputLogits) record.logits = [];
+  return record;
 }
 
 /** Encodes the prompts, repeats the encoder state per beam / sampled sequence, runs `body`, frees it all. */

@@ -1,7 +1,7 @@
 import { generate, streamGenerate } from './generate.js';
 import { resolveOptions, withModelDefaults } from './options.js';
 import { hitsStopString } from './sample-search.js';
-import type { GenerateOptions, Seq2Seq, TextTokenizer } from './types.js';
+import type { GenerateOptions, GenerateOutput, Seq2Seq, TextTokenizer } from './types.js';
 
 /**
  * Prompts → texts: encodes each prompt with `tokenizer`, pads the batch on the right with the pad id
@@ -29,20 +29,24 @@ export async function generateText<Enc, Cache>(
 /**
  * One prompt → its continuation, streamed: yields the new text after each decoded token (the difference
  * between the decoded prefix and what was already yielded; empty deltas are skipped). Greedy or sampling.
+ * Returns, after the last piece, what `streamGenerate` returns: `generate`'s output for the prompt's ids
+ * (`sequences`, and `scores` / `logits` with `outputScores` / `outputLogits`).
  */
 export async function* streamText<Enc, Cache>(
   model: Seq2Seq<Enc, Cache>,
   tokenizer: TextTokenizer,
   prompt: string,
   options: GenerateOptions = {},
-): AsyncGenerator<string, void, void> {
+): AsyncGenerator<string, GenerateOutput, void> {
   const opts = withTokenizer(model, options, tokenizer);
   const o = resolveOptions(withModelDefaults(model, opts));
   const inputIds = [Array.from(tokenizer.encode(prompt))];
   const tokens: number[] = [];
+  const done: { value?: GenerateOutput } = {};
   let shown = '';
-  for await (const token of streamGenerate(model, { inputIds, attentionMask: [inputIds[0]!.map(() => 1)] }, opts)) {
-    if (o.eosTokenIds.includes(token)) break;
+  for await (const token of keepingReturn(streamGenerate(model, { inputIds, attentionMask: [inputIds[0]!.map(() => 1)] }, opts), done)) {
+    // An EOS is the stream's last token (one row: it ends the row and so the loop); it has no text.
+    if (o.eosTokenIds.includes(token)) continue;
     tokens.push(token);
     const text = tokenizer.decode(tokens);
     // Hold back a trailing replacement char (half of a multi-byte character) until it completes.
@@ -51,6 +55,12 @@ export async function* streamText<Enc, Cache>(
     shown = text;
     if (delta.length > 0) yield delta;
   }
+  return done.value as GenerateOutput;
+}
+
+/** `gen`'s items; its return value lands in `into.value` (`for await` drops it). Leaving early returns `gen` too (`yield*`). */
+async function* keepingReturn<T, R>(gen: AsyncGenerator<T, R, void>, into: { value?: R }): AsyncGenerator<T, void, void> {
+  into.value = yield* gen;
 }
 
 /** `options` with the text function's tokenizer for `stopStrings`, the caller's or the model's `stop_strings` (unless the caller gave one). */

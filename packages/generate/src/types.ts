@@ -142,10 +142,11 @@ export interface GenerateOptions {
    * stopping criteria to every continuation). Needs `tokenizer` (`generateText` and `streamText` pass theirs).
    */
   stopStrings?: string[];
-  /** Return the processed scores of every step (`GenerateOutput.scores`; transformers' `output_scores`). Default false. */
+  /** Return the processed scores of every step (`GenerateOutput.scores`; transformers' `output_scores`). Default false.
+   *  `streamGenerate` / `streamText` return them as the generator's return value, after the last token. */
   outputScores?: boolean;
   /** Return the raw logits of every step, before any processor (`GenerateOutput.logits`; transformers'
-   *  `output_logits`). Default false. */
+   *  `output_logits`). Default false. `streamGenerate` / `streamText` return them as the generator's return value. */
   outputLogits?: boolean;
   /** The tokenizer `stopStrings` decodes with (transformers' `tokenizer=` argument of `generate`). */
   tokenizer?: TextTokenizer;

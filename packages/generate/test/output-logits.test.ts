@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { argmax, generate, logSoftmax, resolveOptions } from '../src/index.js';
+import { argmax, generate, logSoftmax, resolveOptions, streamGenerate } from '../src/index.js';
 import { TinyTransformer } from './fakes.js';
 import { MiniT5 } from './mini-t5.js';
 
@@ -70,6 +70,24 @@ describe('outputLogits on the golden ul2-tiny case', () => {
       expect(pen.scores![0]![b]![0]).not.toBe(pen.logits![0]![b]![0]);
       expect(pen.scores![0]![b]![0]).toBe(Math.fround(pen.logits![0]![b]![0]! < 0 ? pen.logits![0]![b]![0]! * Math.fround(1.3) : pen.logits![0]![b]![0]! / Math.fround(1.3)));
     }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('streamGenerate returns the same: the padded prompt alone streams its golden tokens, then generate\'s logits and scores', async () => {
+    // transformers `_sample` with a streamer: `streamer.put(next_tokens)` each step, and the same `scores` / `logits` returned.
+    const before = tf.memory().numTensors;
+    const prompt = { inputIds: [c.input_ids[1]!], attentionMask: [c.attention_mask[1]!] };
+    const o = { ...T5, maxNewTokens: c.greedy.max_new_tokens, outputLogits: true, outputScores: true };
+    const stream = streamGenerate(model, prompt, o);
+    const tokens: number[] = [];
+    let r = await stream.next();
+    for (; !r.done; r = await stream.next()) tokens.push(r.value);
+    const golden = c.greedy.output[1]!;
+    expect(tokens).toEqual(golden.slice(1, golden.indexOf(1, 1) + 1)); // to its EOS
+    expect(r.value).toEqual(await generate(model, prompt, o));
+    expect(r.value.logits).toHaveLength(tokens.length);
+    expect(relErr(r.value.logits![0]![0]!, first[1]!)).toBeLessThan(1e-5);
+    expect(r.value.scores).toEqual(r.value.logits); // no processor
     expect(tf.memory().numTensors).toBe(before);
   });
 
