@@ -1,9 +1,10 @@
-export { DTYPE_BYTES, type Dtype, isDtype, numElements } from './dtypes.js';
+export { DTYPE_BITS, DTYPE_BYTES, type Dtype, isDtype, numElements } from './dtypes.js';
 export { SafetensorsError } from './errors.js';
 export { MAX_HEADER_BYTES, parseHeader, readHeaderLength, type SafetensorsHeader, type TensorInfo } from './header.js';
 export { SafetensorsFile, readSafetensorsFile, type RawTensor } from './file.js';
 export { parseSafetensors } from './buffer.js';
 export { encodeHeader, serializeSafetensors, type TensorToWrite } from './serialize.js';
+export { sortTensorsForSave } from './order.js';
 export { writeSafetensorsFile, type TensorSource } from './stream-write.js';
 export { decodeFloatsInto, type FloatDtype, halfToFloat, toFloat32, toInt32, float32ToBf16Bits, float32ToF16Bits } from './convert.js';
 export { writeAtomic, writeFileAtomic } from './atomic.js';

@@ -1,6 +1,7 @@
 import { writeAtomic } from './atomic.js';
 import type { Dtype } from './dtypes.js';
 import { SafetensorsError } from './errors.js';
+import { sortTensorsForSave } from './order.js';
 import { encodeHeader } from './serialize.js';
 
 /** One tensor of {@link writeSafetensorsFile}: dtype, shape, and its little-endian bytes, produced when it is written. */
@@ -13,13 +14,15 @@ export interface TensorSource {
 }
 
 /**
- * Writes a safetensors file tensor by tensor, in the given order: the header first (it needs only
- * dtypes and shapes), then each tensor's bytes as its `bytes()` produces them — for files larger
- * than memory allows to assemble at once (a 5 GB shard). Atomic: a temporary file renamed into
- * place once complete and fsynced; a `bytes()` that throws or returns the wrong length leaves
- * nothing behind.
+ * Writes a safetensors file tensor by tensor: the header first (it needs only dtypes and shapes), then
+ * each tensor's bytes as its `bytes()` produces them — for files larger than memory allows to assemble
+ * at once (a 5 GB shard). The bytes are those of {@link serializeSafetensors} (and Python's `save_file`):
+ * tensors laid out in {@link sortTensorsForSave}'s order, whatever the order given, and each `bytes()`
+ * called once, in that order. Atomic: a temporary file renamed into place once complete and fsynced; a
+ * `bytes()` that throws or returns the wrong length leaves nothing behind.
  */
-export async function writeSafetensorsFile(path: string, tensors: readonly TensorSource[], metadata?: Record<string, string>): Promise<void> {
+export async function writeSafetensorsFile(path: string, given: readonly TensorSource[], metadata?: Record<string, string> | null): Promise<void> {
+  const tensors = sortTensorsForSave(given);
   const { bytes: header, sizes } = encodeHeader(tensors.map((t) => [t.name, t] as const), metadata);
   await writeAtomic(path, async (handle) => {
     let at = 0;

@@ -15,7 +15,7 @@ describe('writeSafetensorsFile: tensor by tensor, atomic', () => {
   const b = new Int32Array([7, -8]);
   const c = new Uint16Array([0x3c00, 0xc000, 0x7c00]);
 
-  it('writes the same bytes as serializeSafetensors for the same (sorted) order; each producer is called once, in order', async () => {
+  it('writes the same bytes as serializeSafetensors; each producer is called once, in order', async () => {
     const calls: string[] = [];
     const path = join(dir, 'same.safetensors');
     await writeSafetensorsFile(path, [
@@ -28,14 +28,14 @@ describe('writeSafetensorsFile: tensor by tensor, atomic', () => {
     expect(Buffer.compare(readFileSync(path), Buffer.from(want))).toBe(0);
   });
 
-  it('keeps the given order (not sorted) and reads back', async () => {
+  it('lays tensors out in save_file\'s order (dtype, then name), not the order given, and reads back', async () => {
     const path = join(dir, 'order.safetensors');
     await writeSafetensorsFile(path, [
       { name: 'z', dtype: 'I32', shape: [2], bytes: () => bytesOf(b) },
       { name: 'a', dtype: 'F32', shape: [6], bytes: () => bytesOf(a) },
     ]);
     const { tensors } = await readSafetensorsFile(path);
-    expect([...tensors.keys()]).toEqual(['z', 'a']); // file order of the data
+    expect([...tensors.keys()]).toEqual(['a', 'z']); // file order of the data: F32 before I32
     expect([...new Float32Array(tensors.get('a')!.data.slice().buffer)]).toEqual([...a]);
     expect(tensors.get('z')!.shape).toEqual([2]);
   });
