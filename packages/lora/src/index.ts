@@ -14,6 +14,7 @@ export { FloatLinear } from './float-linear.js';
 export { LoraLinear, type LoraLinearOptions, peftKey } from './lora-linear.js';
 export { DEFAULT_ADAPTER_NAME, LoraAdapter, type LoraAdapterOptions, adapterVariableName } from './lora-adapter.js';
 export { LoraModel } from './lora-model.js';
+export { BASE_ADAPTER_NAME } from './mixed-batch.js';
 export { type AddWeightedAdapterOptions, COMBINATION_TYPES, type CombinationType } from './weighted-adapter.js';
 export type { MajoritySignMethod } from './merge-utils.js';
 export { injectLora, loadAdapter } from './load-adapter.js';

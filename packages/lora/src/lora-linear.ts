@@ -4,6 +4,7 @@ import seedrandom from 'seedrandom';
 import { FloatLinear } from './float-linear.js';
 import { DEFAULT_ADAPTER_NAME, LoraAdapter, type LoraAdapterOptions, checkAdapterName, peftKey } from './lora-adapter.js';
 import { loraDeltaWebGPU } from './lora-webgpu.js';
+import { type AdapterNamesBatch, BASE_ADAPTER_NAME } from './mixed-batch.js';
 import type { Linear } from './types.js';
 
 export { peftKey };
@@ -51,6 +52,8 @@ export class LoraLinear implements Linear {
   private active: string[];
   private merged: FloatLinear | null = null;
   private mergedNames: string[] = [];
+  /** The running mixed batch (PEFT's `adapter_names` forward argument), or null. */
+  private mixedBatch: AdapterNamesBatch | null = null;
   /** One stream for the layer, as PEFT's dropouts all draw from torch's generator: each active adapter draws in turn. */
   private dropoutRng: seedrandom.StatefulPRNG<seedrandom.State.Arc4>;
 
@@ -189,6 +192,7 @@ export class LoraLinear implements Linear {
   }
 
   apply(x: tf.Tensor): tf.Tensor {
+    if (this.mixedBatch) return this.applyMixed(x, this.mixedBatch);
     // Disabled: the base alone, merged or not (PEFT's forward with disabled adapters unmerges and runs the base).
     if (!this.adapterEnabled) return this.base.apply(x);
     if (this.merged) {
@@ -202,24 +206,71 @@ export class LoraLinear implements Linear {
       const p = this.training ? a.loraDropout : 0;
       return { a, p, seed: p > 0 ? this.dropoutRng.int32() : 0 };
     });
+    return tf.tidy(() => this.addDeltas(this.base.apply(x), x, draws));
+  }
+
+  /** y + each adapter's delta on x (y = base(x), any leading shape): the fused kernels on webgpu, tensor ops elsewhere. */
+  private addDeltas(y: tf.Tensor, x: tf.Tensor, draws: ReadonlyArray<{ a: LoraAdapter; p: number; seed: number }>): tf.Tensor {
+    const x2 = tf.reshape(x, [-1, this.inFeatures]); // (N, in)
+    if (tf.getBackend() === 'webgpu') {
+      // 2 kernels forward, 4 backward per adapter, instead of ~7 and ~10 tensor ops (lora-webgpu.ts);
+      // several active adapters: each call adds its delta to the previous sum.
+      let y2 = tf.reshape(y, [-1, this.outFeatures]) as tf.Tensor2D; // (N, out)
+      for (const { a, p, seed } of draws) y2 = loraDeltaWebGPU(y2, x2 as tf.Tensor2D, a.loraA, a.loraB, a.scaling, p, seed);
+      return tf.reshape(y2, y.shape);
+    }
+    let out = y;
+    for (const { a, p, seed } of draws) {
+      const d = p > 0 ? dropout(x2, p, seed) : x2; // the mask is drawn on the device (@conifer/dropout)
+      const delta = a.adapterPath(d, a.loraA, a.loraB); // (N, out)
+      out = tf.add(out, tf.reshape(delta, y.shape));
+    }
+    return out;
+  }
+
+  /**
+   * PEFT's `Linear.forward` with `adapter_names`: `_check_forward_args` (the rows split into one group
+   * per name, nothing merged), then a disabled layer runs its base, else `_mixed_batch_forward` — base(x)
+   * for every row, plus, for each name this layer has, that adapter's delta on its rows alone
+   * (`"__base__"` and names the layer lacks add nothing). Inference only: refused in training mode.
+   */
+  private applyMixed(x: tf.Tensor, batch: AdapterNamesBatch): tf.Tensor {
+    const plan = batch.plan(x.shape.slice(0, -1).reduce((m, d) => m * d, 1), x.shape, this.path); // rows: every dim but the last
+    if (this.merged) {
+      throw new Error(`LoRA layer ${this.path}: cannot run with adapter names while adapters are merged (${this.mergedNames.join(', ')}); unmerge() first`);
+    }
+    if (this.training) throw new Error(`LoRA layer ${this.path}: adapter names are for inference only; call eval() first`);
+    if (!this.adapterEnabled) return this.base.apply(x);
+    const draw = (name: string) => {
+      const a = this.byName.get(name);
+      return a && name !== BASE_ADAPTER_NAME ? [{ a, p: 0, seed: 0 }] : [];
+    };
+    if (plan.single !== null) {
+      const draws = draw(plan.single);
+      return draws.length ? tf.tidy(() => this.addDeltas(this.base.apply(x), x, draws)) : this.base.apply(x);
+    }
     return tf.tidy(() => {
       const y = this.base.apply(x); // (..., out)
+      const y2 = tf.reshape(y, [-1, this.outFeatures]); // (N, out)
       const x2 = tf.reshape(x, [-1, this.inFeatures]); // (N, in)
-      if (tf.getBackend() === 'webgpu') {
-        // 2 kernels forward, 4 backward per adapter, instead of ~7 and ~10 tensor ops (lora-webgpu.ts);
-        // several active adapters: each call adds its delta to the previous sum.
-        let y2 = tf.reshape(y, [-1, this.outFeatures]) as tf.Tensor2D; // (N, out)
-        for (const { a, p, seed } of draws) y2 = loraDeltaWebGPU(y2, x2 as tf.Tensor2D, a.loraA, a.loraB, a.scaling, p, seed);
-        return tf.reshape(y2, y.shape);
-      }
-      let out = y;
-      for (const { a, p, seed } of draws) {
-        const d = p > 0 ? dropout(x2, p, seed) : x2; // the mask is drawn on the device (@conifer/dropout)
-        const delta = a.adapterPath(d, a.loraA, a.loraB); // (N, out)
-        out = tf.add(out, tf.reshape(delta, y.shape));
-      }
-      return out;
+      // Each group's rows: base rows as they are, an adapter's rows + its delta on them alone.
+      const parts = plan.groups.map(({ name, index }) => {
+        const yg = tf.gather(y2, index); // (n, out)
+        const draws = draw(name);
+        return draws.length ? this.addDeltas(yg, tf.gather(x2, index), draws) : yg;
+      });
+      return tf.reshape(tf.gather(tf.concat(parts, 0), plan.inverse), y.shape); // back in row order
     });
+  }
+
+  /** PEFT's `adapter_names` of the running mixed batch ({@link LoraModel.withAdapterNames}), or null. */
+  get adapterNames(): readonly string[] | null {
+    return this.mixedBatch?.names ?? null;
+  }
+
+  /** @internal {@link LoraModel.withAdapterNames} sets and clears it on every layer. */
+  setAdapterNamesBatch(batch: AdapterNamesBatch | null): void {
+    this.mixedBatch = batch;
   }
 
   /** scaling · B·A, [out, in] (PEFT's `get_delta_weight`) of adapter `name` (default: the first adapter). */

@@ -10,6 +10,7 @@ import { DEFAULT_ADAPTER_NAME, checkAdapterName } from './lora-adapter.js';
 import { LoraLinear } from './lora-linear.js';
 import { resolveAdapterDir } from './hub.js';
 import { mergeAndUnloadLayers, mergeAndUnloadLayersAsync } from './merge-unload.js';
+import { AdapterNamesBatch, checkAdapterNames } from './mixed-batch.js';
 import type { AddAdapterOptions, InjectOptions, LoadNamedAdapterOptions, LoraTrainable, LossModel, ParameterCounts, SaveAdapterOptions } from './model-options.js';
 import type { LinearHost } from './types.js';
 import { type AddWeightedAdapterOptions, type WeightedSource, combineLayer, planWeightedAdapter } from './weighted-adapter.js';
@@ -28,6 +29,8 @@ export class LoraModel {
   private released = false;
   private isTraining = false;
   private merging = false;
+  /** The running {@link withAdapterNames} batch, or null. */
+  private mixed: AdapterNamesBatch | null = null;
   /** PEFT's `peft_config`: every adapter's config by name, in the order they were added. */
   private readonly configs: Map<string, LoraConfig>;
   private layerMap: Map<string, LoraLinear>;
@@ -115,6 +118,7 @@ export class LoraModel {
     for (const layer of created.values()) {
       layer.training = this.isTraining;
       layer.setActiveAdapters(this.active); // the new adapter is not active (PEFT's inject_adapter re-sets the active ones)
+      layer.setAdapterNamesBatch(this.mixed); // a layer added inside withAdapterNames follows its names
     }
     // The layers in the host's order, new ones included.
     const all = new Map<string, LoraLinear>();
@@ -242,6 +246,7 @@ export class LoraModel {
     this.known(name);
     const merged = [...layers.values()].some((l) => l.mergedAdapters.includes(name));
     if (merged) throw new Error(`LoRA: cannot delete adapter "${name}" while it is merged; unmerge() first`);
+    if (this.mixed?.names.includes(name)) throw new Error(`LoRA: cannot delete adapter "${name}" while withAdapterNames runs with it`);
     for (const l of layers.values()) if (l.adapters.has(name)) l.deleteAdapter(name);
     this.configs.delete(name);
     if (!this.active.includes(name)) return;
@@ -252,6 +257,74 @@ export class LoraModel {
       for (const l of layers.values()) l.setActiveAdapters([]);
       this.active = [];
     }
+  }
+
+  /**
+   * PEFT's mixed-adapter batch, `model(**inputs, adapter_names=[...])` / `generate(..., adapter_names=...)`:
+   * runs `fn` with one adapter per input example — `adapterNames[i]` for example i, `"__base__"` for the
+   * base model alone — whatever adapters are active, then puts the layers back. Every adapted layer
+   * computes base(x) for all rows plus, for each name it has, that adapter's delta on that name's rows
+   * (PEFT's `_mixed_batch_forward`): row i equals a forward with only `adapterNames[i]` active.
+   *
+   * Rows: a layer's input [..., in] is flattened to N rows, and with B names each example owns N / B
+   * consecutive rows — [B, S, d] and T5's flattened [B·S, d] alike, the encoder's and the decoder's
+   * inputs alike, and a beam search's or `numReturnSequences`' repeated rows (b·numBeams + beam, as
+   * transformers and `@conifer/generate` lay them out) without a `num_beams` argument. A layer whose N
+   * is not a multiple of B throws (PEFT's length check).
+   *
+   * Refused, each with one error and nothing changed: training mode (PEFT: inference only), unknown
+   * names (all listed), merged adapters (`unmerge()` first), an empty or non-string list, and a second
+   * call while one runs (nested, or overlapping while an async `fn` is pending). A layer that finds
+   * the model merged or in training mode when it runs also throws. `fn` may be async: the names stay
+   * set until its promise settles, and every forward of this model meanwhile uses them. Disabled
+   * adapters ({@link withAdapterDisabled}) win: every row gets the base, as in PEFT.
+   */
+  withAdapterNames<T>(adapterNames: readonly string[], fn: () => T): T {
+    const layers = this.live();
+    if (this.mixed) throw new Error(`LoRA: withAdapterNames is already running on this model (with ${JSON.stringify(this.mixed.names)}); one mixed batch at a time`);
+    if (typeof fn !== 'function') throw new Error('LoRA: withAdapterNames(adapterNames, fn) needs a function to run');
+    // PEFT's order: training mode, then the names, then (in each layer) the rows and merged adapters.
+    if (this.isTraining) throw new Error('LoRA: cannot pass adapter names when the model is in training mode (inference only, as PEFT); call eval() first');
+    const names = checkAdapterNames(adapterNames, this.configs.keys());
+    const merged = [...layers].filter(([, l]) => l.isMerged).map(([p]) => p);
+    if (merged.length) {
+      throw new Error(`LoRA: cannot pass adapter names when there are merged adapters (${merged.length} layer(s), e.g. ${merged[0]}); call unmerge() first`);
+    }
+    const batch = new AdapterNamesBatch(names);
+    this.mixed = batch;
+    for (const l of layers.values()) l.setAdapterNamesBatch(batch);
+    const end = () => {
+      for (const l of this.layerMap.values()) l.setAdapterNamesBatch(null);
+      batch.dispose();
+      this.mixed = null;
+    };
+    let result: T;
+    try {
+      result = fn();
+    } catch (e) {
+      end();
+      throw e;
+    }
+    const then = (result as { then?: unknown } | null)?.then;
+    if (typeof then !== 'function') {
+      end();
+      return result;
+    }
+    return (result as unknown as PromiseLike<unknown>).then(
+      (v) => {
+        end();
+        return v;
+      },
+      (e: unknown) => {
+        end();
+        throw e;
+      },
+    ) as T;
+  }
+
+  /** PEFT's `adapter_names` of the running {@link withAdapterNames}, or null. */
+  get adapterNames(): readonly string[] | null {
+    return this.mixed?.names ?? null;
   }
 
   /** A and B of every adapter that are trainable, ordered by variable name. The base stays frozen. */
