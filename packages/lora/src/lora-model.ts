@@ -12,6 +12,7 @@ import { resolveAdapterDir } from './hub.js';
 import { mergeAndUnloadLayers, mergeAndUnloadLayersAsync } from './merge-unload.js';
 import { AdapterNamesBatch, checkAdapterNames } from './mixed-batch.js';
 import type { AddAdapterOptions, InjectOptions, LoadNamedAdapterOptions, LoraTrainable, LossModel, ParameterCounts, SaveAdapterOptions } from './model-options.js';
+import { runThenEnd } from './settle.js';
 import type { LinearHost } from './types.js';
 import { type AddWeightedAdapterOptions, type WeightedSource, combineLayer, planWeightedAdapter } from './weighted-adapter.js';
 
@@ -298,28 +299,7 @@ export class LoraModel {
       batch.dispose();
       this.mixed = null;
     };
-    let result: T;
-    try {
-      result = fn();
-    } catch (e) {
-      end();
-      throw e;
-    }
-    const then = (result as { then?: unknown } | null)?.then;
-    if (typeof then !== 'function') {
-      end();
-      return result;
-    }
-    return (result as unknown as PromiseLike<unknown>).then(
-      (v) => {
-        end();
-        return v;
-      },
-      (e: unknown) => {
-        end();
-        throw e;
-      },
-    ) as T;
+    return runThenEnd(fn, end);
   }
 
   /** PEFT's `adapter_names` of the running {@link withAdapterNames}, or null. */
@@ -435,14 +415,13 @@ export class LoraModel {
     for (const l of this.live().values()) l.adapterEnabled = false;
   }
 
-  /** PEFT's `with model.disable_adapter():` — runs `fn` with the adapters off, then turns them back on. */
+  /**
+   * PEFT's `with model.disable_adapter():` — runs `fn` with the adapters off, then turns them back on.
+   * `fn` may be async (e.g. `() => generate(model, …)`): the adapters stay off until its promise settles.
+   */
   withAdapterDisabled<T>(fn: () => T): T {
     this.disableAdapterLayers();
-    try {
-      return fn();
-    } finally {
-      this.enableAdapterLayers();
-    }
+    return runThenEnd(fn, () => this.enableAdapterLayers());
   }
 
   /**

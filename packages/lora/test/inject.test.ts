@@ -102,6 +102,36 @@ describe('injectLora on a two-layer fake host', () => {
     host.dispose();
   });
 
+  it('withAdapterDisabled with an async fn keeps the adapters off until its promise settles (as generate needs), also on rejection', async () => {
+    const host = new TwoLayerHost(3);
+    const x = tf.tensor2d(randomValues(16, 8), [2, 8]);
+    const yBase = host.forward(x);
+    const lora = injectLora(host, { r: 2, lora_alpha: 2, target_modules: ['q', 'v'], init_lora_weights: false });
+    const y = host.forward(x);
+    const before = tf.memory().numTensors;
+    const tick = () => new Promise((r) => setTimeout(r, 0));
+    const yOff = await lora.withAdapterDisabled(async () => {
+      await tick(); // a forward after the first await: a plain finally would have turned the adapters back on
+      return host.forward(x);
+    });
+    expect(yOff.dataSync()).toEqual(yBase.dataSync());
+    const yOn = host.forward(x); // back on once settled
+    expect(yOn.dataSync()).toEqual(y.dataSync());
+    await expect(
+      lora.withAdapterDisabled(async () => {
+        await tick();
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    const yOn2 = host.forward(x);
+    expect(yOn2.dataSync()).toEqual(y.dataSync());
+    tf.dispose([yOff, yOn, yOn2]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, yBase, y]);
+    lora.unload();
+    host.dispose();
+  });
+
   it('mergeAndUnloadAsync: a base with requantize gets its own kind back (holding W + ΔW), others float; a failure replaces nothing', async () => {
     const host = new TwoLayerHost(4);
     // layers.0.q "requantizes" into a frozen-variable linear (a stand-in for an int8 base), layers.1.v cannot.
