@@ -50,12 +50,15 @@ export class T5EncoderModel implements LinearHost {
   }
 
   /**
-   * A randomly initialised encoder (transformers' init scales, seeded). Draws `shared` then the
-   * encoder in `T5ForConditionalGeneration.fromConfig`'s order: the same seed gives the same weights.
+   * A randomly initialised encoder (transformers' init scales, seeded), drawn in
+   * `T5ForConditionalGeneration.fromConfig`'s order — an untied config's `lm_head` first (skipped
+   * here), then `shared` and the encoder —, so the same seed gives the same `shared` and encoder.
    */
   static fromConfig(config: T5Config | Record<string, unknown>, options: FromConfigOptions = {}): T5EncoderModel {
     const cfg = isParsed(config) ? config : parseT5Config(config);
-    return new T5EncoderModel(cfg, new RandomSource(cfg, options.seed ?? 0, options.makeLinear ?? float32LinearFactory), options);
+    const src = new RandomSource(cfg, options.seed ?? 0, options.makeLinear ?? float32LinearFactory);
+    if (!cfg.tie_word_embeddings) src.skip([cfg.vocab_size, cfg.d_model]); // the seq2seq model's lm_head.weight
+    return new T5EncoderModel(cfg, src, options);
   }
 
   /**

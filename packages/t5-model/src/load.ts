@@ -157,7 +157,7 @@ export async function streamCheckpoint(
     }
     if (missing.length + misshaped.length + unexpected.length + duplicates.length > 0) {
       const parts = [
-        missing.length ? `missing: ${missing.join(', ')}` : '',
+        missing.length ? `missing: ${missingList(missing, expected, encoderOnly)}` : '',
         unexpected.length ? `unexpected: ${unexpected.join(', ')}` : '',
         misshaped.length ? `mis-shaped: ${misshaped.join(', ')}` : '',
         duplicates.length ? `in more than one file: ${duplicates.join(', ')}` : '',
@@ -205,6 +205,20 @@ async function int8Statistics(where: ReadonlyMap<string, { file: SafetensorsFile
   const values = toFloat32(scb.dtype, scb.data);
   for (const [r, v] of values.entries()) if (!(v >= 0 && v <= 3.4e38)) throw new Error(`${path}.SCB[${r}] = ${v} is not a finite absmax ≥ 0`);
   return values;
+}
+
+/**
+ * The missing names for the error message. A checkpoint without any `decoder.*` tensor (a
+ * `T5EncoderModel`'s, e.g. a diffusion pipeline's `text_encoder_3`) is said so in one phrase instead
+ * of hundreds of names; the error's `missing` keeps every name.
+ */
+function missingList(missing: readonly string[], expected: ReadonlyMap<string, unknown>, encoderOnly: boolean): string {
+  const decoder = [...expected.keys()].filter((n) => n.startsWith('decoder.'));
+  const absent = new Set(missing);
+  if (encoderOnly || decoder.length === 0 || !decoder.every((n) => absent.has(n))) return missing.join(', ');
+  const others = missing.filter((n) => !n.startsWith('decoder.'));
+  const phrase = `every decoder.* tensor (${decoder.length}: an encoder-only checkpoint, which T5EncoderModel loads)`;
+  return [phrase, ...others].join(', ');
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

@@ -101,11 +101,11 @@ export class RandomSource implements WeightSource {
     this.rng = seedrandom.alea(`t5-init-${seed}`);
   }
 
-  private normal(n: number, std: number): Float32Array {
-    const out = new Float32Array(n);
+  /** n draws of N(0, std) into `out` (or drawn and dropped without it: the stream moves on the same). */
+  private normal(n: number, std: number, out: Float32Array | null = new Float32Array(n)): Float32Array {
     for (let i = 0; i < n; i++) {
       if (this.spare !== null) {
-        out[i] = this.spare * std;
+        if (out) out[i] = this.spare * std;
         this.spare = null;
         continue;
       }
@@ -113,10 +113,15 @@ export class RandomSource implements WeightSource {
       const u = 1 - this.rng.quick();
       const v = this.rng.quick();
       const r = Math.sqrt(-2 * Math.log(u));
-      out[i] = r * Math.cos(2 * Math.PI * v) * std;
+      if (out) out[i] = r * Math.cos(2 * Math.PI * v) * std;
       this.spare = r * Math.sin(2 * Math.PI * v);
     }
-    return out;
+    return out ?? new Float32Array(0);
+  }
+
+  /** Moves the stream past what `tensor(name, shape)` would draw, allocating nothing. */
+  skip(shape: number[]): void {
+    this.normal(shape.reduce((a, b) => a * b, 1), 1, null);
   }
 
   linear(path: string, inFeatures: number, outFeatures: number): Linear {

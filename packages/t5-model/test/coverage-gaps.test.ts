@@ -2,24 +2,18 @@
 // every fixture is tied) in the forward, the backward and savePretrained; the activations T5 configs
 // may name besides relu / gelu_new / silu; config, batch and checkpoint errors; cleanup when a load
 // fails half-way; gradient checkpointing with adapter variables held in a Map.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { parseSafetensors, serializeSafetensors, toFloat32, type TensorToWrite } from '@conifer/safetensors';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Float32Linear, parseT5Config, T5CheckpointError, T5ConfigError, T5ForConditionalGeneration, T5LMHead, type Linear } from '../src/index.js';
 import { activation } from '../src/modules.js';
-import { goldenBatch, loadCase, modelDir, relErr, useBackend } from './helpers.js';
-import { AdapterLinear } from './lora-like.js';
+import { goldenBatch, loadCase, modelDir, relErr, tempDirs, useBackend } from './helpers.js';
+import { addAdapters } from './lora-like.js';
 
-const dirs: string[] = [];
-const tmp = (prefix = 't5-gaps-') => {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(d);
-  return d;
-};
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const tmpIn = tempDirs();
+const tmp = (prefix = 't5-gaps-') => tmpIn(prefix);
 beforeAll(async () => {
   await useBackend('cpu');
 });
@@ -49,17 +43,6 @@ const untiedCopy = () =>
     (cfg) => Object.assign(cfg, { tie_word_embeddings: false, scale_decoder_outputs: false }),
   );
 
-function addAdapters(m: T5ForConditionalGeneration): tf.Variable[] {
-  const vars: tf.Variable[] = [];
-  let seed = 1;
-  for (const [path, lin] of m.listLinears()) {
-    if (!/\.(q|v)$/.test(path)) continue;
-    const a = new AdapterLinear(lin, 4, (seed += 2));
-    m.replaceLinear(path, a);
-    vars.push(...a.variables());
-  }
-  return vars;
-}
 function grads(m: T5ForConditionalGeneration, vars: tf.Variable[]) {
   const { value, grads: g } = tf.variableGrads(() => m.lossSum(batch(), false).sum, vars);
   const out = { loss: value.dataSync()[0]!, grads: vars.map((v) => g[v.name]!.dataSync().slice()) };
@@ -103,8 +86,8 @@ describe('untied lm_head (tie_word_embeddings false, as Flan-UL2)', () => {
     const logits = untied.forward({ inputIds: ids, attentionMask: mask, decoderInputIds: dec }).logits;
     expect(relErr(logits.dataSync(), c.logits.data)).toBeLessThan(1e-5);
     tf.dispose([ids, mask, dec, logits]);
-    const v1 = addAdapters(untied);
-    const v2 = addAdapters(tied);
+    const v1 = addAdapters(untied, /\.(q|v)$/, 4, 3);
+    const v2 = addAdapters(tied, /\.(q|v)$/, 4, 3);
     v2.forEach((v, i) => v.assign(v1[i]!));
     const a = grads(untied, v1);
     const b = grads(tied, v2);

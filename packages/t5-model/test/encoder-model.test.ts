@@ -4,24 +4,17 @@
 // ignored), `_tied_weights_keys = ["encoder.embed_tokens.weight"]` (PreTrainedModel.save_pretrained
 // drops that tied copy and keeps `shared.weight`, and sets `config.architectures = [class name]`; no
 // generation_config.json, since the class cannot generate).
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { parseSafetensors, serializeSafetensors, type TensorToWrite } from '@conifer/safetensors';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { Float32Linear, T5CheckpointError, T5EncoderModel, T5ForConditionalGeneration, type LinearSpec } from '../src/index.js';
 import { repoFromFolder, startFakeHub } from './fake-hub.js';
-import { int2d, loadCase, modelDir, relErr, useBackend } from './helpers.js';
-import { AdapterLinear } from './lora-like.js';
+import { int2d, loadCase, modelDir, relErr, tempDirs, useBackend } from './helpers.js';
+import { AdapterLinear, addAdapters } from './lora-like.js';
 
-const dirs: string[] = [];
-const tmp = (prefix: string) => {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(d);
-  return d;
-};
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const tmp = tempDirs();
 beforeAll(async () => {
   await useBackend('cpu');
 });
@@ -125,6 +118,23 @@ describe('T5EncoderModel (cpu)', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('an encoder-only checkpoint given to T5ForConditionalGeneration: one error that says so (not every decoder name), missing still lists them all', async () => {
+    const dir = encoderOnlyDir('ul2-tiny', (t) => t.delete('encoder.final_layer_norm.weight'));
+    const before = tf.memory().numTensors;
+    const err = await T5ForConditionalGeneration.fromPretrained(dir).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(T5CheckpointError);
+    const e = err as T5CheckpointError;
+    const decoderKeys = [...goldenTensors('ul2-tiny').keys()].filter((k) => k.startsWith('decoder.'));
+    expect([...e.missing].sort()).toEqual([...decoderKeys, 'encoder.final_layer_norm.weight'].sort());
+    expect(e.message).toBe(`${dir}: checkpoint does not match config.json — missing: every decoder.* tensor (${decoderKeys.length}: an encoder-only checkpoint, which T5EncoderModel loads), encoder.final_layer_norm.weight`);
+    expect(tf.memory().numTensors).toBe(before);
+    // one decoder tensor present: the names are listed as before
+    const partial = encoderOnlyDir('ul2-tiny', (t) => t.set('decoder.final_layer_norm.weight', { dtype: 'F32', shape: [64], data: new Float32Array(64) }));
+    const err2 = (await T5ForConditionalGeneration.fromPretrained(partial).then(() => null, (x: unknown) => x)) as T5CheckpointError;
+    expect(err2.message).toContain('missing: decoder.block.0.layer.0.SelfAttention.q.weight, ');
+    expect(err2.message).not.toContain('every decoder');
+  });
+
   it('LinearHost: makeLinear gets the encoder projections under the seq2seq model’s paths; replaceLinear swaps one; numParameters counts the checkpoint', async () => {
     const specs: string[] = [];
     const m = await T5EncoderModel.fromPretrained(modelDir('ul2-tiny'), {
@@ -147,13 +157,7 @@ describe('T5EncoderModel (cpu)', () => {
 
     // An adapter on every q and v (what @conifer/lora does through this interface) changes the output,
     // takes gradients, and checkpointing gives the same ones.
-    const vars: tf.Variable[] = [];
-    for (const [path, lin] of m.listLinears()) {
-      if (!/\.(q|v)$/.test(path)) continue;
-      const a = new AdapterLinear(lin, 2, vars.length + 1);
-      m.replaceLinear(path, a);
-      vars.push(...a.variables());
-    }
+    const vars = addAdapters(m, /\.(q|v)$/, 2, 1);
     expect(m.listLinears().filter(([, l]) => l instanceof AdapterLinear)).toHaveLength(4);
     expect(await againstGolden(m, 'ul2-tiny')).toBeGreaterThan(1e-2);
     const c = loadCase('ul2-tiny');
@@ -220,6 +224,25 @@ describe('T5EncoderModel (cpu)', () => {
     expect(relErr(t.dataSync(), a.dataSync())).toBeGreaterThan(1e-2);
     expect(() => enc.forward({ inputIds: ids, attentionMask: bad })).toThrow('T5EncoderModel.forward: attentionMask [1, 3] does not match inputIds [1, 4]');
     tf.dispose([ids, ones, dec, bad, a, b, t, f.logits, f.encoderLastHiddenState]);
+    enc.dispose();
+    full.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('fromConfig with an untied config (T5 v1.1, Flan-T5, SD3 text encoders): still the seq2seq model’s shared and encoder for the seed', () => {
+    // T5ForConditionalGeneration.fromConfig draws an untied lm_head.weight before shared and the encoder.
+    const cfg = { vocab_size: 40, d_model: 16, d_kv: 4, num_heads: 2, d_ff: 24, num_layers: 2, num_decoder_layers: 1, feed_forward_proj: 'gated-gelu', tie_word_embeddings: false };
+    const before = tf.memory().numTensors;
+    const enc = T5EncoderModel.fromConfig(cfg, { seed: 3 });
+    const full = T5ForConditionalGeneration.fromConfig(cfg, { seed: 3 });
+    expect(Array.from(enc.shared.weight.dataSync())).toEqual(Array.from(full.shared.weight.dataSync()));
+    const ids = tf.tensor2d([[5, 9, 33, 1]], undefined, 'int32');
+    const ones = tf.onesLike(ids) as tf.Tensor2D;
+    const dec = tf.tensor2d([[0]], undefined, 'int32');
+    const f = full.forward({ inputIds: ids, attentionMask: ones, decoderInputIds: dec });
+    const a = enc.forward({ inputIds: ids }).lastHiddenState;
+    expect(Array.from(a.dataSync())).toEqual(Array.from(f.encoderLastHiddenState.dataSync()));
+    tf.dispose([ids, ones, dec, a, f.logits, f.encoderLastHiddenState]);
     enc.dispose();
     full.dispose();
     expect(tf.memory().numTensors).toBe(before);

@@ -4,23 +4,16 @@
  * naive reference written from transformers' modeling_t5.py (plain JS loops) checks the model on a
  * random tiny checkpoint, together with the config toggles.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { serializeSafetensors } from '@conifer/safetensors';
 import seedrandom from 'seedrandom';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { expectedTensors, parseT5Config, relativePositionBucket, T5ForConditionalGeneration, type T5Config } from '../src/index.js';
-import { int2d, relErr, useBackend } from './helpers.js';
+import { int2d, relErr, tempDirs, useBackend } from './helpers.js';
 
-const dirs: string[] = [];
-const tmp = (prefix: string) => {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(d);
-  return d;
-};
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const tmp = tempDirs();
 
 beforeAll(async () => {
   await useBackend('cpu');

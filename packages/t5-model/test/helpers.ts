@@ -1,6 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
+import { afterAll } from 'vitest';
 
 export const fixtures = (p: string) => fileURLToPath(new URL(`./fixtures/${p}`, import.meta.url));
 export const modelDir = (name: string) => fixtures(`models/${name}`);
@@ -48,6 +51,17 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 export const int2d = (rows: number[][]) => tf.tensor2d(rows, [rows.length, rows[0]!.length], 'int32');
+
+/** `tmp(prefix)`: a fresh folder under the OS temp dir; every one is removed after the calling file's tests. */
+export function tempDirs(): (prefix: string) => string {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  return (prefix) => {
+    const d = mkdtempSync(join(tmpdir(), prefix));
+    dirs.push(d);
+    return d;
+  };
+}
 
 /** Backends register once per test file. */
 export async function useBackend(name: 'cpu' | 'wasm'): Promise<void> {

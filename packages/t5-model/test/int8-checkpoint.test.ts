@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { parseSafetensors, readSafetensorsFile, serializeSafetensors, toFloat32, type TensorToWrite } from '@conifer/safetensors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Float32Linear, T5ForConditionalGeneration, type LinearSpec } from '../src/index.js';
+import { Float32Linear, T5EncoderModel, T5ForConditionalGeneration, type LinearSpec } from '../src/index.js';
 import { expectedTensors } from '../src/weights.js';
 import { parseT5Config } from '../src/config.js';
 import { modelDir, useBackend } from './helpers.js';
@@ -162,6 +162,33 @@ describe('8-bit checkpoints (bitsandbytes serialization)', () => {
     expect(new Set([...(await readSafetensorsFile(join(plain, 'model.safetensors'))).tensors.values()].map((t) => t.dtype))).toEqual(new Set(['F32']));
     expect(JSON.parse(readFileSync(join(plain, 'config.json'), 'utf8'))).not.toHaveProperty('quantization_config');
     model.dispose();
+  });
+
+  it('T5EncoderModel: the 8-bit encoder (decoder SCBs never needed) equals the seq2seq model’s encoder; keepInt8 skips no lm_head it lacks', async () => {
+    // A broken decoder SCB: an encoder never reads it (T5EncoderModel ignores decoder.*).
+    const dec = linearPaths.find((p) => p.startsWith('decoder.'))!;
+    const { dir } = write8bit('bnb-encoder', (t) => t.delete(`${dec}.SCB`));
+    const full = await T5ForConditionalGeneration.fromPretrained(write8bit('bnb-encoder-ref').dir);
+    const encoder = await T5EncoderModel.fromPretrained(dir, {
+      makeLinear: (spec) => new Int8Backed(spec, { weight: new Int8Array(spec.weight.data.slice().buffer), SCB: spec.weight.SCB! }),
+    });
+    const ids = tf.tensor2d([[37, 8, 99, 1]], undefined, 'int32');
+    const mask = tf.onesLike(ids) as tf.Tensor2D;
+    const want = full.encode(ids, mask);
+    const got = encoder.forward({ inputIds: ids, attentionMask: mask }).lastHiddenState;
+    expect(Array.from(await got.data())).toEqual(Array.from(await want.lastHiddenState.data()));
+    const out = join(tmp, 'encoder-resaved');
+    await encoder.savePretrained(out, { keepInt8: true });
+    const saved = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as { quantization_config: Record<string, unknown> };
+    // the float projections only: the encoder's wo (transformers' _keep_in_fp32_modules), no 'lm_head'
+    expect(saved.quantization_config['llm_int8_skip_modules']).toEqual(linearPaths.filter((p) => p.startsWith('encoder.') && p.endsWith('.wo')));
+    const back = await T5EncoderModel.fromPretrained(out);
+    const again = back.forward({ inputIds: ids, attentionMask: mask }).lastHiddenState;
+    expect(relL2(Float32Array.from(await again.data()), Float32Array.from(await got.data()))).toBeLessThan(1e-6);
+    tf.dispose([ids, mask, want.lastHiddenState, want.attentionMask, got, again]);
+    back.dispose();
+    encoder.dispose();
+    full.dispose();
   });
 
   it('an 8-bit weight without its SCB, a mis-shaped SCB, a weight_format other than 0, or an I8 tensor that is not a projection: one clear error', async () => {

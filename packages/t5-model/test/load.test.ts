@@ -1,19 +1,12 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { parseSafetensors, serializeSafetensors, type TensorToWrite } from '@conifer/safetensors';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Float32Linear, T5CheckpointError, T5ForConditionalGeneration, type LinearSpec } from '../src/index.js';
-import { modelDir, useBackend } from './helpers.js';
+import { modelDir, tempDirs, useBackend } from './helpers.js';
 
-const dirs: string[] = [];
-const tmp = (prefix: string) => {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(d);
-  return d;
-};
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const tmp = tempDirs();
 
 beforeAll(async () => {
   await useBackend('cpu');

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import seedrandom from 'seedrandom';
-import type { Linear } from '../src/index.js';
+import type { Linear, LinearHost } from '../src/index.js';
 
 /** A LoRA-like test linear: base(x) + (x·A)·B with A, B trainable variables held in a nested field. */
 export class AdapterLinear implements Linear {
@@ -35,6 +35,21 @@ export class AdapterLinear implements Linear {
     this.adapter.A.dispose();
     this.adapter.B.dispose();
   }
+}
+
+/**
+ * Wraps every projection whose path matches `targets` in an `AdapterLinear` of rank `r` (the k-th
+ * with seed `firstSeed + 2k`), as `@conifer/lora` does through `LinearHost`; returns the adapters' variables.
+ */
+export function addAdapters(m: LinearHost, targets: RegExp, r: number, firstSeed: number): tf.Variable[] {
+  const vars: tf.Variable[] = [];
+  for (const [path, lin] of m.listLinears()) {
+    if (!targets.test(path)) continue;
+    const a = new AdapterLinear(lin, r, firstSeed + vars.length);
+    m.replaceLinear(path, a);
+    vars.push(...a.variables());
+  }
+  return vars;
 }
 
 /** A float linear differentiated by tfjs itself (no custom gradient): the reference for Float32Linear. */

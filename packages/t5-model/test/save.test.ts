@@ -69,4 +69,14 @@ describe('savePretrained', () => {
     expect(readdirSync(bf).some((f) => f.includes('.tmp'))).toBe(false); // no temporary file left behind
     m.dispose();
   });
+
+  it("config.json's architectures names the saving class, as transformers' save_pretrained (`config.architectures = [model_to_save.__class__.__name__]`)", async () => {
+    // fromConfig keeps no architectures of its own; a config that names another class is overwritten too.
+    const cfg = { vocab_size: 32, d_model: 8, d_kv: 2, num_heads: 2, d_ff: 16, num_layers: 1, num_decoder_layers: 1, architectures: ['T5Model'] };
+    const m = T5ForConditionalGeneration.fromConfig(cfg, { seed: 1 });
+    const out = join(tmp, 'architectures');
+    await m.savePretrained(out);
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).architectures).toEqual(['T5ForConditionalGeneration']);
+    m.dispose();
+  });
 });

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { randomStatefulIn, T5ForConditionalGeneration, T5LMHead, trainableVariablesIn } from '../src/index.js';
 import { goldenBatch, int2d, loadCase, modelDir, relErr, useBackend } from './helpers.js';
-import { AdapterLinear, AutodiffLinear, DropoutAdapterLinear } from './lora-like.js';
+import { addAdapters as addAdaptersTo, AutodiffLinear, DropoutAdapterLinear } from './lora-like.js';
 
 beforeAll(async () => {
   await useBackend('cpu');
@@ -11,17 +11,7 @@ beforeAll(async () => {
 const c = loadCase('ul2-tiny');
 const batch = () => goldenBatch(c);
 
-function addAdapters(m: T5ForConditionalGeneration, targets = /\.(q|v)$/): tf.Variable[] {
-  const vars: tf.Variable[] = [];
-  let seed = 1;
-  for (const [path, lin] of m.listLinears()) {
-    if (!targets.test(path)) continue;
-    const a = new AdapterLinear(lin, 4, (seed += 2));
-    m.replaceLinear(path, a);
-    vars.push(...a.variables());
-  }
-  return vars;
-}
+const addAdapters = (m: T5ForConditionalGeneration, targets = /\.(q|v)$/) => addAdaptersTo(m, targets, 4, 3);
 
 function grads(m: T5ForConditionalGeneration, vars: tf.Variable[], training: boolean) {
   const { value, grads } = tf.variableGrads(() => m.lossSum(batch(), training).sum, vars);

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { getAttentionMatMul, setAttentionMatMul, T5ForConditionalGeneration } from '../src/index.js';
 import { greedy, int2d, loadCase, modelDir, relErr, useBackend } from './helpers.js';
-import { AdapterLinear } from './lora-like.js';
+import { addAdapters } from './lora-like.js';
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -21,13 +21,7 @@ describe('wasm backend', () => {
     tf.dispose([out.logits, out.encoderLastHiddenState, out.loss!, out.lossSum!, out.tokenLoss!, out.tokenCount!]);
     expect(await greedy(m, c, c.greedy.max_new_tokens)).toEqual(c.greedy.output);
 
-    const vars: tf.Variable[] = [];
-    for (const [path, lin] of m.listLinears()) {
-      if (!/\.(q|v)$/.test(path)) continue;
-      const a = new AdapterLinear(lin, 2, vars.length + 1);
-      m.replaceLinear(path, a);
-      vars.push(...a.variables());
-    }
+    const vars = addAdapters(m, /\.(q|v)$/, 2, 1);
     const batch = { inputIds: ids, attentionMask: mask, labels };
     const grads = (ckpt: boolean) => {
       m.gradientCheckpointing = ckpt;

@@ -54,7 +54,11 @@ export interface LrSchedulerKwargs {
   min_lr_ratio?: number;
 }
 
-/** Which `lr_scheduler_kwargs` each kind takes (transformers raises a TypeError for any other). */
+/**
+ * Which `lr_scheduler_kwargs` each kind takes; any other is an error here. (transformers: the schedule
+ * function raises a TypeError for a keyword it lacks, but `get_scheduler` drops every one given to
+ * 'constant' and 'constant_with_warmup'.)
+ */
 const KWARGS: Record<ScheduleKind, ReadonlyArray<keyof LrSchedulerKwargs>> = {
   constant: [],
   constant_with_warmup: [],

@@ -1,23 +1,15 @@
 // Fixes from an audit of the trainer: no leaks when a run throws, early stopping that survives a
 // resume and ends its epoch, one-shot eval iterators refused, the schedule in use recorded.
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { accumulateGradients, NonFiniteLossError, train, type SaveInfo } from '../src';
 import { ToyModel, toBatch, toyData, toyExamples } from './toy';
+import { tempDirs } from './temp-dirs';
 
-const dirs: string[] = [];
-const tmp = () => {
-  const d = mkdtempSync(join(tmpdir(), 'conifer-trainer-audit-'));
-  dirs.push(d);
-  return d;
-};
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const tmp = tempDirs('conifer-trainer-audit-');
 
 describe('trainer audit fixes', () => {
   it('a run that throws frees its optimizer state; accumulateGradients frees the partial sum when a micro-batch throws', async () => {

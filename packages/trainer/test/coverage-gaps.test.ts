@@ -3,28 +3,20 @@
 // failures on resume, pruning of torn checkpoint folders, and data sources without batchesPerEpoch
 // or whose iterator ends the epoch itself. Each expectation comes from PyTorch / transformers or
 // this package's README, not from a previous run of the code.
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   accumulateGradients, AdamW, isCompleteCheckpoint, latestCheckpoint, listCheckpoints, lrMultiplier, MANIFEST_FILE, pruneCheckpoints,
-  readCheckpoint, snapshotVariables, train, writeCheckpoint, type Cursor, type CursorBatch, type DataSource, type StepInfo, type Trainable,
+  readCheckpoint, snapshotVariables, train, writeCheckpoint, type Cursor, type DataSource, type StepInfo, type Trainable,
   type TrainerState, type TrainLogger,
 } from '../src';
-import { ToyData, ToyModel, toBatch, toyData, toyExamples, type ToyBatch } from './toy';
+import { ToyData, ToyDataEndsByDone, ToyModel, toBatch, toyData, toyExamples, type ToyBatch } from './toy';
+import { tempDirs } from './temp-dirs';
 
-const dirs: string[] = [];
-const tmp = () => {
-  const d = mkdtempSync(join(tmpdir(), 'conifer-trainer-gaps-'));
-  dirs.push(d);
-  return d;
-};
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const tmp = tempDirs('conifer-trainer-gaps-');
 
 function recorder(): TrainLogger & { steps: StepInfo[]; messages: string[] } {
   const r = {
@@ -401,17 +393,6 @@ describe('data sources', () => {
     model.dispose();
   });
 
-  /** The toy batches, but the last batch's cursor stays in its epoch: the iterator's end ends the epoch. */
-  class EndsByDone implements DataSource<ToyBatch> {
-    constructor(readonly list: ToyBatch[]) {}
-    *batches(from: Cursor): Iterable<CursorBatch<ToyBatch>> {
-      for (let p = from.position; p < this.list.length; p++) yield { batch: this.list[p]!, next: { epoch: from.epoch, position: p + 1 } };
-    }
-    batchesPerEpoch(): number {
-      return this.list.length;
-    }
-  }
-
   it('an epoch ended by the iterator (no cursor into the next epoch) trains as the same data with the cursor moved, and resumes exactly', async () => {
     const evalData = [toBatch(toyExamples(5, 3, 9))];
     for (const n of [5, 4]) { // 5 batches, accumulation 2: windows 2, 2, 1; 4 batches: 2, 2 and an empty third
@@ -421,7 +402,7 @@ describe('data sources', () => {
       const b = new ToyModel(3, `ref${n}`);
       const rb = await train({ ...opts, model: b, data: new ToyData(list) }); // README-style: the last cursor moves on
       const a = new ToyModel(3, `done${n}`);
-      const ra = await train({ ...opts, model: a, data: new EndsByDone(list), checkpointDir: dir });
+      const ra = await train({ ...opts, model: a, data: new ToyDataEndsByDone(list), checkpointDir: dir });
       expect(ra.stopReason).toBe('completed');
       expect(ra.step).toBe(2 * Math.ceil(n / 2)); // ceil(batches / accumulation) steps an epoch, no empty step
       expect(ra.cursor).toEqual({ epoch: 2, position: 0 });
@@ -439,7 +420,7 @@ describe('data sources', () => {
         cpSync(dir, d, { recursive: true });
         for (let j = k + 1; j <= ra.step; j++) rmSync(join(d, `checkpoint-${j}`), { recursive: true, force: true });
         const c = new ToyModel(3, `done${n}`);
-        const rc = await train({ ...opts, model: c, data: new EndsByDone(list), checkpointDir: d, resume: true });
+        const rc = await train({ ...opts, model: c, data: new ToyDataEndsByDone(list), checkpointDir: d, resume: true });
         expect(rc.resumedFrom).toBe(join(d, `checkpoint-${k}`));
         expect(rc.metrics).toEqual(ra.metrics);
         expect(c.w.dataSync()).toEqual(final);

@@ -7,35 +7,14 @@
 // reports an event, the way test/coverage-gaps.test.ts cuts runs short), after every event in turn,
 // and each run is resumed as test/resume.test.ts does (a fresh model, `resume: true` on the same
 // folder): it must end in the uninterrupted run's state, onSave's files included.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { afterEach, describe, expect, it } from 'vitest';
-import { train, type Cursor, type CursorBatch, type DataSource, type MetricRecord, type TrainLogger } from '../src';
-import { ToyData, ToyModel, toBatch, toyData, toyExamples, type ToyBatch } from './toy';
+import { describe, expect, it } from 'vitest';
+import { train, type DataSource, type MetricRecord, type TrainLogger } from '../src';
+import { ToyData, ToyDataEndsByDone, ToyModel, toBatch, toyData, toyExamples, type ToyBatch } from './toy';
+import { tempDirs } from './temp-dirs';
 
-const dirs: string[] = [];
-const tmp = () => {
-  const d = mkdtempSync(join(tmpdir(), 'conifer-trainer-order-'));
-  dirs.push(d);
-  return d;
-};
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-/** The toy batches; the last batch's cursor stays in its epoch: only the iterator's end ends the epoch. */
-class EndsByDone implements DataSource<ToyBatch> {
-  constructor(readonly list: ToyBatch[]) {}
-  *batches(from: Cursor): Iterable<CursorBatch<ToyBatch>> {
-    for (let p = from.position; p < this.list.length; p++) yield { batch: this.list[p]!, next: { epoch: from.epoch, position: p + 1 } };
-  }
-  batchesPerEpoch(): number {
-    return this.list.length;
-  }
-}
+const tmp = tempDirs('conifer-trainer-order-');
 
 class Crash extends Error {}
 
@@ -52,7 +31,7 @@ interface Run {
 const list = toyData(40).batchesList.slice(0, 2); // 2 batches an epoch, accumulation 2: one step, whose window fills exactly
 const sources: Record<string, () => DataSource<ToyBatch>> = {
   'a cursor into the next epoch on the last batch (as dolly-data BatchSampler)': () => new ToyData(list),
-  'a last cursor that stays in the epoch (the iterator ends it)': () => new EndsByDone(list),
+  'a last cursor that stays in the epoch (the iterator ends it)': () => new ToyDataEndsByDone(list),
 };
 const evalData = [toBatch(toyExamples(5, 3, 9))];
 
@@ -125,7 +104,7 @@ describe('epoch end: eval, onSave, then the checkpoint, for either kind of data 
 
   it('inside an epoch too: a step, its evaluation and its onSave come before its checkpoint (evalEvery, saveEvery)', async () => {
     const four = toyData(40).batchesList.slice(0, 4); // two steps of 2 micro-batches
-    for (const data of [new ToyData(four), new EndsByDone(four)]) {
+    for (const data of [new ToyData(four), new ToyDataEndsByDone(four)]) {
       const r = await run(data, tmp(), new Map(), false, Number.POSITIVE_INFINITY, { epochs: 1, evalEvery: 1, saveEvery: 1 });
       // on the epoch's last step the reason is 'steps' (saveEvery comes first), and one eval serves both
       expect(r.events).toEqual(['step 1', 'eval 1', 'save steps@1', 'checkpoint 1', 'step 2', 'eval 2', 'save steps@2', 'checkpoint 2']);

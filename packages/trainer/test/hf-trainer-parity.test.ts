@@ -3,41 +3,19 @@
 // `training_step`, `_maybe_log_save_evaluate`, `_determine_best_metric`; trainer_callback.py
 // `EarlyStoppingCallback`; training_args.py `get_warmup_steps`): the expected values are derived from
 // those lines (quoted next to each check), not from a previous run of this code.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { accumulateGradients, readCheckpoint, train, type StepInfo, type TrainerState, type TrainLogger, type TrainRecord } from '../src';
-import { ToyModel, toBatch, toyData, toyExamples, type ToyBatch } from './toy';
+import { scriptedEval, ToyModel, toBatch, toyData, toyExamples, valuesOf, type ToyBatch } from './toy';
+import { tempDirs } from './temp-dirs';
 
-const dirs: string[] = [];
-const tmp = () => {
-  const d = mkdtempSync(join(tmpdir(), 'conifer-trainer-hf-'));
-  dirs.push(d);
-  return d;
-};
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const tmp = tempDirs('conifer-trainer-hf-');
 
 const steps = (into: StepInfo[]): TrainLogger => ({ onStep: (s) => void into.push(s), onEval: () => {}, onEpoch: () => {}, log: () => {} });
-const valuesOf = async (vars: tf.Variable[]) => Promise.all(vars.map(async (v) => Array.from(await v.data())));
 const evalData = [toBatch(toyExamples(4, 3, 9))];
-
-/** A ToyModel whose eval losses follow `script` (training is the toy's own). */
-function scriptedEval(prefix: string, script: number[]): ToyModel {
-  const model = new ToyModel(3, prefix);
-  const trainLoss = model.lossSum.bind(model);
-  let evals = 0;
-  model.lossSum = (b, training) => {
-    if (training) return trainLoss(b, true);
-    const count = b.counts.reduce((a, c) => a + c, 0);
-    return { sum: tf.scalar(script[Math.min(evals++, script.length - 1)]! * count), count };
-  };
-  return model;
-}
 
 describe('max_grad_norm', () => {
   it('0 turns clipping off (trainer.py: `if args.max_grad_norm is not None and args.max_grad_norm > 0`); a negative or NaN value is an error', async () => {
@@ -177,6 +155,24 @@ describe('early stopping', () => {
       [{ patience: 2, threshold: 1, minDelta: 1 }, 'train: earlyStopping takes threshold (transformers) or minDelta (Keras), not both'],
     ];
     for (const [earlyStopping, message] of cases) await expect(train({ model, data: toyData(20), evalData, earlyStopping, logger: false })).rejects.toThrow(message);
+    model.dispose();
+  });
+
+  it('without any evaluation it could never act: an error, as transformers (EarlyStoppingCallback.on_train_begin asserts an eval strategy; load_best_model_at_end needs one)', async () => {
+    const model = new ToyModel(3, 'esnoeval');
+    const w0 = Array.from(model.w.dataSync());
+    const before = tf.memory().numTensors;
+    const base = { model, data: toyData(20), logger: false as const, handleSigint: false };
+    await expect(train({ ...base, earlyStopping: { patience: 1 } })).rejects.toThrow(/^train: earlyStopping needs evalData$/);
+    await expect(train({ ...base, evalData, evalAtEpochEnd: false, earlyStopping: { patience: 1 } })).rejects.toThrow(/^train: earlyStopping needs evaluations, but evalEvery is 0 and evalAtEpochEnd is false$/);
+    await expect(train({ ...base, evalData, evalAtEpochEnd: false, loadBestModelAtEnd: true })).rejects.toThrow(/^train: loadBestModelAtEnd needs evaluations, but evalEvery is 0 and evalAtEpochEnd is false$/);
+    expect(tf.memory().numTensors).toBe(before); // refused before anything was allocated or trained
+    expect(Array.from(model.w.dataSync())).toEqual(w0);
+    // either kind of evaluation is enough
+    for (const o of [{ evalEvery: 2, evalAtEpochEnd: false }, {}]) {
+      const r = await train({ ...base, evalData, maxSteps: 2, earlyStopping: { patience: 1 }, ...o });
+      r.optimizer.dispose();
+    }
     model.dispose();
   });
 });

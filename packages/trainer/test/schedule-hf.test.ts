@@ -190,7 +190,7 @@ describe("lrMultiplier = transformers' optimization.py lambdas, at every boundar
   });
 });
 
-describe('schedule arguments: one clear error each (transformers raises for the same ones)', () => {
+describe('schedule arguments: one clear error each (transformers raises for the missing ones and most stray keywords)', () => {
   it('names the missing or misplaced argument', () => {
     // get_scheduler: "requires `num_training_steps`"; a keyword the schedule function lacks is a TypeError there
     expect(() => lrMultiplier(0, { kind: 'cosine_with_restarts' })).toThrow(/^the 'cosine_with_restarts' schedule needs totalSteps$/);

@@ -89,3 +89,30 @@ export function toyData(n: number, sizes = [3, 5, 2, 4], seed = 1): ToyData {
   }
   return new ToyData(out);
 }
+
+/** The toy batches, but the last batch's cursor stays in its epoch: only the iterator's end ends the epoch. */
+export class ToyDataEndsByDone implements DataSource<ToyBatch> {
+  constructor(readonly list: ToyBatch[]) {}
+  *batches(from: Cursor): Iterable<CursorBatch<ToyBatch>> {
+    for (let p = from.position; p < this.list.length; p++) yield { batch: this.list[p]!, next: { epoch: from.epoch, position: p + 1 } };
+  }
+  batchesPerEpoch(): number {
+    return this.list.length;
+  }
+}
+
+/** A ToyModel whose eval losses follow `script` (the last value repeats); training is the toy's own. */
+export function scriptedEval(prefix: string, script: readonly number[]): ToyModel {
+  const model = new ToyModel(3, prefix);
+  const trainLoss = model.lossSum.bind(model);
+  let evals = 0;
+  model.lossSum = (b, training) => {
+    if (training) return trainLoss(b, true);
+    const count = b.counts.reduce((a, c) => a + c, 0);
+    return { sum: tf.scalar(script[Math.min(evals++, script.length - 1)]! * count), count };
+  };
+  return model;
+}
+
+/** The variables' values, read back. */
+export const valuesOf = async (vars: tf.Variable[]): Promise<number[][]> => Promise.all(vars.map(async (v) => Array.from(await v.data())));

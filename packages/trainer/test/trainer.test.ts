@@ -1,21 +1,13 @@
-import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { NonFiniteLossError, train, type EvalRecord, type SaveInfo, type StepInfo, type TrainLogger } from '../src';
-import { ToyModel, toBatch, toyData, toyExamples } from './toy';
+import { scriptedEval as scriptedEvalModel, ToyModel, toBatch, toyData, toyExamples, valuesOf } from './toy';
+import { tempDirs } from './temp-dirs';
 
-const dirs: string[] = [];
-const tmp = () => {
-  const d = mkdtempSync(join(tmpdir(), 'conifer-trainer-'));
-  dirs.push(d);
-  return d;
-};
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const tmp = tempDirs('conifer-trainer-');
 
 function recorder(): TrainLogger & { steps: StepInfo[]; evals: EvalRecord[]; epochs: number[]; messages: string[] } {
   const r = {
@@ -135,19 +127,8 @@ describe('train', () => {
     model.dispose();
   });
 
-  /** A ToyModel whose eval losses are scripted (training losses are the toy's own): the best eval is the 2nd. */
-  const scriptedEval = (prefix: string, script = [5, 3, 4, 6, 7, 8, 9, 10]) => {
-    const model = new ToyModel(3, prefix);
-    const train = model.lossSum.bind(model);
-    let evals = 0;
-    model.lossSum = (b, training) => {
-      if (training) return train(b, true);
-      const count = b.counts.reduce((a, c) => a + c, 0);
-      return { sum: tf.scalar(script[Math.min(evals++, script.length - 1)]! * count), count };
-    };
-    return model;
-  };
-  const valuesOf = async (vars: tf.Variable[]) => Promise.all(vars.map(async (v) => Array.from(await v.data())));
+  /** A ToyModel whose eval losses are scripted (training losses are the toy's own): by default the best eval is the 2nd. */
+  const scriptedEval = (prefix: string, script = [5, 3, 4, 6, 7, 8, 9, 10]) => scriptedEvalModel(prefix, script);
 
   it('loadBestModelAtEnd: the variables end as they were at the best evaluation, onSave gets reason "best"; needs evalData', async () => {
     const model = scriptedEval('best');
