@@ -97,6 +97,11 @@ export async function beamSearch<Enc, Cache>(
     });
     record.scores?.push(logProbs.map((l) => l.slice()));
     const vocab = (logProbs[0] as Float32Array).length;
+    if (keep > nb * vocab) {
+      // transformers: `torch.topk(accumulated_log_probs, k=beams_to_keep)` raises "selected index k out of range"
+      // (`torch.multinomial` "cannot sample n_sample > prob_dist.size(-1) samples without replacement" when sampling).
+      throw new Error(`beam search takes max(2, 1 + number of EOS ids) × numBeams = ${keep} continuations per input each step, more than the ${nb * vocab} there are (numBeams ${nb} × vocabulary ${vocab})`);
+    }
     let allHit = true;
     const nextRunning: Hyp[][] = [];
     const nextFinished: Finished[][] = [];

@@ -8,18 +8,21 @@
  * - A Python float meeting a float32 tensor (`t < 0.1`, `0.1 * t`) is cast to float32 first: a Python scalar
  *   does not promote a tensor of the same kind (`torch.result_type(float32 tensor, 0.1)` is float32).
  * - Reductions (`sum`, `nansum`, softmax's denominator) are summed in float64 and rounded once: the correctly
- *   rounded float32 sum. PyTorch's float32 vectorised sum agrees to about an ulp; its order depends on the SIMD
- *   width, so no port can do better for every input. `cumsum` is exact: PyTorch's CPU kernel accumulates in double.
+ *   rounded float32 sum, the same in any order. PyTorch accumulates them in float32 (SumKernel.cpp's `cascade_sum`
+ *   uses `at::acc_type<float, true>`, i.e. float; softmax's `vec::reduce_all` too) in an order set by the SIMD width
+ *   (a row shorter than one vector: four interleaved partial sums), so its last bit can differ from this one, and a
+ *   cut resting on that bit with it: Categorical's entropy of [0, 0, ln ½, ln ½, ln ¼, ln ⅛] is 1.6014773 in
+ *   PyTorch's order and 1.6014771 here, which puts eta_cutoff 0.54003 on either side of the two 4/27 tokens.
+ *   No port can follow every machine's order. `cumsum` is exact: PyTorch's CPU kernel accumulates in double.
  */
 
 export const f32 = Math.fround;
 
 /** `torch.softmax(x, -1)` as PyTorch's CPU kernel computes it in float32: `e = exp(x - max)` (each rounded),
- *  `inv = 1 / sum(e)`, `e * inv`. All -inf gives a uniform row here (PyTorch: NaN). */
+ *  `inv = 1 / sum(e)`, `e * inv`. A row of -inf (or NaN) only is all NaN, as in PyTorch (`-inf - -inf`). */
 export function softmax(scores: Float32Array): Float32Array {
-  let max = -Infinity;
-  for (const s of scores) if (s > max) max = s;
-  if (max === -Infinity) return new Float32Array(scores.length).fill(1 / scores.length);
+  const max = rowMax(scores);
+  if (max === -Infinity) return new Float32Array(scores.length).fill(NaN);
   const out = Float32Array.from(scores, (s) => Math.exp(f32(s - max))); // stored as float32
   const inv = f32(1 / sumF32(out));
   for (let i = 0; i < out.length; i++) out[i] = (out[i] as number) * inv;
@@ -29,8 +32,7 @@ export function softmax(scores: Float32Array): Float32Array {
 /** `torch.log_softmax(x, -1)` as PyTorch's CPU kernel computes it in float32:
  *  `(x - max) - log(sum(exp(x - max)))`. */
 export function logSoftmax(scores: Float32Array): Float32Array {
-  let max = -Infinity;
-  for (const s of scores) if (s > max) max = s;
+  const max = rowMax(scores);
   const shifted = Float32Array.from(scores, (s) => s - max); // float32 x - max
   const lse = f32(Math.log(sumF32(Array.from(shifted, (v) => f32(Math.exp(v))))));
   return Float32Array.from(shifted, (v) => v - lse);
@@ -58,14 +60,21 @@ export function cumsumF32(values: ArrayLike<number>): Float32Array {
   return out;
 }
 
-/** `torch.logsumexp(x, -1)`: `maxes = amax(x)`; `sum(exp(x - maxes)).log() + maxes`, where only the added
- *  `maxes` has ±inf replaced by 0 (so all -inf gives NaN, as in PyTorch). */
+/** `torch.logsumexp(x, -1)` (ReduceOps.cpp `logsumexp_out_impl`): `maxes = amax(x)`; `maxes_squeezed.masked_fill_(
+ *  maxes_squeezed.abs() == INFINITY, 0)`, which is `maxes` itself or a view of it, so an infinite max is 0 in both
+ *  `sum(exp(x - maxes)).log()` and the `+ maxes` after it: all -inf gives log(0) = -inf, a +inf gives +inf. */
 export function logSumExpF32(x: Float32Array): number {
+  const max = rowMax(x);
+  const m = Math.abs(max) === Infinity ? 0 : max;
+  const exps = Array.from(x, (v) => f32(Math.exp(f32(v - m))));
+  return f32(f32(Math.log(sumF32(exps))) + m);
+}
+
+/** The largest value, NaN left out (-inf when there is none). */
+function rowMax(x: Float32Array): number {
   let max = -Infinity;
   for (const v of x) if (v > max) max = v;
-  const exps = Array.from(x, (v) => f32(Math.exp(f32(v - max))));
-  const added = Math.abs(max) === Infinity ? 0 : max;
-  return f32(f32(Math.log(sumF32(exps))) + added);
+  return max;
 }
 
 /** The smallest float32 (`torch.finfo(torch.float32).min`). */
@@ -75,6 +84,8 @@ const F32_MIN = -3.4028234663852886e38;
  * `torch.distributions.Categorical(logits=x).entropy()` in float32: the constructor normalises
  * `logits = x - x.logsumexp(-1)` and `probs = softmax(logits)`; `entropy()` clamps the logits to
  * `finfo.min` (so a -inf logit times its 0 probability is 0, not NaN) and returns `-(logits * probs).sum(-1)`.
+ * A row that is all -inf, or holds +inf or NaN, has NaN logits: PyTorch's argument validation raises there, this
+ * returns NaN (and eta then cuts nothing: sampling the row is refused anyway).
  */
 export function categoricalEntropyF32(x: Float32Array): number {
   const lse = logSumExpF32(x);

@@ -6,8 +6,9 @@
 //
 // The rows are built from the scores 0, f32(ln ½), f32(ln ¼), f32(ln ⅛): exp(x − max) is then exactly 1, ½, ¼, ⅛ in
 // float32 (f32(ln ½) is 1.9e-9 below ln ½, far under half an ulp), the softmax denominator a small exact sum and
-// every probability k/S rounded once, whatever the order or kernel PyTorch sums with. Only eta's cut depends on
-// the last bit of a float32 entropy (see there).
+// every probability k/S rounded once, whatever the order or kernel PyTorch sums with. Eta's cut needs logs and exps
+// that are not exact: its row has two tokens, so its sums are still order-free, but the cut assumes float32 exp and
+// log correctly rounded (see there).
 import { describe, expect, it } from 'vitest';
 import { epsilonCutoff, etaCutoff, minP, softmax, typicalP } from '../src/index.js';
 import { categoricalEntropyF32, cumsumF32, logSumExpF32, sumF32 } from '../src/float32.js';
@@ -69,20 +70,24 @@ describe('float32 boundaries of the sampling warpers (PyTorch arithmetic)', () =
   });
 
   it('EtaLogitsWarper: eta = min(ε, √ε · exp(−entropy)) in float32, with the float32 entropy of Categorical(logits)', () => {
-    // [0, 0, ln ½, ln ½, ln ¼, ln ⅛]: S = 27/8, probabilities 8/27 (×2), f32(4/27) = 0.14814814925193787 (×2),
-    // 2/27, 1/27. `self.epsilon = torch.tensor(0.54003)` = f32 0.5400300025939941; √ = 0.7348673343658447.
-    // Categorical: logsumexp = f32(ln 3.375) = 1.216395378112793, logits = f32(x − 1.2163954), probs their softmax,
-    // entropy = −Σ f32(logit · prob) = 1.6014771461486816 (exact: 1.60147709130); exp(−H) = 0.20159851014614105;
-    // eta = f32(0.73486733 · 0.20159851) = 0.14814816415309906 = f32(4/27) + 1 ulp, so the two 4/27 tokens go
-    // (the exact eta, 0.1481481641, rounds to the same float). The previous float64 code (entropy from the
-    // rounded probabilities, eta rounded once) kept them.
-    // Unlike the cases above, this cut rests on the last bit of a float32 entropy: a PyTorch build whose
-    // vectorised sum or SLEEF exp/log rounds differently can move eta by an ulp either way.
-    const scores = [0, 0, H, H, Q, E];
-    expect(categoricalEntropyF32(Float32Array.from(scores))).toBe(1.6014771461486816);
-    expect(warp(scores, (s) => etaCutoff(s, 0.54003))).toBe('kkxxxx');
-    // Far from the boundary both agree: ε 0.2 → eta = min(0.2, 0.4472 · 0.2016 = 0.0902): only 2/27 and 1/27 go.
-    expect(warp(scores, (s) => etaCutoff(s, 0.2))).toBe('kkkkxx');
+    // Two tokens [0, f32(−0.05)], so every sum has two terms and is one float32 rounding in any order (PyTorch sums
+    // in float32, in an order set by its SIMD width: with more terms its last bit is not reproducible; see float32.ts).
+    // Categorical: exp → 1, 0.951229453086853; logsumexp = f32(ln 1.951229453086853) = 0.6684596538543701; logits
+    // −0.6684596538543701, −0.7184596657752991; their softmax 0.5124974250793457, 0.4875026047229767; products
+    // −0.34258386492729187, −0.3502509593963623; entropy 0.6928348541259766 (exact: 0.69283477818).
+    // ε = 0.95004153 is the float32 0.9500415325164795, √ε = 0.9747007489204407, exp(−H) = 0.5001561641693115, their
+    // float32 product eta = 0.4875025749206543 — equal to the second token's probability (scores.softmax:
+    // 0.4875025749206543), so `probabilities < eta` is false and it stays. With the float64 entropy or a float64
+    // √ε · exp(−H) (the code before this change) eta is 0.48750264 and it goes. Like any eta cut this close, it assumes
+    // float32 exp and log correctly rounded (PyTorch's SLEEF kernels are within 1 ulp): an exp(−H) one ulp higher drops it.
+    const row = [0, f(-0.05)];
+    expect(categoricalEntropyF32(Float32Array.from(row))).toBe(0.6928348541259766);
+    expect(softmax(Float32Array.from(row))[1]).toBe(0.4875025749206543);
+    expect(warp(row, (s) => etaCutoff(s, 0.95004153))).toBe('kk');
+    expect(warp(row, (s) => etaCutoff(s, 0.9500417))).toBe('kx'); // ε three float32 steps up: eta one ulp above it
+    // Far from the boundary: [0, 0, ln ½, ln ½, ln ¼, ln ⅛] (probabilities 8/27 ×2, 4/27 ×2, 2/27, 1/27, entropy 1.60148)
+    // with ε 0.2 → eta = min(0.2, 0.4472 · 0.2016 = 0.0902): only 2/27 and 1/27 go.
+    expect(warp([0, 0, H, H, Q, E], (s) => etaCutoff(s, 0.2))).toBe('kkkkxx');
   });
 
   it('EtaLogitsWarper: when ε is the smaller, eta is `self.epsilon`, the float32 tensor', () => {
@@ -95,12 +100,24 @@ describe('float32 boundaries of the sampling warpers (PyTorch arithmetic)', () =
 });
 
 describe('float32 helpers (src/float32.ts)', () => {
-  it('Categorical entropy clamps -inf logits to finfo.min (0, not NaN); logsumexp of all -inf is NaN', () => {
+  it('Categorical entropy: the float32 products summed once rounded (not in PyTorch\'s float32 order)', () => {
+    // [0, 0, ln ½, ln ½, ln ¼, ln ⅛]: products (float32) −0.36041346, −0.36041346, −0.28289521, −0.28289521,
+    // −0.19279183, −0.12206803; their exact sum rounded once is 1.6014771461486816. PyTorch's CPU sum of these six
+    // (SumKernel.cpp `row_sum`: float accumulators, partials x0+x4+x5, x1, x2, x3 then added in turn) gives
+    // 1.6014772653579712, one ulp more: enough to move eta_cutoff 0.54003's cut across the two 4/27 tokens
+    // (eta 0.14814816 here, 0.14814813 there). The documented limit of float32.ts, pinned so it stays known.
+    expect(categoricalEntropyF32(Float32Array.from([0, 0, H, H, Q, E]))).toBe(1.6014771461486816);
+  });
+
+  it('Categorical entropy clamps -inf logits to finfo.min (0, not NaN); logsumexp masks an infinite max to 0', () => {
     // [0, 0, -inf]: logsumexp = f32(ln 2); logits [-ln 2, -ln 2, -inf]; probs [½, ½, 0]. `torch.clamp(logits,
     // min=finfo.min)` turns -inf · 0 = NaN into finfo.min · 0 = -0, so the entropy is f32(ln 2).
     expect(categoricalEntropyF32(Float32Array.from([0, 0, I]))).toBe(f(Math.log(2)));
-    // `maxes_squeezed.masked_fill_(maxes_squeezed.abs() == INFINITY, 0)` only for the added max: exp(-inf - -inf) is NaN.
-    expect(logSumExpF32(Float32Array.from([I, I]))).toBeNaN();
+    // ReduceOps.cpp `logsumexp_out_impl`: `maxes_squeezed.masked_fill_(maxes_squeezed.abs() == INFINITY, 0)` fills
+    // `maxes` itself (keepdim, or a squeeze view of it) before `(self - maxes).exp_()`: all -inf is log(0) = -inf,
+    // not NaN, and a +inf element gives +inf.
+    expect(logSumExpF32(Float32Array.from([I, I]))).toBe(I);
+    expect(logSumExpF32(Float32Array.from([Infinity, 0]))).toBe(Infinity);
     expect(logSumExpF32(Float32Array.from([0, H]))).toBe(f(f(Math.log(1.5)) + 0));
   });
 

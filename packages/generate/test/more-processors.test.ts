@@ -58,9 +58,12 @@ describe('warpers', () => {
     expect(eps(0.6)).toBe('kxxx'); // nothing reaches .6: the best stays
     expect(eps(0.6, 2)).toBe('kkxx');
     // eta = min(ε, √ε·e^−H): ε .2 → .1427 (removes .05); ε .5 → .2257 (removes .15 and .05).
-    const eta = (e: number) => { const s = scoresOf(); etaCutoff(s, e); return mask(s); };
+    const eta = (e: number, keep = 1) => { const s = scoresOf(); etaCutoff(s, e, keep); return mask(s); };
     expect(eta(0.2)).toBe('kkkx');
     expect(eta(0.5)).toBe('kkxx');
+    // `scores < topk(scores, min_tokens_to_keep)[0][..., -1]` must hold too: the best three stay whatever eta is.
+    expect(eta(0.5, 3)).toBe('kkkx');
+    expect(eta(0.9, 2)).toBe('kkxx'); // eta = min(.9, .9487 · .3191 = .3027): only .5 reaches it
   });
 });
 
