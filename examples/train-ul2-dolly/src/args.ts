@@ -2,11 +2,13 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DEMO_TRAIN_DEFAULTS } from './demo-config.js';
 import { UsageError } from './errors.js';
+import { checkSchedule, parseLrSchedulerKwargs } from './training-args.js';
 import { isAdapterHubId } from '@conifer/lora';
 import {
   BACKENDS,
   EVAL_ORDERS,
   INT8_MODES,
+  LR_SCHEDULER_TYPES,
   MERGE_DTYPES,
   SPLITS,
   T5_LINEAR_NAMES,
@@ -16,6 +18,7 @@ import {
   type EvalOrder,
   type GenerateOptions,
   type Int8Mode,
+  type LrSchedulerType,
   type MergeDtype,
   type MergeOptions,
   type ModelOptions,
@@ -64,17 +67,30 @@ const TRAIN: Flag[] = [
   { name: 'lora-alpha', value: 'N', def: '32', help: 'LoRA alpha (scaling = alpha / r)' },
   { name: 'lora-dropout', value: 'P', def: '0.1', help: 'dropout on the LoRA input' },
   { name: 'target-modules', value: 'LIST', def: 'q,v', help: `comma-separated projections to adapt (${T5_LINEAR_NAMES.join(', ')})` },
-  { name: 'lr', value: 'X', def: `1e-4 (demo ${DEMO_TRAIN_DEFAULTS.lr})`, help: 'peak learning rate, linear schedule' },
+  { name: 'lr', value: 'X', def: `1e-4 (demo ${DEMO_TRAIN_DEFAULTS.lr})`, help: "peak learning rate (transformers' learning_rate), scaled by --lr-scheduler-type" },
+  { name: 'lr-scheduler-type', value: 'TYPE', def: 'linear', help: `transformers' lr_scheduler_type: ${LR_SCHEDULER_TYPES.join(', ')} (constant with a warmup warms up, as constant_with_warmup)` },
+  { name: 'lr-scheduler-kwargs', value: 'JSON', def: 'none', help: `transformers' lr_scheduler_kwargs, e.g. '{"num_cycles": 2}' (cosine_with_restarts), '{"min_lr_rate": 0.1}' (cosine_with_min_lr, required), '{"num_decay_steps": 100}' (warmup_stable_decay, required)` },
+  { name: 'weight-decay', value: 'X', def: "0.01 (torch.optim.AdamW's; transformers' Trainer: 0)", help: "AdamW's decoupled weight decay" },
+  { name: 'adam-beta1', value: 'X', def: '0.9', help: 'AdamW beta1, in [0, 1)' },
+  { name: 'adam-beta2', value: 'X', def: '0.999', help: 'AdamW beta2, in [0, 1)' },
+  { name: 'adam-epsilon', value: 'X', def: '1e-8', help: 'AdamW epsilon' },
+  { name: 'max-grad-norm', value: 'X', def: "0 (off; transformers' Trainer: 1.0)", help: 'clip the global gradient norm to X after accumulation; 0 = no clipping' },
   { name: 'epochs', value: 'N', def: `3 (demo ${DEMO_TRAIN_DEFAULTS.epochs})`, help: 'passes over the training split' },
   { name: 'batch-size', value: 'N', def: `1 (demo ${DEMO_TRAIN_DEFAULTS.batchSize})`, help: 'examples per micro-batch' },
   { name: 'grad-accum', value: 'N', def: `8 (demo ${DEMO_TRAIN_DEFAULTS.gradAccum})`, help: 'micro-batches per optimizer step (token-normalised)' },
   { name: 'batch-tokens', value: 'N', def: 'off', help: 'bucketed micro-batches of at most N padded tokens; replaces --batch-size' },
   { name: 'max-target-length', value: 'N', def: `512 (demo ${DEMO_TRAIN_DEFAULTS.maxTargetLength})`, help: 'response tokens kept' },
   { name: 'warmup-steps', value: 'N', def: '0', help: 'linear warmup steps' },
+  { name: 'warmup-ratio', value: 'R', def: 'none', help: 'warmup over ceil(total steps × R) steps, R in [0, 1] (transformers\' warmup_ratio); not with --warmup-steps' },
   { name: 'eval-every', value: 'N', def: 'each epoch', help: 'evaluate every N optimizer steps' },
   { name: 'eval-order', value: EVAL_ORDERS.join('|'), def: 'length', help: "eval batches of similar lengths (about half the padded tokens of file order on Dolly; the loss per token does not depend on it) or in file order (what the original's sum of batch means was taken over)" },
   { name: 'save-every', value: 'N', def: 'each epoch', help: 'save the adapter every N optimizer steps' },
   { name: 'max-steps', value: 'N', def: 'no limit', help: 'stop after N optimizer steps' },
+  { name: 'save-total-limit', value: 'N', def: '2', help: "resumable checkpoints kept under --out/checkpoints, the newest (transformers' save_total_limit; 0 = all); adapter folders are all kept" },
+  { name: 'logging-steps', value: 'N', def: '1', help: "a progress line every N optimizer steps, with their mean loss (transformers' logging_steps); metrics.jsonl keeps every step" },
+  { name: 'early-stopping-patience', value: 'N', def: 'off', help: "stop after N evaluations in a row without a lower eval loss (transformers' EarlyStoppingCallback)" },
+  { name: 'early-stopping-threshold', value: 'X', def: '0', help: 'an evaluation improves when its loss is below the best by more than X (transformers\' early_stopping_threshold); needs --early-stopping-patience' },
+  { name: 'load-best-model-at-end', help: "put the adapter of the best evaluation (lowest eval loss) back at the end and save it as the final adapter (transformers' load_best_model_at_end)" },
   { name: 'gradient-checkpointing', help: "recompute each block in the backward pass: activation memory of one block's input per block, one more forward of compute (transformers' gradient_checkpointing)" },
   { name: 'resume', help: 'continue from the latest checkpoint under --out' },
   { name: 'dry-run', help: 'print the memory/time plan and exit; loads nothing' },
@@ -333,6 +349,11 @@ function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
   const out = r.str('out') ?? 'conifer-out';
   notAFile(out);
   if (out === '') throw new UsageError('--out needs a folder');
+  if (r.has('warmup-ratio') && r.has('warmup-steps')) throw new UsageError('--warmup-ratio and --warmup-steps both set the warmup: give one of them');
+  const patience = r.int('early-stopping-patience', 1);
+  if (r.has('early-stopping-threshold') && patience === undefined) throw new UsageError('--early-stopping-threshold needs --early-stopping-patience (early stopping is off without it)');
+  const warmupRatio = r.num('warmup-ratio', (x) => x >= 0 && x <= 1, 'in [0, 1]');
+  const saveTotalLimit = r.int('save-total-limit', 0) ?? 2;
   const opts: TrainOptions = {
     ...base,
     command: 'train',
@@ -344,16 +365,29 @@ function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
     loraDropout,
     targetModules: [...new Set(targetModules)],
     lr: r.positive('lr') ?? (demo ? DEMO_TRAIN_DEFAULTS.lr : 1e-4),
+    lrSchedulerType: r.choice<LrSchedulerType>('lr-scheduler-type', LR_SCHEDULER_TYPES) ?? 'linear',
+    ...(r.has('lr-scheduler-kwargs') ? { lrSchedulerKwargs: parseLrSchedulerKwargs(r.str('lr-scheduler-kwargs') ?? '') } : {}),
+    // Defaults: what the app used before these flags existed (torch.optim.AdamW's; no clipping).
+    weightDecay: r.num('weight-decay', (x) => x >= 0, 'a number ≥ 0') ?? 0.01,
+    adamBeta1: r.num('adam-beta1', (x) => x >= 0 && x < 1, 'in [0, 1)') ?? 0.9,
+    adamBeta2: r.num('adam-beta2', (x) => x >= 0 && x < 1, 'in [0, 1)') ?? 0.999,
+    adamEpsilon: r.num('adam-epsilon', (x) => x >= 0, 'a number ≥ 0') ?? 1e-8,
+    maxGradNorm: r.num('max-grad-norm', (x) => x >= 0, 'a number ≥ 0 (0 = no clipping)') ?? 0,
     epochs: r.int('epochs', 1) ?? (demo ? DEMO_TRAIN_DEFAULTS.epochs : 3),
     batchSize: r.int('batch-size', 1) ?? (demo ? DEMO_TRAIN_DEFAULTS.batchSize : 1),
     gradAccum: r.int('grad-accum', 1) ?? (demo ? DEMO_TRAIN_DEFAULTS.gradAccum : 8),
     batchTokens: r.int('batch-tokens', 2),
     maxTargetLength: r.int('max-target-length', 1) ?? (demo ? DEMO_TRAIN_DEFAULTS.maxTargetLength : 512),
     warmupSteps: r.int('warmup-steps', 0) ?? 0,
+    ...(warmupRatio !== undefined ? { warmupRatio } : {}),
     evalEvery: r.int('eval-every', 1),
     evalOrder: r.choice<EvalOrder>('eval-order', EVAL_ORDERS) ?? 'length',
     saveEvery: r.int('save-every', 1),
     maxSteps: r.int('max-steps', 1),
+    saveTotalLimit: saveTotalLimit === 0 ? Number.POSITIVE_INFINITY : saveTotalLimit,
+    loggingSteps: r.int('logging-steps', 1) ?? 1,
+    ...(patience !== undefined ? { earlyStopping: { patience, threshold: r.num('early-stopping-threshold', (x) => x >= 0, 'a number ≥ 0') ?? 0 } } : {}),
+    loadBestModelAtEnd: r.bool('load-best-model-at-end'),
     gradientCheckpointing: r.bool('gradient-checkpointing'),
     resume: r.bool('resume'),
     dryRun: r.bool('dry-run'),
@@ -365,6 +399,7 @@ function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
       `--batch-tokens ${opts.batchTokens} is smaller than one longest example (--max-source-length + --max-target-length = ${opts.maxSourceLength + opts.maxTargetLength})`,
     );
   }
+  checkSchedule(opts); // what does not depend on the run's length; runTrain checks the rest once the data is read
   if (opts.model.kind === 'config' && !opts.dryRun) {
     throw new UsageError(`--model ${opts.model.file} is a bare config: training needs the snapshot folder with the weights (or add --dry-run)`);
   }

@@ -1,5 +1,7 @@
 /** The parsed, validated options of each subcommand: what the wiring (model, LoRA, trainer, generation) consumes. */
 
+import type { LrSchedulerKwargs, ScheduleKind } from '@conifer/trainer';
+
 export const BACKENDS = ['cpu', 'wasm', 'webgpu', 'tensorflow'] as const;
 /** cpu = pure JS; wasm = SIMD CPU; webgpu = Dawn (npm `webgpu`) in Node; tensorflow = @tensorflow/tfjs-node-gpu (user-installed). */
 export type BackendName = (typeof BACKENDS)[number];
@@ -10,6 +12,26 @@ export type Int8Mode = (typeof INT8_MODES)[number];
 
 /** T5 projection names LoRA may target (PEFT matches the last component of the module path). */
 export const T5_LINEAR_NAMES = ['q', 'k', 'v', 'o', 'wi', 'wi_0', 'wi_1', 'wo'] as const;
+
+/**
+ * `--lr-scheduler-type`: transformers' `lr_scheduler_type` names (`get_scheduler`), every one
+ * `@conifer/trainer` implements (not `reduce_lr_on_plateau`, which steps on eval metrics).
+ */
+export const LR_SCHEDULER_TYPES = [
+  'linear',
+  'cosine',
+  'cosine_with_restarts',
+  'polynomial',
+  'constant',
+  'constant_with_warmup',
+  'inverse_sqrt',
+  'cosine_with_min_lr',
+  'warmup_stable_decay',
+] as const satisfies readonly ScheduleKind[];
+export type LrSchedulerType = (typeof LR_SCHEDULER_TYPES)[number];
+/** Fails to compile if the trainer gains a schedule kind this list lacks. */
+const everyScheduleKind: Record<Exclude<ScheduleKind, LrSchedulerType>, never> = {};
+void everyScheduleKind;
 
 export const SPLITS = ['train', 'test'] as const;
 /** The 80/20 split of Dolly: `train` (80 %) or `test` (the held-out 20 %). */
@@ -73,8 +95,22 @@ export interface TrainOptions extends ModelOptions {
   loraDropout: number;
   /** --target-modules (default q,v). */
   targetModules: string[];
-  /** --lr (default 1e-4; demo 1e-3): peak learning rate of the linear schedule. */
+  /** --lr (default 1e-4; demo 1e-3): peak learning rate of the schedule (transformers' learning_rate). */
   lr: number;
+  /** --lr-scheduler-type (default linear): transformers' lr_scheduler_type. */
+  lrSchedulerType: LrSchedulerType;
+  /** --lr-scheduler-kwargs JSON (default none): transformers' lr_scheduler_kwargs, keys as there (`num_cycles`, `min_lr_rate`, …). */
+  lrSchedulerKwargs?: LrSchedulerKwargs;
+  /** --weight-decay (default 0.01, torch.optim.AdamW's): AdamW's decoupled weight decay. */
+  weightDecay: number;
+  /** --adam-beta1 (default 0.9). */
+  adamBeta1: number;
+  /** --adam-beta2 (default 0.999). */
+  adamBeta2: number;
+  /** --adam-epsilon (default 1e-8). */
+  adamEpsilon: number;
+  /** --max-grad-norm (default 0 = no clipping): global-norm gradient clipping (transformers' max_grad_norm). */
+  maxGradNorm: number;
   /** --epochs (default 3; demo 1). */
   epochs: number;
   /** --batch-size (default 1; demo 4). Ignored when batchTokens is set. */
@@ -87,6 +123,8 @@ export interface TrainOptions extends ModelOptions {
   maxTargetLength: number;
   /** --warmup-steps (default 0). */
   warmupSteps: number;
+  /** --warmup-ratio (default none): warmup over ceil(total steps × ratio) (transformers' warmup_ratio); not with --warmup-steps. */
+  warmupRatio?: number;
   /** --eval-every N optimizer steps (default: at the end of each epoch). */
   evalEvery?: number;
   /** --eval-order (default length). */
@@ -95,6 +133,14 @@ export interface TrainOptions extends ModelOptions {
   saveEvery?: number;
   /** --max-steps N: stop after N optimizer steps (default: no limit). */
   maxSteps?: number;
+  /** --save-total-limit N (default 2): resumable checkpoints kept (transformers' save_total_limit); 0 on the command line = Infinity = all. */
+  saveTotalLimit: number;
+  /** --logging-steps N (default 1): a progress line every N steps with their mean loss (transformers' logging_steps). */
+  loggingSteps: number;
+  /** --early-stopping-patience / --early-stopping-threshold (default off): transformers' EarlyStoppingCallback on the eval loss. */
+  earlyStopping?: { patience: number; threshold: number };
+  /** --load-best-model-at-end (default off): the adapter of the best evaluation is put back and saved at the end. */
+  loadBestModelAtEnd: boolean;
   /** --gradient-checkpointing: recompute each block in the backward pass (default off). */
   gradientCheckpointing: boolean;
   /** --resume: continue from the latest checkpoint under `out`. */

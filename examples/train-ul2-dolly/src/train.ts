@@ -19,6 +19,7 @@ import { checkSkipModules, checkTargetModules, downloadWithProgress, loadModel, 
 import { sourceText } from './pipeline/prompts.js';
 import { loraTrainable } from './pipeline/trainable.js';
 import { DOLLY_RECORDS } from './dolly-lengths.js';
+import { checkSchedule, totalOptimizerSteps, trainerHyperparameters } from './training-args.js';
 import { countParameters, evalBatchSize, formatPlan, makePlan, resolveInt8, type Plan, type PlanInput } from './plan.js';
 import { readT5Config, t5Shape, type T5ConfigJson } from './t5-config.js';
 
@@ -132,6 +133,8 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
     const n = (x: number) => x.toLocaleString('en-US');
     io.stdout(`  data         ${n(data.records.length)} records from ${data.path}: ${n(data.train.examples.length)} train / ${n(data.test.examples.length)} test; tokenizer: ${tokenizerSource}`);
     const sampler = makeSampler(data.train.examples, { batchSize: opts.batchSize, batchTokens: opts.batchTokens, seed: opts.seed });
+    // The schedule against the run's real length (e.g. num_decay_steps longer than the run), before the model loads.
+    checkSchedule(opts, totalOptimizerSteps((e) => sampler.batchesPerEpoch(e), opts));
     const testBatches = evalBatches(data.test.examples, evalBatchSize(opts.batchSize), opts.evalOrder);
     // label: the adapter's base_model_name_or_path (the hub id when downloaded)
     const { model, int8, label } = await loadModel(opts.model, { int8: opts.int8, int8SkipModules: opts.int8SkipModules, seed: opts.seed, hubId, gradientCheckpointing: opts.gradientCheckpointing });
@@ -150,25 +153,16 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
       if (before) io.stdout(`eval loss before training: ${before.lossPerToken.toFixed(4)} per target token (${before.tokens} tokens)`);
       await mkdir(paths.root, { recursive: true });
       const result = await train({
+        ...trainerHyperparameters(opts),
         model: loraTrainable(model, lora),
         data: sampler,
-        epochs: opts.epochs,
-        gradientAccumulationSteps: opts.gradAccum,
-        lr: opts.lr,
-        schedule: 'linear',
-        warmupSteps: opts.warmupSteps,
         evalData: testBatches,
-        ...(opts.evalEvery !== undefined ? { evalEvery: opts.evalEvery } : {}),
-        ...(opts.saveEvery !== undefined ? { saveEvery: opts.saveEvery } : {}),
-        ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}),
         onSave: async (info) => {
           const dir = info.reason === 'epoch' ? paths.epochAdapter(info.epoch + 1) : info.reason === 'steps' ? paths.stepAdapter(info.step) : null;
           if (dir) await lora.saveAdapter(dir, { baseModelNameOrPath: label });
           await lora.saveAdapter(paths.adapter, { baseModelNameOrPath: label });
         },
         checkpointDir: paths.checkpoints,
-        resume: opts.resume,
-        seed: opts.seed,
       });
       result.optimizer.dispose();
       lora.eval(); // the last training step left LoRA's dropout on: off for the eval and the sample

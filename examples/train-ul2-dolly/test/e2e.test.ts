@@ -37,8 +37,11 @@ describe('train-ul2-dolly end to end (embedded default, tiny budget)', () => {
     expect(config).toMatchObject({ peft_type: 'LORA', r: 8, lora_alpha: 32, lora_dropout: 0.1, target_modules: expect.arrayContaining(['q', 'v']) });
     const metricsFile = [join(out, 'checkpoints/metrics.jsonl'), join(out, 'metrics.jsonl')].find(existsSync)!;
     expect(metricsFile).toBeDefined();
-    const steps = readFileSync(metricsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; loss: number }).filter((r) => r.type === 'train');
+    const steps = readFileSync(metricsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; loss: number; lr: number }).filter((r) => r.type === 'train');
     expect(steps).toHaveLength(6);
+    // The default --lr-scheduler-type linear, no warmup, reached train(): transformers' get_linear_schedule_with_warmup
+    // lambda, (total − k) / (total − warmup) after k steps, over this run's 6 steps, times --lr 3e-3.
+    expect(steps.map((r) => r.lr)).toEqual([6, 5, 4, 3, 2, 1].map((k) => expect.closeTo((3e-3 * k) / 6, 12)));
     // The train loss falls: the mean of the last two steps is below the mean of the first two.
     const first = (steps[0]!.loss + steps[1]!.loss) / 2;
     const last = (steps[4]!.loss + steps[5]!.loss) / 2;
