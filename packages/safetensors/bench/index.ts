@@ -6,23 +6,26 @@
  *   convert   toFloat32 of BF16 / F16 bytes                    vs a Float32Array copy of F32 bytes
  *   encode    float32ToBf16Bits / float32ToF16Bits             vs the same copy
  *   write     writeSafetensorsFile (streamed, atomic)           vs one write of the same bytes; both fsynced
+ *   header    parseHeader (serde_json's rules, then validate)   vs TextDecoder + JSON.parse of the same header:
+ *             a Flan-UL2-size one, BENCH_HEADER_TENSORS entries (default 1,000), best of 50
  * Ratios are conifer / baseline time: 1 = as fast as the plain operation.
- * Env: BENCH_TENSORS (default 16), BENCH_REPS (default 3), BENCH_DIR (default the OS temp folder).
+ * Env: BENCH_TENSORS (default 16), BENCH_REPS (default 3), BENCH_DIR (default the OS temp folder),
+ * BENCH_HEADER_TENSORS (default 1000).
  */
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SafetensorsFile, float32ToBf16Bits, float32ToF16Bits, serializeSafetensors, toFloat32, writeSafetensorsFile } from '../src/index';
+import { SafetensorsFile, encodeHeader, float32ToBf16Bits, float32ToF16Bits, parseHeader, serializeSafetensors, toFloat32, writeSafetensorsFile } from '../src/index';
 
 const env = (k: string, d: string) => process.env[k] ?? d;
 const count = Number(env('BENCH_TENSORS', '16'));
 const reps = Number(env('BENCH_REPS', '3'));
 const side = 4096;
 
-/** Best wall time in ms of `reps` runs after one warm-up. */
-async function best(f: () => unknown): Promise<number> {
+/** Best wall time in ms of `n` runs after one warm-up. */
+async function best(f: () => unknown, n = reps): Promise<number> {
   let t = Infinity;
-  for (let r = 0; r <= reps; r++) {
+  for (let r = 0; r <= n; r++) {
     const t0 = performance.now();
     await f();
     const dt = performance.now() - t0;
@@ -45,6 +48,32 @@ const row = (what: string, mine: number, base: number, unit: string) => {
   console.log(`${what.padEnd(44)} ${mine.toFixed(1).padStart(9)} ms  vs ${base.toFixed(1).padStart(9)} ms  ratio ${(mine / base).toFixed(2)}  ${unit}`);
 };
 
+/** The names of a T5 checkpoint with `n` tensors: Flan-UL2's blocks (9 tensors an encoder block, 14 a decoder one), as many as needed. */
+function t5Names(n: number): string[] {
+  const attn = (p: string) => ['q', 'k', 'v', 'o'].map((m) => `${p}.${m}.weight`);
+  const ff = (p: string) => ['wi_0', 'wi_1', 'wo'].map((m) => `${p}.DenseReluDense.${m}.weight`);
+  const out = ['shared.weight', 'lm_head.weight', 'encoder.final_layer_norm.weight', 'decoder.final_layer_norm.weight'];
+  for (let b = 0; out.length < n; b++) {
+    const e = `encoder.block.${b}.layer`;
+    const d = `decoder.block.${b}.layer`;
+    out.push(...attn(`${e}.0.SelfAttention`), `${e}.0.layer_norm.weight`, ...ff(`${e}.1`), `${e}.1.layer_norm.weight`);
+    out.push(...attn(`${d}.0.SelfAttention`), `${d}.0.layer_norm.weight`, ...attn(`${d}.1.EncDecAttention`), `${d}.1.layer_norm.weight`, ...ff(`${d}.2`), `${d}.2.layer_norm.weight`);
+  }
+  return out.slice(0, n);
+}
+
+const headerTensors = Number(env('BENCH_HEADER_TENSORS', '1000'));
+
+/** parseHeader of a Flan-UL2-size header against JSON.parse of the same bytes. */
+async function benchHeader(): Promise<void> {
+  const { bytes } = encodeHeader(t5Names(headerTensors).map((name) => [name, { dtype: 'BF16', shape: [4096, 4096] }] as const), { format: 'pt' });
+  const header = bytes.subarray(8);
+  const fileSize = bytes.byteLength + headerTensors * 4096 * 4096 * 2;
+  const tParse = await best(() => parseHeader(header, fileSize), 50);
+  const tJson = await best(() => JSON.parse(new TextDecoder().decode(header)), 50);
+  row('header: parseHeader / JSON.parse', tParse, tJson, `${headerTensors} tensors, ${(header.byteLength / 1e6).toFixed(2)} MB`);
+}
+
 const dir = await mkdtemp(join(env('BENCH_DIR', tmpdir()), 'conifer-st-bench-'));
 try {
   const values = randomFloats(side * side);
@@ -53,6 +82,7 @@ try {
   const f32 = new Uint8Array(values.buffer);
   const mib = (bytes: number) => bytes / 2 ** 20;
   console.log(`@conifer/safetensors bench: ${count} BF16 [${side}, ${side}] tensors (${mib(count * bf16.byteLength).toFixed(0)} MiB), best of ${reps}, Node ${process.version}`);
+  await benchHeader();
 
   const tensors = Array.from({ length: count }, (_, i) => ({ name: `encoder.block.${i}.layer.1.DenseReluDense.wi_0.weight`, dtype: 'BF16' as const, shape: [side, side], bytes: () => bf16 }));
   const file = join(dir, 'model.safetensors');

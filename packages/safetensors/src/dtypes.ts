@@ -1,7 +1,8 @@
 /**
  * Every dtype of the Rust crate's `Dtype` enum (safetensors/src/tensor.rs), in its declaration order —
  * the enum's `Ord`, "increasing alignment", by which `prepare` lays tensors out (descending) — with its
- * size in bits (`Dtype::bitsize`).
+ * size in bits (`Dtype::bitsize`). The two FNUZ float8s (ROCm's `torch.float8_e4m3fnuz` /
+ * `float8_e5m2fnuz`) came last to the enum, between F8_E8M0 and I16.
  */
 export const DTYPE_BITS = {
   BOOL: 8,
@@ -13,6 +14,8 @@ export const DTYPE_BITS = {
   F8_E5M2: 8,
   F8_E4M3: 8,
   F8_E8M0: 8,
+  F8_E4M3FNUZ: 8,
+  F8_E5M2FNUZ: 8,
   I16: 16,
   U16: 16,
   F16: 16,

@@ -1,6 +1,6 @@
-import { checkedByteSize, type Dtype, isDtype } from './dtypes.js';
-import { SafetensorsError } from './errors.js';
-import { JsonReader } from './json.js';
+import { checkedByteSize, type Dtype } from './dtypes.js';
+import { clip, SafetensorsError } from './errors.js';
+import { type HeaderEntry, readHeaderJson, tensorError, type U64 } from './header-json.js';
 
 /** Where one tensor lives in the data section (offsets relative to the data start). */
 export interface TensorInfo {
@@ -43,17 +43,12 @@ export function readHeaderLength(first8: Uint8Array, fileSize: number, where = '
 
 /**
  * Parses and validates the JSON header as the Rust reader does (`SafeTensors::read_metadata`): UTF-8
- * (`from_utf8`), then serde_json into `HashMetadata` — an object of tensor entries, plus an optional
- * `__metadata__` (`Option<HashMap<String, String>>`: an object of strings, or null, given once); a
- * repeated tensor name keeps its last entry (a `HashMap`), though every entry must deserialize; each
- * entry a `TensorInfo` (`{dtype, shape, data_offsets}`, or the same three as a list; other fields
- * ignored): a known dtype, `Vec<usize>` shape, `(usize, usize)` offsets — then `Metadata::validate`:
- * sorted by offsets, they must match dtype × shape, not overflow a u64, cover the data section exactly
- * with no gap or overlap.
+ * (`from_utf8`), then serde_json into `HashMetadata` ({@link readHeaderJson}), then
+ * `Metadata::validate`: sorted by offsets, they must match dtype × shape, not overflow a u64, cover
+ * the data section exactly with no gap or overlap.
  */
 export function parseHeader(headerBytes: Uint8Array, fileSize: number, where = 'safetensors'): SafetensorsHeader {
   const dataStart = 8 + headerBytes.byteLength;
-  const dataLength = fileSize - dataStart;
   let text: string;
   try {
     // ignoreBOM: a BOM stays in the text, where serde_json refuses it (it is not JSON whitespace).
@@ -61,175 +56,41 @@ export function parseHeader(headerBytes: Uint8Array, fileSize: number, where = '
   } catch {
     throw new SafetensorsError(`${where}: header is not valid UTF-8`);
   }
-  const r = new JsonReader(text);
-  const entries = new Map<string, Entry>();
-  let metadata: Record<string, string> | undefined;
-  let sawMetadata = false;
-  try {
-    if (r.peek() !== '{') {
-      r.value(); // a JSON error first, as serde_json reports it
-      throw new SafetensorsError(`${where}: header is not a JSON object`);
-    }
-    r.object((name) => {
-      if (name === '__metadata__') {
-        // serde's derived visitor: a second `__metadata__` is a duplicate_field error, even after null.
-        if (sawMetadata) throw new SafetensorsError(`${where}: __metadata__ appears twice in the header`);
-        sawMetadata = true;
-        metadata = readMetadata(r, where);
-      } else {
-        entries.set(name, readEntry(r, name, where));
-      }
-    });
-    r.end();
-  } catch (e) {
-    if (e instanceof SafetensorsError) throw e;
-    throw new SafetensorsError(`${where}: header is not valid JSON (${(e as Error).message})`);
-  }
-  return { tensors: validate(entries, dataLength, where), metadata, dataStart };
+  const { entries, metadata } = readHeaderJson(text, where);
+  return { tensors: validate([...entries.values()], fileSize - dataStart, where), metadata, dataStart };
 }
 
-/** A u64 as read: a number, or a bigint past 2^53. */
-type U64 = number | bigint;
-
-/** One tensor entry as deserialized (`TensorInfo`), before `validate`. */
-interface Entry {
-  dtype: Dtype;
-  shape: U64[];
-  offsets: [U64, U64];
-}
-
-/** `Option<HashMap<String, String>>`: null, or an object of strings (a repeated key keeps its last value). */
-function readMetadata(r: JsonReader, where: string): Record<string, string> | undefined {
-  const c = r.peek();
-  if (c === 'n') {
-    if (r.value().kind === 'null') return undefined; // Option::None
-  } else if (c === '{') {
-    const out: Record<string, string> = {};
-    r.object((k) => {
-      if (r.peek() !== '"') {
-        r.value();
-        throw new SafetensorsError(`${where}: __metadata__.${k} is not a string`);
-      }
-      // An own property even for "__proto__" (JSON.parse's CreateDataProperty).
-      Object.defineProperty(out, k, { value: r.string(), enumerable: true, writable: true, configurable: true });
-    });
-    return out;
-  } else r.value();
-  throw new SafetensorsError(`${where}: __metadata__ must be an object of strings (or null)`);
-}
-
-/**
- * A `TensorInfo` as serde derives it: an object with `dtype`, `shape`, `data_offsets` (each once;
- * other fields ignored) or a list of those three; a dtype of the enum (its name, or serde's
- * external tagging `{"F32": null}`), a `Vec<usize>` and a `(usize, usize)`.
- */
-function readEntry(r: JsonReader, name: string, where: string): Entry {
-  const bad = (why: string) => new SafetensorsError(`${where}: tensor "${name}": ${why}`);
-  let dtype: Dtype | undefined;
-  let shape: U64[] | undefined;
-  let offsets: U64[] | undefined;
-  const read = (field: string) => {
-    const at = r.pos;
-    if (field === 'dtype') {
-      const v = r.value();
-      const variant = v.kind === 'string' ? v.value : v.kind === 'object' && v.entries.length === 1 && v.entries[0]![1].kind === 'null' ? v.entries[0]![0] : undefined;
-      if (!isDtype(variant)) throw bad(`unknown dtype ${source(r, at)}`);
-      dtype = variant;
-    } else {
-      const list = readU64s(r);
-      if (!list) throw bad(field === 'shape' ? `shape ${source(r, at)} is not a list of non-negative integers` : `data_offsets ${source(r, at)} are not [begin, end], two non-negative integers`);
-      if (field === 'shape') shape = list;
-      else if (list.length !== 2) throw bad(`data_offsets ${source(r, at)} are not [begin, end], two non-negative integers`);
-      else offsets = list;
-    }
-  };
-  const start = r.pos;
-  const c = r.peek();
-  if (c === '{') {
-    let seen = 0;
-    r.object((k) => {
-      const i = FIELDS.indexOf(k);
-      if (i < 0) {
-        r.value(); // unknown fields are ignored
-        return;
-      }
-      const bit = 1 << i;
-      if (seen & bit) throw bad(`field ${k} appears twice`);
-      seen |= bit;
-      read(k);
-    });
-    for (const [i, f] of FIELDS.entries()) if (!(seen & (1 << i))) throw bad(`missing field ${f}`);
-  } else if (c === '[') {
-    // A derived struct also deserializes from a sequence of its fields, in order, and exactly those.
-    let n = 0;
-    r.array((i) => {
-      n++;
-      if (i < 3) read(FIELDS[i]!);
-      else r.value();
-    });
-    if (n !== 3) throw bad(`entry ${source(r, start)} is not [dtype, shape, data_offsets]`);
-  } else {
-    r.value();
-    throw bad('entry is not an object');
-  }
-  return { dtype: dtype!, shape: shape!, offsets: [offsets![0]!, offsets![1]!] };
-}
-
-const FIELDS = ['dtype', 'shape', 'data_offsets'];
-
-/** A list of u64s, or null (after reading the value) when it is anything else. */
-function readU64s(r: JsonReader): U64[] | null {
-  if (r.peek() !== '[') {
-    r.value();
-    return null;
-  }
-  const out: U64[] = [];
-  let ok = true;
-  r.array(() => {
-    const c = r.peek();
-    if (c === '-' || (c >= '0' && c <= '9')) {
-      const v = r.number();
-      if (v === null) ok = false;
-      else out.push(v);
-    } else {
-      r.value();
-      ok = false;
-    }
-  });
-  return ok ? out : null;
-}
-
-/** The JSON text read since `at` (for messages). */
-const source = (r: JsonReader, at: number) => r.text.slice(at, r.pos).trim();
-
-/** `Metadata::validate`, over the entries sorted by `data_offsets` (begin, then end). */
-function validate(entries: Map<string, Entry>, dataLength: number, where: string): Map<string, TensorInfo> {
-  const sorted = [...entries].sort(([, a], [, b]) => cmp(a.offsets[0], b.offsets[0]) || cmp(a.offsets[1], b.offsets[1]));
+/** `Metadata::validate`, over the entries sorted by `data_offsets` (begin, then end); then the entries as read. */
+function validate(entries: HeaderEntry[], dataLength: number, where: string): Map<string, TensorInfo> {
+  const sorted = entries.slice();
+  // Files list their tensors in offset order (Rust serializes them so): sort only when they are not.
+  if (sorted.some((x, i) => i > 0 && byOffsets(sorted[i - 1]!, x) > 0)) sorted.sort(byOffsets);
   let end = 0;
   let prev = '';
-  for (const [name, { dtype, shape, offsets }] of sorted) {
-    const [b, e] = offsets;
-    const bad = (why: string) => new SafetensorsError(`${where}: tensor "${name}": ${why}`);
-    const text = () => `${dtype}[${shape.join(',')}]`;
-    if (e < b) throw bad(`data_offsets [${b},${e}] are not [begin, end] with begin <= end`);
-    if (b < end) throw new SafetensorsError(`${where}: tensor "${name}" overlaps tensor "${prev}" (offset ${b} < ${end})`);
-    if (b > end) throw new SafetensorsError(`${where}: gap in the data section before tensor "${name}" (offset ${b}, expected ${end})`);
+  for (const { name, dtype, shape, begin: b, end: e } of sorted) {
+    if (e < b) throw tensorError(where, name, `data_offsets [${b},${e}] are not [begin, end] with begin <= end`);
+    if (b < end) throw new SafetensorsError(`${where}: tensor "${clip(name)}" overlaps tensor "${clip(prev)}" (offset ${b} < ${end})`);
+    if (b > end) throw new SafetensorsError(`${where}: gap in the data section before tensor "${clip(name)}" (offset ${b}, expected ${end})`);
     const size = checkedByteSize(dtype, shape);
-    if (size === 'overflow') throw bad(`${text()}: the element count overflows a u64`);
-    if (size === 'misaligned') throw bad(`${text()} is not a whole number of bytes`);
+    const text = () => `${dtype}[${clip(shape.join(','))}]`;
+    if (size === 'overflow') throw tensorError(where, name, `${text()}: the element count overflows a u64`);
+    if (size === 'misaligned') throw tensorError(where, name, `${text()} is not a whole number of bytes`);
     // b = end is a number; an e past 2^53 (a bigint) lies past any data section.
     const span = typeof e === 'bigint' ? e - BigInt(b) : e - (b as number);
-    if (span !== size) throw bad(`data_offsets span ${span} bytes but ${text()} needs ${size}`);
-    if (e > dataLength) throw new SafetensorsError(`${where}: tensor "${name}" ends at ${e}, past the data section (${dataLength} bytes)`);
+    if (span !== size) throw tensorError(where, name, `data_offsets span ${span} bytes but ${text()} needs ${size}`);
+    if (e > dataLength) throw new SafetensorsError(`${where}: tensor "${clip(name)}" ends at ${e}, past the data section (${dataLength} bytes)`);
     end = e as number;
     prev = name;
   }
   if (end !== dataLength) throw new SafetensorsError(`${where}: data section is ${dataLength} bytes but the tensors cover ${end}`);
   const out = new Map<string, TensorInfo>();
-  for (const [name, { dtype, shape, offsets }] of entries) {
-    out.set(name, { dtype, shape: shape.map(Number), dataOffsets: [Number(offsets[0]), Number(offsets[1])] });
+  for (const { name, dtype, shape, begin, end } of entries) {
+    // Numbers already, but for a dimension past 2^53 (beside a 0); offsets past 2^53 were refused above.
+    const dims = shape.some((d) => typeof d === 'bigint') ? shape.map(Number) : (shape as number[]);
+    out.set(name, { dtype, shape: dims, dataOffsets: [begin as number, end as number] });
   }
   return out;
 }
 
 const cmp = (a: U64, b: U64) => (a < b ? -1 : a > b ? 1 : 0);
+const byOffsets = (x: HeaderEntry, y: HeaderEntry) => cmp(x.begin, y.begin) || cmp(x.end, y.end);

@@ -1,34 +1,21 @@
-/**
- * A JSON value as serde_json (the Rust reader's parser) sees it: objects keep every entry, repeated
- * keys included, in order (serde decides what a repeat means), and numbers keep their text.
- */
-export type JsonValue =
-  | { kind: 'null' }
-  | { kind: 'bool'; value: boolean }
-  | { kind: 'number'; text: string }
-  | { kind: 'string'; value: string }
-  | { kind: 'array'; items: JsonValue[] }
-  | { kind: 'object'; entries: [string, JsonValue][] };
+import { clip } from './errors.js';
 
 /** serde_json's default recursion limit: entering the 128th nested array or object fails. */
 export const MAX_JSON_DEPTH = 127;
 
 const U64_MAX = (1n << 64n) - 1n;
-const ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
-const LITERALS = {
-  n: ['null', { kind: 'null' }],
-  t: ['true', { kind: 'bool', value: true }],
-  f: ['false', { kind: 'bool', value: false }],
-} as const satisfies Record<string, readonly [string, JsonValue]>;
-const NUMBER = /-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
+/** A run of string characters that need no decoding: no quote, backslash or control character. */
+const PLAIN = /[^"\\\u0000-\u001f]*/y;
+const SHORT_ESCAPES = '"\\/bfnrt';
 
 /**
  * A cursor over JSON text with serde_json's rules (`serde_json::from_str`): strict JSON (no comments,
  * trailing commas, leading zeros or `+`), whitespace = space, tab, LF, CR (a BOM is not), strings
  * without raw control characters or an unpaired surrogate escape (`\ud800`), numbers finite (`1e400`
  * is out of range), at most {@link MAX_JSON_DEPTH} nested arrays/objects. Read a document with
- * {@link JsonReader.object}/{@link JsonReader.array}/{@link JsonReader.value} and the typed readers,
- * then {@link JsonReader.end}. Errors are Errors naming the problem and its position.
+ * {@link JsonReader.object}/{@link JsonReader.array}, the typed readers and {@link JsonReader.skip}
+ * (a value checked, nothing built), then {@link JsonReader.end}. Linear in the text, whatever it holds.
+ * Errors are Errors naming the problem and its position.
  */
 export class JsonReader {
   pos = 0;
@@ -61,93 +48,84 @@ export class JsonReader {
 
   /** Reads an object, calling `entry(key)` with the cursor on each value, which `entry` must consume. */
   object(entry: (key: string) => void): void {
-    this.expect('{');
-    this.enter();
-    if (this.peek() === '}') this.pos++;
-    else {
-      for (;;) {
-        this.peek();
-        const key = this.string();
-        this.expect(':');
-        entry(key);
-        if (this.peek() === ',') {
-          this.pos++;
-          continue;
-        }
-        this.expect('}');
-        break;
-      }
-    }
-    this.depth--;
+    this.items('{', '}', () => {
+      const key = this.string();
+      this.expect(':');
+      entry(key);
+    });
   }
 
   /** Reads an array, calling `item(index)` with the cursor on each item, which `item` must consume. */
   array(item: (index: number) => void): void {
-    this.expect('[');
-    this.enter();
-    if (this.peek() === ']') this.pos++;
-    else {
-      for (let index = 0; ; index++) {
-        item(index);
-        if (this.peek() === ',') {
-          this.pos++;
-          continue;
-        }
-        this.expect(']');
-        break;
-      }
-    }
-    this.depth--;
+    let index = 0;
+    this.items('[', ']', () => item(index++));
   }
 
-  private enter(): void {
+  /** `open`, then items separated by commas, then `close`: one level deeper. */
+  private items(open: string, close: string, item: () => void): void {
+    this.expect(open);
     if (++this.depth > MAX_JSON_DEPTH) this.fail(`nested more than ${MAX_JSON_DEPTH} deep`);
+    if (this.peek() === close) this.pos++;
+    else {
+      item();
+      while (this.peek() === ',') {
+        this.pos++;
+        item();
+      }
+      this.expect(close);
+    }
+    this.depth--;
   }
 
   /** Reads a string. */
   string(): string {
     this.expect('"');
     const t = this.text;
-    let i = this.pos;
-    let out = '';
-    let run = i;
+    const start = this.pos;
+    let i = start;
+    let escaped = false;
     for (;;) {
+      PLAIN.lastIndex = i;
+      PLAIN.test(t);
+      i = PLAIN.lastIndex;
       const c = t.charCodeAt(i);
-      if (c === 0x22) {
-        this.pos = i + 1;
-        return out + t.slice(run, i);
-      }
-      if (Number.isNaN(c)) this.fail('unterminated string', i);
-      if (c < 0x20) this.fail('control character in a string', i);
-      if (c !== 0x5c) {
-        i++;
-        continue;
-      }
-      out += t.slice(run, i);
-      const at = i;
-      const e = t.charAt(i + 1);
-      i += 2;
-      if (e === 'u') {
-        const u = this.hex4(i);
-        i += 4;
-        if (u >= 0xdc00 && u <= 0xdfff) this.fail('unpaired surrogate escape', at);
-        if (u >= 0xd800 && u <= 0xdbff) {
-          if (t.charCodeAt(i) !== 0x5c || t.charCodeAt(i + 1) !== 0x75) this.fail('unpaired surrogate escape', at);
-          const low = this.hex4(i + 2);
-          i += 6;
-          if (low < 0xdc00 || low > 0xdfff) this.fail('unpaired surrogate escape', at);
-          out += String.fromCharCode(u, low);
-        } else out += String.fromCharCode(u);
-      } else if (e !== '' && Object.prototype.hasOwnProperty.call(ESCAPES, e)) out += ESCAPES[e];
-      else this.fail('invalid escape', at);
-      run = i;
+      if (c === 0x22) break;
+      if (c === 0x5c) {
+        i = this.escape(i);
+        escaped = true;
+      } else this.fail(Number.isNaN(c) ? 'unterminated string' : 'control character in a string', i);
     }
+    this.pos = i + 1;
+    // Checked above (escapes well formed, surrogates paired): JSON.parse decodes the literal, in linear time.
+    return escaped ? (JSON.parse(t.slice(start - 1, i + 1)) as string) : t.slice(start, i);
+  }
+
+  /** Checks the escape at `at` (a backslash) as serde_json does; returns the index after it. */
+  private escape(at: number): number {
+    const t = this.text;
+    if (t.charAt(at + 1) !== 'u') {
+      if (at + 1 >= t.length || !SHORT_ESCAPES.includes(t.charAt(at + 1))) this.fail('invalid escape', at);
+      return at + 2;
+    }
+    const u = this.hex4(at + 2);
+    if (u >= 0xdc00 && u <= 0xdfff) this.fail('unpaired surrogate escape', at);
+    if (u < 0xd800 || u > 0xdbff) return at + 6;
+    // A leading surrogate: the next escape must be its trailing one.
+    if (t.charCodeAt(at + 6) !== 0x5c || t.charCodeAt(at + 7) !== 0x75) this.fail('unpaired surrogate escape', at);
+    const low = this.hex4(at + 8);
+    if (low < 0xdc00 || low > 0xdfff) this.fail('unpaired surrogate escape', at);
+    return at + 12;
   }
 
   private hex4(at: number): number {
-    const h = this.text.slice(at, at + 4);
-    if (!/^[0-9a-fA-F]{4}$/.test(h)) this.fail('invalid \\u escape', at - 2);
-    return parseInt(h, 16);
+    let v = 0;
+    for (let k = at; k < at + 4; k++) {
+      const c = this.text.charCodeAt(k);
+      const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x41 && c <= 0x46 ? c - 0x37 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
+      if (d < 0) this.fail('invalid \\u escape', at - 2);
+      v = v * 16 + d;
+    }
+    return v;
   }
 
   /**
@@ -157,42 +135,59 @@ export class JsonReader {
    */
   number(): number | bigint | null {
     this.peek();
+    const t = this.text;
     const at = this.pos;
-    NUMBER.lastIndex = at;
-    const m = NUMBER.exec(this.text);
-    if (!m) this.fail(this.pos < this.text.length ? `unexpected ${JSON.stringify(this.text[this.pos])}` : 'unexpected end');
-    const num = m![0];
-    this.pos += num.length;
-    const value = Number(num);
+    const negative = t.charCodeAt(at) === 0x2d;
+    const first = negative ? at + 1 : at;
+    let i = this.digits(first);
+    if (t.charCodeAt(first) === 0x30 && i > first + 1) this.fail('invalid number (leading zero)', first + 1);
+    let integer = true;
+    if (t.charCodeAt(i) === 0x2e) {
+      integer = false;
+      i = this.digits(i + 1);
+    }
+    let c = t.charCodeAt(i);
+    if (c === 0x65 || c === 0x45) {
+      integer = false;
+      c = t.charCodeAt(++i);
+      i = this.digits(c === 0x2b || c === 0x2d ? i + 1 : i);
+    }
+    this.pos = i;
+    if (integer && !negative && i - at <= 15) {
+      // Below 10^15, so exact as a double: the usual shape or offset, read without a slice.
+      let v = 0;
+      for (let k = at; k < i; k++) v = v * 10 + t.charCodeAt(k) - 0x30;
+      return v;
+    }
+    const text = t.slice(at, i);
+    const value = Number(text);
     // serde_json: an integer literal past u64 / i64 becomes an f64, which must be finite ("number out of range").
-    if (!Number.isFinite(value)) this.fail(`number ${num} out of range`, at);
-    if (num.charCodeAt(0) === 0x2d || m![1] !== undefined || m![2] !== undefined) return null;
+    if (!Number.isFinite(value)) this.fail(`number ${clip(text)} out of range`, at);
+    if (negative || !integer) return null;
     if (Number.isSafeInteger(value)) return value;
-    const big = BigInt(num);
+    const big = BigInt(text);
     return big <= U64_MAX ? big : null;
   }
 
-  /** Reads any value. */
-  value(): JsonValue {
+  /** The end of the run of digits at `at`, which must hold one at least. */
+  private digits(at: number): number {
+    const t = this.text;
+    let i = at;
+    for (let c = t.charCodeAt(i); c >= 0x30 && c <= 0x39; c = t.charCodeAt(++i));
+    if (i === at) this.fail(at < t.length ? `unexpected ${JSON.stringify(t.charAt(at))}` : 'unexpected end', at);
+    return i;
+  }
+
+  /** Reads any value, checking it without building it. */
+  skip(): void {
     const c = this.peek();
-    if (c === '{') {
-      const entries: [string, JsonValue][] = [];
-      this.object((key) => entries.push([key, this.value()]));
-      return { kind: 'object', entries };
-    }
-    if (c === '[') {
-      const items: JsonValue[] = [];
-      this.array(() => items.push(this.value()));
-      return { kind: 'array', items };
-    }
-    if (c === '"') return { kind: 'string', value: this.string() };
-    const literal = c === 'n' || c === 't' || c === 'f' ? LITERALS[c] : undefined;
-    if (literal && this.text.startsWith(literal[0], this.pos)) {
-      this.pos += literal[0].length;
-      return literal[1];
-    }
-    const at = this.pos;
-    this.number();
-    return { kind: 'number', text: this.text.slice(at, this.pos) };
+    if (c === '{') this.object(() => this.skip());
+    else if (c === '[') this.array(() => this.skip());
+    else if (c === '"') this.string();
+    else if (c === 'n' || c === 't' || c === 'f') {
+      const literal = c === 'n' ? 'null' : c === 't' ? 'true' : 'false';
+      if (!this.text.startsWith(literal, this.pos)) this.fail(`expected \`${literal}\``);
+      this.pos += literal.length;
+    } else this.number();
   }
 }

@@ -3,8 +3,8 @@ import { DTYPE_RANK, type Dtype } from './dtypes.js';
 /**
  * The order in which the Rust crate's `prepare` (so Python's `save_file`) lays tensors out: by dtype,
  * descending in the `Dtype` enum's order (U64, I64, F64, C64, F32, U32, I32, BF16, F16, U16, I16,
- * F8_E8M0, F8_E4M3, F8_E5M2, I8, U8, F6_E3M2, F6_E2M3, F4, BOOL), then by name as Rust compares
- * `String`s: by UTF-8 bytes, which is code point order.
+ * F8_E5M2FNUZ, F8_E4M3FNUZ, F8_E8M0, F8_E4M3, F8_E5M2, I8, U8, F6_E3M2, F6_E2M3, F4, BOOL), then by
+ * name as Rust compares `String`s: by UTF-8 bytes, which is code point order.
  */
 export function sortTensorsForSave<T extends { readonly name: string; readonly dtype: Dtype }>(tensors: readonly T[]): T[] {
   return [...tensors].sort((a, b) => (DTYPE_RANK[b.dtype] ?? -1) - (DTYPE_RANK[a.dtype] ?? -1) || compareCodePoints(a.name, b.name));

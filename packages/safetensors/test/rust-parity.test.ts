@@ -128,6 +128,12 @@ describe('reader: accepts and refuses what the Rust reader does (read_metadata �
     expect(Object.entries(metadata!)).toEqual([['format', 'pt'], ['__proto__', 'x']]);
   });
 
+  it('entries in any order: validate() runs over them sorted by data_offsets, begin then end (a tuple\'s cmp)', () => {
+    // Metadata::deserialize: tensors.sort_by(|(_, left), (_, right)| left.data_offsets.cmp(&right.data_offsets))
+    const { tensors } = accepts('{"c":{"dtype":"U8","shape":[2],"data_offsets":[4,6]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"z":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}', 6);
+    expect([...tensors].map(([name, t]) => [name, t.data.byteLength])).toEqual([['c', 2], ['a', 4], ['z', 0]]);
+  });
+
   it('a repeated tensor name keeps its last entry (a HashMap), though every entry must deserialize', () => {
     // The earlier entry is dropped before validate(): its offsets are not checked...
     const { tensors } = accepts(`{"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]},"a":${f32x2}}`, 8);
@@ -146,6 +152,13 @@ describe('reader: accepts and refuses what the Rust reader does (read_metadata �
     refuses('{"a":["F32",[2],[0,8],1]}', 8, /is not \[dtype, shape, data_offsets\]/);
     expect(accepts('{"a":{"dtype":{"F32":null},"shape":[2],"data_offsets":[0,8]}}', 8).tensors.get('a')!.dtype).toBe('F32');
     refuses('{"a":{"dtype":{"F32":1},"shape":[2],"data_offsets":[0,8]}}', 8, /unknown dtype \{"F32":1\}/);
+    // Every field is required, in either form: visit_map's missing_field, visit_seq's invalid_length.
+    refuses('{"a":{"shape":[0],"data_offsets":[0,0]}}', 0, /tensor "a": missing field dtype/);
+    refuses('{"a":{"dtype":"F32","data_offsets":[0,0]}}', 0, /tensor "a": missing field shape/);
+    refuses('{"a":["F32",[0]]}', 0, /tensor "a": entry \["F32",\[0\]\] is not \[dtype, shape, data_offsets\]/);
+    // ContentRefDeserializer::deserialize_enum: a map "with a single key", no fewer, no more.
+    refuses('{"a":{"dtype":{"F32":null,"F16":null},"shape":[2],"data_offsets":[0,8]}}', 8, /unknown dtype \{"F32":null,"F16":null\}/);
+    refuses('{"a":{"dtype":{},"shape":[2],"data_offsets":[0,8]}}', 8, /unknown dtype \{\}/);
   });
 
   it('every dtype of the Rust enum, sized by bitsize; a sub-byte tensor must end on a byte (MisalignedSlice)', () => {
@@ -155,6 +168,33 @@ describe('reader: accepts and refuses what the Rust reader does (read_metadata �
     }
     refuses('{"a":{"dtype":"F4","shape":[3],"data_offsets":[0,2]}}', 2, /tensor "a": F4\[3\] is not a whole number of bytes/);
     refuses('{"a":{"dtype":"F6_E2M3","shape":[1],"data_offsets":[0,1]}}', 1, /F6_E2M3\[1\] is not a whole number of bytes/);
+  });
+
+  it('F8_E4M3FNUZ and F8_E5M2FNUZ (torch.float8_e4m3fnuz / float8_e5m2fnuz): 8 bits, between F8_E8M0 and I16 in the enum', () => {
+    // The crate's enum gained them after F8_E8M0 (the copies of tensor.rs in the reference index predate
+    // them; order as code built on the crate lists them: BOOL, F4, F6_E2M3, F6_E3M2, U8, I8, F8_E5M2,
+    // F8_E4M3, F8_E8M0, F8_E4M3FNUZ, F8_E5M2FNUZ, I16, …). prepare() sorts descending.
+    expect(accepts('{"a":{"dtype":"F8_E4M3FNUZ","shape":[3],"data_offsets":[0,3]},"b":{"dtype":"F8_E5M2FNUZ","shape":[2],"data_offsets":[3,5]}}', 5).tensors.get('b')!.dtype).toBe('F8_E5M2FNUZ');
+    const order = sortTensorsForSave((['F8_E8M0', 'I16', 'F8_E4M3FNUZ', 'F8_E4M3', 'F8_E5M2FNUZ'] as Dtype[]).map((dtype) => ({ name: 'x', dtype })));
+    expect(order.map((t) => t.dtype)).toEqual(['I16', 'F8_E5M2FNUZ', 'F8_E4M3FNUZ', 'F8_E8M0', 'F8_E4M3']);
+  });
+
+  it('a hostile header gets a message of bounded length: a 1 MB name, a 1 MB shape are clipped', () => {
+    const name = 'n'.repeat(1_000_000);
+    const long = (header: string, data: number) => {
+      try {
+        accepts(header, data);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return 'accepted';
+    };
+    const a = long(`{"${name}":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, 0);
+    expect(a).toMatch(/^safetensors: tensor "n{80}… \(1000000 characters\)" ends at 8, past the data section \(0 bytes\)$/);
+    const b = long(`{"${name}":{"dtype":"F32","shape":[${'1,'.repeat(500_000)}2.5],"data_offsets":[0,8]}}`, 8);
+    expect(b).toMatch(/^safetensors: tensor "n{80}… \(1000000 characters\)": shape \[(1,){39}1… \(1000005 characters\) is not a list of non-negative integers$/);
+    const c = long(`{"${name}":{"dtype":"F4","shape":[${'1,'.repeat(500_000)}1],"data_offsets":[0,1]}}`, 1);
+    expect(c).toMatch(/^safetensors: tensor "n{80}… \(1000000 characters\)": F4\[(1,){40}… \(1000001 characters\)\] is not a whole number of bytes$/);
   });
 
   it('the JSON as serde_json reads it: whitespace before { (the start check is commented out), no BOM, no lone surrogate, finite numbers, depth < 128', () => {
