@@ -101,7 +101,7 @@ export interface TrainOptions extends ModelOptions {
   lrSchedulerType: LrSchedulerType;
   /** --lr-scheduler-kwargs JSON (default none): transformers' lr_scheduler_kwargs, keys as there (`num_cycles`, `min_lr_rate`, …). */
   lrSchedulerKwargs?: LrSchedulerKwargs;
-  /** --weight-decay (default 0.01, torch.optim.AdamW's): AdamW's decoupled weight decay. */
+  /** --weight-decay (default 0, transformers' TrainingArguments): AdamW's decoupled weight decay. */
   weightDecay: number;
   /** --adam-beta1 (default 0.9). */
   adamBeta1: number;
@@ -109,7 +109,7 @@ export interface TrainOptions extends ModelOptions {
   adamBeta2: number;
   /** --adam-epsilon (default 1e-8). */
   adamEpsilon: number;
-  /** --max-grad-norm (default 0 = no clipping): global-norm gradient clipping (transformers' max_grad_norm). */
+  /** --max-grad-norm (default 1, transformers' max_grad_norm; 0 = no clipping): global-norm gradient clipping. */
   maxGradNorm: number;
   /** --epochs (default 3; demo 1). */
   epochs: number;

@@ -24,20 +24,20 @@ function train(...argv: string[]): TrainOptions {
 }
 const hp = (...argv: string[]) => trainerHyperparameters(train(...argv));
 
-/** What the app gave train() before these flags existed (demo model): schedule 'linear', warmupSteps, nothing else of these. */
+/** What the app gives train() by default (demo model). */
 const DEMO_DEFAULTS = {
   epochs: 1, gradientAccumulationSteps: 2, lr: 1e-3, schedule: 'linear', warmupSteps: 0, resume: false, seed: 42,
-  // Now explicit, each the value the trainer used when the app passed nothing: AdamW's defaults, no clipping, 2 checkpoints, every step logged.
-  betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01, maxGradNorm: 0, keepLast: 2, loggingSteps: 1, loadBestModelAtEnd: false,
+  // Now explicit: transformers' TrainingArguments defaults (weight_decay 0.0, max_grad_norm 1.0, adam betas/eps), 2 checkpoints, every step logged.
+  betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, maxGradNorm: 1, keepLast: 2, loggingSteps: 1, loadBestModelAtEnd: false,
 };
 
-describe('defaults: unchanged', () => {
-  it('the demo and a real model get the values the app trained with before', () => {
+describe("defaults: the original's (lr, epochs, batches) and transformers' TrainingArguments", () => {
+  it('the demo and a real model get them', () => {
     expect(hp()).toEqual(DEMO_DEFAULTS);
     expect(hp('--model', FLAN_UL2_CONFIG, '--dry-run')).toEqual({ ...DEMO_DEFAULTS, epochs: 3, gradientAccumulationSteps: 8, lr: 1e-4 });
-    // The app passed no AdamW options before: the explicit defaults are the trainer's own (torch.optim.AdamW's).
+    // Betas and eps are also the trainer's own (torch.optim.AdamW's); its weight decay (0.01) is not transformers' (0).
     const adam = new AdamW();
-    expect([adam.beta1, adam.beta2, adam.eps, adam.weightDecay]).toEqual([0.9, 0.999, 1e-8, 0.01]);
+    expect([adam.beta1, adam.beta2, adam.eps]).toEqual([0.9, 0.999, 1e-8]);
     adam.dispose();
     // maxGradNorm 0 = no clipping, as an absent one (trainer: `maxGradNorm > 0` gates clip_grad_norm_, as transformers'
     // `if args.max_grad_norm is not None and args.max_grad_norm > 0`; tested in packages/trainer/test/hf-trainer-parity.test.ts).
@@ -94,11 +94,11 @@ describe('each flag reaches the trainer options', () => {
     expect(h).toMatch(/--lr-scheduler-type TYPE .*linear, cosine, cosine_with_restarts, polynomial, constant, constant_with_warmup, inverse_sqrt, cosine_with_min_lr, warmup_stable_decay.*\(default: linear\)/);
     expect(h).toMatch(/--lr-scheduler-kwargs JSON .*\(default: none\)/);
     expect(h).toMatch(/--warmup-ratio R .*\(default: none\)/);
-    expect(h).toMatch(/--weight-decay X .*\(default: 0\.01 /);
+    expect(h).toMatch(/--weight-decay X .*\(default: 0 \(transformers/);
     expect(h).toMatch(/--adam-beta1 X .*\(default: 0\.9\)/);
     expect(h).toMatch(/--adam-beta2 X .*\(default: 0\.999\)/);
     expect(h).toMatch(/--adam-epsilon X .*\(default: 1e-8\)/);
-    expect(h).toMatch(/--max-grad-norm X .*\(default: 0 \(off/);
+    expect(h).toMatch(/--max-grad-norm X .*\(default: 1 \(transformers/);
     expect(h).toMatch(/--save-total-limit N .*0 = all.*\(default: 2\)/);
     expect(h).toMatch(/--logging-steps N .*\(default: 1\)/);
     expect(h).toMatch(/--early-stopping-patience N .*\(default: off\)/);
