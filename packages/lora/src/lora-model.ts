@@ -30,6 +30,8 @@ export class LoraModel {
   private released = false;
   private isTraining = false;
   private merging = false;
+  /** How many {@link withAdapterDisabled} calls are running (nested, or async ones overlapping). */
+  private disabledRuns = 0;
   /** The running {@link withAdapterNames} batch, or null. */
   private mixed: AdapterNamesBatch | null = null;
   /** PEFT's `peft_config`: every adapter's config by name, in the order they were added. */
@@ -207,7 +209,7 @@ export class LoraModel {
         const ad = layer.adapters.get(name);
         if (!ad) continue; // PEFT: an adapter that does not target this layer adds nothing to it
         if (!read.has(name)) read.set(name, { a: (await ad.loraA.data()) as Float32Array, b: (await ad.loraB.data()) as Float32Array });
-        list.push({ weight: weights[i]!, scaling: ad.scaling, r: ad.r, ...read.get(name)! });
+        list.push({ name, weight: weights[i]!, scaling: ad.scaling, r: ad.r, ...read.get(name)! });
       }
       sources.set(path, list);
     }
@@ -418,10 +420,15 @@ export class LoraModel {
   /**
    * PEFT's `with model.disable_adapter():` — runs `fn` with the adapters off, then turns them back on.
    * `fn` may be async (e.g. `() => generate(model, …)`): the adapters stay off until its promise settles.
+   * Nested or overlapping calls (two async `fn`s at once) turn them back on when the last one ends
+   * (PEFT's nested `with` would turn them on at the inner exit).
    */
   withAdapterDisabled<T>(fn: () => T): T {
     this.disableAdapterLayers();
-    return runThenEnd(fn, () => this.enableAdapterLayers());
+    this.disabledRuns++;
+    return runThenEnd(fn, () => {
+      if (--this.disabledRuns === 0 && !this.released) this.enableAdapterLayers();
+    });
   }
 
   /**

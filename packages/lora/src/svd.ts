@@ -3,10 +3,11 @@
  * orthogonalises the columns of a copy of the matrix by plane rotations until every pair is
  * orthogonal to working precision. Small and accurate (relative accuracy in the singular values);
  * its cost grows as rows · cols · min(rows, cols) per sweep, so large matrices known as a low-rank
- * product go through {@link lowRankSvd} instead.
+ * product go through {@link lowRankSvd} instead, and the few largest triplets of a large dense one
+ * through `truncatedSvd` (truncated-svd.ts).
  */
 
-/** M = U · diag(s) · Vᵀ with k = min(rows, cols): `u` [rows, k], `v` [cols, k] row-major, `s` descending (>= 0). */
+/** M ≈ U · diag(s) · Vᵀ with k triplets (k = min(rows, cols) for {@link thinSvd}: M exactly): `u` [rows, k], `v` [cols, k] row-major, `s` descending (>= 0). */
 export interface Svd {
   u: Float64Array;
   s: Float64Array;
@@ -22,8 +23,9 @@ const TOL = 8 * EPS;
 const MAX_SWEEPS = 80;
 
 /**
- * One-sided Jacobi on W [m, n] (m >= n, row-major, overwritten): returns W·J = U·diag(s) (columns
- * orthogonal) and J = V [n, n] (orthogonal).
+ * One-sided Jacobi on W [m, n] (m >= n), held column by column (`w[j·m + i]` = W[i, j], so a column
+ * is contiguous: 3× faster than row-major at n = 512), overwritten: returns W·J = U·diag(s) (columns
+ * orthogonal) and J = V [n, n] (orthogonal), also column by column.
  */
 function jacobiColumns(w: Float64Array, m: number, n: number): Float64Array {
   const v = new Float64Array(n * n);
@@ -34,13 +36,15 @@ function jacobiColumns(w: Float64Array, m: number, n: number): Float64Array {
   for (let sweep = 0; sweep < MAX_SWEEPS; sweep++) {
     let rotated = false;
     for (let p = 0; p < n - 1; p++) {
+      const wp = p * m;
       for (let q = p + 1; q < n; q++) {
+        const wq = q * m;
         let alpha = 0;
         let beta = 0;
         let gamma = 0;
         for (let i = 0; i < m; i++) {
-          const a = w[i * n + p]!;
-          const b = w[i * n + q]!;
+          const a = w[wp + i]!;
+          const b = w[wq + i]!;
           alpha += a * a;
           beta += b * b;
           gamma += a * b;
@@ -53,16 +57,16 @@ function jacobiColumns(w: Float64Array, m: number, n: number): Float64Array {
         const c = 1 / Math.sqrt(1 + t * t);
         const s = c * t;
         for (let i = 0; i < m; i++) {
-          const a = w[i * n + p]!;
-          const b = w[i * n + q]!;
-          w[i * n + p] = c * a - s * b;
-          w[i * n + q] = s * a + c * b;
+          const a = w[wp + i]!;
+          const b = w[wq + i]!;
+          w[wp + i] = c * a - s * b;
+          w[wq + i] = s * a + c * b;
         }
-        for (let i = 0; i < n; i++) {
-          const a = v[i * n + p]!;
-          const b = v[i * n + q]!;
-          v[i * n + p] = c * a - s * b;
-          v[i * n + q] = s * a + c * b;
+        for (let i = 0, vp = p * n, vq = q * n; i < n; i++) {
+          const a = v[vp + i]!;
+          const b = v[vq + i]!;
+          v[vp + i] = c * a - s * b;
+          v[vq + i] = s * a + c * b;
         }
       }
     }
@@ -72,22 +76,39 @@ function jacobiColumns(w: Float64Array, m: number, n: number): Float64Array {
 }
 
 /**
+ * Throws one clear error when `values` holds a NaN or an infinity (an SVD of such a matrix is
+ * undefined: Jacobi would rotate NaNs until its sweep limit, PyTorch's svd raises too).
+ */
+export function assertFinite(values: ArrayLike<number>, what: string, cols: number): void {
+  const i = firstNonFinite(values);
+  if (i >= 0) throw new Error(`LoRA: ${what} has a non-finite value (${values[i]}) at [${Math.floor(i / cols)}, ${i % cols}]`);
+}
+
+/** The index of the first NaN or infinity in `values`, or -1. */
+export function firstNonFinite(values: ArrayLike<number>): number {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return i;
+  return -1;
+}
+
+/**
  * Thin SVD of M [rows, cols] (row-major). Singular vectors of a zero singular value are left zero
  * (they multiply nothing). Signs: each pair (uᵢ, vᵢ) is flipped so that the entry of vᵢ of largest
- * magnitude (the first of equal ones) is positive, which makes the result deterministic.
+ * magnitude (the first of equal ones) is positive, which makes the result deterministic. A NaN or
+ * infinite entry is an error.
  */
 export function thinSvd(m: ArrayLike<number>, rows: number, cols: number): Svd {
   if (m.length !== rows * cols) throw new Error(`LoRA: SVD of [${rows}, ${cols}] got ${m.length} values`);
+  assertFinite(m, `the matrix [${rows}, ${cols}] to decompose`, cols);
   const tall = rows >= cols;
   const [mm, nn] = tall ? [rows, cols] : [cols, rows];
-  // W = M (tall) or Mᵀ (wide), [mm, nn]
+  // W = M (tall) or Mᵀ (wide), [mm, nn], column by column: w[j·mm + i] = W[i, j]
   const w = new Float64Array(mm * nn);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) w[tall ? i * cols + j : j * rows + i] = m[i * cols + j]!;
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) w[tall ? j * rows + i : i * cols + j] = m[i * cols + j]!;
   const vw = jacobiColumns(w, mm, nn); // W·Vw = Uw·diag(s)
   const k = nn;
   const norms = Array.from({ length: k }, (_, j) => {
     let s = 0;
-    for (let i = 0; i < mm; i++) s += w[i * nn + j]! ** 2;
+    for (let i = 0; i < mm; i++) s += w[j * mm + i]! ** 2;
     return Math.sqrt(s);
   });
   const order = Array.from(norms.keys()).sort((a, b) => norms[b]! - norms[a]! || a - b);
@@ -99,8 +120,8 @@ export function thinSvd(m: ArrayLike<number>, rows: number, cols: number): Svd {
     const sigma = norms[j]!;
     s[c] = sigma;
     if (sigma === 0) continue;
-    for (let i = 0; i < mm; i++) uw[i * k + c] = w[i * nn + j]! / sigma;
-    for (let i = 0; i < nn; i++) vv[i * k + c] = vw[i * nn + j]!;
+    for (let i = 0; i < mm; i++) uw[i * k + c] = w[j * mm + i]! / sigma;
+    for (let i = 0; i < nn; i++) vv[i * k + c] = vw[j * nn + i]!;
   }
   const [u, v] = tall ? [uw, vv] : [vv, uw];
   fixSigns(u, v, rows, cols, k);
@@ -108,7 +129,7 @@ export function thinSvd(m: ArrayLike<number>, rows: number, cols: number): Svd {
 }
 
 /** Flips each pair (uᵢ, vᵢ) so that the entry of vᵢ of largest magnitude (the first of equal ones) is positive. */
-function fixSigns(u: Float64Array, v: Float64Array, rows: number, cols: number, k: number): void {
+export function fixSigns(u: Float64Array, v: Float64Array, rows: number, cols: number, k: number): void {
   for (let c = 0; c < k; c++) {
     let best = 0;
     for (let i = 0; i < cols; i++) if (Math.abs(v[i * k + c]!) > Math.abs(best)) best = v[i * k + c]!;
@@ -175,6 +196,8 @@ export function thinQr(x: ArrayLike<number>, m: number, n: number): { q: Float64
  * U = Q_B·U_c, V = Q_A·V_c. Returns k singular triplets (the rest are zero).
  */
 export function lowRankSvd(b: ArrayLike<number>, a: ArrayLike<number>, rows: number, k: number, cols: number): Svd {
+  assertFinite(b, `the factor B [${rows}, ${k}] to decompose`, k);
+  assertFinite(a, `the factor A [${k}, ${cols}] to decompose`, cols);
   const { q: qb, r: rb } = thinQr(b, rows, k);
   const at = new Float64Array(cols * k);
   for (let i = 0; i < k; i++) for (let j = 0; j < cols; j++) at[j * k + i] = a[i * cols + j]!;

@@ -9,8 +9,9 @@ import type { LoraConfig } from './config.js';
 import { checkAdapterName } from './lora-adapter.js';
 import type { LoraLinear } from './lora-linear.js';
 import { type MajoritySignMethod, type Uniform, dareLinear, dareTies, magnitudePrune, taskArithmetic, ties } from './merge-utils.js';
-import { type Svd, lowRankSvd, matMul, thinSvd } from './svd.js';
+import { type Svd, firstNonFinite, lowRankSvd, matMul } from './svd.js';
 import { isTargetModule } from './target.js';
+import { truncatedSvd } from './truncated-svd.js';
 
 /** PEFT's `combination_type` values. */
 export const COMBINATION_TYPES = [
@@ -182,8 +183,9 @@ export function planWeightedAdapter(args: {
   return { combinationType, newRank, config, paths, density, majoritySignMethod, svdClamp, seed };
 }
 
-/** One source adapter of one layer: its weight in the combination, its scaling, A [r, in] and B [out, r]. */
+/** One source adapter of one layer: its name, its weight in the combination, its scaling, A [r, in] and B [out, r]. */
 export interface WeightedSource {
+  name: string;
   weight: number;
   scaling: number;
   r: number;
@@ -230,9 +232,24 @@ export function quantile(values: ArrayLike<number>, q: number): number {
  * - `*svd` (`_svd_generalized_task_arithmetic_weighted_adapter`): the deltas sᵢ·Bᵢ·Aᵢ merged with
  *   weights wᵢ (PEFT PR #3111: the scaling is in the delta once), then the SVD truncated to newRank:
  *   B = U·S, A = Vh, clamped to ±quantile(entries of both, svdClamp) when given.
+ * A source holding a NaN or an infinity is refused (naming the adapter, layer and entry; PEFT's svd
+ * raises on it, its other types would spread it), and so is a result that overflows float32.
  */
 export function combineLayer(plan: WeightedAdapterPlan, path: string, sources: readonly WeightedSource[], inFeatures: number, outFeatures: number): { a: Float32Array; b: Float32Array } {
   if (sources.length === 0) fail(`no source adapter at ${path}`);
+  for (const s of sources) {
+    for (const [key, values, cols] of [['lora_A', s.a, inFeatures], ['lora_B', s.b, s.r]] as const) {
+      const i = firstNonFinite(values);
+      if (i >= 0) fail(`adapter "${s.name}"'s ${key} of ${path} has a non-finite value (${values[i]}) at [${Math.floor(i / cols)}, ${i % cols}]`);
+    }
+  }
+  const out = combine(plan, path, sources, inFeatures, outFeatures);
+  if (firstNonFinite(out.a) >= 0 || firstNonFinite(out.b) >= 0) fail(`the combined A and B of ${path} overflow float32 (weights ${JSON.stringify(sources.map((s) => s.weight))})`);
+  return out;
+}
+
+/** {@link combineLayer}'s computation, on checked sources. */
+function combine(plan: WeightedAdapterPlan, path: string, sources: readonly WeightedSource[], inFeatures: number, outFeatures: number): { a: Float32Array; b: Float32Array } {
   const r = plan.newRank;
   const a = new Float32Array(r * inFeatures);
   const b = new Float32Array(outFeatures * r);
@@ -277,7 +294,8 @@ export function combineLayer(plan: WeightedAdapterPlan, path: string, sources: r
     svd = lowRankSvd(bc, ac, outFeatures, total, inFeatures);
   } else {
     const deltas = sources.map((s) => matMul(s.b, s.a, outFeatures, s.r, inFeatures).map((x) => x * s.scaling)); // get_delta_weight
-    svd = thinSvd(merge(deltas, weights), outFeatures, inFeatures);
+    // Only the first r triplets are kept; the merged delta is dominated by a part of rank <= Σ rᵢ.
+    svd = truncatedSvd(merge(deltas, weights), outFeatures, inFeatures, r, { block: total + 10 });
   }
   const k = Math.min(r, svd.k);
   const us = new Float64Array(outFeatures * k); // U[:, :k] @ diag(S[:k])

@@ -102,7 +102,7 @@ describe('injectLora on a two-layer fake host', () => {
     host.dispose();
   });
 
-  it('withAdapterDisabled with an async fn keeps the adapters off until its promise settles (as generate needs), also on rejection', async () => {
+  it('withAdapterDisabled with an async fn keeps the adapters off until its promise settles (as generate needs), also on rejection, and until the last of overlapping or nested calls ends', async () => {
     const host = new TwoLayerHost(3);
     const x = tf.tensor2d(randomValues(16, 8), [2, 8]);
     const yBase = host.forward(x);
@@ -125,7 +125,23 @@ describe('injectLora on a two-layer fake host', () => {
     ).rejects.toThrow('boom');
     const yOn2 = host.forward(x);
     expect(yOn2.dataSync()).toEqual(y.dataSync());
-    tf.dispose([yOff, yOn, yOn2]);
+    // Overlapping (two generates at once): the first settles after 1 tick, the second's forward runs after 3.
+    const forwardAfter = async (ticks: number) => {
+      for (let i = 0; i < ticks; i++) await tick();
+      return host.forward(x);
+    };
+    const [first, second] = await Promise.all([lora.withAdapterDisabled(() => forwardAfter(1)), lora.withAdapterDisabled(() => forwardAfter(3))]);
+    expect(first.dataSync()).toEqual(yBase.dataSync());
+    expect(second.dataSync()).toEqual(yBase.dataSync());
+    // Nested: the inner end leaves the outer fn's later forward on the base.
+    const nested = lora.withAdapterDisabled(() => {
+      expect(lora.withAdapterDisabled(() => 7)).toBe(7);
+      return host.forward(x);
+    });
+    expect(nested.dataSync()).toEqual(yBase.dataSync());
+    const yOn3 = host.forward(x); // back on after the last
+    expect(yOn3.dataSync()).toEqual(y.dataSync());
+    tf.dispose([yOff, yOn, yOn2, first, second, nested, yOn3]);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([x, yBase, y]);
     lora.unload();

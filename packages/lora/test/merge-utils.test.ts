@@ -34,6 +34,24 @@ describe('merge_utils (PEFT), deterministic parts', () => {
     expect(list(magnitudeBasedPruning(f([1, 2, 3, 4, 5]), 0.1))).toEqual([0, 0, 0, 0, 0]);
   });
 
+  it('magnitude_based_pruning (selection, not a sort) keeps exactly the first k of the indices sorted by |x| desc, then index, on many ties', () => {
+    // The definition: torch.topk(tensor.abs(), k) with the lower index first among equal magnitudes.
+    const byDefinition = (t: Float64Array, density: number) => {
+      const k = Math.trunc(density * t.length);
+      const order = Array.from(t.keys()).sort((i, j) => Math.abs(t[j]!) - Math.abs(t[i]!) || i - j);
+      const out = new Float64Array(t.length);
+      for (const i of order.slice(0, k)) out[i] = t[i]!;
+      return out;
+    };
+    const rng = seedrandom('pruning');
+    for (let trial = 0; trial < 400; trial++) {
+      const levels = 1 + Math.floor(rng() * 5); // few distinct magnitudes: many ties at the threshold
+      const t = Float64Array.from({ length: 1 + Math.floor(rng() * 40) }, () => Math.floor(rng() * levels) * (rng() < 0.5 ? -1 : 1));
+      const density = rng();
+      expect(list(magnitudeBasedPruning(t, density)).map((x) => x + 0), `${list(t)} at ${density}`).toEqual(list(byDefinition(t, density)).map((x) => x + 0));
+    }
+  });
+
   it('prune: density >= 1 keeps the tensor, a negative density is an error', () => {
     const t = f([1, -2, 3]);
     expect(prune(t, 1, 'magnitude')).toBe(t);

@@ -229,6 +229,13 @@ describe('withAdapterNames refusals: one error each, nothing changed', () => {
     }), (lora) => lora.unmerge());
   });
 
+  it('a layer throwing mid-forward after another built its row plans (layers.1.v merged inside the call): the plans are freed, nothing leaks', () => {
+    refused(/layers\.1\.v: cannot run with adapter names while adapters are merged \(default\)/, (host, lora, x) => lora.withAdapterNames(['b', 'default'], () => {
+      lora.layers.get('layers.1.v')!.merge(['default']);
+      run(host, x); // layers.0.q gathers its rows per name (kept index tensors), then layers.1.v throws
+    }), (lora) => lora.unmerge());
+  });
+
   it('rows that do not split into one equal group per name (PEFT: length of adapter_names vs the inputs)', () => {
     // 2 examples of 3 rows = 6 rows; 4 names cannot split them.
     refused(/layers\.0\.q: 4 adapter names for an input of 6 rows \(x \[6, 8\]\)/, (host, lora, x) => lora.withAdapterNames(['b', 'b', 'default', 'b'], () => run(host, x)));

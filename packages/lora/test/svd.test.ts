@@ -89,6 +89,33 @@ describe('thinSvd (one-sided Jacobi)', () => {
   it('refuses a wrong number of values', () => {
     expect(() => thinSvd([1, 2, 3], 2, 2)).toThrow(/SVD of \[2, 2\] got 3 values/);
   });
+
+  it('NaN and infinities are one clear error (Jacobi rotated NaNs for 80 sweeps, Infinity gave NaN factors)', () => {
+    const m = random(12, 5);
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      const x = Float64Array.from(m);
+      x[7] = bad;
+      expect(() => thinSvd(x, 3, 4)).toThrow(`LoRA: the matrix [3, 4] to decompose has a non-finite value (${bad}) at [1, 3]`);
+      expect(() => lowRankSvd(x, random(16, 6), 6, 2, 8)).toThrow(`LoRA: the factor B [6, 2] to decompose has a non-finite value (${bad}) at [3, 1]`);
+      expect(() => lowRankSvd(random(12, 6), x, 6, 2, 6)).toThrow(`LoRA: the factor A [2, 6] to decompose has a non-finite value (${bad}) at [1, 1]`);
+    }
+  });
+
+  it('the zero matrix: zero singular values and zero vectors, at once', () => {
+    const z = thinSvd(new Float64Array(5 * 4), 5, 4);
+    expect([...z.s, ...z.u, ...z.v].every((x) => x === 0)).toBe(true);
+  });
+
+  it('ill-conditioned (σ from 1 down to 1e-11, rank 12 of [40, 30]): every σ to 1e-14 of σ₁, the rest zero, M rebuilt', () => {
+    const sigma = Array.from({ length: 12 }, (_, i) => 10 ** -i);
+    const u = thinQr(random(40 * 12, 12), 40, 12).q;
+    const v = thinQr(random(30 * 12, 13), 30, 12).q;
+    const m = reconstruct({ u, s: Float64Array.from(sigma), v, rows: 40, cols: 30, k: 12 });
+    const svd = thinSvd(m, 40, 30);
+    expect(maxAbsDiff(svd.s.slice(0, 12), sigma)).toBeLessThan(1e-14);
+    expect(Math.max(...svd.s.slice(12))).toBeLessThan(1e-14);
+    expect(maxAbsDiff(reconstruct(svd), m)).toBeLessThan(1e-14);
+  });
 });
 
 describe('thinQr and lowRankSvd', () => {

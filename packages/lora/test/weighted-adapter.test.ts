@@ -9,12 +9,13 @@ import '@tensorflow/tfjs-backend-cpu';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import seedrandom from 'seedrandom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AddWeightedAdapterOptions, injectLora, loadAdapter, type LoraModel } from '../src/index.js';
-import { magnitudePrune, ties } from '../src/merge-utils.js';
+import { dareLinear, dareTies, magnitudePrune, ties } from '../src/merge-utils.js';
 import { matMul, thinSvd } from '../src/svd.js';
 import { type WeightedAdapterPlan, combineLayer, quantile } from '../src/weighted-adapter.js';
-import { TwoLayerHost, maxAbsDiff, relL2 } from './helpers.js';
+import { TwoLayerHost, maxAbsDiff, randomValues, relL2 } from './helpers.js';
 
 let tmp: string;
 beforeAll(async () => {
@@ -263,14 +264,58 @@ describe('addWeightedAdapter: ties, dare, magnitude_prune', () => {
     free(host, lora);
   });
 
-  it('dare_ties, dare_linear_svd, dare_ties_svd run with the new rank (structure only: random)', async () => {
+  it('dare_linear, dare_ties and their _svd types: exactly merge_utils on the seeded stream (A first, then B; the deltas for _svd)', async () => {
+    // The masks come from seedrandom(`${seed}:${path}:${type}`), one stream per layer drawn by the A merge
+    // then the B merge (PEFT: torch.bernoulli per call); replaying it pins each type to its merge_utils function.
     const { host, lora } = setup();
-    for (const combinationType of ['dare_ties', 'dare_linear_svd', 'dare_ties_svd'] as const) {
-      await lora.addWeightedAdapter(['default', 'b'], [1, 1], combinationType, { combinationType, density: 0.7 });
+    const [w, density, seed] = [[0.7, -0.4], 0.7, 5];
+    for (const combinationType of ['dare_linear', 'dare_ties', 'dare_linear_svd', 'dare_ties_svd'] as const) {
+      await lora.addWeightedAdapter(['default', 'b'], w, combinationType, { combinationType, density, seed });
       expect(lora.peftConfig.get(combinationType)!.r).toBe(2);
-      expect(ab(lora, 'layers.0.q', combinationType).a.some((x) => x !== 0)).toBe(true);
+    }
+    const [wa, wb] = [[Math.sqrt(1.4), -Math.sqrt(0.2)], [Math.sqrt(1.4), Math.sqrt(0.2)]];
+    for (const path of PATHS) {
+      const [out, inF] = SHAPE[path]!;
+      const stream = (type: string) => {
+        const rng = seedrandom(`${seed}:${path}:${type}`);
+        return () => rng();
+      };
+      const [d, b] = [ab(lora, path, 'default'), ab(lora, path, 'b')];
+      const lin = stream('dare_linear');
+      const ti = stream('dare_ties');
+      for (const [type, a2, b2] of [
+        ['dare_linear', dareLinear([d.a, b.a], wa, density, lin), dareLinear([d.b, b.b], wb, density, lin)],
+        ['dare_ties', dareTies([d.a, b.a], wa, density, 'total', ti), dareTies([d.b, b.b], wb, density, 'total', ti)],
+      ] as const) {
+        expect(maxAbsDiff(ab(lora, path, type).a, a2), `${type} A at ${path}`).toBeLessThan(1e-6);
+        expect(maxAbsDiff(ab(lora, path, type).b, b2), `${type} B at ${path}`).toBeLessThan(1e-6);
+      }
+      const deltas = [delta(lora, path, 'default'), delta(lora, path, 'b')];
+      for (const [type, merged] of [
+        ['dare_linear_svd', dareLinear(deltas, w, density, stream('dare_linear_svd'))],
+        ['dare_ties_svd', dareTies(deltas, w, density, 'total', stream('dare_ties_svd'))],
+      ] as const) {
+        const sigma = thinSvd(merged, out, inF).s;
+        const m = ab(lora, path, type);
+        expect(maxAbsDiff(thinSvd(matMul(m.b, m.a, out, 2, inF), out, inF).s.slice(0, 2), sigma.slice(0, 2)), `${type} at ${path}`).toBeLessThan(1e-5 * sigma[0]!);
+      }
     }
     free(host, lora);
+  });
+
+  it('*_svd on a layer large enough for the truncated SVD ([90, 80], rank 2): B·A is the rank-2 truncation of the merged delta', () => {
+    const [out, inF] = [90, 80];
+    const plan: WeightedAdapterPlan = { combinationType: 'ties_svd', newRank: 2, config: {} as WeightedAdapterPlan['config'], paths: ['l'], density: 0.5, majoritySignMethod: 'total', svdClamp: null, seed: 0 };
+    const sources = [0, 1].map((i) => ({ name: `s${i}`, weight: [0.7, -0.4][i]!, scaling: 2, r: 2, a: randomValues(2 * inF, 60 + i), b: randomValues(out * 2, 70 + i) }));
+    const { a, b } = combineLayer(plan, 'l', sources, inF, out);
+    // _svd_generalized_task_arithmetic_weighted_adapter: ties of the deltas, then U[:, :2]·S[:2] and Vh[:2]
+    const deltas = sources.map((src) => matMul(src.b, src.a, out, 2, inF).map((x) => x * src.scaling));
+    const full = thinSvd(ties(deltas, [0.7, -0.4], 0.5, 'total'), out, inF);
+    const want = new Float64Array(out * inF);
+    for (let o = 0; o < out; o++) for (let i = 0; i < inF; i++) want[o * inF + i] = full.u[o * full.k]! * full.s[0]! * full.v[i * full.k]! + full.u[o * full.k + 1]! * full.s[1]! * full.v[i * full.k + 1]!;
+    expect(maxAbsDiff(matMul(Float64Array.from(b), Float64Array.from(a), out, 2, inF), want)).toBeLessThan(1e-6 * full.s[0]!);
+    // and A = Vh[:2] itself (the sign convention of thinSvd)
+    expect(maxAbsDiff(a, Float64Array.from({ length: 2 * inF }, (_, x) => full.v[(x % inF) * full.k + Math.floor(x / inF)]!))).toBeLessThan(1e-6);
   });
 });
 
@@ -287,8 +332,8 @@ describe('addWeightedAdapter: svd_clamp (torch.quantile + clamp)', () => {
   });
   // Δ = [[3, 0, 0], [0, 2, 0]] from two rank-1 sources: U = I, S = (3, 2), Vh = [e₁; e₂]
   const sources = [
-    { weight: 1, scaling: 1, r: 1, a: [1, 0, 0], b: [3, 0] },
-    { weight: 1, scaling: 1, r: 1, a: [0, 1, 0], b: [0, 2] },
+    { name: 's1', weight: 1, scaling: 1, r: 1, a: [1, 0, 0], b: [3, 0] },
+    { name: 's2', weight: 1, scaling: 1, r: 1, a: [0, 1, 0], b: [0, 2] },
   ];
 
   it('torch.quantile interpolates linearly between the nearest ranks', () => {
@@ -377,6 +422,22 @@ describe('addWeightedAdapter: bad arguments are one clear error and change nothi
       (l) => l.addWeightedAdapter(['ex', 'default'], [1, 1], 'x', { combinationType: 'cat' }),
       /would not adapt layers\.1\.v, which they adapt/,
       (l) => l.addAdapter('ex', { target_modules: ['q', 'v'], exclude_modules: ['v'], r: 2, lora_alpha: 2 }),
+    ],
+    [
+      'a NaN in a source adapter (PEFT: torch.linalg.svd raises; its other types would spread it)',
+      (l) => l.addWeightedAdapter(['default', 'b'], [1, 1], 'x', { combinationType: 'linear' }),
+      /^LoRA addWeightedAdapter: adapter "b"'s lora_A of layers\.0\.q has a non-finite value \(NaN\) at \[1, 3\]$/,
+      (l) => {
+        const layer = l.layers.get('layers.0.q')!;
+        const a = layer.adapter('b').loraA.dataSync().slice() as Float32Array;
+        a[8 + 3] = Number.NaN; // A [2, 8]: row 1, column 3
+        layer.setWeights(a, layer.adapter('b').loraB.dataSync() as Float32Array, 'b');
+      },
+    ],
+    [
+      'weights that overflow float32',
+      (l) => l.addWeightedAdapter(['default', 'b'], [1e39, 1], 'x', { combinationType: 'cat' }),
+      /the combined A and B of layers\.0\.q overflow float32 \(weights \[1e\+39,1\]\)/,
     ],
     [
       'linear with per-layer ranks that differ',
