@@ -1,6 +1,6 @@
 import { generateText } from '@conifer/generate';
 import { injectLora } from '@conifer/lora';
-import { train } from '@conifer/trainer';
+import { totalOptimizerSteps, train } from '@conifer/trainer';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { freemem } from 'node:os';
@@ -19,7 +19,7 @@ import { checkSkipModules, checkTargetModules, downloadWithProgress, loadModel, 
 import { sourceText } from './pipeline/prompts.js';
 import { loraTrainable } from './pipeline/trainable.js';
 import { DOLLY_RECORDS } from './dolly-lengths.js';
-import { checkSchedule, totalOptimizerSteps, trainerHyperparameters } from './training-args.js';
+import { checkSchedule, trainerHyperparameters } from './training-args.js';
 import { countParameters, evalBatchSize, formatPlan, makePlan, resolveInt8, type Plan, type PlanInput } from './plan.js';
 import { readT5Config, t5Shape, type T5ConfigJson } from './t5-config.js';
 
@@ -134,7 +134,7 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
     io.stdout(`  data         ${n(data.records.length)} records from ${data.path}: ${n(data.train.examples.length)} train / ${n(data.test.examples.length)} test; tokenizer: ${tokenizerSource}`);
     const sampler = makeSampler(data.train.examples, { batchSize: opts.batchSize, batchTokens: opts.batchTokens, seed: opts.seed });
     // The schedule against the run's real length (e.g. num_decay_steps longer than the run), before the model loads.
-    checkSchedule(opts, totalOptimizerSteps((e) => sampler.batchesPerEpoch(e), opts));
+    checkSchedule(opts, totalOptimizerSteps((e) => sampler.batchesPerEpoch(e), opts.epochs, opts.gradAccum, opts.maxSteps));
     const testBatches = evalBatches(data.test.examples, evalBatchSize(opts.batchSize), opts.evalOrder);
     // label: the adapter's base_model_name_or_path (the hub id when downloaded)
     const { model, int8, label } = await loadModel(opts.model, { int8: opts.int8, int8SkipModules: opts.int8SkipModules, seed: opts.seed, hubId, gradientCheckpointing: opts.gradientCheckpointing });

@@ -48,13 +48,6 @@ export function checkSchedule(o: ScheduleFlags, totalSteps?: number): void {
   }
 }
 
-/** The optimizer steps `train()` will plan: Σ over epochs of ⌈batches / accumulation⌉, capped by `maxSteps` (as the trainer counts them). */
-export function totalOptimizerSteps(batchesPerEpoch: (epoch: number) => number, o: Pick<TrainOptions, 'epochs' | 'gradAccum' | 'maxSteps'>): number {
-  let total = 0;
-  for (let e = 0; e < o.epochs; e++) total += Math.ceil(batchesPerEpoch(e) / o.gradAccum);
-  return o.maxSteps === undefined ? total : Math.min(total, o.maxSteps);
-}
-
 /** What the flags give `train()`: everything but the wiring (model, data, eval batches, onSave, checkpoint folder). */
 export type TrainerHyperparameters = Omit<TrainerOptions<unknown>, 'model' | 'data' | 'evalData' | 'onSave' | 'checkpointDir'>;
 

@@ -5,12 +5,12 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AdamW, lrMultiplier } from '@conifer/trainer';
+import { AdamW, lrMultiplier, totalOptimizerSteps } from '@conifer/trainer';
 import { afterAll, describe, expect, it } from 'vitest';
 import { commandHelp, parseCommandLine } from '../src/args.js';
 import { main } from '../src/main.js';
 import { LR_SCHEDULER_TYPES, type TrainOptions } from '../src/options.js';
-import { checkSchedule, totalOptimizerSteps, trainerHyperparameters } from '../src/training-args.js';
+import { checkSchedule, trainerHyperparameters } from '../src/training-args.js';
 import { capture } from './capture.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'conifer-training-args-'));
@@ -108,12 +108,11 @@ describe('each flag reaches the trainer options', () => {
 });
 
 describe('the schedule against the run’s length', () => {
-  it('totalOptimizerSteps counts as train() does: Σ ⌈batches per epoch / accumulation⌉, capped by maxSteps', () => {
-    // packages/trainer/src/trainer.ts train(): `totalSteps += Math.ceil(data.batchesPerEpoch(e) / accum)`, then `Math.min(totalSteps, maxSteps)`
+  it("totalOptimizerSteps (the trainer's own count, which the app checks the schedule against): Σ ⌈batches per epoch / accumulation⌉, capped by maxSteps", () => {
     const perEpoch = (e: number) => [19, 20, 21][e]!;
-    expect(totalOptimizerSteps(perEpoch, { epochs: 3, gradAccum: 2, maxSteps: undefined })).toBe(10 + 10 + 11);
-    expect(totalOptimizerSteps(perEpoch, { epochs: 3, gradAccum: 2, maxSteps: 25 })).toBe(25);
-    expect(totalOptimizerSteps(perEpoch, { epochs: 1, gradAccum: 4, maxSteps: 50 })).toBe(5);
+    expect(totalOptimizerSteps(perEpoch, 3, 2, undefined)).toBe(10 + 10 + 11);
+    expect(totalOptimizerSteps(perEpoch, 3, 2, 25)).toBe(25);
+    expect(totalOptimizerSteps(perEpoch, 1, 4, 50)).toBe(5);
   });
 
   it('at parse time only what does not depend on the length is judged', () => {

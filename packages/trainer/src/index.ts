@@ -25,6 +25,7 @@ export {
   BEST_FILE,
   type CheckpointContent,
 } from './checkpoint.js';
+export { totalOptimizerSteps } from './train-options.js';
 export { train, METRICS_FILE, LOSS_CURVE_FILE, type TrainOptions, type TrainResult, type TrainerState, type SaveInfo } from './trainer.js';
 export { LineLogger, ProgressBarLogger, defaultLogger, silentLogger } from './report/logger.js';
 export { lossCurveSvg } from './report/svg.js';

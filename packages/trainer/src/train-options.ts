@@ -160,6 +160,16 @@ function warmupFrom(steps: number | undefined, ratio: number | undefined, totalS
   return Math.ceil(totalSteps * ratio);
 }
 
+/**
+ * The optimizer steps `train()` plans for a data source with `batchesPerEpoch`: Σ over epochs of
+ * ⌈batches / gradientAccumulationSteps⌉ (an epoch's last window may be short), capped by `maxSteps`.
+ */
+export function totalOptimizerSteps(batchesPerEpoch: (epoch: number) => number, epochs: number, gradientAccumulationSteps: number, maxSteps?: number): number {
+  let total = 0;
+  for (let e = 0; e < epochs; e++) total += Math.ceil(batchesPerEpoch(e) / gradientAccumulationSteps);
+  return maxSteps === undefined ? total : Math.min(total, maxSteps);
+}
+
 /** What {@link trainSettings} resolves: every option checked, defaults filled in. */
 export interface TrainSettings {
   epochs: number;
@@ -210,11 +220,8 @@ export function trainSettings<B>(options: TrainOptions<B>): TrainSettings {
   const kwargs = options.lrSchedulerKwargs;
 
   let totalSteps = options.totalSteps;
-  if (totalSteps === undefined && data.batchesPerEpoch) {
-    totalSteps = 0;
-    for (let e = 0; e < epochs; e++) totalSteps += Math.ceil(data.batchesPerEpoch(e) / accum);
-  }
-  if (maxSteps !== undefined) totalSteps = totalSteps === undefined ? maxSteps : Math.min(totalSteps, maxSteps);
+  if (totalSteps === undefined && data.batchesPerEpoch) totalSteps = totalOptimizerSteps(data.batchesPerEpoch.bind(data), epochs, accum, maxSteps);
+  else if (maxSteps !== undefined) totalSteps = totalSteps === undefined ? maxSteps : Math.min(totalSteps, maxSteps);
   const warmupSteps = warmupFrom(options.warmupSteps, options.warmupRatio, totalSteps);
   // One clear error before anything is allocated: an unknown kind, a missing totalSteps, a bad keyword.
   const sched = resolveSchedule({ kind, warmupSteps, totalSteps, lr: baseLr, lrSchedulerKwargs: kwargs });
