@@ -37,9 +37,17 @@ export interface CollateOptions {
 /** `n` rounded up to a multiple of `m` (the padded length `collate` gives). */
 export const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
 
+/** Throws unless `padToMultipleOf` is an integer >= 1 (transformers' `pad_to_multiple_of` is a positive int). */
+export function checkPadToMultipleOf(padToMultipleOf: number): void {
+  if (!Number.isInteger(padToMultipleOf) || padToMultipleOf < 1) {
+    throw new RangeError(`padToMultipleOf must be an integer >= 1, got ${padToMultipleOf}`);
+  }
+}
+
 /** Pads the examples at `indices` into one {@link Batch} (dynamic padding to the longest row). */
 export function collate(examples: readonly EncodedExample[], indices: readonly number[], options: CollateOptions = {}): Batch {
   const { padId = 0, decoderStartId = 0, seedCompatLabels = false, padToMultipleOf = 1 } = options;
+  checkPadToMultipleOf(padToMultipleOf);
   if (indices.length === 0) throw new RangeError('collate: a batch needs at least one record');
   const rows = indices.map((i) => {
     const e = examples[i];

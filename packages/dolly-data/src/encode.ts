@@ -46,6 +46,9 @@ export function encodeRecord(record: DollyRecord, tokenizer: TextTokenizer, opti
 /** A function that formats and tokenizes records with fixed options. */
 export function makeEncoder(tokenizer: TextTokenizer, options: EncodeOptions = {}): (record: DollyRecord) => EncodedExample {
   const { maxSourceLength = 512, maxTargetLength = 512 } = options;
+  for (const [name, v] of [['maxSourceLength', maxSourceLength], ['maxTargetLength', maxTargetLength]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be an integer >= 1, got ${v}`);
+  }
   const format = promptFormatter(options.format);
   return (record) => {
     const { source, target } = format(record);

@@ -36,7 +36,8 @@ export const DOLLY_HUB_FILE = 'databricks-dolly-15k.jsonl';
 export function hubCachePath(options: HubDollyOptions = {}): string {
   const { repo = DOLLY_HUB_REPO, path = DOLLY_HUB_FILE, revision = 'main' } = options;
   const cacheDir = options.cacheDir ?? join(homedir(), '.cache', 'conifer', 'hub');
-  if (path.split('/').some((p) => p === '..' || p === '.' || p === '') || revision === '' || revision.split('/').includes('..')) {
+  // revision "." would be joined away (its file in the repo folder itself); ".." would leave it
+  if (path.split('/').some((p) => p === '..' || p === '.' || p === '') || revision === '' || revision === '.' || revision.split('/').includes('..')) {
     throw new Error(`invalid hub path or revision: ${path} @ ${revision}`);
   }
   // A revision may hold slashes (refs/pr/1): one folder, URI-encoded.

@@ -1,4 +1,4 @@
-import { roundUp } from './batch';
+import { checkPadToMultipleOf, roundUp } from './batch';
 import { makeRng, permutation, shuffleInPlace } from './rng';
 
 /** Which records (positions in the example list) form each batch, in order. */
@@ -68,9 +68,7 @@ export interface TokenBudgetOptions {
 
 /** Checks `padToMultipleOf` and returns the rounding it implies. */
 function roundUpTo(padToMultipleOf: number): (n: number) => number {
-  if (!Number.isInteger(padToMultipleOf) || padToMultipleOf < 1) {
-    throw new RangeError(`padToMultipleOf must be an integer >= 1, got ${padToMultipleOf}`);
-  }
+  checkPadToMultipleOf(padToMultipleOf);
   return (n) => roundUp(n, padToMultipleOf);
 }
 

@@ -1,4 +1,4 @@
-import { collate, type Batch, type CollateOptions } from './batch';
+import { checkPadToMultipleOf, collate, type Batch, type CollateOptions } from './batch';
 import type { EncodedExample } from './encode';
 import { fixedBatchPlan, tokenBudgetPlan, type BatchPlan, type ExampleLength } from './plan';
 
@@ -57,6 +57,7 @@ export class BatchSampler {
     readonly options: BatchSamplerOptions,
   ) {
     if (examples.length === 0) throw new RangeError('BatchSampler: no examples');
+    checkPadToMultipleOf(options.padToMultipleOf ?? 1); // here, not at the first batch
     this.lengths = examples.map((e) => ({ source: e.sourceIds.length, target: e.targetIds.length }));
   }
 

@@ -32,6 +32,7 @@ export interface Split {
  */
 export function splitIndices(n: number, options: SplitOptions = {}): Split {
   const { seed = 42, testFraction = 0.2, stratifyBy } = options;
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`splitIndices: n must be an integer >= 0, got ${n}`);
   if (!(testFraction >= 0 && testFraction <= 1)) throw new RangeError(`testFraction must be in [0, 1], got ${testFraction}`);
   if (stratifyBy && stratifyBy.length !== n) throw new RangeError(`stratifyBy has ${stratifyBy.length} keys for ${n} records`);
   const rng = makeRng(seed, 'split');
@@ -62,7 +63,7 @@ export function splitIndices(n: number, options: SplitOptions = {}): Split {
  * over go one each to the groups with the largest fractional shares (ties: the earlier group).
  */
 function trainCounts(sizes: readonly number[], n: number, trainFraction: number): number[] {
-  const total = Math.floor(n * trainFraction);
+  const total = exactFloor(n * trainFraction);
   const shares = sizes.map((size) => size * trainFraction);
   const counts = shares.map((x) => Math.floor(x));
   let left = total - counts.reduce((a, b) => a + b, 0);
@@ -76,6 +77,15 @@ function trainCounts(sizes: readonly number[], n: number, trainFraction: number)
     }
   }
   return counts;
+}
+
+/**
+ * The floor of a product as if it had been computed exactly: 1 − 0.9 is 0.09999999999999998 in
+ * float64, so 10 × (1 − 0.9) = 0.9999999999999998, whose plain floor (0) loses a record. Rounded
+ * to 12 significant digits first, it is 1 (sklearn's and datasets' `train_test_split` get 1 too).
+ */
+function exactFloor(x: number): number {
+  return Math.floor(Number(x.toPrecision(12)));
 }
 
 /** Picks `items[i]` for each index. */

@@ -26,7 +26,7 @@ export class T5Tokenizer implements TextTokenizer {
     readonly tokenizer: Tokenizer,
     options: TokenizerOptions = {},
   ) {
-    accelerateUnigram(tokenizer, options.wordCacheSize ?? 200_000);
+    accelerateUnigram(tokenizer, checkWordCacheSize(options.wordCacheSize));
     const pad = tokenizer.token_to_id('<pad>');
     const eos = tokenizer.token_to_id('</s>');
     if (pad === undefined || eos === undefined) throw new Error('not a T5 tokenizer: <pad> or </s> is missing from the vocabulary');
@@ -61,6 +61,12 @@ async function readJson(path: string): Promise<object> {
   }
 }
 
+/** The word cache size to use (default 200 000); throws unless it is an integer >= 0. */
+function checkWordCacheSize(size: number = 200_000): number {
+  if (!Number.isInteger(size) || size < 0) throw new RangeError(`wordCacheSize must be an integer >= 0, got ${size}`);
+  return size;
+}
+
 /** Options for {@link loadT5Tokenizer}. */
 export interface TokenizerOptions {
   /** Words whose Unigram pieces are memoized (default 200 000; 0 uses tokenizers.js as it is). */
@@ -72,6 +78,7 @@ export interface TokenizerOptions {
  * bundled T5 tokenizer.
  */
 export async function loadT5Tokenizer(dir: string = bundledTokenizerDir(), options: TokenizerOptions = {}): Promise<T5Tokenizer> {
+  checkWordCacheSize(options.wordCacheSize); // before reading anything
   const tokenizerJson = await readJson(join(dir, 'tokenizer.json'));
   let config: object = {};
   try {

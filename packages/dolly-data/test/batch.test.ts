@@ -57,6 +57,13 @@ describe('collate', () => {
     expect(b.numTargetTokens).toBe(3);
   });
 
+  it('rejects a padToMultipleOf that is not an integer >= 1, naming it (as tokenBudgetPlan does)', () => {
+    // 0, -8 and NaN used to fail inside Int32Array.set ("offset is out of bounds"); 2.5 gave targetLength 2.5
+    for (const bad of [0, -8, 2.5, Number.NaN]) {
+      expect(() => collate(examples, [0, 1], { padToMultipleOf: bad })).toThrow(`padToMultipleOf must be an integer >= 1, got ${bad}`);
+    }
+  });
+
   it('rejects an empty batch and a bad index', () => {
     expect(() => collate(examples, [])).toThrow(/at least one/);
     expect(() => collate(examples, [5])).toThrow(/index 5 out of range/);

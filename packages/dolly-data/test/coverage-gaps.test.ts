@@ -94,6 +94,14 @@ describe('tokenizer folders and vocabularies', () => {
     }
   });
 
+  it('a wordCacheSize that is not an integer >= 0 is one error naming it (NaN used to give a cache without bound)', async () => {
+    for (const bad of [Number.NaN, -1, 1.5]) {
+      // checked before any file is read: this folder does not exist
+      await expect(loadT5Tokenizer('/nonexistent-dir', { wordCacheSize: bad })).rejects.toThrow(`wordCacheSize must be an integer >= 0, got ${bad}`);
+    }
+    expect(() => T5Tokenizer.fromJSON(bundled(), {}, { wordCacheSize: Number.NaN })).toThrow('wordCacheSize must be an integer >= 0, got NaN');
+  });
+
   it('a second T5Tokenizer over the same tokenizers.js Tokenizer keeps the Rust reference ids (consecutive unknowns fused)', () => {
     const { cases } = readJsonFixture<{ cases: TokenizerCase[] }>('tokenizer-t5.json');
     const withUnknowns = cases.filter((c) => c.ids.includes(2));
@@ -116,6 +124,13 @@ describe('empty or invalid inputs', () => {
     expect(() => tokenBudgetPlan(lengths, { maxTokens: 16, maxBatchSize: 0 })).toThrow('maxBatchSize must be >= 1, got 0');
     expect(() => tokenBudgetPlan(lengths, { maxTokens: 16, maxBatchSize: Number.NaN })).toThrow('maxBatchSize must be >= 1, got NaN');
     expect(tokenBudgetPlan(lengths, { maxTokens: 16, maxBatchSize: 1 })).toEqual([[0]]);
+  });
+
+  it('BatchSampler checks padToMultipleOf when built, for fixed batches too (collate would only meet it at the first batch)', () => {
+    const one = [{ sourceIds: Int32Array.of(5, 1), targetIds: Int32Array.of(1), fullSourceLength: 2, fullTargetLength: 1, category: 'c' }];
+    expect(() => new BatchSampler(one, { batching: { kind: 'fixed', batchSize: 2 }, padToMultipleOf: 0 })).toThrow(
+      'padToMultipleOf must be an integer >= 1, got 0',
+    );
   });
 
   it("the hub cache defaults to ~/.cache/conifer/hub (README)", () => {

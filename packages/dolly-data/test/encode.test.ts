@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ALPACA_TEMPLATE, encodeRecord, encodeRecords, loadDolly, loadT5Tokenizer, truncateIds, type T5Tokenizer } from '../src';
+import { ALPACA_TEMPLATE, encodeRecord, encodeRecords, loadDolly, loadT5Tokenizer, makeEncoder, truncateIds, type T5Tokenizer, type TextTokenizer } from '../src';
 import { fixture, readJsonFixture, type TokenizerCase } from './helpers';
 
 const { cases } = readJsonFixture<{ cases: TokenizerCase[] }>('tokenizer-t5.json');
@@ -11,6 +11,22 @@ describe('truncateIds', () => {
     expect(Array.from(truncateIds([5, 1], 3, 1))).toEqual([5, 1]);
     expect(Array.from(truncateIds([5, 6, 1], 1, 1))).toEqual([1]);
     expect(() => truncateIds([1], 0, 1)).toThrow(RangeError);
+  });
+});
+
+describe('encode options', () => {
+  // A stand-in tokenizer: one id per character, then </s> = 1.
+  const chars: TextTokenizer = { encode: (t) => [...t].map((c) => c.charCodeAt(0)).concat(1), decode: () => '', padId: 0, eosId: 1 };
+
+  it('a bad maxSourceLength / maxTargetLength is one error naming the option, when the encoder is made (no record needed)', () => {
+    // used to be "max length must be an integer >= 1, got 0", and only once a record was encoded:
+    // encodeRecords([], tok, { maxSourceLength: 0 }) returned [] without a word
+    expect(() => makeEncoder(chars, { maxSourceLength: 0 })).toThrow('maxSourceLength must be an integer >= 1, got 0');
+    expect(() => makeEncoder(chars, { maxTargetLength: 1.5 })).toThrow('maxTargetLength must be an integer >= 1, got 1.5');
+    expect(() => encodeRecords([], chars, { maxTargetLength: -1 })).toThrow('maxTargetLength must be an integer >= 1, got -1');
+    // the limits themselves: "ab\n" + </s> = 4 ids → 2 (first id + </s>); "c" + </s> fits in 2
+    const e = makeEncoder(chars, { maxSourceLength: 2, maxTargetLength: 2 })({ instruction: 'ab', context: '', response: 'c', category: 'x' });
+    expect([Array.from(e.sourceIds), Array.from(e.targetIds), e.fullSourceLength, e.fullTargetLength]).toEqual([[97, 1], [99, 1], 4, 2]);
   });
 });
 

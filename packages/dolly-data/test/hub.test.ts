@@ -128,5 +128,8 @@ describe('downloadDolly / readDollyFromHub (offline, fake fetch)', () => {
   it('rejects paths that would leave the cache folder', () => {
     expect(() => hubCachePath({ cacheDir, path: '../x.jsonl' })).toThrow(/invalid hub path/);
     expect(() => hubCachePath({ cacheDir, revision: 'a/../b' })).toThrow(/invalid hub path/);
+    // revision "." used to be joined away: its file landed in the repo folder itself, where revision "main" of
+    // path "main/databricks-dolly-15k.jsonl" would share it
+    expect(() => hubCachePath({ cacheDir, revision: '.' })).toThrow('invalid hub path or revision: databricks-dolly-15k.jsonl @ .');
   });
 });

@@ -25,6 +25,22 @@ describe('splitIndices', () => {
     expect(sizes(3, 1)).toEqual([0, 3]);
   });
 
+  it('floor(n × (1 − testFraction)) is taken of the exact product, not of its float rounding', () => {
+    // 1 − 0.9 = 0.09999999999999998 in float64, so 10 × it = 0.9999999999999998 and 20 × it = 1.9999999999999996:
+    // floor gave 0 and 1 train records where floor(10 × 0.1) = 1 and floor(20 × 0.1) = 2 (sklearn / datasets'
+    // train_test_split(test_size=0.9) also keep 1 and 2)
+    const sizes = (n: number, testFraction: number, stratifyBy?: string[]) => {
+      const { train, test } = splitIndices(n, { testFraction, ...(stratifyBy ? { stratifyBy } : {}) });
+      return [train.length, test.length];
+    };
+    expect(sizes(10, 0.9)).toEqual([1, 9]);
+    expect(sizes(20, 0.9)).toEqual([2, 18]);
+    // stratified, two groups of 10: each share 0.9999999999999998 → one train record each (was 1 / 0)
+    const keys = Array.from({ length: 20 }, (_, i) => (i < 10 ? 'a' : 'b'));
+    const { train } = splitIndices(20, { testFraction: 0.9, stratifyBy: keys });
+    expect([train.filter((i) => i < 10).length, train.filter((i) => i >= 10).length]).toEqual([1, 1]);
+  });
+
   it('is identical across runs with the same seed and differs with another', () => {
     expect(splitIndices(1000, { seed: 7 })).toEqual(splitIndices(1000, { seed: 7 }));
     expect(splitIndices(1000, { seed: 7 }).test).not.toEqual(splitIndices(1000, { seed: 8 }).test);
@@ -66,6 +82,10 @@ describe('splitIndices', () => {
   it('rejects bad options', () => {
     expect(() => splitIndices(10, { testFraction: 1.5 })).toThrow(RangeError);
     expect(() => splitIndices(10, { stratifyBy: ['a'] })).toThrow(/1 keys for 10/);
+    // n used to be taken as it came: 2.5 split 3 records (0, 1, 2), -1 gave two empty splits
+    expect(() => splitIndices(2.5)).toThrow('splitIndices: n must be an integer >= 0, got 2.5');
+    expect(() => splitIndices(-1)).toThrow('splitIndices: n must be an integer >= 0, got -1');
+    expect(splitIndices(0)).toEqual({ train: [], test: [] });
   });
 });
 

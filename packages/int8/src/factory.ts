@@ -32,7 +32,7 @@ export type LinearFactory = (spec: LinearSpec) => Linear;
 export interface Int8LinearFactoryOptions {
   /** Compute mode of every quantized layer. Default `'weight-only'`. */
   mode?: Int8Mode;
-  /** LLM.int8 outlier threshold (bitsandbytes' `llm_int8_threshold`). Default 6.0. */
+  /** LLM.int8 outlier threshold (bitsandbytes' `llm_int8_threshold`). Default 6.0; 0 = no outlier columns. */
   threshold?: number;
   /**
    * Which projections to quantize. Default: all but `lm_head` (bitsandbytes keeps the output
@@ -48,14 +48,20 @@ export const quantizeAllButLmHead = (spec: LinearSpec): boolean => spec.path !==
 
 /**
  * A `shouldQuantize` that also keeps the named modules in float32 (bitsandbytes'
- * `llm_int8_skip_modules`): a path is skipped when it equals a name or ends with `.` + name
- * (`['wo']` keeps every `…DenseReluDense.wo`). transformers adds T5's `_keep_in_fp32_modules`
- * (`["wo"]`) to these when it loads a T5 in 8 bit, so `skipModules(['wo'])` reproduces its split;
- * the output head stays float32 either way.
+ * `llm_int8_skip_modules`): a path is skipped when it equals a name, ends with `.` + name
+ * (`['wo']` keeps every `…DenseReluDense.wo`) or starts with name + `.` (`['encoder']` or
+ * `['decoder.block.0']` keeps every linear under that module), as transformers matches them
+ * (5.x `quantizers_utils.should_convert_module`: `re.match(f"{key}\\.", full_name)` or
+ * `full_name.endswith(key)`; 4.x `_replace_with_bnb_linear`: the leaf name, or `key + "."` in the
+ * path, anywhere) — on whole path segments here, so `decoder.block.1` does not reach `decoder.block.10`,
+ * and, as in 5.x, a name in the middle of a path (`DenseReluDense`) is not matched.
+ * transformers adds T5's `_keep_in_fp32_modules` (`["wo"]`) to these when it loads a T5 in 8 bit,
+ * so `skipModules(['wo'])` reproduces its split; the output head stays float32 either way.
  */
 export function skipModules(names: readonly string[]): (spec: LinearSpec) => boolean {
   for (const n of names) if (!/^[\w.]+$/.test(n)) throw new Error(`skipModules: ${JSON.stringify(n)} is not a module name or path`);
-  return (spec) => quantizeAllButLmHead(spec) && !names.some((n) => spec.path === n || spec.path.endsWith(`.${n}`));
+  const skipped = (path: string): boolean => names.some((n) => path === n || path.endsWith(`.${n}`) || path.startsWith(`${n}.`));
+  return (spec) => quantizeAllButLmHead(spec) && !skipped(spec.path);
 }
 
 /**
@@ -66,7 +72,7 @@ export function skipModules(names: readonly string[]): (spec: LinearSpec) => boo
  */
 export function int8LinearFactory(options: Int8LinearFactoryOptions = {}): LinearFactory {
   const shouldQuantize = options.shouldQuantize ?? quantizeAllButLmHead;
-  const fallback = options.fallback ?? ((spec: LinearSpec) => new Float32Linear(spec.weight));
+  const fallback = options.fallback ?? ((spec: LinearSpec) => new Float32Linear(spec.weight, spec.path));
   return (spec) => {
     const [out, inF] = spec.weight.shape;
     if (spec.weight.shape.length !== 2 || out !== spec.outFeatures || inF !== spec.inFeatures) {

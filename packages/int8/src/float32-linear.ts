@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { dequantizeBitsAndBytes } from './bitsandbytes';
-import { bitsAndBytesOf, decodeInto, type WeightData } from './decode';
+import { bitsAndBytesOf, bytesPerElement, decodeInto, type WeightData } from './decode';
 
 /**
  * A plain float32 projection, for the layers an int8 factory leaves unquantized (e.g. `lm_head`).
@@ -14,13 +14,23 @@ export class Float32Linear {
   /** Wᵀ `[inFeatures, outFeatures]`. */
   readonly weightT: tf.Tensor2D;
 
-  constructor(weight: WeightData) {
-    if (weight.shape.length !== 2) throw new Error(`Float32Linear: weight must be [out, in], got [${weight.shape.join(', ')}]`);
+  /** What errors name: the module path the factory passes (default `Float32Linear`). */
+  private readonly name: string;
+
+  /** `name`: the module path, for error messages (`int8LinearFactory` passes the spec's path). */
+  constructor(weight: WeightData, name = 'Float32Linear') {
+    this.name = name;
+    if (weight.shape.length !== 2) throw new Error(`${name}: weight must be [out, in], got [${weight.shape.join(', ')}]`);
     const [out, inF] = weight.shape as [number, number];
     let w: Float32Array;
     if (weight.dtype === 'I8') {
-      w = dequantizeBitsAndBytes(bitsAndBytesOf(weight)); // an 8-bit checkpoint's weight, as bitsandbytes dequantizes it
+      w = dequantizeBitsAndBytes(bitsAndBytesOf(weight, name), name); // an 8-bit checkpoint's weight, as bitsandbytes dequantizes it
     } else {
+      // the same check as quantizeWeightData: neither extra nor missing bytes
+      const expected = out * inF * bytesPerElement(weight.dtype);
+      if (weight.data.byteLength !== expected) {
+        throw new Error(`${name}: ${weight.data.byteLength} bytes for ${weight.dtype} [${out}, ${inF}], expected ${expected}`);
+      }
       w = new Float32Array(out * inF);
       decodeInto(weight, 0, out * inF, w);
     }
@@ -30,6 +40,7 @@ export class Float32Linear {
   }
 
   apply(x: tf.Tensor): tf.Tensor {
+    if (x.shape[x.rank - 1] !== this.inFeatures) throw new Error(`${this.name}: x must end in ${this.inFeatures}, got [${x.shape.join(', ')}]`);
     const lead = x.shape.slice(0, -1);
     return tf.tidy(() => {
       const x2d = tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D; // [N, in]

@@ -10,7 +10,10 @@ import { quantizeFloat32, quantizeWeightData, type QuantizedWeight } from './qua
 export interface Int8LinearOptions {
   /** `'weight-only'` (default): float32 activations × dequantized weight. `'llm-int8'`: bitsandbytes' LLM.int8. */
   mode?: Int8Mode;
-  /** LLM.int8 outlier threshold on |x| (bitsandbytes' `llm_int8_threshold`). Default 6.0. */
+  /**
+   * LLM.int8 outlier threshold on |x| (bitsandbytes' `llm_int8_threshold`). Default 6.0; 0 = no outlier
+   * columns, every column int8 (bitsandbytes' `threshold=0.0`, `Linear8bitLt`'s own default).
+   */
   threshold?: number;
   /** Optional float32 bias `[outFeatures]` (copied). */
   bias?: Float32Array | tf.Tensor1D;
@@ -36,7 +39,7 @@ export class Int8Linear {
     this.mode = options.mode ?? 'weight-only';
     this.threshold = options.threshold ?? 6.0;
     if (this.mode !== 'weight-only' && this.mode !== 'llm-int8') throw new Error(`Int8Linear: mode must be "weight-only" or "llm-int8", got "${String(this.mode)}"`);
-    if (!(this.threshold > 0)) throw new Error(`Int8Linear: threshold must be > 0, got ${this.threshold}`);
+    if (!(this.threshold >= 0)) throw new Error(`Int8Linear: threshold must be >= 0 (0: no outlier columns), got ${this.threshold}`);
     const b = options.bias;
     if (b !== undefined && (b instanceof Float32Array ? b.length : b.size) !== q.outFeatures) {
       throw new Error(`Int8Linear: bias must have ${q.outFeatures} values`);

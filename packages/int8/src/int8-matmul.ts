@@ -3,13 +3,16 @@ import { Int8Dequantize, Int8MatMul, type Int8Mode } from './kernel-names';
 import { packedWidth } from './pack';
 import { registerInt8Kernels } from './register';
 
+/** The largest finite float32: the kernel threshold that stands for "no outlier columns". */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
 /** Options of {@link int8MatMul}. */
 export interface Int8MatMulOptions {
   /** The weight's inFeatures (needed when it is not a multiple of 4). Default: `x.shape[1]`. */
   inFeatures?: number;
   /** Compute mode. Default `'weight-only'`. */
   mode?: Int8Mode;
-  /** LLM.int8 outlier threshold on |x|. Default 6.0. */
+  /** LLM.int8 outlier threshold on |x|. Default 6.0; 0 = no outlier columns (a plain int8 × int8 product, as bitsandbytes' `threshold=0.0`). */
   threshold?: number;
 }
 
@@ -26,9 +29,13 @@ export function int8MatMul(x: tf.Tensor2D, packed: tf.Tensor2D, scale: tf.Tensor
   if (x.rank !== 2 || x.shape[1] !== inFeatures) throw new Error(`int8MatMul: x must be [M, ${inFeatures}], got [${x.shape.join(', ')}]`);
   if (x.dtype !== 'float32') throw new Error(`int8MatMul: x must be float32, got ${x.dtype}`);
   if (mode !== 'weight-only' && mode !== 'llm-int8') throw new Error(`int8MatMul: mode must be "weight-only" or "llm-int8", got "${String(mode)}"`);
-  if (!(threshold > 0)) throw new Error(`int8MatMul: threshold must be > 0, got ${threshold}`);
+  if (!(threshold >= 0)) throw new Error(`int8MatMul: threshold must be >= 0 (0: no outlier columns), got ${threshold}`);
+  // bitsandbytes decomposes only `if state.threshold > 0.0` (MatMul8bitLt.forward; Linear8bitLt's default is 0.0):
+  // threshold 0 means no outlier column, which the kernels' `|x| ≥ threshold` test gives with the largest
+  // float32 (finite, so no ∞ reaches a WGSL uniform; only an x of magnitude ≥ 3.4e38, i.e. ±∞, still counts).
+  const kernelThreshold = threshold === 0 ? FLOAT32_MAX : threshold;
   return tf.engine().runKernel(Int8MatMul, { x, packed, scale },
-    { mode, threshold, inFeatures, transposeWeight: true } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+    { mode, threshold: kernelThreshold, inFeatures, transposeWeight: true } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
 }
 
 /** The float32 weight `[out, inFeatures]` of a packed int8 weight. */

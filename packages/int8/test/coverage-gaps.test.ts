@@ -41,8 +41,9 @@ describe('input checks: one clear error each', () => {
     expect(() => tf.tidy(() => int8MatMul(tf.tensor2d(new Int32Array(2 * K), [2, K], 'int32'), packed, scale))).toThrow('int8MatMul: x must be float32, got int32');
     // @ts-expect-error not a mode
     expect(() => int8MatMul(x, packed, scale, { mode: 'int4' })).toThrow('int8MatMul: mode must be "weight-only" or "llm-int8", got "int4"');
-    expect(() => int8MatMul(x, packed, scale, { mode: 'llm-int8', threshold: 0 })).toThrow('int8MatMul: threshold must be > 0, got 0');
-    expect(() => int8MatMul(x, packed, scale, { mode: 'llm-int8', threshold: Number.NaN })).toThrow('threshold must be > 0, got NaN');
+    // 0 is bitsandbytes' "no outlier columns" (Linear8bitLt's default), so only a negative or NaN threshold is an error
+    expect(() => int8MatMul(x, packed, scale, { mode: 'llm-int8', threshold: -1 })).toThrow('int8MatMul: threshold must be >= 0 (0: no outlier columns), got -1');
+    expect(() => int8MatMul(x, packed, scale, { mode: 'llm-int8', threshold: Number.NaN })).toThrow('threshold must be >= 0 (0: no outlier columns), got NaN');
     const packedF = tf.tensor2d(new Float32Array(N * 2), [N, 2]);
     expect(() => int8MatMul(x, packedF as tf.Tensor2D, scale)).toThrow('int8: packed must be int32 [out, 2] for inFeatures 6, got float32 [3, 2]');
     const wide = tf.tensor2d(new Int32Array(N * 3), [N, 3], 'int32');

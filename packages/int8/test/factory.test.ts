@@ -69,6 +69,42 @@ describe('int8LinearFactory', () => {
     expect(() => skipModules(['w*'])).toThrow('skipModules: "w*" is not a module name or path');
   });
 
+  it('skipModules keeps a named module\'s whole subtree float32, as transformers matches llm_int8_skip_modules', () => {
+    // transformers 5.x quantizers_utils.should_convert_module: re.match(f"{key}\\.", full_name) (a prefix ending at a
+    // dot), re.match(key) or full_name.endswith(key); 4.x integrations/bitsandbytes.py _replace_with_bnb_linear:
+    // `name not in modules_to_not_convert` and `key + "." in current_key_name_str`. Both skip every linear under
+    // "encoder" or "decoder.block.0". Ours matches whole path segments, so "decoder.block.1" is not "decoder.block.10".
+    const spec = (path: string): LinearSpec => ({ path, inFeatures: 1, outFeatures: 1, weight: { dtype: 'F32', shape: [1, 1], data: new Uint8Array(4) } });
+    const paths = [
+      'encoder.block.0.layer.0.SelfAttention.q', 'encoder.block.3.layer.1.DenseReluDense.wo', 'decoder.block.0.layer.1.EncDecAttention.k',
+      'decoder.block.1.layer.0.SelfAttention.v', 'decoder.block.10.layer.2.DenseReluDense.wi_0', 'lm_head',
+    ];
+    const quantized = (names: string[]): string[] => paths.filter((p) => skipModules(names)(spec(p)));
+    expect(quantized(['encoder'])).toEqual([paths[2], paths[3], paths[4]]);
+    expect(quantized(['decoder.block.1'])).toEqual([paths[0], paths[1], paths[2], paths[4]]);
+    expect(quantized(['decoder'])).toEqual([paths[0], paths[1]]);
+    expect(quantized(['DenseReluDense'])).toEqual(paths.slice(0, 5)); // mid-path: not matched, as in transformers 5.x
+  });
+
+  it('a float32 fallback layer checks its bytes and input and names the module in its errors, allocating nothing', () => {
+    const before = tf.memory().numTensors;
+    const factory = int8LinearFactory();
+    const f32 = (bytes: number): LinearSpec => ({ path: 'lm_head', inFeatures: 3, outFeatures: 2, weight: { dtype: 'F32', shape: [2, 3], data: new Uint8Array(bytes) } });
+    // [2, 3] F32 = 24 bytes; 40 bytes used to be taken (the rest ignored), 8 failed inside the safetensors decoder
+    expect(() => factory(f32(40))).toThrow('lm_head: 40 bytes for F32 [2, 3], expected 24');
+    expect(() => factory(f32(8))).toThrow('lm_head: 8 bytes for F32 [2, 3], expected 24');
+    const i8 = { path: 'lm_head', inFeatures: 3, outFeatures: 2, weight: { dtype: 'I8' as const, shape: [2, 3], data: new Uint8Array(6), SCB: new Float32Array([1, Number.NaN]) } };
+    expect(() => factory(i8)).toThrow('lm_head: SCB[1] = NaN is not a finite absmax ≥ 0'); // was "weight: …"
+    expect(() => factory({ ...i8, weight: { dtype: 'I8', shape: [2, 3], data: new Uint8Array(6) } })).toThrow('lm_head: not an 8-bit (I8 + SCB) weight');
+    expect(tf.memory().numTensors).toBe(before);
+    const head = factory(f32(24));
+    const x = tf.zeros([3, 2]); // 6 values: would reshape to [2, 3] if the last axis were not checked
+    expect(() => head.apply(x)).toThrow('lm_head: x must end in 3, got [3, 2]');
+    x.dispose();
+    head.dispose!();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('rejects a weight whose shape disagrees with the spec', () => {
     const { spec } = bf16Spec('encoder.block.0.layer.0.SelfAttention.k', 4, 3, 4);
     expect(() => int8LinearFactory()({ ...spec, inFeatures: 5 }))
@@ -80,9 +116,28 @@ describe('Int8Linear options', () => {
   it('rejects bad modes, thresholds and shapes', () => {
     const w = new Float32Array(6);
     expect(() => Int8Linear.fromFloat32(w, [2, 3], { mode: 'int4' as 'llm-int8' })).toThrow(/mode must be "weight-only" or "llm-int8", got "int4"/);
-    expect(() => Int8Linear.fromFloat32(w, [2, 3], { threshold: 0 })).toThrow(/threshold must be > 0/);
+    expect(() => Int8Linear.fromFloat32(w, [2, 3], { threshold: -1 })).toThrow('Int8Linear: threshold must be >= 0 (0: no outlier columns), got -1');
     expect(() => Int8Linear.fromFloat32(w)).toThrow(/needs its shape/);
     expect(() => Int8Linear.fromFloat32(w, [2, 3], { bias: new Float32Array(3) })).toThrow(/bias must have 2 values/);
+  });
+
+  it("threshold 0 is bitsandbytes' plain int8 product with no outlier columns (hand-derived)", async () => {
+    // bitsandbytes MatMul8bitLt decomposes only `if state.threshold > 0.0` (Linear8bitLt's default threshold is 0.0;
+    // int8_vectorwise_quant(A, threshold=0.0) finds no outliers). W = [[1, 0.5]] → q = [127, 64], scale 1/127; x = [10, 1].
+    // threshold 6: column 0 is an outlier → x̂ = round(1 · 127/1) = 127 on column 1: (127·64 · 1/127 + 10·127) · 1/127 = 1334/127
+    // threshold 0: absmax 10 → x̂ = [127, round(12.7) = 13]: (127·127 + 13·64) · (10/127) · (1/127) = 169610/16129
+    const w = Float32Array.of(1, 0.5);
+    const x = tf.tensor2d([[10, 1]]);
+    const y = async (threshold: number) => {
+      const layer = Int8Linear.fromFloat32(w, [1, 2], { mode: 'llm-int8', threshold });
+      const v = (await tf.tidy(() => layer.apply(x)).data())[0]!;
+      expect(layer.threshold).toBe(threshold);
+      layer.dispose();
+      return v;
+    };
+    expect(await y(6)).toBeCloseTo(1334 / 127, 5); // 10.50394
+    expect(await y(0)).toBeCloseTo(169610 / 16129, 5); // 10.51584
+    x.dispose();
   });
 
   it('requantize: a new layer with the same mode, threshold and bias holding another weight, quantized per row', async () => {
