@@ -1,5 +1,5 @@
 /**
- * Early stopping on the eval loss (lower is better). `threshold` is transformers'
+ * Early stopping on `metricForBestModel` (default: the eval loss, lower is better). `threshold` is transformers'
  * `EarlyStoppingCallback(early_stopping_patience, early_stopping_threshold)`; `minDelta` is Keras's
  * `EarlyStopping(patience, min_delta)`. They differ in the reference an evaluation is compared with.
  */
@@ -7,13 +7,13 @@ export interface EarlyStoppingOptions {
   /** Stop after this many evaluations in a row without an improvement (an integer >= 1). */
   patience: number;
   /**
-   * transformers' `early_stopping_threshold` (default 0): an evaluation improves when its loss is
-   * below the best so far by more than this; the best so far moves on every lower loss (transformers'
-   * `state.best_metric`), even one that did not count as an improvement.
+   * transformers' `early_stopping_threshold` (default 0): an evaluation improves when its metric
+   * beats the best so far by more than this; the best so far moves on every better value
+   * (transformers' `state.best_metric`), even one that did not count as an improvement.
    */
   threshold?: number;
   /**
-   * Keras's `min_delta`: an evaluation improves when its loss is below the reference by more than
+   * Keras's `min_delta`: an evaluation improves when its metric beats the reference by more than
    * this; the reference moves only on such an improvement. Give `threshold` or `minDelta`, not both
    * (with neither, or either at 0, the two agree).
    */
@@ -22,7 +22,7 @@ export interface EarlyStoppingOptions {
 
 /** What early stopping keeps between evaluations (in the trainer's checkpointed state). */
 export interface EarlyStoppingState {
-  /** The reference loss (null before the first finite evaluation). */
+  /** The reference value of `metricForBestModel` (the eval loss by default; null before the first finite evaluation). The name predates other metrics: old checkpoints keep it. */
   bestEvalLoss: number | null;
   evalsWithoutImprovement: number;
 }
@@ -40,26 +40,29 @@ export function checkEarlyStopping(o: EarlyStoppingOptions): void {
 }
 
 /**
- * The state after an evaluation with eval loss `loss`, and whether to stop. A non-finite loss is
- * never an improvement and never the best. transformers (`EarlyStoppingCallback.check_metric_value`,
- * with `state.best_metric` updated afterwards by `Trainer._determine_best_metric`):
- * `improved = best is None or (loss < best and abs(loss − best) > threshold)`, then
- * `best = loss if loss < best`; Keras: `improved = loss < best − min_delta`, `best = loss if improved`.
+ * The state after an evaluation whose `metricForBestModel` value is `value` (the eval loss by
+ * default), and whether to stop. A non-finite value is never an improvement and never the best.
+ * transformers (`EarlyStoppingCallback.check_metric_value`, `operator = np.greater if
+ * args.greater_is_better else np.less`, with `state.best_metric` updated afterwards by
+ * `Trainer._determine_best_metric`): `improved = best is None or (operator(value, best) and
+ * abs(value − best) > threshold)`, then `best = value if operator(value, best)`; Keras:
+ * `improved = value < best − min_delta` (`>` `best + min_delta` when greater is better), `best = value if improved`.
  */
-export function earlyStoppingStep(st: EarlyStoppingState, loss: number, o: EarlyStoppingOptions): EarlyStoppingState & { stop: boolean } {
+export function earlyStoppingStep(st: EarlyStoppingState, value: number, o: EarlyStoppingOptions, greaterIsBetter = false): EarlyStoppingState & { stop: boolean } {
   const best = st.bestEvalLoss;
+  const beats = (b: number) => (greaterIsBetter ? value > b : value < b);
   let improved: boolean;
   let nextBest = best;
-  if (!Number.isFinite(loss)) improved = false;
+  if (!Number.isFinite(value)) improved = false;
   else if (best === null) {
     improved = true;
-    nextBest = loss;
+    nextBest = value;
   } else if (o.minDelta !== undefined) {
-    improved = loss < best - o.minDelta;
-    if (improved) nextBest = loss;
+    improved = greaterIsBetter ? value > best + o.minDelta : value < best - o.minDelta;
+    if (improved) nextBest = value;
   } else {
-    improved = loss < best && Math.abs(loss - best) > (o.threshold ?? 0);
-    if (loss < best) nextBest = loss;
+    improved = beats(best) && Math.abs(value - best) > (o.threshold ?? 0);
+    if (beats(best)) nextBest = value;
   }
   const evalsWithoutImprovement = improved ? 0 : st.evalsWithoutImprovement + 1;
   return { bestEvalLoss: nextBest, evalsWithoutImprovement, stop: evalsWithoutImprovement >= o.patience };

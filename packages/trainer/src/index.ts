@@ -4,6 +4,7 @@ export { AdamW, type AdamWOptions, type AdamWState } from './adamw.js';
 export { adamwInPlaceDispatchCount } from './adamw-webgpu.js';
 export { lrMultiplier, type ScheduleKind, type ScheduleOptions, type LrSchedulerKwargs, type WsdShape } from './schedule.js';
 export type { EarlyStoppingOptions } from './early-stopping.js';
+export { metricKey, defaultGreaterIsBetter, EVAL_LOSS, type ComputeMetrics, type MetricsContext } from './metrics.js';
 export { clipByGlobalNorm, globalNorm } from './clip.js';
 export { accumulateGradients, allFinite, type AccumulatedGradients } from './accumulate.js';
 export { optimizerStep, NonFiniteLossError, type OptimizerStepOptions, type StepResult } from './step.js';
@@ -26,7 +27,7 @@ export {
   type CheckpointContent,
 } from './checkpoint.js';
 export { totalOptimizerSteps } from './train-options.js';
-export { train, METRICS_FILE, LOSS_CURVE_FILE, type TrainOptions, type TrainResult, type TrainerState, type SaveInfo } from './trainer.js';
+export { train, METRICS_FILE, LOSS_CURVE_FILE, type TrainOptions, type TrainResult, type TrainerState, type SaveInfo, type BestEval } from './trainer.js';
 export { LineLogger, ProgressBarLogger, defaultLogger, silentLogger } from './report/logger.js';
 export { lossCurveSvg } from './report/svg.js';
 export type { TrainLogger, StepInfo, TrainRecord, EvalRecord, MetricRecord } from './report/types.js';

@@ -6,6 +6,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type seedrandom from 'seedrandom';
 import type { AdamW } from './adamw.js';
 import { checkEarlyStopping, type EarlyStoppingOptions } from './early-stopping.js';
+import { defaultGreaterIsBetter, EVAL_LOSS, metricKey, type ComputeMetrics } from './metrics.js';
 import type { EvalRecord, MetricRecord, TrainLogger } from './report/types.js';
 import { resolveSchedule, type LrSchedulerKwargs, type ResolvedSchedule, type ScheduleKind } from './schedule.js';
 import type { Cursor, DataSource, EvalData, Trainable } from './types.js';
@@ -18,8 +19,9 @@ export interface SaveInfo {
   epoch: number;
   /**
    * 'steps': every `saveEvery` steps; 'epoch': an epoch ended; 'final': training stopped elsewhere
-   * (maxSteps, early stopping, SIGINT); 'best': after training, with `loadBestModelAtEnd`, the
-   * variables now hold the best evaluation's values (`step`/`epoch` are that evaluation's).
+   * (maxSteps, early stopping, SIGINT); 'best': the variables hold the best evaluation's values —
+   * after training, with `loadBestModelAtEnd` (`step`/`epoch` are that evaluation's), or, with
+   * `saveStrategy: 'best'`, right after an evaluation that reached a new best.
    */
   reason: 'steps' | 'epoch' | 'final' | 'best';
   /** The trainable variables (read them; do not dispose). */
@@ -62,10 +64,53 @@ export interface TrainOptions<B> {
   evalEvery?: number;
   /** Also evaluate at every epoch end (default true). */
   evalAtEpochEnd?: boolean;
+  /**
+   * transformers' `eval_on_start`: evaluate once before the first step (step 0; not again when a
+   * run is resumed, so the records stay those of an uninterrupted run). That evaluation is reported
+   * and recorded, and `computeMetrics` runs on it, but it is never the best nor counted by early
+   * stopping (transformers runs it through `_evaluate` alone, not `_determine_best_metric`). Default false.
+   */
+  evalOnStart?: boolean;
+  /**
+   * transformers' `eval_delay` (default 0): no evaluation before it. In optimizer steps when
+   * `evalEvery` > 0 (`eval_strategy="steps"`: `eval_delay <= global_step`; epoch-end evaluations
+   * follow the same rule), else in epochs (`eval_strategy="epoch"`: the evaluation at the end of the
+   * k-th epoch, counting from 1, runs when `eval_delay <= k`). `evalOnStart` ignores it, as there.
+   */
+  evalDelay?: number;
+  /**
+   * transformers' `compute_metrics`: more evaluation metrics than the loss, computed once per
+   * evaluation from the eval batches and the model (see {@link MetricsContext}). They appear in the
+   * eval records and logs under `eval_` names (`accuracy` → `eval_accuracy`), beside `eval_loss`,
+   * and `metricForBestModel` can pick one. Needs `evalData` that can be iterated again (an array, or
+   * a function returning a fresh iterable).
+   */
+  computeMetrics?: ComputeMetrics<B>;
+  /**
+   * transformers' `metric_for_best_model`: the metric that `loadBestModelAtEnd`, `earlyStopping` and
+   * `saveStrategy: 'best'` compare — `'loss'` (the default) or a `computeMetrics` name, with or
+   * without the `eval_` prefix. A name no evaluation reports is an error at the first evaluation.
+   * Given alone, the best evaluation is still tracked (`TrainResult.best`).
+   */
+  metricForBestModel?: string;
+  /**
+   * transformers' `greater_is_better`: whether a higher `metricForBestModel` is better. Default, as
+   * `TrainingArguments.__post_init__`: true unless the metric's name ends with "loss" (so a metric
+   * named "perplexity" defaults to true: set false for it). Needs `metricForBestModel`.
+   */
+  greaterIsBetter?: boolean;
   /** Call `onSave` every N optimizer steps (default 0: only at epoch ends and when stopping early). */
   saveEvery?: number;
   /** Saves the adapter (or whatever the caller wants) — awaited before training continues. */
   onSave?: (info: SaveInfo) => Promise<void> | void;
+  /**
+   * transformers' `save_strategy="best"`: `onSave` is called (reason 'best') only after an
+   * evaluation that reaches a new best `metricForBestModel` — not every `saveEvery` steps (not with
+   * `saveEvery`), nor at epoch ends or stops, nor again at the end with `loadBestModelAtEnd`.
+   * Checkpoints (the resumable state) still follow `checkpointEvery`, epoch ends and stops. Needs
+   * `onSave`, `evalData` and evaluations. Leave it out for the other save behaviour.
+   */
+  saveStrategy?: 'best';
   /** Folder for `checkpoint-<step>/`, `metrics.jsonl` and `loss-curve.svg` (default: none of them). */
   checkpointDir?: string;
   /** Write a checkpoint every N optimizer steps (default `saveEvery`); also at every epoch end and when stopping. */
@@ -82,10 +127,15 @@ export interface TrainOptions<B> {
   maxSteps?: number;
   /** Report to `logger.onStep` every N optimizer steps with the mean loss over them (transformers' `logging_steps`; default 1). `metrics.jsonl` keeps every step. */
   loggingSteps?: number;
-  /** Stop when the eval loss has not improved for `patience` evaluations (see {@link EarlyStoppingOptions}). Needs `evalData` and evaluations. */
+  /**
+   * transformers' `logging_first_step`: also report step 1 to `logger.onStep` (with its own loss);
+   * the next report's mean then starts after step 1, as transformers' `_globalstep_last_logged`. Default false.
+   */
+  loggingFirstStep?: boolean;
+  /** Stop when `metricForBestModel` (default: the eval loss) has not improved for `patience` evaluations (see {@link EarlyStoppingOptions}). Needs `evalData` and evaluations. */
   earlyStopping?: EarlyStoppingOptions;
   /**
-   * transformers' `load_best_model_at_end` (metric: eval loss, lower is better): keeps a copy of the
+   * transformers' `load_best_model_at_end` (metric: `metricForBestModel`, default the eval loss, lower is better): keeps a copy of the
    * variables at the best evaluation (in memory, and in each checkpoint so a resume keeps it) and,
    * when training ends, puts them back into the variables and calls `onSave` with reason 'best'.
    * Needs `evalData` and evaluations (`evalEvery` > 0 or `evalAtEpochEnd`). Default false.
@@ -113,13 +163,28 @@ export interface TrainerState {
   badStepsInARow: number;
   skippedSteps: number;
   metrics: MetricRecord[];
+  /** Early stopping's reference value of the metric (named when only the eval loss was compared). */
   bestEvalLoss: number | null;
   evalsWithoutImprovement: number;
-  /** The lowest eval loss so far and where (tracked with `loadBestModelAtEnd`; absent in older states). */
-  best?: { step: number; epoch: number; loss: number } | null;
+  /** The best evaluation so far and where (tracked with `loadBestModelAtEnd`, `saveStrategy: 'best'` or `metricForBestModel`; absent in older states). */
+  best?: BestEval | null;
+  /** The metric that `best` and early stopping compare (absent in older states: `eval_loss`, lower is better). */
+  bestMetric?: { name: string; greaterIsBetter: boolean };
   lastEvalStep: number;
   /** The schedule: the lr multiplier of the next step is `lrMultiplier(step, { ...schedule, lr })` (`lrSchedulerKwargs` only when given). */
   schedule: { kind: ScheduleKind; warmupSteps: number; totalSteps: number | null; lrSchedulerKwargs?: LrSchedulerKwargs };
+}
+
+/** The best evaluation: its step, epoch and eval loss; with `metricForBestModel` given, also the metric's `eval_` name and value. */
+export interface BestEval {
+  step: number;
+  epoch: number;
+  /** The eval loss of that evaluation. */
+  loss: number;
+  /** `metricForBestModel`'s key (e.g. `'eval_accuracy'`), when that option was given. */
+  metric?: string;
+  /** Its value at that evaluation, when `metricForBestModel` was given. */
+  value?: number;
 }
 
 /** The result of {@link train}. */
@@ -135,10 +200,11 @@ export interface TrainResult {
   /** The last checkpoint written or loaded (null without `checkpointDir`). */
   checkpoint: string | null;
   /**
-   * With `loadBestModelAtEnd`: the best evaluation (null: no evaluation ran). The variables hold its
+   * With `loadBestModelAtEnd`, `saveStrategy: 'best'` or `metricForBestModel`: the best evaluation
+   * (null: no evaluation ran, or none was finite). With `loadBestModelAtEnd` the variables hold its
    * values when training ended by itself; after an interrupt they hold the last step's (to resume).
    */
-  best: { step: number; epoch: number; loss: number } | null;
+  best: BestEval | null;
   resumedFrom: string | null;
   /** The optimizer (its state; dispose it when done). */
   optimizer: AdamW;
@@ -181,7 +247,16 @@ export interface TrainSettings {
   maxBad: number;
   maxSteps: number | undefined;
   loggingSteps: number;
+  loggingFirstStep: boolean;
   keepBest: boolean;
+  /** `saveStrategy: 'best'`. */
+  saveBest: boolean;
+  /** Whether evaluations track the best (`TrainerState.best`). */
+  trackBest: boolean;
+  /** The metric compared (its `eval_` key), its direction, and whether `metricForBestModel` was given. */
+  metric: { name: string; greaterIsBetter: boolean; explicit: boolean };
+  evalOnStart: boolean;
+  evalDelay: number;
   baseLr: number;
   /** Optimizer steps the schedule spans (undefined: unknown, for the schedules that need none). */
   totalSteps: number | undefined;
@@ -203,16 +278,42 @@ export function trainSettings<B>(options: TrainOptions<B>): TrainSettings {
   const maxBad = positive('maxBadStepsInARow', options.maxBadStepsInARow, 5);
   const maxSteps = options.maxSteps === undefined ? undefined : positive('maxSteps', options.maxSteps, 0, true);
   const loggingSteps = positive('loggingSteps', options.loggingSteps, 1);
+  const loggingFirstStep = options.loggingFirstStep ?? false;
   const keepBest = options.loadBestModelAtEnd ?? false;
-  // Both act on evaluations only: without any they would silently do nothing. transformers refuses
+  if (options.saveStrategy !== undefined && options.saveStrategy !== 'best') {
+    throw new RangeError(`train: saveStrategy must be 'best' or left out, got ${JSON.stringify(options.saveStrategy)}`);
+  }
+  const saveBest = options.saveStrategy === 'best';
+  if (saveBest && saveEvery > 0) throw new RangeError("train: saveStrategy 'best' saves at new bests only: do not give saveEvery with it");
+  if (saveBest && !options.onSave) throw new RangeError("train: saveStrategy 'best' needs onSave (it decides when onSave is called)");
+  // They act on evaluations only: without any they would silently do nothing. transformers refuses
   // the same (EarlyStoppingCallback.on_train_begin asserts an eval strategy; load_best_model_at_end
-  // requires one).
+  // requires one; Trainer.__init__ raises when eval_strategy is set without an eval_dataset).
   const evaluates = evalEvery > 0 || (options.evalAtEpochEnd ?? true);
-  for (const [name, on] of [['loadBestModelAtEnd', keepBest], ['earlyStopping', earlyStopping !== undefined]] as const) {
+  const needEvals = [
+    ['loadBestModelAtEnd', keepBest],
+    ['earlyStopping', earlyStopping !== undefined],
+    ["saveStrategy 'best'", saveBest],
+  ] as const;
+  for (const [name, on] of needEvals) {
     if (!on) continue;
     if (!evalData) throw new RangeError(`train: ${name} needs evalData`);
     if (!evaluates) throw new RangeError(`train: ${name} needs evaluations, but evalEvery is 0 and evalAtEpochEnd is false`);
   }
+  const evalOnStart = options.evalOnStart ?? false;
+  if (evalOnStart && !evalData) throw new RangeError('train: evalOnStart needs evalData');
+  const evalDelay = options.evalDelay ?? 0;
+  if (!(Number.isFinite(evalDelay) && evalDelay >= 0)) throw new RangeError(`train: evalDelay must be a finite number >= 0, got ${options.evalDelay}`);
+  if (options.computeMetrics !== undefined) {
+    if (typeof options.computeMetrics !== 'function') throw new TypeError('train: computeMetrics must be a function');
+    if (!evalData) throw new RangeError('train: computeMetrics needs evalData');
+    // a one-shot iterator (a generator object) would be spent by the loss pass
+    if (typeof evalData !== 'function' && (evalData[Symbol.iterator]() as unknown) === evalData) {
+      throw new RangeError('train: computeMetrics needs evalData that can be iterated again (an array, or a function returning a fresh iterable), not a one-shot iterator');
+    }
+  }
+  const metric = resolveMetric(options.metricForBestModel, options.greaterIsBetter, options.computeMetrics !== undefined);
+  const trackBest = keepBest || saveBest || metric.explicit;
   if (maxGradNorm !== undefined && !(maxGradNorm >= 0)) throw new RangeError(`train: maxGradNorm must be a number >= 0 (0: no clipping), got ${maxGradNorm}`);
   if (earlyStopping) checkEarlyStopping(earlyStopping);
   const baseLr = options.lr ?? 1e-3;
@@ -226,5 +327,26 @@ export function trainSettings<B>(options: TrainOptions<B>): TrainSettings {
   // One clear error before anything is allocated: an unknown kind, a missing totalSteps, a bad keyword.
   const sched = resolveSchedule({ kind, warmupSteps, totalSteps, lr: baseLr, lrSchedulerKwargs: kwargs });
   const scheduleRecord = { kind, warmupSteps, totalSteps: totalSteps ?? null, ...(kwargs && Object.keys(kwargs).length ? { lrSchedulerKwargs: kwargs } : {}) };
-  return { epochs, accum, evalEvery, saveEvery, checkpointEvery, keepLast, maxBad, maxSteps, loggingSteps, keepBest, baseLr, totalSteps, sched, scheduleRecord };
+  return {
+    epochs, accum, evalEvery, saveEvery, checkpointEvery, keepLast, maxBad, maxSteps, loggingSteps, loggingFirstStep, keepBest, saveBest, trackBest, metric,
+    evalOnStart, evalDelay, baseLr, totalSteps, sched, scheduleRecord,
+  };
+}
+
+/**
+ * `metricForBestModel` / `greaterIsBetter` resolved as `TrainingArguments.__post_init__` does:
+ * `metric_for_best_model = "loss"` when unset (there: when `load_best_model_at_end`; here every
+ * consumer compares the loss by default), `greater_is_better = not metric_for_best_model.endswith("loss")`
+ * when unset; the key gets the `eval_` prefix as `Trainer._determine_best_metric` adds it.
+ */
+function resolveMetric(name: string | undefined, greater: boolean | undefined, hasComputeMetrics: boolean): TrainSettings['metric'] {
+  if (name === undefined) {
+    if (greater !== undefined) throw new RangeError('train: greaterIsBetter needs metricForBestModel (the default metric, the eval loss, is lower-is-better)');
+    return { name: EVAL_LOSS, greaterIsBetter: false, explicit: false };
+  }
+  if (typeof name !== 'string' || name === '' || name === 'eval_') throw new RangeError(`train: metricForBestModel must be a metric name such as 'loss' or 'eval_accuracy', got ${JSON.stringify(name)}`);
+  if (greater !== undefined && typeof greater !== 'boolean') throw new TypeError(`train: greaterIsBetter must be a boolean, got ${JSON.stringify(greater)}`);
+  const key = metricKey(name);
+  if (key !== EVAL_LOSS && !hasComputeMetrics) throw new RangeError(`train: metricForBestModel "${name}" needs computeMetrics (without it the only metric is eval_loss)`);
+  return { name: key, greaterIsBetter: greater ?? defaultGreaterIsBetter(name), explicit: true };
 }

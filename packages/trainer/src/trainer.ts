@@ -11,15 +11,21 @@ import { defaultLogger, silentLogger } from './report/logger.js';
 import { lossCurveSvg } from './report/svg.js';
 import type { EvalRecord, MetricRecord, TrainRecord } from './report/types.js';
 import { earlyStoppingStep } from './early-stopping.js';
+import { EVAL_LOSS, evalMetrics, isBetter } from './metrics.js';
 import { EpochReader } from './epoch-reader.js';
 import { multiplierOf } from './schedule.js';
 import { NonFiniteLossError, optimizerStep } from './step.js';
-import { trainSettings, type SaveInfo, type TrainerState, type TrainOptions, type TrainResult } from './train-options.js';
+import { trainSettings, type BestEval, type SaveInfo, type TrainerState, type TrainOptions, type TrainResult } from './train-options.js';
 
-export type { SaveInfo, TrainerState, TrainOptions, TrainResult } from './train-options.js';
+export type { BestEval, SaveInfo, TrainerState, TrainOptions, TrainResult } from './train-options.js';
 
 export const METRICS_FILE = 'metrics.jsonl';
 export const LOSS_CURVE_FILE = 'loss-curve.svg';
+
+/** `TrainResult.best` for an evaluation: `metric` and `value` only when `metricForBestModel` was given. */
+function bestEvalOf(metric: { name: string; explicit: boolean }, step: number, epoch: number, loss: number, value: number): BestEval {
+  return metric.explicit ? { step, epoch, loss, metric: metric.name, value } : { step, epoch, loss };
+}
 
 /**
  * Trains `model` with AdamW: epochs of micro-batches, token-normalised gradient accumulation,
@@ -29,8 +35,12 @@ export const LOSS_CURVE_FILE = 'loss-curve.svg';
  */
 export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
   registerCoreGradients();
-  const { model, data, evalData, onSave, checkpointDir, maxGradNorm, earlyStopping, debug = false } = options;
-  const { epochs, accum, evalEvery, saveEvery, checkpointEvery, keepLast, maxBad, maxSteps, loggingSteps, keepBest, baseLr, totalSteps, sched, scheduleRecord } = trainSettings(options);
+  const { model, data, evalData, onSave, checkpointDir, maxGradNorm, earlyStopping, computeMetrics, debug = false } = options;
+  const {
+    epochs, accum, evalEvery, saveEvery, checkpointEvery, keepLast, maxBad, maxSteps, loggingSteps, loggingFirstStep, keepBest, saveBest, trackBest, metric,
+    evalOnStart, evalDelay, baseLr, totalSteps, sched, scheduleRecord,
+  } = trainSettings(options);
+  const metricRecord = { name: metric.name, greaterIsBetter: metric.greaterIsBetter };
   const logger = options.logger === false ? silentLogger : (options.logger ?? defaultLogger());
 
   const variables = model.trainableVariables();
@@ -56,6 +66,7 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
       evalsWithoutImprovement: 0,
       lastEvalStep: -1,
       schedule: scheduleRecord,
+      bestMetric: metricRecord,
     };
     let resumedFrom: string | null = null;
     let bestVariables: Awaited<ReturnType<typeof snapshotVariables>> | null = null;
@@ -68,12 +79,25 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
         bestVariables = keepBest ? (ck.best ?? null) : null;
         optimizer.setState(ck.optimizer, variables);
         st = ck.state;
-        // The best evaluation counts only with its variables (a run resumed without loadBestModelAtEnd,
-        // or one whose checkpoint lacks them, starts tracking afresh).
-        if (!bestVariables && st.best) {
+        // A checkpoint from before metricForBestModel compared the eval loss, lower is better.
+        const usedMetric = st.bestMetric ?? { name: EVAL_LOSS, greaterIsBetter: false };
+        if (usedMetric.name !== metricRecord.name || usedMetric.greaterIsBetter !== metricRecord.greaterIsBetter) {
+          // The best and early stopping's reference were values of another metric: meaningless here.
+          const dir = (g: boolean) => (g ? 'greater is better' : 'lower is better');
+          logger.log(`the checkpoint compared ${usedMetric.name} (${dir(usedMetric.greaterIsBetter)}): the best and early stopping start afresh with ${metricRecord.name} (${dir(metricRecord.greaterIsBetter)})`);
+          st.best = null;
+          bestVariables = null;
+          st.bestEvalLoss = null;
+          st.evalsWithoutImprovement = 0;
+        }
+        st.bestMetric = metricRecord;
+        // Without loadBestModelAtEnd, saveStrategy 'best' or metricForBestModel the best is not tracked;
+        // with loadBestModelAtEnd it counts only with its variables (a checkpoint without them: afresh).
+        if (st.best && (!trackBest || (keepBest && !bestVariables))) {
           if (keepBest) logger.log(`${found} holds no ${BEST_FILE}: the best model is tracked from here on`);
           st.best = null;
         }
+        if (st.best) st.best = bestEvalOf(metric, st.best.step, st.best.epoch, st.best.loss, st.best.value ?? st.best.loss);
         rng = seedrandom('', { state: st.rng });
         resumedFrom = lastCheckpoint = found;
         // The schedule follows this call's options (as transformers rebuilds its scheduler from the
@@ -121,30 +145,51 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
     // A run that stopped early stays stopped when resumed with the same patience.
     let stopEarly = !!earlyStopping && st.evalsWithoutImprovement >= earlyStopping.patience;
     let lastStepEpoch = st.cursor.epoch; // the epoch of the last step taken (for the final save)
-    const runEval = async (epoch: number) => {
-      if (!evalData || st.lastEvalStep === st.step) return;
+    /** Runs `computeMetrics` (its tensors checked in debug mode) and names the results as transformers does. */
+    const metricsOf = async (e: EvalResult, epoch: number): Promise<Record<string, number>> => {
+      if (!computeMetrics || !evalData) return evalMetrics(e.loss, undefined);
+      const before = debug ? tf.memory().numTensors : 0;
+      const computed = await computeMetrics({ batches: typeof evalData === 'function' ? evalData() : evalData, model, step: st.step, epoch, eval: e });
+      if (debug && tf.memory().numTensors !== before) throw new Error(`tensor leak in computeMetrics at step ${st.step}: ${before} tensors before, ${tf.memory().numTensors} after`);
+      return evalMetrics(e.loss, computed);
+    };
+    /**
+     * Evaluates (once per step), records and reports; unless it is `evalOnStart`'s evaluation, then
+     * updates early stopping and the best. Returns whether this evaluation is a new best
+     * (transformers' `_determine_best_metric`), which `saveStrategy: 'best'` saves.
+     */
+    const runEval = async (epoch: number, atStart = false): Promise<boolean> => {
+      if (!evalData || st.lastEvalStep === st.step) return false;
       const e: EvalResult = await evaluate(model, evalData);
       if (e.batches === 0) {
         throw new Error('train: evalData gave no batches (a one-shot iterator is spent after the first evaluation: pass an array, or a function that returns a fresh iterable)');
       }
-      const rec: EvalRecord = { type: 'eval', step: st.step, epoch, ...e };
+      const all = await metricsOf(e, epoch);
+      const rec: EvalRecord = { type: 'eval', step: st.step, epoch, ...e, ...(computeMetrics ? { metrics: all } : {}) };
       st.lastEvalStep = st.step;
       lastEval = rec;
       await record(rec);
       logger.onEval(rec);
-      if (keepBest && Number.isFinite(e.loss) && (!st.best || e.loss < st.best.loss)) {
-        st.best = { step: st.step, epoch, loss: e.loss };
-        bestVariables = await snapshotVariables(variables);
+      // _determine_best_metric: `metric_value = metrics[metric_to_check]`, a KeyError naming the option when absent
+      const value = all[metric.name];
+      if (value === undefined) {
+        throw new RangeError(`train: metricForBestModel "${metric.name}" is not among the evaluation metrics (${Object.keys(all).join(', ')})`);
       }
+      if (atStart) return false; // transformers' eval_on_start: `self._evaluate(...)` only
       if (earlyStopping) {
-        const r = earlyStoppingStep(st, e.loss, earlyStopping);
+        const r = earlyStoppingStep(st, value, earlyStopping, metric.greaterIsBetter);
         st.bestEvalLoss = r.bestEvalLoss;
         st.evalsWithoutImprovement = r.evalsWithoutImprovement;
         if (r.stop && !stopEarly) {
           stopEarly = true;
-          logger.log(`early stopping: eval loss has not improved for ${st.evalsWithoutImprovement} evaluations (best ${st.bestEvalLoss})`);
+          const what = metric.name === EVAL_LOSS ? 'eval loss' : metric.name;
+          logger.log(`early stopping: ${what} has not improved for ${st.evalsWithoutImprovement} evaluations (best ${st.bestEvalLoss})`);
         }
       }
+      if (!trackBest || !isBetter(value, st.best ? (st.best.value ?? st.best.loss) : null, metric.greaterIsBetter)) return false;
+      st.best = bestEvalOf(metric, st.step, epoch, e.loss, value);
+      if (keepBest) bestVariables = await snapshotVariables(variables);
+      return true;
     };
 
     let stopRequested = false;
@@ -163,29 +208,37 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
     // Why training must stop now (checked before each step), or null.
     const stopNow = (): TrainResult['stopReason'] | null =>
       maxSteps !== undefined && st.step >= maxSteps ? 'maxSteps' : stopEarly ? 'earlyStopping' : stopRequested ? 'interrupted' : null;
+    // eval_delay: `args.eval_delay <= state.global_step` ("steps"), `args.eval_delay <= state.epoch` ("epoch", at the end of an epoch: epochs done)
+    const delayed = (epoch: number) => (evalEvery > 0 ? st.step < evalDelay : epoch + 1 < evalDelay);
     /**
      * What follows a step (or an epoch's end without one), in this order: evaluations, the epoch's
      * end, `onSave`, then the checkpoint, which so records the step with everything it was due
      * (a resume from it never has to redo an evaluation or a save of that step).
      */
     const afterStep = async (epoch: number, stepped: boolean, epochEnded: boolean) => {
-      if (stepped && evalEvery > 0 && st.step % evalEvery === 0) await runEval(epoch);
-      if (epochEnded && (options.evalAtEpochEnd ?? true)) await runEval(epoch);
+      let newBest = false;
+      if (stepped && evalEvery > 0 && st.step % evalEvery === 0 && !delayed(epoch)) newBest = await runEval(epoch);
+      if (epochEnded && (options.evalAtEpochEnd ?? true) && !delayed(epoch)) newBest = (await runEval(epoch)) || newBest;
       if (epochEnded) logger.onEpoch({ epoch, step: st.step });
       const stopping = stepped && stopNow() !== null;
-      const reason: SaveInfo['reason'] | null = stepped && saveEvery > 0 && st.step % saveEvery === 0 ? 'steps' : epochEnded ? 'epoch' : stopping ? 'final' : null;
+      // save_strategy "best": `self.control.should_save = is_new_best_metric`, and no save at steps, epochs or the end
+      const reason: SaveInfo['reason'] | null = saveBest
+        ? newBest ? 'best' : null
+        : stepped && saveEvery > 0 && st.step % saveEvery === 0 ? 'steps' : epochEnded ? 'epoch' : stopping ? 'final' : null;
       if (reason) await save(reason, epoch);
       if (epochEnded || stopping || (stepped && checkpointEvery > 0 && st.step % checkpointEvery === 0)) await checkpoint();
     };
-    // The mean loss of the non-skipped steps in (step − loggingSteps, step] (transformers' logged "loss").
+    // The mean loss of the non-skipped steps in (step − loggingSteps, step] (transformers' logged "loss"),
+    // or since step 1 when that step was reported on its own (logging_first_step).
     const loggedLoss = (rec: TrainRecord): number | null => {
-      if (loggingSteps === 1) return rec.loss;
+      const from = Math.max(rec.step - loggingSteps, loggingFirstStep && rec.step > 1 ? 1 : 0);
+      if (from === rec.step - 1) return rec.loss;
       let sum = 0;
       let n = 0;
       for (let i = st.metrics.length - 1; i >= 0; i--) {
         const m = st.metrics[i]!;
         if (m.type !== 'train') continue;
-        if (m.step <= rec.step - loggingSteps) break;
+        if (m.step <= from) break;
         if (m.loss !== null) {
           sum += m.loss;
           n++;
@@ -199,6 +252,8 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
     let stepsThisRun = 0;
     logger.onStart?.({ startStep: st.step, totalSteps, epochs, resumedFrom });
     try {
+      // eval_on_start: before the first step of a run (a resumed one has evaluated it already)
+      if (evalOnStart && st.step === 0) await runEval(st.cursor.epoch, true);
       outer: while (st.cursor.epoch < epochs) {
         const epoch = st.cursor.epoch;
         const reader = new EpochReader(data, st.cursor);
@@ -249,7 +304,7 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
             skipped: r.skipped,
           };
           await record(rec);
-          if (st.step % loggingSteps === 0) {
+          if (st.step % loggingSteps === 0 || (loggingFirstStep && st.step === 1)) {
             logger.onStep({
               ...rec,
               loss: loggedLoss(rec),
@@ -271,7 +326,7 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
       // An early stop on the last epoch's last step ended that epoch, then the loop.
       if (stopReason === 'completed' && stopEarly) stopReason = 'earlyStopping';
       if (stopReason !== 'completed') {
-        await save('final', lastStepEpoch);
+        if (!saveBest) await save('final', lastStepEpoch);
         await checkpoint();
       }
       if (checkpointDir) await writeFileAtomic(join(checkpointDir, LOSS_CURVE_FILE), lossCurveSvg(st.metrics));
@@ -279,8 +334,9 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
         // The checkpoints keep the last variables (a resume continues from there); the model gets the best.
         // Not on an interrupt (SIGINT / abort): the run is meant to be resumed, as transformers does.
         if (st.best.step !== st.step) restoreVariables(variables, bestVariables);
-        logger.log(`loaded the best model: step ${st.best.step}, eval loss ${st.best.loss.toFixed(4)}`);
-        if (onSave) await onSave({ step: st.best.step, epoch: st.best.epoch, reason: 'best', variables });
+        logger.log(`loaded the best model: step ${st.best.step}, ${metric.name === EVAL_LOSS ? `eval loss ${st.best.loss.toFixed(4)}` : `${metric.name} ${st.best.value}`}`);
+        // with saveStrategy 'best', onSave had these values when they were reached
+        if (onSave && !saveBest) await onSave({ step: st.best.step, epoch: st.best.epoch, reason: 'best', variables });
       }
     } finally {
       if (handleSigint) process.off('SIGINT', onSigint);
@@ -295,7 +351,7 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
       skippedSteps: st.skippedSteps,
       lastEval,
       checkpoint: lastCheckpoint,
-      best: keepBest ? (st.best ?? null) : null,
+      best: trackBest ? (st.best ?? null) : null,
       resumedFrom,
       optimizer,
     };

@@ -16,12 +16,14 @@ interface Outcome {
   resumedFrom: string | null;
   dropoutSeeds: number[];
   adam: Record<string, string>;
+  stopReason: string;
+  best: unknown;
 }
 
 /** Runs the child; with `killAt`, SIGKILLs it as soon as it prints "step killAt". */
-function runChild(dir: string, resume: boolean, out: string, killAt?: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<{ code: number | null; signal: NodeJS.Signals | null; lastStep: number }> {
+function runChild(dir: string, resume: boolean, out: string, killAt?: number, signal: NodeJS.Signals = 'SIGKILL', mode = ''): Promise<{ code: number | null; signal: NodeJS.Signals | null; lastStep: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawnTs('scripts/resume-child.ts', [dir, resume ? '1' : '0', out]);
+    const child = spawnTs('scripts/resume-child.ts', [dir, resume ? '1' : '0', out, mode]);
     let lastStep = 0;
     let sent = false;
     let buf = '';
@@ -71,6 +73,35 @@ describe('exact resume after SIGKILL (child process)', () => {
     // metrics.jsonl of the resumed run holds exactly the uninterrupted run's records
     const lines = (d: string) => readFileSync(join(d, 'metrics.jsonl'), 'utf8');
     expect(lines(killedDir)).toBe(lines(straightDir));
+  }, 60_000);
+
+  it('with computeMetrics, metricForBestModel, saveStrategy best and early stopping: killed after step 17 and resumed, the same evaluations, bests, saves, early stop and best weights', async () => {
+    // The child's metric (|eval MAE − 1|, lower is better) falls until step 12, then rises: best at 12,
+    // saves at the new bests 4, 8, 9, 12, and early stopping (patience 2) after the misses at 16 and 18.
+    // Killed after step 17, a resume that lost the best or the miss count would save at 18 or stop later.
+    const straightDir = join(base, 'm-straight');
+    const killedDir = join(base, 'm-killed');
+    const [straight, killed] = await Promise.all([
+      runChild(straightDir, false, join(base, 'm-straight.json'), undefined, 'SIGKILL', 'metrics'),
+      runChild(killedDir, false, join(base, 'm-never.json'), 17, 'SIGKILL', 'metrics'),
+    ]);
+    expect(straight.code).toBe(0);
+    expect(killed.signal).toBe('SIGKILL');
+    const resumedRun = await runChild(killedDir, true, join(base, 'm-resumed.json'), undefined, 'SIGKILL', 'metrics');
+    expect(resumedRun.code).toBe(0);
+    const a = JSON.parse(readFileSync(join(base, 'm-straight.json'), 'utf8')) as Outcome;
+    const b = JSON.parse(readFileSync(join(base, 'm-resumed.json'), 'utf8')) as Outcome;
+    expect([a.step, a.stopReason, (a.best as { step: number }).step]).toEqual([18, 'earlyStopping', 12]);
+    // resumed after step 16's miss: the best (12), its weights and early stopping's count (1) come from the checkpoint
+    expect(Number(/checkpoint-(\d+)$/.exec(b.resumedFrom ?? '')?.[1])).toBeGreaterThanOrEqual(16);
+    expect([b.step, b.stopReason, b.best]).toEqual([a.step, a.stopReason, a.best]);
+    expect(b.w).toBe(a.w); // the best model, loaded at the end: bit for bit
+    expect(b.b).toBe(a.b);
+    expect(b.metrics).toEqual(a.metrics); // eval_mae_gap in every eval record included
+    const saves = (d: string) => readFileSync(join(d, 'saves.txt'), 'utf8').split('\n').filter(Boolean);
+    expect(saves(straightDir)).toEqual(['best@4', 'best@8', 'best@9', 'best@12']);
+    // a save redone after the kill (onSave ran, its checkpoint did not) may repeat: each save is at least once, in order
+    expect([...new Set(saves(killedDir))]).toEqual(saves(straightDir));
   }, 60_000);
 
   it('never loads a checkpoint folder without its manifest (killed mid-write)', async () => {

@@ -2,6 +2,12 @@ import cliProgress from 'cli-progress';
 import type { EvalRecord, StepInfo, TrainLogger } from './types.js';
 
 const fmt = (x: number | null, digits = 4) => (x === null || !Number.isFinite(x) ? 'nan' : x.toFixed(digits));
+/** `computeMetrics`' values of an eval record (`eval_loss` is printed as the loss already): " eval_accuracy 0.7500 …". */
+const extra = (e: EvalRecord) =>
+  Object.entries(e.metrics ?? {})
+    .filter(([k]) => k !== 'eval_loss')
+    .map(([k, v]) => ` ${k} ${fmt(v)}`)
+    .join('');
 
 function eta(info: StepInfo): string {
   if (info.totalSteps === undefined || info.stepsThisRun === 0) return '?';
@@ -29,7 +35,7 @@ export class LineLogger implements TrainLogger {
     );
   }
   onEval(e: EvalRecord): void {
-    this.write(`eval step ${e.step} epoch ${e.epoch} loss/token ${fmt(e.loss)} sum of batch means ${fmt(e.sumOfBatchMeans)} (${e.batches} batches, ${e.tokens} tokens)`);
+    this.write(`eval step ${e.step} epoch ${e.epoch} loss/token ${fmt(e.loss)} sum of batch means ${fmt(e.sumOfBatchMeans)} (${e.batches} batches, ${e.tokens} tokens)${extra(e)}`);
   }
   onEpoch(e: { epoch: number; step: number }): void {
     this.write(`epoch ${e.epoch} done at step ${e.step}`);
@@ -62,7 +68,7 @@ export class ProgressBarLogger implements TrainLogger {
     this.bar!.update(i.step, { epoch: i.epoch, loss: fmt(i.loss), lr: i.lr.toExponential(2), tps: i.tokensPerSecond.toFixed(0), eta_t: eta(i) });
   }
   onEval(e: EvalRecord): void {
-    this.log(`eval @ step ${e.step}: loss/token ${fmt(e.loss)}, sum of batch means ${fmt(e.sumOfBatchMeans)}`);
+    this.log(`eval @ step ${e.step}: loss/token ${fmt(e.loss)}, sum of batch means ${fmt(e.sumOfBatchMeans)}${extra(e)}`);
   }
   onEpoch(e: { epoch: number; step: number }): void {
     this.log(`epoch ${e.epoch} done at step ${e.step}`);

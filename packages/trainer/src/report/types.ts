@@ -26,6 +26,11 @@ export interface EvalRecord {
   meanOfBatchMeans: number;
   tokens: number;
   batches: number;
+  /**
+   * With `computeMetrics`: every metric of this evaluation under transformers' names — `eval_loss`
+   * (= `loss`) and each computed one `eval_` prefixed (`eval_accuracy`, …). Absent without it.
+   */
+  metrics?: Record<string, number>;
 }
 
 export type MetricRecord = TrainRecord | EvalRecord;

@@ -1,13 +1,35 @@
-// A training run in its own process, for the resume test. Args: <checkpointDir> <resume 0|1> <outFile>
+// A training run in its own process, for the resume test. Args: <checkpointDir> <resume 0|1> <outFile> [metrics]
 // Prints "step N" after each optimizer step (the parent SIGKILLs it at some N), and at the end
 // writes the final weights (as hex of the float32 bytes, for bit-exact comparison) and metrics.
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { train } from '../../src/index';
-import { ToyModel, toBatch, toyData, toyExamples } from '../toy';
+import { train, type TrainOptions } from '../../src/index';
+import { ToyModel, toBatch, toyData, toyExamples, type ToyBatch } from '../toy';
 
-const [dir, resume, out] = process.argv.slice(2);
+const [dir, resume, out, mode] = process.argv.slice(2);
+const evalData = [toBatch(toyExamples(5, 3, 11))];
+// With "metrics": a computed metric (how far the eval set's mean absolute error, from the weights, is
+// from 1: falls, then rises) picks the best, stops early and decides onSave (saveStrategy 'best',
+// each save appended to saves.txt).
+const metrics: Partial<TrainOptions<ToyBatch>> =
+  mode === 'metrics'
+    ? {
+        computeMetrics: async () => {
+          const [w, b] = [await model.w.data(), (await model.b.data())[0]!];
+          let sum = 0;
+          for (const e of toyExamples(5, 3, 11)) sum += Math.abs(e.x.reduce((a, x, i) => a + x * w[i]!, b) - e.y);
+          return { mae_gap: Math.abs(sum / 5 - 1) };
+        },
+        metricForBestModel: 'mae_gap',
+        greaterIsBetter: false,
+        loadBestModelAtEnd: true,
+        saveStrategy: 'best',
+        onSave: (i) => appendFileSync(join(dir!, 'saves.txt'), `${i.reason}@${i.step}\n`),
+        earlyStopping: { patience: 2, threshold: 0.01 },
+      }
+    : {};
 await tf.setBackend('cpu');
 const model = new ToyModel(3, 'resume');
 const pause = new Int32Array(new SharedArrayBuffer(4));
@@ -20,7 +42,7 @@ const res = await train({
   schedule: 'cosine',
   warmupSteps: 3,
   maxGradNorm: 0.5,
-  evalData: [toBatch(toyExamples(5, 3, 11))],
+  evalData,
   evalEvery: 4,
   checkpointDir: dir!,
   checkpointEvery: 1,
@@ -36,6 +58,7 @@ const res = await train({
     onEpoch() {},
     log() {},
   },
+  ...metrics,
 });
 const hex = (t: tf.Variable) => Buffer.from((t.dataSync() as Float32Array).buffer).toString('hex');
-writeFileSync(out!, JSON.stringify({ w: hex(model.w), b: hex(model.b), metrics: res.metrics, step: res.step, resumedFrom: res.resumedFrom, dropoutSeeds: model.dropoutSeeds, adam: Object.fromEntries(Object.entries((await res.optimizer.getState()).m).map(([k, v]) => [k, Buffer.from(v.buffer).toString('hex')])) }));
+writeFileSync(out!, JSON.stringify({ w: hex(model.w), b: hex(model.b), metrics: res.metrics, step: res.step, resumedFrom: res.resumedFrom, stopReason: res.stopReason, best: res.best, dropoutSeeds: model.dropoutSeeds, adam: Object.fromEntries(Object.entries((await res.optimizer.getState()).m).map(([k, v]) => [k, Buffer.from(v.buffer).toString('hex')])) }));
