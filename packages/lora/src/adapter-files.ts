@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { readSafetensorsFile, serializeSafetensors, toFloat32, writeFileAtomic } from '@conifer/safetensors';
 import { type LoraConfig, type LoraConfigInput, resolveLoraConfig } from './config.js';
 import { pythonJsonDumps } from './python-json.js';
+import { joinSubfolder } from './subfolder.js';
 import { readTorchStateDict } from './torch-bin.js';
 
 export const ADAPTER_CONFIG_NAME = 'adapter_config.json';
@@ -59,12 +60,19 @@ export function parseAdapterConfig(text: string, where = ADAPTER_CONFIG_NAME): L
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
+/** Options of {@link readAdapter}. */
+export interface ReadAdapterOptions {
+  /** PEFT's `subfolder`: the files are in `<dir>/<subfolder>/` (relative, no `..`; see `checkSubfolder`). */
+  subfolder?: string;
+}
+
 /**
  * Reads an adapter folder: `adapter_config.json` and `adapter_model.safetensors` (F32/F16/BF16,
  * converted to float32), or else the legacy `adapter_model.bin` (PyTorch zip, read by a
- * restricted unpickler that executes nothing).
+ * restricted unpickler that executes nothing). With `subfolder`, from `<dir>/<subfolder>/`.
  */
-export async function readAdapter(dir: string): Promise<{ config: LoraConfig; tensors: Map<string, AdapterTensor>; format: 'safetensors' | 'bin' }> {
+export async function readAdapter(folder: string, options: ReadAdapterOptions = {}): Promise<{ config: LoraConfig; tensors: Map<string, AdapterTensor>; format: 'safetensors' | 'bin' }> {
+  const dir = joinSubfolder(folder, options.subfolder);
   const config = parseAdapterConfig(await readFile(join(dir, ADAPTER_CONFIG_NAME), 'utf8'), join(dir, ADAPTER_CONFIG_NAME));
   const st = join(dir, ADAPTER_SAFETENSORS_NAME);
   const bin = join(dir, ADAPTER_BIN_NAME);

@@ -26,17 +26,43 @@ export async function readAdapterStateDict(layers: ReadonlyMap<string, LoraLinea
   return out;
 }
 
+/** How {@link loadAdapterStateDict} treats keys of the file that no layer of the adapter holds. */
+export interface LoadStateDictOptions {
+  /**
+   * True (default): such keys are an error. False: PEFT's `load_state_dict(…, strict=False)` — they are
+   * ignored and reported once through `onWarning` (missing keys and wrong shapes stay errors).
+   */
+  strict?: boolean;
+  /** Receives the warning about ignored keys when `strict` is false (default `console.warn`). */
+  onWarning?: (message: string) => void;
+  /** Where the tensors come from (a folder), for the warning. */
+  source?: string;
+}
+
+/** One error naming `strict` / `onWarning` of `where` when not a boolean / a function (call it before reading or allocating). */
+export function checkLoadStateDictOptions(options: { strict?: unknown; onWarning?: unknown }, where: string): void {
+  const shown = (v: unknown) => (typeof v === 'function' ? 'a function' : JSON.stringify(v) ?? String(v));
+  if (options.strict !== undefined && typeof options.strict !== 'boolean') throw new Error(`${where}: strict must be true or false, not ${shown(options.strict)}`);
+  if (options.onWarning !== undefined && typeof options.onWarning !== 'function') throw new Error(`${where}: onWarning must be a function, not ${shown(options.onWarning)}`);
+}
+
+const list = (xs: readonly string[]) => xs.slice(0, 8).join(', ') + (xs.length > 8 ? `, … (${xs.length})` : '');
+
 /**
  * PEFT's `set_peft_model_state_dict(model, tensors, adapter_name=name)`: copies A and B of adapter
- * `name` from `tensors` (keys as saved). Every layer's A and B must be there with its shape, and no
- * other key may be (the error lists them); nothing is copied unless all match.
+ * `name` from `tensors` (keys as saved). Every layer's A and B must be there with its shape (missing
+ * keys and wrong shapes are errors). Keys no layer of the adapter holds are an error too, unless
+ * `strict: false`: then, as PEFT's `load_state_dict(…, strict=False)`, they are ignored and named in one
+ * warning (`onWarning`, default `console.warn`; the wording of transformers' `load_adapter`). Nothing is
+ * copied unless everything needed matches.
  */
-export function loadAdapterStateDict(layers: ReadonlyMap<string, LoraLinear>, name: string, tensors: ReadonlyMap<string, AdapterTensor>): void {
+export function loadAdapterStateDict(layers: ReadonlyMap<string, LoraLinear>, name: string, tensors: ReadonlyMap<string, AdapterTensor>, options: LoadStateDictOptions = {}): void {
+  checkLoadStateDictOptions(options, 'loadStateDict');
+  const strict = options.strict ?? true;
   const expected = new Map(variablesByKey(layers, name));
   const missing = [...expected.keys()].filter((k) => !tensors.has(k));
   const unexpected = [...tensors.keys()].filter((k) => !expected.has(k));
-  if (missing.length || unexpected.length) {
-    const list = (xs: string[]) => xs.slice(0, 8).join(', ') + (xs.length > 8 ? `, … (${xs.length})` : '');
+  if (missing.length || (strict && unexpected.length)) {
     throw new Error(`LoRA: adapter keys do not match the model.${missing.length ? ` Missing: ${list(missing)}.` : ''}${unexpected.length ? ` Unexpected: ${list(unexpected)}.` : ''}`);
   }
   const wrong: string[] = [];
@@ -47,5 +73,11 @@ export function loadAdapterStateDict(layers: ReadonlyMap<string, LoraLinear>, na
   if (wrong.length) throw new Error(`LoRA: adapter shapes do not match the model: ${wrong.join('; ')}`);
   for (const [path, l] of layers) {
     if (l.adapters.has(name)) l.setWeights(tensors.get(peftKey(path, 'A'))!.data, tensors.get(peftKey(path, 'B'))!.data, name);
+  }
+  if (unexpected.length) {
+    const from = options.source === undefined ? '' : ` from ${options.source}`;
+    (options.onWarning ?? console.warn)(
+      `LoRA: loading adapter "${name}"${from} led to unexpected keys not found in the model, ignored (PEFT loads with strict=False): ${list(unexpected)}`,
+    );
   }
 }

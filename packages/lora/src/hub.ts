@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { downloadFileToCacheDir, listFiles, modelInfo } from '@huggingface/hub';
+import { checkHubSubfolder, checkSubfolder, joinSubfolder } from './subfolder.js';
 
 /** The files PEFT reads from an adapter repository (others — checkpoints, optimizer state, tokenizers — are not fetched). */
 const ADAPTER_FILES = new Set(['adapter_config.json', 'adapter_model.safetensors', 'adapter_model.bin']);
@@ -27,22 +28,36 @@ export function isAdapterHubId(s: string): boolean {
 /**
  * `dirOrId` as a local folder: itself when it exists, else (a hub id) that adapter's snapshot folder
  * in the Hugging Face cache: `adapter_config.json` and the weights (`adapter_model.safetensors` or
- * `.bin`) at one commit, downloaded once through `@huggingface/hub`.
+ * `.bin`) at one commit, downloaded once through `@huggingface/hub`. With `subfolder` (PEFT's
+ * `subfolder` keyword, see {@link checkSubfolder}): `<dirOrId>/<subfolder>` for a folder, and for a hub
+ * id the files `<subfolder>/adapter_config.json` and `<subfolder>/adapter_model.safetensors` (or
+ * `.bin`) — as PEFT's `PeftConfig.from_pretrained` and `load_peft_weights` call `hf_hub_download(…,
+ * subfolder=subfolder)` — returning the snapshot's `<subfolder>` folder. A subfolder that could leave
+ * the folder or repository is refused before anything is read or fetched, and so, for a hub id, is one
+ * with `#`, `?` or `%` (see {@link checkHubSubfolder}).
  */
-export async function resolveAdapterDir(dirOrId: string, options: AdapterHubOptions = {}): Promise<string> {
-  if (existsSync(dirOrId) || !isAdapterHubId(dirOrId)) return dirOrId;
+export async function resolveAdapterDir(dirOrId: string, options: AdapterHubOptions = {}, subfolder?: string): Promise<string> {
+  const local = checkSubfolder(subfolder);
+  if (existsSync(dirOrId) || !isAdapterHubId(dirOrId)) return joinSubfolder(dirOrId, local);
+  const sub = checkHubSubfolder(subfolder);
   const hubUrl = (options.hubUrl ?? process.env['HF_ENDPOINT'])?.replace(/\/+$/, '');
   const accessToken = options.accessToken ?? process.env['HF_TOKEN'];
   const common = { ...(hubUrl ? { hubUrl } : {}), ...(accessToken ? { accessToken } : {}), ...(options.fetch ? { fetch: options.fetch } : {}) };
+  const prefix = sub === undefined ? '' : `${sub}/`;
+  const where = sub === undefined ? '' : ` (subfolder ${sub})`;
   try {
     const info = await modelInfo({ ...common, name: dirOrId, revision: options.revision ?? 'main', additionalFields: ['sha'] });
     const sha = info.sha;
     if (typeof sha !== 'string' || sha === '') throw new Error('the hub did not return a commit for this revision');
     const files: string[] = [];
-    for await (const f of listFiles({ ...common, repo: dirOrId, revision: sha })) if (f.type === 'file' && ADAPTER_FILES.has(f.path)) files.push(f.path);
-    if (!files.includes('adapter_config.json')) throw new Error('the repository has no adapter_config.json');
+    for await (const f of listFiles({ ...common, repo: dirOrId, revision: sha, ...(sub === undefined ? {} : { path: sub }) })) {
+      if (f.type === 'file' && f.path.startsWith(prefix) && ADAPTER_FILES.has(f.path.slice(prefix.length))) files.push(f.path);
+    }
+    const config = `${prefix}adapter_config.json`;
+    if (!files.includes(config)) throw new Error(`the repository has no ${config}`);
     // As PEFT: the .bin only when there is no .safetensors.
-    if (files.includes('adapter_model.safetensors') && files.includes('adapter_model.bin')) files.splice(files.indexOf('adapter_model.bin'), 1);
+    const [st, bin] = [`${prefix}adapter_model.safetensors`, `${prefix}adapter_model.bin`];
+    if (files.includes(st) && files.includes(bin)) files.splice(files.indexOf(bin), 1);
     let dir = '';
     for (const path of files.sort()) {
       const local = await downloadFileToCacheDir({ ...common, repo: dirOrId, path, revision: sha, ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}) });
@@ -50,6 +65,6 @@ export async function resolveAdapterDir(dirOrId: string, options: AdapterHubOpti
     }
     return dir;
   } catch (e) {
-    throw new Error(`${dirOrId}: not a local folder, and downloading it from the hub failed (${(e as Error).message})`);
+    throw new Error(`${dirOrId}${where}: not a local folder, and downloading it from the hub failed (${(e as Error).message})`);
   }
 }

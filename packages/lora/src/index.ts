@@ -29,11 +29,13 @@ export type {
   SaveAdapterOptions,
 } from './model-options.js';
 export { isTargetModule, unmatchedTargets } from './target.js';
+export type { LoadStateDictOptions } from './adapter-state.js';
 export {
   ADAPTER_BIN_NAME,
   ADAPTER_CONFIG_NAME,
   ADAPTER_SAFETENSORS_NAME,
   type AdapterTensor,
+  type ReadAdapterOptions,
   adapterConfigJson,
   adapterSafetensorsBytes,
   parseAdapterConfig,
@@ -44,4 +46,4 @@ export { ALLOWED_PICKLE_GLOBALS, TorchPickleError, type TorchTensor, readTorchSt
 export { kaimingUniformA5 } from './init.js';
 export { setWebGPULoraKernels, type WebGPULoraKernelOptions } from './lora-webgpu.js';
 export { resolveAdapterDir, isAdapterHubId, type AdapterHubOptions } from './hub.js';
-export { mergeAdapterIntoCheckpoint, type MergeAdapterOptions, type MergeAdapterResult, type MergedDtype } from './merge-files.js';
+export { type AdapterLocation, type AdapterSource, mergeAdapterIntoCheckpoint, type MergeAdapterOptions, type MergeAdapterResult, type MergedDtype } from './merge-files.js';

@@ -1,5 +1,6 @@
 import type { LoraConfigInput } from './config.js';
 import { readAdapter } from './adapter-files.js';
+import { checkLoadStateDictOptions } from './adapter-state.js';
 import { resolveAdapterDir } from './hub.js';
 import { DEFAULT_ADAPTER_NAME } from './lora-adapter.js';
 import { LoraModel } from './lora-model.js';
@@ -18,12 +19,17 @@ export function injectLora(host: LinearHost, config: LoraConfigInput = {}, optio
 /**
  * PEFT's `PeftModel.from_pretrained(model, dir)`: reads `adapter_config.json` (missing fields get
  * PEFT's defaults, unknown ones are kept and ignored), injects LoRA into `host` accordingly and
- * loads A and B from `adapter_model.safetensors` (or the legacy `adapter_model.bin`). The key set
- * and shapes must match the model exactly. A hub id (`coniferlabs/flan-ul2-dolly-lora`) that is not
- * a local folder is downloaded first into the Hugging Face cache (`options.hub`), as PEFT does.
+ * loads A and B from `adapter_model.safetensors` (or the legacy `adapter_model.bin`). Every injected
+ * layer's A and B must be in the file with its shape; keys of layers the host does not have (an
+ * encoder-decoder adapter on an encoder-only model) are ignored with a warning (`onWarning`), as PEFT
+ * loads with `strict=False`. A hub id (`coniferlabs/flan-ul2-dolly-lora`) that is not a local folder is
+ * downloaded first into the Hugging Face cache (`options.hub`), as PEFT does; `subfolder` reads
+ * `<dirOrId>/<subfolder>/` (PEFT's `subfolder`).
  */
 export async function loadAdapter(host: LinearHost, dirOrId: string, options: LoadAdapterOptions = {}): Promise<LoraModel> {
-  const { config, tensors } = await readAdapter(await resolveAdapterDir(dirOrId, options.hub));
+  checkLoadStateDictOptions({ onWarning: options.onWarning }, 'loadAdapter');
+  const dir = await resolveAdapterDir(dirOrId, options.hub, options.subfolder);
+  const { config, tensors } = await readAdapter(dir);
   const name = options.adapterName ?? DEFAULT_ADAPTER_NAME;
   const model = LoraModel.inject(host, { ...config, inference_mode: !options.isTrainable }, {
     seed: options.seed ?? 0,
@@ -32,7 +38,7 @@ export async function loadAdapter(host: LinearHost, dirOrId: string, options: Lo
     adapterName: name,
   }, true);
   try {
-    model.loadStateDict(tensors, name);
+    model.loadStateDict(tensors, name, { strict: false, source: dir, ...(options.onWarning ? { onWarning: options.onWarning } : {}) });
   } catch (e) {
     model.unload();
     throw e;

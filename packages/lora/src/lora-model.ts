@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import seedrandom from 'seedrandom';
 import { type LoraConfig, type LoraConfigInput, resolveLoraConfig } from './config.js';
 import { type AdapterTensor, readAdapter, writeAdapter } from './adapter-files.js';
-import { adapterStateDict, loadAdapterStateDict, readAdapterStateDict } from './adapter-state.js';
+import { adapterStateDict, checkLoadStateDictOptions, loadAdapterStateDict, type LoadStateDictOptions, readAdapterStateDict } from './adapter-state.js';
 import { injectAdapterLayers } from './inject-layers.js';
 import { DEFAULT_ADAPTER_NAME, checkAdapterName } from './lora-adapter.js';
 import { LoraLinear } from './lora-linear.js';
@@ -155,17 +155,23 @@ export class LoraModel {
    * other adapters'). Not active (use {@link setAdapter}); trainable only with `isTrainable` — the
    * other adapters' trainability is unchanged (PEFT PR #3495) — and, as PEFT, without `isTrainable` the
    * model is put in eval mode. An existing name gets the folder's weights (PEFT's behaviour).
+   * `subfolder` (PEFT's) reads `<dirOrId>/<subfolder>/`, locally or on the hub. As PEFT's
+   * `load_state_dict(strict=False)`, keys no layer of the adapter has are ignored with a warning
+   * (`onWarning`); missing keys and wrong shapes are errors.
    */
   async loadAdapter(dirOrId: string, adapterName: string, options: LoadNamedAdapterOptions = {}): Promise<void> {
     this.live();
-    const { config, tensors } = await readAdapter(await resolveAdapterDir(dirOrId, options.hub));
+    checkLoadStateDictOptions({ onWarning: options.onWarning }, 'LoraModel.loadAdapter');
+    const dir = await resolveAdapterDir(dirOrId, options.hub, options.subfolder);
+    const { config, tensors } = await readAdapter(dir);
+    const load = { strict: false, source: dir, ...(options.onWarning ? { onWarning: options.onWarning } : {}) };
     if (this.configs.has(adapterName)) {
-      this.loadStateDict(tensors, adapterName);
+      this.loadStateDict(tensors, adapterName, load);
     } else {
       const trainable = options.isTrainable ?? false;
       const created = this.addNamed(adapterName, { ...config, inference_mode: !trainable }, { seed: options.seed ?? 0, trainable, allowUnmatchedTargets: true }, true);
       try {
-        this.loadStateDict(tensors, adapterName);
+        this.loadStateDict(tensors, adapterName, load);
       } catch (e) {
         this.removeNamed(adapterName, created);
         throw e;
@@ -516,12 +522,14 @@ export class LoraModel {
   /**
    * PEFT's `set_peft_model_state_dict(model, tensors, adapter_name)`: copies A and B of adapter
    * `adapterName` (default `"default"`) from `tensors` (keys as saved). Every layer's A and B must be
-   * there with its shape, and no other key may be (the error lists them).
+   * there with its shape, and no other key may be (the error lists them) — unless `strict: false`:
+   * then other keys are ignored and named in one warning (`onWarning`, default `console.warn`), as
+   * PEFT's `load_state_dict(strict=False)`.
    */
-  loadStateDict(tensors: ReadonlyMap<string, AdapterTensor>, adapterName: string = DEFAULT_ADAPTER_NAME): void {
+  loadStateDict(tensors: ReadonlyMap<string, AdapterTensor>, adapterName: string = DEFAULT_ADAPTER_NAME, options: LoadStateDictOptions = {}): void {
     const layers = this.live();
     this.known(adapterName);
-    loadAdapterStateDict(layers, adapterName, tensors);
+    loadAdapterStateDict(layers, adapterName, tensors, options);
   }
 
   /**

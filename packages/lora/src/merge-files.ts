@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, realpath, stat, unlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import {
@@ -15,11 +16,23 @@ import {
 } from '@conifer/safetensors';
 import { type AdapterTensor, readAdapter } from './adapter-files.js';
 import { type LoraConfig, loraScaling } from './config.js';
-import { type AdapterHubOptions, resolveAdapterDir } from './hub.js';
+import { type AdapterHubOptions, isAdapterHubId, resolveAdapterDir } from './hub.js';
+import { checkHubSubfolder, checkSubfolder } from './subfolder.js';
 import { moduleRankAlpha } from './target.js';
 
 /** Stored dtype of the merged checkpoint's float tensors: each tensor's own (`same`), or one for all. */
 export type MergedDtype = 'same' | 'F32' | 'BF16' | 'F16';
+
+/** One adapter to merge: a folder or hub id, or {@link AdapterLocation} (with PEFT's `subfolder`). */
+export type AdapterSource = string | AdapterLocation;
+
+/** Where an adapter's files are. */
+export interface AdapterLocation {
+  /** A local adapter folder, or a hub id (`owner/name`) downloaded through `options.hub`. */
+  dirOrId: string;
+  /** PEFT's `subfolder`: the files are in `<dirOrId>/<subfolder>/` (relative, no `..`; for a hub id no `#`, `?`, `%`). */
+  subfolder?: string;
+}
 
 /** Options of {@link mergeAdapterIntoCheckpoint}. */
 export interface MergeAdapterOptions {
@@ -55,11 +68,17 @@ const STALE_WEIGHTS = /^(model.*\.safetensors|model\.safetensors\.index\.json|py
 const TORCH_DTYPE: Record<Exclude<MergedDtype, 'same'>, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16' };
 const ADAPTER_KEY = /^base_model\.model\.(.+)\.lora_([AB])\.weight$/;
 
-interface Adapted {
-  path: string;
+/** One adapter's delta on one weight: `scaling · B·A`. */
+interface Delta {
   A: AdapterTensor;
   B: AdapterTensor;
   scaling: number;
+}
+
+interface Adapted {
+  path: string;
+  /** The deltas of the adapters that adapt this module, in the order the adapters were given (PEFT's merge order). */
+  deltas: Delta[];
   /** An 8-bit weight (bitsandbytes' I8 + `<path>.SCB`): merged as PEFT merges into Linear8bitLt. */
   int8?: boolean;
 }
@@ -70,7 +89,7 @@ interface Adapted {
  * every adapted projection's weight replaced by `W + scaling · B·A` — the adapter's keys
  * (`base_model.model.<path>.lora_A.weight`) name the checkpoint's own tensors (`<path>.weight`), so
  * any model with Hugging Face names works, T5 or not. Tensors are read, merged and written one at a
- * time (memory: the adapter, plus one tensor in its stored and float32 forms — for Flan-UL2 at most
+ * time (memory: the adapters, plus one tensor in its stored and float32 forms — for Flan-UL2 at most
  * ≈ 1 GB, its embedding converted to F16); every other tensor is copied byte for byte (or converted,
  * with `dtype`); the other files of the snapshot (config, generation config, tokenizer, chat template,
  * code) are copied — config's `torch_dtype` updated when `dtype` converts — so `outDir` is a snapshot a
@@ -79,24 +98,40 @@ interface Adapted {
  * dtype, the same roundings. `adapter` is a folder or a hub id. Everything is checked before anything
  * is written (the error names each missing tensor, wrong shape or index entry); each file is written
  * atomically; `outDir` must not be the base folder, and must be empty unless `overwrite`.
+ *
+ * Several adapters (an array): PEFT's `merge_and_unload(adapter_names=[…])` with those adapters
+ * loaded — each weight becomes `W + Σᵢ scalingᵢ · Bᵢ·Aᵢ` over the adapters that adapt it, added one
+ * adapter at a time in the array's order as PEFT's `lora.Linear.merge` loops over `adapter_names`, each
+ * sum stored in the dtype the merge runs in before the next: a BF16/F16 weight kept in its dtype is
+ * rounded to it after each adapter (the bf16 model merged); with a `dtype` conversion every adapter is
+ * added in float32 and rounded once (the model loaded in float32, merged, then converted); an 8-bit
+ * weight is quantized again after each, as PEFT's `Linear8bitLt.merge`. The same folder twice adds its
+ * delta twice, like one adapter loaded under two names. Each adapter is checked against the checkpoint
+ * (the error names it by position and folder) before anything is written.
  */
-export async function mergeAdapterIntoCheckpoint(baseDir: string, adapter: string, outDir: string, options: MergeAdapterOptions = {}): Promise<MergeAdapterResult> {
+export async function mergeAdapterIntoCheckpoint(baseDir: string, adapter: AdapterSource | readonly AdapterSource[], outDir: string, options: MergeAdapterOptions = {}): Promise<MergeAdapterResult> {
   const dtype = options.dtype ?? 'same';
   if (!['same', 'F32', 'BF16', 'F16'].includes(dtype)) throw new Error(`mergeAdapterIntoCheckpoint: dtype ${JSON.stringify(dtype)} is not same, F32, BF16 or F16`);
+  const sources = adapterSources(adapter);
   const base = await realpath(baseDir);
   if ((await realpath(outDir).catch(() => resolve(outDir))) === base) throw new Error(`mergeAdapterIntoCheckpoint: the output folder ${outDir} is the base folder; choose another`);
   const existing = await readdir(outDir).catch(() => [] as string[]);
   if (existing.length && !options.overwrite) {
     throw new Error(`mergeAdapterIntoCheckpoint: the output folder ${outDir} is not empty (${existing.slice(0, 3).join(', ')}${existing.length > 3 ? ', …' : ''}); choose an empty one or pass overwrite`);
   }
-  const { config, tensors } = await readAdapter(await resolveAdapterDir(adapter, options.hub));
+  const adapters: Array<{ label: string; config: LoraConfig; tensors: Map<string, AdapterTensor> }> = [];
+  for (const [i, { dirOrId, subfolder }] of sources.entries()) {
+    const { config, tensors } = await readAdapter(await resolveAdapterDir(dirOrId, options.hub, subfolder));
+    const label = sources.length === 1 ? '' : `adapter ${i} (${dirOrId}${subfolder === undefined ? '' : `, subfolder ${subfolder}`}): `;
+    adapters.push({ label, config, tensors });
+  }
   const modelConfig = await readModelConfig(base);
   const { files, weightMap } = await resolveCheckpointFiles(base);
   const opened: SafetensorsFile[] = [];
   try {
     for (const f of files) opened.push(await SafetensorsFile.open(f));
     const where = checkpointTensors(opened, weightMap);
-    const adapted = adaptedModules(tensors, config, where, modelConfig);
+    const adapted = adaptedModulesOfAll(adapters, where, modelConfig);
     await mkdir(outDir, { recursive: true });
     for (const name of existing) if (STALE_WEIGHTS.test(name)) await unlink(join(outDir, name));
     const written: string[] = [];
@@ -160,12 +195,52 @@ function checkpointTensors(opened: SafetensorsFile[], weightMap: ReadonlyMap<str
   return where;
 }
 
+/** `adapter` as a checked, non-empty list of `{ dirOrId, subfolder }` (nothing read yet). */
+function adapterSources(adapter: AdapterSource | readonly AdapterSource[]): Array<{ dirOrId: string; subfolder?: string }> {
+  const list = Array.isArray(adapter) ? (adapter as readonly AdapterSource[]) : [adapter as AdapterSource];
+  if (list.length === 0) throw new Error('mergeAdapterIntoCheckpoint: no adapter given (an empty list)');
+  return list.map((a, i) => {
+    const s = typeof a === 'string' ? { dirOrId: a } : a;
+    if (typeof s !== 'object' || s === null || typeof s.dirOrId !== 'string' || s.dirOrId === '') {
+      throw new Error(`mergeAdapterIntoCheckpoint: adapter ${i} is ${JSON.stringify(a)}; give a folder or hub id, or { dirOrId, subfolder }`);
+    }
+    // A hub id's subfolder is checked for the hub too, so that a bad one is refused before any adapter is fetched.
+    const subfolder = existsSync(s.dirOrId) || !isAdapterHubId(s.dirOrId) ? checkSubfolder(s.subfolder) : checkHubSubfolder(s.subfolder);
+    return subfolder === undefined ? { dirOrId: s.dirOrId } : { dirOrId: s.dirOrId, subfolder };
+  });
+}
+
+/**
+ * {@link adaptedModules} of every adapter, joined by checkpoint key: a module's deltas in the
+ * adapters' order. One error lists every adapter's problems.
+ */
+function adaptedModulesOfAll(
+  adapters: ReadonlyArray<{ label: string; config: LoraConfig; tensors: ReadonlyMap<string, AdapterTensor> }>,
+  where: ReadonlyMap<string, TensorInfo>,
+  modelConfig: Record<string, unknown> | null,
+): Map<string, Adapted> {
+  const problems: string[] = [];
+  const all = new Map<string, Adapted>();
+  const limit = adapters.length === 1 ? 8 : 4; // per adapter, so that each one's problems show
+  for (const { label, config, tensors } of adapters) {
+    const { adapted, problems: p } = adaptedModules(tensors, config, where, modelConfig);
+    if (p.length) problems.push(label + p.slice(0, limit).join('; ') + (p.length > limit ? `; … (${p.length} problems)` : ''));
+    for (const [key, a] of adapted) {
+      const seen = all.get(key);
+      if (seen) seen.deltas.push(...a.deltas);
+      else all.set(key, a);
+    }
+  }
+  if (problems.length) throw new Error(`mergeAdapterIntoCheckpoint: the adapter${adapters.length > 1 ? 's do' : ' does'} not fit the checkpoint: ${problems.join(' — ')}`);
+  return all;
+}
+
 /**
  * The adapted modules by checkpoint key (`<path>.weight`), checked against the checkpoint: every
  * adapter key is a LoRA A or B, each module has both, its weight is a float `[out, in]` tensor there,
- * A is `[r, in]` and B `[out, r]` with r the config's rank for that module. One error lists every problem.
+ * A is `[r, in]` and B `[out, r]` with r the config's rank for that module. Returns every problem.
  */
-function adaptedModules(tensors: ReadonlyMap<string, AdapterTensor>, config: LoraConfig, where: ReadonlyMap<string, TensorInfo>, modelConfig: Record<string, unknown> | null): Map<string, Adapted> {
+function adaptedModules(tensors: ReadonlyMap<string, AdapterTensor>, config: LoraConfig, where: ReadonlyMap<string, TensorInfo>, modelConfig: Record<string, unknown> | null): { adapted: Map<string, Adapted>; problems: string[] } {
   const problems: string[] = [];
   const pairs = new Map<string, { A?: AdapterTensor; B?: AdapterTensor }>();
   for (const [key, t] of tensors) {
@@ -203,22 +278,29 @@ function adaptedModules(tensors: ReadonlyMap<string, AdapterTensor>, config: Lor
     } else if (`${A.shape}` !== `${r},${inF}` || `${B.shape}` !== `${out},${r}`) {
       problems.push(`${path}: lora_A [${A.shape}] and lora_B [${B.shape}] do not fit ${key} [${w.shape}] at r ${r} (want [${r},${inF}] and [${out},${r}])`);
     } else {
-      adapted.set(key, { path, A, B, scaling: loraScaling(r, alpha, config.use_rslora), ...(int8 ? { int8 } : {}) });
+      adapted.set(key, { path, deltas: [{ A, B, scaling: loraScaling(r, alpha, config.use_rslora) }], ...(int8 ? { int8 } : {}) });
     }
   }
-  if (problems.length) {
-    const list = problems.slice(0, 8).join('; ') + (problems.length > 8 ? `; … (${problems.length} problems)` : '');
-    throw new Error(`mergeAdapterIntoCheckpoint: the adapter does not fit the checkpoint: ${list}`);
-  }
-  if (!adapted.size) throw new Error('mergeAdapterIntoCheckpoint: the adapter has no LoRA weights');
-  return adapted;
+  if (!problems.length && !adapted.size) problems.push('the adapter has no LoRA weights');
+  return { adapted, problems };
 }
 
-/** A tensor's bytes in the output: as stored when nothing changes, else decoded, merged (`a`) and encoded as `out`. */
+/**
+ * A tensor's bytes in the output: as stored when nothing changes, else decoded, merged (`a`'s deltas
+ * one after another) and encoded as `out`. The merge runs in one dtype, as in one PEFT session
+ * (`lora.Linear.merge`: `base_layer.weight.data += delta` per adapter, in the weight's dtype): a BF16/F16
+ * weight kept in its dtype is the bf16/f16 model merged, so the running sum is rounded to it between
+ * two adapters; when `out` converts, it is the model loaded in float32, merged, then `.to(dtype)`:
+ * every adapter (the first one too) added in float32 and one rounding to `out` at the end.
+ */
 function tensorBytes(t: { dtype: Dtype; shape: number[]; data: Uint8Array }, out: Dtype, a: Adapted | undefined): Uint8Array {
   if (!a && out === t.dtype) return t.data;
-  const w = toFloat32(t.dtype, t.data);
-  if (a) addScaledProduct(w, a, t.shape[0]!, t.shape[1]!);
+  let w = toFloat32(t.dtype, t.data);
+  const half = out === t.dtype && (out === 'BF16' || out === 'F16') ? out : null; // the merge's dtype, when not float32
+  for (const [i, d] of (a?.deltas ?? []).entries()) {
+    if (i > 0 && half) w = toFloat32(half, asBytes(half === 'BF16' ? float32ToBf16Bits(w) : float32ToF16Bits(w)));
+    addScaledProduct(w, d, t.shape[0]!, t.shape[1]!);
+  }
   return asBytes(out === 'F32' ? w : out === 'BF16' ? float32ToBf16Bits(w) : out === 'F16' ? float32ToF16Bits(w) : Float64Array.from(w));
 }
 
@@ -250,11 +332,18 @@ class Int8Merges {
     const read = (name: string) => this.where.get(name)!.file.read(name);
     const [w, s] = await Promise.all([read(`${a.path}.weight`), read(`${a.path}.SCB`)]);
     const [out, inF] = w.shape as [number, number];
-    const q = new Int8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength);
-    const SCB = toFloat32(s.dtype, s.data);
+    let weight = new Int8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength);
+    let SCB = toFloat32(s.dtype, s.data);
+    // PEFT's Linear8bitLt.merge: per adapter, dequantize, add its delta, quantize again.
+    for (const d of a.deltas) ({ weight, SCB } = Int8Merges.mergeOne(weight, SCB, d, out, inF));
+    return { weight, SCB };
+  }
+
+  /** One adapter's delta merged into an 8-bit weight: dequantized, added, rounded to fp16, quantized per row. */
+  private static mergeOne(q: Int8Array, SCB: Float32Array, d: Delta, out: number, inF: number): { weight: Int8Array; SCB: Float32Array } {
     const inv127 = Math.fround(7.874015718698502e-3);
     const f = Float32Array.from(q, (v, i) => Math.fround(Math.fround(v * SCB[Math.floor(i / inF)]!) * inv127));
-    addScaledProduct(f, a, out, inF);
+    addScaledProduct(f, d, out, inF);
     const h = toFloat32('F16', asBytes(float32ToF16Bits(f))); // the fp16 copy bitsandbytes quantizes
     const weight = new Int8Array(out * inF);
     const absmax = new Float32Array(out);
@@ -278,7 +367,7 @@ function roundHalfEven(v: number): number {
 }
 
 /** `w [out, in] += scaling · B [out, r] · A [r, in]`, each row summed in float64 and rounded once. */
-function addScaledProduct(w: Float32Array, { A, B, scaling }: Adapted, out: number, inF: number): void {
+function addScaledProduct(w: Float32Array, { A, B, scaling }: Delta, out: number, inF: number): void {
   const r = A.shape[0]!;
   const [a, bs] = [A.data, B.data]; // hoisted: the inner loop is ~130 M steps per Flan-UL2 weight
   const acc = new Float64Array(inF);

@@ -60,6 +60,18 @@ export interface LoadNamedAdapterOptions {
   seed?: number | string;
   /** How a hub id is downloaded (see {@link LoadAdapterOptions.hub}). */
   hub?: AdapterHubOptions;
+  /**
+   * PEFT's `subfolder`: the adapter's files are in `<dirOrId>/<subfolder>/` (a folder) or under
+   * `<subfolder>/` of the hub repository. Relative, without `..` (refused otherwise); `""` is the top
+   * level; for a hub id without `#`, `?` or `%` (see `checkHubSubfolder`).
+   */
+  subfolder?: string;
+  /**
+   * Receives the warning when the file holds keys that no injected layer has (e.g. an encoder-decoder
+   * adapter loaded onto an encoder-only model: its decoder keys); they are ignored, as PEFT's
+   * `load_state_dict(strict=False)` does. Default `console.warn`.
+   */
+  onWarning?: (message: string) => void;
 }
 
 /** Options of {@link LoraModel.saveAdapter} (PEFT's `save_pretrained`). */
@@ -80,4 +92,16 @@ export interface LoadAdapterOptions {
   hub?: AdapterHubOptions;
   /** PEFT's `adapter_name` (default `"default"`): the name the adapter gets in the model. */
   adapterName?: string;
+  /**
+   * PEFT's `subfolder`: the adapter's files are in `<dirOrId>/<subfolder>/` (a folder) or under
+   * `<subfolder>/` of the hub repository. Relative, without `..` (refused otherwise); `""` is the top
+   * level; for a hub id without `#`, `?` or `%` (see `checkHubSubfolder`).
+   */
+  subfolder?: string;
+  /**
+   * Receives the warning when the file holds keys that no injected layer has (e.g. an encoder-decoder
+   * adapter loaded onto an encoder-only model: its decoder keys); they are ignored, as PEFT's
+   * `load_state_dict(strict=False)` does. Default `console.warn`.
+   */
+  onWarning?: (message: string) => void;
 }
