@@ -53,19 +53,27 @@ export function defaultGreaterIsBetter(metricForBestModel: string): boolean {
 
 /**
  * The metrics of one evaluation under their `eval_` names: `eval_loss` first, then `computeMetrics`'
- * values (checked: numbers, no `loss`, no two names that meet after prefixing).
+ * values (checked: an object of numbers by name, no `loss`, no two names that meet after prefixing).
+ * `hasComputeMetrics`: whether the option is given; with it, a returned `undefined` (a forgotten
+ * `return`) is an error, not "no metrics", as a `None` fails transformers' `evaluation_loop`.
  */
-export function evalMetrics(loss: number, computed: Record<string, number> | undefined): Record<string, number> {
+export function evalMetrics(loss: number, computed: unknown, hasComputeMetrics: boolean): Record<string, number> {
   const out: Record<string, number> = { [EVAL_LOSS]: loss };
-  if (computed === undefined) return out;
-  if (computed === null || typeof computed !== 'object' || Array.isArray(computed)) {
-    throw new TypeError(`train: computeMetrics must return an object of numbers by name, got ${computed === null ? 'null' : Array.isArray(computed) ? 'an array' : typeof computed}`);
-  }
-  for (const [name, value] of Object.entries(computed)) {
+  if (!hasComputeMetrics) return out;
+  const got =
+    computed === undefined || computed === null ? String(computed)
+    : typeof computed !== 'object' ? `a ${typeof computed}`
+    : Array.isArray(computed) ? 'an array'
+    : computed instanceof Map ? 'a Map'
+    : null;
+  if (got !== null) throw new TypeError(`train: computeMetrics must return an object of numbers by name, got ${got}`);
+  const from = new Map<string, string>(); // eval_ key → the name computeMetrics gave it
+  for (const [name, value] of Object.entries(computed as Record<string, unknown>)) {
     const key = metricKey(name);
     if (key === EVAL_LOSS) throw new RangeError(`train: computeMetrics returned "${name}": the eval loss is the trainer's own (eval_loss); give your metric another name`);
     if (typeof value !== 'number') throw new TypeError(`train: computeMetrics returned a ${typeof value} for "${name}" (metrics are numbers)`);
-    if (key in out) throw new RangeError(`train: computeMetrics returned "${name}" twice (as "${name}" and "${key}" once prefixed)`);
+    if (from.has(key)) throw new RangeError(`train: computeMetrics returned both "${from.get(key)}" and "${name}", which are the same metric once prefixed (${key})`);
+    from.set(key, name);
     out[key] = value;
   }
   return out;

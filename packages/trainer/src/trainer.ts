@@ -147,11 +147,11 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
     let lastStepEpoch = st.cursor.epoch; // the epoch of the last step taken (for the final save)
     /** Runs `computeMetrics` (its tensors checked in debug mode) and names the results as transformers does. */
     const metricsOf = async (e: EvalResult, epoch: number): Promise<Record<string, number>> => {
-      if (!computeMetrics || !evalData) return evalMetrics(e.loss, undefined);
+      if (!computeMetrics || !evalData) return evalMetrics(e.loss, undefined, false);
       const before = debug ? tf.memory().numTensors : 0;
       const computed = await computeMetrics({ batches: typeof evalData === 'function' ? evalData() : evalData, model, step: st.step, epoch, eval: e });
       if (debug && tf.memory().numTensors !== before) throw new Error(`tensor leak in computeMetrics at step ${st.step}: ${before} tensors before, ${tf.memory().numTensors} after`);
-      return evalMetrics(e.loss, computed);
+      return evalMetrics(e.loss, computed, true);
     };
     /**
      * Evaluates (once per step), records and reports; unless it is `evalOnStart`'s evaluation, then

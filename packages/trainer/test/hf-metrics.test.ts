@@ -82,6 +82,11 @@ describe('metric names and defaults', () => {
       `eval step 2 epoch 0 loss/token 1.5000 sum of batch means 3.0000 (2 batches, ${tokens} tokens) eval_accuracy 0.5000 eval_bleu 20.0000`,
     ]);
     expect(r.best).toBeNull(); // nothing asked for the best
+    // an overflowed metric reads inf (as Python prints it), not nan; NaN (null once through JSON) reads nan
+    const rec: EvalRecord = { ...evals[0]!, metrics: { eval_loss: 2, eval_perplexity: Number.POSITIVE_INFINITY, eval_low: Number.NEGATIVE_INFINITY, eval_rouge: Number.NaN, eval_old: null as unknown as number } };
+    const one: string[] = [];
+    new LineLogger((l) => void one.push(l)).onEval(rec);
+    expect(one[0]!.split(' tokens)')[1]).toBe(' eval_perplexity inf eval_low -inf eval_rouge nan eval_old nan');
     model.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -128,12 +133,19 @@ describe('metric names and defaults', () => {
     await expect(train({ ...base, model, logger: false, ...o, evalOnStart: true })).rejects.toThrow(message);
     expect(await valuesOf(model.trainableVariables())).toEqual(w1);
     // what computeMetrics returns is checked too
-    const bad: Array<[Record<string, unknown>, string]> = [
+    const bad: Array<[unknown, string]> = [
       [{ loss: 1 }, 'train: computeMetrics returned "loss": the eval loss is the trainer\'s own (eval_loss); give your metric another name'],
       [{ acc: '1' }, 'train: computeMetrics returned a string for "acc" (metrics are numbers)'],
-      [{ acc: 1, eval_acc: 2 }, 'train: computeMetrics returned "eval_acc" twice (as "eval_acc" and "eval_acc" once prefixed)'],
+      // both names meet at eval_acc once prefixed: the message names each as returned
+      [{ acc: 1, eval_acc: 2 }, 'train: computeMetrics returned both "acc" and "eval_acc", which are the same metric once prefixed (eval_acc)'],
+      [{ eval_acc: 2, acc: 1 }, 'train: computeMetrics returned both "eval_acc" and "acc", which are the same metric once prefixed (eval_acc)'],
+      // a forgotten `return` (or a Map) is not "no metrics": HF's evaluation_loop fails on a None too
+      [undefined, 'train: computeMetrics must return an object of numbers by name, got undefined'],
+      [new Map([['acc', 1]]), 'train: computeMetrics must return an object of numbers by name, got a Map'],
     ];
     for (const [m, msg] of bad) await expect(train({ ...base, model, logger: false, evalOnStart: true, computeMetrics: () => m as Record<string, number> })).rejects.toThrow(msg);
+    // the same for an async computeMetrics that forgets to return
+    await expect(train({ ...base, model, logger: false, evalOnStart: true, computeMetrics: (async () => {}) as unknown as () => Record<string, number> })).rejects.toThrow('got undefined');
     expect(await valuesOf(model.trainableVariables())).toEqual(w1); // refused at the start evaluation: no step taken
     model.dispose();
   });
@@ -197,6 +209,19 @@ describe('metricForBestModel / greaterIsBetter with loadBestModelAtEnd, saveStra
     model.dispose();
     m2.dispose();
     m3.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it("saveStrategy 'best' saves a new best found by a step evaluation on an epoch's last step (the epoch end's evaluation is that one)", async () => {
+    // 6 batches an epoch (toyData(20)), 2 epochs: evalEvery 3 evaluates at 3, 6, 9, 12; the epoch ends at 6 and 12
+    // ask for the same step's evaluation, which runs once. Falling losses: every evaluation is a new best.
+    const before = tf.memory().numTensors;
+    const model = scriptedEval('sbe', [4, 3, 2, 1]);
+    const log = recorder();
+    const { saves } = await run(model, { data: toyData(20), epochs: 2, evalEvery: 3, evalAtEpochEnd: true, saveStrategy: 'best', logger: log });
+    expect(log.evals.map((e) => e.step)).toEqual([3, 6, 9, 12]);
+    expect(saves).toEqual(['best@3', 'best@6', 'best@9', 'best@12']);
+    model.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
 
@@ -372,6 +397,20 @@ describe('resume with the best metric', () => {
     expect(log.messages).toContain('the checkpoint compared eval_loss (lower is better): the best and early stopping start afresh with eval_accuracy (greater is better)');
     expect([r.stopReason, r.best]).toEqual(['maxSteps', { step: 4, epoch: 0, loss: 3.5, metric: 'eval_accuracy', value: 0.1 }]);
     m.dispose();
+    // early stopping's count and reference start afresh too: kept, the old miss would stop a patience-1 run at
+    // once (1 >= 1), and 0.1 compared with the loss 3 (greater is better) would be a miss at step 4
+    const m3 = scriptedEval('old', [3.5]);
+    const d3 = await oldDir();
+    const { r: r3 } = await run(m3, { maxSteps: 4, checkpointDir: d3, resume: true, earlyStopping: { patience: 1 }, metricForBestModel: 'accuracy', computeMetrics: () => ({ accuracy: 0.1 }) });
+    expect([r3.stopReason, r3.step]).toEqual(['maxSteps', 4]);
+    const s4 = (await readCheckpoint<TrainerState>(join(d3, 'checkpoint-4'))).state;
+    expect([s4.bestEvalLoss, s4.evalsWithoutImprovement]).toEqual([0.1, 0]);
+    m3.dispose();
+    // and the best without loadBestModelAtEnd (saveStrategy 'best'): 0.1 is a new best, not compared with the loss 3
+    const m4 = scriptedEval('old', [3.5]);
+    const { saves } = await run(m4, { maxSteps: 4, checkpointDir: await oldDir(), resume: true, saveStrategy: 'best', metricForBestModel: 'accuracy', computeMetrics: () => ({ accuracy: 0.1 }) });
+    expect(saves).toEqual(['best@4']);
+    m4.dispose();
   });
 });
 
@@ -399,9 +438,38 @@ describe('computeMetrics in practice', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('a computeMetrics that throws ends the run with its error, nothing left allocated; a resume redoes that step from the checkpoint before', async () => {
+    const before = tf.memory().numTensors;
+    const sigint = process.listenerCount('SIGINT');
+    const dir = tmp();
+    const o = { maxSteps: 4, checkpointDir: dir, checkpointEvery: 1, metricForBestModel: 'step', loadBestModelAtEnd: true, handleSigint: true };
+    const m1 = scriptedEval('cmthrow', [1]);
+    const failing = (c: MetricsContext<ToyBatch>) => {
+      if (c.step === 3) throw new Error('metric failed at step 3');
+      return { step: c.step };
+    };
+    await expect(train({ ...base, model: m1, logger: false, ...o, computeMetrics: failing })).rejects.toThrow('metric failed at step 3');
+    m1.dispose();
+    expect(tf.memory().numTensors).toBe(before); // the optimizer's moments freed
+    expect(process.listenerCount('SIGINT')).toBe(sigint);
+    // step 3's evaluation came before its checkpoint: checkpoint-2 is the newest, and step 3 is trained and evaluated again
+    const m2 = scriptedEval('cmthrow', [1]);
+    const { r } = await run(m2, { ...o, resume: true, computeMetrics: async (c) => ({ step: c.step }) });
+    expect(r.resumedFrom).toMatch(/checkpoint-2$/);
+    expect(r.metrics.map((m) => `${m.type}@${m.step}`)).toEqual(['train@1', 'eval@1', 'train@2', 'eval@2', 'train@3', 'eval@3', 'train@4', 'eval@4']);
+    expect(r.best).toEqual({ step: 4, epoch: 0, loss: 1, metric: 'eval_step', value: 4 }); // greater is better ("step")
+    m2.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('debug mode names a computeMetrics that leaks tensors', async () => {
+    const before = tf.memory().numTensors;
     const model = new ToyModel(3, 'leak');
-    await expect(run(model, { maxSteps: 2, debug: true, computeMetrics: () => (tf.keep(tf.scalar(1)), { x: 1 }) })).rejects.toThrow(/^tensor leak in computeMetrics at step 1: \d+ tensors before, \d+ after$/);
+    const leaked: tf.Tensor[] = [];
+    await expect(run(model, { maxSteps: 2, debug: true, computeMetrics: () => (leaked.push(tf.scalar(1)), { x: 1 }) })).rejects.toThrow(/^tensor leak in computeMetrics at step 1: \d+ tensors before, \d+ after$/);
+    expect(leaked).toHaveLength(1); // caught at the first evaluation
+    tf.dispose(leaked);
     model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

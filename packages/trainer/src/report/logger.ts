@@ -2,11 +2,13 @@ import cliProgress from 'cli-progress';
 import type { EvalRecord, StepInfo, TrainLogger } from './types.js';
 
 const fmt = (x: number | null, digits = 4) => (x === null || !Number.isFinite(x) ? 'nan' : x.toFixed(digits));
+/** A metric value: 4 decimals, `inf` / `-inf` for an infinite one (a perplexity that overflowed), `nan` for NaN (or null, as JSON keeps NaN). */
+const fmtMetric = (x: number | null) => (x === Number.POSITIVE_INFINITY ? 'inf' : x === Number.NEGATIVE_INFINITY ? '-inf' : fmt(x));
 /** `computeMetrics`' values of an eval record (`eval_loss` is printed as the loss already): " eval_accuracy 0.7500 …". */
 const extra = (e: EvalRecord) =>
   Object.entries(e.metrics ?? {})
     .filter(([k]) => k !== 'eval_loss')
-    .map(([k, v]) => ` ${k} ${fmt(v)}`)
+    .map(([k, v]) => ` ${k} ${fmtMetric(v)}`)
     .join('');
 
 function eta(info: StepInfo): string {
