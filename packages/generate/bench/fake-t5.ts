@@ -112,6 +112,13 @@ export class FakeT5 implements Seq2Seq<FakeEnc, FakeCache> {
     return next;
   }
 
+  /** `DynamicCache.crop`: the first `length` positions, (B, H, L, dKv) → (B, H, length, dKv). Consumes `cache`. */
+  cropCache(cache: FakeCache, length: number): FakeCache {
+    const next = cache.map((c) => ({ k: tf.slice(c.k, [0, 0, 0, 0], [-1, -1, length, -1]), v: tf.slice(c.v, [0, 0, 0, 0], [-1, -1, length, -1]) }));
+    this.disposeCache(cache);
+    return next;
+  }
+
   reorderEncoder(enc: FakeEnc, indices: tf.Tensor1D): FakeEnc {
     return {
       cross: enc.cross.map((c) => ({ k: tf.gather(c.k, indices) as tf.Tensor4D, v: tf.gather(c.v, indices) as tf.Tensor4D })),

@@ -3,6 +3,7 @@
  *
  *   pnpm bench                                   # SMALL fake shape, new-token counts 8 16 32
  *   pnpm bench -- --shape flan-t5-small --lengths 8,32 --backends wasm --runs 1
+ *   pnpm bench -- --only assisted --backends wasm    # assisted decoding vs plain greedy (bench/assisted.ts)
  *
  * The model is a RANDOMLY INITIALISED T5-SHAPED FAKE (bench/fake-t5.ts), not a checkpoint: it does the same
  * kind of work per step (self-attention over the prefix, cross-attention, gated feed-forward, vocabulary
@@ -14,6 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { generate } from '../src/index.js';
+import { benchAssisted } from './assisted.js';
 import { FakeT5, FLAN_T5_SMALL, SMALL } from './fake-t5.js';
 
 const arg = (name: string, dflt: string) => {
@@ -26,6 +28,8 @@ const lengths = arg('lengths', '8,16,32').split(',').map(Number);
 const backends = arg('backends', 'cpu,wasm').split(',');
 const promptLength = Number(arg('prompt', '32'));
 const runs = Number(arg('runs', '3'));
+const only = arg('only', 'all'); // 'cache', 'assisted' or 'all'
+const draftLayers = Number(arg('draft-layers', '2'));
 
 /** Median tokens/s over `runs`, by wall clock and by this process's CPU time (steadier on a busy machine). */
 async function tokensPerSecond(model: FakeT5, n: number, useCache: boolean): Promise<{ wall: number; cpu: number }> {
@@ -55,6 +59,8 @@ for (const backend of backends) {
     continue;
   }
   await tf.ready();
+  if (only !== 'cache') await benchAssisted({ shape, shapeName, draftLayers, newTokens: Math.max(...lengths), promptLength, runs });
+  if (only === 'assisted') continue;
   const model = new FakeT5(shape);
   console.log(`\nbackend ${tf.getBackend()}`);
   console.log('new tokens | cached tok/s (wall, cpu) | uncached tok/s (wall, cpu) | cached / uncached (wall, cpu)');

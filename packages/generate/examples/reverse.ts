@@ -22,13 +22,20 @@ const reverser: Seq2Seq<number[][], tf.Tensor2D> = {
   decodeStep: (tokens, rows, cache) => {
     const seen = cache ? tf.concat([cache, tokens], 1) : tf.clone(tokens); // (B, L)
     cache?.dispose();
-    const logits = seen.arraySync().map((p, r) => {
+    const t = tokens.shape[1]; // logits for each of the T new positions: (B, T, V)
+    const logits = seen.arraySync().map((p, r) => Array.from({ length: t }, (_, i) => {
       const src = rows[r]!;
-      const step = p.length - 1;
+      const step = p.length - t + i;
       const want = step < src.length ? src[src.length - 1 - step]! : 1;
       return Array.from({ length: VOCAB }, (_, v) => (v === want ? 4 : v === want + 1 && want > 1 ? 2 : 0));
-    });
-    return { logits: tf.tensor3d(logits.map((l) => [l])), cache: seen };
+    }));
+    return { logits: tf.tensor3d(logits), cache: seen };
+  },
+  // For assisted decoding: keep the first `length` positions (transformers' DynamicCache.crop).
+  cropCache: (cache, length) => {
+    const next = tf.slice(cache, [0, 0], [-1, length]);
+    cache.dispose();
+    return next;
   },
   reorderCache: (cache, idx) => {
     const next = tf.gather(cache, idx);
@@ -77,6 +84,11 @@ export async function main(log: (line: string) => void = console.log): Promise<v
   for (; !next.done; next = await stream.next()) tokens.push(next.value);
   const logProbs = next.value.scores!.map((step, t) => logSoftmax(step[0]!)[tokens[t]!]!.toFixed(4));
   log(`tokens: ${JSON.stringify(tokens)}  log-probs: ${logProbs.join(',')}`);
+  // Prompt lookup (assisted decoding): candidates copied from the answer so far, all checked in one model pass.
+  let passes = 0;
+  const counted = { ...reverser, decodeStep: (...a: Parameters<typeof reverser.decodeStep>) => (passes++, reverser.decodeStep(...a)) };
+  const looked = await generateText(counted, tokenizer, 'abcabcabc', { ...t5, maxNewTokens: 12, promptLookupNumTokens: 3 });
+  log(`lookup: ${JSON.stringify(looked)} in ${passes} model passes (greedy: 10)`);
   log(`tensors left: ${tf.memory().numTensors}`);
 }
 

@@ -56,6 +56,41 @@ export class Decoder<Enc, Cache> {
     return rowsOut;
   }
 
+  /**
+   * Assisted decoding (one row, cache on): feeds `tokens` after the positions already cached and returns one logits row
+   * per fed token (row i = the next-token logits after `tokens[i]`). transformers' `_assisted_decoding` step 2: one
+   * forward pass over the last accepted token and the candidates. Throws the signal's reason when aborted.
+   */
+  async feed(tokens: readonly number[]): Promise<Float32Array[]> {
+    this.signal?.throwIfAborted();
+    const input = tf.tensor2d(Int32Array.from(tokens), [1, tokens.length], 'int32'); // (1, T)
+    let out: { logits: tf.Tensor3D; cache: Cache };
+    try {
+      out = this.model.decodeStep(input, this.encoder, this.cache);
+    } finally {
+      input.dispose();
+    }
+    this.cache = out.cache; // the old one was consumed by decodeStep
+    const [b, t, vocab] = out.logits.shape; // (1, T, V)
+    let data: Float32Array;
+    try {
+      if (b !== 1 || t !== tokens.length) throw new Error(`decodeStep returned logits [${out.logits.shape}] for ${tokens.length} tokens of one row`);
+      data = (await out.logits.data()) as Float32Array;
+    } finally {
+      out.logits.dispose();
+    }
+    return Array.from({ length: t }, (_, i) => data.slice(i * vocab, (i + 1) * vocab));
+  }
+
+  /** Keeps the first `length` cached positions (`DynamicCache.crop`): drops those of rejected candidates. */
+  crop(length: number): void {
+    if (this.cache === null) return;
+    const crop = this.model.cropCache;
+    if (typeof crop !== 'function') throw new Error('assisted decoding needs `cropCache` on the model');
+    // On a throw the old cache stays here (and is freed by `dispose`).
+    this.cache = crop.call(this.model, this.cache, length);
+  }
+
   /** Keeps cache rows `indices` (beams), a gather done by the model; skipped when it is the identity. */
   reorder(indices: readonly number[]): void {
     if (this.cache === null) return;

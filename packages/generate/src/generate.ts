@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { assistedProblems, isAssisted } from './assisted-options.js';
+import { assistedSteps } from './assisted-search.js';
 import { beamSearch } from './beam-search.js';
 import { Decoder } from './decoder.js';
 import { GenerationOptionsError, resolveOptions, withModelDefaults, type ResolvedOptions } from './options.js';
@@ -20,8 +22,19 @@ export async function generate<Enc, Cache>(
   options: GenerateOptions = {},
 ): Promise<GenerateOutput> {
   const o = resolveOptions(withModelDefaults(model, options));
-  return withEncoded(model, inputs, o, async (decoder, batch, encoderIds) => {
+  const assisted = isAssisted(o);
+  if (assisted) {
+    const problems = assistedProblems(o, model, promptCount(inputs));
+    if (problems.length > 0) throw new GenerationOptionsError(problems);
+  }
+  return withEncoded(model, inputs, o, async (decoder, batch, encoderIds, input) => {
     const record = stepRecord(o);
+    if (assisted) {
+      const sequences: number[][] = [];
+      let step = 0;
+      for await (const tokens of assistedSteps(decoder, o, sequences, record, encoderIds, input)) o.onToken?.(tokens, step++);
+      return { sequences, ...record };
+    }
     if (o.numBeams > 1) {
       const { sequences, scores, beamIndices } = await beamSearch(decoder, batch, o, record, encoderIds);
       const out: GenerateOutput = { sequences, sequencesScores: scores, ...record };
@@ -59,8 +72,11 @@ export async function* streamGenerate<Enc, Cache>(
   // "TextStreamer only supports batch size 1" (sampled return sequences are rows of that batch).
   if (o.numBeams !== 1) problems.push('streamGenerate decodes greedily or by sampling: `numBeams` must be 1');
   if (o.numReturnSequences !== 1) problems.push('streamGenerate yields one sequence: `numReturnSequences` must be 1');
-  const rows = Array.isArray(inputs.inputIds) ? inputs.inputIds.length : inputs.inputIds.shape[0];
+  const rows = promptCount(inputs);
   if (rows !== 1) problems.push(`streamGenerate yields one sequence: got ${rows} prompts`);
+  const assisted = isAssisted(o);
+  // (numBeams, numReturnSequences and the prompt count are refused above for every stream.)
+  if (assisted) problems.push(...assistedProblems({ ...o, numBeams: 1, numReturnSequences: 1 }, model, 1));
   if (problems.length > 0) throw new GenerationOptionsError(problems);
   const { ids, mask, owned } = await toTensors(inputs, o);
   let enc: Enc | undefined;
@@ -72,7 +88,10 @@ export async function* streamGenerate<Enc, Cache>(
     const record = stepRecord(o);
     const sequences: number[][] = [];
     let step = 0;
-    for await (const tokens of sampleSteps(decoder, 1, o, sequences, record, encoderIds)) {
+    const steps = assisted
+      ? assistedSteps(decoder, o, sequences, record, encoderIds, { ids, mask })
+      : sampleSteps(decoder, 1, o, sequences, record, encoderIds);
+    for await (const tokens of steps) {
       o.onToken?.(tokens, step++);
       yield tokens[0] as number;
     }
@@ -82,6 +101,11 @@ export async function* streamGenerate<Enc, Cache>(
     if (enc !== undefined) model.disposeEncoder(enc);
     for (const t of owned) t.dispose();
   }
+}
+
+/** The number of prompts in `inputs`, read without allocating. */
+function promptCount(inputs: GenerateInputs): number {
+  return Array.isArray(inputs.inputIds) ? inputs.inputIds.length : inputs.inputIds.shape[0];
 }
 
 /** The per-step rows `outputScores` / `outputLogits` ask for, empty until decoding fills them. */
@@ -97,7 +121,7 @@ async function withEncoded<Enc, Cache, T>(
   model: Seq2Seq<Enc, Cache>,
   inputs: GenerateInputs,
   o: ResolvedOptions,
-  body: (decoder: Decoder<Enc, Cache>, batch: number, encoderIds: number[][] | undefined) => Promise<T>,
+  body: (decoder: Decoder<Enc, Cache>, batch: number, encoderIds: number[][] | undefined, input: { ids: tf.Tensor2D; mask: tf.Tensor2D }) => Promise<T>,
 ): Promise<T> {
   const { ids, mask, owned } = await toTensors(inputs, o);
   const batch = ids.shape[0];
@@ -119,7 +143,7 @@ async function withEncoded<Enc, Cache, T>(
       model.disposeEncoder(first);
     }
     decoder = new Decoder(model, enc, o.useCache, o.signal);
-    return await body(decoder, batch, encoderIds);
+    return await body(decoder, batch, encoderIds, { ids, mask });
   } finally {
     decoder?.dispose();
     if (enc !== undefined) model.disposeEncoder(enc);

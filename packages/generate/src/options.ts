@@ -1,3 +1,4 @@
+import { resolveAssistedOptions, type AssistedOptions } from './assisted-options.js';
 import { resolveBiasAndEncoderOptions, type BiasAndEncoderOptions } from './processor-options.js';
 import type { GenerateOptions } from './types.js';
 import { unsupportedConfigProblems } from './unsupported-config.js';
@@ -13,7 +14,7 @@ export class GenerationOptionsError extends Error {
 }
 
 /** Options after defaults and validation. Lengths count decoder tokens including the start token. */
-export interface ResolvedOptions extends BiasAndEncoderOptions {
+export interface ResolvedOptions extends BiasAndEncoderOptions, AssistedOptions {
   maxLength: number;
   minLength: number;
   minNewTokens: number;
@@ -60,6 +61,8 @@ const KNOWN: ReadonlySet<string> = new Set([
   'eosTokenId', 'padTokenId', 'decoderStartTokenId', 'seed', 'useCache', 'onToken', 'signal', 'stopStrings', 'tokenizer', 'outputScores', 'outputLogits',
   'minP', 'typicalP', 'epsilonCutoff', 'etaCutoff', 'badWordsIds', 'suppressTokens', 'beginSuppressTokens', 'forcedBosTokenId', 'forcedEosTokenId',
   'encoderRepetitionPenalty', 'encoderNoRepeatNgramSize', 'sequenceBias', 'exponentialDecayLengthPenalty', 'renormalizeLogits',
+  'assistantModel', 'numAssistantTokens', 'numAssistantTokensSchedule', 'assistantConfidenceThreshold', 'promptLookupNumTokens',
+  'maxMatchingNgramSize',
 ]);
 
 /** transformers' global default `max_length` (`GenerationConfig._get_default_generation_params`). */
@@ -139,6 +142,7 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
     } else badWordsIds = (bad as number[][]).map((w) => [...w]);
   }
   const more = resolveBiasAndEncoderOptions(o, p);
+  const assisted = resolveAssistedOptions(o, p);
   const fe = o.forcedEosTokenId;
   const forcedEosTokenIds = fe === undefined ? [] : isIdList(Array.isArray(fe) ? fe : [fe]) ? (Array.isArray(fe) ? [...fe] : [fe as number]) : [];
   if (fe !== undefined && !isIdList(Array.isArray(fe) ? fe : [fe])) p.push(`\`forcedEosTokenId\` must be a token id or a list of them (got ${JSON.stringify(fe)})`);
@@ -226,7 +230,7 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
     decoderStartTokenId: decoderStartTokenId ?? 0, seed: seed as number | string | undefined,
     useCache: uc !== false, onToken: onToken as ResolvedOptions['onToken'], signal: signal as AbortSignal | undefined,
     stopStrings: Array.isArray(stopStrings) ? [...(stopStrings as string[])] : [], tokenizer, outputScores: outputScores === true, outputLogits: outputLogits === true,
-    minP, typicalP, epsilonCutoff, etaCutoff, suppressTokens, beginSuppressTokens, forcedBosTokenId, forcedEosTokenIds, ...more,
+    minP, typicalP, epsilonCutoff, etaCutoff, suppressTokens, beginSuppressTokens, forcedBosTokenId, forcedEosTokenIds, ...more, ...assisted,
     // transformers drops the bad "words" that are a single EOS token.
     badWordsIds: badWordsIds.filter((w) => !(w.length === 1 && eosTokenIds.includes(w[0] as number))),
   };
@@ -274,6 +278,14 @@ export interface GenerationConfigJson {
   renormalize_logits?: boolean | null;
   /** A string or a list of them; needs a tokenizer (`generateText` / `streamText` pass theirs). */
   stop_strings?: string | string[] | null;
+  /** Assisted decoding by prompt lookup (`PromptLookupCandidateGenerator`). */
+  prompt_lookup_num_tokens?: number | null;
+  max_matching_ngram_size?: number | null;
+  /** Assistant settings (transformers reads them from the assistant's own generation config). */
+  num_assistant_tokens?: number | null;
+  /** "constant", "heuristic" or "heuristic_transient". */
+  num_assistant_tokens_schedule?: string | null;
+  assistant_confidence_threshold?: number | null;
   [key: string]: unknown;
 }
 
@@ -290,6 +302,9 @@ const FROM_CONFIG: Array<[keyof GenerationConfigJson & string, keyof GenerateOpt
   ['encoder_repetition_penalty', 'encoderRepetitionPenalty'], ['encoder_no_repeat_ngram_size', 'encoderNoRepeatNgramSize'],
   ['sequence_bias', 'sequenceBias'], ['exponential_decay_length_penalty', 'exponentialDecayLengthPenalty'],
   ['renormalize_logits', 'renormalizeLogits'], ['stop_strings', 'stopStrings'],
+  ['prompt_lookup_num_tokens', 'promptLookupNumTokens'], ['max_matching_ngram_size', 'maxMatchingNgramSize'],
+  ['num_assistant_tokens', 'numAssistantTokens'], ['num_assistant_tokens_schedule', 'numAssistantTokensSchedule'],
+  ['assistant_confidence_threshold', 'assistantConfidenceThreshold'],
 ];
 
 /**

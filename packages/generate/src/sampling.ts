@@ -51,6 +51,18 @@ function unsampleable(scores: Float32Array, what: string): void {
   }
 }
 
+/**
+ * One draw from a probability vector (`torch.multinomial(p, 1)`; entries ≤ 0 are never drawn). Speculative
+ * sampling draws from its adjusted distribution `max(p − q, 0)` with it. Refused, as torch raises, when no entry is
+ * positive.
+ */
+export function sampleFromProbabilities(probs: ArrayLike<number>, rng: Rng): number {
+  let positive = false;
+  for (let i = 0; i < probs.length && !positive; i++) positive = (probs[i] as number) > 0;
+  if (!positive) throw new Error('cannot sample: no probability is positive (torch.multinomial raises)');
+  return drawFrom(probs, rng);
+}
+
 /** One index drawn with probability ∝ its positive weight (the rest are never drawn); at least one weight must be positive. */
 function drawFrom(weights: ArrayLike<number>, rng: Rng): number {
   let total = 0;

@@ -16,6 +16,10 @@ export interface Seq2Seq<Enc = unknown, Cache = unknown> {
   reorderCache(cache: Cache, indices: tf.Tensor1D): Cache;
   /** Rows of the encoder state picked by `indices` (int32 [B']). Returns a new state. */
   reorderEncoder(encoder: Enc, indices: tf.Tensor1D): Enc;
+  /** Optional: keeps the first `length` decoder positions of the cache (transformers' `DynamicCache.crop`); consumes
+   *  the old cache. Assisted decoding (`assistantModel`, `promptLookupNumTokens`) needs it, on the model and the
+   *  assistant, to drop the positions of rejected candidate tokens. */
+  cropCache?(cache: Cache, length: number): Cache;
   disposeCache(cache: Cache): void;
   disposeEncoder(encoder: Enc): void;
   /**
@@ -159,6 +163,31 @@ export interface GenerateOptions {
   /** Keep the decoder's self-attention cache between steps (default). `false` re-runs the decoder on the
    *  whole prefix each step: slower, same result; for checks and benchmarks. */
   useCache?: boolean;
+  /**
+   * transformers' `assistant_model`: a smaller encoder-decoder with the same vocabulary (e.g. Flan-T5-small for
+   * Flan-UL2) that proposes candidate tokens, which the model checks in one decoder pass (assisted / speculative
+   * decoding, transformers' `_assisted_decoding` with `AssistedCandidateGenerator`). Greedy output is exactly plain
+   * greedy's, with fewer passes of the big model. Needs `cropCache` on both models; one prompt, `numBeams` 1,
+   * `numReturnSequences` 1, the cache on. Its encoder runs on the same prompt.
+   */
+  assistantModel?: Seq2Seq;
+  /** Most candidate tokens the assistant proposes per round (`num_assistant_tokens`). Default: the assistant's
+   *  `generationConfig.num_assistant_tokens`, else 20 (transformers 5). */
+  numAssistantTokens?: number;
+  /** How `numAssistantTokens` changes between rounds (`num_assistant_tokens_schedule`): `"constant"` (default in
+   *  transformers 5, else the assistant's config), `"heuristic"` (+2 after a round whose candidates were all accepted,
+   *  −1 (at least 1) otherwise; the count reached is kept for the next call with this assistant, as transformers writes
+   *  it to the assistant's generation config) or `"heuristic_transient"` (the same within one call only). */
+  numAssistantTokensSchedule?: 'constant' | 'heuristic' | 'heuristic_transient';
+  /** The assistant stops proposing once its probability for its own token is below this (`assistant_confidence_threshold`,
+   *  transformers' `ConfidenceCriteria`); 0 disables. In [0, 1]. Default: the assistant's config, else 0.4. */
+  assistantConfidenceThreshold?: number;
+  /** transformers' `prompt_lookup_num_tokens`: assisted decoding whose candidates are copied from the decoder sequence
+   *  itself (`PromptLookupCandidateGenerator`: the tokens that followed an earlier occurrence of its last n-gram), at most
+   *  this many per round. An integer ≥ 1; off by default. Same restrictions as `assistantModel` (not both). */
+  promptLookupNumTokens?: number;
+  /** Longest n-gram prompt lookup matches (`max_matching_ngram_size`); it tries this size first, then shorter. Default 2. */
+  maxMatchingNgramSize?: number;
   /** Called after every step of greedy or sampled decoding with each row's new token (the pad id for
    *  rows already finished, when there are EOS ids) and the step number (0 first). Not available with beams. */
   onToken?: (tokens: number[], step: number) => void;

@@ -12,10 +12,11 @@
  * Not listed, because they do not change the tokens returned by an encoder-decoder `generate` here:
  * output flags (`output_scores`, `output_logits`, `output_attentions`, `output_hidden_states`,
  * `return_dict_in_generate`), cache and speed settings (`use_cache`, `cache_implementation` other than
- * "quantized", `cache_config`, `compile_config`, `disable_compile`, `prefill_chunk_size`), assisted-decoding
- * tuning that only matters once assisted decoding is on (`num_assistant_tokens`,
- * `num_assistant_tokens_schedule`, `assistant_confidence_threshold`, `max_matching_ngram_size`,
- * `assistant_lookbehind`, `target_lookbehind`), `low_memory` and `diversity_penalty` on their own (only
+ * "quantized", `cache_config`, `compile_config`, `disable_compile`, `prefill_chunk_size`), assisted decoding
+ * (`prompt_lookup_num_tokens`, `max_matching_ngram_size`, `num_assistant_tokens`, `num_assistant_tokens_schedule`,
+ * `assistant_confidence_threshold` are implemented and mapped by `generationOptionsFromConfig`; greedy output is
+ * plain greedy's) and the two-tokenizer settings that only matter with an assistant of another vocabulary, which
+ * `generate` refuses (`assistant_lookbehind`, `target_lookbehind`), `low_memory` and `diversity_penalty` on their own (only
  * contrastive / group beam search read them; they are named with those), `bos_token_id` (used as the
  * decoder start only when `decoder_start_token_id` is missing, which this package refuses anyway), and the
  * metadata (`transformers_version`, `_from_model_config`, `_commit_hash`, `_original_object_hash`).
@@ -44,7 +45,6 @@ const RULES: Rule[] = [
   { key: 'dola_layers', on: isSet, what: 'DoLa decoding (transformers-community/dola)' },
   { key: 'constraints', on: isSet, what: 'constrained beam search (transformers-community/constrained-beam-search)' },
   { key: 'force_words_ids', on: isSet, what: 'constrained beam search (transformers-community/constrained-beam-search)' },
-  { key: 'prompt_lookup_num_tokens', on: isSet, with: ['max_matching_ngram_size'], what: 'prompt-lookup assisted decoding' },
   { key: 'assistant_early_exit', on: isSet, what: 'early-exit assisted decoding' },
   { key: 'is_assistant', on: truthy, with: ['assistant_confidence_threshold'], what: "the assistant-model mode (its confidence stopping criterion)" },
   { key: 'guidance_scale', on: (v) => isSet(v) && v !== 1, what: 'classifier-free guidance (`UnbatchedClassifierFreeGuidanceLogitsProcessor`)' },

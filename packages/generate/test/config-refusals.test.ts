@@ -98,7 +98,6 @@ describe('refusing what transformers would use and this package lacks', () => {
       '`dola_layers`: "high"',
       '`constraints`: [{}]',
       '`force_words_ids`: [[5]]',
-      '`prompt_lookup_num_tokens`: 10, `max_matching_ngram_size`: 2',
       '`assistant_early_exit`: 4',
       '`is_assistant`: true',
       '`guidance_scale`: 1.5',
@@ -124,7 +123,11 @@ describe('refusing what transformers would use and this package lacks', () => {
       assistant_lookbehind: 10, target_lookbehind: 10, max_matching_ngram_size: 2, compile_config: null, disable_compile: false,
       prefill_chunk_size: 64, bos_token_id: 0, _commit_hash: 'abc',
     };
-    expect(generationOptionsFromConfig(harmless)).toEqual({ decoderStartTokenId: 0, eosTokenId: 1, padTokenId: 0 });
+    // The assisted-decoding keys are mapped (they only act with an assistant or prompt lookup).
+    expect(generationOptionsFromConfig(harmless)).toEqual({
+      decoderStartTokenId: 0, eosTokenId: 1, padTokenId: 0, numAssistantTokens: 20, numAssistantTokensSchedule: 'constant',
+      assistantConfidenceThreshold: 0.4, maxMatchingNgramSize: 2,
+    });
     // A transformers 4 config.json that serialised every generation default (PretrainedConfig.to_dict).
     const oldConfig = {
       d_model: 64, bad_words_ids: null, begin_suppress_tokens: null, chunk_size_feed_forward: 0, decoder_start_token_id: 0,

@@ -17,8 +17,10 @@ export interface Calls {
   decodeWidths: number[];
   reorderCache: number[][];
   reorderEncoder: number[][];
+  /** The length of every `cropCache`. */
+  cropCache: number[];
 }
-const newCalls = (): Calls => ({ encode: 0, decodeWidths: [], reorderCache: [], reorderEncoder: [] });
+const newCalls = (): Calls => ({ encode: 0, decodeWidths: [], reorderCache: [], reorderEncoder: [], cropCache: [] });
 
 export interface TinyEnc { hidden: tf.Tensor3D; maskBias: tf.Tensor3D }
 export interface TinyCache { k: tf.Tensor3D; v: tf.Tensor3D }
@@ -98,6 +100,15 @@ export class TinyTransformer implements Seq2Seq<TinyEnc, TinyCache> {
     return next;
   }
 
+  /** Keeps the first `length` cached positions: (B, L, d) → (B, length, d). Consumes `cache`. */
+  cropCache(cache: TinyCache, length: number): TinyCache {
+    this.calls.cropCache.push(length);
+    const [b, , d] = cache.k.shape;
+    const next = { k: tf.slice(cache.k, [0, 0, 0], [b, length, d]), v: tf.slice(cache.v, [0, 0, 0], [b, length, d]) };
+    this.disposeCache(cache);
+    return next;
+  }
+
   reorderEncoder(enc: TinyEnc, indices: tf.Tensor1D): TinyEnc {
     this.calls.reorderEncoder.push(Array.from(indices.dataSync()));
     return { hidden: tf.gather(enc.hidden, indices) as tf.Tensor3D, maskBias: tf.gather(enc.maskBias, indices) as tf.Tensor3D };
@@ -151,6 +162,14 @@ export class TableModel implements Seq2Seq<TableEnc, tf.Tensor2D> {
   reorderCache(cache: tf.Tensor2D, indices: tf.Tensor1D): tf.Tensor2D {
     this.calls.reorderCache.push(Array.from(indices.dataSync()));
     const next = tf.gather(cache, indices) as tf.Tensor2D;
+    cache.dispose();
+    return next;
+  }
+
+  /** Keeps the first `length` prefix tokens. Consumes `cache`. */
+  cropCache(cache: tf.Tensor2D, length: number): tf.Tensor2D {
+    this.calls.cropCache.push(length);
+    const next = tf.slice(cache, [0, 0], [-1, length]) as tf.Tensor2D;
     cache.dispose();
     return next;
   }

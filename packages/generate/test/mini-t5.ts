@@ -170,6 +170,13 @@ export class MiniT5 implements Seq2Seq<MiniEnc, MiniCache> {
     return next;
   }
 
+  /** `DynamicCache.crop`: the first `length` self-attention positions, (B, H, L, dkv) → (B, H, length, dkv). Consumes `cache`. */
+  cropCache(cache: MiniCache, length: number): MiniCache {
+    const next = cache.map((c) => ({ k: tf.slice(c.k, [0, 0, 0, 0], [-1, -1, length, -1]), v: tf.slice(c.v, [0, 0, 0, 0], [-1, -1, length, -1]) }));
+    this.disposeCache(cache);
+    return next;
+  }
+
   reorderEncoder(enc: MiniEnc, indices: tf.Tensor1D): MiniEnc {
     return {
       cross: enc.cross.map((c) => ({ k: tf.gather(c.k, indices) as tf.Tensor4D, v: tf.gather(c.v, indices) as tf.Tensor4D })),

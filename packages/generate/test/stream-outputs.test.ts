@@ -14,7 +14,7 @@ import {
   generate, GenerationOptionsError, streamGenerate, streamText, type GenerateInputs, type GenerateOptions, type GenerateOutput,
   type Seq2Seq, type TextTokenizer,
 } from '../src/index.js';
-import { TinyTransformer } from './fakes.js';
+import { TinyTransformer, type TinyCache, type TinyEnc } from './fakes.js';
 
 const T5 = { decoderStartTokenId: 0, eosTokenId: 1, padTokenId: 0 } satisfies GenerateOptions;
 
@@ -49,6 +49,16 @@ describe('streaming entry points', () => {
    * stream that dropped the field fails.
    */
   const BASE: GenerateOptions = { ...T5, maxNewTokens: 6, outputScores: true };
+  /** The model as its own assistant (built before `model` is: the rows are made at collection time). */
+  const selfAssistant: Seq2Seq<TinyEnc, TinyCache> = {
+    encode: (i, m) => model.encode(i, m),
+    decodeStep: (t, e, c) => model.decodeStep(t, e, c),
+    cropCache: (c, n) => model.cropCache(c, n),
+    reorderCache: (c, i) => model.reorderCache(c, i),
+    reorderEncoder: (e, i) => model.reorderEncoder(e, i),
+    disposeCache: (c) => model.disposeCache(c),
+    disposeEncoder: (e) => model.disposeEncoder(e),
+  };
   const SAMPLE: GenerateOptions = { ...BASE, doSample: true, seed: 3 };
   type Row = { change: GenerateOptions; from?: GenerateOptions; same?: true } | { refused: GenerateOptions; error: string };
   const ROWS: Record<keyof GenerateOptions, Row> = {
@@ -91,6 +101,13 @@ describe('streaming entry points', () => {
     seed: { change: { ...SAMPLE, seed: 4 }, from: SAMPLE },
     useCache: { change: { ...BASE, useCache: false }, same: true }, // same result, other decoder calls: below
     onToken: { change: { ...BASE, onToken: () => {} }, same: true }, // its calls: below
+    // Assisted decoding gives plain greedy's output (scores included); fewer model passes: assisted-*.test.ts.
+    assistantModel: { change: { ...BASE, assistantModel: selfAssistant }, same: true },
+    numAssistantTokens: { change: { ...BASE, assistantModel: selfAssistant, numAssistantTokens: 2 }, from: { ...BASE, assistantModel: selfAssistant }, same: true },
+    numAssistantTokensSchedule: { change: { ...BASE, assistantModel: selfAssistant, numAssistantTokensSchedule: 'heuristic_transient' }, same: true },
+    assistantConfidenceThreshold: { change: { ...BASE, assistantModel: selfAssistant, assistantConfidenceThreshold: 0.9 }, same: true },
+    promptLookupNumTokens: { change: { ...BASE, promptLookupNumTokens: 3 }, same: true },
+    maxMatchingNgramSize: { change: { ...BASE, promptLookupNumTokens: 3, maxMatchingNgramSize: 1 }, same: true },
   };
 
   it('every option: honoured (the stream returns what generate returns, which the option changes) or refused', async () => {

@@ -53,6 +53,9 @@ export interface Seq2Seq<Enc = unknown, Cache = unknown> {
   decodeStep(tokens: tf.Tensor2D, encoder: Enc, cache: Cache | null): { logits: tf.Tensor3D; cache: Cache };
   reorderCache(cache: Cache, indices: tf.Tensor1D): Cache;
   reorderEncoder(encoder: Enc, indices: tf.Tensor1D): Enc;
+  /** Optional: keeps the first `length` decoder positions of the cache (transformers' `DynamicCache.crop`);
+   *  consumes the old cache. Assisted decoding needs it to drop rejected candidate tokens. */
+  cropCache?(cache: Cache, length: number): Cache;
   disposeCache(cache: Cache): void;
   disposeEncoder(encoder: Enc): void;
   /** Optional generation defaults: a parsed generation_config.json (transformers' keys). */

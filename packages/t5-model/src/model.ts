@@ -287,6 +287,26 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
     return { length: cache.length, layers };
   }
 
+  /**
+   * Keeps the first `length` positions of every decoder self-attention cache (keys/values
+   * `[B, H, cache.length, d_kv]` → `[B, H, length, d_kv]`); the cross-attention keys/values are
+   * untouched. transformers' `DynamicCache.crop(max_length)` (`self.keys = self.keys[..., :max_length, :]`
+   * per layer), which assisted decoding calls to drop the positions of rejected candidate tokens.
+   * Consumes `cache` (the dropped self-attention tensors are freed; the cross ones move to the result).
+   * `length` must be an integer in [0, cache.length]; otherwise it throws before changing anything.
+   */
+  cropCache(cache: T5DecoderCache, length: number): T5DecoderCache {
+    if (!Number.isInteger(length) || length < 0 || length > cache.length) {
+      throw new Error(`cropCache: \`length\` must be an integer in [0, ${cache.length}] (the cached positions), got ${String(length)}`);
+    }
+    if (length === cache.length) return cache;
+    const layers = tf.tidy(() =>
+      cache.layers.map((l) => ({ self: sliceKV(l.self, length), cross: l.cross })),
+    );
+    for (const l of cache.layers) disposeKV(l.self); // the cross keys/values move to the cropped cache
+    return { length, layers };
+  }
+
   reorderEncoder(encoder: T5EncoderState, indices: tf.Tensor1D): T5EncoderState {
     return tf.tidy(() => ({
       lastHiddenState: tf.gather(encoder.lastHiddenState, indices),
@@ -390,6 +410,12 @@ function asTensor(x: Int32Array | tf.Tensor2D, rows: number, cols: number): tf.T
 
 function gatherKV(kv: KV, indices: tf.Tensor1D): KV {
   return { k: tf.gather(kv.k, indices), v: tf.gather(kv.v, indices) };
+}
+
+/** The first `length` positions of a self-attention cache: (B, H, L, dk) → (B, H, length, dk). */
+function sliceKV(kv: KV, length: number): KV {
+  const [b, h, , dk] = kv.k.shape;
+  return { k: tf.slice(kv.k, [0, 0, 0, 0], [b, h, length, dk]), v: tf.slice(kv.v, [0, 0, 0, 0], [b, h, length, dk]) };
 }
 
 function disposeKV(kv: KV): void {
