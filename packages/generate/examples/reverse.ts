@@ -88,7 +88,10 @@ export async function main(log: (line: string) => void = console.log): Promise<v
   let passes = 0;
   const counted = { ...reverser, decodeStep: (...a: Parameters<typeof reverser.decodeStep>) => (passes++, reverser.decodeStep(...a)) };
   const looked = await generateText(counted, tokenizer, 'abcabcabc', { ...t5, maxNewTokens: 12, promptLookupNumTokens: 3 });
-  log(`lookup: ${JSON.stringify(looked)} in ${passes} model passes (greedy: 10)`);
+  const lookupPasses = passes;
+  passes = 0;
+  const plain = await generateText(counted, tokenizer, 'abcabcabc', { ...t5, maxNewTokens: 12 });
+  log(`lookup: ${JSON.stringify(looked)} in ${lookupPasses} model passes (greedy: ${JSON.stringify(plain)} in ${passes})`);
   log(`tensors left: ${tf.memory().numTensors}`);
 }
 

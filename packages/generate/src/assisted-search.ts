@@ -57,16 +57,17 @@ export async function* assistedSteps<Enc, Cache>(
   sequences.push(ids);
   const stops = (seq: readonly number[]): boolean =>
     eos.has(seq[seq.length - 1] as number) || seq.length >= o.maxLength || hitsStopString(seq.slice(1), o.stopStrings, o.tokenizer);
+  let vocab: number | undefined; // the model's logits width, once it has run (prompt lookup's forbidden-token check)
   const candidates: CandidateGenerator = o.assistantModel
     ? AssistantCandidates.create(o.assistantModel, input.ids, input.mask, o, proc, rng)
-    : new PromptLookupCandidates(o.promptLookupNumTokens as number, o.maxMatchingNgramSize, o.maxLength, o.eosTokenIds);
+    : new PromptLookupCandidates(o.promptLookupNumTokens as number, o.maxMatchingNgramSize, o.maxLength, o.eosTokenIds, proc, () => vocab);
   try {
     let cached = 0; // positions in the model's cache
     for (;;) {
       const { tokens: cand, scores: candScores } = await candidates.get(ids);
       const rows = await decoder.feed([...ids.slice(cached), ...cand]);
       const logits = rows.slice(rows.length - cand.length - 1); // (candidate_length + 1) rows
-      const vocab = (logits[0] as Float32Array).length;
+      vocab = (logits[0] as Float32Array).length;
       if (candScores?.[0] && candScores[0].length !== vocab) {
         throw new Error(`assistantModel has a vocabulary of ${candScores[0].length} tokens and the model ${vocab}: assisted decoding needs the same vocabulary`);
       }
@@ -102,6 +103,9 @@ export async function* assistedSteps<Enc, Cache>(
       }
       let stopped = false;
       for (const [k, token] of kept.entries()) {
+        // Plain decoding checks the signal before each step: an abort seen while this block is handed out (in
+        // `onToken` or a stream's loop) ends the call before the next kept token, as it would before the next step.
+        if (k > 0) o.signal?.throwIfAborted();
         ids.push(token);
         // `scores += new_logits[:, i, :]`, `raw_logits += next_token_logits[:, i, :]` for i < n_matches + 1.
         record.scores?.push([scoresAt(k)]);

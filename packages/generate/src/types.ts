@@ -166,9 +166,9 @@ export interface GenerateOptions {
   /**
    * transformers' `assistant_model`: a smaller encoder-decoder with the same vocabulary (e.g. Flan-T5-small for
    * Flan-UL2) that proposes candidate tokens, which the model checks in one decoder pass (assisted / speculative
-   * decoding, transformers' `_assisted_decoding` with `AssistedCandidateGenerator`). Greedy output is exactly plain
-   * greedy's, with fewer passes of the big model. Needs `cropCache` on both models; one prompt, `numBeams` 1,
-   * `numReturnSequences` 1, the cache on. Its encoder runs on the same prompt.
+   * decoding, transformers' `_assisted_decoding` with `AssistedCandidateGenerator`). Greedy output is plain greedy's
+   * (up to the float32 rounding of a multi-token pass), with fewer passes of the big model. Needs `cropCache` on both
+   * models; one prompt, `numBeams` 1, `numReturnSequences` 1, the cache on. Its encoder runs on the same prompt.
    */
   assistantModel?: Seq2Seq;
   /** Most candidate tokens the assistant proposes per round (`num_assistant_tokens`). Default: the assistant's

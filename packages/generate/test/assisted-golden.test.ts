@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { readFileSync } from 'node:fs';
+import seedrandom from 'seedrandom';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -105,6 +106,44 @@ describe('assisted decoding equals greedy on the golden checkpoints', () => {
         expectClose(got.logits, plain.logits);
       }
     }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('40 seeded random prompts and options: plain greedy\'s ids, scores and logits with an assistant or prompt lookup', async () => {
+    // Random prompts of 1–12 tokens (ids 2..40, often repeated so prompt lookup finds n-grams), up to 20 new tokens,
+    // each case with a random subset of sequence-dependent processors and random assisted settings.
+    const before = tf.memory().numTensors;
+    let blocks = 0;
+    for (let seed = 0; seed < 40; seed++) {
+      const r = seedrandom(`assisted-golden-${seed}`);
+      const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
+      const [name, other] = r() < 0.5 ? ['ul2-tiny', 'flan-t5-tiny'] : ['flan-t5-tiny', 'ul2-tiny'];
+      const target = models[name!]!;
+      const alphabet = Array.from({ length: int(2, 6) }, () => int(2, 40));
+      const prompt = [...Array.from({ length: int(1, 12) }, () => alphabet[int(0, alphabet.length - 1)]!), 1];
+      const maxNew = int(1, 20);
+      const o: GenerateOptions = { ...T5, maxNewTokens: maxNew, outputScores: true, outputLogits: true };
+      if (r() < 0.3) o.repetitionPenalty = 1.4;
+      if (r() < 0.3) o.noRepeatNgramSize = int(2, 3);
+      if (r() < 0.3) o.minNewTokens = int(1, maxNew);
+      if (r() < 0.2) o.forcedEosTokenId = 1;
+      if (r() < 0.2) o.sequenceBias = [[[alphabet[0]!], 2]];
+      const extra: GenerateOptions = [
+        { assistantModel: models[other!]!, numAssistantTokens: int(1, 8), assistantConfidenceThreshold: [0, 0.4][int(0, 1)]! },
+        { assistantModel: target, numAssistantTokensSchedule: 'heuristic_transient' as const, numAssistantTokens: int(1, 5) },
+        { promptLookupNumTokens: int(1, 6), maxMatchingNgramSize: int(1, 3) },
+      ][int(0, 2)]!;
+      const label = `seed ${seed}: ${name} prompt ${prompt} ${JSON.stringify({ ...o, ...extra, assistantModel: undefined })}`;
+      const inputs = { inputIds: [prompt] };
+      const plain = await generate(target, inputs, o);
+      const { model, widths } = counted(target);
+      const got = await generate(model, inputs, { ...o, ...extra });
+      expect(got.sequences, label).toEqual(plain.sequences);
+      expectClose(got.scores, plain.scores);
+      expectClose(got.logits, plain.logits);
+      if (widths.some((w) => w > 1)) blocks++;
+    }
+    expect(blocks).toBeGreaterThan(20); // candidates were checked in blocks in most cases
     expect(tf.memory().numTensors).toBe(before);
   });
 

@@ -9,7 +9,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate, GenerationOptionsError, generationOptionsFromConfig, streamGenerate, type GenerateOptions, type Seq2Seq } from '../src/index.js';
 import { PromptLookupCandidates } from '../src/prompt-lookup.js';
-import { TableModel, TinyTransformer, type TinyCache, type TinyEnc } from './fakes.js';
+import { hashedLogits, TableModel, TinyTransformer, type TinyCache, type TinyEnc } from './fakes.js';
 
 const T5 = { decoderStartTokenId: 0, eosTokenId: 1, padTokenId: 0 } satisfies GenerateOptions;
 
@@ -40,6 +40,29 @@ describe('PromptLookupCandidates (hand-computed)', () => {
     expect((await lookup(10, 2, 50, [8]).get([0, 5, 6, 8, 1, 7, 5, 6])).tokens).toEqual([]);
     expect((await lookup(10, 2, 7).get([0, 5, 6, 7, 5, 6])).tokens).toEqual([]);
     expect((await lookup(10, 2, 8).get([0, 5, 6, 7, 5, 6])).tokens).toEqual([7, 5, 6]);
+  });
+});
+
+describe('PromptLookupCandidates: the forbidden-token check (transformers passes the processors and vocab_size)', () => {
+  const base = { repetitionPenalty: 1, noRepeatNgramSize: 0, minLength: 0, minNewTokens: 0, eosTokenIds: [1], doSample: false, temperature: 1, topK: 0, topP: 1, minTokensToKeep: 1 };
+  const lookup = (extra: object, vocab: () => number | undefined = () => 10) => new PromptLookupCandidates(3, 2, 50, [1], { ...base, ...extra }, vocab);
+
+  it('candidates cut at the first one the processors ban after the sequence and the candidates before it', async () => {
+    // [5, 6] first at 1: [7, 5, 6]. Bad word [5, 6] bans 6 after a 5: the third candidate (after ..., 7, 5) is cut.
+    expect((await lookup({ badWordsIds: [[5, 6]] }).get([0, 5, 6, 7, 5, 6])).tokens).toEqual([7, 5]);
+    // No processor bans anything: all three; the vocabulary not known yet (the model has not run): no check.
+    expect((await lookup({}).get([0, 5, 6, 7, 5, 6])).tokens).toEqual([7, 5, 6]);
+    expect((await lookup({ suppressTokens: [7] }, () => undefined).get([0, 5, 6, 7, 5, 6])).tokens).toEqual([7, 5, 6]);
+  });
+
+  it('a match left with no allowed candidate gives way to the next match, then to shorter n-grams', async () => {
+    // [5, 6] at 1 gives [9, 8, 5]; 9 suppressed: none, so the next occurrence, at 5, gives [7, 5, 6].
+    expect((await lookup({ suppressTokens: [9] }).get([0, 5, 6, 9, 8, 5, 6, 7, 5, 6])).tokens).toEqual([7, 5, 6]);
+    // Every match of [5, 6] and of [6] is followed by the suppressed 7: no candidates.
+    expect((await lookup({ suppressTokens: [7] }).get([0, 5, 6, 7, 5, 6])).tokens).toEqual([]);
+    // No-repeat 2-grams ban 7 after 6 (the 2-gram [6, 7] occurred): [7, …] is cut to nothing; the 1-gram [6] at 2 is
+    // followed by 7 too; none.
+    expect((await lookup({ noRepeatNgramSize: 2 }).get([0, 5, 6, 7, 5, 6])).tokens).toEqual([]);
   });
 });
 
@@ -83,6 +106,44 @@ describe('assisted decoding on fakes', () => {
     for await (const t of streamGenerate(model, { inputIds: [[2, 1]] }, { ...T5, maxNewTokens: 8, promptLookupNumTokens: 3 })) streamed.push(t);
     expect(streamed).toEqual(out.sequences[0]!.slice(1));
     expect(Math.max(...model.calls.decodeWidths)).toBeGreaterThan(1); // the stream decoded with candidates too
+  });
+
+  it('prompt lookup skips candidates the processors forbid: with noRepeatNgramSize 2 every one is (they repeat a 2-gram)', async () => {
+    // Any candidate copied after an earlier occurrence of the last token (or 2-gram) would repeat a 2-gram, which
+    // no-repeat 2-grams ban: transformers' check leaves no candidates, so every pass is one token wide.
+    const o = { ...T5, maxNewTokens: 14, noRepeatNgramSize: 2, suppressTokens: [1] };
+    const plain = await generate(new TableModel(10, hashedLogits(10, 3)), { inputIds: [[4, 1]] }, o);
+    const ids = plain.sequences[0]!;
+    expect(new Set(ids.slice(1)).size).toBeLessThan(ids.length - 1); // tokens repeat, so the lookup finds matches
+    const model = new TableModel(10, hashedLogits(10, 3));
+    const got = await generate(model, { inputIds: [[4, 1]] }, { ...o, promptLookupNumTokens: 3 });
+    expect(got.sequences).toEqual(plain.sequences);
+    expect(model.calls.decodeWidths).toEqual(Array(14).fill(1));
+  });
+
+  it('an abort while a block of accepted tokens is handed out: nothing more after it, as in plain decoding', async () => {
+    // Prompt lookup on the cycling model: tokens 2, 3, 4, 2 one pass each, then one pass keeps the block [3, 4, 2, 3].
+    // Aborting on the block's first token (the 5th): plain decoding checks the signal before its next step, so the
+    // stream throws on the next `next()` and `onToken` sees no more tokens; the rest of the block is not handed out.
+    const o = { ...T5, maxNewTokens: 12, promptLookupNumTokens: 3 };
+    const before = tf.memory().numTensors;
+    const stream = new AbortController();
+    const got: number[] = [];
+    await expect((async () => {
+      for await (const t of streamGenerate(cycling(), { inputIds: [[2, 1]] }, { ...o, signal: stream.signal })) {
+        got.push(t);
+        if (got.length === 5) stream.abort();
+      }
+    })()).rejects.toMatchObject({ name: 'AbortError' });
+    expect(got).toEqual([2, 3, 4, 2, 3]);
+    const ac = new AbortController();
+    const seen: number[] = [];
+    const model = cycling();
+    const onToken = (ts: number[]) => { seen.push(ts[0]!); if (seen.length === 5) ac.abort(); };
+    await expect(generate(model, { inputIds: [[2, 1]] }, { ...o, signal: ac.signal, onToken })).rejects.toMatchObject({ name: 'AbortError' });
+    expect(seen).toEqual([2, 3, 4, 2, 3]);
+    expect(model.calls.decodeWidths).toEqual([1, 1, 1, 1, 4]); // the block was decoded; no pass after the abort
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it("the assistant's cache is cropped to the part of the sequence it still agrees with", async () => {

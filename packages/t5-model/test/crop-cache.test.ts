@@ -5,8 +5,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installDawnNavigator, skipWebGPU } from '../../../vitest.webgpu';
 import { T5ForConditionalGeneration, type T5DecoderCache, type T5EncoderState } from '../src/index.js';
 import { int2d, loadCase, modelDir, relErr, useBackend } from './helpers.js';
+
+const skipGPU = await skipWebGPU();
 
 let m: T5ForConditionalGeneration;
 const c = loadCase('ul2-tiny');
@@ -97,5 +100,68 @@ describe('cropCache', () => {
     m.disposeCache(empty);
     m.disposeEncoder(enc);
     tf.dispose([ids, mask]);
+  });
+});
+
+describe.skipIf(skipGPU)('cropCache and multi-token decodeStep on webgpu (lavapipe here)', () => {
+  it('crop, then T new tokens on the cropped cache: the golden logits and greedy argmaxes, no leak, nothing read synchronously', async () => {
+    await installDawnNavigator();
+    await import('@tensorflow/tfjs-backend-webgpu');
+    await tf.setBackend('webgpu');
+    await tf.ready();
+    try {
+      expect(tf.getBackend()).toBe('webgpu');
+      const g = await T5ForConditionalGeneration.fromPretrained(modelDir('ul2-tiny'));
+      const before = tf.memory().numTensors;
+      /** decodeStep read back asynchronously (Node's webgpu has no synchronous read). */
+      const stepGPU = async (tokens: number[][], enc: T5EncoderState, cache: T5DecoderCache | null) => {
+        const t = int2d(tokens);
+        const r = g.decodeStep(t, enc, cache);
+        const logits = Array.from(await r.logits.data());
+        tf.dispose([t, r.logits]);
+        return { logits, cache: r.cache };
+      };
+      const ids = int2d(c.input_ids);
+      const mask = int2d(c.attention_mask);
+      const enc = g.encode(ids, mask);
+      const rows = c.decoder_input_ids;
+      // Both rows: 6 positions, crop to 3 (the relative-position bias of the next pass starts at offset 3), 6 more.
+      const first = await stepGPU(rows.map((r) => r.slice(0, 6)), enc, null);
+      const cropped = g.cropCache(first.cache, 3);
+      expect(cropped.layers[0]!.self.k.shape).toEqual([2, 4, 3, 16]); // (B, H, length, dk)
+      const rest = await stepGPU(rows.map((r) => r.slice(3)), enc, cropped);
+      const want = rows.flatMap((_, b) => c.logits.data.slice((b * 9 + 3) * 512, (b * 9 + 9) * 512));
+      expect(relErr(rest.logits, want)).toBeLessThan(1e-4);
+      g.disposeCache(rest.cache);
+      g.disposeEncoder(enc);
+      tf.dispose([ids, mask]);
+      // One row: the start token and 4 wrong guesses, crop to 1, then 5 golden tokens in one pass (T = 5): the golden
+      // greedy tokens, and the logits of 5 one-token passes on the cache cropped back to 1.
+      const ids1 = int2d(c.input_ids.slice(0, 1));
+      const mask1 = int2d(c.attention_mask.slice(0, 1));
+      const enc1 = g.encode(ids1, mask1);
+      const golden = c.greedy.output[0]!;
+      let r = await stepGPU([[golden[0]!, 7, 7, 7, 7]], enc1, null);
+      let cache = g.cropCache(r.cache, 1);
+      r = await stepGPU([golden.slice(1, 6)], enc1, cache);
+      const multi = r.logits;
+      const rowsOf = (flat: number[]) => Array.from({ length: flat.length / 512 }, (_, i) => flat.slice(i * 512, (i + 1) * 512));
+      expect(rowsOf(multi).map(argmax)).toEqual(golden.slice(2, 7));
+      cache = g.cropCache(r.cache, 1);
+      const single: number[] = [];
+      for (let i = 1; i < 6; i++) {
+        r = await stepGPU([[golden[i]!]], enc1, cache);
+        cache = r.cache;
+        single.push(...r.logits);
+      }
+      expect(relErr(single, multi)).toBeLessThan(1e-4);
+      g.disposeCache(cache);
+      g.disposeEncoder(enc1);
+      tf.dispose([ids1, mask1]);
+      expect(tf.memory().numTensors).toBe(before);
+      g.dispose();
+    } finally {
+      await tf.setBackend('cpu');
+    }
   });
 });
