@@ -6,13 +6,16 @@ import { checkSchedule, parseLrSchedulerKwargs } from './training-args.js';
 import { isAdapterHubId } from '@conifer/lora';
 import {
   BACKENDS,
+  BEST_MODEL_METRICS,
   EVAL_ORDERS,
   INT8_MODES,
   LR_SCHEDULER_TYPES,
   MERGE_DTYPES,
+  SAVE_STRATEGIES,
   SPLITS,
   T5_LINEAR_NAMES,
   type BackendName,
+  type BestModelMetric,
   type CommandOptions,
   type EvalOptions,
   type EvalOrder,
@@ -24,6 +27,7 @@ import {
   type ModelOptions,
   type ModelSource,
   type ParsedCommandLine,
+  type SaveStrategy,
   type SplitName,
   type TrainOptions,
 } from './options.js';
@@ -48,7 +52,7 @@ interface Flag {
 const COMMON: Flag[] = [
   { name: 'model', value: 'DIR|FILE|ID', def: 'the embedded demo model (random weights)', help: 'Hugging Face snapshot folder, a bare config.json (--dry-run), or a hub id such as google/flan-ul2' },
   { name: 'int8', value: INT8_MODES.join('|'), def: `auto (weight-only above 1 B parameters; demo ${DEMO_TRAIN_DEFAULTS.int8})`, help: 'frozen weights as int8: weight-only dequantizes, llm-int8 multiplies in int8' },
-  { name: 'int8-skip-modules', value: 'LIST', def: 'none (lm_head stays float32 always)', help: "comma-separated projections kept float32 under --int8 (bitsandbytes' llm_int8_skip_modules; wo = how transformers loads a T5 in 8 bit)" },
+  { name: 'int8-skip-modules', value: 'LIST', def: 'none (lm_head stays float32 always)', help: "comma-separated modules kept float32 under --int8 (bitsandbytes' llm_int8_skip_modules, matched as transformers does): projection names (wo = how transformers loads a T5 in 8 bit) or module paths with all they contain (encoder, decoder.block.0)" },
   { name: 'backend', value: BACKENDS.join('|'), def: 'wasm', help: 'tfjs backend; tensorflow = @tensorflow/tfjs-node-gpu, installed by you on a CUDA machine' },
   { name: 'seed', value: 'N', def: '42', help: 'seed of the demo weights, LoRA init, dropout, shuffling and sampling' },
   { name: 'max-source-length', value: 'N', def: `512 (demo ${DEMO_TRAIN_DEFAULTS.maxSourceLength})`, help: 'prompt tokens kept' },
@@ -84,13 +88,18 @@ const TRAIN: Flag[] = [
   { name: 'warmup-ratio', value: 'R', def: 'none', help: 'warmup over ceil(total steps × R) steps, R in [0, 1] (transformers\' warmup_ratio); not with --warmup-steps' },
   { name: 'eval-every', value: 'N', def: 'each epoch', help: 'evaluate every N optimizer steps' },
   { name: 'eval-order', value: EVAL_ORDERS.join('|'), def: 'length', help: "eval batches of similar lengths (about half the padded tokens of file order on Dolly; the loss per token does not depend on it) or in file order (what the original's sum of batch means was taken over)" },
-  { name: 'save-every', value: 'N', def: 'each epoch', help: 'save the adapter every N optimizer steps' },
+  { name: 'eval-on-start', help: "evaluate once before the first step, in the trainer (recorded in metrics.jsonl; replaces the \"eval loss before training\" line; not repeated on --resume) (transformers' eval_on_start)" },
+  { name: 'eval-delay', value: 'N', def: '0', help: "no evaluation before N optimizer steps with --eval-every, else before the end of epoch N (transformers' eval_delay)" },
+  { name: 'save-every', value: 'N', def: 'each epoch', help: 'save the adapter every N optimizer steps (--out/adapter-step-N) and a resumable checkpoint' },
+  { name: 'save-strategy', value: SAVE_STRATEGIES.join('|'), def: 'each epoch end, and every --save-every steps when given', help: "transformers' save_strategy for the adapter folders: no = only the final --out/adapter; steps = --out/adapter-step-N every --save-every N steps; epoch = --out/adapter-epoch-E at each epoch end; best = --out/adapter only after an evaluation with a new best eval loss (or --metric-for-best-model). Checkpoints follow epoch ends and --save-every either way" },
   { name: 'max-steps', value: 'N', def: 'no limit', help: 'stop after N optimizer steps' },
   { name: 'save-total-limit', value: 'N', def: '2', help: "resumable checkpoints kept under --out/checkpoints, the newest (transformers' save_total_limit; 0 = all); adapter folders are all kept" },
   { name: 'logging-steps', value: 'N', def: '1', help: "a progress line every N optimizer steps, with their mean loss (transformers' logging_steps); metrics.jsonl keeps every step" },
-  { name: 'early-stopping-patience', value: 'N', def: 'off', help: "stop after N evaluations in a row without a lower eval loss (transformers' EarlyStoppingCallback)" },
+  { name: 'logging-first-step', help: "also a progress line for step 1, with its own loss (transformers' logging_first_step)" },
+  { name: 'early-stopping-patience', value: 'N', def: 'off', help: "stop after N evaluations in a row without a lower eval loss, or a better --metric-for-best-model (transformers' EarlyStoppingCallback)" },
   { name: 'early-stopping-threshold', value: 'X', def: '0', help: 'an evaluation improves when its loss is below the best by more than X (transformers\' early_stopping_threshold); needs --early-stopping-patience' },
-  { name: 'load-best-model-at-end', help: "put the adapter of the best evaluation (lowest eval loss) back at the end and save it as the final adapter (transformers' load_best_model_at_end)" },
+  { name: 'metric-for-best-model', value: BEST_MODEL_METRICS.join('|'), def: 'loss', help: "transformers' metric_for_best_model: what --load-best-model-at-end, --early-stopping-patience and --save-strategy best compare — the eval loss (lower is better) or accuracy, the share of target tokens the teacher-forced argmax predicts (eval_accuracy, higher is better; taken from the eval loss pass, no extra forward)" },
+  { name: 'load-best-model-at-end', help: "put the adapter of the best evaluation (lowest eval loss, or --metric-for-best-model) back at the end and save it as the final adapter (transformers' load_best_model_at_end)" },
   { name: 'gradient-checkpointing', help: "recompute each block in the backward pass: activation memory of one block's input per block, one more forward of compute (transformers' gradient_checkpointing)" },
   { name: 'resume', help: 'continue from the latest checkpoint under --out' },
   { name: 'dry-run', help: 'print the memory/time plan and exit; loads nothing' },
@@ -324,10 +333,24 @@ function linearNames(flag: string, value: string): string[] {
   return names;
 }
 
+/**
+ * --int8-skip-modules: comma-separated module names as `@conifer/int8`'s `skipModules` takes them —
+ * a projection name (`wo`), a path's tail or a module path whose subtree is kept (`encoder`,
+ * `decoder.block.0`, `decoder.block.1.layer.2.DenseReluDense.wo`). Whether each matches a projection
+ * of the model is checked against config.json (`checkSkipModules`), here only the form.
+ */
+function moduleNames(flag: string, value: string): string[] {
+  const names = value.split(',').map((s) => s.trim());
+  for (const n of names) {
+    if (!/^\w+(\.\w+)*$/.test(n)) throw new UsageError(`--${flag}: "${n}" is not a module name or path (such as wo, encoder or decoder.block.0)`);
+  }
+  return [...new Set(names)];
+}
+
 function modelOptions(r: Reader, explicit: Set<string>): ModelOptions {
   const model = resolveModelSource(r.str('model'));
   const demo = model.kind === 'demo';
-  const int8SkipModules = r.has('int8-skip-modules') ? linearNames('int8-skip-modules', r.str('int8-skip-modules') ?? '') : [];
+  const int8SkipModules = r.has('int8-skip-modules') ? moduleNames('int8-skip-modules', r.str('int8-skip-modules') ?? '') : [];
   return {
     model,
     int8: r.choice<Int8Mode>('int8', INT8_MODES) ?? (demo ? DEMO_TRAIN_DEFAULTS.int8 : 'auto'),
@@ -339,6 +362,17 @@ function modelOptions(r: Reader, explicit: Set<string>): ModelOptions {
     gpuPoolMiB: r.int('gpu-pool-mib', 0) ?? 2048,
     explicit,
   };
+}
+
+/**
+ * --save-strategy against --save-every, as transformers reads save_strategy / save_steps: `steps`
+ * needs the interval, the others have no use for one (the trainer refuses saveEvery with 'best').
+ */
+function checkSaveStrategy(strategy: SaveStrategy | undefined, saveEvery: boolean): void {
+  if (strategy === 'steps' && !saveEvery) throw new UsageError('--save-strategy steps saves every --save-every N steps: give --save-every');
+  if (strategy !== undefined && strategy !== 'steps' && saveEvery) {
+    throw new UsageError(`--save-every gives the interval of --save-strategy steps; --save-strategy ${strategy} ${strategy === 'best' ? 'saves after each new best evaluation' : strategy === 'epoch' ? 'saves at epoch ends' : 'saves no adapter folders'}: give one of them`);
+  }
 }
 
 function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
@@ -354,6 +388,8 @@ function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
   if (r.has('early-stopping-threshold') && patience === undefined) throw new UsageError('--early-stopping-threshold needs --early-stopping-patience (early stopping is off without it)');
   const warmupRatio = r.num('warmup-ratio', (x) => x >= 0 && x <= 1, 'in [0, 1]');
   const saveTotalLimit = r.int('save-total-limit', 0) ?? 2;
+  const saveStrategy = r.choice<SaveStrategy>('save-strategy', SAVE_STRATEGIES);
+  checkSaveStrategy(saveStrategy, r.has('save-every'));
   const opts: TrainOptions = {
     ...base,
     command: 'train',
@@ -383,6 +419,11 @@ function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
     evalEvery: r.int('eval-every', 1),
     evalOrder: r.choice<EvalOrder>('eval-order', EVAL_ORDERS) ?? 'length',
     saveEvery: r.int('save-every', 1),
+    ...(saveStrategy !== undefined ? { saveStrategy } : {}),
+    evalOnStart: r.bool('eval-on-start'),
+    evalDelay: r.num('eval-delay', (x) => x >= 0, 'a number ≥ 0') ?? 0,
+    loggingFirstStep: r.bool('logging-first-step'),
+    ...(r.has('metric-for-best-model') ? { metricForBestModel: r.choice<BestModelMetric>('metric-for-best-model', BEST_MODEL_METRICS) } : {}),
     maxSteps: r.int('max-steps', 1),
     saveTotalLimit: saveTotalLimit === 0 ? Number.POSITIVE_INFINITY : saveTotalLimit,
     loggingSteps: r.int('logging-steps', 1) ?? 1,

@@ -33,6 +33,30 @@ export type LrSchedulerType = (typeof LR_SCHEDULER_TYPES)[number];
 const everyScheduleKind: Record<Exclude<ScheduleKind, LrSchedulerType>, never> = {};
 void everyScheduleKind;
 
+/**
+ * `--save-strategy`: transformers' `save_strategy` values, applied to the adapter folders (the
+ * resumable checkpoints under `--out/checkpoints` are written at epoch ends, stops and every
+ * `--save-every` steps whatever the strategy). `--out/adapter` is always the latest adapter saved
+ * (with `best`: the best evaluation's).
+ */
+export const SAVE_STRATEGIES = ['no', 'steps', 'epoch', 'best'] as const;
+/**
+ * `no`: no `adapter-epoch-*` / `adapter-step-*` folders, only the final `--out/adapter`;
+ * `steps`: `adapter-step-N` every `--save-every` N steps (required);
+ * `epoch`: `adapter-epoch-E` at each epoch end (not with `--save-every`);
+ * `best`: `--out/adapter` written only after an evaluation that reaches a new best (`@conifer/trainer`'s `saveStrategy: 'best'`; not with `--save-every`).
+ * Left out: each epoch end and, with `--save-every`, every N steps (the app's behaviour before the flag).
+ */
+export type SaveStrategy = (typeof SAVE_STRATEGIES)[number];
+
+/**
+ * `--metric-for-best-model`: transformers' `metric_for_best_model` among the eval metrics the app
+ * computes — `loss` (the eval loss, lower is better) or `accuracy` (the teacher-forced argmax token
+ * accuracy, `eval_accuracy`, higher is better; `pipeline/token-accuracy.ts`).
+ */
+export const BEST_MODEL_METRICS = ['loss', 'accuracy'] as const;
+export type BestModelMetric = (typeof BEST_MODEL_METRICS)[number];
+
 export const SPLITS = ['train', 'test'] as const;
 /** The 80/20 split of Dolly: `train` (80 %) or `test` (the held-out 20 %). */
 export type SplitName = (typeof SPLITS)[number];
@@ -131,6 +155,16 @@ export interface TrainOptions extends ModelOptions {
   evalOrder: EvalOrder;
   /** --save-every N optimizer steps (default: at the end of each epoch). */
   saveEvery?: number;
+  /** --save-strategy (default: none, = each epoch end and every --save-every steps): transformers' save_strategy for the adapter folders. */
+  saveStrategy?: SaveStrategy;
+  /** --eval-on-start (default off): transformers' eval_on_start; the trainer's step-0 evaluation replaces the app's "eval loss before training". */
+  evalOnStart: boolean;
+  /** --eval-delay N (default 0): transformers' eval_delay, no evaluation before N optimizer steps (with --eval-every) or N epochs (without). */
+  evalDelay: number;
+  /** --logging-first-step (default off): transformers' logging_first_step, a progress line for step 1 too. */
+  loggingFirstStep: boolean;
+  /** --metric-for-best-model (default: the eval loss): what --load-best-model-at-end, early stopping and --save-strategy best compare; `accuracy` also computes eval_accuracy at each evaluation. */
+  metricForBestModel?: BestModelMetric;
   /** --max-steps N: stop after N optimizer steps (default: no limit). */
   maxSteps?: number;
   /** --save-total-limit N (default 2): resumable checkpoints kept (transformers' save_total_limit); 0 on the command line = Infinity = all. */

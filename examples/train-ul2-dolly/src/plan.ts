@@ -79,6 +79,16 @@ export function resolveInt8(mode: Int8Mode, totalParams: number): Exclude<Int8Mo
   return totalParams > 1e9 ? 'weight-only' : 'off';
 }
 
+/**
+ * Whether `--int8-skip-modules` names keep the projection at `path` float32: `@conifer/int8`'s
+ * `skipModules` rule (transformers 5.x `should_convert_module`, on whole path segments) — the path
+ * equals a name, ends with `.name` (`wo`) or lies under it (`encoder`, `decoder.block.0`; not
+ * `decoder.block.10`). test/plan.test.ts checks it against `skipModules` itself.
+ */
+export function int8Skipped(path: string, skipModules: readonly string[]): boolean {
+  return skipModules.some((n) => path === n || path.endsWith(`.${n}`) || path.startsWith(`${n}.`));
+}
+
 /** Bytes of the frozen weights: float32, or int8 linears (1 byte per weight + a 4-byte float32 scale per output row). */
 export function weightBytes(s: T5Shape, int8: boolean, skipModules: readonly string[] = []): number {
   const c = countParameters(s);
@@ -86,7 +96,7 @@ export function weightBytes(s: T5Shape, int8: boolean, skipModules: readonly str
   if (!int8) return 4 * c.total;
   const linears = t5Linears(s).filter((l) => l.name !== 'lm_head');
   // int8: 1 byte per weight + a float32 scale per output row; a skipped projection: float32.
-  return nonLinear + linears.reduce((n, l) => n + (skipModules.includes(l.name) ? 4 * l.inFeatures * l.outFeatures : l.inFeatures * l.outFeatures + 4 * l.outFeatures), 0);
+  return nonLinear + linears.reduce((n, l) => n + (int8Skipped(l.path, skipModules) ? 4 * l.inFeatures * l.outFeatures : l.inFeatures * l.outFeatures + 4 * l.outFeatures), 0);
 }
 
 /**
@@ -160,6 +170,8 @@ export interface PlanInput {
   maxSteps?: number;
   /** --eval-every N steps (default: each epoch end only). */
   evalEvery?: number;
+  /** --eval-delay (default 0). */
+  evalDelay?: number;
   /** --eval-order (default length). */
   evalOrder?: EvalOrder;
   /** --resume: no evaluation before training. */
@@ -235,15 +247,23 @@ export function lengthGroupedPadding(b: number): number {
   return 1 + 0.0125 * b;
 }
 
-/** How many evaluations a run makes: steps with an eval (deduplicated, as the trainer does), the one before, the one after. */
-export function evalCount(totalSteps: number, stepsPerEpoch: number, evalEvery: number | undefined, resume: boolean): number {
-  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
-  const epochEnds = Math.floor(totalSteps / stepsPerEpoch);
-  const periodic = evalEvery ? Math.floor(totalSteps / evalEvery) : 0;
-  const both = evalEvery ? Math.floor(totalSteps / ((evalEvery / gcd(evalEvery, stepsPerEpoch)) * stepsPerEpoch)) : 0;
-  // The last step's eval is reused after training; a run stopped between evals makes one more.
-  const lastCovered = totalSteps % stepsPerEpoch === 0 || (evalEvery !== undefined && totalSteps % evalEvery === 0);
-  return (resume ? 0 : 1) + epochEnds + periodic - both + (lastCovered ? 0 : 1);
+/**
+ * How many evaluations a run makes: steps with an eval (deduplicated, as the trainer does), the one before, the one after.
+ * `evalDelay` (--eval-delay, transformers' eval_delay) drops the evaluations the trainer skips: in steps with
+ * `evalEvery` (`eval_delay <= global_step`), else in epochs (`eval_delay <= epochs done`, at epoch ends).
+ */
+export function evalCount(totalSteps: number, stepsPerEpoch: number, evalEvery: number | undefined, resume: boolean, evalDelay = 0): number {
+  let n = 0;
+  let lastCovered = false;
+  for (let s = 1; s <= totalSteps; s++) {
+    const epochEnd = s % stepsPerEpoch === 0;
+    if (!epochEnd && !(evalEvery && s % evalEvery === 0)) continue;
+    if (evalEvery ? s < evalDelay : s / stepsPerEpoch < evalDelay) continue;
+    n++;
+    lastCovered = s === totalSteps;
+  }
+  // The last step's eval is reused after training; a run stopped between evals (or before the delay) makes one more.
+  return (resume ? 0 : 1) + n + (lastCovered ? 0 : 1);
 }
 
 export function makePlan(input: PlanInput): Plan {
@@ -299,7 +319,7 @@ export function makePlan(input: PlanInput): Plan {
   const evalSource = evalPadded(DOLLY_PROMPT_QUANTILES, source, S);
   const evalTarget = evalPadded(DOLLY_RESPONSE_QUANTILES, target, T);
   const evalFlops = split.test * forwardFlops(shape, evalSource, evalTarget);
-  const nEvals = totalSteps > 0 ? evalCount(totalSteps, stepsPerEpoch, input.evalEvery, input.resume ?? false) : 0;
+  const nEvals = totalSteps > 0 ? evalCount(totalSteps, stepsPerEpoch, input.evalEvery, input.resume ?? false, input.evalDelay ?? 0) : 0;
   const evals = { count: nEvals, batchSize: evalB, paddedSource: evalSource, paddedTarget: evalTarget, flopsEach: evalFlops, seconds: (nEvals * evalFlops) / (tflops * 1e12) };
 
   const activationBytes = 4 * act.full;

@@ -18,8 +18,9 @@ import { downloadModel } from './pipeline/hub.js';
 import { checkSkipModules, checkTargetModules, downloadWithProgress, loadModel, modelDir } from './pipeline/model.js';
 import { sourceText } from './pipeline/prompts.js';
 import { loraTrainable } from './pipeline/trainable.js';
+import { withTokenAccuracy } from './pipeline/token-accuracy.js';
 import { DOLLY_RECORDS } from './dolly-lengths.js';
-import { checkSchedule, trainerHyperparameters } from './training-args.js';
+import { adapterFolder, checkSchedule, reusableFinalEval, trainerHyperparameters } from './training-args.js';
 import { countParameters, evalBatchSize, formatPlan, makePlan, resolveInt8, type Plan, type PlanInput } from './plan.js';
 import { readT5Config, t5Shape, type T5ConfigJson } from './t5-config.js';
 
@@ -68,6 +69,7 @@ export function trainPlan(opts: TrainOptions, label?: string): Plan {
     ...(records !== undefined ? { records } : {}),
     maxSteps: opts.maxSteps,
     evalEvery: opts.evalEvery,
+    evalDelay: opts.evalDelay,
     evalOrder: opts.evalOrder,
     resume: opts.resume,
     gradientCheckpointing: opts.gradientCheckpointing,
@@ -103,8 +105,6 @@ export function outPaths(out: string) {
   return {
     root,
     adapter: join(root, 'adapter'),
-    epochAdapter: (epoch: number) => join(root, `adapter-epoch-${epoch}`),
-    stepAdapter: (step: number) => join(root, `adapter-step-${step}`),
     checkpoints: join(root, 'checkpoints'),
   };
 }
@@ -149,27 +149,42 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
       io.stdout(`  LoRA         ${lora.printTrainableParameters(null)}`);
       // On --resume the adapter's trained values come from the checkpoint inside train(): an eval here
       // would measure the fresh adapter, so it is skipped (the metrics hold the run's own evaluations).
-      const before = opts.resume ? null : await evaluate(model, testBatches);
+      // With --eval-on-start the trainer makes this evaluation itself (step 0, in metrics.jsonl).
+      const before = opts.resume || opts.evalOnStart ? null : await evaluate(model, testBatches);
       if (before) io.stdout(`eval loss before training: ${before.lossPerToken.toFixed(4)} per target token (${before.tokens} tokens)`);
       await mkdir(paths.root, { recursive: true });
+      let beforeLoss = before?.lossPerToken;
+      let adapterWritten = false;
+      const trainable = loraTrainable(model, lora);
+      // --metric-for-best-model accuracy: eval_accuracy from the eval loss pass's own logits
+      const accuracy = opts.metricForBestModel === 'accuracy' ? withTokenAccuracy(model, trainable, () => lora.eval()) : null;
       const result = await train({
         ...trainerHyperparameters(opts),
-        model: loraTrainable(model, lora),
+        model: accuracy?.trainable ?? trainable,
+        ...(accuracy ? { computeMetrics: accuracy.computeMetrics } : {}),
         data: sampler,
         evalData: testBatches,
         onSave: async (info) => {
-          const dir = info.reason === 'epoch' ? paths.epochAdapter(info.epoch + 1) : info.reason === 'steps' ? paths.stepAdapter(info.step) : null;
-          if (dir) await lora.saveAdapter(dir, { baseModelNameOrPath: label });
+          const folder = adapterFolder(info, opts.saveStrategy);
+          if (folder) await lora.saveAdapter(join(paths.root, folder), { baseModelNameOrPath: label });
           await lora.saveAdapter(paths.adapter, { baseModelNameOrPath: label });
+          adapterWritten = true;
         },
         checkpointDir: paths.checkpoints,
       });
       result.optimizer.dispose();
+      const start = opts.evalOnStart ? result.metrics.find((m) => m.type === 'eval' && m.step === 0) : undefined;
+      if (start?.type === 'eval') beforeLoss = start.loss;
+      if (opts.saveStrategy === 'best') {
+        io.stdout(result.best && adapterWritten
+          ? `best evaluation: step ${result.best.step}, ${result.best.metric && result.best.metric !== 'eval_loss' ? `${result.best.metric} ${result.best.value!.toFixed(4)}` : `eval loss ${result.best.loss.toFixed(4)}`}: its adapter is ${paths.adapter}${opts.loadBestModelAtEnd || result.best.step === result.step ? '' : ` (the eval and sample below use step ${result.step}'s)`}`
+          : `--save-strategy best: no evaluation reached a best, so no adapter was written`);
+      }
       lora.eval(); // the last training step left LoRA's dropout on: off for the eval and the sample
       // The trainer's own eval at the last step, when it made one (same weights, same batches), else a new one.
-      const last = result.lastEval && result.lastEval.step === result.step && (!result.best || result.best.step === result.step) ? result.lastEval : null;
+      const last = reusableFinalEval(result, opts.loadBestModelAtEnd);
       const after = last ? { lossPerToken: last.loss, sumOfBatchMeans: last.sumOfBatchMeans } : await evaluate(model, testBatches);
-      io.stdout(`eval loss after training:  ${after.lossPerToken.toFixed(4)} per target token${before ? ` (was ${before.lossPerToken.toFixed(4)})` : ''}; original's sum of batch means ${after.sumOfBatchMeans.toFixed(2)}`);
+      io.stdout(`eval loss after training:  ${after.lossPerToken.toFixed(4)} per target token${beforeLoss !== undefined ? ` (was ${beforeLoss.toFixed(4)})` : ''}; original's sum of batch means ${after.sumOfBatchMeans.toFixed(2)}`);
       io.stdout(`stopped: ${result.stopReason} after ${result.step} optimizer steps${result.skippedSteps ? ` (${result.skippedSteps} skipped)` : ''}`);
       io.stdout('wrote:');
       for (const f of await listOut(paths.root)) io.stdout(`  ${f}`);

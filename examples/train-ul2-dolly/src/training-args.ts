@@ -3,9 +3,9 @@
  * → `@conifer/trainer`'s `train()` options, and the checks that make a bad schedule a usage error
  * before anything loads.
  */
-import { lrMultiplier, type LrSchedulerKwargs, type TrainOptions as TrainerOptions } from '@conifer/trainer';
+import { lrMultiplier, type EvalRecord, type LrSchedulerKwargs, type SaveInfo, type TrainOptions as TrainerOptions, type TrainResult } from '@conifer/trainer';
 import { UsageError } from './errors.js';
-import type { TrainOptions } from './options.js';
+import type { SaveStrategy, TrainOptions } from './options.js';
 
 /** `--lr-scheduler-kwargs`: a JSON object (transformers parses the string the same way), its keys checked by {@link checkSchedule}. */
 export function parseLrSchedulerKwargs(text: string): LrSchedulerKwargs {
@@ -66,12 +66,46 @@ export function trainerHyperparameters(o: TrainOptions): TrainerHyperparameters 
     maxGradNorm: o.maxGradNorm,
     ...(o.evalEvery !== undefined ? { evalEvery: o.evalEvery } : {}),
     ...(o.saveEvery !== undefined ? { saveEvery: o.saveEvery } : {}),
+    // save_strategy "best" is the trainer's (it decides when onSave runs); the others only pick adapter folders (adapterFolder).
+    ...(o.saveStrategy === 'best' ? { saveStrategy: 'best' as const } : {}),
+    evalOnStart: o.evalOnStart,
+    evalDelay: o.evalDelay,
     ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}),
     keepLast: o.saveTotalLimit,
     loggingSteps: o.loggingSteps,
+    loggingFirstStep: o.loggingFirstStep,
+    // greater_is_better: the trainer's default (`not name.endswith("loss")`) is right for both metrics
+    ...(o.metricForBestModel !== undefined ? { metricForBestModel: o.metricForBestModel } : {}),
     ...(o.earlyStopping !== undefined ? { earlyStopping: { ...o.earlyStopping } } : {}),
     loadBestModelAtEnd: o.loadBestModelAtEnd,
     resume: o.resume,
     seed: o.seed,
   };
+}
+
+/**
+ * The named adapter folder (under `--out`) that one `onSave` call writes besides `--out/adapter`,
+ * which every call rewrites (the latest adapter; with `best`, the best one): `adapter-epoch-E` at
+ * the end of epoch E (counting from 1), `adapter-step-N` every `--save-every` N steps, as
+ * `--save-strategy` allows (transformers' `DefaultFlowCallback`: `on_epoch_end` saves when
+ * `save_strategy == SaveStrategy.EPOCH`, `on_step_end` when `SaveStrategy.STEPS` and
+ * `global_step % save_steps == 0`; `no` and `best` neither; without the flag, both). Stops ('final')
+ * and the best model put back at the end ('best') write `--out/adapter` only.
+ */
+export function adapterFolder(info: Pick<SaveInfo, 'reason' | 'step' | 'epoch'>, strategy: SaveStrategy | undefined): string | null {
+  if (info.reason === 'epoch' && (strategy === undefined || strategy === 'epoch')) return `adapter-epoch-${info.epoch + 1}`;
+  if (info.reason === 'steps' && (strategy === undefined || strategy === 'steps')) return `adapter-step-${info.step}`;
+  return null;
+}
+
+/**
+ * The trainer's last evaluation when it measured the weights the model holds after `train()` (so
+ * the "eval loss after training" need not evaluate again), else null: it must be of the last step,
+ * and with `--load-best-model-at-end` the variables hold the best evaluation's values, so that must
+ * be the last step too. A best tracked for `--save-strategy best` alone leaves the last step's weights.
+ */
+export function reusableFinalEval(result: Pick<TrainResult, 'lastEval' | 'step' | 'best'>, loadBestModelAtEnd: boolean): EvalRecord | null {
+  if (!result.lastEval || result.lastEval.step !== result.step) return null;
+  const swapped = loadBestModelAtEnd && result.best !== null && result.best.step !== result.step;
+  return swapped ? null : result.lastEval;
 }

@@ -57,6 +57,10 @@ describe('parseCommandLine', () => {
     expect(o.explicit.has('lr')).toBe(true);
   });
 
+  it('--int8-skip-modules takes what @conifer/int8 skipModules takes: projection names, paths, module subtrees (checked against the model later)', () => {
+    expect(train('--int8-skip-modules', 'encoder, decoder.block.0,wo,wo,decoder.block.1.layer.2.DenseReluDense.wi_0').int8SkipModules).toEqual(['encoder', 'decoder.block.0', 'wo', 'decoder.block.1.layer.2.DenseReluDense.wi_0']);
+  });
+
   it('a hub id is accepted as such', () => {
     expect(train('--model', 'google/flan-ul2', '--dry-run').model).toEqual({ kind: 'hub', id: 'google/flan-ul2' });
   });
@@ -107,6 +111,10 @@ describe('main: bad flags are one line on stderr, exit code 2, nothing written',
     [['train', '--int8', '4bit'], /--int8 must be one of auto, weight-only, llm-int8, off \(got "4bit"\)/],
     [['train', '--backend', 'cuda'], /--backend must be one of cpu, wasm, webgpu, tensorflow/],
     [['train', '--target-modules', 'q,query'], /unknown projection "query"/],
+    [['train', '--int8-skip-modules', 'decoder.*'], /^conifer-train-ul2-dolly: train: --int8-skip-modules: "decoder\.\*" is not a module name or path \(such as wo, encoder or decoder\.block\.0\)$/],
+    [['train', '--int8-skip-modules', 'wo,'], /--int8-skip-modules: "" is not a module name or path/],
+    [['train', '--int8-skip-modules', 'encoder..block'], /--int8-skip-modules: "encoder\.\.block" is not a module name or path/],
+    [['train', '--int8-skip-modules', '.wo'], /--int8-skip-modules: "\.wo" is not a module name or path/],
     [['train', '--dry-run=yes'], /--dry-run takes no value/],
     [['train', 'now'], /unexpected argument now/],
     [['train', '--batch-size', '2', '--batch-tokens', '4096'], /--batch-tokens replaces --batch-size/],

@@ -22,6 +22,17 @@ describe('CLI audit fixes', () => {
     }
   });
 
+  it('--int8-skip-modules: a module path past the model is refused in --dry-run (exit 1, one line); a subtree is counted in the plan', async () => {
+    const c = capture();
+    expect(await main(['train', '--model', ul2, '--dry-run', '--int8-skip-modules', 'encoder,decoder.block.32'], c.io)).toBe(1);
+    expect(c.err).toEqual(['conifer-train-ul2-dolly: --int8-skip-modules: decoder.block.32 matches no projection of this model (it has q, k, v, o, wi_0, wi_1, wo in encoder.block.0–31 and decoder.block.0–31)']);
+    const d = capture();
+    expect(await main(['train', '--model', ul2, '--dry-run', '--int8-skip-modules', 'encoder'], d.io)).toBe(0);
+    // 19,872,124,928 bytes + the encoder's 32 blocks in float32 (test/plan.test.ts counts it by hand)
+    expect(d.out.join('\n')).toContain('int8 45.64 GB (linears 1 byte/weight + a float32 scale per output row; encoder (--int8-skip-modules), embedding, norms, biases float32)');
+    expect(d.out.join('\n')).toMatch(/memory +65\.9\d GB = 45\.64 GB weights/);
+  });
+
   it('the plan counts a local --data file (and says when Dolly 15K is assumed); wasm is checked against its 4 GiB heap', async () => {
     const data = join(tmp, 'd30.jsonl');
     writeFileSync(data, Array.from({ length: 30 }, (_, i) => JSON.stringify({ instruction: `q${i}`, context: '', response: `a${i}`, category: 'open_qa' })).join('\n') + '\n\n');

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { skipModules } from '@conifer/int8';
 import { describe, expect, it } from 'vitest';
 import { DEMO_CONFIG } from '../src/demo-config.js';
 import { DOLLY_PROMPT_QUANTILES, meanPaddedLength, meanTruncated } from '../src/dolly-lengths.js';
@@ -7,6 +8,7 @@ import {
   activationFloats,
   countParameters,
   evalCount,
+  int8Skipped,
   formatPlan,
   loraParameters,
   makePlan,
@@ -78,6 +80,41 @@ describe('Flan-UL2 (golden config)', () => {
     expect(formatPlan(p)).toContain('int8 32.76 GB (linears 1 byte/weight + a float32 scale per output row; wo (--int8-skip-modules), embedding, norms, biases float32)');
   });
 
+  it('--int8-skip-modules module paths keep whole subtrees float32, as @conifer/int8 skipModules (transformers should_convert_module)', () => {
+    // Hand count: int8 = 4·(embedding 131,596,288 + norms 663,552 + relative bias 1,024) + 19,327,352,832 weights
+    // + 4 × 3,932,160 output rows (encoder block 4·4096 + 2·16384 + 4096 = 53,248 rows, decoder block 69,632, 32 of each).
+    expect(weightBytes(s, true)).toBe(19_872_124_928);
+    // encoder: its 32 blocks float32, 3 more bytes per weight less the row scales: 32 × (3·268,435,456 − 4·53,248)
+    expect(weightBytes(s, true, ['encoder'])).toBe(19_872_124_928 + 25_762_988_032);
+    // decoder.block.1: that block alone (3·335,544,320 − 4·69,632), not decoder.block.10 … 19
+    expect(weightBytes(s, true, ['decoder.block.1'])).toBe(19_872_124_928 + 1_006_354_432);
+    // one projection by its path: 3·16384·4096 − 4·4096
+    expect(weightBytes(s, true, ['decoder.block.0.layer.2.DenseReluDense.wo'])).toBe(19_872_124_928 + 201_310_208);
+    // a subtree and a leaf name inside it count once
+    expect(weightBytes(s, true, ['encoder', 'wo'])).toBe(19_872_124_928 + 25_762_988_032 + 32 * 201_310_208);
+    expect(weightBytes(s, false, ['encoder'])).toBe(4 * c.total); // float32 weights: nothing to skip
+    const p = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', int8SkipModules: ['encoder'] });
+    expect(p.int8Bytes).toBe(45_635_112_960);
+    expect(formatPlan(p)).toContain('int8 45.64 GB (linears 1 byte/weight + a float32 scale per output row; encoder (--int8-skip-modules), embedding, norms, biases float32)');
+  });
+
+  it('int8Skipped decides as @conifer/int8 skipModules on every projection, for leaf names, paths and subtrees', () => {
+    const u = t5Shape({ ...flanUl2, num_layers: 12, num_decoder_layers: 12, tie_word_embeddings: false }); // blocks 10, 11 next to 1; an lm_head
+    const names = [['encoder'], ['decoder.block.1'], ['wo'], ['decoder.block.0.layer.1.EncDecAttention'], ['DenseReluDense'], ['block.0'], ['encoder.block.11.layer.0.SelfAttention.q'], ['q', 'decoder']];
+    let skipped = 0;
+    for (const n of names) {
+      const quantize = skipModules(n);
+      for (const l of t5Linears(u).filter((x) => x.name !== 'lm_head')) {
+        const spec = { path: l.path, inFeatures: l.inFeatures, outFeatures: l.outFeatures, weight: {} as never };
+        expect(int8Skipped(l.path, n), `${n.join(',')} on ${l.path}`).toBe(!quantize(spec));
+        if (int8Skipped(l.path, n)) skipped++;
+      }
+    }
+    // encoder 12 × 7 + decoder.block.1's 11 + 24 wo + one cross-attention's 4 + DenseReluDense 0 (a middle segment, as 5.x)
+    // + block.0 0 (not a path prefix) + 1 + (encoder's 12 q + the decoder's 12 × 11)
+    expect(skipped).toBe(84 + 11 + 24 + 4 + 0 + 0 + 1 + (12 + 132));
+  });
+
   it('an untied config adds lm_head (kept float32)', () => {
     const u = t5Shape({ ...flanUl2, tie_word_embeddings: false });
     expect(countParameters(u).total - c.total).toBe(32128 * 4096);
@@ -140,6 +177,18 @@ describe('evaluations in the plan', () => {
     // --max-steps 25 inside epoch 3: epoch ends 10, 20 + the after-training eval at step 25 + before
     expect(evalCount(25, 10, undefined, false)).toBe(4);
     expect(evalCount(25, 10, 5, false)).toBe(1 + 5 + 2 - 2); // 5, 10, 15, 20, 25 cover the epoch ends and the last step
+  });
+
+  it('--eval-delay drops the evaluations the trainer skips: steps with --eval-every, else epochs', () => {
+    // transformers' eval_delay, "steps": evaluate at step s when eval_delay <= s. --eval-every 4, delay 12: 12, 16, 20 (epoch end), 24, 28, 30 (epoch end) + before
+    expect(evalCount(30, 10, 4, false, 12)).toBe(1 + 6);
+    expect(evalCount(30, 10, 4, false, 11.5)).toBe(1 + 6); // a float delay, as HF's eval_delay
+    expect(evalCount(30, 10, 4, false, 0)).toBe(evalCount(30, 10, 4, false));
+    // "epoch": the end of epoch k (from 1) evaluates when eval_delay <= k. Delay 2: epoch ends 2, 3 + before
+    expect(evalCount(30, 10, undefined, false, 2)).toBe(1 + 2);
+    // delay past the run: no eval inside train(), so the one after training is made: before + after
+    expect(evalCount(30, 10, undefined, false, 4)).toBe(2);
+    expect(evalCount(30, 10, 4, true, 31)).toBe(1); // --resume: no eval before
   });
 
   it('Flan-UL2, original settings: length-grouped eval batches cost a third of file-order ones, and the time line adds them', () => {

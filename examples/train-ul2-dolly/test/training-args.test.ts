@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { commandHelp, parseCommandLine } from '../src/args.js';
 import { main } from '../src/main.js';
 import { LR_SCHEDULER_TYPES, type TrainOptions } from '../src/options.js';
-import { checkSchedule, trainerHyperparameters } from '../src/training-args.js';
+import { adapterFolder, checkSchedule, reusableFinalEval, trainerHyperparameters } from '../src/training-args.js';
 import { capture } from './capture.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'conifer-training-args-'));
@@ -29,6 +29,8 @@ const DEMO_DEFAULTS = {
   epochs: 1, gradientAccumulationSteps: 2, lr: 1e-3, schedule: 'linear', warmupSteps: 0, resume: false, seed: 42,
   // Now explicit: transformers' TrainingArguments defaults (weight_decay 0.0, max_grad_norm 1.0, adam betas/eps), 2 checkpoints, every step logged.
   betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, maxGradNorm: 1, keepLast: 2, loggingSteps: 1, loadBestModelAtEnd: false,
+  // transformers' eval_on_start False, eval_delay 0, logging_first_step False
+  evalOnStart: false, evalDelay: 0, loggingFirstStep: false,
 };
 
 describe("defaults: the original's (lr, epochs, batches) and transformers' TrainingArguments", () => {
@@ -65,6 +67,20 @@ describe('each flag reaches the trainer options', () => {
     [['--early-stopping-patience', '3'], { earlyStopping: { patience: 3, threshold: 0 } }],
     [['--early-stopping-patience', '3', '--early-stopping-threshold', '0.01'], { earlyStopping: { patience: 3, threshold: 0.01 } }],
     [['--load-best-model-at-end'], { loadBestModelAtEnd: true }],
+    // eval_on_start, eval_delay (steps with --eval-every, else epochs: the trainer decides), logging_first_step
+    [['--eval-on-start'], { evalOnStart: true }],
+    [['--eval-delay', '2'], { evalDelay: 2 }],
+    [['--eval-every', '5', '--eval-delay', '12.5'], { evalEvery: 5, evalDelay: 12.5 }],
+    [['--logging-first-step', '--logging-steps', '10'], { loggingFirstStep: true, loggingSteps: 10 }],
+    // save_strategy: "best" is the trainer's saveStrategy; the others only choose the adapter folders (adapterFolder)
+    [['--save-strategy', 'best'], { saveStrategy: 'best' }],
+    // metric_for_best_model; greater_is_better left to the trainer's default (not name.endswith("loss"))
+    [['--metric-for-best-model', 'accuracy', '--load-best-model-at-end'], { metricForBestModel: 'accuracy', loadBestModelAtEnd: true }],
+    [['--metric-for-best-model', 'loss'], { metricForBestModel: 'loss' }],
+    [['--save-strategy', 'best', '--load-best-model-at-end'], { saveStrategy: 'best', loadBestModelAtEnd: true }],
+    [['--save-strategy', 'epoch'], {}],
+    [['--save-strategy', 'no'], {}],
+    [['--save-strategy', 'steps', '--save-every', '10'], { saveEvery: 10 }],
     // the flags that existed before, now through the same object
     [['--lr', '2e-4', '--epochs', '2', '--grad-accum', '4', '--seed', '7', '--resume'], { lr: 2e-4, epochs: 2, gradientAccumulationSteps: 4, seed: 7, resume: true }],
     [['--eval-every', '5', '--save-every', '10', '--max-steps', '20'], { evalEvery: 5, saveEvery: 10, maxSteps: 20 }],
@@ -104,6 +120,44 @@ describe('each flag reaches the trainer options', () => {
     expect(h).toMatch(/--early-stopping-patience N .*\(default: off\)/);
     expect(h).toMatch(/--early-stopping-threshold X .*\(default: 0\)/);
     expect(h).toMatch(/--load-best-model-at-end +put the adapter of the best evaluation/);
+    expect(h).toMatch(/--eval-on-start +evaluate once before the first step.*transformers' eval_on_start/);
+    expect(h).toMatch(/--eval-delay N .*transformers' eval_delay.*\(default: 0\)/);
+    expect(h).toMatch(/--logging-first-step +also a progress line for step 1.*transformers' logging_first_step/);
+    expect(h).toMatch(/--metric-for-best-model loss\|accuracy .*transformers' metric_for_best_model.*eval_accuracy, higher is better.*\(default: loss\)/);
+    expect(h).toMatch(/--save-strategy no\|steps\|epoch\|best .*transformers' save_strategy.*\(default: each epoch end, and every --save-every steps when given\)/);
+  });
+});
+
+describe('--save-strategy: which adapter folder each onSave writes besides --out/adapter', () => {
+  // (reason, step, epoch) of the trainer's onSave calls → the named folder, per strategy; null = --out/adapter only
+  const calls = [
+    { reason: 'steps', step: 10, epoch: 0 },
+    { reason: 'epoch', step: 15, epoch: 0 },
+    { reason: 'final', step: 17, epoch: 1 },
+    { reason: 'best', step: 10, epoch: 0 },
+  ] as const;
+  it.each([
+    [undefined, ['adapter-step-10', 'adapter-epoch-1', null, null]], // the app's behaviour without the flag: both
+    ['steps', ['adapter-step-10', null, null, null]], // save_strategy "steps": every save_steps
+    ['epoch', [null, 'adapter-epoch-1', null, null]], // "epoch": at epoch ends
+    ['no', [null, null, null, null]],
+    ['best', [null, null, null, null]], // "best": --out/adapter is the best one (the trainer calls onSave only then)
+  ] as const)('%s', (strategy, folders) => {
+    expect(calls.map((c) => adapterFolder(c, strategy))).toEqual(folders);
+  });
+});
+
+describe('the eval after training reuses the trainer’s last evaluation when it measured the weights the model holds', () => {
+  const ev = (step: number) => ({ type: 'eval' as const, step, epoch: 0, loss: 1 + step, sumOfBatchMeans: 0, meanOfBatchMeans: 0, tokens: 10, batches: 1 });
+  const best = (step: number) => ({ step, epoch: 0, loss: 1 + step });
+  it.each([
+    ['last step evaluated, no best tracked', { lastEval: ev(4), step: 4, best: null }, false, 4],
+    ['stopped between evaluations', { lastEval: ev(2), step: 3, best: null }, false, null],
+    ['--save-strategy best alone: the best (step 2) is saved, the weights stay the last step’s', { lastEval: ev(4), step: 4, best: best(2) }, false, 4],
+    ['--load-best-model-at-end put step 2 back', { lastEval: ev(4), step: 4, best: best(2) }, true, null],
+    ['--load-best-model-at-end, the best is the last step', { lastEval: ev(4), step: 4, best: best(4) }, true, 4],
+  ] as const)('%s', (_, result, loadBest, step) => {
+    expect(reusableFinalEval(result, loadBest)?.step ?? null).toBe(step);
   });
 });
 
@@ -174,6 +228,16 @@ describe('bad values: one line on stderr, exit code 2, nothing written', () => {
     [['--early-stopping-threshold', '0.1'], /--early-stopping-threshold needs --early-stopping-patience/],
     [['--early-stopping-patience', '2', '--early-stopping-threshold=-1'], /--early-stopping-threshold must be a number ≥ 0 \(got "-1"\)$/],
     [['--load-best-model-at-end=yes'], /--load-best-model-at-end takes no value$/],
+    [['--eval-on-start=yes'], /--eval-on-start takes no value$/],
+    [['--logging-first-step=1'], /--logging-first-step takes no value$/],
+    [['--eval-delay=-1'], /--eval-delay must be a number ≥ 0 \(got "-1"\)$/],
+    [['--eval-delay', 'soon'], /--eval-delay must be a number ≥ 0 \(got "soon"\)$/],
+    [['--metric-for-best-model', 'bleu'], /--metric-for-best-model must be one of loss, accuracy \(got "bleu"\)$/],
+    [['--save-strategy', 'always'], /--save-strategy must be one of no, steps, epoch, best \(got "always"\)$/],
+    [['--save-strategy', 'steps'], /--save-strategy steps saves every --save-every N steps: give --save-every$/],
+    [['--save-strategy', 'best', '--save-every', '5'], /--save-every gives the interval of --save-strategy steps; --save-strategy best saves after each new best evaluation: give one of them$/],
+    [['--save-strategy', 'epoch', '--save-every', '5'], /--save-strategy epoch saves at epoch ends: give one of them$/],
+    [['--save-strategy', 'no', '--save-every', '5'], /--save-strategy no saves no adapter folders: give one of them$/],
   ];
   it.each(cases)('%j', async (argv, message) => {
     const out = join(tmp, 'never');

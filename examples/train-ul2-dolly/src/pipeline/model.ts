@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { DEMO_CONFIG } from '../demo-config.js';
 import { CliError } from '../errors.js';
 import type { ModelSource } from '../options.js';
-import { countParameters, resolveInt8, t5Linears } from '../plan.js';
+import { countParameters, int8Skipped, resolveInt8, t5Linears } from '../plan.js';
 import { readT5Config, t5Shape, type T5Shape } from '../t5-config.js';
 import type { Int8Mode } from '../options.js';
 import { byteProgressBar } from './download-progress.js';
@@ -41,24 +41,30 @@ export function modelDir(source: ModelSource): string | null {
   return source.kind === 'dir' ? source.dir : null;
 }
 
-/** Module names (`--target-modules`, `--int8-skip-modules`) that match no projection of the model are an error named from config.json, before anything loads. */
-function checkModuleNames(flag: string, shape: T5Shape, names: readonly string[]): void {
+/**
+ * Module names that match no projection of the model are an error named from config.json, before
+ * anything loads. `matches(path, name)`: the flag's own rule (PEFT's suffix match for
+ * --target-modules, int8's subtree match for --int8-skip-modules).
+ */
+function checkModuleNames(flag: string, shape: T5Shape, names: readonly string[], matches: (path: string, name: string) => boolean, also = ''): void {
   const paths = t5Linears(shape).map((l) => l.path);
-  const unmatched = names.filter((n) => !paths.some((p) => p === n || p.endsWith(`.${n}`)));
+  const unmatched = names.filter((n) => !paths.some((p) => matches(p, n)));
   if (unmatched.length) {
     const have = [...new Set(paths.map((p) => p.slice(p.lastIndexOf('.') + 1)))].filter((n) => n !== 'lm_head').join(', ');
-    throw new CliError(`${flag}: ${unmatched.join(', ')} matches no projection of this model (it has ${have})`);
+    throw new CliError(`${flag}: ${unmatched.join(', ')} matches no projection of this model (it has ${have}${also})`);
   }
 }
 
-/** --int8-skip-modules names that match no projection (e.g. `wi` on a gated model): an error, not a no-op. */
+/** --int8-skip-modules names that match no projection (e.g. `wi` on a gated model, `decoder.block.9` of 8 blocks): an error, not a no-op. */
 export function checkSkipModules(shape: T5Shape, names: readonly string[] = []): void {
-  checkModuleNames('--int8-skip-modules', shape, names);
+  const range = (n: number) => (n === 1 ? '0' : `0–${n - 1}`);
+  const blocks = ` in encoder.block.${range(shape.numLayers)} and decoder.block.${range(shape.numDecoderLayers)}`;
+  checkModuleNames('--int8-skip-modules', shape, names, (p, n) => int8Skipped(p, [n]), blocks);
 }
 
 /** --target-modules that match no projection: an error before loading, not an empty adapter in the plan and a stack trace later. */
 export function checkTargetModules(shape: T5Shape, names: readonly string[]): void {
-  checkModuleNames('--target-modules', shape, names);
+  checkModuleNames('--target-modules', shape, names, (p, n) => p === n || p.endsWith(`.${n}`));
 }
 
 /**
