@@ -12,6 +12,7 @@ import { float32ToBf16Bits, readSafetensorsFile, serializeSafetensors, toFloat32
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AdapterTensor, loadAdapter, loraScaling, mergeAdapterIntoCheckpoint, readAdapter } from '../src/index.js';
 import { CheckpointLinears, fixture } from './helpers.js';
+import { quantizeBnb } from './bnb-quantize.js';
 
 const QV_R4 = fixture('ul2-tiny-qv-r4'); // r 4, alpha 8: scaling 2
 const UL2_DIR = fixture('ul2-tiny');
@@ -213,7 +214,6 @@ describe('mergeAdapterIntoCheckpoint with several adapters (PEFT merge_and_unloa
   it('an 8-bit checkpoint is quantized again after each adapter (PEFT\'s Linear8bitLt.merge): the same bytes as merging one adapter after the other', async () => {
     const dir = join(tmp, 'base-8bit');
     await mkdir(dir, { recursive: true });
-    const even = (v: number) => { const f = Math.floor(v); const d = v - f; return d > 0.5 || (d === 0.5 && f % 2 !== 0) ? f + 1 : f; };
     const tensors = new Map<string, { dtype: 'F32' | 'I8'; shape: number[]; data: Uint8Array | Float32Array }>();
     for (const [name, t] of base) {
       if (!/\.(q|v)\.weight$/.test(name)) {
@@ -222,12 +222,7 @@ describe('mergeAdapterIntoCheckpoint with several adapters (PEFT merge_and_unloa
       }
       const [out, inF] = t.shape as [number, number];
       const w = f32(t);
-      const CB = new Int8Array(out * inF);
-      const SCB = new Float32Array(out);
-      for (let r = 0; r < out; r++) {
-        SCB[r] = Math.max(...w.subarray(r * inF, (r + 1) * inF).map(Math.abs));
-        for (let c = 0; c < inF; c++) CB[r * inF + c] = even(Math.fround(w[r * inF + c]! * Math.fround(127 / SCB[r]!)));
-      }
+      const { CB, SCB } = quantizeBnb(w, out, inF);
       tensors.set(name, { dtype: 'I8', shape: [out, inF], data: new Uint8Array(CB.buffer) });
       tensors.set(`${name.slice(0, -'.weight'.length)}.SCB`, { dtype: 'F32', shape: [out], data: SCB });
     }

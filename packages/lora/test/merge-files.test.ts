@@ -8,6 +8,7 @@ import { float32ToBf16Bits, float32ToF16Bits, readSafetensorsFile, serializeSafe
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mergeAdapterIntoCheckpoint } from '../src/index.js';
 import { fixture } from './helpers.js';
+import { quantizeBnb } from './bnb-quantize.js';
 
 let tmp: string;
 let step3: string; // the golden step-3 adapter as a folder
@@ -205,7 +206,6 @@ describe('mergeAdapterIntoCheckpoint (merge on the files, one tensor at a time)'
     // The golden ul2-tiny in 8 bit, quantized as bitsandbytes does (round half to even, SCB = row absmax).
     const dir = join(tmp, 'base-8bit');
     await mkdir(dir, { recursive: true });
-    const even = (v: number) => { const f = Math.floor(v); const d = v - f; return d > 0.5 || (d === 0.5 && f % 2 !== 0) ? f + 1 : f; };
     const dq = (CB: Int8Array, SCB: Float32Array, inF: number) => Float32Array.from(CB, (q, i) => Math.fround(Math.fround(q * SCB[Math.floor(i / inF)]!) * Math.fround(1 / 127)));
     const tensors = new Map<string, { dtype: 'F32' | 'I8' | 'U8'; shape: number[]; data: Uint8Array | Float32Array }>();
     const int8 = new Map<string, { CB: Int8Array; SCB: Float32Array }>();
@@ -216,12 +216,7 @@ describe('mergeAdapterIntoCheckpoint (merge on the files, one tensor at a time)'
       }
       const [out, inF] = t.shape as [number, number];
       const w = f32(t);
-      const CB = new Int8Array(out * inF);
-      const SCB = new Float32Array(out);
-      for (let r = 0; r < out; r++) {
-        SCB[r] = Math.max(...w.subarray(r * inF, (r + 1) * inF).map(Math.abs));
-        for (let c = 0; c < inF; c++) CB[r * inF + c] = even(Math.fround(w[r * inF + c]! * Math.fround(127 / SCB[r]!)));
-      }
+      const { CB, SCB } = quantizeBnb(w, out, inF);
       const path = name.slice(0, -'.weight'.length);
       int8.set(path, { CB, SCB });
       tensors.set(name, { dtype: 'I8', shape: [out, inF], data: new Uint8Array(CB.buffer) });
