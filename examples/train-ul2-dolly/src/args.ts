@@ -5,6 +5,7 @@ import { UsageError } from './errors.js';
 import { checkSchedule, parseLrSchedulerKwargs } from './training-args.js';
 import { isAdapterHubId } from '@conifer/lora';
 import {
+  ASSISTANT_SCHEDULES,
   BACKENDS,
   BEST_MODEL_METRICS,
   EVAL_ORDERS,
@@ -14,6 +15,7 @@ import {
   SAVE_STRATEGIES,
   SPLITS,
   T5_LINEAR_NAMES,
+  type AssistantSchedule,
   type BackendName,
   type BestModelMetric,
   type CommandOptions,
@@ -119,6 +121,12 @@ const GENERATE: Flag[] = [
   { name: 'temperature', value: 'X', def: '1', help: 'sampling temperature' },
   { name: 'top-k', value: 'N', def: '50', help: 'sample from the k most likely tokens; 0 = off' },
   { name: 'top-p', value: 'P', def: '1', help: 'nucleus sampling mass; 1 = off' },
+  { name: 'assistant-model', value: 'DIR|ID', def: 'none', help: "transformers' assistant_model: a T5-family checkpoint with the model's vocabulary (google/flan-t5-small for google/flan-ul2) proposes tokens that the model checks in one decoder pass — the same text (greedy) in fewer passes of the model; loaded as --model (same backend and --int8 mode, auto by its own size; not --int8-skip-modules); one generate call per --prompt; not with --num-beams > 1" },
+  { name: 'num-assistant-tokens', value: 'N', def: "the assistant's generation_config.json, else 20", help: "most tokens the assistant proposes per round (transformers' num_assistant_tokens); needs --assistant-model" },
+  { name: 'num-assistant-tokens-schedule', value: 'KIND', def: "the assistant's, else constant", help: `${ASSISTANT_SCHEDULES.join(', ')}: ` + "heuristic: +2 after a round whose tokens were all accepted, −1 otherwise, kept across prompts; heuristic_transient: reset per prompt (transformers' num_assistant_tokens_schedule); needs --assistant-model" },
+  { name: 'assistant-confidence-threshold', value: 'X', def: "the assistant's, else 0.4", help: "the assistant stops proposing once it gives its own token a probability below X, in [0, 1]; 0 = off (transformers' assistant_confidence_threshold); needs --assistant-model" },
+  { name: 'prompt-lookup-num-tokens', value: 'N', def: 'off', help: "prompt-lookup decoding: up to N candidate tokens copied from where the sequence's last n-gram occurred before, checked in one pass (transformers' prompt_lookup_num_tokens); not with --assistant-model or --num-beams > 1" },
+  { name: 'max-matching-ngram-size', value: 'N', def: '2', help: "longest n-gram prompt lookup matches, then shorter ones (transformers' max_matching_ngram_size); needs --prompt-lookup-num-tokens" },
   HELP,
 ];
 
@@ -255,22 +263,25 @@ function localPathReason(value: string): string | null {
   return null;
 }
 
-/** --model: an existing folder, an existing .json file, or a hub id; anything else is a clear error. */
-export function resolveModelSource(value: string | undefined): ModelSource {
+/**
+ * --model: an existing folder, an existing .json file, or a hub id; anything else is a clear error.
+ * `flag`: the flag the value came from (`model`, or `assistant-model`, read the same way), named in errors.
+ */
+export function resolveModelSource(value: string | undefined, flag = 'model'): ModelSource {
   if (value === undefined) return { kind: 'demo' };
-  if (value === '') throw new UsageError('--model needs a folder, a config.json or a hub id');
+  if (value === '') throw new UsageError(`--${flag} needs a folder, a config.json or a hub id`);
   try {
     const st = statSync(value);
     if (st.isDirectory()) return { kind: 'dir', dir: value };
     if (st.isFile() && value.endsWith('.json')) return { kind: 'config', file: value };
-    throw new UsageError(`--model ${value}: expected a Hugging Face snapshot folder or a config.json`);
+    throw new UsageError(`--${flag} ${value}: expected a Hugging Face snapshot folder or a config.json`);
   } catch (e) {
     if (e instanceof UsageError) throw e;
   }
   const local = localPathReason(value);
-  if (local) throw new UsageError(`--model ${value}: no such ${value.endsWith('.json') ? 'file' : 'folder'} (${local})`);
+  if (local) throw new UsageError(`--${flag} ${value}: no such ${value.endsWith('.json') ? 'file' : 'folder'} (${local})`);
   if (HUB_ID.test(value) && !value.startsWith('.')) return { kind: 'hub', id: value };
-  throw new UsageError(`--model ${value}: no such folder (and not a hub id like google/flan-ul2)`);
+  throw new UsageError(`--${flag} ${value}: no such folder (and not a hub id like ${flag === 'model' ? 'google/flan-ul2' : 'google/flan-t5-small'})`);
 }
 
 /** --out must be a folder (or not exist yet): a file there would fail only after the model loaded. */
@@ -468,7 +479,40 @@ function generateOptions(r: Reader, base: ModelOptions): GenerateOptions {
   for (const f of ['temperature', 'top-k', 'top-p']) {
     if (r.has(f) && !opts.doSample) throw new UsageError(`--${f} only applies with --do-sample`);
   }
-  return opts;
+  return { ...opts, ...assistedOptions(r, opts.numBeams) };
+}
+
+type AssistedFlag = 'assistantModel' | 'numAssistantTokens' | 'numAssistantTokensSchedule' | 'assistantConfidenceThreshold' | 'promptLookupNumTokens' | 'maxMatchingNgramSize';
+
+/**
+ * The assisted-decoding flags (`@conifer/generate`'s options of the same names, transformers' `assistant_model`,
+ * `num_assistant_tokens`, … `max_matching_ngram_size`), with the restrictions transformers' `_assisted_decoding`
+ * has that the CLI can see: greedy or sampling, not beams (the one prompt per call: runGenerate makes a call per
+ * --prompt); an assistant or prompt lookup, not both (transformers silently takes prompt lookup).
+ */
+function assistedOptions(r: Reader, numBeams: number): Pick<GenerateOptions, AssistedFlag> {
+  const assistant = r.has('assistant-model') ? resolveModelSource(r.str('assistant-model'), 'assistant-model') : undefined;
+  if (assistant?.kind === 'config') throw new UsageError(`--assistant-model ${assistant.file}: needs the snapshot folder with the weights, not a bare config.json`);
+  for (const f of ['num-assistant-tokens', 'num-assistant-tokens-schedule', 'assistant-confidence-threshold']) {
+    if (r.has(f) && !assistant) throw new UsageError(`--${f} only applies with --assistant-model`);
+  }
+  const lookup = r.int('prompt-lookup-num-tokens', 1);
+  if (r.has('max-matching-ngram-size') && lookup === undefined) throw new UsageError('--max-matching-ngram-size only applies with --prompt-lookup-num-tokens');
+  if (assistant && lookup !== undefined) throw new UsageError('--assistant-model and --prompt-lookup-num-tokens are two ways of proposing tokens: give one of them');
+  const what = assistant ? '--assistant-model' : '--prompt-lookup-num-tokens';
+  if ((assistant || lookup !== undefined) && numBeams > 1) throw new UsageError(`${what} decodes greedily or by sampling, one sequence: not with --num-beams ${numBeams} (transformers' assisted decoding has no beam search)`);
+  const nat = r.int('num-assistant-tokens', 0);
+  const schedule = r.choice<AssistantSchedule>('num-assistant-tokens-schedule', ASSISTANT_SCHEDULES);
+  const threshold = r.num('assistant-confidence-threshold', (x) => x >= 0 && x <= 1, 'in [0, 1]');
+  const ngram = r.int('max-matching-ngram-size', 1);
+  return {
+    ...(assistant ? { assistantModel: assistant as Extract<ModelSource, { kind: 'dir' } | { kind: 'hub' }> } : {}),
+    ...(nat !== undefined ? { numAssistantTokens: nat } : {}),
+    ...(schedule !== undefined ? { numAssistantTokensSchedule: schedule } : {}),
+    ...(threshold !== undefined ? { assistantConfidenceThreshold: threshold } : {}),
+    ...(lookup !== undefined ? { promptLookupNumTokens: lookup } : {}),
+    ...(ngram !== undefined ? { maxMatchingNgramSize: ngram } : {}),
+  };
 }
 
 function evalOptions(r: Reader, base: ModelOptions): EvalOptions {

@@ -4,14 +4,31 @@ import { enableTensorCores } from './pipeline/tensor-cores.js';
 import type { Io } from './io.js';
 import type { GenerateOptions } from './options.js';
 import { loadAdapterFlag } from './pipeline/adapter.js';
-import { loadModel, modelDir, resolveHubModel } from './pipeline/model.js';
+import { countDecoderPasses, loadAssistant, resolveAssistant } from './pipeline/assistant.js';
+import { loadModel, modelDir, resolveHubModel, type LoadedModel } from './pipeline/model.js';
 import { checkVocabulary, tokenizerFor } from './pipeline/data.js';
+
+type DecodeFlags = Pick<
+  GenerateOptions,
+  | 'maxLength' | 'minLength' | 'numBeams' | 'doSample' | 'temperature' | 'topK' | 'topP' | 'seed'
+  | 'numAssistantTokens' | 'numAssistantTokensSchedule' | 'assistantConfidenceThreshold' | 'promptLookupNumTokens' | 'maxMatchingNgramSize'
+>;
 
 /**
  * The decoding options of the CLI flags (the original project passed min 10 / max 250). The token ids
  * (decoder start, EOS, pad) come from the model: its generation_config.json, else its config.json.
+ * The assisted-decoding flags pass through under `@conifer/generate`'s names (left out when not given,
+ * so the assistant's own generation_config.json supplies them, as transformers reads them from it);
+ * `assistantModel` is the loaded assistant.
  */
-export function decodeOptions(opts: Pick<GenerateOptions, 'maxLength' | 'minLength' | 'numBeams' | 'doSample' | 'temperature' | 'topK' | 'topP' | 'seed'>): DecodeOptions {
+export function decodeOptions(opts: DecodeFlags, assistantModel?: DecodeOptions['assistantModel']): DecodeOptions {
+  const assisted = {
+    numAssistantTokens: opts.numAssistantTokens,
+    numAssistantTokensSchedule: opts.numAssistantTokensSchedule,
+    assistantConfidenceThreshold: opts.assistantConfidenceThreshold,
+    promptLookupNumTokens: opts.promptLookupNumTokens,
+    maxMatchingNgramSize: opts.maxMatchingNgramSize,
+  };
   return {
     maxLength: opts.maxLength,
     minLength: opts.minLength,
@@ -21,41 +38,67 @@ export function decodeOptions(opts: Pick<GenerateOptions, 'maxLength' | 'minLeng
     topK: opts.topK,
     topP: opts.topP,
     seed: opts.seed,
+    ...Object.fromEntries(Object.entries(assisted).filter(([, v]) => v !== undefined)),
+    ...(assistantModel ? { assistantModel } : {}),
   };
 }
 
-/** `generate`: base model (+ adapter) + prompts → text, streamed to the terminal when decoding one sequence. */
+/**
+ * `generate`: base model (+ adapter) + prompts → text, streamed to the terminal when decoding one sequence.
+ * With `--assistant-model` / `--prompt-lookup-num-tokens` (assisted decoding, one prompt per call as
+ * transformers requires: one call per `--prompt`, as always here) a last line counts the model's decoder
+ * passes against the tokens generated.
+ */
 export async function runGenerate(opts: GenerateOptions, io: Io): Promise<number> {
   const backend = await setupBackend(opts.backend, { maxFreePoolBytes: opts.gpuPoolMiB * 2 ** 20 });
+  let assistant: LoadedModel | null = null;
   try {
     const { source, hubId } = await resolveHubModel(opts.model, io.stdout);
+    // the assistant's vocabulary is checked against the model's config before either loads
+    const mainLabel = hubId ?? modelDir(source) ?? 'the embedded demo T5';
+    const assistantSource = opts.assistantModel ? await resolveAssistant(opts.assistantModel, { source, label: mainLabel }, io.stdout) : null;
     const { model, label, int8 } = await loadModel(source, { int8: opts.int8, int8SkipModules: opts.int8SkipModules, seed: opts.seed, hubId });
     try {
+      if (assistantSource) assistant = await loadAssistant(assistantSource, { int8: opts.int8, seed: opts.seed });
       const lora = opts.adapter ? await loadAdapterFlag(model, opts.adapter) : null;
       const { tokenizer } = await tokenizerFor(modelDir(source));
       checkVocabulary(opts.prompts.map((p) => tokenizer.encode(p)), model.config.vocab_size, label);
       io.stdout(`model ${label}${lora ? ` + adapter ${opts.adapter}` : ''} on ${backend.detail}`);
+      if (assistant) io.stdout(`assistant ${assistant.label}, linears ${assistant.int8 === 'off' ? 'float32' : `int8 (${assistant.int8})`}`);
       // Tuned at one prompt's length: the encoder pass; decoding steps are a few rows each.
       const tc = await enableTensorCores(backend, { tensorCores: opts.tensorCores, int8, dModel: model.config.d_model, tokens: opts.maxSourceLength });
       if (tc) io.stdout(tc);
-      const options = decodeOptions(opts);
-      for (const prompt of opts.prompts) {
-        io.stdout(`\n> ${prompt}`);
-        if (opts.numBeams === 1) {
-          let line = '';
-          for await (const delta of streamText(model, tokenizer, prompt, options)) {
-            io.write ? io.write(delta) : (line += delta);
+      const options = decodeOptions(opts, assistant?.model);
+      const assisted = assistant !== null || opts.promptLookupNumTokens !== undefined;
+      const counter = assisted ? countDecoderPasses(model) : null;
+      let tokens = 0;
+      try {
+        for (const prompt of opts.prompts) {
+          io.stdout(`\n> ${prompt}`);
+          if (opts.numBeams === 1) {
+            let line = '';
+            const stream = streamText(model, tokenizer, prompt, options);
+            let next = await stream.next();
+            for (; !next.done; next = await stream.next()) io.write ? io.write(next.value) : (line += next.value);
+            io.write ? io.write('\n') : io.stdout(line);
+            tokens += next.value.sequences[0]!.length - 1; // the row starts with the decoder start token
+          } else {
+            const [text] = await generateText(model, tokenizer, prompt, options);
+            io.stdout(text ?? '');
           }
-          io.write ? io.write('\n') : io.stdout(line);
-        } else {
-          const [text] = await generateText(model, tokenizer, prompt, options);
-          io.stdout(text ?? '');
         }
+      } finally {
+        counter?.stop();
+      }
+      if (counter) {
+        const how = assistant ? `assistant ${assistant.label}` : `prompt lookup (${opts.promptLookupNumTokens} tokens)`;
+        io.stdout(`\n${how}: ${tokens} tokens in ${counter.passes} decoder passes of the model (${(tokens / Math.max(counter.passes, 1)).toFixed(2)} tokens per pass; 1 without assisted decoding)`);
       }
       lora?.dispose();
       return 0;
     } finally {
       model.dispose();
+      assistant?.model.dispose();
     }
   } finally {
     backend.dispose();

@@ -57,6 +57,15 @@ export type SaveStrategy = (typeof SAVE_STRATEGIES)[number];
 export const BEST_MODEL_METRICS = ['loss', 'accuracy'] as const;
 export type BestModelMetric = (typeof BEST_MODEL_METRICS)[number];
 
+/**
+ * `--num-assistant-tokens-schedule`: transformers' `num_assistant_tokens_schedule` (`@conifer/generate`'s
+ * `numAssistantTokensSchedule`): `constant`, `heuristic` (+2 after a round whose candidates were all accepted,
+ * −1 otherwise; kept across the prompts of one run, as transformers writes it to the assistant's generation
+ * config) or `heuristic_transient` (the same, reset for each prompt).
+ */
+export const ASSISTANT_SCHEDULES = ['constant', 'heuristic', 'heuristic_transient'] as const;
+export type AssistantSchedule = (typeof ASSISTANT_SCHEDULES)[number];
+
 export const SPLITS = ['train', 'test'] as const;
 /** The 80/20 split of Dolly: `train` (80 %) or `test` (the held-out 20 %). */
 export type SplitName = (typeof SPLITS)[number];
@@ -207,6 +216,23 @@ export interface GenerateOptions extends ModelOptions {
   topK: number;
   /** --top-p (default 1 = off). */
   topP: number;
+  /**
+   * --assistant-model DIR|ID (default none): transformers' `assistant_model`, a T5-family checkpoint with the
+   * model's vocabulary (google/flan-t5-small for google/flan-ul2) that proposes the tokens the model checks in
+   * one decoder pass (assisted decoding; greedy output unchanged). Loaded as --model is: same backend, --int8
+   * mode (`auto` resolved by the assistant's own size), without --int8-skip-modules (those name the model's modules).
+   */
+  assistantModel?: Extract<ModelSource, { kind: 'dir' } | { kind: 'hub' }>;
+  /** --num-assistant-tokens N (default: the assistant's generation_config.json, else 20): most candidates per round (`num_assistant_tokens`). */
+  numAssistantTokens?: number;
+  /** --num-assistant-tokens-schedule (default: the assistant's, else constant): transformers' `num_assistant_tokens_schedule`. */
+  numAssistantTokensSchedule?: AssistantSchedule;
+  /** --assistant-confidence-threshold X in [0, 1] (default: the assistant's, else 0.4; 0 = off): the assistant stops proposing below it (`assistant_confidence_threshold`). */
+  assistantConfidenceThreshold?: number;
+  /** --prompt-lookup-num-tokens N (default off): prompt-lookup decoding, at most N candidates copied from the sequence per round (`prompt_lookup_num_tokens`). */
+  promptLookupNumTokens?: number;
+  /** --max-matching-ngram-size N (default 2): longest n-gram prompt lookup matches (`max_matching_ngram_size`). */
+  maxMatchingNgramSize?: number;
 }
 
 export interface EvalOptions extends ModelOptions {

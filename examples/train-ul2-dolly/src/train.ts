@@ -134,7 +134,8 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
     io.stdout(`  data         ${n(data.records.length)} records from ${data.path}: ${n(data.train.examples.length)} train / ${n(data.test.examples.length)} test; tokenizer: ${tokenizerSource}`);
     const sampler = makeSampler(data.train.examples, { batchSize: opts.batchSize, batchTokens: opts.batchTokens, seed: opts.seed });
     // The schedule against the run's real length (e.g. num_decay_steps longer than the run), before the model loads.
-    checkSchedule(opts, totalOptimizerSteps((e) => sampler.batchesPerEpoch(e), opts.epochs, opts.gradAccum, opts.maxSteps));
+    const totalSteps = totalOptimizerSteps((e) => sampler.batchesPerEpoch(e), opts.epochs, opts.gradAccum, opts.maxSteps);
+    checkSchedule(opts, totalSteps);
     const testBatches = evalBatches(data.test.examples, evalBatchSize(opts.batchSize), opts.evalOrder);
     // label: the adapter's base_model_name_or_path (the hub id when downloaded)
     const { model, int8, label } = await loadModel(opts.model, { int8: opts.int8, int8SkipModules: opts.int8SkipModules, seed: opts.seed, hubId, gradientCheckpointing: opts.gradientCheckpointing });
@@ -165,7 +166,7 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
         data: sampler,
         evalData: testBatches,
         onSave: async (info) => {
-          const folder = adapterFolder(info, opts.saveStrategy);
+          const folder = adapterFolder(info, opts.saveStrategy, totalSteps);
           if (folder) await lora.saveAdapter(join(paths.root, folder), { baseModelNameOrPath: label });
           await lora.saveAdapter(paths.adapter, { baseModelNameOrPath: label });
           adapterWritten = true;

@@ -89,12 +89,18 @@ export function trainerHyperparameters(o: TrainOptions): TrainerHyperparameters 
  * the end of epoch E (counting from 1), `adapter-step-N` every `--save-every` N steps, as
  * `--save-strategy` allows (transformers' `DefaultFlowCallback`: `on_epoch_end` saves when
  * `save_strategy == SaveStrategy.EPOCH`, `on_step_end` when `SaveStrategy.STEPS` and
- * `global_step % save_steps == 0`; `no` and `best` neither; without the flag, both). Stops ('final')
- * and the best model put back at the end ('best') write `--out/adapter` only.
+ * `global_step % save_steps == 0`; `no` and `best` neither; without the flag, both). With `steps`
+ * the run's last step is saved too (`on_step_end`: `if state.global_step >= state.max_steps: ...
+ * if args.save_strategy == SaveStrategy.STEPS: control.should_save = True`), whatever the reason
+ * the trainer gives (`totalSteps`: transformers' `max_steps`, the trainer's `totalOptimizerSteps`).
+ * Other stops ('final': early stopping, SIGINT) and the best model put back at the end ('best')
+ * write `--out/adapter` only.
  */
-export function adapterFolder(info: Pick<SaveInfo, 'reason' | 'step' | 'epoch'>, strategy: SaveStrategy | undefined): string | null {
+export function adapterFolder(info: Pick<SaveInfo, 'reason' | 'step' | 'epoch'>, strategy: SaveStrategy | undefined, totalSteps: number): string | null {
+  if (info.reason === 'best') return null;
   if (info.reason === 'epoch' && (strategy === undefined || strategy === 'epoch')) return `adapter-epoch-${info.epoch + 1}`;
   if (info.reason === 'steps' && (strategy === undefined || strategy === 'steps')) return `adapter-step-${info.step}`;
+  if (strategy === 'steps' && info.step >= totalSteps) return `adapter-step-${info.step}`;
   return null;
 }
 

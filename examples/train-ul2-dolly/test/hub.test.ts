@@ -179,6 +179,26 @@ describe('the CLI with a hub id ($HF_ENDPOINT, $HF_HUB_CACHE)', () => {
     expect(c2.err[0]).toMatch(/--data hf:\/\/datasets\/databricks\/missing: cannot download databricks\/missing from the hub/);
   });
 
+  it('generate --assistant-model <hub id> downloads the assistant as --model does, and errors name --assistant-model', async () => {
+    vi.stubEnv('HF_ENDPOINT', hub.url);
+    vi.stubEnv('HF_HUB_CACHE', join(tmp, 'assistant-cache'));
+    const run = ['generate', '--backend', 'cpu', '--model', join(T5_FIXTURES, 'models/ul2-tiny'), '--prompt', 'He said that it was the best day of his life.', '--max-length', '12', '--min-length', '0'];
+    const plain = capture();
+    expect(await main(run, plain.io)).toBe(0);
+    const c = capture();
+    expect(await main([...run, '--assistant-model', 'test-org/ul2-tiny'], c.io)).toBe(0);
+    expect(c.err).toEqual([]);
+    expect(c.out).toContain('  download     test-org/ul2-tiny: model.safetensors.index.json (15/15)');
+    expect(c.out).toContain('assistant test-org/ul2-tiny, linears float32');
+    // the sharded golden checkpoint is ul2-tiny itself: the same text, every candidate accepted
+    expect(c.out.slice(-3, -1)).toEqual(plain.out.slice(-2));
+    expect(c.out.at(-1)).toMatch(/^\nassistant test-org\/ul2-tiny: (\d+) tokens in \d+ decoder passes of the model/);
+    const missing = capture();
+    expect(await main([...run, '--assistant-model', 'test-org/missing'], missing.io)).toBe(1);
+    expect(missing.err).toHaveLength(1);
+    expect(missing.err[0]).toMatch(/^conifer-train-ul2-dolly: --assistant-model test-org\/missing: /);
+  });
+
   it('a hub that cannot be reached: one line on stderr, exit 1, nothing written', async () => {
     vi.stubEnv('HF_ENDPOINT', 'http://127.0.0.1:9'); // the discard port: connection refused
     vi.stubEnv('HF_HUB_CACHE', join(tmp, 'never-cache'));

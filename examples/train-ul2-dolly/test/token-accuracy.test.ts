@@ -99,6 +99,32 @@ describe('withTokenAccuracy (--metric-for-best-model accuracy)', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('two evaluations on the same batch objects, metrics in another order, a batch twice, a loss pass skipped: each counted once per occurrence, one extra pass only for the skipped one, nothing leaks', async () => {
+    let passes = 0;
+    const base = { lossSum: (b: Batch, training: boolean) => model.lossSum(b, training), trainableVariables: () => [] };
+    const { trainable, computeMetrics } = withTokenAccuracy(model, base, () => passes++);
+    const before = tf.memory().numTensors;
+    const lossPass = async (batches: Batch[]) => {
+      for (const b of batches) {
+        const r = tf.tidy(() => trainable.lossSum(b, false));
+        await r.sum.data();
+        r.sum.dispose();
+      }
+    };
+    const ctx = (batches: Batch[]) => ({ batches, model: trainable, step: 0, epoch: 0, eval: { loss: 0, sumOfBatchMeans: 0, meanOfBatchMeans: 0, tokens: 0, batches: batches.length } });
+    const [hs, hu] = [jsHits(seen), jsHits(unseen)];
+    // evaluation 1: `seen` twice in the loss pass (the second capture replaces the first), read in reverse order
+    await lossPass([seen, unseen, seen]);
+    expect(passes).toBe(3);
+    expect(await computeMetrics(ctx([seen, unseen, seen].reverse()))).toEqual({ accuracy: (2 * hs + hu) / (5 + 3 + 5) });
+    expect(passes).toBe(4); // the second `seen` of the metrics pass: its capture was taken by the first
+    // evaluation 2 on the same objects, `unseen` skipped by the loss pass: run once more for the metric
+    await lossPass([seen]);
+    expect(await computeMetrics(ctx([unseen, seen]))).toEqual({ accuracy: (hs + hu) / 8 });
+    expect(passes).toBe(6);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('training steps go to the base lossSum', () => {
     const calls: boolean[] = [];
     const base = { lossSum: (b: Batch, training: boolean) => (calls.push(training), model.lossSum(b, training)), trainableVariables: () => [] };

@@ -70,7 +70,8 @@ describe('transformers-style eval / logging / save flags in a real run', () => {
     const short = [...TINY.slice(0, 3), '--limit', '20', ...TINY.slice(5)];
     const steps = join(tmp, 'steps');
     expect(await main([...short, '--save-strategy', 'steps', '--save-every', '3', '--out', steps], capture().io)).toBe(0);
-    expect(readdirSync(steps).sort()).toEqual(['adapter', 'adapter-step-3', 'checkpoints']);
+    // step 3 (--save-every 3) and step 4, the run's last (--max-steps 4), as transformers saves checkpoint-3 and checkpoint-4
+    expect(readdirSync(steps).sort()).toEqual(['adapter', 'adapter-step-3', 'adapter-step-4', 'checkpoints']);
     const no = join(tmp, 'no');
     expect(await main([...short, '--save-strategy', 'no', '--out', no], capture().io)).toBe(0);
     expect(readdirSync(no).sort()).toEqual(['adapter', 'checkpoints']);

@@ -143,7 +143,18 @@ describe('--save-strategy: which adapter folder each onSave writes besides --out
     ['no', [null, null, null, null]],
     ['best', [null, null, null, null]], // "best": --out/adapter is the best one (the trainer calls onSave only then)
   ] as const)('%s', (strategy, folders) => {
-    expect(calls.map((c) => adapterFolder(c, strategy))).toEqual(folders);
+    expect(calls.map((c) => adapterFolder(c, strategy, 20))).toEqual(folders);
+  });
+
+  // DefaultFlowCallback.on_step_end: `if state.global_step >= state.max_steps: ... if args.save_strategy ==
+  // SaveStrategy.STEPS: control.should_save = True` — the run's last step is saved under "steps" even off the interval
+  it('steps: the last step of the run (its max_steps: --max-steps, else every epoch) gets adapter-step-N too', () => {
+    expect(adapterFolder({ reason: 'final', step: 17, epoch: 1 }, 'steps', 17)).toBe('adapter-step-17'); // --max-steps 17
+    expect(adapterFolder({ reason: 'epoch', step: 30, epoch: 1 }, 'steps', 30)).toBe('adapter-step-30'); // the last epoch's end
+    expect(adapterFolder({ reason: 'epoch', step: 30, epoch: 1 }, undefined, 30)).toBe('adapter-epoch-2'); // without the flag: as before
+    expect(adapterFolder({ reason: 'final', step: 12, epoch: 0 }, 'steps', 30)).toBe(null); // early stopping / SIGINT before the end: no save
+    expect(adapterFolder({ reason: 'epoch', step: 30, epoch: 1 }, 'epoch', 30)).toBe('adapter-epoch-2');
+    expect(adapterFolder({ reason: 'final', step: 30, epoch: 1 }, 'no', 30)).toBe(null);
   });
 });
 

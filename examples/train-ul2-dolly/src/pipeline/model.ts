@@ -25,15 +25,15 @@ export interface LoadedModel {
  * A hub id becomes the snapshot folder it downloads to (other sources pass through), so that the
  * tokenizer and the weights both come from that folder. `hubId` is kept for labels and adapters.
  */
-export async function resolveHubModel(source: ModelSource, log: (line: string) => void): Promise<{ source: ModelSource; hubId: string | null }> {
+export async function resolveHubModel(source: ModelSource, log: (line: string) => void, flag = '--model'): Promise<{ source: ModelSource; hubId: string | null }> {
   if (source.kind !== 'hub') return { source, hubId: null };
-  return { source: { kind: 'dir', dir: await downloadWithProgress(source.id, log) }, hubId: source.id };
+  return { source: { kind: 'dir', dir: await downloadWithProgress(source.id, log, flag) }, hubId: source.id };
 }
 
-/** downloadModel with a progress bar on a terminal (stderr), else one line per file through `log`. */
-export async function downloadWithProgress(id: string, log: (line: string) => void): Promise<string> {
+/** downloadModel with a progress bar on a terminal (stderr), else one line per file through `log`; errors name `flag`. */
+export async function downloadWithProgress(id: string, log: (line: string) => void, flag = '--model'): Promise<string> {
   const progress = byteProgressBar(`download ${id}`);
-  return downloadModel(id, progress ? { progress } : { onFile: (path, i, n) => log(`  download     ${id}: ${path} (${i + 1}/${n})`) });
+  return downloadModel(id, progress ? { progress } : { onFile: (path, i, n) => log(`  download     ${id}: ${path} (${i + 1}/${n})`) }, flag);
 }
 
 /** The snapshot folder of a source (null for the demo model). */
@@ -75,13 +75,23 @@ export function checkTargetModules(shape: T5Shape, names: readonly string[]): vo
  */
 export async function loadModel(
   source: ModelSource,
-  options: { int8: Int8Mode; int8SkipModules?: readonly string[]; seed: number; gradientCheckpointing?: boolean; log?: (line: string) => void; hubId?: string | null },
+  options: {
+    int8: Int8Mode;
+    int8SkipModules?: readonly string[];
+    seed: number;
+    gradientCheckpointing?: boolean;
+    log?: (line: string) => void;
+    hubId?: string | null;
+    /** The flag the source came from, named in errors (default `--model`; `--assistant-model` for generate's assistant). */
+    flag?: string;
+  },
 ): Promise<LoadedModel> {
+  const flag = options.flag ?? '--model';
   if (source.kind === 'config') {
-    throw new CliError(`--model ${source.file}: a bare config.json is enough for --dry-run only; pass the snapshot folder`);
+    throw new CliError(`${flag} ${source.file}: a bare config.json is enough for --dry-run only; pass the snapshot folder`);
   }
   if (source.kind === 'hub') {
-    const resolved = await resolveHubModel(source, options.log ?? (() => {}));
+    const resolved = await resolveHubModel(source, options.log ?? (() => {}), flag);
     return loadModel(resolved.source, { ...options, hubId: resolved.hubId });
   }
   const dir = modelDir(source);
@@ -96,12 +106,12 @@ export async function loadModel(
     const model = T5ForConditionalGeneration.fromConfig(DEMO_CONFIG as Record<string, unknown>, { ...common, seed: options.seed });
     return { model, label: 'embedded demo T5 (random weights)', int8, dir: null };
   }
-  if (!existsSync(join(dir, 'config.json'))) throw new CliError(`--model ${dir}: no config.json in that folder`);
+  if (!existsSync(join(dir, 'config.json'))) throw new CliError(`${flag} ${dir}: no config.json in that folder`);
   try {
     const model = await T5ForConditionalGeneration.fromPretrained(dir, common);
     return { model, label: options.hubId ?? dir, int8, dir };
   } catch (e) {
     const message = (e as Error).message;
-    throw new CliError(`--model ${dir}: ${message.startsWith(`${dir}: `) ? message.slice(dir.length + 2) : message}`);
+    throw new CliError(`${flag} ${dir}: ${message.startsWith(`${dir}: `) ? message.slice(dir.length + 2) : message}`);
   }
 }
