@@ -25,6 +25,19 @@ export function isAdapterHubId(s: string): boolean {
   return /^(?:[\w-][\w.-]*\/)?[\w-][\w.-]*$/.test(s) && !s.includes('..');
 }
 
+/** Whether `dirOrId` is read from the disk (an existing path, or anything that is not an `owner/name` hub id). */
+function isLocalAdapter(dirOrId: string): boolean {
+  return existsSync(dirOrId) || !isAdapterHubId(dirOrId);
+}
+
+/**
+ * `subfolder` checked for where `dirOrId` is read from: {@link checkSubfolder} for a folder,
+ * {@link checkHubSubfolder} for a hub id; call it before reading or fetching anything.
+ */
+export function checkAdapterSubfolder(dirOrId: string, subfolder: string | undefined): string | undefined {
+  return isLocalAdapter(dirOrId) ? checkSubfolder(subfolder) : checkHubSubfolder(subfolder);
+}
+
 /**
  * `dirOrId` as a local folder: itself when it exists, else (a hub id) that adapter's snapshot folder
  * in the Hugging Face cache: `adapter_config.json` and the weights (`adapter_model.safetensors` or
@@ -37,9 +50,8 @@ export function isAdapterHubId(s: string): boolean {
  * with `#`, `?` or `%` (see {@link checkHubSubfolder}).
  */
 export async function resolveAdapterDir(dirOrId: string, options: AdapterHubOptions = {}, subfolder?: string): Promise<string> {
-  const local = checkSubfolder(subfolder);
-  if (existsSync(dirOrId) || !isAdapterHubId(dirOrId)) return joinSubfolder(dirOrId, local);
-  const sub = checkHubSubfolder(subfolder);
+  const sub = checkAdapterSubfolder(dirOrId, subfolder);
+  if (isLocalAdapter(dirOrId)) return joinSubfolder(dirOrId, sub);
   const hubUrl = (options.hubUrl ?? process.env['HF_ENDPOINT'])?.replace(/\/+$/, '');
   const accessToken = options.accessToken ?? process.env['HF_TOKEN'];
   const common = { ...(hubUrl ? { hubUrl } : {}), ...(accessToken ? { accessToken } : {}), ...(options.fetch ? { fetch: options.fetch } : {}) };

@@ -20,6 +20,7 @@ export type { MajoritySignMethod } from './merge-utils.js';
 export { injectLora, loadAdapter } from './load-adapter.js';
 export type {
   AddAdapterOptions,
+  AdapterFileOptions,
   InjectOptions,
   LoadAdapterOptions,
   LoadNamedAdapterOptions,

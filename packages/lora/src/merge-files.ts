@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, realpath, stat, unlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import {
@@ -16,8 +15,7 @@ import {
 } from '@conifer/safetensors';
 import { type AdapterTensor, readAdapter } from './adapter-files.js';
 import { type LoraConfig, loraScaling } from './config.js';
-import { type AdapterHubOptions, isAdapterHubId, resolveAdapterDir } from './hub.js';
-import { checkHubSubfolder, checkSubfolder } from './subfolder.js';
+import { type AdapterHubOptions, checkAdapterSubfolder, resolveAdapterDir } from './hub.js';
 import { moduleRankAlpha } from './target.js';
 
 /** Stored dtype of the merged checkpoint's float tensors: each tensor's own (`same`), or one for all. */
@@ -204,8 +202,8 @@ function adapterSources(adapter: AdapterSource | readonly AdapterSource[]): Arra
     if (typeof s !== 'object' || s === null || typeof s.dirOrId !== 'string' || s.dirOrId === '') {
       throw new Error(`mergeAdapterIntoCheckpoint: adapter ${i} is ${JSON.stringify(a)}; give a folder or hub id, or { dirOrId, subfolder }`);
     }
-    // A hub id's subfolder is checked for the hub too, so that a bad one is refused before any adapter is fetched.
-    const subfolder = existsSync(s.dirOrId) || !isAdapterHubId(s.dirOrId) ? checkSubfolder(s.subfolder) : checkHubSubfolder(s.subfolder);
+    // Checked here (for the hub too, for a hub id), so that a bad one is refused before any adapter is fetched.
+    const subfolder = checkAdapterSubfolder(s.dirOrId, s.subfolder);
     return subfolder === undefined ? { dirOrId: s.dirOrId } : { dirOrId: s.dirOrId, subfolder };
   });
 }

@@ -52,14 +52,8 @@ export interface AddAdapterOptions {
   allowUnmatchedTargets?: boolean;
 }
 
-/** Options of {@link LoraModel.loadAdapter} (PEFT's `PeftModel.load_adapter`). */
-export interface LoadNamedAdapterOptions {
-  /** PEFT's `is_trainable`: false (default) loads it frozen — and, as PEFT, puts the model in eval mode. */
-  isTrainable?: boolean;
-  /** Seed of the dropout of layers only this adapter adapts. */
-  seed?: number | string;
-  /** How a hub id is downloaded (see {@link LoadAdapterOptions.hub}). */
-  hub?: AdapterHubOptions;
+/** Where an adapter's files are and what happens to keys the model lacks: options both adapter loaders take. */
+export interface AdapterFileOptions {
   /**
    * PEFT's `subfolder`: the adapter's files are in `<dirOrId>/<subfolder>/` (a folder) or under
    * `<subfolder>/` of the hub repository. Relative, without `..` (refused otherwise); `""` is the top
@@ -72,6 +66,16 @@ export interface LoadNamedAdapterOptions {
    * `load_state_dict(strict=False)` does. Default `console.warn`.
    */
   onWarning?: (message: string) => void;
+}
+
+/** Options of {@link LoraModel.loadAdapter} (PEFT's `PeftModel.load_adapter`). */
+export interface LoadNamedAdapterOptions extends AdapterFileOptions {
+  /** PEFT's `is_trainable`: false (default) loads it frozen — and, as PEFT, puts the model in eval mode. */
+  isTrainable?: boolean;
+  /** Seed of the dropout of layers only this adapter adapts. */
+  seed?: number | string;
+  /** How a hub id is downloaded (see {@link LoadAdapterOptions.hub}). */
+  hub?: AdapterHubOptions;
 }
 
 /** Options of {@link LoraModel.saveAdapter} (PEFT's `save_pretrained`). */
@@ -83,7 +87,7 @@ export interface SaveAdapterOptions {
 }
 
 /** Options of {@link loadAdapter}. */
-export interface LoadAdapterOptions {
+export interface LoadAdapterOptions extends AdapterFileOptions {
   /** PEFT's `is_trainable`: false (default, as PEFT) freezes A and B for inference. */
   isTrainable?: boolean;
   /** Seed of the dropout masks. */
@@ -92,16 +96,4 @@ export interface LoadAdapterOptions {
   hub?: AdapterHubOptions;
   /** PEFT's `adapter_name` (default `"default"`): the name the adapter gets in the model. */
   adapterName?: string;
-  /**
-   * PEFT's `subfolder`: the adapter's files are in `<dirOrId>/<subfolder>/` (a folder) or under
-   * `<subfolder>/` of the hub repository. Relative, without `..` (refused otherwise); `""` is the top
-   * level; for a hub id without `#`, `?` or `%` (see `checkHubSubfolder`).
-   */
-  subfolder?: string;
-  /**
-   * Receives the warning when the file holds keys that no injected layer has (e.g. an encoder-decoder
-   * adapter loaded onto an encoder-only model: its decoder keys); they are ignored, as PEFT's
-   * `load_state_dict(strict=False)` does. Default `console.warn`.
-   */
-  onWarning?: (message: string) => void;
 }

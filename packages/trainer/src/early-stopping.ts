@@ -3,6 +3,8 @@
  * `EarlyStoppingCallback(early_stopping_patience, early_stopping_threshold)`; `minDelta` is Keras's
  * `EarlyStopping(patience, min_delta)`. They differ in the reference an evaluation is compared with.
  */
+import { isBetter } from './metrics.js';
+
 export interface EarlyStoppingOptions {
   /** Stop after this many evaluations in a row without an improvement (an integer >= 1). */
   patience: number;
@@ -50,7 +52,6 @@ export function checkEarlyStopping(o: EarlyStoppingOptions): void {
  */
 export function earlyStoppingStep(st: EarlyStoppingState, value: number, o: EarlyStoppingOptions, greaterIsBetter = false): EarlyStoppingState & { stop: boolean } {
   const best = st.bestEvalLoss;
-  const beats = (b: number) => (greaterIsBetter ? value > b : value < b);
   let improved: boolean;
   let nextBest = best;
   if (!Number.isFinite(value)) improved = false;
@@ -61,8 +62,9 @@ export function earlyStoppingStep(st: EarlyStoppingState, value: number, o: Earl
     improved = greaterIsBetter ? value > best + o.minDelta : value < best - o.minDelta;
     if (improved) nextBest = value;
   } else {
-    improved = beats(best) && Math.abs(value - best) > (o.threshold ?? 0);
-    if (beats(best)) nextBest = value;
+    const beats = isBetter(value, best, greaterIsBetter);
+    improved = beats && Math.abs(value - best) > (o.threshold ?? 0);
+    if (beats) nextBest = value;
   }
   const evalsWithoutImprovement = improved ? 0 : st.evalsWithoutImprovement + 1;
   return { bestEvalLoss: nextBest, evalsWithoutImprovement, stop: evalsWithoutImprovement >= o.patience };
