@@ -41,28 +41,34 @@ export function resolveAssistedOptions(o: Record<string, unknown>, p: string[]):
   const cfg = (assistantModel as { generationConfig?: Record<string, unknown> | null } | undefined)?.generationConfig ?? {};
   const pick = (name: string, key: string): unknown => (o[name] !== undefined ? o[name] : cfg[key] ?? undefined);
 
+  // Each option's valid value (undefined = not given or invalid), tested once: reported when given but invalid.
   const nat = pick('numAssistantTokens', 'num_assistant_tokens');
-  if (nat !== undefined && !(isInt(nat) && nat >= 0)) p.push(`\`numAssistantTokens\` must be an integer ≥ 0 (got ${String(nat)})`);
+  const natValid = isInt(nat) && nat >= 0 ? nat : undefined;
+  if (nat !== undefined && natValid === undefined) p.push(`\`numAssistantTokens\` must be an integer ≥ 0 (got ${String(nat)})`);
   const sched = pick('numAssistantTokensSchedule', 'num_assistant_tokens_schedule');
-  if (sched !== undefined && !SCHEDULES.includes(sched as (typeof SCHEDULES)[number])) {
+  const schedValid = SCHEDULES.find((s) => s === sched);
+  if (sched !== undefined && schedValid === undefined) {
     p.push(`\`numAssistantTokensSchedule\` must be "constant", "heuristic" or "heuristic_transient" (got ${JSON.stringify(sched)})`);
   }
   const act = pick('assistantConfidenceThreshold', 'assistant_confidence_threshold');
-  if (act !== undefined && !(isNum(act) && act >= 0 && act <= 1)) p.push(`\`assistantConfidenceThreshold\` must be a number in [0, 1] (got ${String(act)})`);
+  const actValid = isNum(act) && act >= 0 && act <= 1 ? act : undefined;
+  if (act !== undefined && actValid === undefined) p.push(`\`assistantConfidenceThreshold\` must be a number in [0, 1] (got ${String(act)})`);
   const plt = o.promptLookupNumTokens;
-  if (plt !== undefined && !(isInt(plt) && plt >= 1)) p.push(`\`promptLookupNumTokens\` must be an integer ≥ 1 (got ${String(plt)})`);
+  const pltValid = isInt(plt) && plt >= 1 ? plt : undefined;
+  if (plt !== undefined && pltValid === undefined) p.push(`\`promptLookupNumTokens\` must be an integer ≥ 1 (got ${String(plt)})`);
   const mmn = o.maxMatchingNgramSize;
-  if (mmn !== undefined && !(isInt(mmn) && mmn >= 1)) p.push(`\`maxMatchingNgramSize\` must be an integer ≥ 1 (got ${String(mmn)})`);
+  const mmnValid = isInt(mmn) && mmn >= 1 ? mmn : undefined;
+  if (mmn !== undefined && mmnValid === undefined) p.push(`\`maxMatchingNgramSize\` must be an integer ≥ 1 (got ${String(mmn)})`);
   if (assistant !== undefined && plt !== undefined) {
     p.push('set either `assistantModel` or `promptLookupNumTokens`, not both (transformers would silently use prompt lookup and ignore the assistant)');
   }
   return {
     assistantModel,
-    numAssistantTokens: isInt(nat) && nat >= 0 ? nat : 20,
-    numAssistantTokensSchedule: SCHEDULES.includes(sched as (typeof SCHEDULES)[number]) ? (sched as AssistedOptions['numAssistantTokensSchedule']) : 'constant',
-    assistantConfidenceThreshold: isNum(act) && act >= 0 && act <= 1 ? act : 0.4,
-    promptLookupNumTokens: isInt(plt) && plt >= 1 ? plt : undefined,
-    maxMatchingNgramSize: isInt(mmn) && mmn >= 1 ? mmn : 2,
+    numAssistantTokens: natValid ?? 20,
+    numAssistantTokensSchedule: schedValid ?? 'constant',
+    assistantConfidenceThreshold: actValid ?? 0.4,
+    promptLookupNumTokens: pltValid,
+    maxMatchingNgramSize: mmnValid ?? 2,
   };
 }
 

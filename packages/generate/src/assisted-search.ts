@@ -4,7 +4,7 @@ import type { Decoder } from './decoder.js';
 import { argmax, processScores, type ProcessorOptions } from './logits-process.js';
 import type { ResolvedOptions } from './options.js';
 import { PromptLookupCandidates } from './prompt-lookup.js';
-import { hitsStopString, type StepRecord } from './sample-search.js';
+import { isStopped, type StepRecord } from './sample-search.js';
 import { makeRng, sampleFromScores } from './sampling.js';
 import { speculativeSampling } from './speculative-sampling.js';
 
@@ -55,9 +55,8 @@ export async function* assistedSteps<Enc, Cache>(
   const eos = new Set(o.eosTokenIds);
   const ids = [o.decoderStartTokenId];
   sequences.push(ids);
-  const stops = (seq: readonly number[]): boolean =>
-    eos.has(seq[seq.length - 1] as number) || seq.length >= o.maxLength || hitsStopString(seq.slice(1), o.stopStrings, o.tokenizer);
   let vocab: number | undefined; // the model's logits width, once it has run (prompt lookup's forbidden-token check)
+  let vocabChecked = false; // the assistant's scores compared with the model's logits
   const candidates: CandidateGenerator = o.assistantModel
     ? AssistantCandidates.create(o.assistantModel, input.ids, input.mask, o, proc, rng)
     : new PromptLookupCandidates(o.promptLookupNumTokens as number, o.maxMatchingNgramSize, o.maxLength, o.eosTokenIds, proc, () => vocab);
@@ -68,8 +67,13 @@ export async function* assistedSteps<Enc, Cache>(
       const rows = await decoder.feed([...ids.slice(cached), ...cand]);
       const logits = rows.slice(rows.length - cand.length - 1); // (candidate_length + 1) rows
       vocab = (logits[0] as Float32Array).length;
-      if (candScores?.[0] && candScores[0].length !== vocab) {
-        throw new Error(`assistantModel has a vocabulary of ${candScores[0].length} tokens and the model ${vocab}: assisted decoding needs the same vocabulary`);
+      // The logits' widths, once (they do not change between rounds): `assistedProblems` compared `config.vocab_size`
+      // up front, which misses a model without one and a config that does not match the logits.
+      if (!vocabChecked && candScores?.[0]) {
+        vocabChecked = true;
+        if (candScores[0].length !== vocab) {
+          throw new Error(`assistantModel has a vocabulary of ${candScores[0].length} tokens and the model ${vocab}: assisted decoding needs the same vocabulary`);
+        }
       }
       // Step 3: row i processed with the sequence and the first i candidates, lazily (rows past a rejection are unused).
       const processed: Float32Array[] = [];
@@ -83,7 +87,7 @@ export async function* assistedSteps<Enc, Cache>(
         }
         return processed[i] as Float32Array;
       };
-      const isDoneCandidate = cand.length > 0 && stops([...ids, ...cand]);
+      const isDoneCandidate = cand.length > 0 && isStopped([...ids, ...cand], o, eos);
       let kept: number[];
       let numMatches = 0;
       if (rng && candScores) {
@@ -111,7 +115,7 @@ export async function* assistedSteps<Enc, Cache>(
         record.scores?.push([scoresAt(k)]);
         record.logits?.push([raws[k] as Float32Array]);
         yield [token];
-        if (stops(ids)) {
+        if (isStopped(ids, o, eos)) {
           stopped = true;
           break;
         }

@@ -21,7 +21,6 @@ export class Decoder<Enc, Cache> {
    * Throws the signal's reason (an `AbortError` by default) when it was aborted, before running the model.
    */
   async step(prefixes: readonly (readonly number[])[]): Promise<Float32Array[]> {
-    this.signal?.throwIfAborted();
     const rows = prefixes.length;
     const len = (prefixes[0] as readonly number[]).length;
     const width = this.useCache && this.cache !== null ? 1 : len;
@@ -30,24 +29,7 @@ export class Decoder<Enc, Cache> {
       const p = prefixes[r] as readonly number[];
       for (let t = 0; t < width; t++) flat[r * width + t] = p[len - width + t] as number;
     }
-    const tokens = tf.tensor2d(flat, [rows, width], 'int32'); // (B, T)
-    let out: { logits: tf.Tensor3D; cache: Cache };
-    try {
-      out = this.model.decodeStep(tokens, this.encoder, this.useCache ? this.cache : null);
-    } finally {
-      tokens.dispose();
-    }
-    this.cache = null; // consumed by decodeStep
-    if (this.useCache) this.cache = out.cache;
-    else this.model.disposeCache(out.cache);
-    const [b, t, vocab] = out.logits.shape; // (B, T, V)
-    let data: Float32Array;
-    try {
-      if (b !== rows) throw new Error(`decodeStep returned logits for ${b} rows, expected ${rows}`);
-      data = (await out.logits.data()) as Float32Array;
-    } finally {
-      out.logits.dispose();
-    }
+    const { data, t, vocab } = await this.run(flat, rows, width, (b) => (b !== rows ? `decodeStep returned logits for ${b} rows, expected ${rows}` : undefined));
     const rowsOut: Float32Array[] = [];
     for (let r = 0; r < rows; r++) {
       const off = (r * t + t - 1) * vocab; // last position of row r
@@ -62,24 +44,45 @@ export class Decoder<Enc, Cache> {
    * forward pass over the last accepted token and the candidates. Throws the signal's reason when aborted.
    */
   async feed(tokens: readonly number[]): Promise<Float32Array[]> {
+    const { data, t, vocab } = await this.run(Int32Array.from(tokens), 1, tokens.length, (b, t, shape) =>
+      b !== 1 || t !== tokens.length ? `decodeStep returned logits [${shape}] for ${tokens.length} tokens of one row` : undefined,
+    );
+    return Array.from({ length: t }, (_, i) => data.slice(i * vocab, (i + 1) * vocab));
+  }
+
+  /**
+   * One `decodeStep` over `flat` as a (rows, width) int32 tensor, for `step` and `feed`: checks the signal first, keeps
+   * the returned cache (with `useCache`; otherwise frees it), and reads the logits back as one flat float32 array.
+   * `badShape` names what is wrong with the logits' shape (undefined = fine); its message is thrown, and the logits
+   * are freed either way.
+   */
+  private async run(
+    flat: Int32Array,
+    rows: number,
+    width: number,
+    badShape: (b: number, t: number, shape: readonly number[]) => string | undefined,
+  ): Promise<{ data: Float32Array; t: number; vocab: number }> {
     this.signal?.throwIfAborted();
-    const input = tf.tensor2d(Int32Array.from(tokens), [1, tokens.length], 'int32'); // (1, T)
+    const tokens = tf.tensor2d(flat, [rows, width], 'int32'); // (B, T)
     let out: { logits: tf.Tensor3D; cache: Cache };
     try {
-      out = this.model.decodeStep(input, this.encoder, this.cache);
+      out = this.model.decodeStep(tokens, this.encoder, this.useCache ? this.cache : null);
     } finally {
-      input.dispose();
+      tokens.dispose();
     }
-    this.cache = out.cache; // the old one was consumed by decodeStep
-    const [b, t, vocab] = out.logits.shape; // (1, T, V)
+    this.cache = null; // consumed by decodeStep
+    if (this.useCache) this.cache = out.cache;
+    else this.model.disposeCache(out.cache);
+    const [b, t, vocab] = out.logits.shape; // (B, T, V)
     let data: Float32Array;
     try {
-      if (b !== 1 || t !== tokens.length) throw new Error(`decodeStep returned logits [${out.logits.shape}] for ${tokens.length} tokens of one row`);
+      const problem = badShape(b, t, out.logits.shape);
+      if (problem !== undefined) throw new Error(problem);
       data = (await out.logits.data()) as Float32Array;
     } finally {
       out.logits.dispose();
     }
-    return Array.from({ length: t }, (_, i) => data.slice(i * vocab, (i + 1) * vocab));
+    return { data, t, vocab };
   }
 
   /** Keeps the first `length` cached positions (`DynamicCache.crop`): drops those of rejected candidates. */

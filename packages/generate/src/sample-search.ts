@@ -10,6 +10,16 @@ export function hitsStopString(generated: readonly number[], stopStrings: readon
   return stopStrings.some((s) => text.includes(s));
 }
 
+/**
+ * Whether a decoder sequence `seq` (start token first, the newest token last) has stopped: transformers'
+ * `stopping_criteria(input_ids)` of `_sample`, one row: the newest token is an EOS id (`EosTokenCriteria`), the
+ * sequence has `maxLength` tokens (`MaxLengthCriteria`: `cur_len >= max_length`) or its text contains a stop string
+ * (`StopStringCriteria`). Plain and assisted decoding both stop with it, so assisted output ends where plain greedy does.
+ */
+export function isStopped(seq: readonly number[], o: Pick<ResolvedOptions, 'maxLength' | 'stopStrings' | 'tokenizer'>, eos: ReadonlySet<number>): boolean {
+  return eos.has(seq[seq.length - 1] as number) || seq.length >= o.maxLength || hitsStopString(seq.slice(1), o.stopStrings, o.tokenizer);
+}
+
 /** What `generate` records per step with `outputScores` / `outputLogits`: `[step][row]` rows of the vocabulary size. */
 export interface StepRecord {
   scores?: Float32Array[][];
@@ -39,7 +49,6 @@ export async function* sampleSteps<Enc, Cache>(
   for (let r = 0; r < rows; r++) sequences.push([o.decoderStartTokenId]);
   const unfinished = new Array<boolean>(rows).fill(true);
   const proc = { ...o, minTokensToKeep: 1, encoderInputIds, rowsPerInput: encoderInputIds ? rows / encoderInputIds.length : 1 };
-  let curLen = 1;
   while (true) {
     const logits = await decoder.step(sequences);
     // `raw_logits += (next_token_logits,)`: before the processors change them in place.
@@ -56,10 +65,10 @@ export async function* sampleSteps<Enc, Cache>(
       const t = unfinished[r] || !padFinished ? token : o.padTokenId;
       ids.push(t);
       next.push(t);
-      // `unfinished_sequences & ~stopping_criteria(input_ids)`: EOS, max length, or a stop string.
-      if (unfinished[r] && (eos.has(t) || curLen + 1 >= o.maxLength || hitsStopString(ids.slice(1), o.stopStrings, o.tokenizer))) unfinished[r] = false;
+      // `unfinished_sequences & ~stopping_criteria(input_ids)`: EOS, max length, or a stop string. A row still
+      // unfinished was given its own token (`t === token`), so the newest token is the one the EOS test needs.
+      if (unfinished[r] && isStopped(ids, o, eos)) unfinished[r] = false;
     }
-    curLen += 1;
     if (stepScores) record.scores?.push(stepScores);
     yield next;
     if (!unfinished.some(Boolean)) return;
