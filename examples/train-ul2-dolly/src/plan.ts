@@ -1,3 +1,4 @@
+import { isSkippedModule } from '@conifer/int8';
 import { DOLLY_PROMPT_QUANTILES, DOLLY_RECORDS, DOLLY_RESPONSE_QUANTILES, meanPaddedLength, meanTruncated } from './dolly-lengths.js';
 import type { BackendName, EvalOrder, Int8Mode } from './options.js';
 import { t5Shape, type T5ConfigJson, type T5Shape } from './t5-config.js';
@@ -79,24 +80,14 @@ export function resolveInt8(mode: Int8Mode, totalParams: number): Exclude<Int8Mo
   return totalParams > 1e9 ? 'weight-only' : 'off';
 }
 
-/**
- * Whether `--int8-skip-modules` names keep the projection at `path` float32: `@conifer/int8`'s
- * `skipModules` rule (transformers 5.x `should_convert_module`, on whole path segments) — the path
- * equals a name, ends with `.name` (`wo`) or lies under it (`encoder`, `decoder.block.0`; not
- * `decoder.block.10`). test/plan.test.ts checks it against `skipModules` itself.
- */
-export function int8Skipped(path: string, skipModules: readonly string[]): boolean {
-  return skipModules.some((n) => path === n || path.endsWith(`.${n}`) || path.startsWith(`${n}.`));
-}
-
 /** Bytes of the frozen weights: float32, or int8 linears (1 byte per weight + a 4-byte float32 scale per output row). */
 export function weightBytes(s: T5Shape, int8: boolean, skipModules: readonly string[] = []): number {
   const c = countParameters(s);
   const nonLinear = 4 * (c.embedding + c.lmHead + c.norms + c.relativeBias);
   if (!int8) return 4 * c.total;
   const linears = t5Linears(s).filter((l) => l.name !== 'lm_head');
-  // int8: 1 byte per weight + a float32 scale per output row; a skipped projection: float32.
-  return nonLinear + linears.reduce((n, l) => n + (int8Skipped(l.path, skipModules) ? 4 * l.inFeatures * l.outFeatures : l.inFeatures * l.outFeatures + 4 * l.outFeatures), 0);
+  // int8: 1 byte per weight + a float32 scale per output row; a skipped projection (@conifer/int8's skipModules rule): float32.
+  return nonLinear + linears.reduce((n, l) => n + (isSkippedModule(l.path, skipModules) ? 4 * l.inFeatures * l.outFeatures : l.inFeatures * l.outFeatures + 4 * l.outFeatures), 0);
 }
 
 /**

@@ -2,11 +2,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { fileURLToPath } from 'node:url';
-import { Float32Linear, Int8Linear } from '@conifer/int8';
+import { Float32Linear, Int8Linear, isSkippedModule } from '@conifer/int8';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { loadModel } from '../src/pipeline/model.js';
-import { int8Skipped, t5Linears } from '../src/plan.js';
+import { t5Linears } from '../src/plan.js';
 import { t5Shape } from '../src/t5-config.js';
 
 const UL2_TINY = fileURLToPath(new URL('../../../packages/t5-model/test/fixtures/models/ul2-tiny', import.meta.url));
@@ -30,7 +30,7 @@ describe('loadModel', () => {
     for (const [path, kind] of await kinds([])) expect(kind, path).toBe('int8');
   });
 
-  it('--int8-skip-modules module paths keep their subtrees float32: what loads is what the plan counts (int8Skipped)', async () => {
+  it('--int8-skip-modules module paths keep their subtrees float32: what loads is what the plan counts (isSkippedModule)', async () => {
     const names = ['encoder', 'decoder.block.2', 'decoder.block.0.layer.1.EncDecAttention.q'];
     const { model } = await loadModel({ kind: 'dir', dir: UL2_TINY }, { int8: 'weight-only', int8SkipModules: names, seed: 1 });
     const f32 = model.listLinears().filter(([, l]) => l instanceof Float32Linear).map(([p]) => p);
@@ -40,7 +40,7 @@ describe('loadModel', () => {
     expect(f32).toHaveLength(14 + 11 + 1);
     expect(int8).toHaveLength(3 * 11 - 11 - 1);
     const shape = t5Shape(JSON.parse(readFileSync(`${UL2_TINY}/config.json`, 'utf8')) as Record<string, unknown>);
-    expect(t5Linears(shape).filter((l) => int8Skipped(l.path, names)).map((l) => l.path).sort()).toEqual([...f32].sort());
+    expect(t5Linears(shape).filter((l) => isSkippedModule(l.path, names)).map((l) => l.path).sort()).toEqual([...f32].sort());
   });
 
   it('--int8-skip-modules naming no projection of the model (wi on a gated model) is one clear error, from config.json before any weight loads', async () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { skipModules } from '@conifer/int8';
+import { isSkippedModule, skipModules } from '@conifer/int8';
 import { describe, expect, it } from 'vitest';
 import { DEMO_CONFIG } from '../src/demo-config.js';
 import { DOLLY_PROMPT_QUANTILES, meanPaddedLength, meanTruncated } from '../src/dolly-lengths.js';
@@ -8,7 +8,6 @@ import {
   activationFloats,
   countParameters,
   evalCount,
-  int8Skipped,
   formatPlan,
   loraParameters,
   makePlan,
@@ -98,17 +97,22 @@ describe('Flan-UL2 (golden config)', () => {
     expect(formatPlan(p)).toContain('int8 45.64 GB (linears 1 byte/weight + a float32 scale per output row; encoder (--int8-skip-modules), embedding, norms, biases float32)');
   });
 
-  it('int8Skipped decides as @conifer/int8 skipModules on every projection, for leaf names, paths and subtrees', () => {
+  it('weightBytes keeps float32 what @conifer/int8 skipModules keeps, for leaf names, paths and subtrees', () => {
     const u = t5Shape({ ...flanUl2, num_layers: 12, num_decoder_layers: 12, tie_word_embeddings: false }); // blocks 10, 11 next to 1; an lm_head
     const names = [['encoder'], ['decoder.block.1'], ['wo'], ['decoder.block.0.layer.1.EncDecAttention'], ['DenseReluDense'], ['block.0'], ['encoder.block.11.layer.0.SelfAttention.q'], ['q', 'decoder']];
     let skipped = 0;
     for (const n of names) {
       const quantize = skipModules(n);
+      let extra = 0; // float32 bytes a skipped projection holds over its int8 form
       for (const l of t5Linears(u).filter((x) => x.name !== 'lm_head')) {
         const spec = { path: l.path, inFeatures: l.inFeatures, outFeatures: l.outFeatures, weight: {} as never };
-        expect(int8Skipped(l.path, n), `${n.join(',')} on ${l.path}`).toBe(!quantize(spec));
-        if (int8Skipped(l.path, n)) skipped++;
+        expect(isSkippedModule(l.path, n), `${n.join(',')} on ${l.path}`).toBe(!quantize(spec));
+        if (!quantize(spec)) {
+          skipped++;
+          extra += 3 * l.inFeatures * l.outFeatures - 4 * l.outFeatures;
+        }
       }
+      expect(weightBytes(u, true, n) - weightBytes(u, true), n.join(',')).toBe(extra);
     }
     // encoder 12 × 7 + decoder.block.1's 11 + 24 wo + one cross-attention's 4 + DenseReluDense 0 (a middle segment, as 5.x)
     // + block.0 0 (not a path prefix) + 1 + (encoder's 12 q + the decoder's 12 × 11)

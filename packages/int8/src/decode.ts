@@ -30,6 +30,18 @@ export function decodeInto(weight: WeightData, start: number, count: number, out
   decodeFloatsInto(weight.dtype as Exclude<WeightData['dtype'], 'I8'>, weight.data, start, count, out);
 }
 
+/**
+ * Throws unless `weight.data` holds exactly the bytes its float dtype and shape need (neither extra
+ * nor missing), naming `name`; throws on a dtype other than F32/F16/BF16 first. Checks the bytes only:
+ * callers check the rank with their own message.
+ */
+export function checkWeightBytes(weight: WeightData, name: string): void {
+  const expected = weight.shape.reduce((n, d) => n * d, 1) * bytesPerElement(weight.dtype);
+  if (weight.data.byteLength !== expected) {
+    throw new Error(`${name}: ${weight.data.byteLength} bytes for ${weight.dtype} [${weight.shape.join(', ')}], expected ${expected}`);
+  }
+}
+
 /** An `I8` checkpoint weight (with its `SCB`) in bitsandbytes' layout, checked. */
 export function bitsAndBytesOf(weight: WeightData, name = 'weight'): { weight: Int8Array; SCB: Float32Array; outFeatures: number; inFeatures: number } {
   if (weight.dtype !== 'I8' || !weight.SCB) throw new Error(`${name}: not an 8-bit (I8 + SCB) weight`);

@@ -47,6 +47,17 @@ export interface Int8LinearFactoryOptions {
 export const quantizeAllButLmHead = (spec: LinearSpec): boolean => spec.path !== 'lm_head' && !spec.path.endsWith('.lm_head');
 
 /**
+ * Whether one of `names` (bitsandbytes' `llm_int8_skip_modules`) keeps the module at `path` unquantized:
+ * `path` equals a name, ends with `.` + name, or starts with name + `.` — on whole path segments, so
+ * `decoder.block.1` does not reach `decoder.block.10`. The rule {@link skipModules} applies (see there for
+ * the transformers source it follows); exported so a planner can count what a load will keep float32.
+ * Names are not checked here (`skipModules` refuses what is not a module name or path).
+ */
+export function isSkippedModule(path: string, names: readonly string[]): boolean {
+  return names.some((n) => path === n || path.endsWith(`.${n}`) || path.startsWith(`${n}.`));
+}
+
+/**
  * A `shouldQuantize` that also keeps the named modules in float32 (bitsandbytes'
  * `llm_int8_skip_modules`): a path is skipped when it equals a name, ends with `.` + name
  * (`['wo']` keeps every `…DenseReluDense.wo`) or starts with name + `.` (`['encoder']` or
@@ -60,8 +71,7 @@ export const quantizeAllButLmHead = (spec: LinearSpec): boolean => spec.path !==
  */
 export function skipModules(names: readonly string[]): (spec: LinearSpec) => boolean {
   for (const n of names) if (!/^[\w.]+$/.test(n)) throw new Error(`skipModules: ${JSON.stringify(n)} is not a module name or path`);
-  const skipped = (path: string): boolean => names.some((n) => path === n || path.endsWith(`.${n}`) || path.startsWith(`${n}.`));
-  return (spec) => quantizeAllButLmHead(spec) && !skipped(spec.path);
+  return (spec) => quantizeAllButLmHead(spec) && !isSkippedModule(spec.path, names);
 }
 
 /**

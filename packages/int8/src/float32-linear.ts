@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { dequantizeBitsAndBytes } from './bitsandbytes';
-import { bitsAndBytesOf, bytesPerElement, decodeInto, type WeightData } from './decode';
+import { bitsAndBytesOf, checkWeightBytes, decodeInto, type WeightData } from './decode';
 
 /**
  * A plain float32 projection, for the layers an int8 factory leaves unquantized (e.g. `lm_head`).
@@ -26,11 +26,7 @@ export class Float32Linear {
     if (weight.dtype === 'I8') {
       w = dequantizeBitsAndBytes(bitsAndBytesOf(weight, name), name); // an 8-bit checkpoint's weight, as bitsandbytes dequantizes it
     } else {
-      // the same check as quantizeWeightData: neither extra nor missing bytes
-      const expected = out * inF * bytesPerElement(weight.dtype);
-      if (weight.data.byteLength !== expected) {
-        throw new Error(`${name}: ${weight.data.byteLength} bytes for ${weight.dtype} [${out}, ${inF}], expected ${expected}`);
-      }
+      checkWeightBytes(weight, name); // the same check as quantizeWeightData: neither extra nor missing bytes
       w = new Float32Array(out * inF);
       decodeInto(weight, 0, out * inF, w);
     }

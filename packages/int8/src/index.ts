@@ -8,7 +8,7 @@ export { int8MatMul, int8Dequantize, type Int8MatMulOptions } from './int8-matmu
 export { registerInt8Kernels, int8KernelConfigs, int8MatMulGradConfig } from './register';
 export { Int8Linear, type Int8LinearOptions } from './int8-linear';
 export { Float32Linear } from './float32-linear';
-export { int8LinearFactory, quantizeAllButLmHead, skipModules, type Int8LinearFactoryOptions, type Linear, type LinearFactory, type LinearSpec } from './factory';
+export { int8LinearFactory, isSkippedModule, quantizeAllButLmHead, skipModules, type Int8LinearFactoryOptions, type Linear, type LinearFactory, type LinearSpec } from './factory';
 export { measureHeldBytes, planT5Memory, type PlanT5MemoryOptions, type T5ConfigLike, type T5MemoryPlan } from './memory';
 export {
   webgpuInt8MatMul, webgpuInt8Dequantize, setWebGPUInt8Kernels, prepareWebGPUTensorCores, compareTensorCoreWithTiled,

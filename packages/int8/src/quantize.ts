@@ -1,4 +1,4 @@
-import { decodeInto, bytesPerElement, type WeightData } from './decode';
+import { decodeInto, bytesPerElement, checkWeightBytes, type WeightData } from './decode';
 import { packedBytes, packedWidth } from './pack';
 
 /** A weight `[outFeatures, inFeatures]` quantized per output row: `w[r, c] ≈ q[r, c] · scale[r]`. */
@@ -48,12 +48,10 @@ export function quantizeFloat32(weight: Float32Array, outFeatures: number, inFea
  * row at a time: never more than one float32 row is held besides the packed result.
  */
 export function quantizeWeightData(weight: WeightData, name = 'weight'): QuantizedWeight {
-  const per = bytesPerElement(weight.dtype);
+  bytesPerElement(weight.dtype); // an unsupported dtype is refused before the shape
   if (weight.shape.length !== 2) throw new Error(`${name}: expected a 2-D weight [out, in], got shape [${weight.shape.join(', ')}]`);
   const [outFeatures, inFeatures] = weight.shape as [number, number];
-  if (weight.data.byteLength !== outFeatures * inFeatures * per) {
-    throw new Error(`${name}: ${weight.data.byteLength} bytes for ${weight.dtype} [${outFeatures}, ${inFeatures}], expected ${outFeatures * inFeatures * per}`);
-  }
+  checkWeightBytes(weight, name);
   return quantizeRows(outFeatures, inFeatures, (r, row) => decodeInto(weight, r * inFeatures, inFeatures, row), name);
 }
 

@@ -1,7 +1,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Float32Linear, Int8Linear, int8LinearFactory, quantizeFloat32, skipModules, unpackInt8, type LinearSpec } from '../src/index';
+import { Float32Linear, Int8Linear, int8LinearFactory, isSkippedModule, quantizeFloat32, skipModules, unpackInt8, type LinearSpec } from '../src/index';
 import { randn } from './helpers';
 
 beforeAll(async () => {
@@ -84,6 +84,25 @@ describe('int8LinearFactory', () => {
     expect(quantized(['decoder.block.1'])).toEqual([paths[0], paths[1], paths[2], paths[4]]);
     expect(quantized(['decoder'])).toEqual([paths[0], paths[1]]);
     expect(quantized(['DenseReluDense'])).toEqual(paths.slice(0, 5)); // mid-path: not matched, as in transformers 5.x
+  });
+
+  it('isSkippedModule is the rule skipModules applies: a name, a `.name` suffix or a `name.` subtree, on whole segments', () => {
+    const wo = 'decoder.block.1.layer.2.DenseReluDense.wo';
+    expect(isSkippedModule(wo, [wo])).toBe(true); // the whole path
+    expect(isSkippedModule(wo, ['wo'])).toBe(true); // a leaf name
+    expect(isSkippedModule(wo, ['DenseReluDense.wo'])).toBe(true); // a path suffix
+    expect(isSkippedModule(wo, ['decoder.block.1'])).toBe(true); // a subtree
+    expect(isSkippedModule(wo, ['o', 'block.1', 'decoder.block.10', 'DenseReluDense', 'decoder.bl'])).toBe(false); // only whole segments, not mid-path
+    expect(isSkippedModule('decoder.block.10.layer.0.SelfAttention.q', ['decoder.block.1'])).toBe(false);
+    expect(isSkippedModule(wo, ['decoder.block'])).toBe(true); // a subtree above a block
+    expect(isSkippedModule(wo, [])).toBe(false);
+    expect(isSkippedModule('lm_head', ['wo'])).toBe(false); // lm_head is skipModules' default, not this rule's
+    const spec = (path: string): LinearSpec => ({ path, inFeatures: 1, outFeatures: 1, weight: { dtype: 'F32', shape: [1, 1], data: new Uint8Array(4) } });
+    for (const names of [['wo'], ['decoder.block.1'], ['encoder', 'q']]) {
+      for (const p of [wo, 'encoder.block.0.layer.0.SelfAttention.q', 'decoder.block.10.layer.0.SelfAttention.k']) {
+        expect(skipModules(names)(spec(p)), `${names.join(',')} on ${p}`).toBe(!isSkippedModule(p, names));
+      }
+    }
   });
 
   it('a float32 fallback layer checks its bytes and input and names the module in its errors, allocating nothing', () => {

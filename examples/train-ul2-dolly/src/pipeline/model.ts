@@ -1,11 +1,11 @@
-import { int8LinearFactory, quantizeAllButLmHead, skipModules } from '@conifer/int8';
+import { int8LinearFactory, isSkippedModule, quantizeAllButLmHead, skipModules } from '@conifer/int8';
 import { T5ForConditionalGeneration } from '@conifer/t5-model';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEMO_CONFIG } from '../demo-config.js';
 import { CliError } from '../errors.js';
 import type { ModelSource } from '../options.js';
-import { countParameters, int8Skipped, resolveInt8, t5Linears } from '../plan.js';
+import { countParameters, resolveInt8, t5Linears } from '../plan.js';
 import { readT5Config, t5Shape, type T5Shape } from '../t5-config.js';
 import type { Int8Mode } from '../options.js';
 import { byteProgressBar } from './download-progress.js';
@@ -59,7 +59,7 @@ function checkModuleNames(flag: string, shape: T5Shape, names: readonly string[]
 export function checkSkipModules(shape: T5Shape, names: readonly string[] = []): void {
   const range = (n: number) => (n === 1 ? '0' : `0–${n - 1}`);
   const blocks = ` in encoder.block.${range(shape.numLayers)} and decoder.block.${range(shape.numDecoderLayers)}`;
-  checkModuleNames('--int8-skip-modules', shape, names, (p, n) => int8Skipped(p, [n]), blocks);
+  checkModuleNames('--int8-skip-modules', shape, names, (p, n) => isSkippedModule(p, [n]), blocks);
 }
 
 /** --target-modules that match no projection: an error before loading, not an empty adapter in the plan and a stack trace later. */
