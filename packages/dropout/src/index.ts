@@ -4,3 +4,14 @@ export { Dropout, type DropoutAttrs } from './kernel-names';
 export { bits24, fmix32, keyOf, threshold, WGSL_HASH } from './hash';
 export { hostDropout, hostMask } from './host';
 export { dropoutProgram, webgpuDropout } from './webgpu';
+export {
+  hostUniformNoise,
+  noiseKeyOf,
+  noiseUnit,
+  registerUniformNoiseKernels,
+  UniformNoise,
+  uniformNoise,
+  uniformNoiseAttrs,
+  uniformNoiseProgram,
+  type UniformNoiseAttrs,
+} from './noise';

@@ -1,6 +1,7 @@
 import { dropout, dropoutAdd } from '@conifer/dropout';
 import * as tf from '@tensorflow/tfjs-core';
 import seedrandom from 'seedrandom';
+import type { NeftuneNoise } from './neftune.js';
 
 /** A seeded stream of integer seeds (one per dropout call), so training runs are reproducible. */
 export class SeedStream {
@@ -14,15 +15,21 @@ export class SeedStream {
 }
 
 /**
- * What a forward pass needs besides tensors: training mode and the dropout seeds.
- * Dropout is the identity unless `training` and `rate > 0`.
+ * What a forward pass needs besides tensors: training mode, the dropout seeds and NEFTune's noise.
+ * Dropout is the identity unless `training` and `rate > 0`; the noise unless `training` and α > 0.
  */
 export class ForwardContext {
   constructor(
     readonly training: boolean,
     readonly rate: number,
     private readonly seeds: SeedStream | null,
+    private readonly neftune: NeftuneNoise | null = null,
   ) {}
+
+  /** The input embedding's output as the stacks see it: plus NEFTune's noise in training (transformers' `neftune_post_forward_hook` on `shared`). */
+  embedded(embeds: tf.Tensor3D): tf.Tensor3D {
+    return this.training && this.neftune ? this.neftune.apply(embeds) : embeds;
+  }
 
   static inference(): ForwardContext {
     return new ForwardContext(false, 0, null);

@@ -8,6 +8,7 @@ import { float32LinearFactory } from './linear.js';
 import { disposeStackNonLinear, replaceLinearIn, stackLinears, stackNonLinearParameters } from './linear-host.js';
 import { loadT5Config, streamCheckpoint } from './load.js';
 import type { FromConfigOptions, FromPretrainedOptions, T5ModelOptions } from './model.js';
+import { checkNeftuneNoiseAlpha, NeftuneNoise } from './neftune.js';
 import type { WeightSource } from './modules.js';
 import { savePretrained, type SavePretrainedOptions } from './save.js';
 import { T5Stack, runEncoder } from './stack.js';
@@ -40,6 +41,7 @@ export class T5EncoderModel implements LinearHost {
   /** Recompute each block in the backward pass (bounded activation memory); gradients are unchanged. */
   gradientCheckpointing: boolean;
   private seeds: SeedStream;
+  private readonly neftune: NeftuneNoise;
 
   private constructor(config: T5Config, src: WeightSource, options: T5ModelOptions) {
     this.config = config;
@@ -47,6 +49,17 @@ export class T5EncoderModel implements LinearHost {
     this.encoder = new T5Stack(config, 'encoder', src, false);
     this.gradientCheckpointing = options.gradientCheckpointing ?? false;
     this.seeds = new SeedStream(options.dropoutSeed ?? 0);
+    this.neftune = new NeftuneNoise(options.dropoutSeed ?? 0);
+    this.neftune.alpha = options.neftuneNoiseAlpha ?? 0;
+  }
+
+  /** NEFTune's α ≥ 0 (0 = off): in training, uniform noise in ±α/√(S·d_model) on `shared`'s output, as for the seq2seq model. */
+  get neftuneNoiseAlpha(): number {
+    return this.neftune.alpha;
+  }
+
+  set neftuneNoiseAlpha(alpha: number) {
+    this.neftune.alpha = checkNeftuneNoiseAlpha(alpha);
   }
 
   /**
@@ -55,6 +68,7 @@ export class T5EncoderModel implements LinearHost {
    * here), then `shared` and the encoder —, so the same seed gives the same `shared` and encoder.
    */
   static fromConfig(config: T5Config | Record<string, unknown>, options: FromConfigOptions = {}): T5EncoderModel {
+    checkEncoderOptions(options);
     const cfg = isParsed(config) ? config : parseT5Config(config);
     const src = new RandomSource(cfg, options.seed ?? 0, options.makeLinear ?? float32LinearFactory);
     if (!cfg.tie_word_embeddings) src.skip([cfg.vocab_size, cfg.d_model]); // the seq2seq model's lm_head.weight
@@ -68,6 +82,7 @@ export class T5EncoderModel implements LinearHost {
    * Missing, extra or mis-shaped encoder tensors are one `T5CheckpointError` naming them.
    */
   static async fromPretrained(dirOrId: string, options: FromPretrainedOptions = {}): Promise<T5EncoderModel> {
+    checkEncoderOptions(options);
     const dir = await pretrainedDir(dirOrId, options);
     const config = await loadT5Config(dir);
     const { linears, tensors } = await streamCheckpoint(dir, config, options.makeLinear ?? float32LinearFactory, { encoderOnly: true });
@@ -83,9 +98,10 @@ export class T5EncoderModel implements LinearHost {
     return savePretrained(this, dir, options);
   }
 
-  /** Restarts the dropout seed stream. */
+  /** Restarts the dropout seed stream (and NEFTune's, derived from the same seed). */
   setDropoutSeed(seed: number): void {
     this.seeds = new SeedStream(seed);
+    this.neftune.reseed(seed);
   }
 
   /**
@@ -98,7 +114,7 @@ export class T5EncoderModel implements LinearHost {
     if (attentionMask && (attentionMask.rank !== 2 || attentionMask.shape.some((d, i) => d !== inputIds.shape[i]))) {
       throw new Error(`T5EncoderModel.forward: attentionMask [${attentionMask.shape.join(', ')}] does not match inputIds [${inputIds.shape.join(', ')}]`);
     }
-    const ctx = options.training ? new ForwardContext(true, this.config.dropout_rate, this.seeds) : ForwardContext.inference();
+    const ctx = options.training ? new ForwardContext(true, this.config.dropout_rate, this.seeds, this.neftune) : ForwardContext.inference();
     const lastHiddenState = tf.tidy(() => {
       const mask = attentionMask ?? (tf.onesLike(inputIds) as tf.Tensor2D);
       return runEncoder(this.shared, this.encoder, inputIds, mask, ctx, this.gradientCheckpointing);
@@ -129,4 +145,12 @@ export class T5EncoderModel implements LinearHost {
     disposeStackNonLinear(this.encoder);
     this.shared.dispose();
   }
+}
+
+/** The encoder model has no loss to smooth: `labelSmoothingFactor` is refused (0 accepted); α is checked. Before anything is loaded. */
+function checkEncoderOptions(options: T5ModelOptions): void {
+  if (options.labelSmoothingFactor !== undefined && options.labelSmoothingFactor !== 0) {
+    throw new RangeError(`labelSmoothingFactor: T5EncoderModel computes no loss, got ${String(options.labelSmoothingFactor)} (use it with T5ForConditionalGeneration)`);
+  }
+  if (options.neftuneNoiseAlpha !== undefined) checkNeftuneNoiseAlpha(options.neftuneNoiseAlpha);
 }

@@ -7,6 +7,8 @@ import { float32LinearFactory } from './linear.js';
 import { pretrainedDir, type DownloadPretrainedOptions } from './hub.js';
 import { disposeStackNonLinear, replaceLinearIn, stackLinears, stackNonLinearParameters } from './linear-host.js';
 import { loadGenerationConfig, loadT5Config, streamCheckpoint } from './load.js';
+import { checkLabelSmoothingFactor, IGNORE_INDEX, tokenLosses } from './loss.js';
+import { checkNeftuneNoiseAlpha, NeftuneNoise } from './neftune.js';
 import { savePretrained, type SavePretrainedOptions } from './save.js';
 import type { KV, LayerCache, WeightSource } from './modules.js';
 import { T5Stack, extendedMask, runEncoder } from './stack.js';
@@ -18,8 +20,20 @@ export interface T5ModelOptions {
   makeLinear?: LinearFactory;
   /** Recompute each block in the backward pass instead of keeping its activations. Default false. */
   gradientCheckpointing?: boolean;
-  /** Seed of the dropout masks (training mode). Default 0. */
+  /** Seed of the dropout masks (training mode), and of NEFTune's noise. Default 0. */
   dropoutSeed?: number;
+  /**
+   * NEFTune (transformers' `neftune_noise_alpha`): in training, uniform noise in
+   * [−α/√(L·d_model), α/√(L·d_model)] is added to the input embedding's output, L being that call's
+   * sequence length (the encoder's source, the decoder's target). Finite, ≥ 0; default 0 (off).
+   */
+  neftuneNoiseAlpha?: number;
+  /**
+   * transformers' `label_smoothing_factor` ε (`T5ForConditionalGeneration` only; the encoder model has
+   * no loss and refuses it): each target token's loss is (1 − ε)·(−log p[label]) + ε·mean over the
+   * vocabulary of −log p, in training and evaluation alike. Finite, in [0, 1); default 0 (off).
+   */
+  labelSmoothingFactor?: number;
 }
 
 export interface FromPretrainedOptions extends T5ModelOptions {
@@ -93,8 +107,6 @@ export interface T5DecoderCache {
   layers: LayerCache[];
 }
 
-const IGNORE_INDEX = -100;
-
 /**
  * transformers `T5ForConditionalGeneration`: `shared`, `encoder`, `decoder`, `lm_head`, fields named
  * as in the checkpoint. Implements `LinearHost` (for LoRA) and `Seq2Seq` (for generation).
@@ -114,6 +126,8 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
    */
   generationConfig: Record<string, unknown> | null = null;
   private seeds: SeedStream;
+  private readonly neftune: NeftuneNoise;
+  private smoothing = 0;
 
   private constructor(config: T5Config, src: WeightSource, headWeight: tf.Tensor2D | null, options: T5ModelOptions) {
     this.config = config;
@@ -127,10 +141,40 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
     headWeight?.dispose();
     this.gradientCheckpointing = options.gradientCheckpointing ?? false;
     this.seeds = new SeedStream(options.dropoutSeed ?? 0);
+    this.neftune = new NeftuneNoise(options.dropoutSeed ?? 0);
+    this.neftuneNoiseAlpha = options.neftuneNoiseAlpha ?? 0;
+    this.labelSmoothingFactor = options.labelSmoothingFactor ?? 0;
+  }
+
+  /**
+   * transformers' `label_smoothing_factor` ε in [0, 1) (0 = off, the default): `forward`'s losses and
+   * `lossSum` give each target token (1 − ε)·(−log p[label]) + ε·mean over the vocabulary of −log p,
+   * -100 excluded, in training and evaluation (the Trainer's `compute_loss` smooths both).
+   */
+  get labelSmoothingFactor(): number {
+    return this.smoothing;
+  }
+
+  set labelSmoothingFactor(epsilon: number) {
+    this.smoothing = checkLabelSmoothingFactor(epsilon);
+  }
+
+  /**
+   * NEFTune's α ≥ 0 (0 = off, the default): in training only, uniform noise in ±α/√(L·d_model) on
+   * `shared`'s output in the encoder and in the decoder, each with its own length L; seeded from the
+   * dropout seed (`setDropoutSeed`) on a stream of its own.
+   */
+  get neftuneNoiseAlpha(): number {
+    return this.neftune.alpha;
+  }
+
+  set neftuneNoiseAlpha(alpha: number) {
+    this.neftune.alpha = checkNeftuneNoiseAlpha(alpha);
   }
 
   /** A randomly initialised model (transformers' init scales, seeded: see `RandomSource`). */
   static fromConfig(config: T5Config | Record<string, unknown>, options: FromConfigOptions = {}): T5ForConditionalGeneration {
+    checkTrainingOptions(options);
     const cfg = isParsed(config) ? config : parseT5Config(config);
     const src = new RandomSource(cfg, options.seed ?? 0, options.makeLinear ?? float32LinearFactory);
     const head = cfg.tie_word_embeddings ? null : (src.tensor('lm_head.weight', [cfg.vocab_size, cfg.d_model]) as tf.Tensor2D);
@@ -146,6 +190,7 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
    * ({@link downloadPretrained}, `options.hub`); Node only.
    */
   static async fromPretrained(dirOrId: string, options: FromPretrainedOptions = {}): Promise<T5ForConditionalGeneration> {
+    checkTrainingOptions(options);
     const dir = await pretrainedDir(dirOrId, options);
     const config = await loadT5Config(dir);
     const generationConfig = await loadGenerationConfig(dir);
@@ -165,13 +210,14 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
     return savePretrained(this, dir, options);
   }
 
-  /** Restarts the dropout seed stream. */
+  /** Restarts the dropout seed stream (and NEFTune's, derived from the same seed). */
   setDropoutSeed(seed: number): void {
     this.seeds = new SeedStream(seed);
+    this.neftune.reseed(seed);
   }
 
   private context(training: boolean): ForwardContext {
-    return training ? new ForwardContext(true, this.config.dropout_rate, this.seeds) : ForwardContext.inference();
+    return training ? new ForwardContext(true, this.config.dropout_rate, this.seeds, this.neftune) : ForwardContext.inference();
   }
 
   // ---- training / scoring ------------------------------------------------------------------
@@ -187,7 +233,7 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
       const decoderInputIds = inputs.decoderInputIds ?? this.shiftRight(labels!);
       const logits = this.runDecoder(decoderInputIds, encoderLastHiddenState, attentionMask, ctx);
       if (!labels) return { logits, encoderLastHiddenState };
-      const tokenLoss = tokenLosses(logits, labels);
+      const tokenLoss = tokenLosses(logits, labels, this.smoothing);
       const lossSum = tf.sum(tokenLoss) as tf.Scalar;
       const tokenCount = tf.sum(tf.cast(tf.notEqual(tf.cast(labels, 'int32'), tf.scalar(IGNORE_INDEX, 'int32')), 'int32')) as tf.Scalar;
       const loss = tf.div(lossSum, tf.maximum(tf.cast(tokenCount, 'float32'), tf.scalar(1))) as tf.Scalar; // mean over non-ignored (NaN-free when none)
@@ -211,7 +257,7 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
       const dec = batch.decoderInputIds ? asTensor(batch.decoderInputIds, b, t) : this.shiftRight(labels);
       const enc = this.runEncoder(ids, mask, ctx);
       const logits = this.runDecoder(dec, enc, mask, ctx);
-      return tf.sum(tokenLosses(logits, labels)) as tf.Scalar;
+      return tf.sum(tokenLosses(logits, labels, this.smoothing)) as tf.Scalar;
     });
     return { sum, count };
   }
@@ -235,7 +281,7 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
   private runDecoder(decoderInputIds: tf.Tensor2D, encoderHidden: tf.Tensor3D, attentionMask: tf.Tensor2D, ctx: ForwardContext): tf.Tensor3D {
     return tf.tidy(() => {
       const t = decoderInputIds.shape[1];
-      const embeds = this.shared.forward(decoderInputIds); // (B, T, d)
+      const embeds = ctx.embedded(this.shared.forward(decoderInputIds)); // (B, T, d), NEFTune's noise in training
       const bias = this.decoder.selfBias(t, t, 0, null); // (1, H, T, T)
       const crossBias = extendedMask(attentionMask); // (B, 1, 1, S)
       const h = this.decoder.forward(embeds, bias, encoderHidden, crossBias, ctx, this.gradientCheckpointing);
@@ -371,19 +417,6 @@ function countTargets(labels: Int32Array, vocab: number): number {
   return n;
 }
 
-/** Cross-entropy per token [B, T] (0 where the label is -100). One-hot picks keep every gradient plain. */
-function tokenLosses(logits: tf.Tensor3D, labels: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => {
-    const [b, t, v] = logits.shape;
-    const logp = tf.logSoftmax(tf.reshape(logits, [b * t, v])); // (N, V)
-    const flat = tf.reshape(tf.cast(labels, 'int32'), [b * t]);
-    const keep = tf.notEqual(flat, tf.scalar(IGNORE_INDEX, 'int32'));
-    const target = tf.where(keep, flat, tf.zerosLike(flat));
-    const picked = tf.sum(tf.mul(logp, tf.cast(tf.oneHot(target, v), 'float32')), 1); // (N,)
-    return tf.reshape(tf.mul(tf.neg(picked), tf.cast(keep, 'float32')), [b, t]);
-  });
-}
-
 /** `count` is a number, so tensor labels are read back synchronously — which webgpu in Node cannot do. */
 function readLabelsSync(labels: tf.Tensor2D): Int32Array {
   try {
@@ -391,6 +424,12 @@ function readLabelsSync(labels: tf.Tensor2D): Int32Array {
   } catch (e) {
     throw new Error(`lossSum: labels are a tensor on the '${tf.getBackend()}' backend, which cannot read them back synchronously (${(e as Error).message}); pass labels as an Int32Array with batchSize and targetLength`);
   }
+}
+
+/** The training options, checked before anything is loaded or allocated. */
+export function checkTrainingOptions(options: T5ModelOptions): void {
+  if (options.labelSmoothingFactor !== undefined) checkLabelSmoothingFactor(options.labelSmoothingFactor);
+  if (options.neftuneNoiseAlpha !== undefined) checkNeftuneNoiseAlpha(options.neftuneNoiseAlpha);
 }
 
 function batchDims(batch: T5Batch): [number, number, number] {

@@ -63,7 +63,7 @@ export class T5Stack {
 }
 
 /**
- * transformers' encoder `T5Stack.forward` from token ids: embed, dropout, the blocks over layer 0's
+ * transformers' encoder `T5Stack.forward` from token ids: embed (+ NEFTune's noise in training), dropout, the blocks over layer 0's
  * bidirectional relative bias + the padding mask, final norm, dropout → `last_hidden_state` [B, S, d_model].
  */
 export function runEncoder(
@@ -76,7 +76,7 @@ export function runEncoder(
 ): tf.Tensor3D {
   return tf.tidy(() => {
     const s = inputIds.shape[1];
-    const embeds = shared.forward(inputIds); // (B, S, d)
+    const embeds = ctx.embedded(shared.forward(inputIds)); // (B, S, d), NEFTune's noise in training
     const bias = encoder.selfBias(s, s, 0, attentionMask); // (B, H, S, S)
     return encoder.forward(embeds, bias, null, null, ctx, checkpoint);
   });
