@@ -5,7 +5,7 @@
 // the hook lets Node load tfjs-core's ESM gradient files, which the sources import and tsup bundles)
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { AdamW, train, type CursorBatch, type Cursor } from '../src/index';
+import { Adafactor, AdamW, train, type CursorBatch, type Cursor } from '../src/index';
 
 const ms = (f: () => void, reps: number) => {
   f(); // warm-up
@@ -41,6 +41,14 @@ async function main() {
   const stateMs = (performance.now() - tState) / 2;
   console.log(`AdamW getState (m, v to Float32Arrays): ${stateMs.toFixed(1)} ms`);
   opt.dispose();
+  // Adafactor as transformers' Trainer builds it (tensor ops on every backend), and with a first moment
+  for (const [beta1, fused] of [[null, 'auto'], [0.9, 'auto'], [null, false]] as const) {
+    const af = new Adafactor({ lr: 1e-4, relativeStep: false, scaleParameter: false, beta1, fused });
+    const afMs = ms(() => af.applyGradients(vars, grads), fused ? 3 : 1);
+    const floats = Object.values((await af.getState()).slots).reduce((s, x) => s + Object.values(x).reduce((a, t) => a + t!.length, 0), 0);
+    console.log(`Adafactor step (beta1 ${beta1}, fused: ${fused}): ${afMs.toFixed(1)} ms/step; state ${floats.toLocaleString('en')} floats (AdamW: ${(2 * params).toLocaleString('en')})`);
+    af.dispose();
+  }
   tf.dispose([...vars, ...Object.values(grads)]);
 
   // 2. loop overhead on a toy model: train() vs bare variableGrads + AdamW

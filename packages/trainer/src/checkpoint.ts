@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { parseSafetensors, serializeSafetensors, toFloat32, writeFileAtomic, type TensorToWrite } from '@conifer/safetensors';
+import { ADAFACTOR_SLOTS, adafactorSlotShape, type AdafactorSlot, type AdafactorState } from './adafactor.js';
 import type { AdamWState } from './adamw.js';
 
 /** The manifest written last into a checkpoint folder; a folder without a valid one is ignored. */
@@ -16,8 +17,8 @@ export const BEST_FILE = 'best.safetensors';
 export interface CheckpointContent<T> {
   /** Trainable variables by name. */
   variables: Record<string, { shape: number[]; values: Float32Array }>;
-  /** AdamW's state. */
-  optimizer: AdamWState;
+  /** The optimizer's state: AdamW's (`m.<name>`, `v.<name>`) or Adafactor's (`<slot>.<name>`). */
+  optimizer: AdamWState | AdafactorState;
   /** JSON-serialisable training state (step, epoch, cursor, RNG, metrics, …). */
   state: T;
   /** Optional: the variables of the best evaluation so far (written as `best.safetensors`). */
@@ -29,6 +30,16 @@ interface Manifest {
   version: 1;
   step: number;
   files: Array<{ name: string; size: number }>;
+}
+
+/** Whether an optimizer state is Adafactor's (else AdamW's). */
+export function isAdafactorState(state: AdamWState | AdafactorState): state is AdafactorState {
+  return (state as AdafactorState).kind === 'adafactor';
+}
+
+/** Which optimizer wrote a state, as `optimizer.safetensors`' metadata `optimizer` names it. */
+export function optimizerKind(state: AdamWState | AdafactorState): 'adamw' | 'adafactor' {
+  return isAdafactorState(state) ? 'adafactor' : 'adamw';
 }
 
 /** `checkpoint-<step>` */
@@ -71,18 +82,9 @@ export async function writeCheckpoint<T>(dir: string, step: number, content: Che
     return map;
   };
   const vars = tensors(content.variables);
-  const opt = new Map<string, TensorToWrite>();
-  for (const [name, t] of Object.entries(content.variables)) {
-    const m = content.optimizer.m[name];
-    const v = content.optimizer.v[name];
-    if (m && v) {
-      opt.set(`m.${name}`, { dtype: 'F32', shape: t.shape, data: m });
-      opt.set(`v.${name}`, { dtype: 'F32', shape: t.shape, data: v });
-    }
-  }
   const files: Array<[string, Uint8Array | string]> = [
     [TRAINABLE_FILE, serializeSafetensors(vars, { format: 'pt' })],
-    [OPTIMIZER_FILE, serializeSafetensors(opt, { step: String(content.optimizer.step) })],
+    [OPTIMIZER_FILE, serializeSafetensors(optimizerTensors(content), { step: String(content.optimizer.step), optimizer: optimizerKind(content.optimizer) })],
     [STATE_FILE, JSON.stringify(content.state)],
   ];
   if (content.best) files.push([BEST_FILE, serializeSafetensors(tensors(content.best), { format: 'pt' })]);
@@ -94,6 +96,58 @@ export async function writeCheckpoint<T>(dir: string, step: number, content: Che
   const manifest: Manifest = { format: 'conifer-trainer-checkpoint', version: 1, step, files: listed };
   await writeFileAtomic(join(folder, MANIFEST_FILE), JSON.stringify(manifest));
   return folder;
+}
+
+/**
+ * `optimizer.safetensors`' tensors: AdamW's `m.<name>` and `v.<name>`; Adafactor's `<slot>.<name>`
+ * (`exp_avg`, `exp_avg_sq_row`, `exp_avg_sq_col`, `exp_avg_sq`: transformers' `state[p]` keys) in
+ * their own shapes. Only variables of the checkpoint are written.
+ */
+function optimizerTensors<T>(content: CheckpointContent<T>): Map<string, TensorToWrite> {
+  const opt = new Map<string, TensorToWrite>();
+  const o = content.optimizer;
+  for (const [name, t] of Object.entries(content.variables)) {
+    if (isAdafactorState(o)) {
+      const slots = o.slots[name] ?? {};
+      for (const slot of ADAFACTOR_SLOTS) {
+        const data = slots[slot];
+        if (data) opt.set(`${slot}.${name}`, { dtype: 'F32', shape: adafactorSlotShape(slot, t.shape), data });
+      }
+      continue;
+    }
+    const m = o.m[name];
+    const v = o.v[name];
+    if (m && v) {
+      opt.set(`m.${name}`, { dtype: 'F32', shape: t.shape, data: m });
+      opt.set(`v.${name}`, { dtype: 'F32', shape: t.shape, data: v });
+    }
+  }
+  return opt;
+}
+
+/** Reads `optimizer.safetensors`' state (metadata `optimizer`: 'adafactor', else AdamW's, as before it existed). */
+function optimizerStateOf(parsed: ReturnType<typeof parseSafetensors>): AdamWState | AdafactorState {
+  const step = Number(parsed.metadata?.step ?? 0);
+  const kind = parsed.metadata?.optimizer ?? 'adamw';
+  if (kind === 'adafactor') {
+    const slots: AdafactorState['slots'] = {};
+    for (const [key, t] of parsed.tensors) {
+      const slot = ADAFACTOR_SLOTS.find((k) => key.startsWith(`${k}.`));
+      if (!slot) throw new Error(`${OPTIMIZER_FILE}: "${key}" is not an Adafactor state tensor (${ADAFACTOR_SLOTS.join(', ')})`);
+      const name = key.slice(slot.length + 1);
+      (slots[name] ??= {} as Partial<Record<AdafactorSlot, Float32Array>>)[slot] = toFloat32(t.dtype, t.data);
+    }
+    return { kind: 'adafactor', step, slots };
+  }
+  if (kind !== 'adamw') throw new Error(`${OPTIMIZER_FILE}: unknown optimizer "${kind}" (adamw or adafactor)`);
+  const m: Record<string, Float32Array> = {};
+  const v: Record<string, Float32Array> = {};
+  for (const [key, t] of parsed.tensors) {
+    const values = toFloat32(t.dtype, t.data);
+    if (key.startsWith('m.')) m[key.slice(2)] = values;
+    else if (key.startsWith('v.')) v[key.slice(2)] = values;
+  }
+  return { step, m, v };
 }
 
 /** Whether `folder` holds a valid manifest whose files all exist with the listed sizes. */
@@ -146,19 +200,11 @@ export async function readCheckpoint<T>(folder: string): Promise<CheckpointConte
     return out;
   };
   const variables = await readVariables(TRAINABLE_FILE);
-  const ot = parseSafetensors(new Uint8Array(await readFile(join(folder, OPTIMIZER_FILE))), OPTIMIZER_FILE);
-  const m: Record<string, Float32Array> = {};
-  const v: Record<string, Float32Array> = {};
-  for (const [key, t] of ot.tensors) {
-    const values = toFloat32(t.dtype, t.data);
-    if (key.startsWith('m.')) m[key.slice(2)] = values;
-    else if (key.startsWith('v.')) v[key.slice(2)] = values;
-  }
-  const step = Number(ot.metadata?.step ?? 0);
+  const optimizer = optimizerStateOf(parseSafetensors(new Uint8Array(await readFile(join(folder, OPTIMIZER_FILE))), OPTIMIZER_FILE));
   const state = JSON.parse(await readFile(join(folder, STATE_FILE), 'utf8')) as T;
   const manifest = JSON.parse(await readFile(join(folder, MANIFEST_FILE), 'utf8')) as Manifest;
   const best = manifest.files.some((f) => f.name === BEST_FILE) ? await readVariables(BEST_FILE) : undefined;
-  return { variables, optimizer: { step, m, v }, state, ...(best ? { best } : {}) };
+  return { variables, optimizer, state, ...(best ? { best } : {}) };
 }
 
 /**

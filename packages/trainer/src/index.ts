@@ -1,6 +1,8 @@
 export { registerCoreGradients, coreGradientsRegistered } from './register-gradients.js';
 export type { Trainable, Cursor, CursorBatch, DataSource, EvalData } from './types.js';
 export { AdamW, type AdamWOptions, type AdamWState } from './adamw.js';
+export { Adafactor, adafactorSlots, adafactorSlotShape, ADAFACTOR_SLOTS, type AdafactorOptions, type AdafactorSlot, type AdafactorState } from './adafactor.js';
+export type { ResolvedAdafactorOptions } from './adafactor-options.js';
 export { adamwInPlaceDispatchCount } from './adamw-webgpu.js';
 export { lrMultiplier, type ScheduleKind, type ScheduleOptions, type LrSchedulerKwargs, type WsdShape } from './schedule.js';
 export type { EarlyStoppingOptions } from './early-stopping.js';
@@ -15,6 +17,7 @@ export {
   latestCheckpoint,
   listCheckpoints,
   isCompleteCheckpoint,
+  isAdafactorState,
   pruneCheckpoints,
   snapshotVariables,
   restoreVariables,

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { accumulateGradients } from './accumulate.js';
+import type { Adafactor } from './adafactor.js';
 import type { AdamW } from './adamw.js';
 import { clipByGlobalNorm, globalNorm } from './clip.js';
 import type { Trainable } from './types.js';
@@ -34,7 +35,7 @@ export interface StepResult {
 
 /** Options of {@link optimizerStep}. */
 export interface OptimizerStepOptions {
-  /** Learning rate for this step. */
+  /** Learning rate for this step (Adafactor with `relativeStep` ignores it, as transformers' does). */
   lr: number;
   /** Clip the global gradient norm to this (default: no clipping; 0 or Infinity: none, as transformers' `max_grad_norm`). */
   maxGradNorm?: number;
@@ -43,9 +44,9 @@ export interface OptimizerStepOptions {
 /**
  * One optimizer step over an accumulation window: token-normalised gradients of the micro-batches,
  * a finiteness check (NaN/Inf → nothing is updated and `skipped` is true), optional global-norm
- * clipping, and the AdamW update. Leaves no tensors behind.
+ * clipping, and the optimizer's update (AdamW or Adafactor). Leaves no tensors behind.
  */
-export async function optimizerStep<B>(model: Trainable<B>, optimizer: AdamW, microBatches: readonly B[], options: OptimizerStepOptions): Promise<StepResult> {
+export async function optimizerStep<B>(model: Trainable<B>, optimizer: AdamW | Adafactor, microBatches: readonly B[], options: OptimizerStepOptions): Promise<StepResult> {
   const variables = model.trainableVariables();
   const acc = await accumulateGradients(model, microBatches, variables);
   let grads = acc.grads;

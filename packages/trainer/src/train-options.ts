@@ -4,6 +4,8 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type seedrandom from 'seedrandom';
+import type { Adafactor } from './adafactor.js';
+import { resolveAdafactorOptions, type AdafactorOptions, type ResolvedAdafactorOptions } from './adafactor-options.js';
 import type { AdamW } from './adamw.js';
 import { checkEarlyStopping, type EarlyStoppingOptions } from './early-stopping.js';
 import { defaultGreaterIsBetter, EVAL_LOSS, metricKey, type ComputeMetrics } from './metrics.js';
@@ -40,11 +42,25 @@ export interface TrainOptions<B> {
   gradientAccumulationSteps?: number;
   /** Base learning rate (default 1e-3). */
   lr?: number;
+  /**
+   * transformers' `optim`: `'adamw'` (default; `torch.optim.AdamW`, transformers' `adamw_torch`) or
+   * `'adafactor'` (transformers' `Adafactor` as `Trainer` builds it: `scale_parameter=False`,
+   * `relative_step=False`, `lr` = this `lr` under the schedule, `weight_decay` = `weightDecay`).
+   */
+  optim?: 'adamw' | 'adafactor';
+  /**
+   * With `optim: 'adafactor'`: Adafactor's other arguments, transformers' names in camelCase
+   * (`eps`, `clipThreshold`, `decayRate`, `beta1`, `scaleParameter`, `relativeStep`, `warmupInit`).
+   * Defaults are `Trainer`'s: `scaleParameter` and `relativeStep` false, the rest Adafactor's own.
+   * The learning rate and weight decay are `lr` and `weightDecay`; with `relativeStep: true`,
+   * Adafactor computes its own step size, so `lr`, `schedule` and warmup must be left out.
+   */
+  adafactor?: Omit<AdafactorOptions, 'lr' | 'weightDecay'>;
   /** AdamW betas (default [0.9, 0.999]). */
   betas?: [number, number];
   /** AdamW eps (default 1e-8). */
   eps?: number;
-  /** AdamW decoupled weight decay (default 0.01). */
+  /** Decoupled weight decay (default 0.01 with AdamW, as `torch.optim.AdamW`; 0 with Adafactor, as transformers' `Adafactor` and `weight_decay`). */
   weightDecay?: number;
   /** Learning-rate schedule: a transformers `lr_scheduler_type` (default 'constant'). */
   schedule?: ScheduleKind;
@@ -206,8 +222,8 @@ export interface TrainResult {
    */
   best: BestEval | null;
   resumedFrom: string | null;
-  /** The optimizer (its state; dispose it when done). */
-  optimizer: AdamW;
+  /** The optimizer (its state; dispose it when done): `AdamW`, or `Adafactor` with `optim: 'adafactor'`. */
+  optimizer: AdamW | Adafactor;
 }
 
 const positive = (name: string, x: number | undefined, def: number, allowZero = false): number => {
@@ -258,6 +274,9 @@ export interface TrainSettings {
   evalOnStart: boolean;
   evalDelay: number;
   baseLr: number;
+  /** `optim`, and with 'adafactor' its options resolved (the Trainer's defaults, `lr` and `weightDecay` filled in). */
+  optim: 'adamw' | 'adafactor';
+  adafactor: ResolvedAdafactorOptions | null;
   /** Optimizer steps the schedule spans (undefined: unknown, for the schedules that need none). */
   totalSteps: number | undefined;
   sched: ResolvedSchedule;
@@ -317,6 +336,7 @@ export function trainSettings<B>(options: TrainOptions<B>): TrainSettings {
   if (maxGradNorm !== undefined && !(maxGradNorm >= 0)) throw new RangeError(`train: maxGradNorm must be a number >= 0 (0: no clipping), got ${maxGradNorm}`);
   if (earlyStopping) checkEarlyStopping(earlyStopping);
   const baseLr = options.lr ?? 1e-3;
+  const { optim, adafactor } = optimizerSettings(options);
   const kind = options.schedule ?? 'constant';
   const kwargs = options.lrSchedulerKwargs;
 
@@ -329,8 +349,43 @@ export function trainSettings<B>(options: TrainOptions<B>): TrainSettings {
   const scheduleRecord = { kind, warmupSteps, totalSteps: totalSteps ?? null, ...(kwargs && Object.keys(kwargs).length ? { lrSchedulerKwargs: kwargs } : {}) };
   return {
     epochs, accum, evalEvery, saveEvery, checkpointEvery, keepLast, maxBad, maxSteps, loggingSteps, loggingFirstStep, keepBest, saveBest, trackBest, metric,
-    evalOnStart, evalDelay, baseLr, totalSteps, sched, scheduleRecord,
+    evalOnStart, evalDelay, baseLr, optim, adafactor, totalSteps, sched, scheduleRecord,
   };
+}
+
+/**
+ * `optim` and `adafactor` checked and resolved as transformers' `Trainer.get_optimizer_cls_and_kwargs`
+ * builds Adafactor for `optim="adafactor"`: `scale_parameter=False, relative_step=False, lr=learning_rate`
+ * (`weight_decay` through the parameter groups: here `weightDecay`, on every variable).
+ */
+function optimizerSettings<B>(options: TrainOptions<B>): Pick<TrainSettings, 'optim' | 'adafactor'> {
+  const optim = options.optim ?? 'adamw';
+  if (optim !== 'adamw' && optim !== 'adafactor') throw new RangeError(`train: optim must be 'adamw' or 'adafactor', got ${JSON.stringify(options.optim)}`);
+  if (optim === 'adamw') {
+    if (options.adafactor !== undefined) throw new RangeError("train: adafactor options need optim: 'adafactor'");
+    return { optim, adafactor: null };
+  }
+  for (const k of ['betas', 'eps'] as const) {
+    if (options[k] !== undefined) throw new RangeError(`train: ${k} is AdamW's; with optim: 'adafactor' give Adafactor's in adafactor: { ... } (${k === 'eps' ? 'adafactor.eps: [eps1, eps2]' : 'adafactor.beta1'})`);
+  }
+  const af = (options.adafactor ?? {}) as AdafactorOptions;
+  if (af === null || typeof af !== 'object' || Array.isArray(af)) throw new TypeError(`train: adafactor must be an object of Adafactor options, got ${JSON.stringify(af)}`);
+  if (af.lr !== undefined) throw new RangeError('train: adafactor.lr: give lr (transformers\' learning_rate), which the schedule scales');
+  if (af.weightDecay !== undefined) throw new RangeError('train: adafactor.weightDecay: give weightDecay (transformers\' weight_decay)');
+  const weightDecay = options.weightDecay ?? 0;
+  if (!(Number.isFinite(weightDecay) && weightDecay >= 0)) throw new RangeError(`train: weightDecay must be a finite number >= 0, got ${options.weightDecay}`);
+  const relative = af.relativeStep === true;
+  if (relative) {
+    // Adafactor(relative_step=True) ignores the group's lr: a given lr or schedule would silently do nothing
+    const given = ([['lr', options.lr], ['schedule', options.schedule], ['lrSchedulerKwargs', options.lrSchedulerKwargs], ['warmupSteps', options.warmupSteps], ['warmupRatio', options.warmupRatio]] as const).find(([, v]) => v !== undefined);
+    if (given) throw new RangeError(`train: ${given[0]} cannot be given with adafactor.relativeStep: true (Adafactor computes its own step size: min(1e-2, 1/sqrt(step)))`);
+  } else {
+    const lr = options.lr ?? 1e-3;
+    if (!(Number.isFinite(lr) && lr >= 0)) throw new RangeError(`train: lr must be a finite number >= 0, got ${options.lr}`);
+  }
+  const lr = relative ? undefined : (options.lr ?? 1e-3);
+  const adafactor = resolveAdafactorOptions({ ...af, lr, weightDecay }, 'train: adafactor.', { scaleParameter: false, relativeStep: false });
+  return { optim, adafactor };
 }
 
 /**

@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { writeFileAtomic } from '@conifer/safetensors';
 import seedrandom from 'seedrandom';
+import { Adafactor } from './adafactor.js';
 import { AdamW } from './adamw.js';
-import { BEST_FILE, latestCheckpoint, pruneCheckpoints, readCheckpoint, restoreVariables, snapshotVariables, writeCheckpoint } from './checkpoint.js';
+import { BEST_FILE, isAdafactorState, latestCheckpoint, optimizerKind, pruneCheckpoints, readCheckpoint, restoreVariables, snapshotVariables, writeCheckpoint } from './checkpoint.js';
 import { evaluate, type EvalResult } from './evaluate.js';
 import { registerCoreGradients } from './register-gradients.js';
 import { defaultLogger, silentLogger } from './report/logger.js';
@@ -28,7 +29,7 @@ function bestEvalOf(metric: { name: string; explicit: boolean }, step: number, e
 }
 
 /**
- * Trains `model` with AdamW: epochs of micro-batches, token-normalised gradient accumulation,
+ * Trains `model` with AdamW (or Adafactor, `optim: 'adafactor'`): epochs of micro-batches, token-normalised gradient accumulation,
  * schedule, clipping, NaN/Inf skipping, periodic evaluation, save callbacks, atomic checkpoints and
  * exact resume. Returns when the epochs are done, `maxSteps` is reached, early stopping triggers,
  * or on SIGINT / abort (after a checkpoint).
@@ -38,7 +39,7 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
   const { model, data, evalData, onSave, checkpointDir, maxGradNorm, earlyStopping, computeMetrics, debug = false } = options;
   const {
     epochs, accum, evalEvery, saveEvery, checkpointEvery, keepLast, maxBad, maxSteps, loggingSteps, loggingFirstStep, keepBest, saveBest, trackBest, metric,
-    evalOnStart, evalDelay, baseLr, totalSteps, sched, scheduleRecord,
+    evalOnStart, evalDelay, baseLr, optim, adafactor, totalSteps, sched, scheduleRecord,
   } = trainSettings(options);
   const metricRecord = { name: metric.name, greaterIsBetter: metric.greaterIsBetter };
   const logger = options.logger === false ? silentLogger : (options.logger ?? defaultLogger());
@@ -49,7 +50,7 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
     if (names.has(v.name)) throw new Error(`train: two trainable variables are named "${v.name}"`);
     names.add(v.name);
   }
-  const optimizer = new AdamW({ lr: baseLr, betas: options.betas, eps: options.eps, weightDecay: options.weightDecay });
+  const optimizer = adafactor ? new Adafactor(adafactor) : new AdamW({ lr: baseLr, betas: options.betas, eps: options.eps, weightDecay: options.weightDecay });
   // The optimizer's moments reach the caller only through the result: freed here if the run throws.
   try {
 
@@ -75,9 +76,15 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
       const found = await latestCheckpoint(checkpointDir);
       if (found) {
         const ck = await readCheckpoint<TrainerState>(found);
+        const written = optimizerKind(ck.optimizer);
+        if (written !== optim) {
+          throw new Error(`train: ${found} holds ${written === 'adafactor' ? 'Adafactor' : 'AdamW'}'s optimizer state, but optim is '${optim}': resume with optim: '${written}', or use a fresh checkpointDir`);
+        }
         restoreVariables(variables, ck.variables);
         bestVariables = keepBest ? (ck.best ?? null) : null;
-        optimizer.setState(ck.optimizer, variables);
+        const saved = ck.optimizer;
+        if (optimizer instanceof Adafactor && isAdafactorState(saved)) optimizer.setState(saved, variables);
+        else if (optimizer instanceof AdamW && !isAdafactorState(saved)) optimizer.setState(saved, variables);
         st = ck.state;
         // A checkpoint from before metricForBestModel compared the eval loss, lower is better.
         const usedMetric = st.bestMetric ?? { name: EVAL_LOSS, greaterIsBetter: false };
@@ -273,7 +280,8 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
 
           const dropoutSeed = rng.int32() >>> 0;
           model.setDropoutSeed?.(dropoutSeed);
-          const lr = baseLr * multiplierOf(st.step, sched);
+          // Adafactor with relativeStep ignores lr (as transformers'): the step size of its next step is logged instead
+          const lr = adafactor?.relativeStep ? (optimizer as Adafactor).relativeStepSize(optimizer.step + 1) : baseLr * multiplierOf(st.step, sched);
           const tensorsBefore = debug ? tf.memory().numTensors : 0;
           const t0 = performance.now();
           const r = await optimizerStep(model, optimizer, window, { lr, maxGradNorm });

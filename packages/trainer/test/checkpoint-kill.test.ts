@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isCompleteCheckpoint, latestCheckpoint, listCheckpoints, readCheckpoint } from '../src/checkpoint';
+import type { AdamWState } from '../src/adamw';
 import { spawnTs } from './scripts/spawn-ts';
 
 const base = mkdtempSync(join(tmpdir(), 'conifer-ckpt-kill-'));
@@ -69,8 +70,9 @@ describe('a checkpoint being written when the process is SIGKILLed (child proces
       // every value from this one checkpoint (no mix of two writes, nothing torn)
       expect(ck.variables['big.weight']!.values.length).toBe(FLOATS);
       expect(ck.variables['big.weight']!.values.every((x) => x === step)).toBe(true);
-      expect(ck.optimizer.m['big.weight']!.every((x) => x === step + 0.25)).toBe(true);
-      expect(ck.optimizer.v['big.weight']!.every((x) => x === step + 0.5)).toBe(true);
+      const adam = ck.optimizer as AdamWState; // the writer saves AdamW's state
+      expect(adam.m['big.weight']!.every((x) => x === step + 0.25)).toBe(true);
+      expect(adam.v['big.weight']!.every((x) => x === step + 0.5)).toBe(true);
       const listing = (await listCheckpoints(dir)).map((c) => `${c.step}${c.complete ? '' : ' (incomplete: ' + readdirSync(c.path).join(', ') + ')'}`);
       console.log(`kill ${delays[i] === 'first-file' ? 'at the first file' : `${delays[i]} ms after "begin ${KILL_AT}"`}: folders ${listing.join('; ')} → loads checkpoint-${step}`);
     }

@@ -2,7 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { latestCheckpoint } from '../src/checkpoint';
+import { latestCheckpoint, readCheckpoint } from '../src/checkpoint';
 import { spawnTs } from './scripts/spawn-ts';
 
 const base = mkdtempSync(join(tmpdir(), 'conifer-resume-'));
@@ -102,6 +102,31 @@ describe('exact resume after SIGKILL (child process)', () => {
     expect(saves(straightDir)).toEqual(['best@4', 'best@8', 'best@9', 'best@12']);
     // a save redone after the kill (onSave ran, its checkpoint did not) may repeat: each save is at least once, in order
     expect([...new Set(saves(killedDir))]).toEqual(saves(straightDir));
+  }, 60_000);
+
+  it("optim: 'adafactor': killed after step 11 and resumed gives bit-identical weights, Adafactor slots and metrics", async () => {
+    const straightDir = join(base, 'af-straight');
+    const killedDir = join(base, 'af-killed');
+    const [straight, killed] = await Promise.all([
+      runChild(straightDir, false, join(base, 'af-straight.json'), undefined, 'SIGKILL', 'adafactor'),
+      runChild(killedDir, false, join(base, 'af-never.json'), 11, 'SIGKILL', 'adafactor'),
+    ]);
+    expect(straight.code).toBe(0);
+    expect(killed.signal).toBe('SIGKILL');
+    expect((await readCheckpoint(join(straightDir, 'checkpoint-27'))).optimizer).toMatchObject({ kind: 'adafactor', step: 27 });
+    const resumedRun = await runChild(killedDir, true, join(base, 'af-resumed.json'), undefined, 'SIGKILL', 'adafactor');
+    expect(resumedRun.code).toBe(0);
+    const a = JSON.parse(readFileSync(join(base, 'af-straight.json'), 'utf8')) as Outcome;
+    const b = JSON.parse(readFileSync(join(base, 'af-resumed.json'), 'utf8')) as Outcome;
+    const from = Number(/checkpoint-(\d+)$/.exec(b.resumedFrom ?? '')?.[1]);
+    expect(from).toBeGreaterThanOrEqual(10);
+    expect(from).toBeLessThan(27);
+    expect(a.step).toBe(27);
+    expect(Object.keys(a.adam).sort()).toEqual(['exp_avg.resume.b', 'exp_avg.resume.w', 'exp_avg_sq.resume.b', 'exp_avg_sq_col.resume.w', 'exp_avg_sq_row.resume.w']);
+    expect([b.w, b.b]).toEqual([a.w, a.b]);
+    expect(b.adam).toEqual(a.adam);
+    expect(b.metrics).toEqual(a.metrics);
+    expect(a.dropoutSeeds.slice(-b.dropoutSeeds.length)).toEqual(b.dropoutSeeds);
   }, 60_000);
 
   it('never loads a checkpoint folder without its manifest (killed mid-write)', async () => {

@@ -1,4 +1,4 @@
-// A training run in its own process, for the resume test. Args: <checkpointDir> <resume 0|1> <outFile> [metrics]
+// A training run in its own process, for the resume test. Args: <checkpointDir> <resume 0|1> <outFile> [metrics|adafactor]
 // Prints "step N" after each optimizer step (the parent SIGKILLs it at some N), and at the end
 // writes the final weights (as hex of the float32 bytes, for bit-exact comparison) and metrics.
 import { appendFileSync, writeFileSync } from 'node:fs';
@@ -29,7 +29,10 @@ const metrics: Partial<TrainOptions<ToyBatch>> =
         onSave: (i) => appendFileSync(join(dir!, 'saves.txt'), `${i.reason}@${i.step}\n`),
         earlyStopping: { patience: 2, threshold: 0.01 },
       }
-    : {};
+    : mode === 'adafactor'
+      ? // transformers' Trainer with optim="adafactor" (the schedule and clipping still apply), plus a first moment and weight decay
+        { optim: 'adafactor', weightDecay: 0.01, adafactor: { beta1: 0.9 } }
+      : {};
 await tf.setBackend('cpu');
 const model = new ToyModel(3, 'resume');
 const pause = new Int32Array(new SharedArrayBuffer(4));
@@ -61,4 +64,8 @@ const res = await train({
   ...metrics,
 });
 const hex = (t: tf.Variable) => Buffer.from((t.dataSync() as Float32Array).buffer).toString('hex');
-writeFileSync(out!, JSON.stringify({ w: hex(model.w), b: hex(model.b), metrics: res.metrics, step: res.step, resumedFrom: res.resumedFrom, stopReason: res.stopReason, best: res.best, dropoutSeeds: model.dropoutSeeds, adam: Object.fromEntries(Object.entries((await res.optimizer.getState()).m).map(([k, v]) => [k, Buffer.from(v.buffer).toString('hex')])) }));
+// AdamW's first moments, or every Adafactor slot (`<slot>.<name>`)
+const state = await res.optimizer.getState();
+const slots = 'slots' in state ? Object.entries(state.slots).flatMap(([n, s]) => Object.entries(s).map(([k, v]) => [`${k}.${n}`, v] as const)) : Object.entries(state.m);
+const adam = Object.fromEntries(slots.map(([k, v]) => [k, Buffer.from(v!.buffer).toString('hex')]));
+writeFileSync(out!, JSON.stringify({ w: hex(model.w), b: hex(model.b), metrics: res.metrics, step: res.step, resumedFrom: res.resumedFrom, stopReason: res.stopReason, best: res.best, dropoutSeeds: model.dropoutSeeds, adam }));
