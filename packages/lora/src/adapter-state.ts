@@ -1,15 +1,16 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { AdapterTensor } from './adapter-files.js';
-import { peftKey } from './lora-adapter.js';
+import { peftKey, peftMagnitudeKey } from './lora-adapter.js';
 import type { LoraLinear } from './lora-linear.js';
 
-/** The A and B variables of adapter `name`, by saved key (no adapter name in it, as PEFT saves), sorted by key. */
+/** The A and B variables of adapter `name` (and DoRA's magnitude), by saved key (no adapter name in it, as PEFT saves), sorted by key. */
 function variablesByKey(layers: ReadonlyMap<string, LoraLinear>, name: string): Array<[string, tf.Variable]> {
   const entries: Array<[string, tf.Variable]> = [];
   for (const [path, l] of layers) {
     const a = l.adapters.get(name);
     if (!a) continue;
     entries.push([peftKey(path, 'A'), a.loraA], [peftKey(path, 'B'), a.loraB]);
+    if (a.magnitude) entries.push([peftMagnitudeKey(path), a.magnitude]);
   }
   return entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
@@ -68,11 +69,12 @@ export function loadAdapterStateDict(layers: ReadonlyMap<string, LoraLinear>, na
   const wrong: string[] = [];
   for (const [key, v] of expected) {
     const t = tensors.get(key)!;
-    if (t.shape.length !== 2 || t.shape[0] !== v.shape[0] || t.shape[1] !== v.shape[1]) wrong.push(`${key} is [${t.shape}], the model needs [${v.shape}]`);
+    if (`${t.shape}` !== `${v.shape}`) wrong.push(`${key} is [${t.shape}], the model needs [${v.shape}]`);
   }
   if (wrong.length) throw new Error(`LoRA: adapter shapes do not match the model: ${wrong.join('; ')}`);
   for (const [path, l] of layers) {
-    if (l.adapters.has(name)) l.setWeights(tensors.get(peftKey(path, 'A'))!.data, tensors.get(peftKey(path, 'B'))!.data, name);
+    const a = l.adapters.get(name);
+    if (a) l.setWeights(tensors.get(peftKey(path, 'A'))!.data, tensors.get(peftKey(path, 'B'))!.data, name, a.useDora ? tensors.get(peftMagnitudeKey(path))!.data : undefined);
   }
   if (unexpected.length) {
     const from = options.source === undefined ? '' : ` from ${options.source}`;

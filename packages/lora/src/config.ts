@@ -24,6 +24,12 @@ export interface LoraConfigInput {
   exclude_modules?: string[] | string | null;
   /** scaling = lora_alpha / √r instead of lora_alpha / r (rank-stabilized LoRA). */
   use_rslora?: boolean;
+  /**
+   * DoRA (weight-decomposed LoRA, PEFT's `use_dora`): each adapted row of W is rescaled to a trainable
+   * magnitude m, y = base(x) + (m/‖W + s·B·A‖ − 1)·x'·Wᵀ + (m/‖W + s·B·A‖)·s·x'·Aᵀ·Bᵀ, the norm per output
+   * row and without gradient. Needs a base with `dequantize()` (float32 and `@conifer/int8` bases).
+   */
+  use_dora?: boolean;
   /** Only `"none"` is supported (biases stay frozen and are not saved). */
   bias?: 'none' | 'all' | 'lora_only';
   /** `true`: A Kaiming-uniform (a = √5), B zeros (the adapter starts as a no-op). `false`: B is random too
@@ -59,6 +65,7 @@ export type LoraConfig = LoraConfigInput & {
   lora_dropout: number;
   target_modules: string[] | string;
   use_rslora: boolean;
+  use_dora: boolean;
   bias: 'none' | 'all' | 'lora_only';
   init_lora_weights: InitLoraWeights;
   rank_pattern: Record<string, number>;
@@ -165,8 +172,10 @@ export function validateLoraConfig(c: Record<string, unknown>): void {
   }
   if (init === 'orthogonal' && (c.r as number) % 2 !== 0) fail(`init_lora_weights "orthogonal" requires the LoRA rank to be even, got r = ${String(c.r)}`);
   if (typeof c.use_rslora !== 'boolean') fail(`use_rslora must be a boolean`);
+  if (typeof c.use_dora !== 'boolean') fail(`use_dora must be a boolean, got ${JSON.stringify(c.use_dora)}`);
+  // PEFT's LoraConfig.__post_init__.
+  if (c.use_dora && !isOff(c.megatron_config)) fail('DoRA does not support megatron_core, please set `use_dora=False`');
   const unsupported: Array<[string, string]> = [
-    ['use_dora', 'DoRA'],
     ['lora_bias', 'a LoRA bias'],
     ['fan_in_fan_out', 'fan_in_fan_out (Conv1D weights)'],
     ['modules_to_save', 'modules_to_save (fully trained extra modules)'],

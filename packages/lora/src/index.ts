@@ -12,8 +12,9 @@ export {
 } from './config.js';
 export { FloatLinear } from './float-linear.js';
 export { LoraLinear, type LoraLinearOptions, peftKey } from './lora-linear.js';
-export { DEFAULT_ADAPTER_NAME, LoraAdapter, type LoraAdapterOptions, adapterVariableName } from './lora-adapter.js';
+export { DEFAULT_ADAPTER_NAME, LoraAdapter, type LoraAdapterOptions, adapterVariableName, magnitudeVariableName, peftMagnitudeKey } from './lora-adapter.js';
 export { LoraModel } from './lora-model.js';
+export type { DoraWeightNorm } from './dora.js';
 export { BASE_ADAPTER_NAME } from './mixed-batch.js';
 export { type AddWeightedAdapterOptions, COMBINATION_TYPES, type CombinationType } from './weighted-adapter.js';
 export type { MajoritySignMethod } from './merge-utils.js';

@@ -1,4 +1,5 @@
 import type { LoraConfig } from './config.js';
+import type { DoraWeightNorm } from './dora.js';
 import { LoraLinear } from './lora-linear.js';
 import { isTargetModule, moduleRankAlpha, unmatchedTargets } from './target.js';
 import type { LinearHost } from './types.js';
@@ -14,6 +15,8 @@ export interface AdapterLayerOptions {
   allowUnmatchedTargets: boolean;
   /** Loading: A and B are overwritten from the file, so the cheapest init serves whatever the file says ("eva" included). */
   weightsFromFile: boolean;
+  /** DoRA's norm computation (`dora.ts`'s {@link DoraWeightNorm}; default `'factored'`). */
+  doraWeightNorm?: DoraWeightNorm;
 }
 
 /**
@@ -38,6 +41,13 @@ export function injectAdapterLayers(
     const sample = paths.slice(0, 6).join(', ');
     throw new Error(`LoRA: ${what} matched no linear of the model (${paths.length} linears, e.g. ${sample}${paths.length > 6 ? ', …' : ''})`);
   }
+  if (config.use_dora) {
+    // DoRA reads W's row norms: refused up front, before any adapter is allocated (PEFT dequantizes any base).
+    const lacking = targets.filter(([, l]) => !(l instanceof LoraLinear ? l.base : l).dequantize).map(([p]) => p);
+    if (lacking.length) {
+      throw new Error(`LoRA: use_dora needs base linears with dequantize() (DoRA rescales each row of W by its norm); ${lacking.length} target(s) have none: ${lacking.slice(0, 6).join(', ')}${lacking.length > 6 ? ', …' : ''}`);
+    }
+  }
   const created = new Map<string, LoraLinear>();
   const extended: LoraLinear[] = [];
   try {
@@ -49,9 +59,11 @@ export function injectAdapterLayers(
         loraAlpha: alpha,
         loraDropout: config.lora_dropout,
         useRslora: config.use_rslora,
+        useDora: config.use_dora,
         initLoraWeights: options.weightsFromFile ? true : config.init_lora_weights,
         seed: options.seed,
         trainable: options.trainable,
+        ...(options.doraWeightNorm !== undefined ? { doraWeightNorm: options.doraWeightNorm } : {}),
       };
       if (base instanceof LoraLinear) {
         if (owned.get(path) !== base) {

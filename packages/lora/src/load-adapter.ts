@@ -36,6 +36,7 @@ export async function loadAdapter(host: LinearHost, dirOrId: string, options: Lo
     trainable: options.isTrainable ?? false,
     allowUnmatchedTargets: true,
     adapterName: name,
+    ...(options.doraWeightNorm !== undefined ? { doraWeightNorm: options.doraWeightNorm } : {}),
   }, true);
   try {
     model.loadStateDict(tensors, name, { strict: false, source: dir, ...(options.onWarning ? { onWarning: options.onWarning } : {}) });

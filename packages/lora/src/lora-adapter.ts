@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type InitLoraWeights, loraScaling } from './config.js';
+import { type DoraWeightNorm, checkDoraWeightNorm } from './dora.js';
 import { gaussian, kaimingUniformA5, orthogonalLora } from './init.js';
 
 /** PEFT's name of the adapter `get_peft_model` / `PeftModel.from_pretrained` create when none is given. */
@@ -8,6 +9,17 @@ export const DEFAULT_ADAPTER_NAME = 'default';
 /** PEFT's saved key of a LoRA matrix: `base_model.model.<path>.lora_A.weight`. */
 export function peftKey(path: string, which: 'A' | 'B'): string {
   return `base_model.model.${path}.lora_${which}.weight`;
+}
+
+/** PEFT's saved key of a DoRA magnitude: `base_model.model.<path>.lora_magnitude_vector` (PEFT's
+ *  `get_peft_model_state_dict` strips `.weight` from `lora_magnitude_vector.<adapter>.weight`, then the adapter name). */
+export function peftMagnitudeKey(path: string): string {
+  return `base_model.model.${path}.lora_magnitude_vector`;
+}
+
+/** The magnitude variable's name: the saved key for `"default"`, PEFT's parameter name `….lora_magnitude_vector.<adapter>.weight` otherwise. */
+export function magnitudeVariableName(path: string, adapterName: string): string {
+  return adapterName === DEFAULT_ADAPTER_NAME ? peftMagnitudeKey(path) : `${peftMagnitudeKey(path)}.${adapterName}.weight`;
 }
 
 /**
@@ -37,7 +49,7 @@ function freeVariableName(name: string): string {
 }
 
 /** A variable holding `init`, which is then released (the variable keeps the data): disposing the variable frees it all. */
-function newVariable(init: tf.Tensor2D, trainable: boolean, name: string): tf.Variable<tf.Rank.R2> {
+function newVariable<R extends tf.Rank>(init: tf.Tensor<R>, trainable: boolean, name: string): tf.Variable<R> {
   const v = tf.variable(init, trainable, name);
   init.dispose();
   return v;
@@ -56,6 +68,10 @@ export interface LoraAdapterOptions {
   seed?: number | string;
   /** Whether A and B are trainable variables (default true). */
   trainable?: boolean;
+  /** DoRA (PEFT's `use_dora`): {@link LoraLinear} gives the adapter a magnitude; needs the base's `dequantize()`. */
+  useDora?: boolean;
+  /** DoRA only: how the forward computes ‖W + s·B·A‖ (`dora.ts`'s {@link DoraWeightNorm}; default `'factored'`). Ignored without `useDora`. */
+  doraWeightNorm?: DoraWeightNorm;
 }
 
 /**
@@ -70,10 +86,16 @@ export class LoraAdapter {
   readonly scaling: number;
   readonly loraA: tf.Variable<tf.Rank.R2>;
   readonly loraB: tf.Variable<tf.Rank.R2>;
+  /** DoRA's magnitude m [out] (PEFT's `lora_magnitude_vector[name].weight`); null for a plain LoRA adapter. */
+  magnitude: tf.Variable<tf.Rank.R1> | null = null;
+  /** DoRA: how the forward computes the weight norm (`'factored'` unless the options said `'direct'`); may be changed between forwards. */
+  doraWeightNorm: DoraWeightNorm;
 
   constructor(readonly path: string, inFeatures: number, outFeatures: number, options: LoraAdapterOptions) {
     const { r, loraAlpha } = options;
     this.name = checkAdapterName(options.adapterName ?? DEFAULT_ADAPTER_NAME);
+    // checked before A and B are allocated: a bad value fails on the first target, before anything exists
+    this.doraWeightNorm = checkDoraWeightNorm(options.doraWeightNorm) ?? 'factored';
     this.r = r;
     this.loraAlpha = loraAlpha;
     this.loraDropout = options.loraDropout ?? 0;
@@ -104,13 +126,36 @@ export class LoraAdapter {
   }
 
   set trainable(value: boolean) {
-    this.loraA.trainable = value;
-    this.loraB.trainable = value;
+    for (const v of this.variables) v.trainable = value;
   }
 
-  /** r·in + out·r */
+  /** Whether this is a DoRA adapter (it has a magnitude). */
+  get useDora(): boolean {
+    return this.magnitude !== null;
+  }
+
+  /** A, B and, for DoRA, the magnitude: the adapter's parameters. */
+  get variables(): tf.Variable[] {
+    return this.magnitude ? [this.loraA, this.loraB, this.magnitude] : [this.loraA, this.loraB];
+  }
+
+  /** r·in + out·r (+ out for DoRA's magnitude) */
   get numParameters(): number {
-    return this.loraA.size + this.loraB.size;
+    return this.variables.reduce((n, v) => n + v.size, 0);
+  }
+
+  /** @internal Makes this a DoRA adapter with magnitude `init` [out] (taken over), trainable as A and B are. */
+  attachMagnitude(init: tf.Tensor1D): void {
+    if (this.magnitude) throw new Error(`${magnitudeVariableName(this.path, this.name)} already exists`);
+    this.magnitude = newVariable(init, this.trainable, freeVariableName(magnitudeVariableName(this.path, this.name)));
+  }
+
+  /** Copies new values into DoRA's magnitude [out], keeping the variable. */
+  setMagnitude(m: Float32Array): void {
+    if (!this.magnitude) throw new Error(`LoRA layer ${this.path}: adapter "${this.name}" is not a DoRA adapter (no lora_magnitude_vector)`);
+    const [out] = this.magnitude.shape;
+    if (m.length !== out) throw new Error(`${magnitudeVariableName(this.path, this.name)}: expected [${out}], got ${m.length} values`);
+    tf.tidy(() => this.magnitude!.assign(tf.tensor1d(m)));
   }
 
   /**
@@ -156,7 +201,6 @@ export class LoraAdapter {
   }
 
   dispose(): void {
-    this.loraA.dispose();
-    this.loraB.dispose();
+    for (const v of this.variables) v.dispose();
   }
 }

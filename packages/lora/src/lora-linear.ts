@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { dropout } from '@conifer/dropout';
 import seedrandom from 'seedrandom';
+import { type DoraBaseStats, addDoraDelta, disposeDoraStats, doraMergedWeight, initDora } from './dora.js';
 import { FloatLinear } from './float-linear.js';
 import { DEFAULT_ADAPTER_NAME, LoraAdapter, type LoraAdapterOptions, checkAdapterName, peftKey } from './lora-adapter.js';
 import { loraDeltaWebGPU } from './lora-webgpu.js';
@@ -34,7 +35,8 @@ export interface LoraLinearOptions extends LoraAdapterOptions {
 
 /**
  * A linear with LoRA adapters (PEFT's `lora.Linear`): y = base(x) + Σ over the active adapters of
- * (dropout(x) · Aᵀ · Bᵀ) · scaling, A [r, in], B [out, r] (PEFT's shapes, stored as is; see
+ * (dropout(x) · Aᵀ · Bᵀ) · scaling — or, for a DoRA adapter (`useDora`), its term of `dora.ts`'s
+ * {@link addDoraDelta} on the running sum — A [r, in], B [out, r] (PEFT's shapes, stored as is; see
  * {@link LoraAdapter.adapterPath} for how the products run). The base stays frozen. It is created
  * with one adapter (`"default"` unless named); {@link addAdapter} adds more, {@link setAdapter}
  * chooses the active ones. `loraA`, `loraB`, `r`, `scaling`… are those of the layer's first adapter
@@ -56,6 +58,8 @@ export class LoraLinear implements Linear {
   private mixedBatch: AdapterNamesBatch | null = null;
   /** One stream for the layer, as PEFT's dropouts all draw from torch's generator: each active adapter draws in turn. */
   private dropoutRng: seedrandom.StatefulPRNG<seedrandom.State.Arc4>;
+  /** ‖W_i‖² and the bias of the base, kept from the first DoRA adapter on (the base is frozen). */
+  private doraStats: DoraBaseStats | null = null;
 
   constructor(
     /** The wrapped linear; kept untouched (merge does not modify it). */
@@ -65,7 +69,7 @@ export class LoraLinear implements Linear {
     this.inFeatures = base.inFeatures;
     this.outFeatures = base.outFeatures;
     this.path = options.path;
-    const first = new LoraAdapter(this.path, this.inFeatures, this.outFeatures, options);
+    const first = this.newAdapter(options);
     this.byName.set(first.name, first);
     this.active = [first.name];
     this.dropoutRng = seedrandom(`${String(options.seed ?? 0)}:${this.path}:dropout`, { state: true });
@@ -143,8 +147,23 @@ export class LoraLinear implements Linear {
   addAdapter(options: LoraAdapterOptions): LoraAdapter {
     const name = checkAdapterName(options.adapterName ?? DEFAULT_ADAPTER_NAME);
     if (this.byName.has(name)) throw new Error(`LoRA layer ${this.path} already has an adapter "${name}"`);
-    const a = new LoraAdapter(this.path, this.inFeatures, this.outFeatures, options);
+    const a = this.newAdapter(options);
     this.byName.set(name, a);
+    return a;
+  }
+
+  /** A new adapter; for DoRA with its magnitude ‖W + s·B·A‖ (PEFT's `DoraLinearVariant.init`, after A and B are initialised). */
+  private newAdapter(options: LoraAdapterOptions): LoraAdapter {
+    const a = new LoraAdapter(this.path, this.inFeatures, this.outFeatures, options);
+    if (!options.useDora) return a;
+    try {
+      const { stats, magnitude } = initDora(this.base, this.path, a, this.doraStats);
+      this.doraStats = stats;
+      a.attachMagnitude(magnitude);
+    } catch (e) {
+      a.dispose();
+      throw e;
+    }
     return a;
   }
 
@@ -211,21 +230,23 @@ export class LoraLinear implements Linear {
 
   /** y + each adapter's delta on x (y = base(x), any leading shape): the fused kernels on webgpu, tensor ops elsewhere. */
   private addDeltas(y: tf.Tensor, x: tf.Tensor, draws: ReadonlyArray<{ a: LoraAdapter; p: number; seed: number }>): tf.Tensor {
-    const x2 = tf.reshape(x, [-1, this.inFeatures]); // (N, in)
-    if (tf.getBackend() === 'webgpu') {
-      // 2 kernels forward, 4 backward per adapter, instead of ~7 and ~10 tensor ops (lora-webgpu.ts);
-      // several active adapters: each call adds its delta to the previous sum.
-      let y2 = tf.reshape(y, [-1, this.outFeatures]) as tf.Tensor2D; // (N, out)
-      for (const { a, p, seed } of draws) y2 = loraDeltaWebGPU(y2, x2 as tf.Tensor2D, a.loraA, a.loraB, a.scaling, p, seed);
-      return tf.reshape(y2, y.shape);
-    }
-    let out = y;
+    const x2 = tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D; // (N, in)
+    const webgpu = tf.getBackend() === 'webgpu';
+    // Several active adapters: each one adds its term to the running sum, in order (PEFT's `result`).
+    let y2 = tf.reshape(y, [-1, this.outFeatures]) as tf.Tensor2D; // (N, out)
     for (const { a, p, seed } of draws) {
-      const d = p > 0 ? dropout(x2, p, seed) : x2; // the mask is drawn on the device (@conifer/dropout)
-      const delta = a.adapterPath(d, a.loraA, a.loraB); // (N, out)
-      out = tf.add(out, tf.reshape(delta, y.shape));
+      if (a.useDora) {
+        // DoRA: tensor ops on every backend (the fused webgpu kernels are LoRA's only).
+        y2 = addDoraDelta(this.base, this.doraStats!, y2, x2, a, p, seed);
+      } else if (webgpu) {
+        // 2 kernels forward, 4 backward per adapter, instead of ~7 and ~10 tensor ops (lora-webgpu.ts).
+        y2 = loraDeltaWebGPU(y2, x2, a.loraA, a.loraB, a.scaling, p, seed);
+      } else {
+        const d = p > 0 ? dropout(x2, p, seed) : x2; // the mask is drawn on the device (@conifer/dropout)
+        y2 = tf.add(y2, a.adapterPath(d, a.loraA, a.loraB)); // (N, out)
+      }
     }
-    return out;
+    return tf.reshape(y2, y.shape);
   }
 
   /**
@@ -239,6 +260,8 @@ export class LoraLinear implements Linear {
     if (this.merged) {
       throw new Error(`LoRA layer ${this.path}: cannot run with adapter names while adapters are merged (${this.mergedNames.join(', ')}); unmerge() first`);
     }
+    const dora = batch.names.filter((n, i, all) => n !== BASE_ADAPTER_NAME && all.indexOf(n) === i && this.byName.get(n)?.useDora);
+    if (dora.length) throw new Error(`LoRA layer ${this.path}: Cannot pass \`adapter_names\` when DoRA is enabled (DoRA adapter${dora.length > 1 ? 's' : ''} ${dora.join(', ')}), as PEFT`);
     if (this.training) throw new Error(`LoRA layer ${this.path}: adapter names are for inference only; call eval() first`);
     if (!this.adapterEnabled) return this.base.apply(x);
     const draw = (name: string) => {
@@ -291,12 +314,13 @@ export class LoraLinear implements Linear {
   /**
    * base + Σ scaling·B·A over `names` (default: the active adapters; names this layer lacks are
    * skipped), added in that order as PEFT's merge does, whether or not the adapters are enabled.
+   * A DoRA adapter turns the weight so far W into (m / ‖W + ΔW‖)·(W + ΔW) per row (PEFT's `merge_safe`).
    */
   mergedWeight(names: readonly string[] = this.active): tf.Tensor2D {
     const adapters = this.pick(names);
     return tf.tidy(() => {
       let w = this.baseWeight();
-      for (const a of adapters) w = tf.add(w, a.deltaWeight());
+      for (const a of adapters) w = a.useDora ? doraMergedWeight(w, a) : tf.add(w, a.deltaWeight());
       return w;
     });
   }
@@ -347,11 +371,17 @@ export class LoraLinear implements Linear {
 
   /**
    * Copies new values into A [r·in] and B [out·r] (row-major) of adapter `name` (default: the first),
-   * keeping the variables (optimizer state stays attached); a merge that includes it is redone.
+   * and into DoRA's magnitude [out] when given, keeping the variables (optimizer state stays
+   * attached); a merge that includes it is redone.
    */
-  setWeights(a: Float32Array, b: Float32Array, name?: string): void {
+  setWeights(a: Float32Array, b: Float32Array, name?: string, magnitude?: Float32Array): void {
     const adapter = name === undefined ? this.first : this.adapter(name);
+    if (magnitude !== undefined && !adapter.useDora) throw new Error(`LoRA layer ${this.path}: adapter "${adapter.name}" is not a DoRA adapter (no lora_magnitude_vector)`);
+    if (magnitude !== undefined && magnitude.length !== this.outFeatures) {
+      throw new Error(`LoRA layer ${this.path}: lora_magnitude_vector of "${adapter.name}" needs ${this.outFeatures} values, got ${magnitude.length}`);
+    }
     adapter.setWeights(a, b);
+    if (magnitude !== undefined) adapter.setMagnitude(magnitude);
     if (this.mergedNames.includes(adapter.name)) {
       const names = this.mergedNames;
       this.unmerge();
@@ -365,6 +395,8 @@ export class LoraLinear implements Linear {
     for (const a of this.byName.values()) a.dispose();
     this.byName.clear();
     this.active = [];
+    disposeDoraStats(this.doraStats);
+    this.doraStats = null;
   }
 
   /** Frees the adapters and the base. */

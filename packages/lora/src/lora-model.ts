@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import seedrandom from 'seedrandom';
 import { type LoraConfig, type LoraConfigInput, resolveLoraConfig } from './config.js';
+import type { DoraWeightNorm } from './dora.js';
 import { type AdapterTensor, readAdapter, writeAdapter } from './adapter-files.js';
 import { adapterStateDict, checkLoadStateDictOptions, loadAdapterStateDict, type LoadStateDictOptions, readAdapterStateDict } from './adapter-state.js';
 import { injectAdapterLayers } from './inject-layers.js';
@@ -60,6 +61,7 @@ export class LoraModel {
       trainable: options.trainable ?? true,
       allowUnmatchedTargets: options.allowUnmatchedTargets ?? false,
       weightsFromFile,
+      ...(options.doraWeightNorm !== undefined ? { doraWeightNorm: options.doraWeightNorm } : {}),
     });
     return new LoraModel(host, name, config, created);
   }
@@ -110,10 +112,11 @@ export class LoraModel {
    * makes it both. Nothing changes on a failure.
    */
   addAdapter(name: string, config: LoraConfigInput, options: AddAdapterOptions = {}): void {
-    this.addNamed(name, resolveLoraConfig(config), { seed: options.seed ?? 0, trainable: false, allowUnmatchedTargets: options.allowUnmatchedTargets ?? false }, false);
+    const dora = options.doraWeightNorm !== undefined ? { doraWeightNorm: options.doraWeightNorm } : {};
+    this.addNamed(name, resolveLoraConfig(config), { seed: options.seed ?? 0, trainable: false, allowUnmatchedTargets: options.allowUnmatchedTargets ?? false, ...dora }, false);
   }
 
-  private addNamed(name: string, config: LoraConfig, o: { seed: number | string; trainable: boolean; allowUnmatchedTargets: boolean }, weightsFromFile: boolean): Map<string, LoraLinear> {
+  private addNamed(name: string, config: LoraConfig, o: { seed: number | string; trainable: boolean; allowUnmatchedTargets: boolean; doraWeightNorm?: DoraWeightNorm }, weightsFromFile: boolean): Map<string, LoraLinear> {
     const layers = this.live();
     checkAdapterName(name);
     if (this.configs.has(name)) throw new Error(`LoRA: an adapter named "${name}" already exists`);
@@ -169,7 +172,7 @@ export class LoraModel {
       this.loadStateDict(tensors, adapterName, load);
     } else {
       const trainable = options.isTrainable ?? false;
-      const created = this.addNamed(adapterName, { ...config, inference_mode: !trainable }, { seed: options.seed ?? 0, trainable, allowUnmatchedTargets: true }, true);
+      const created = this.addNamed(adapterName, { ...config, inference_mode: !trainable }, { seed: options.seed ?? 0, trainable, allowUnmatchedTargets: true, ...(options.doraWeightNorm !== undefined ? { doraWeightNorm: options.doraWeightNorm } : {}) }, true);
       try {
         this.loadStateDict(tensors, adapterName, load);
       } catch (e) {
@@ -206,6 +209,12 @@ export class LoraModel {
         options,
       });
     const { paths } = plan();
+    const dora = adapters.filter((n) => this.configs.get(n)?.use_dora);
+    if (dora.length) {
+      // PEFT copies adapters[0]'s config (use_dora too) and keeps the new adapter's freshly initialised magnitude,
+      // dropping the sources' magnitudes: the result is not a combination of them. Refused instead.
+      throw new Error(`LoRA: addWeightedAdapter does not combine DoRA adapters (${dora.join(', ')}): their magnitude vectors cannot be combined (PEFT keeps a fresh magnitude and drops theirs)`);
+    }
     const sources = new Map<string, WeightedSource[]>();
     for (const path of paths) {
       const layer = this.layerMap.get(path)!;
@@ -295,6 +304,9 @@ export class LoraModel {
     // PEFT's order: training mode, then the names, then (in each layer) the rows and merged adapters.
     if (this.isTraining) throw new Error('LoRA: cannot pass adapter names when the model is in training mode (inference only, as PEFT); call eval() first');
     const names = checkAdapterNames(adapterNames, this.configs.keys());
+    // PEFT's _check_forward_args: "Cannot pass `adapter_names` when DoRA is enabled." (checked here before anything is set up)
+    const dora = [...new Set(names)].filter((n) => this.configs.get(n)?.use_dora);
+    if (dora.length) throw new Error(`LoRA: Cannot pass \`adapter_names\` when DoRA is enabled (DoRA adapter${dora.length > 1 ? 's' : ''}: ${dora.join(', ')}), as PEFT`);
     const merged = [...layers].filter(([, l]) => l.isMerged).map(([p]) => p);
     if (merged.length) {
       throw new Error(`LoRA: cannot pass adapter names when there are merged adapters (${merged.length} layer(s), e.g. ${merged[0]}); call unmerge() first`);
@@ -315,10 +327,10 @@ export class LoraModel {
     return this.mixed?.names ?? null;
   }
 
-  /** A and B of every adapter that are trainable, ordered by variable name. The base stays frozen. */
+  /** A and B (and DoRA's magnitude) of every adapter that are trainable, ordered by variable name. The base stays frozen. */
   trainableVariables(): tf.Variable[] {
     const vars: tf.Variable[] = [];
-    for (const l of this.live().values()) for (const a of l.adapters.values()) vars.push(a.loraA, a.loraB);
+    for (const l of this.live().values()) for (const a of l.adapters.values()) vars.push(...a.variables);
     return vars.filter((v) => v.trainable).sort(byName);
   }
 
@@ -339,7 +351,7 @@ export class LoraModel {
     let trainable = 0;
     for (const l of this.live().values()) {
       for (const a of l.adapters.values()) {
-        for (const v of [a.loraA, a.loraB]) {
+        for (const v of a.variables) {
           lora += v.size;
           if (v.trainable) trainable += v.size;
         }

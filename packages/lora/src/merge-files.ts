@@ -64,13 +64,15 @@ const NOT_COPIED = /\.(bin|pt|pth|ckpt|h5|msgpack|gguf|onnx|safetensors)(\.index
 /** Earlier weight files in an output folder, deleted with `overwrite`. */
 const STALE_WEIGHTS = /^(model.*\.safetensors|model\.safetensors\.index\.json|pytorch_model.*\.bin(\.index\.json)?)$/;
 const TORCH_DTYPE: Record<Exclude<MergedDtype, 'same'>, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16' };
-const ADAPTER_KEY = /^base_model\.model\.(.+)\.lora_([AB])\.weight$/;
+const ADAPTER_KEY = /^base_model\.model\.(.+)\.(?:lora_([AB])\.weight|lora_(magnitude)_vector)$/;
 
-/** One adapter's delta on one weight: `scaling · B·A`. */
+/** One adapter's delta on one weight: `scaling · B·A`; with DoRA's magnitude m, the row rescale of PEFT's `merge_safe`. */
 interface Delta {
   A: AdapterTensor;
   B: AdapterTensor;
   scaling: number;
+  /** DoRA: W' = m / ‖W + ΔW‖ · (W + ΔW) per row. */
+  magnitude?: AdapterTensor;
 }
 
 interface Adapted {
@@ -96,6 +98,10 @@ interface Adapted {
  * dtype, the same roundings. `adapter` is a folder or a hub id. Everything is checked before anything
  * is written (the error names each missing tensor, wrong shape or index entry); each file is written
  * atomically; `outDir` must not be the base folder, and must be empty unless `overwrite`.
+ *
+ * DoRA adapters (`use_dora`, a `lora_magnitude_vector` per module): each row of `W + scaling · B·A` is
+ * then rescaled to m / ‖W + scaling · B·A‖ (PEFT's `DoraLinearVariant.merge_safe`; W the weight as
+ * merged so far when several adapters are merged).
  *
  * Several adapters (an array): PEFT's `merge_and_unload(adapter_names=[…])` with those adapters
  * loaded — each weight becomes `W + Σᵢ scalingᵢ · Bᵢ·Aᵢ` over the adapters that adapt it, added one
@@ -240,19 +246,27 @@ function adaptedModulesOfAll(
  */
 function adaptedModules(tensors: ReadonlyMap<string, AdapterTensor>, config: LoraConfig, where: ReadonlyMap<string, TensorInfo>, modelConfig: Record<string, unknown> | null): { adapted: Map<string, Adapted>; problems: string[] } {
   const problems: string[] = [];
-  const pairs = new Map<string, { A?: AdapterTensor; B?: AdapterTensor }>();
+  const pairs = new Map<string, { A?: AdapterTensor; B?: AdapterTensor; M?: AdapterTensor }>();
   for (const [key, t] of tensors) {
     const m = ADAPTER_KEY.exec(key);
     if (!m) {
-      problems.push(`adapter key ${key} is not a LoRA A or B weight`);
+      problems.push(`adapter key ${key} is not a LoRA A or B weight${config.use_dora ? ' nor a DoRA lora_magnitude_vector' : ''}`);
       continue;
     }
     const p = pairs.get(m[1]!) ?? {};
-    p[m[2] as 'A' | 'B'] = t;
+    p[m[2] ? (m[2] as 'A' | 'B') : 'M'] = t;
     pairs.set(m[1]!, p);
   }
   const adapted = new Map<string, Adapted>();
-  for (const [path, { A, B }] of pairs) {
+  for (const [path, { A, B, M }] of pairs) {
+    if (M && !config.use_dora) {
+      problems.push(`${path} has a lora_magnitude_vector but the config says use_dora false`);
+      continue;
+    }
+    if (config.use_dora && !M) {
+      problems.push(`${path} has no lora_magnitude_vector (use_dora is true)`);
+      continue;
+    }
     if (!A || !B) {
       problems.push(`${path} has lora_${A ? 'A' : 'B'} but no lora_${A ? 'B' : 'A'}`);
       continue;
@@ -275,8 +289,11 @@ function adaptedModules(tensors: ReadonlyMap<string, AdapterTensor>, config: Lor
       problems.push(`${key} is ${w.dtype}[${w.shape}], not a float matrix${w.dtype === 'I8' ? ` (nor an 8-bit one with ${path}.SCB [${out}])` : ''}`);
     } else if (`${A.shape}` !== `${r},${inF}` || `${B.shape}` !== `${out},${r}`) {
       problems.push(`${path}: lora_A [${A.shape}] and lora_B [${B.shape}] do not fit ${key} [${w.shape}] at r ${r} (want [${r},${inF}] and [${out},${r}])`);
+    } else if (M && `${M.shape}` !== `${out}`) {
+      problems.push(`${path}: lora_magnitude_vector [${M.shape}] does not fit ${key} [${w.shape}] (want [${out}])`);
     } else {
-      adapted.set(key, { path, deltas: [{ A, B, scaling: loraScaling(r, alpha, config.use_rslora) }], ...(int8 ? { int8 } : {}) });
+      const delta: Delta = { A, B, scaling: loraScaling(r, alpha, config.use_rslora), ...(M ? { magnitude: M } : {}) };
+      adapted.set(key, { path, deltas: [delta], ...(int8 ? { int8 } : {}) });
     }
   }
   if (!problems.length && !adapted.size) problems.push('the adapter has no LoRA weights');
@@ -364,8 +381,12 @@ function roundHalfEven(v: number): number {
   return d > 0.5 || (d === 0.5 && fl % 2 !== 0) ? fl + 1 : fl;
 }
 
-/** `w [out, in] += scaling · B [out, r] · A [r, in]`, each row summed in float64 and rounded once. */
-function addScaledProduct(w: Float32Array, { A, B, scaling }: Delta, out: number, inF: number): void {
+/**
+ * `w [out, in] += scaling · B [out, r] · A [r, in]`, each row summed in float64 and rounded once. With
+ * DoRA's magnitude m, each row of the float32 sum is then scaled by m / ‖row‖ (the norm and the factor in
+ * float64, the product rounded to float32): PEFT's `DoraLinearVariant.merge_safe`.
+ */
+function addScaledProduct(w: Float32Array, { A, B, scaling, magnitude }: Delta, out: number, inF: number): void {
   const r = A.shape[0]!;
   const [a, bs] = [A.data, B.data]; // hoisted: the inner loop is ~130 M steps per Flan-UL2 weight
   const acc = new Float64Array(inF);
@@ -379,6 +400,12 @@ function addScaledProduct(w: Float32Array, { A, B, scaling }: Delta, out: number
     }
     const at = o * inF;
     for (let i = 0; i < inF; i++) w[at + i] = w[at + i]! + scaling * acc[i]!;
+    if (magnitude) {
+      let sq = 0;
+      for (let i = 0; i < inF; i++) sq += w[at + i]! * w[at + i]!;
+      const factor = magnitude.data[o]! / Math.sqrt(sq);
+      for (let i = 0; i < inF; i++) w[at + i] = w[at + i]! * factor;
+    }
   }
 }
 

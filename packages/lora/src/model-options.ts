@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
+import type { DoraWeightNorm } from './dora.js';
 import type { AdapterHubOptions } from './hub.js';
 
 /** Options of {@link injectLora} that are not part of PEFT's config. */
@@ -14,6 +15,12 @@ export interface InjectOptions {
    * names those that matched nothing. True: only fail when nothing at all matched (PEFT's check).
    */
   allowUnmatchedTargets?: boolean;
+  /**
+   * DoRA (`use_dora`) only: how the forward computes the weight norm ‖W + s·B·A‖ per row — `'factored'`
+   * (default: W never materialised; loses precision when s·B·A cancels much of W) or `'direct'` (PEFT's
+   * `get_weight_norm` on `base.dequantize()` each forward). Not a PEFT config field; see the README.
+   */
+  doraWeightNorm?: DoraWeightNorm;
 }
 
 /** PEFT's `print_trainable_parameters` numbers. */
@@ -50,6 +57,8 @@ export interface AddAdapterOptions {
   seed?: number | string;
   /** As {@link InjectOptions.allowUnmatchedTargets}. */
   allowUnmatchedTargets?: boolean;
+  /** As {@link InjectOptions.doraWeightNorm}. */
+  doraWeightNorm?: DoraWeightNorm;
 }
 
 /** Where an adapter's files are and what happens to keys the model lacks: options both adapter loaders take. */
@@ -76,6 +85,8 @@ export interface LoadNamedAdapterOptions extends AdapterFileOptions {
   seed?: number | string;
   /** How a hub id is downloaded (see {@link LoadAdapterOptions.hub}). */
   hub?: AdapterHubOptions;
+  /** As {@link InjectOptions.doraWeightNorm}. */
+  doraWeightNorm?: DoraWeightNorm;
 }
 
 /** Options of {@link LoraModel.saveAdapter} (PEFT's `save_pretrained`). */
@@ -96,4 +107,6 @@ export interface LoadAdapterOptions extends AdapterFileOptions {
   hub?: AdapterHubOptions;
   /** PEFT's `adapter_name` (default `"default"`): the name the adapter gets in the model. */
   adapterName?: string;
+  /** As {@link InjectOptions.doraWeightNorm}. */
+  doraWeightNorm?: DoraWeightNorm;
 }

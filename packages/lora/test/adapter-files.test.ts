@@ -118,7 +118,8 @@ describe('PEFT adapter files (golden: PEFT 0.21 on ul2-tiny)', () => {
     expect(c).toMatchObject({ r: 16, lora_alpha: 32, use_rslora: false, init_lora_weights: true, rank_pattern: {}, merge_weights: false, enable_lora: null });
     for (const k of Object.keys(peftLoraDefaults())) expect(k in c).toBe(true);
     expect(() => parseAdapterConfig(JSON.stringify({ ...peft03, peft_type: 'IA3' }), 'x.json')).toThrow(/x\.json: .*only "LORA"/);
-    expect(() => parseAdapterConfig(JSON.stringify({ ...peft03, use_dora: true }))).toThrow(/DoRA/);
+    expect(parseAdapterConfig(JSON.stringify({ ...peft03, use_dora: true })).use_dora).toBe(true); // DoRA: see dora.test.ts
+    expect(() => parseAdapterConfig(JSON.stringify({ ...peft03, use_qalora: true }))).toThrow(/QA-LoRA is not supported/);
   });
 
   it('a model whose key set differs from the file is refused with the keys named', async () => {

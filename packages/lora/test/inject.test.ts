@@ -238,7 +238,7 @@ describe('injectLora on a two-layer fake host', () => {
     expect(() => injectLora(host, { target_modules: ['q', 'wo', 'k'] })).toThrow(/target_modules \["k","wo"\] matched no linear.*layers\.0\.q/);
     expect(() => injectLora(host, { target_modules: 'layers\\.9\\..*' })).toThrow(/regex "layers\\\\.9\\\\..\*" matched no linear/);
     expect(() => injectLora(host, { bias: 'all' })).toThrow(/bias "all" is not supported: only "none"/);
-    expect(() => injectLora(host, { use_dora: true })).toThrow(/DoRA is not supported/);
+    expect(() => injectLora(host, { lora_bias: true })).toThrow(/lora_bias = true: a LoRA bias is not supported/);
     expect(() => injectLora(host, { r: 0 })).toThrow(/r must be a positive integer/);
     // nothing was replaced by the failed attempts
     expect([...host.linears.values()].every((l) => l instanceof FrozenVariableLinear)).toBe(true);
