@@ -12,6 +12,7 @@ import {
   INT8_MODES,
   LR_SCHEDULER_TYPES,
   MERGE_DTYPES,
+  OPTIMS,
   SAVE_STRATEGIES,
   SPLITS,
   T5_LINEAR_NAMES,
@@ -28,6 +29,7 @@ import {
   type MergeOptions,
   type ModelOptions,
   type ModelSource,
+  type Optim,
   type ParsedCommandLine,
   type SaveStrategy,
   type SplitName,
@@ -73,13 +75,17 @@ const TRAIN: Flag[] = [
   { name: 'lora-alpha', value: 'N', def: '32', help: 'LoRA alpha (scaling = alpha / r)' },
   { name: 'lora-dropout', value: 'P', def: '0.1', help: 'dropout on the LoRA input' },
   { name: 'target-modules', value: 'LIST', def: 'q,v', help: `comma-separated projections to adapt (${T5_LINEAR_NAMES.join(', ')})` },
+  { name: 'use-dora', help: "DoRA, weight-decomposed LoRA (PEFT's use_dora): each adapted projection also trains a magnitude per output row; the adapter is saved as PEFT saves it" },
   { name: 'lr', value: 'X', def: `1e-4 (demo ${DEMO_TRAIN_DEFAULTS.lr})`, help: "peak learning rate (transformers' learning_rate), scaled by --lr-scheduler-type" },
   { name: 'lr-scheduler-type', value: 'TYPE', def: 'linear', help: `transformers' lr_scheduler_type: ${LR_SCHEDULER_TYPES.join(', ')} (constant with a warmup warms up, as constant_with_warmup)` },
   { name: 'lr-scheduler-kwargs', value: 'JSON', def: 'none', help: `transformers' lr_scheduler_kwargs, e.g. '{"num_cycles": 2}' (cosine_with_restarts), '{"min_lr_rate": 0.1}' (cosine_with_min_lr, required), '{"num_decay_steps": 100}' (warmup_stable_decay, required)` },
-  { name: 'weight-decay', value: 'X', def: "0 (transformers' Trainer, what the original trained with)", help: "AdamW's decoupled weight decay" },
+  { name: 'optim', value: OPTIMS.join('|'), def: 'adamw_torch', help: "transformers' optim: AdamW, or Adafactor as transformers' Trainer builds it (scale_parameter and relative_step off, the learning rate from --lr and its schedule; factored second moments, no first moment)" },
+  { name: 'weight-decay', value: 'X', def: "0 (transformers' Trainer, what the original trained with)", help: "the optimizer's decoupled weight decay" },
   { name: 'adam-beta1', value: 'X', def: '0.9', help: 'AdamW beta1, in [0, 1)' },
   { name: 'adam-beta2', value: 'X', def: '0.999', help: 'AdamW beta2, in [0, 1)' },
   { name: 'adam-epsilon', value: 'X', def: '1e-8', help: 'AdamW epsilon' },
+  { name: 'label-smoothing-factor', value: 'X', def: '0', help: "transformers' label_smoothing_factor, in [0, 1): each target token's loss is (1 − X)·(−log p[label]) + X·(mean −log p over the vocabulary), in training and in evaluation (as there)" },
+  { name: 'neftune-noise-alpha', value: 'X', def: 'off', help: "transformers' neftune_noise_alpha (NEFTune): while training, uniform noise of ±X/√(length·d_model) on the input embeddings of the encoder and the decoder" },
   { name: 'max-grad-norm', value: 'X', def: "1 (transformers' Trainer, what the original trained with)", help: 'clip the global gradient norm to X after accumulation; 0 = no clipping' },
   { name: 'epochs', value: 'N', def: `3 (demo ${DEMO_TRAIN_DEFAULTS.epochs})`, help: 'passes over the training split' },
   { name: 'batch-size', value: 'N', def: `1 (demo ${DEMO_TRAIN_DEFAULTS.batchSize})`, help: 'examples per micro-batch' },
@@ -401,6 +407,11 @@ function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
   const saveTotalLimit = r.int('save-total-limit', 0) ?? 2;
   const saveStrategy = r.choice<SaveStrategy>('save-strategy', SAVE_STRATEGIES);
   checkSaveStrategy(saveStrategy, r.has('save-every'));
+  const optim = r.choice<Optim>('optim', OPTIMS) ?? 'adamw_torch';
+  const adamFlags = ['adam-beta1', 'adam-beta2', 'adam-epsilon'].filter((f) => r.has(f));
+  if (optim !== 'adamw_torch' && adamFlags.length > 0) {
+    throw new UsageError(`${adamFlags.map((f) => `--${f}`).join(', ')} ${adamFlags.length === 1 ? 'applies' : 'apply'} to --optim adamw_torch, not --optim ${optim}`);
+  }
   const opts: TrainOptions = {
     ...base,
     command: 'train',
@@ -411,6 +422,10 @@ function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
     loraAlpha: r.positive('lora-alpha') ?? 32,
     loraDropout,
     targetModules: [...new Set(targetModules)],
+    useDora: r.bool('use-dora'),
+    optim,
+    labelSmoothingFactor: r.num('label-smoothing-factor', (x) => x >= 0 && x < 1, 'in [0, 1)') ?? 0,
+    neftuneNoiseAlpha: r.num('neftune-noise-alpha', (x) => x >= 0, 'a number ≥ 0 (0 = off)') ?? 0,
     lr: r.positive('lr') ?? (demo ? DEMO_TRAIN_DEFAULTS.lr : 1e-4),
     lrSchedulerType: r.choice<LrSchedulerType>('lr-scheduler-type', LR_SCHEDULER_TYPES) ?? 'linear',
     ...(r.has('lr-scheduler-kwargs') ? { lrSchedulerKwargs: parseLrSchedulerKwargs(r.str('lr-scheduler-kwargs') ?? '') } : {}),

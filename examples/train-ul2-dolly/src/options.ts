@@ -58,6 +58,14 @@ export const BEST_MODEL_METRICS = ['loss', 'accuracy'] as const;
 export type BestModelMetric = (typeof BEST_MODEL_METRICS)[number];
 
 /**
+ * `--optim`: transformers' `optim` names for the optimizers `@conifer/trainer` has — `adamw_torch`
+ * (`torch.optim.AdamW`, the trainer's `'adamw'`) and `adafactor` (transformers' `Adafactor` as its Trainer
+ * builds it: no relative step, no parameter scaling, the schedule's learning rate).
+ */
+export const OPTIMS = ['adamw_torch', 'adafactor'] as const;
+export type Optim = (typeof OPTIMS)[number];
+
+/**
  * `--num-assistant-tokens-schedule`: transformers' `num_assistant_tokens_schedule` (`@conifer/generate`'s
  * `numAssistantTokensSchedule`): `constant`, `heuristic` (+2 after a round whose candidates were all accepted,
  * −1 otherwise; kept across the prompts of one run, as transformers writes it to the assistant's generation
@@ -128,15 +136,23 @@ export interface TrainOptions extends ModelOptions {
   loraDropout: number;
   /** --target-modules (default q,v). */
   targetModules: string[];
+  /** --use-dora (default off): PEFT's `use_dora`, weight-decomposed LoRA (a trainable magnitude per output row). */
+  useDora: boolean;
   /** --lr (default 1e-4; demo 1e-3): peak learning rate of the schedule (transformers' learning_rate). */
   lr: number;
   /** --lr-scheduler-type (default linear): transformers' lr_scheduler_type. */
   lrSchedulerType: LrSchedulerType;
   /** --lr-scheduler-kwargs JSON (default none): transformers' lr_scheduler_kwargs, keys as there (`num_cycles`, `min_lr_rate`, …). */
   lrSchedulerKwargs?: LrSchedulerKwargs;
-  /** --weight-decay (default 0, transformers' TrainingArguments): AdamW's decoupled weight decay. */
+  /** --optim (default adamw_torch): transformers' `optim`. */
+  optim: Optim;
+  /** --label-smoothing-factor ε (default 0): transformers' `label_smoothing_factor`, on the train and eval losses. */
+  labelSmoothingFactor: number;
+  /** --neftune-noise-alpha α (default 0 = off): transformers' `neftune_noise_alpha`, uniform noise on the input embeddings while training. */
+  neftuneNoiseAlpha: number;
+  /** --weight-decay (default 0, transformers' TrainingArguments): the optimizer's decoupled weight decay. */
   weightDecay: number;
-  /** --adam-beta1 (default 0.9). */
+  /** --adam-beta1 (default 0.9); the --adam-* flags apply to --optim adamw_torch only. */
   adamBeta1: number;
   /** --adam-beta2 (default 0.999). */
   adamBeta2: number;

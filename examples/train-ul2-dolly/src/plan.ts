@@ -1,6 +1,6 @@
 import { isSkippedModule } from '@conifer/int8';
 import { DOLLY_PROMPT_QUANTILES, DOLLY_RECORDS, DOLLY_RESPONSE_QUANTILES, meanPaddedLength, meanTruncated } from './dolly-lengths.js';
-import type { BackendName, EvalOrder, Int8Mode } from './options.js';
+import type { BackendName, EvalOrder, Int8Mode, Optim } from './options.js';
 import { t5Shape, type T5ConfigJson, type T5Shape } from './t5-config.js';
 
 /** One projection of the model, by its Hugging Face module path. */
@@ -68,10 +68,26 @@ export function countParameters(s: T5Shape): ParameterCounts {
   return { total: linear + embedding + lmHead + norms + relativeBias, linear, embedding, lmHead, norms, relativeBias };
 }
 
-/** LoRA's trainable parameters: r·(in + out) for every linear whose last path component is targeted. */
-export function loraParameters(s: T5Shape, r: number, targetModules: readonly string[]): { params: number; modules: number } {
+/**
+ * LoRA's trainable parameters: r·(in + out) for every linear whose last path component is targeted
+ * (+ out, the magnitude vector, with DoRA); `rows` = Σ out over those linears.
+ */
+export function loraParameters(s: T5Shape, r: number, targetModules: readonly string[], useDora = false): { params: number; modules: number; rows: number; columns: number } {
   const hit = t5Linears(s).filter((l) => targetModules.includes(l.name));
-  return { params: hit.reduce((n, l) => n + r * (l.inFeatures + l.outFeatures), 0), modules: hit.length };
+  const rows = hit.reduce((n, l) => n + l.outFeatures, 0);
+  const columns = hit.reduce((n, l) => n + l.inFeatures, 0);
+  return { params: hit.reduce((n, l) => n + r * (l.inFeatures + l.outFeatures), 0) + (useDora ? rows : 0), modules: hit.length, rows, columns };
+}
+
+/**
+ * Bytes of the adapters while training (float32): weights + gradients + the optimizer's state —
+ * AdamW's m and v (2 floats per parameter), or Adafactor's factored second moment (without beta1:
+ * rows + columns per matrix, A [r, in] → r + in, B [out, r] → out + r; the DoRA magnitude [out] → out) —
+ * and, with DoRA, the cached ‖W‖² per output row (@conifer/lora's factored weight norm).
+ */
+export function loraBytes(l: { params: number; modules: number; rows: number; columns: number }, r: number, optim: Optim, useDora: boolean): number {
+  const state = optim === 'adafactor' ? l.rows + l.columns + 2 * r * l.modules + (useDora ? l.rows : 0) : 2 * l.params;
+  return 4 * (2 * l.params + state + (useDora ? l.rows : 0));
 }
 
 /** `auto` → weight-only above 1 B parameters, off below. */
@@ -148,6 +164,10 @@ export interface PlanInput {
   r: number;
   loraAlpha: number;
   targetModules: readonly string[];
+  /** --use-dora: a magnitude per output row on top of LoRA's parameters. */
+  useDora?: boolean;
+  /** --optim (default adamw_torch): what the optimizer state costs. */
+  optim?: Optim;
   batchSize: number;
   gradAccum: number;
   batchTokens?: number;
@@ -191,7 +211,7 @@ export interface Plan {
    * the head as [d_model, vocab] beside the embedding, and (float32 linears only) W[out, in] beside W^T for the backward.
    */
   copiesBytes: number;
-  lora: { params: number; modules: number; percent: number; /** weight + grad + Adam m, v in float32 */ bytes: number };
+  lora: { params: number; modules: number; percent: number; /** weight + grad + optimizer state in float32 (+ DoRA's ‖W‖² rows): {@link loraBytes} */ bytes: number };
   split: { train: number; test: number };
   /** Worst-case micro-batch: rows × source × target (padded to the maxima). */
   microBatch: { rows: number; source: number; target: number };
@@ -265,9 +285,10 @@ export function makePlan(input: PlanInput): Plan {
   const int8Bytes = weightBytes(shape, true, input.int8SkipModules);
   const frozenBytes = int8 === 'off' ? float32Bytes : int8Bytes;
   const copiesBytes = 4 * shape.vocabSize * shape.dModel + (int8 === 'off' ? 4 * params.linear : 0);
-  const l = loraParameters(shape, input.r, input.targetModules);
+  const useDora = input.useDora === true;
+  const l = loraParameters(shape, input.r, input.targetModules, useDora);
   // As PEFT's print_trainable_parameters: a share of all parameters, the adapters included.
-  const lora = { ...l, percent: (100 * l.params) / (params.total + l.params), bytes: 16 * l.params };
+  const lora = { params: l.params, modules: l.modules, percent: (100 * l.params) / (params.total + l.params), bytes: loraBytes(l, input.r, input.optim ?? 'adamw_torch', useDora) };
 
   const available = input.records ?? DOLLY_RECORDS;
   const records = Math.min(input.limit ?? available, available);
@@ -393,7 +414,7 @@ export function formatPlan(p: Plan): string {
     `  parameters   ${int(c.total)} (${billions(c.total)}): linears ${int(c.linear)}, embedding ${int(c.embedding)}${c.lmHead ? `, lm_head ${int(c.lmHead)}` : ''}, norms ${int(c.norms)}, relative bias ${int(c.relativeBias)}`,
     `  weights      float32 ${gb(p.float32Bytes)}; int8 ${gb(p.int8Bytes)} (linears 1 byte/weight + a float32 scale per output row; ${i.int8SkipModules?.length ? `${i.int8SkipModules.join(', ')} (--int8-skip-modules), ` : ''}embedding${c.lmHead ? ', lm_head' : ''}, norms, biases float32)`,
     `  int8         ${i.int8 === 'auto' ? `auto → ${p.int8}` : p.int8}`,
-    `  LoRA         r ${i.r}, alpha ${i.loraAlpha}, on ${i.targetModules.join(',')} (${p.lora.modules} modules): ${int(p.lora.params)} trainable parameters (${p.lora.percent.toFixed(3)} %), ${gb(p.lora.bytes)} with gradients and Adam state`,
+    `  LoRA         ${i.useDora ? 'DoRA, ' : ''}r ${i.r}, alpha ${i.loraAlpha}, on ${i.targetModules.join(',')} (${p.lora.modules} modules): ${int(p.lora.params)} trainable parameters (${p.lora.percent.toFixed(3)} %), ${gb(p.lora.bytes)} with gradients and ${i.optim === 'adafactor' ? 'Adafactor' : 'Adam'} state`,
     `  data         ${int(p.split.train)} train / ${int(p.split.test)} test examples (80/20 of ${int(p.split.train + p.split.test)}${i.records === undefined ? ', Dolly 15K assumed' : ''}); source ≤ ${i.maxSourceLength}, target ≤ ${i.maxTargetLength} tokens`,
     `  batches      ${batches}: ${int(p.microBatchesPerEpoch)} micro-batches = ${int(p.stepsPerEpoch)} optimizer steps per epoch; ${int(p.totalSteps)} ${p.totalSteps === 1 ? 'step' : 'steps'} in all`,
     `  activations  ${gb(p.activationBytes)} for the worst micro-batch ${p.microBatch.rows} × (${p.microBatch.source} + ${p.microBatch.target}) (${gb(p.activationBytesCheckpointed)} with per-block checkpointing)`,

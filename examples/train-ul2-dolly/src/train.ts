@@ -59,6 +59,8 @@ export function trainPlan(opts: TrainOptions, label?: string): Plan {
     r: opts.r,
     loraAlpha: opts.loraAlpha,
     targetModules: opts.targetModules,
+    useDora: opts.useDora,
+    optim: opts.optim,
     batchSize: opts.batchSize,
     gradAccum: opts.gradAccum,
     batchTokens: opts.batchTokens,
@@ -141,7 +143,10 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
     const { model, int8, label } = await loadModel(opts.model, { int8: opts.int8, int8SkipModules: opts.int8SkipModules, seed: opts.seed, hubId, gradientCheckpointing: opts.gradientCheckpointing });
     try {
       checkVocabulary([...data.train.examples, ...data.test.examples].flatMap((e) => [e.sourceIds, e.targetIds]), model.config.vocab_size, label);
-      const lora = injectLora(model, { r: opts.r, lora_alpha: opts.loraAlpha, lora_dropout: opts.loraDropout, target_modules: opts.targetModules }, { seed: opts.seed });
+      const lora = injectLora(model, { r: opts.r, lora_alpha: opts.loraAlpha, lora_dropout: opts.loraDropout, target_modules: opts.targetModules, use_dora: opts.useDora }, { seed: opts.seed });
+      // transformers' label_smoothing_factor (train and eval losses) and neftune_noise_alpha (training forwards only)
+      model.labelSmoothingFactor = opts.labelSmoothingFactor;
+      model.neftuneNoiseAlpha = opts.neftuneNoiseAlpha;
       const skipped = int8 !== 'off' && opts.int8SkipModules.length ? `, ${opts.int8SkipModules.join(',')} float32` : '';
       io.stdout(`  model        ${label}, linears ${int8 === 'off' ? 'float32' : `int8 (${int8})`}${skipped}${opts.gradientCheckpointing ? ', gradient checkpointing' : ''}`);
       const tokens = opts.batchTokens ?? opts.batchSize * (opts.maxSourceLength + opts.maxTargetLength);

@@ -57,8 +57,8 @@ export function trainerHyperparameters(o: TrainOptions): TrainerHyperparameters 
     epochs: o.epochs,
     gradientAccumulationSteps: o.gradAccum,
     lr: o.lr,
-    betas: [o.adamBeta1, o.adamBeta2],
-    eps: o.adamEpsilon,
+    // --optim: AdamW's betas/eps, or Adafactor as transformers' Trainer builds it (the trainer's defaults for optim 'adafactor')
+    ...(o.optim === 'adafactor' ? { optim: 'adafactor' as const } : { betas: [o.adamBeta1, o.adamBeta2] as [number, number], eps: o.adamEpsilon }),
     weightDecay: o.weightDecay,
     schedule: o.lrSchedulerType,
     ...(o.lrSchedulerKwargs !== undefined ? { lrSchedulerKwargs: o.lrSchedulerKwargs } : {}),

@@ -9,6 +9,7 @@ import {
   countParameters,
   evalCount,
   formatPlan,
+  loraBytes,
   loraParameters,
   makePlan,
   resolveInt8,
@@ -42,7 +43,25 @@ describe('Flan-UL2 (golden config)', () => {
 
   it('exactly 12,582,912 LoRA parameters with r 8 on q,v', () => {
     // q and v of 32 encoder self-attentions and 32 + 32 decoder self/cross attentions: 192 × 8·(4096 + 4096).
-    expect(loraParameters(s, 8, ['q', 'v'])).toEqual({ params: 12_582_912, modules: 192 });
+    expect(loraParameters(s, 8, ['q', 'v'])).toEqual({ params: 12_582_912, modules: 192, rows: 192 * 4096, columns: 192 * 4096 });
+  });
+
+  it('DoRA adds a magnitude per output row: 12,582,912 + 192 × 4096 = 13,369,344', () => {
+    expect(loraParameters(s, 8, ['q', 'v'], true).params).toBe(13_369_344);
+    // wi_0 [4096 → 16384] and wo [16384 → 4096] of 64 blocks: rows 64·(16384 + 4096)
+    const ff = loraParameters(s, 8, ['wi_0', 'wo'], true);
+    expect(ff).toEqual({ params: 64 * 8 * 2 * (4096 + 16384) + 64 * (16384 + 4096), modules: 128, rows: 64 * (16384 + 4096), columns: 64 * (4096 + 16384) });
+  });
+
+  it('adapter bytes: weights + gradients + AdamW m, v (16 B/parameter) or Adafactor rows + columns; DoRA keeps ‖W‖² rows', () => {
+    const l = loraParameters(s, 8, ['q', 'v']);
+    expect(loraBytes(l, 8, 'adamw_torch', false)).toBe(16 * 12_582_912);
+    // Adafactor (no beta1): A [8, 4096] → 8 + 4096, B [4096, 8] → 4096 + 8, per module
+    expect(loraBytes(l, 8, 'adafactor', false)).toBe(8 * 12_582_912 + 4 * 192 * (2 * 8 + 2 * 4096));
+    const d = loraParameters(s, 8, ['q', 'v'], true);
+    // + the magnitude's full second moment [4096] and the cached ‖W‖² [4096] per module
+    expect(loraBytes(d, 8, 'adafactor', true)).toBe(8 * 13_369_344 + 4 * 192 * (2 * 8 + 2 * 4096 + 4096) + 4 * 192 * 4096);
+    expect(loraBytes(d, 8, 'adamw_torch', true)).toBe(16 * 13_369_344 + 4 * 192 * 4096);
   });
 
   it('int8 bytes: linears 1 byte/weight + 4 per output row; the rest float32', () => {
@@ -135,7 +154,7 @@ describe('the embedded demo config', () => {
     expect(c.linear).toBe(4 * 655_360 + 4 * 917_504);
     expect(c.embedding).toBe(8_224_768);
     expect(c.total).toBe(14_522_368);
-    expect(loraParameters(s, 8, ['q', 'v'])).toEqual({ params: 98_304, modules: 24 });
+    expect(loraParameters(s, 8, ['q', 'v'])).toMatchObject({ params: 98_304, modules: 24 });
     expect(resolveInt8('auto', c.total)).toBe('off');
   });
 });

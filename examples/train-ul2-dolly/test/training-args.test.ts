@@ -89,6 +89,24 @@ describe('each flag reaches the trainer options', () => {
     expect(hp(...argv)).toEqual({ ...DEMO_DEFAULTS, ...expected });
   });
 
+  it("--optim adafactor: the trainer's Adafactor (transformers' Trainer settings), without AdamW's betas/eps", () => {
+    const { betas: _b, eps: _e, ...rest } = DEMO_DEFAULTS;
+    void _b;
+    void _e;
+    expect(hp('--optim', 'adafactor')).toEqual({ ...rest, optim: 'adafactor' });
+    expect(hp('--optim', 'adafactor', '--weight-decay', '0.01', '--lr', '1e-3')).toEqual({ ...rest, optim: 'adafactor', weightDecay: 0.01, lr: 1e-3 });
+    // adamw_torch is the default and gives the trainer's 'adamw' (no optim key: its default)
+    expect(hp('--optim', 'adamw_torch')).toEqual(DEMO_DEFAULTS);
+  });
+
+  it('--use-dora, --label-smoothing-factor, --neftune-noise-alpha: model and adapter options (the trainer sees none of them)', () => {
+    const o = train('--use-dora', '--label-smoothing-factor', '0.1', '--neftune-noise-alpha', '5');
+    expect([o.useDora, o.labelSmoothingFactor, o.neftuneNoiseAlpha]).toEqual([true, 0.1, 5]);
+    const d = train();
+    expect([d.useDora, d.optim, d.labelSmoothingFactor, d.neftuneNoiseAlpha]).toEqual([false, 'adamw_torch', 0, 0]);
+    expect(hp('--use-dora', '--label-smoothing-factor', '0.1', '--neftune-noise-alpha', '5')).toEqual(DEMO_DEFAULTS);
+  });
+
   it('--warmup-ratio replaces warmupSteps (the trainer takes one of them)', () => {
     const { warmupSteps: _, ...rest } = DEMO_DEFAULTS;
     void _;
@@ -249,6 +267,14 @@ describe('bad values: one line on stderr, exit code 2, nothing written', () => {
     [['--save-strategy', 'best', '--save-every', '5'], /--save-every gives the interval of --save-strategy steps; --save-strategy best saves after each new best evaluation: give one of them$/],
     [['--save-strategy', 'epoch', '--save-every', '5'], /--save-strategy epoch saves at epoch ends: give one of them$/],
     [['--save-strategy', 'no', '--save-every', '5'], /--save-strategy no saves no adapter folders: give one of them$/],
+    [['--optim', 'sgd'], /--optim must be one of adamw_torch, adafactor \(got "sgd"\)$/],
+    [['--optim', 'adafactor', '--adam-beta1', '0.8'], /--adam-beta1 applies to --optim adamw_torch, not --optim adafactor$/],
+    [['--optim', 'adafactor', '--adam-beta2', '0.9', '--adam-epsilon', '1e-6'], /--adam-beta2, --adam-epsilon apply to --optim adamw_torch, not --optim adafactor$/],
+    [['--label-smoothing-factor', '1'], /--label-smoothing-factor must be in \[0, 1\) \(got "1"\)$/],
+    [['--label-smoothing-factor=-0.1'], /--label-smoothing-factor must be in \[0, 1\) \(got "-0\.1"\)$/],
+    [['--neftune-noise-alpha=-5'], /--neftune-noise-alpha must be a number ≥ 0 \(0 = off\) \(got "-5"\)$/],
+    [['--neftune-noise-alpha', 'NaN'], /--neftune-noise-alpha must be a number ≥ 0/],
+    [['--use-dora=yes'], /--use-dora takes no value$/],
   ];
   it.each(cases)('%j', async (argv, message) => {
     const out = join(tmp, 'never');
