@@ -8,6 +8,7 @@ import {
   ASSISTANT_SCHEDULES,
   BACKENDS,
   BEST_MODEL_METRICS,
+  DORA_WEIGHT_NORMS,
   EVAL_ORDERS,
   INT8_MODES,
   LR_SCHEDULER_TYPES,
@@ -20,6 +21,7 @@ import {
   type BackendName,
   type BestModelMetric,
   type CommandOptions,
+  type DoraWeightNormFlag,
   type EvalOptions,
   type EvalOrder,
   type GenerateOptions,
@@ -61,6 +63,7 @@ const COMMON: Flag[] = [
   { name: 'seed', value: 'N', def: '42', help: 'seed of the demo weights, LoRA init, dropout, shuffling and sampling' },
   { name: 'max-source-length', value: 'N', def: `512 (demo ${DEMO_TRAIN_DEFAULTS.maxSourceLength})`, help: 'prompt tokens kept' },
   { name: 'no-tensor-cores', help: 'webgpu: keep the tiled int8 kernels even where the GPU offers subgroup matrices (tensor cores; not yet run on a GPU)' },
+  { name: 'dora-weight-norm', value: 'factored|direct', def: 'factored', help: "DoRA adapters (--use-dora, or a use_dora adapter loaded): factored = ‖W‖² cached, cheap, loses precision where s·B·A nearly cancels a row of W and quantizes A on llm-int8 bases; direct = PEFT's norm from the dequantized weight at every forward (see @conifer/lora's README)" },
   { name: 'gpu-pool-mib', value: 'N', def: '2048', help: 'webgpu: MiB of released GPU buffers kept for reuse (tfjs keeps all of them otherwise, and varied batch shapes grow that pool without bound)' },
 ];
 
@@ -376,6 +379,7 @@ function modelOptions(r: Reader, explicit: Set<string>): ModelOptions {
     seed: r.int('seed', 0) ?? 42,
     maxSourceLength: r.int('max-source-length', 1) ?? (demo ? DEMO_TRAIN_DEFAULTS.maxSourceLength : 512),
     tensorCores: !r.bool('no-tensor-cores'),
+    doraWeightNorm: r.choice<DoraWeightNormFlag>('dora-weight-norm', DORA_WEIGHT_NORMS) ?? 'factored',
     gpuPoolMiB: r.int('gpu-pool-mib', 0) ?? 2048,
     explicit,
   };

@@ -60,7 +60,7 @@ export async function runGenerate(opts: GenerateOptions, io: Io): Promise<number
     const { model, label, int8 } = await loadModel(source, { int8: opts.int8, int8SkipModules: opts.int8SkipModules, seed: opts.seed, hubId });
     try {
       if (assistantSource) assistant = await loadAssistant(assistantSource, { int8: opts.int8, seed: opts.seed });
-      const lora = opts.adapter ? await loadAdapterFlag(model, opts.adapter) : null;
+      const lora = opts.adapter ? await loadAdapterFlag(model, opts.adapter, opts.doraWeightNorm) : null;
       const { tokenizer } = await tokenizerFor(modelDir(source));
       checkVocabulary(opts.prompts.map((p) => tokenizer.encode(p)), model.config.vocab_size, label);
       io.stdout(`model ${label}${lora ? ` + adapter ${opts.adapter}` : ''} on ${backend.detail}`);

@@ -99,9 +99,15 @@ export type ModelSource =
   | { kind: 'hub'; id: string };
 
 /** What every subcommand shares. */
+/** `--dora-weight-norm`: @conifer/lora's `doraWeightNorm` for DoRA adapters (trained or loaded). */
+export const DORA_WEIGHT_NORMS = ['factored', 'direct'] as const;
+export type DoraWeightNormFlag = (typeof DORA_WEIGHT_NORMS)[number];
+
 export interface ModelOptions {
   /** --model DIR|FILE|hub-id (default: the embedded demo model). */
   model: ModelSource;
+  /** --dora-weight-norm (default factored): how DoRA adapters compute ‖W + s·B·A‖ (@conifer/lora's doraWeightNorm). */
+  doraWeightNorm: DoraWeightNormFlag;
   /** --int8 (default auto). */
   int8: Int8Mode;
   /** --int8-skip-modules (default none): projections kept float32 under int8 (bitsandbytes' llm_int8_skip_modules). */

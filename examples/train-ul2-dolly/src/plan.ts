@@ -90,6 +90,21 @@ export function loraBytes(l: { params: number; modules: number; rows: number; co
   return 4 * (2 * l.params + state + (useDora ? l.rows : 0));
 }
 
+/**
+ * What DoRA's second base pass adds (zero without DoRA or without dropout): forward FLOPs per example of
+ * `src` + `tgt` positions (2·in·out per token of each adapted projection) and the floats of its output
+ * kept for the backward of a micro-batch (the magnitude's gradient needs base(dropout(x))).
+ */
+export function doraSecondPass(s: T5Shape, input: Pick<PlanInput, 'useDora' | 'loraDropout' | 'targetModules'>): { flops: (src: number, tgt: number) => number; floats: (b: number, src: number, tgt: number) => number } {
+  const on = input.useDora === true && (input.loraDropout ?? 0) > 0;
+  const hit = on ? t5Linears(s).filter((l) => input.targetModules.includes(l.name)) : [];
+  const per = (src: number, tgt: number, f: (l: LinearInfo, tokens: number) => number) => hit.reduce((n, l) => n + f(l, l.tokens === 'source' ? src : tgt), 0);
+  return {
+    flops: (src, tgt) => per(src, tgt, (l, t) => 2 * l.inFeatures * l.outFeatures * t),
+    floats: (b, src, tgt) => b * per(src, tgt, (l, t) => l.outFeatures * t),
+  };
+}
+
 /** `auto` → weight-only above 1 B parameters, off below. */
 export function resolveInt8(mode: Int8Mode, totalParams: number): Exclude<Int8Mode, 'auto'> {
   if (mode !== 'auto') return mode;
@@ -166,6 +181,8 @@ export interface PlanInput {
   targetModules: readonly string[];
   /** --use-dora: a magnitude per output row on top of LoRA's parameters. */
   useDora?: boolean;
+  /** --lora-dropout (default 0 here): with DoRA above 0, each adapted projection runs its base a second time in training. */
+  loraDropout?: number;
   /** --optim (default adamw_torch): what the optimizer state costs. */
   optim?: Optim;
   batchSize: number;
@@ -299,7 +316,9 @@ export function makePlan(input: PlanInput): Plan {
   const S = input.maxSourceLength;
   const T = input.maxTargetLength;
   const rows = input.batchTokens !== undefined ? Math.max(1, Math.floor(input.batchTokens / (S + T))) : input.batchSize;
-  const act = activationFloats(shape, rows, S, T);
+  const act0 = activationFloats(shape, rows, S, T);
+  const doraAct = doraSecondPass(shape, input).floats(rows, S, T);
+  const act = { full: act0.full + doraAct, checkpointed: act0.checkpointed };
 
   const source = meanTruncated(DOLLY_PROMPT_QUANTILES, S);
   const target = meanTruncated(DOLLY_RESPONSE_QUANTILES, T);
@@ -314,8 +333,12 @@ export function makePlan(input: PlanInput): Plan {
   const totalSteps = Math.min(stepsPerEpoch * input.epochs, input.maxSteps ?? Infinity);
 
   // Training ≈ 2 × forward: the frozen weights need only input gradients (as costly as the forward);
-  // LoRA's own matmuls are negligible. Per-block checkpointing adds one more forward.
-  const epochFlops = (input.gradientCheckpointing ? 3 : 2) * split.train * forwardFlops(shape, paddedSource, paddedTarget);
+  // LoRA's own matmuls are negligible. Per-block checkpointing adds one more forward. DoRA with dropout
+  // runs each adapted base again on the dropped-out input (PEFT's DoRA does too): its forward and input
+  // gradient, and one more [tokens, out] activation per adapted projection.
+  const passes = input.gradientCheckpointing ? 3 : 2;
+  const dora = doraSecondPass(shape, input);
+  const epochFlops = passes * split.train * (forwardFlops(shape, paddedSource, paddedTarget) + dora.flops(paddedSource, paddedTarget));
   const tflops = input.deviceTflops ?? ASSUMED_TFLOPS[input.backend];
   const epochSeconds = epochFlops / (tflops * 1e12);
   const totalSeconds = epochSeconds * (totalSteps / (stepsPerEpoch * input.epochs)) * input.epochs;

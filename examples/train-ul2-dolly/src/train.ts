@@ -17,6 +17,7 @@ import { evaluate } from './pipeline/evaluate.js';
 import { downloadModel } from './pipeline/hub.js';
 import { checkSkipModules, checkTargetModules, downloadWithProgress, loadModel, modelDir } from './pipeline/model.js';
 import { sourceText } from './pipeline/prompts.js';
+import { checkResumeFlags } from './pipeline/resume-check.js';
 import { loraTrainable } from './pipeline/trainable.js';
 import { withTokenAccuracy } from './pipeline/token-accuracy.js';
 import { DOLLY_RECORDS } from './dolly-lengths.js';
@@ -60,6 +61,7 @@ export function trainPlan(opts: TrainOptions, label?: string): Plan {
     loraAlpha: opts.loraAlpha,
     targetModules: opts.targetModules,
     useDora: opts.useDora,
+    loraDropout: opts.loraDropout,
     optim: opts.optim,
     batchSize: opts.batchSize,
     gradAccum: opts.gradAccum,
@@ -126,6 +128,7 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
   if (!opts.resume && existsSync(paths.checkpoints) && (await readdir(paths.checkpoints)).length > 0) {
     throw new CliError(`--out ${opts.out} already holds checkpoints: pass --resume to continue that run, or another --out`);
   }
+  if (opts.resume) await checkResumeFlags(paths.checkpoints, opts);
   if (hubId) opts = { ...opts, model: { kind: 'dir', dir: await downloadWithProgress(hubId, io.stdout) } };
   const backend = await setupBackend(opts.backend, { maxFreePoolBytes: opts.gpuPoolMiB * 2 ** 20 });
   try {
@@ -143,7 +146,7 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
     const { model, int8, label } = await loadModel(opts.model, { int8: opts.int8, int8SkipModules: opts.int8SkipModules, seed: opts.seed, hubId, gradientCheckpointing: opts.gradientCheckpointing });
     try {
       checkVocabulary([...data.train.examples, ...data.test.examples].flatMap((e) => [e.sourceIds, e.targetIds]), model.config.vocab_size, label);
-      const lora = injectLora(model, { r: opts.r, lora_alpha: opts.loraAlpha, lora_dropout: opts.loraDropout, target_modules: opts.targetModules, use_dora: opts.useDora }, { seed: opts.seed });
+      const lora = injectLora(model, { r: opts.r, lora_alpha: opts.loraAlpha, lora_dropout: opts.loraDropout, target_modules: opts.targetModules, use_dora: opts.useDora }, { seed: opts.seed, doraWeightNorm: opts.doraWeightNorm });
       // transformers' label_smoothing_factor (train and eval losses) and neftune_noise_alpha (training forwards only)
       model.labelSmoothingFactor = opts.labelSmoothingFactor;
       model.neftuneNoiseAlpha = opts.neftuneNoiseAlpha;

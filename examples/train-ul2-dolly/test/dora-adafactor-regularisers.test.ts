@@ -6,12 +6,19 @@
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { injectLora, loadAdapter } from '@conifer/lora';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { DEMO_CONFIG } from '../src/demo-config.js';
 import { main } from '../src/main.js';
 import { loraParameters } from '../src/plan.js';
 import { t5Shape } from '../src/t5-config.js';
 import { capture } from './capture.js';
+
+// what the app hands @conifer/lora (--dora-weight-norm), recorded
+vi.mock('@conifer/lora', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('@conifer/lora')>();
+  return { ...actual, injectLora: vi.fn(actual.injectLora), loadAdapter: vi.fn(actual.loadAdapter) };
+});
 
 const tmp = mkdtempSync(join(tmpdir(), 'conifer-dora-adafactor-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -46,7 +53,8 @@ async function run(argv: string[]): Promise<string> {
 describe('DoRA and Adafactor in a real run', () => {
   const out = join(tmp, 'dora');
   it('--use-dora --optim adafactor: a PEFT DoRA adapter, Adafactor state in the checkpoints, the loss falls', async () => {
-    const text = await run([...TINY, '--max-steps', '4', '--grad-accum', '2', '--use-dora', '--optim', 'adafactor', '--out', out]);
+    const text = await run([...TINY, '--max-steps', '4', '--grad-accum', '2', '--use-dora', '--optim', 'adafactor', '--dora-weight-norm', 'direct', '--out', out]);
+    expect(vi.mocked(injectLora).mock.calls.at(-1)![2]).toEqual({ seed: 42, doraWeightNorm: 'direct' });
     // the plan counts DoRA's magnitudes (r·(in + out) + out per adapted projection) and Adafactor's state; the
     // adapters @conifer/lora built (PeftModel's print_trainable_parameters) have as many trainable parameters
     const shape = t5Shape(DEMO_CONFIG as Record<string, unknown>);
@@ -77,17 +85,32 @@ describe('DoRA and Adafactor in a real run', () => {
     expect(steps.every((r) => Number.isFinite(r.loss))).toBe(true);
   });
 
-  it('generate, eval and a resume with another optimizer', async () => {
-    const g = capture();
-    expect(await main(['generate', '--backend', 'wasm', '--adapter', join(out, 'adapter'), '--prompt', 'What is a lamb?', '--max-length', '8', '--min-length', '2'], g.io)).toBe(0);
-    expect(g.out.join('\n')).toMatch(/> What is a lamb\?/);
+  it('generate, eval, and a resume with other flags refused before the model loads', async () => {
+    // both weight norms load the DoRA adapter and give the same greedy text here
+    const texts: string[] = [];
+    for (const norm of ['factored', 'direct']) {
+      const g = capture();
+      expect(await main(['generate', '--backend', 'wasm', '--adapter', join(out, 'adapter'), '--prompt', 'What is a lamb?', '--max-length', '8', '--min-length', '2', '--dora-weight-norm', norm], g.io)).toBe(0);
+      expect(vi.mocked(loadAdapter).mock.calls.at(-1)![2]).toEqual({ doraWeightNorm: norm });
+      texts.push(g.out.join('\n'));
+    }
+    expect(texts[0]).toMatch(/> What is a lamb\?/);
+    expect(texts[1]).toBe(texts[0]);
     const e = capture();
     expect(await main(['eval', '--backend', 'wasm', '--adapter', join(out, 'adapter'), '--limit', '48', '--samples', '0', '--max-target-length', '24', '--max-source-length', '48'], e.io)).toBe(0);
     expect(e.out.join('\n')).toMatch(/eval loss \d+\.\d+ per target token/);
-    // the checkpoint holds Adafactor's state: resuming it with AdamW is one error, exit 1
-    const c = capture();
-    expect(await main([...TINY, '--max-steps', '6', '--grad-accum', '2', '--use-dora', '--out', out, '--resume'], c.io)).toBe(1);
-    expect(c.err.join('\n')).toMatch(/adafactor/i);
+    // the checkpoint holds Adafactor's state and DoRA's magnitudes: resuming it with other flags is one line,
+    // exit 1, before any backend or model is set up
+    const resume = async (...flags: string[]) => {
+      const c = capture();
+      expect(await main([...TINY, '--max-steps', '6', '--grad-accum', '2', ...flags, '--out', out, '--resume'], c.io)).toBe(1);
+      expect(c.out.join('\n')).not.toMatch(/^ +backend /m);
+      expect(c.err).toHaveLength(1);
+      return c.err[0]!;
+    };
+    expect(await resume('--use-dora')).toMatch(/^conifer-train-ul2-dolly: --resume: .*checkpoint-4 was written with --optim adafactor \(this run: adamw_torch\): resume with the same flags, or give another --out$/);
+    expect(await resume('--optim', 'adafactor')).toMatch(/checkpoint-4 was written with --use-dora \(this run: without\): resume/);
+    expect(await resume()).toMatch(/checkpoint-4 was written with --optim adafactor \(this run: adamw_torch\) and --use-dora \(this run: without\): resume/);
   });
 });
 

@@ -91,6 +91,24 @@ describe('Flan-UL2 (golden config)', () => {
     expect(q.epochFlops / p.epochFlops).toBeCloseTo(1.5, 10);
   });
 
+  it('DoRA with dropout: a second pass of the adapted bases (q, v: 96 source + 96 target projections of 4096²), its activations kept', () => {
+    const p = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2' });
+    const d = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', useDora: true, loraDropout: 0.1 });
+    const src = p.tokens.paddedSource;
+    const tgt = p.tokens.paddedTarget;
+    // per example: 2 · 4096² per token of each of the 192 adapted projections, times the training passes (2)
+    expect(d.epochFlops - p.epochFlops).toBeCloseTo(2 * 12_008 * 2 * 4096 * 4096 * (96 * src + 96 * tgt), -6);
+    // the worst micro-batch 1 × (512 + 512): one [tokens, 4096] output per adapted projection
+    expect(d.activationBytes - p.activationBytes).toBe(4 * 4096 * (96 * 512 + 96 * 512));
+    expect(d.activationBytesCheckpointed).toBe(p.activationBytesCheckpointed);
+    // without dropout the base result is reused (no second pass); without DoRA nothing changes
+    const noDropout = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', useDora: true, loraDropout: 0 });
+    expect([noDropout.epochFlops, noDropout.activationBytes]).toEqual([p.epochFlops, p.activationBytes]);
+    const lora = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', useDora: false, loraDropout: 0.1 });
+    expect([lora.epochFlops, lora.activationBytes]).toEqual([p.epochFlops, p.activationBytes]);
+    expect(d.lora.params).toBe(13_369_344);
+  });
+
   it("--int8-skip-modules wo: the 64 wo projections float32, as transformers loads a T5 in 8 bit", () => {
     const wo = 64 * 16384 * 4096;
     expect(weightBytes(s, true, ['wo']) - weightBytes(s, true)).toBe(4 * wo - (wo + 4 * 64 * 4096));

@@ -103,7 +103,8 @@ describe('each flag reaches the trainer options', () => {
     const o = train('--use-dora', '--label-smoothing-factor', '0.1', '--neftune-noise-alpha', '5');
     expect([o.useDora, o.labelSmoothingFactor, o.neftuneNoiseAlpha]).toEqual([true, 0.1, 5]);
     const d = train();
-    expect([d.useDora, d.optim, d.labelSmoothingFactor, d.neftuneNoiseAlpha]).toEqual([false, 'adamw_torch', 0, 0]);
+    expect([d.useDora, d.optim, d.labelSmoothingFactor, d.neftuneNoiseAlpha, d.doraWeightNorm]).toEqual([false, 'adamw_torch', 0, 0, 'factored']);
+    expect(train('--use-dora', '--dora-weight-norm', 'direct').doraWeightNorm).toBe('direct');
     expect(hp('--use-dora', '--label-smoothing-factor', '0.1', '--neftune-noise-alpha', '5')).toEqual(DEMO_DEFAULTS);
   });
 
@@ -275,6 +276,7 @@ describe('bad values: one line on stderr, exit code 2, nothing written', () => {
     [['--neftune-noise-alpha=-5'], /--neftune-noise-alpha must be a number ≥ 0 \(0 = off\) \(got "-5"\)$/],
     [['--neftune-noise-alpha', 'NaN'], /--neftune-noise-alpha must be a number ≥ 0/],
     [['--use-dora=yes'], /--use-dora takes no value$/],
+    [['--use-dora', '--dora-weight-norm', 'exact'], /--dora-weight-norm must be one of factored, direct \(got "exact"\)$/],
   ];
   it.each(cases)('%j', async (argv, message) => {
     const out = join(tmp, 'never');

@@ -334,13 +334,13 @@ export class LoraModel {
     return vars.filter((v) => v.trainable).sort(byName);
   }
 
-  /** PEFT's `set_requires_grad(adapter_names, requires_grad)`: makes those adapters' A and B trainable or frozen. */
+  /** PEFT's `set_requires_grad(adapter_names, requires_grad)`: makes those adapters' A and B (and DoRA's magnitude) trainable or frozen. */
   setRequiresGrad(names: string | readonly string[], requiresGrad = true): void {
     const list = this.known(names);
     for (const l of this.live().values()) for (const n of list) if (l.adapters.has(n)) l.adapters.get(n)!.trainable = requiresGrad;
   }
 
-  /** Makes the active adapters' A and B trainable or frozen (PEFT's `is_trainable`); see {@link setRequiresGrad} for others. */
+  /** Makes the active adapters' A and B (and DoRA's magnitude) trainable or frozen (PEFT's `is_trainable`); see {@link setRequiresGrad} for others. */
   setTrainable(trainable: boolean): void {
     this.setRequiresGrad(this.active, trainable);
   }

@@ -10,7 +10,7 @@ export interface Linear {
   readonly outFeatures: number;
   /** y = x·Wᵀ (+ b). Must be differentiable wrt x. */
   apply(x: tf.Tensor): tf.Tensor;
-  /** The float32 weight [outFeatures, inFeatures] (a new tensor the caller disposes); lets LoRA merge. */
+  /** The float32 weight [outFeatures, inFeatures] (a new tensor the caller disposes); lets LoRA merge, and DoRA (`use_dora`) needs it for its weight norm. */
   dequantize?(): tf.Tensor2D;
   /**
    * Optional: a new linear of the same kind (e.g. int8) holding `weight` [outFeatures, inFeatures]

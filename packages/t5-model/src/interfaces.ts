@@ -10,7 +10,7 @@ export interface Linear {
   readonly outFeatures: number;
   /** y = x·Wᵀ (+ b). Must be differentiable wrt x (and wrt any trainable variables it owns). */
   apply(x: tf.Tensor): tf.Tensor;
-  /** The float32 weight [outFeatures, inFeatures] (a new tensor the caller disposes); lets LoRA merge. */
+  /** The float32 weight [outFeatures, inFeatures] (a new tensor the caller disposes); lets LoRA merge, and DoRA (`use_dora`) needs it for its weight norm. */
   dequantize?(): tf.Tensor2D;
   /** Optional: the weight in bitsandbytes' 8-bit form (int8 `[out, in]` row-major, `SCB` = row absmax), for an 8-bit save. */
   int8Weight?(): Promise<{ weight: Int8Array; SCB: Float32Array }>;
