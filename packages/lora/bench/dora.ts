@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { directWeightNorm, factoredWeightNorm } from '../src/dora.js';
 import { FloatLinear, LoraLinear, type Linear } from '../src/index.js';
+import { compare as compareRuns } from './compare.js';
 import { registerBenchGradients } from './gradients.js';
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
@@ -18,6 +19,7 @@ const OUT = env('OUT', 1024);
 const TOKENS = env('TOKENS', 256);
 const REPS = env('REPS', 3);
 const B_SCALE = env('B_SCALE', 0.05);
+const compare = (cases: Array<[label: string, run: () => void]>) => compareRuns(cases, REPS, 46);
 
 /** Sums a broadcast gradient back to `shape` (tfjs-core's own gradients do this; the CJS bundle has none). */
 function unbroadcast(g: tf.Tensor, shape: number[]): tf.Tensor {
@@ -42,31 +44,6 @@ function registerBroadcastGradients(): void {
   reg({ kernelName: 'Sub', inputsToSave: ['a', 'b'], gradFunc: two((dy) => [dy, tf.neg(dy)]) });
   reg({ kernelName: 'Multiply', inputsToSave: ['a', 'b'], gradFunc: two((dy, a, b) => [tf.mul(dy, b), tf.mul(dy, a)]) });
   reg({ kernelName: 'RealDiv', inputsToSave: ['a', 'b'], gradFunc: two((dy, a, b) => [tf.div(dy, b), tf.neg(tf.div(tf.mul(dy, a), tf.square(b)))]) });
-}
-
-function measure(fn: () => void): [number, number] {
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  fn();
-  const c = process.cpuUsage(c0);
-  return [(c.user + c.system) / 1000, performance.now() - t0];
-}
-
-function compare(cases: Array<[label: string, run: () => void]>): number[] {
-  for (const [, run] of cases) run(); // warm-up
-  const sums = cases.map(() => [0, 0]);
-  for (let r = 0; r < REPS; r++) {
-    cases.forEach(([, run], i) => {
-      const [c, w] = measure(run);
-      sums[i]![0]! += c;
-      sums[i]![1]! += w;
-    });
-  }
-  return cases.map(([label], i) => {
-    const [c, w] = sums[i]!.map((s) => s / REPS) as [number, number];
-    console.log(`${label.padEnd(46)} cpu ${c.toFixed(1).padStart(9)} ms   wall ${w.toFixed(1).padStart(9)} ms`);
-    return c;
-  });
 }
 
 const fwdBwd = (layer: Linear, x: tf.Variable, vars: tf.Variable[]) => () => {

@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { FloatLinear, LoraLinear, type Linear } from '../src/index.js';
+import { compare as compareRuns } from './compare.js';
 import { registerBenchGradients } from './gradients.js';
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
@@ -16,39 +17,13 @@ const OUT = env('OUT', 4096);
 const TOKENS = env('TOKENS', 256);
 const REPS = env('REPS', 1);
 const BACKEND = process.env.BACKEND ?? 'cpu';
-
-/** [cpu ms, wall ms] of one call. */
-function measure(fn: () => void): [number, number] {
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  fn();
-  const c = process.cpuUsage(c0);
-  return [(c.user + c.system) / 1000, performance.now() - t0];
-}
+const compare = (cases: Array<[label: string, run: () => void, warmUp: () => void]>) => compareRuns(cases, REPS);
 
 function fwdBwd(layer: Linear, x: tf.Variable, vars: tf.Variable[]): () => void {
   return () => {
     const { value, grads } = tf.variableGrads(() => tf.sum(layer.apply(x)) as tf.Scalar, [x, ...vars]);
     tf.dispose([value, ...Object.values(grads)]);
   };
-}
-
-/** Runs the cases interleaved REPS times (so drifting load hits each alike) and prints mean CPU and wall ms. */
-function compare(cases: Array<[label: string, run: () => void, warmUp: () => void]>): number[] {
-  for (const [, , warm] of cases) warm();
-  const sums = cases.map(() => [0, 0]);
-  for (let r = 0; r < REPS; r++) {
-    cases.forEach(([, run], i) => {
-      const [c, w] = measure(run);
-      sums[i]![0]! += c;
-      sums[i]![1]! += w;
-    });
-  }
-  return cases.map(([label], i) => {
-    const [c, w] = sums[i]!.map((s) => s / REPS) as [number, number];
-    console.log(`${label.padEnd(42)} cpu ${c.toFixed(1).padStart(9)} ms   wall ${w.toFixed(1).padStart(9)} ms`);
-    return c;
-  });
 }
 
 async function main(): Promise<void> {
@@ -78,8 +53,9 @@ async function main(): Promise<void> {
   };
   const adapterOnly = new LoraLinear(new FloatLinear(tf.zeros([OUT, IN]) as tf.Tensor2D), { path: 'bench.adapter', r: 8, loraAlpha: 16, initLoraWeights: false });
   const customPath = (xx: tf.Variable) => () => {
-    // the layer's own (private) adapter path, called directly: no base matMul
-    const { value, grads } = tf.variableGrads(() => tf.sum((adapterOnly as unknown as { adapterPath: (d: tf.Tensor, a: tf.Tensor, b: tf.Tensor) => tf.Tensor }).adapterPath(xx, adapterOnly.loraA, adapterOnly.loraB)) as tf.Scalar, [xx, adapterOnly.loraA, adapterOnly.loraB]);
+    // the adapter's own path (LoraAdapter.adapterPath), called directly: no base matMul
+    const path = adapterOnly.adapter('default');
+    const { value, grads } = tf.variableGrads(() => tf.sum(path.adapterPath(xx, path.loraA, path.loraB)) as tf.Scalar, [xx, path.loraA, path.loraB]);
     tf.dispose([value, ...Object.values(grads)]);
   };
   const [tCustom, tAuto] = compare([
