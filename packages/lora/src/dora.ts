@@ -90,8 +90,8 @@ export function factoredWeightNorm(base: Linear, stats: DoraBaseStats, a: tf.Ten
  * ‖W + s·B·A‖ per row with W = `base.dequantize()` materialised (float32), as PEFT's `DoraLinearLayer.get_weight_norm`
  * (`weight + scaling * lora_weight`, `torch.linalg.norm(…, dim=1)`); W is freed before returning.
  */
-export function dequantizedWeightNorm(base: Linear, path: string, a: tf.Tensor2D, b: tf.Tensor2D, scaling: number): tf.Tensor1D {
-  return tf.tidy(() => rowNorm(tf.add(dequantizeForDora(base, path), tf.mul(tf.matMul(b, a), scaling)))); // [out]
+export function dequantizedWeightNorm(base: Linear, adapter: LoraAdapter): tf.Tensor1D {
+  return tf.tidy(() => directWeightNorm(dequantizeForDora(base, adapter.path), adapter)); // [out]
 }
 
 /**
@@ -103,7 +103,7 @@ function detachedWeightNorm(base: Linear, stats: DoraBaseStats, adapter: LoraAda
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [a, b] = args as [tf.Tensor2D, tf.Tensor2D];
     const value =
-      adapter.doraWeightNorm === 'direct' ? dequantizedWeightNorm(base, adapter.path, a, b, adapter.scaling) : factoredWeightNorm(base, stats, a, b, adapter.scaling);
+      adapter.doraWeightNorm === 'direct' ? dequantizedWeightNorm(base, adapter) : factoredWeightNorm(base, stats, a, b, adapter.scaling);
     return { value, gradFunc: () => [tf.zerosLike(a), tf.zerosLike(b)] };
   }) as unknown as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor1D;
   return f(adapter.loraA, adapter.loraB);

@@ -150,11 +150,16 @@ export class LoraAdapter {
     this.magnitude = newVariable(init, this.trainable, freeVariableName(magnitudeVariableName(this.path, this.name)));
   }
 
-  /** Copies new values into DoRA's magnitude [out], keeping the variable. */
-  setMagnitude(m: Float32Array): void {
+  /** Throws unless `m` can be this adapter's magnitude: a DoRA adapter, [out] values. */
+  checkMagnitude(m: Float32Array): void {
     if (!this.magnitude) throw new Error(`LoRA layer ${this.path}: adapter "${this.name}" is not a DoRA adapter (no lora_magnitude_vector)`);
     const [out] = this.magnitude.shape;
-    if (m.length !== out) throw new Error(`${magnitudeVariableName(this.path, this.name)}: expected [${out}], got ${m.length} values`);
+    if (m.length !== out) throw new Error(`LoRA layer ${this.path}: lora_magnitude_vector of "${this.name}" needs ${out} values, got ${m.length}`);
+  }
+
+  /** Copies new values into DoRA's magnitude [out], keeping the variable. */
+  setMagnitude(m: Float32Array): void {
+    this.checkMagnitude(m);
     tf.tidy(() => this.magnitude!.assign(tf.tensor1d(m)));
   }
 

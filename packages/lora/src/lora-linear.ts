@@ -376,10 +376,7 @@ export class LoraLinear implements Linear {
    */
   setWeights(a: Float32Array, b: Float32Array, name?: string, magnitude?: Float32Array): void {
     const adapter = name === undefined ? this.first : this.adapter(name);
-    if (magnitude !== undefined && !adapter.useDora) throw new Error(`LoRA layer ${this.path}: adapter "${adapter.name}" is not a DoRA adapter (no lora_magnitude_vector)`);
-    if (magnitude !== undefined && magnitude.length !== this.outFeatures) {
-      throw new Error(`LoRA layer ${this.path}: lora_magnitude_vector of "${adapter.name}" needs ${this.outFeatures} values, got ${magnitude.length}`);
-    }
+    if (magnitude !== undefined) adapter.checkMagnitude(magnitude); // before A and B change
     adapter.setWeights(a, b);
     if (magnitude !== undefined) adapter.setMagnitude(magnitude);
     if (this.mergedNames.includes(adapter.name)) {

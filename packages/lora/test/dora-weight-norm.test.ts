@@ -107,7 +107,7 @@ describe("DoRA doraWeightNorm: 'direct' (PEFT get_weight_norm) or 'factored'", (
         const a = layer.adapter('default');
         const stats = (layer as unknown as { doraStats: Parameters<typeof factoredWeightNorm>[1] }).doraStats;
         const t0 = tf.memory().numTensors;
-        const n = mode === 'factored' ? factoredWeightNorm(layer.base, stats, a.loraA, a.loraB, a.scaling) : dequantizedWeightNorm(layer.base, PATH, a.loraA, a.loraB, a.scaling);
+        const n = mode === 'factored' ? factoredWeightNorm(layer.base, stats, a.loraA, a.loraB, a.scaling) : dequantizedWeightNorm(layer.base, a);
         expect(tf.memory().numTensors).toBe(t0 + 1); // the norm alone
         const before = tf.memory().numTensors;
         const got = layer.apply(xs);
