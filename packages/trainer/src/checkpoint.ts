@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { parseSafetensors, serializeSafetensors, toFloat32, writeFileAtomic, type TensorToWrite } from '@conifer/safetensors';
+import { parseSafetensors, SafetensorsFile, serializeSafetensors, toFloat32, writeFileAtomic, type TensorToWrite } from '@conifer/safetensors';
 import { ADAFACTOR_SLOTS, adafactorSlotShape, type AdafactorSlot, type AdafactorState } from './adafactor.js';
 import type { AdamWState } from './adamw.js';
 
@@ -125,11 +125,27 @@ function optimizerTensors<T>(content: CheckpointContent<T>): Map<string, TensorT
   return opt;
 }
 
-/** Reads `optimizer.safetensors`' state (metadata `optimizer`: 'adafactor', else AdamW's, as before it existed). */
+/** The optimizer `optimizer.safetensors`' metadata names (`optimizer`; absent: AdamW, as before it existed). */
+function optimizerKindOf(metadata: Record<string, string> | undefined): 'adamw' | 'adafactor' {
+  const kind = metadata?.optimizer ?? 'adamw';
+  if (kind !== 'adamw' && kind !== 'adafactor') throw new Error(`${OPTIMIZER_FILE}: unknown optimizer "${kind}" (adamw or adafactor)`);
+  return kind;
+}
+
+/** Which optimizer wrote the checkpoint in `folder`, from `optimizer.safetensors`' header alone (no tensor is read). */
+export async function checkpointOptimizer(folder: string): Promise<'adamw' | 'adafactor'> {
+  const file = await SafetensorsFile.open(join(folder, OPTIMIZER_FILE));
+  try {
+    return optimizerKindOf(file.header.metadata);
+  } finally {
+    await file.close();
+  }
+}
+
+/** Reads `optimizer.safetensors`' state ({@link optimizerKindOf} says whose). */
 function optimizerStateOf(parsed: ReturnType<typeof parseSafetensors>): AdamWState | AdafactorState {
   const step = Number(parsed.metadata?.step ?? 0);
-  const kind = parsed.metadata?.optimizer ?? 'adamw';
-  if (kind === 'adafactor') {
+  if (optimizerKindOf(parsed.metadata) === 'adafactor') {
     const slots: AdafactorState['slots'] = {};
     for (const [key, t] of parsed.tensors) {
       const slot = ADAFACTOR_SLOTS.find((k) => key.startsWith(`${k}.`));
@@ -139,7 +155,6 @@ function optimizerStateOf(parsed: ReturnType<typeof parseSafetensors>): AdamWSta
     }
     return { kind: 'adafactor', step, slots };
   }
-  if (kind !== 'adamw') throw new Error(`${OPTIMIZER_FILE}: unknown optimizer "${kind}" (adamw or adafactor)`);
   const m: Record<string, Float32Array> = {};
   const v: Record<string, Float32Array> = {};
   for (const [key, t] of parsed.tensors) {

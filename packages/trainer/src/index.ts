@@ -15,6 +15,7 @@ export {
   writeCheckpoint,
   readCheckpoint,
   latestCheckpoint,
+  checkpointOptimizer,
   listCheckpoints,
   isCompleteCheckpoint,
   isAdafactorState,

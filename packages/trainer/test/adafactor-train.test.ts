@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { describe, expect, it } from 'vitest';
 import { parseSafetensors, serializeSafetensors, toFloat32 } from '@conifer/safetensors';
-import { Adafactor, AdamW, isAdafactorState, lrMultiplier, MANIFEST_FILE, OPTIMIZER_FILE, readCheckpoint, train, type AdafactorState, type TrainOptions, type TrainRecord } from '../src';
+import { Adafactor, AdamW, checkpointOptimizer, isAdafactorState, lrMultiplier, MANIFEST_FILE, OPTIMIZER_FILE, readCheckpoint, train, type AdafactorState, type TrainOptions, type TrainRecord } from '../src';
 import { ToyModel, toBatch, toyData, toyExamples, type ToyBatch } from './toy';
 import { tempDirs } from './temp-dirs';
 
@@ -94,6 +94,8 @@ describe("train() with optim: 'adafactor'", () => {
     const opts = { model: m, data: toyData(20), maxSteps: 2, logger: false, handleSigint: false } as const;
     (await train({ ...opts, checkpointDir: dirAdam })).optimizer.dispose();
     (await train({ ...opts, optim: 'adafactor', checkpointDir: dirAf })).optimizer.dispose();
+    // who wrote each, from the optimizer file's header (what a caller checks before loading a model)
+    expect([await checkpointOptimizer(join(dirAdam, 'checkpoint-2')), await checkpointOptimizer(join(dirAf, 'checkpoint-2'))]).toEqual(['adamw', 'adafactor']);
     const before = tf.memory().numTensors;
     await expect(train({ ...opts, maxSteps: 4, optim: 'adafactor', checkpointDir: dirAdam, resume: true })).rejects.toThrow(
       /^train: .*checkpoint-2 holds AdamW's optimizer state, but optim is 'adafactor': resume with optim: 'adamw', or use a fresh checkpointDir$/,
@@ -126,6 +128,7 @@ describe("train() with optim: 'adafactor'", () => {
     writeFileSync(join(legacy, MANIFEST_FILE), JSON.stringify(manifest));
     const ck = await readCheckpoint(legacy);
     expect(isAdafactorState(ck.optimizer)).toBe(false);
+    expect(await checkpointOptimizer(legacy)).toBe('adamw');
     expect(ck.optimizer).toEqual((await readCheckpoint(folder)).optimizer);
     // resumed (AdamW) from it and from the new-format one: the same weights
     const w: string[][] = [];

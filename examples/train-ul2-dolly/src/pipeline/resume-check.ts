@@ -1,13 +1,12 @@
 /**
  * `--resume` against the flags of the run that wrote the checkpoint, before the model loads: the
- * optimizer (`optimizer.safetensors`' `optimizer` metadata, absent = AdamW, as @conifer/trainer writes
- * it) and DoRA (`lora_magnitude_vector` variables in `trainable.safetensors`). A mismatch would
+ * optimizer (@conifer/trainer's `checkpointOptimizer`, from the optimizer file's header) and DoRA (`lora_magnitude_vector` variables in `trainable.safetensors`). A mismatch would
  * otherwise surface as the trainer's error about its own option names, after a model load that takes
  * minutes on Flan-UL2.
  */
 import { join } from 'node:path';
 import { SafetensorsFile } from '@conifer/safetensors';
-import { OPTIMIZER_FILE, TRAINABLE_FILE, latestCheckpoint } from '@conifer/trainer';
+import { TRAINABLE_FILE, checkpointOptimizer, latestCheckpoint } from '@conifer/trainer';
 import { CliError } from '../errors.js';
 import type { Optim } from '../options.js';
 
@@ -15,20 +14,17 @@ import type { Optim } from '../options.js';
 export async function checkpointFlags(dir: string): Promise<{ checkpoint: string; optim: Optim; useDora: boolean } | null> {
   const checkpoint = await latestCheckpoint(dir);
   if (checkpoint === null) return null;
-  const names = async (file: string) => {
-    const f = await SafetensorsFile.open(join(checkpoint, file));
-    try {
-      return { names: f.names(), metadata: f.header.metadata ?? {} };
-    } finally {
-      await f.close();
-    }
-  };
-  const optimizer = await names(OPTIMIZER_FILE);
-  const trainable = await names(TRAINABLE_FILE);
+  const trainable = await SafetensorsFile.open(join(checkpoint, TRAINABLE_FILE));
+  let names: string[];
+  try {
+    names = trainable.names();
+  } finally {
+    await trainable.close();
+  }
   return {
     checkpoint,
-    optim: optimizer.metadata.optimizer === 'adafactor' ? 'adafactor' : 'adamw_torch',
-    useDora: trainable.names.some((n) => n.endsWith('.lora_magnitude_vector')),
+    optim: (await checkpointOptimizer(checkpoint)) === 'adafactor' ? 'adafactor' : 'adamw_torch',
+    useDora: names.some((n) => n.endsWith('.lora_magnitude_vector')),
   };
 }
 
