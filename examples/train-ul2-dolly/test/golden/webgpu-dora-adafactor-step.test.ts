@@ -14,7 +14,7 @@ import { injectLora, type LoraConfigInput } from '@conifer/lora';
 import { T5ForConditionalGeneration } from '@conifer/t5-model';
 import { Adafactor } from '@conifer/trainer';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LORA_FIXTURES, relL2 } from './helpers.js';
+import { LORA_FIXTURES, goldenBatch, relL2 } from './helpers.js';
 import { skipWebGPU } from '../../../../vitest.webgpu';
 import { setupWebGPUNode, type WebGPUSetup } from '../../src/webgpu-node.js';
 
@@ -22,14 +22,7 @@ const skip = await skipWebGPU();
 const LORA = LORA_FIXTURES;
 const c = JSON.parse(readFileSync(`${LORA}/lora-ul2-tiny.json`, 'utf8')) as { input_ids: number[][]; attention_mask: number[][]; labels: number[][] };
 // 2 rows × 13 source tokens, 9 target tokens.
-const batch = {
-  inputIds: Int32Array.from(c.input_ids.flat()),
-  attentionMask: Int32Array.from(c.attention_mask.flat()),
-  labels: Int32Array.from(c.labels.flat()),
-  batchSize: c.input_ids.length,
-  sourceLength: c.input_ids[0]!.length,
-  targetLength: c.labels[0]!.length,
-};
+const batch = goldenBatch(c);
 const DORA: LoraConfigInput = { r: 4, lora_alpha: 8, lora_dropout: 0.1, target_modules: ['q', 'v'], use_dora: true, init_lora_weights: false };
 const STEP_SEEDS = [11, 12];
 

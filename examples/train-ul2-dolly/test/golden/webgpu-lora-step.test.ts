@@ -9,7 +9,7 @@ import { loadAdapter } from '@conifer/lora';
 import { readSafetensorsFile, toFloat32 } from '@conifer/safetensors';
 import { T5ForConditionalGeneration } from '@conifer/t5-model';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LORA_FIXTURES, relL2 } from './helpers.js';
+import { LORA_FIXTURES, goldenBatch, relL2 } from './helpers.js';
 import { skipWebGPU } from '../../../../vitest.webgpu';
 import { setupWebGPUNode, type WebGPUSetup } from '../../src/webgpu-node.js';
 
@@ -23,14 +23,7 @@ async function step(int8: boolean): Promise<{ loss: number; grads: Map<string, F
   const model = await T5ForConditionalGeneration.fromPretrained(`${LORA}/ul2-tiny`, int8 ? { makeLinear: int8LinearFactory({ mode: 'weight-only', shouldQuantize: quantizeAllButLmHead }) } : {});
   const lora = await loadAdapter(model, `${LORA}/ul2-tiny-qv-r4`, { isTrainable: true });
   lora.train();
-  const batch = {
-    inputIds: Int32Array.from(c.input_ids.flat()),
-    attentionMask: Int32Array.from(c.attention_mask.flat()),
-    labels: Int32Array.from(c.labels.flat()),
-    batchSize: c.input_ids.length,
-    sourceLength: c.input_ids[0]!.length,
-    targetLength: c.labels[0]!.length,
-  };
+  const batch = goldenBatch(c);
   let count = 0;
   const lossGrads = () =>
     tf.variableGrads(() => {
