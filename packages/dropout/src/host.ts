@@ -18,7 +18,7 @@ export function hostDropout(x: Float32Array, a: DropoutAttrs): Float32Array {
   return out;
 }
 
-/** The parts of the cpu and wasm backends the host kernel uses. */
+/** The parts of the cpu and wasm backends the host kernels use. */
 interface HostBackend {
   readSync(dataId: object): unknown;
   /** cpu */
@@ -27,11 +27,16 @@ interface HostBackend {
   makeOutput(shape: number[], dtype: 'float32', memoryOffset: undefined, values: Float32Array): tf.TensorInfo;
 }
 
+/** A host kernel's float32 output of `shape` holding `values`, on the cpu or the wasm backend. */
+export function hostOutput(backend: unknown, shape: readonly number[], values: Float32Array): tf.TensorInfo {
+  const b = backend as HostBackend;
+  return b.makeTensorInfo ? b.makeTensorInfo([...shape], 'float32', values) : b.makeOutput([...shape], 'float32', undefined, values);
+}
+
 const hostKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const { x } = inputs as { x: tf.TensorInfo };
-  const b = backend as unknown as HostBackend;
-  const out = hostDropout(b.readSync(x.dataId) as Float32Array, attrs as unknown as DropoutAttrs);
-  return b.makeTensorInfo ? b.makeTensorInfo([...x.shape], 'float32', out) : b.makeOutput([...x.shape], 'float32', undefined, out);
+  const out = hostDropout((backend as unknown as HostBackend).readSync(x.dataId) as Float32Array, attrs as unknown as DropoutAttrs);
+  return hostOutput(backend, x.shape, out);
 };
 
 /** The kernel on the CPU backends (cpu, wasm): the same numbers as the webgpu shader, and its own gradient. */

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { bits24, fmix32, keyOf, WGSL_HASH } from './hash';
+import { hostOutput } from './host';
 
 /**
  * Seeded uniform noise on [−magnitude, magnitude] drawn on the device: element `i` of a draw with
@@ -45,17 +46,9 @@ export function hostUniformNoise(size: number, a: UniformNoiseAttrs): Float32Arr
   return out;
 }
 
-/** The parts of the cpu and wasm backends the host kernel uses. */
-interface HostBackend {
-  makeTensorInfo?(shape: number[], dtype: 'float32', values: Float32Array): tf.TensorInfo;
-  makeOutput(shape: number[], dtype: 'float32', memoryOffset: undefined, values: Float32Array): tf.TensorInfo;
-}
-
 const hostKernel: tf.KernelFunc = ({ backend, attrs }) => {
   const a = attrs as unknown as UniformNoiseAttrs;
-  const b = backend as unknown as HostBackend;
-  const out = hostUniformNoise(tf.util.sizeFromShape(a.shape), a);
-  return b.makeTensorInfo ? b.makeTensorInfo([...a.shape], 'float32', out) : b.makeOutput([...a.shape], 'float32', undefined, out);
+  return hostOutput(backend, a.shape, hostUniformNoise(tf.util.sizeFromShape(a.shape), a));
 };
 
 /** Structural copy of the fields of tfjs-backend-webgpu's `WebGPUProgram` used here. */
