@@ -68,12 +68,17 @@ export function countParameters(s: T5Shape): ParameterCounts {
   return { total: linear + embedding + lmHead + norms + relativeBias, linear, embedding, lmHead, norms, relativeBias };
 }
 
+/** The linears LoRA adapts: those whose last path component is targeted (PEFT's match). */
+function adaptedLinears(s: T5Shape, targetModules: readonly string[]): LinearInfo[] {
+  return t5Linears(s).filter((l) => targetModules.includes(l.name));
+}
+
 /**
  * LoRA's trainable parameters: r·(in + out) for every linear whose last path component is targeted
  * (+ out, the magnitude vector, with DoRA); `rows` = Σ out over those linears.
  */
 export function loraParameters(s: T5Shape, r: number, targetModules: readonly string[], useDora = false): { params: number; modules: number; rows: number; columns: number } {
-  const hit = t5Linears(s).filter((l) => targetModules.includes(l.name));
+  const hit = adaptedLinears(s, targetModules);
   const rows = hit.reduce((n, l) => n + l.outFeatures, 0);
   const columns = hit.reduce((n, l) => n + l.inFeatures, 0);
   return { params: hit.reduce((n, l) => n + r * (l.inFeatures + l.outFeatures), 0) + (useDora ? rows : 0), modules: hit.length, rows, columns };
@@ -97,7 +102,7 @@ export function loraBytes(l: { params: number; modules: number; rows: number; co
  */
 export function doraSecondPass(s: T5Shape, input: Pick<PlanInput, 'useDora' | 'loraDropout' | 'targetModules'>): { flops: (src: number, tgt: number) => number; floats: (b: number, src: number, tgt: number) => number } {
   const on = input.useDora === true && (input.loraDropout ?? 0) > 0;
-  const hit = on ? t5Linears(s).filter((l) => input.targetModules.includes(l.name)) : [];
+  const hit = on ? adaptedLinears(s, input.targetModules) : [];
   const per = (src: number, tgt: number, f: (l: LinearInfo, tokens: number) => number) => hit.reduce((n, l) => n + f(l, l.tokens === 'source' ? src : tgt), 0);
   return {
     flops: (src, tgt) => per(src, tgt, (l, t) => 2 * l.inFeatures * l.outFeatures * t),
