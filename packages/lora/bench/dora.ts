@@ -2,8 +2,9 @@
  * DoRA against LoRA: forward + backward time of one layer (r 8) in one run, and DoRA's per-step row norm
  * ‖W + s·B·A‖ computed two ways — factored (what the layer does: ‖W_i‖² cached, A·Wᵀ through the base,
  * r rows) and direct (dequantize W, add s·B·A, norm: PEFT's `get_weight_norm`) — with the factored
- * norm's relative error against a float64 direct norm.
- *   pnpm --filter @conifer/lora bench:dora      (IN=1024 OUT=1024 TOKENS=256 REPS=3; B_SCALE=0.05)
+ * norm's relative error against a float64 direct norm; and decode steps (one token's row, eval) of LoRA and of
+ * DoRA trainable (norm recomputed each forward) or frozen (norm kept, `dora-norm-cache.ts`).
+ *   pnpm --filter @conifer/lora bench:dora      (IN=1024 OUT=1024 TOKENS=256 REPS=3 DECODE_STEPS=50; B_SCALE=0.05)
  * B_SCALE sets B's entries (A is Kaiming-uniform): the larger, the further s·B·A moves the norm from ‖W‖.
  * Times are process CPU time (single-threaded tfjs-backend-cpu); wall time is printed too.
  */
@@ -19,6 +20,7 @@ const OUT = env('OUT', 1024);
 const TOKENS = env('TOKENS', 256);
 const REPS = env('REPS', 3);
 const B_SCALE = env('B_SCALE', 0.05);
+const DECODE_STEPS = env('DECODE_STEPS', 50);
 const compare = (cases: Array<[label: string, run: () => void]>) => compareRuns(cases, REPS, 46);
 
 /** Sums a broadcast gradient back to `shape` (tfjs-core's own gradients do this; the CJS bundle has none). */
@@ -72,6 +74,33 @@ async function main(): Promise<void> {
     ['DoRA linear (r 8), forward + backward', fwdBwd(dora, x, a.variables)],
   ]);
   console.log(`ratio DoRA / LoRA (cpu time): ${(tDora! / tLora!).toFixed(3)}`);
+
+  // A decode step (generation): one token's row through the layer, eval mode, no gradient. A trainable DoRA
+  // adapter recomputes its norm each forward; a frozen one (a loaded adapter) keeps it (dora-norm-cache.ts).
+  const row1 = tf.randomNormal([1, IN], 0, 1, 'float32', 3);
+  const steps = (layer: Linear) => () => {
+    for (let i = 0; i < DECODE_STEPS; i++) layer.apply(row1).dispose();
+  };
+  const decode = (mode: 'factored' | 'direct', frozen: boolean) => () => {
+    a.doraWeightNorm = mode;
+    a.trainable = !frozen;
+    steps(dora)();
+  };
+  const tDecode = compare([
+    [`decode, LoRA (${DECODE_STEPS} rows of 1 token)`, steps(lora)],
+    ['decode, DoRA factored, trainable', decode('factored', false)],
+    ['decode, DoRA factored, frozen (norm kept*)', decode('factored', true)],
+    ['decode, DoRA direct, trainable', decode('direct', false)],
+    ['decode, DoRA direct, frozen (norm kept*)', decode('direct', true)],
+  ]);
+  console.log(
+    `decode / LoRA's (cpu time): DoRA factored trainable ${(tDecode[1]! / tDecode[0]!).toFixed(2)}, frozen ${(tDecode[2]! / tDecode[0]!).toFixed(2)}; ` +
+      `direct trainable ${(tDecode[3]! / tDecode[0]!).toFixed(2)}, frozen ${(tDecode[4]! / tDecode[0]!).toFixed(2)}`,
+  );
+  console.log('* computed on the first of the rows: the trainable case before it cleared the kept norm');
+  a.doraWeightNorm = 'factored';
+  a.trainable = true;
+  row1.dispose();
 
   const stats = (dora as unknown as { doraStats: Parameters<typeof factoredWeightNorm>[1] }).doraStats;
   const [tFactored, tDirect] = compare([

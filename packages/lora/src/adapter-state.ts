@@ -49,32 +49,59 @@ export function checkLoadStateDictOptions(options: { strict?: unknown; onWarning
 
 const list = (xs: readonly string[]) => xs.slice(0, 8).join(', ') + (xs.length > 8 ? `, … (${xs.length})` : '');
 
+/** The end of a DoRA magnitude's key in the form PEFT's loader also takes: the saved key plus `.weight`. */
+const MAGNITUDE_WEIGHT = '.lora_magnitude_vector.weight';
+
+/**
+ * `tensors` by the key PEFT saves, each with its key as given: `….lora_magnitude_vector.weight` counts as
+ * `….lora_magnitude_vector`, as PEFT's `set_peft_model_state_dict` reads both (it appends `.weight` to the
+ * saved form before `load_state_dict`). Both forms for one module are one error naming each such module (PEFT
+ * would keep whichever comes last).
+ */
+function bySavedKey(tensors: ReadonlyMap<string, AdapterTensor>): Map<string, { key: string; tensor: AdapterTensor }> {
+  const out = new Map<string, { key: string; tensor: AdapterTensor }>();
+  const both: string[] = [];
+  for (const [key, tensor] of tensors) {
+    const saved = key.endsWith(MAGNITUDE_WEIGHT) ? key.slice(0, -'.weight'.length) : key;
+    if (out.has(saved)) both.push(saved.replace(/^base_model\.model\./, '').slice(0, -'.lora_magnitude_vector'.length));
+    out.set(saved, { key, tensor });
+  }
+  if (both.length) {
+    throw new Error(`LoRA: the adapter holds the DoRA magnitude of ${list(both)} twice, keyed both …lora_magnitude_vector and …lora_magnitude_vector.weight (PEFT loads either form); keep one`);
+  }
+  return out;
+}
+
 /**
  * PEFT's `set_peft_model_state_dict(model, tensors, adapter_name=name)`: copies A and B of adapter
  * `name` from `tensors` (keys as saved). Every layer's A and B must be there with its shape (missing
  * keys and wrong shapes are errors). Keys no layer of the adapter holds are an error too, unless
  * `strict: false`: then, as PEFT's `load_state_dict(…, strict=False)`, they are ignored and named in one
- * warning (`onWarning`, default `console.warn`; the wording of transformers' `load_adapter`). Nothing is
- * copied unless everything needed matches.
+ * warning (`onWarning`, default `console.warn`; the wording of transformers' `load_adapter`). A DoRA
+ * magnitude may be keyed `….lora_magnitude_vector` (as PEFT saves it) or `….lora_magnitude_vector.weight`
+ * (PEFT loads both); both for one module are an error naming it. Nothing is copied unless everything
+ * needed matches.
  */
 export function loadAdapterStateDict(layers: ReadonlyMap<string, LoraLinear>, name: string, tensors: ReadonlyMap<string, AdapterTensor>, options: LoadStateDictOptions = {}): void {
   checkLoadStateDictOptions(options, 'loadStateDict');
   const strict = options.strict ?? true;
+  const saved = bySavedKey(tensors);
   const expected = new Map(variablesByKey(layers, name));
-  const missing = [...expected.keys()].filter((k) => !tensors.has(k));
-  const unexpected = [...tensors.keys()].filter((k) => !expected.has(k));
+  const missing = [...expected.keys()].filter((k) => !saved.has(k));
+  const unexpected = [...saved].filter(([k]) => !expected.has(k)).map(([, t]) => t.key);
   if (missing.length || (strict && unexpected.length)) {
     throw new Error(`LoRA: adapter keys do not match the model.${missing.length ? ` Missing: ${list(missing)}.` : ''}${unexpected.length ? ` Unexpected: ${list(unexpected)}.` : ''}`);
   }
   const wrong: string[] = [];
   for (const [key, v] of expected) {
-    const t = tensors.get(key)!;
-    if (`${t.shape}` !== `${v.shape}`) wrong.push(`${key} is [${t.shape}], the model needs [${v.shape}]`);
+    const { key: fileKey, tensor: t } = saved.get(key)!;
+    if (`${t.shape}` !== `${v.shape}`) wrong.push(`${fileKey} is [${t.shape}], the model needs [${v.shape}]`);
   }
   if (wrong.length) throw new Error(`LoRA: adapter shapes do not match the model: ${wrong.join('; ')}`);
+  const data = (key: string) => saved.get(key)!.tensor.data;
   for (const [path, l] of layers) {
     const a = l.adapters.get(name);
-    if (a) l.setWeights(tensors.get(peftKey(path, 'A'))!.data, tensors.get(peftKey(path, 'B'))!.data, name, a.useDora ? tensors.get(peftMagnitudeKey(path))!.data : undefined);
+    if (a) l.setWeights(data(peftKey(path, 'A')), data(peftKey(path, 'B')), name, a.useDora ? data(peftMagnitudeKey(path)) : undefined);
   }
   if (unexpected.length) {
     const from = options.source === undefined ? '' : ` from ${options.source}`;

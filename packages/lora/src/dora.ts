@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { dropout } from '@conifer/dropout';
+import type { DoraNormCache } from './dora-norm-cache.js';
 import type { LoraAdapter } from './lora-adapter.js';
 import type { Linear } from './types.js';
 
@@ -96,17 +97,24 @@ export function dequantizedWeightNorm(base: Linear, adapter: LoraAdapter): tf.Te
 
 /**
  * The weight norm of the adapter's current A and B ({@link factoredWeightNorm} or, with `doraWeightNorm: 'direct'`,
- * {@link dequantizedWeightNorm}), detached: it gives A and B no gradient (DoRA paper §4.3, PEFT's `weight_norm.detach()`).
+ * {@link directWeightNorm} of `w` — the dequantized W when the caller holds it — or {@link dequantizedWeightNorm}),
+ * detached: it gives A and B no gradient (DoRA paper §4.3, PEFT's `weight_norm.detach()`). While A and B are frozen
+ * it is computed once and kept by the adapter ({@link DoraNormCache}): generation with a loaded adapter does not
+ * recompute it at every token.
  */
-function detachedWeightNorm(base: Linear, stats: DoraBaseStats, adapter: LoraAdapter): tf.Tensor1D {
+function detachedWeightNorm(base: Linear, stats: DoraBaseStats, adapter: LoraAdapter, w: tf.Tensor2D | null): tf.Tensor1D {
   // Ops inside a customGrad's forward are not recorded on the tape; the gradient returned is zero.
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [a, b] = args as [tf.Tensor2D, tf.Tensor2D];
     const value =
-      adapter.doraWeightNorm === 'direct' ? dequantizedWeightNorm(base, adapter) : factoredWeightNorm(base, stats, a, b, adapter.scaling);
+      adapter.doraWeightNorm === 'factored'
+        ? factoredWeightNorm(base, stats, a, b, adapter.scaling)
+        : w
+          ? directWeightNorm(w, adapter)
+          : dequantizedWeightNorm(base, adapter);
     return { value, gradFunc: () => [tf.zerosLike(a), tf.zerosLike(b)] };
   }) as unknown as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor1D;
-  return f(adapter.loraA, adapter.loraB);
+  return adapter.normCache.get(adapter.loraA, adapter.loraB, adapter.doraWeightNorm, () => f(adapter.loraA, adapter.loraB));
 }
 
 /**
@@ -116,20 +124,26 @@ function detachedWeightNorm(base: Linear, stats: DoraBaseStats, adapter: LoraAda
  *
  *   g = m / ‖W + s·B·A‖ (per row, detached),  result + (g − 1)·base_term + g·s·x'·Aᵀ·Bᵀ
  *
- * with x' = dropout(x) when dropout is on (p > 0: training), and then base_term = x'·Wᵀ = base(x') − bias,
- * the base run once more on the dropped input (PEFT's `F.linear(dropout(x), W)`); otherwise x' = x and
- * base_term = result − bias, the result already computed (PEFT's `base_result`; no second base run).
- * Differentiable wrt x, A, B and m; the mask is drawn from `seed` (@conifer/dropout), so a replay with the
- * same seed (gradient checkpointing) gets the same x'.
+ * with x' = dropout(x) when dropout is on (p > 0: training), and then base_term = x'·Wᵀ computed anew on the
+ * dropped input: with `doraWeightNorm: 'direct'` as PEFT's `F.linear(dropout(x), W)`, W = `base.dequantize()`
+ * (the W of the norm too), with `'factored'` as base(x') − bias (no float copy of W; an `llm-int8` base then
+ * quantizes x' as it quantizes activations). Otherwise x' = x and base_term = result − bias, the result already
+ * computed (PEFT's `base_result`; no second base run). Differentiable wrt x, A, B and m; the mask is drawn from
+ * `seed` (@conifer/dropout), so a replay with the same seed (gradient checkpointing) gets the same x'.
  */
 export function addDoraDelta(base: Linear, stats: DoraBaseStats, y2: tf.Tensor2D, x2: tf.Tensor2D, adapter: LoraAdapter, p: number, seed: number): tf.Tensor2D {
   const m = adapter.magnitude;
   if (!m) throw new Error(`LoRA layer ${adapter.path}: adapter "${adapter.name}" is not a DoRA adapter`);
   return tf.tidy(() => {
     const d = p > 0 ? (dropout(x2, p, seed) as tf.Tensor2D) : x2; // x' (N, in)
-    const baseOut = p > 0 ? (tf.reshape(base.apply(d), [-1, base.outFeatures]) as tf.Tensor2D) : y2; // (N, out)
-    const baseTerm = stats.bias ? tf.sub(baseOut, stats.bias) : baseOut; // x'·Wᵀ (N, out)
-    const g = tf.div(m, detachedWeightNorm(base, stats, adapter)); // m / n: [out]
+    const w = p > 0 && adapter.doraWeightNorm === 'direct' ? dequantizeForDora(base, adapter.path) : null; // W [out, in]
+    let baseTerm: tf.Tensor2D; // x'·Wᵀ (N, out)
+    if (w) baseTerm = tf.matMul(d, w, false, true);
+    else {
+      const baseOut = p > 0 ? (tf.reshape(base.apply(d), [-1, base.outFeatures]) as tf.Tensor2D) : y2; // (N, out)
+      baseTerm = stats.bias ? tf.sub(baseOut, stats.bias) : baseOut;
+    }
+    const g = tf.div(m, detachedWeightNorm(base, stats, adapter, w)); // m / n: [out]
     const lora = adapter.adapterPath(d, adapter.loraA, adapter.loraB); // s·x'·Aᵀ·Bᵀ (N, out)
     return tf.add(y2, tf.add(tf.mul(tf.sub(g, 1), baseTerm), tf.mul(g, lora))) as tf.Tensor2D;
   });

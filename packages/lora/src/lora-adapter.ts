@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type InitLoraWeights, loraScaling } from './config.js';
 import { type DoraWeightNorm, checkDoraWeightNorm } from './dora.js';
+import { DoraNormCache } from './dora-norm-cache.js';
 import { gaussian, kaimingUniformA5, orthogonalLora } from './init.js';
 
 /** PEFT's name of the adapter `get_peft_model` / `PeftModel.from_pretrained` create when none is given. */
@@ -90,6 +91,8 @@ export class LoraAdapter {
   magnitude: tf.Variable<tf.Rank.R1> | null = null;
   /** DoRA: how the forward computes the weight norm (`'factored'` unless the options said `'direct'`); may be changed between forwards. */
   doraWeightNorm: DoraWeightNorm;
+  /** @internal DoRA: the weight norm kept while A and B are frozen (`dora-norm-cache.ts`). */
+  readonly normCache = new DoraNormCache();
 
   constructor(readonly path: string, inFeatures: number, outFeatures: number, options: LoraAdapterOptions) {
     const { r, loraAlpha } = options;
@@ -127,6 +130,7 @@ export class LoraAdapter {
 
   set trainable(value: boolean) {
     for (const v of this.variables) v.trainable = value;
+    this.normCache.clear(); // an in-place optimizer step may come next (see DoraNormCache)
   }
 
   /** Whether this is a DoRA adapter (it has a magnitude). */
@@ -207,5 +211,6 @@ export class LoraAdapter {
 
   dispose(): void {
     for (const v of this.variables) v.dispose();
+    this.normCache.clear();
   }
 }

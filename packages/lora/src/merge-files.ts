@@ -64,7 +64,8 @@ const NOT_COPIED = /\.(bin|pt|pth|ckpt|h5|msgpack|gguf|onnx|safetensors)(\.index
 /** Earlier weight files in an output folder, deleted with `overwrite`. */
 const STALE_WEIGHTS = /^(model.*\.safetensors|model\.safetensors\.index\.json|pytorch_model.*\.bin(\.index\.json)?)$/;
 const TORCH_DTYPE: Record<Exclude<MergedDtype, 'same'>, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16' };
-const ADAPTER_KEY = /^base_model\.model\.(.+)\.(?:lora_([AB])\.weight|lora_(magnitude)_vector)$/;
+/** An adapter key: a LoRA A or B, or a DoRA magnitude as PEFT saves it (`….lora_magnitude_vector`) or with `.weight`, which PEFT's loader also takes. */
+const ADAPTER_KEY = /^base_model\.model\.(.+)\.(?:lora_([AB])\.weight|lora_magnitude_vector(\.weight)?)$/;
 
 /** One adapter's delta on one weight: `scaling · B·A`; with DoRA's magnitude m, the row rescale of PEFT's `merge_safe`. */
 interface Delta {
@@ -99,9 +100,10 @@ interface Adapted {
  * is written (the error names each missing tensor, wrong shape or index entry); each file is written
  * atomically; `outDir` must not be the base folder, and must be empty unless `overwrite`.
  *
- * DoRA adapters (`use_dora`, a `lora_magnitude_vector` per module): each row of `W + scaling · B·A` is
- * then rescaled to m / ‖W + scaling · B·A‖ (PEFT's `DoraLinearVariant.merge_safe`; W the weight as
- * merged so far when several adapters are merged).
+ * DoRA adapters (`use_dora`, a `lora_magnitude_vector` per module — or `lora_magnitude_vector.weight`,
+ * which PEFT's `set_peft_model_state_dict` loads too; both for one module are refused, naming it): each
+ * row of `W + scaling · B·A` is then rescaled to m / ‖W + scaling · B·A‖ (PEFT's
+ * `DoraLinearVariant.merge_safe`; W the weight as merged so far when several adapters are merged).
  *
  * Several adapters (an array): PEFT's `merge_and_unload(adapter_names=[…])` with those adapters
  * loaded — each weight becomes `W + Σᵢ scalingᵢ · Bᵢ·Aᵢ` over the adapters that adapt it, added one
@@ -241,8 +243,9 @@ function adaptedModulesOfAll(
 
 /**
  * The adapted modules by checkpoint key (`<path>.weight`), checked against the checkpoint: every
- * adapter key is a LoRA A or B, each module has both, its weight is a float `[out, in]` tensor there,
- * A is `[r, in]` and B `[out, r]` with r the config's rank for that module. Returns every problem.
+ * adapter key is a LoRA A or B (or a DoRA magnitude, in either of its two forms), each module has both,
+ * its weight is a float `[out, in]` tensor there, A is `[r, in]` and B `[out, r]` with r the config's
+ * rank for that module. Returns every problem.
  */
 function adaptedModules(tensors: ReadonlyMap<string, AdapterTensor>, config: LoraConfig, where: ReadonlyMap<string, TensorInfo>, modelConfig: Record<string, unknown> | null): { adapted: Map<string, Adapted>; problems: string[] } {
   const problems: string[] = [];
@@ -254,6 +257,10 @@ function adaptedModules(tensors: ReadonlyMap<string, AdapterTensor>, config: Lor
       continue;
     }
     const p = pairs.get(m[1]!) ?? {};
+    if (!m[2] && p.M) {
+      problems.push(`${m[1]} has both lora_magnitude_vector and lora_magnitude_vector.weight (PEFT loads either form; keep one)`);
+      continue;
+    }
     p[m[2] ? (m[2] as 'A' | 'B') : 'M'] = t;
     pairs.set(m[1]!, p);
   }
