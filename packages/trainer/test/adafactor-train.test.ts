@@ -143,6 +143,32 @@ describe("train() with optim: 'adafactor'", () => {
     expect(w[1]).toEqual(w[0]);
   });
 
+  it('a checkpoint whose optimizer metadata names another optimizer is one error from checkpointOptimizer, readCheckpoint and resume', async () => {
+    const dir = tmp();
+    const m = new ToyModel(3, 'sgd');
+    const opts = { model: m, data: toyData(20), logger: false, handleSigint: false } as const;
+    (await train({ ...opts, maxSteps: 2, checkpointDir: dir })).optimizer.dispose();
+    const folder = join(dir, 'checkpoint-2');
+    // optimizer.safetensors rewritten with `optimizer: "sgd"` (the manifest's size follows, so the checkpoint stays complete)
+    const parsed = parseSafetensors(new Uint8Array(readFileSync(join(folder, OPTIMIZER_FILE))));
+    const other = serializeSafetensors(new Map([...parsed.tensors].map(([k, t]) => [k, { dtype: 'F32' as const, shape: t.shape, data: toFloat32(t.dtype, t.data) }])), { step: '2', optimizer: 'sgd' });
+    writeFileSync(join(folder, OPTIMIZER_FILE), other);
+    const manifest = JSON.parse(readFileSync(join(folder, MANIFEST_FILE), 'utf8')) as { files: Array<{ name: string; size: number }> };
+    for (const f of manifest.files) if (f.name === OPTIMIZER_FILE) f.size = other.byteLength;
+    writeFileSync(join(folder, MANIFEST_FILE), JSON.stringify(manifest));
+    const unknown = /optimizer\.safetensors: unknown optimizer "sgd" \(adamw or adafactor\)/;
+    await expect(checkpointOptimizer(folder)).rejects.toThrow(unknown);
+    await expect(readCheckpoint(folder)).rejects.toThrow(unknown);
+    const before = tf.memory().numTensors;
+    const w = await hex(m.w);
+    for (const optim of ['adamw', 'adafactor'] as const) {
+      await expect(train({ ...opts, maxSteps: 4, optim, checkpointDir: dir, resume: true })).rejects.toThrow(unknown);
+    }
+    expect(await hex(m.w)).toBe(w); // nothing loaded into the model
+    expect(tf.memory().numTensors).toBe(before);
+    m.dispose();
+  });
+
   it("defaults: the Trainer's Adafactor (scale_parameter=False, relative_step=False, lr = learning_rate, weight_decay 0), the rest Adafactor's", async () => {
     const m = new ToyModel(3, 'defaults');
     const r = await train({ model: m, data: toyData(20), maxSteps: 1, optim: 'adafactor', logger: false, handleSigint: false });
