@@ -63,7 +63,7 @@ const COMMON: Flag[] = [
   { name: 'seed', value: 'N', def: '42', help: 'seed of the demo weights, LoRA init, dropout, shuffling and sampling' },
   { name: 'max-source-length', value: 'N', def: `512 (demo ${DEMO_TRAIN_DEFAULTS.maxSourceLength})`, help: 'prompt tokens kept' },
   { name: 'no-tensor-cores', help: 'webgpu: keep the tiled int8 kernels even where the GPU offers subgroup matrices (tensor cores; not yet run on a GPU)' },
-  { name: 'dora-weight-norm', value: 'factored|direct', def: 'factored', help: "DoRA adapters (--use-dora, or a use_dora adapter loaded): factored = ‖W‖² cached, cheap, loses precision where s·B·A nearly cancels a row of W and quantizes A on llm-int8 bases; direct = PEFT's norm from the dequantized weight at every forward (see @conifer/lora's README)" },
+  { name: 'dora-weight-norm', value: 'factored|direct', def: 'factored', help: "DoRA adapters (--use-dora, or a use_dora adapter loaded): factored = ‖W‖² cached, cheap, loses precision where s·B·A nearly cancels a row of W and quantizes A on llm-int8 bases; direct = PEFT's norm (and, in training with --lora-dropout, PEFT's base term) from the dequantized weight at every training forward; generate and eval (a frozen adapter) compute the norm once and keep it, in both modes (see @conifer/lora's README)" },
   { name: 'gpu-pool-mib', value: 'N', def: '2048', help: 'webgpu: MiB of released GPU buffers kept for reuse (tfjs keeps all of them otherwise, and varied batch shapes grow that pool without bound)' },
 ];
 
