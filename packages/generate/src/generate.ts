@@ -21,6 +21,7 @@ export async function generate<Enc, Cache>(
   inputs: GenerateInputs,
   options: GenerateOptions = {},
 ): Promise<GenerateOutput> {
+  checkInputs(inputs, 'generate');
   const o = resolveOptions(withModelDefaults(model, options));
   const assisted = isAssisted(o);
   if (assisted) {
@@ -66,6 +67,7 @@ export async function* streamGenerate<Enc, Cache>(
   inputs: GenerateInputs,
   options: GenerateOptions = {},
 ): AsyncGenerator<number, GenerateOutput, void> {
+  checkInputs(inputs, 'streamGenerate');
   const o = resolveOptions(withModelDefaults(model, options));
   const problems: string[] = [];
   // transformers `_validate_generation_mode`: "`streamer` cannot be used with beam search (yet!)"; `TextStreamer.put`:
@@ -100,6 +102,34 @@ export async function* streamGenerate<Enc, Cache>(
     decoder?.dispose();
     if (enc !== undefined) model.disposeEncoder(enc);
     for (const t of owned) t.dispose();
+  }
+}
+
+/** What `v` is, for an error message. */
+function kindOf(v: unknown): string {
+  if (isTensorLike(v)) return `a tensor of shape [${String(v.shape)}]`;
+  if (Array.isArray(v)) return 'an array';
+  return v === null ? 'null' : typeof v;
+}
+
+/** A tfjs tensor (duck-typed: two copies of tfjs-core in one program make `instanceof` unreliable). */
+function isTensorLike(v: unknown): v is { shape: number[] } {
+  return typeof v === 'object' && v !== null && Array.isArray((v as { shape?: unknown }).shape) && typeof (v as { dataId?: unknown }).dataId === 'object';
+}
+
+/**
+ * One clear error when `inputs` is not `{ inputIds, attentionMask? }` — a tensor or rows passed bare (as
+ * transformers' `generate(input_ids)` takes them), or a field of the wrong kind — before anything is allocated.
+ */
+function checkInputs(inputs: unknown, fn: string): void {
+  const usage = `${fn}(model, { inputIds, attentionMask? }, options): inputIds and attentionMask are [batch, length] int32 tensors or rows of token ids`;
+  if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs) || isTensorLike(inputs)) {
+    throw new TypeError(`${usage}; got ${kindOf(inputs)} as the inputs${isTensorLike(inputs) || Array.isArray(inputs) ? ' (pass { inputIds: … })' : ''}`);
+  }
+  for (const key of ['inputIds', 'attentionMask'] as const) {
+    const v = (inputs as Record<string, unknown>)[key];
+    if (key === 'attentionMask' && v === undefined) continue;
+    if (!isTensorLike(v) && !Array.isArray(v)) throw new TypeError(`${usage}; got ${kindOf(v)} as ${key}`);
   }
 }
 

@@ -101,6 +101,23 @@ describe('greedy decoding', () => {
     await expect(generate(model, { inputIds: [[3, 4]], attentionMask: [[1, 1, 1]] }, T5)).rejects.toThrow(
       'attentionMask shape [1,3] differs from inputIds shape [1,2]',
     );
+    // a tensor or rows passed bare (transformers' generate(input_ids)), a missing or wrong field: one TypeError naming the call's form
+    const ids = tf.tensor2d([[3, 4]], [1, 2], 'int32');
+    const usage = 'generate(model, { inputIds, attentionMask? }, options): inputIds and attentionMask are [batch, length] int32 tensors or rows of token ids; got ';
+    const bad = [
+      [ids, 'a tensor of shape [1,2] as the inputs (pass { inputIds: … })'],
+      [[[3, 4]], 'an array as the inputs (pass { inputIds: … })'],
+      [null, 'null as the inputs'],
+      [{ input_ids: [[3, 4]] }, 'undefined as inputIds'],
+      [{ inputIds: 'hello' }, 'string as inputIds'],
+      [{ inputIds: [[3, 4]], attentionMask: 1 }, 'number as attentionMask'],
+    ] as const;
+    for (const [inputs, got] of bad) {
+      await expect(generate(model, inputs as never, T5)).rejects.toThrow(new TypeError(usage + got));
+    }
+    const stream = streamGenerate(model, ids as never, T5);
+    await expect(stream.next()).rejects.toThrow(/^streamGenerate\(model, \{ inputIds, attentionMask\? \}, options\): .*; got a tensor of shape \[1,2\] as the inputs/);
+    ids.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
 
