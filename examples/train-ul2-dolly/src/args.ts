@@ -81,7 +81,7 @@ const TRAIN: Flag[] = [
   { name: 'use-dora', help: "DoRA, weight-decomposed LoRA (PEFT's use_dora): each adapted projection also trains a magnitude per output row; the adapter is saved as PEFT saves it" },
   { name: 'lr', value: 'X', def: `1e-4 (demo ${DEMO_TRAIN_DEFAULTS.lr})`, help: "peak learning rate (transformers' learning_rate), scaled by --lr-scheduler-type" },
   { name: 'lr-scheduler-type', value: 'TYPE', def: 'linear', help: `transformers' lr_scheduler_type: ${LR_SCHEDULER_TYPES.join(', ')} (constant with a warmup warms up, as constant_with_warmup)` },
-  { name: 'lr-scheduler-kwargs', value: 'JSON', def: 'none', help: `transformers' lr_scheduler_kwargs, e.g. '{"num_cycles": 2}' (cosine_with_restarts), '{"min_lr_rate": 0.1}' (cosine_with_min_lr, required), '{"num_decay_steps": 100}' (warmup_stable_decay, required)` },
+  { name: 'lr-scheduler-kwargs', value: 'JSON', def: 'none', help: `transformers' lr_scheduler_kwargs, e.g. '{"num_cycles": 2}' (cosine_with_restarts), '{"min_lr_rate": 0.1}' (cosine_with_min_lr and cosine_warmup_with_min_lr, required), '{"num_decay_steps": 100}' (warmup_stable_decay, required)` },
   { name: 'optim', value: OPTIMS.join('|'), def: 'adamw_torch', help: "transformers' optim: AdamW, or Adafactor as transformers' Trainer builds it (scale_parameter and relative_step off, the learning rate from --lr and its schedule; factored second moments, no first moment)" },
   { name: 'weight-decay', value: 'X', def: "0 (transformers' Trainer, what the original trained with)", help: "the optimizer's decoupled weight decay" },
   { name: 'adam-beta1', value: 'X', def: '0.9', help: 'AdamW beta1, in [0, 1)' },

@@ -26,6 +26,7 @@ export const LR_SCHEDULER_TYPES = [
   'constant_with_warmup',
   'inverse_sqrt',
   'cosine_with_min_lr',
+  'cosine_warmup_with_min_lr',
   'warmup_stable_decay',
 ] as const satisfies readonly ScheduleKind[];
 export type LrSchedulerType = (typeof LR_SCHEDULER_TYPES)[number];

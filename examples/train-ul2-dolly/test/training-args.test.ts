@@ -115,7 +115,7 @@ describe('each flag reaches the trainer options', () => {
   });
 
   it('every --lr-scheduler-type is a schedule the trainer runs', () => {
-    const required: Record<string, string> = { cosine_with_min_lr: '{"min_lr_rate": 0.1}', warmup_stable_decay: '{"num_decay_steps": 2}' };
+    const required: Record<string, string> = { cosine_with_min_lr: '{"min_lr_rate": 0.1}', cosine_warmup_with_min_lr: '{"min_lr_rate": 0.1}', warmup_stable_decay: '{"num_decay_steps": 2}' };
     for (const kind of LR_SCHEDULER_TYPES) {
       const o = hp('--lr-scheduler-type', kind, ...(required[kind] ? ['--lr-scheduler-kwargs', required[kind]] : []));
       expect(o.schedule).toBe(kind);
@@ -126,7 +126,7 @@ describe('each flag reaches the trainer options', () => {
 
   it('--help lists each flag with its default', () => {
     const h = commandHelp('train');
-    expect(h).toMatch(/--lr-scheduler-type TYPE .*linear, cosine, cosine_with_restarts, polynomial, constant, constant_with_warmup, inverse_sqrt, cosine_with_min_lr, warmup_stable_decay.*\(default: linear\)/);
+    expect(h).toMatch(/--lr-scheduler-type TYPE .*linear, cosine, cosine_with_restarts, polynomial, constant, constant_with_warmup, inverse_sqrt, cosine_with_min_lr, cosine_warmup_with_min_lr, warmup_stable_decay.*\(default: linear\)/);
     expect(h).toMatch(/--lr-scheduler-kwargs JSON .*\(default: none\)/);
     expect(h).toMatch(/--warmup-ratio R .*\(default: none\)/);
     expect(h).toMatch(/--weight-decay X .*\(default: 0 \(transformers/);
@@ -233,7 +233,7 @@ describe('the schedule against the run’s length', () => {
 
 describe('bad values: one line on stderr, exit code 2, nothing written', () => {
   const cases: Array<[string[], RegExp]> = [
-    [['--lr-scheduler-type', 'reduce_lr_on_plateau'], /--lr-scheduler-type must be one of linear, cosine, cosine_with_restarts, polynomial, constant, constant_with_warmup, inverse_sqrt, cosine_with_min_lr, warmup_stable_decay \(got "reduce_lr_on_plateau"\)$/],
+    [['--lr-scheduler-type', 'reduce_lr_on_plateau'], /--lr-scheduler-type must be one of linear, cosine, cosine_with_restarts, polynomial, constant, constant_with_warmup, inverse_sqrt, cosine_with_min_lr, cosine_warmup_with_min_lr, warmup_stable_decay \(got "reduce_lr_on_plateau"\)$/],
     [['--lr-scheduler-kwargs', '{num_cycles: 2}'], /--lr-scheduler-kwargs must be a JSON object such as '\{"num_cycles": 2\}' \(got "\{num_cycles: 2\}": .+\)$/],
     [['--lr-scheduler-kwargs', '[2]'], /--lr-scheduler-kwargs must be a JSON object such as .* \(got "\[2\]"\)$/],
     [['--lr-scheduler-kwargs', 'null'], /--lr-scheduler-kwargs must be a JSON object such as .* \(got "null"\)$/],

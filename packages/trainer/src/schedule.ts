@@ -11,6 +11,7 @@ export type ScheduleKind =
   | 'polynomial'
   | 'inverse_sqrt'
   | 'cosine_with_min_lr'
+  | 'cosine_warmup_with_min_lr'
   | 'warmup_stable_decay';
 
 const KINDS: readonly ScheduleKind[] = [
@@ -22,6 +23,7 @@ const KINDS: readonly ScheduleKind[] = [
   'polynomial',
   'inverse_sqrt',
   'cosine_with_min_lr',
+  'cosine_warmup_with_min_lr',
   'warmup_stable_decay',
 ];
 
@@ -30,7 +32,7 @@ export type WsdShape = 'linear' | 'cosine' | '1-sqrt';
 
 /** transformers' `lr_scheduler_kwargs`: the extra arguments of each schedule, under their names there. */
 export interface LrSchedulerKwargs {
-  /** 'cosine', 'cosine_with_min_lr', 'warmup_stable_decay': cosine waves over the decay (default 0.5); 'cosine_with_restarts': hard restarts (default 1). */
+  /** 'cosine', 'cosine_with_min_lr', 'cosine_warmup_with_min_lr', 'warmup_stable_decay': cosine waves over the decay (default 0.5); 'cosine_with_restarts': hard restarts (default 1). */
   num_cycles?: number;
   /** 'polynomial': the lr reached at `totalSteps`, absolute (default 1e-7; must be below `lr`). */
   lr_end?: number;
@@ -38,10 +40,15 @@ export interface LrSchedulerKwargs {
   power?: number;
   /** 'inverse_sqrt': time scale (default `warmupSteps`, or 10000 without warmup). */
   timescale?: number;
-  /** 'cosine_with_min_lr': the lr at the end of the cosine, absolute (give this or `min_lr_rate`). */
+  /** 'cosine_with_min_lr', 'cosine_warmup_with_min_lr': the lr at the end of the cosine, absolute (give this or `min_lr_rate`). */
   min_lr?: number;
-  /** 'cosine_with_min_lr': the lr at the end of the cosine, as a fraction of `lr`. */
+  /** 'cosine_with_min_lr', 'cosine_warmup_with_min_lr': the lr at the end of the cosine, as a fraction of `lr`. */
   min_lr_rate?: number;
+  /**
+   * 'cosine_warmup_with_min_lr': the multiplier of the first warmup step, rising linearly to 1 at the
+   * last one (default: none, and the warmup is `(step + 1) / warmupSteps`).
+   */
+  warmup_lr_rate?: number;
   /** 'warmup_stable_decay' (required): steps of the decay phase. */
   num_decay_steps?: number;
   /** 'warmup_stable_decay': steps at the full lr (default `totalSteps − warmupSteps − num_decay_steps`). */
@@ -68,6 +75,7 @@ const KWARGS: Record<ScheduleKind, ReadonlyArray<keyof LrSchedulerKwargs>> = {
   polynomial: ['lr_end', 'power'],
   inverse_sqrt: ['timescale'],
   cosine_with_min_lr: ['num_cycles', 'min_lr', 'min_lr_rate'],
+  cosine_warmup_with_min_lr: ['num_cycles', 'min_lr', 'min_lr_rate', 'warmup_lr_rate'],
   warmup_stable_decay: ['num_decay_steps', 'num_stable_steps', 'warmup_type', 'decay_type', 'min_lr_ratio', 'num_cycles'],
 };
 
@@ -105,6 +113,17 @@ const needLr = (kind: ScheduleKind, why: string, lr: number | undefined): number
   return lr;
 };
 
+/**
+ * `min_lr_rate`, or `min_lr / lr`: the checks of get_cosine_with_min_lr_schedule_with_warmup (and of
+ * get_cosine_with_min_lr_schedule_with_warmup_lr_rate, the same lines), with their messages.
+ */
+function minLrRateOf(kind: ScheduleKind, kw: LrSchedulerKwargs, lr: number | undefined): number {
+  if (kw.min_lr !== undefined && kw.min_lr_rate !== undefined) throw new RangeError('Only one of min_lr or min_lr_rate should be set');
+  if (kw.min_lr !== undefined) return finite('min_lr', kw.min_lr, 0) / needLr(kind, 'min_lr is absolute', lr);
+  if (kw.min_lr_rate !== undefined) return finite('min_lr_rate', kw.min_lr_rate, 0);
+  throw new RangeError('One of min_lr or min_lr_rate should be set through lrSchedulerKwargs');
+}
+
 /** A schedule with every argument checked and every default filled in. */
 export type ResolvedSchedule =
   | { kind: 'constant' | 'constant_with_warmup'; warmup: number }
@@ -112,6 +131,7 @@ export type ResolvedSchedule =
   | { kind: 'linear'; warmup: number; total: number }
   | { kind: 'cosine' | 'cosine_with_restarts'; warmup: number; total: number; cycles: number }
   | { kind: 'cosine_with_min_lr'; warmup: number; total: number; cycles: number; minLrRate: number }
+  | { kind: 'cosine_warmup_with_min_lr'; warmup: number; total: number; cycles: number; minLrRate: number; warmupLrRate: number | null }
   | { kind: 'polynomial'; warmup: number; total: number; lrInit: number; lrEnd: number; power: number }
   | { kind: 'warmup_stable_decay'; warmup: number; stable: number; decay: number; warmupType: WsdShape; decayType: WsdShape; minLrRatio: number; cycles: number };
 
@@ -153,13 +173,14 @@ export function resolveSchedule(options: ScheduleOptions = {}): ResolvedSchedule
       return { kind, warmup, total: needTotal(kind, options.totalSteps), cycles: cycles(1) };
     case 'cosine_with_min_lr': {
       const total = needTotal(kind, options.totalSteps);
-      // get_cosine_with_min_lr_schedule_with_warmup's checks, with its messages
-      if (kw.min_lr !== undefined && kw.min_lr_rate !== undefined) throw new RangeError('Only one of min_lr or min_lr_rate should be set');
-      let minLrRate: number;
-      if (kw.min_lr !== undefined) minLrRate = finite('min_lr', kw.min_lr, 0) / needLr(kind, 'min_lr is absolute', options.lr);
-      else if (kw.min_lr_rate !== undefined) minLrRate = finite('min_lr_rate', kw.min_lr_rate, 0);
-      else throw new RangeError('One of min_lr or min_lr_rate should be set through lrSchedulerKwargs');
-      return { kind, warmup, total, cycles: cycles(0.5), minLrRate };
+      return { kind, warmup, total, cycles: cycles(0.5), minLrRate: minLrRateOf(kind, kw, options.lr) };
+    }
+    case 'cosine_warmup_with_min_lr': {
+      const total = needTotal(kind, options.totalSteps);
+      const minLrRate = minLrRateOf(kind, kw, options.lr);
+      // get_cosine_with_min_lr_schedule_with_warmup_lr_rate: `warmup_lr_rate: Optional[float] = None`
+      const warmupLrRate = kw.warmup_lr_rate === undefined ? null : finite('warmup_lr_rate', kw.warmup_lr_rate, 0);
+      return { kind, warmup, total, cycles: cycles(0.5), minLrRate, warmupLrRate };
     }
     case 'polynomial': {
       const total = needTotal(kind, options.totalSteps);
@@ -192,13 +213,18 @@ export function resolveSchedule(options: ScheduleOptions = {}): ResolvedSchedule
 /**
  * The multiplier of the base lr for the optimizer step that follows `step` completed steps:
  * transformers' `LambdaLR` lambda of the same name, evaluated at `step` (the first update uses
- * `lambda(0)`, so with warmup it has lr 0, exactly as there). Formulas (optimization.py):
- * - warmup (every kind but 'warmup_stable_decay'): `step / max(1, warmup)` while `step < warmup`
+ * `lambda(0)`, so with warmup it has lr 0, exactly as there, but for 'cosine_warmup_with_min_lr'). Formulas (optimization.py):
+ * - warmup (every kind but 'warmup_stable_decay' and 'cosine_warmup_with_min_lr'): `step / max(1, warmup)` while `step < warmup`
  * - constant, constant_with_warmup: 1 (transformers' 'constant' ignores warmup; here it warms up
  *   when `warmupSteps` > 0, as 'constant_with_warmup')
  * - linear: `max(0, (total − step) / max(1, total − warmup))`
  * - cosine: `max(0, 0.5·(1 + cos(π·cycles·2·progress)))`, `progress = (step − warmup) / max(1, total − warmup)`
  * - cosine_with_min_lr: that cosine `f`, then `max(0, f·(1 − min_lr_rate) + min_lr_rate)`
+ * - cosine_warmup_with_min_lr: `_get_cosine_with_min_lr_schedule_with_warmup_lr_rate_lambda`: warmup
+ *   `(step + 1) / max(1, warmup)`, or with `warmup_lr_rate` `r`: `r + (1 − r)·step / max(1, warmup − 1)`
+ *   (both reach 1 at the last warmup step); then cosine_with_min_lr's formula with its progress one
+ *   step on, `(step − warmup + 1) / max(1, total − warmup)`, so the last step (total − 1) has exactly
+ *   `min_lr_rate` (past it the cosine rises again, as there)
  * - cosine_with_restarts: 0 once `progress ≥ 1`, else `max(0, 0.5·(1 + cos(π·((cycles·progress) mod 1))))`
  * - polynomial: `lr_end / lr` after `total`, else `((lr − lr_end)·(1 − (step − warmup)/(total − warmup))^power + lr_end) / lr`
  * - inverse_sqrt: `1 / sqrt((step + timescale − warmup) / timescale)`
@@ -212,6 +238,7 @@ export function lrMultiplier(step: number, options: ScheduleOptions = {}): numbe
 /** {@link lrMultiplier} of an already resolved schedule. */
 export function multiplierOf(step: number, s: ResolvedSchedule): number {
   if (s.kind === 'warmup_stable_decay') return wsd(step, s);
+  if (s.kind === 'cosine_warmup_with_min_lr') return cosineWarmupMinLr(step, s);
   if (step < s.warmup) return step / Math.max(1, s.warmup);
   switch (s.kind) {
     case 'constant':
@@ -236,6 +263,16 @@ export function multiplierOf(step: number, s: ResolvedSchedule): number {
       return s.kind === 'cosine_with_min_lr' ? Math.max(0, f * (1 - s.minLrRate) + s.minLrRate) : Math.max(0, f);
     }
   }
+}
+
+function cosineWarmupMinLr(step: number, s: Extract<ResolvedSchedule, { kind: 'cosine_warmup_with_min_lr' }>): number {
+  if (step < s.warmup) {
+    if (s.warmupLrRate === null) return (step + 1) / Math.max(1, s.warmup);
+    return s.warmupLrRate + ((1 - s.warmupLrRate) * step) / Math.max(1, s.warmup - 1);
+  }
+  const progress = (step - s.warmup + 1) / Math.max(1, s.total - s.warmup);
+  const f = 0.5 * (1 + Math.cos(Math.PI * s.cycles * 2 * progress));
+  return Math.max(0, f * (1 - s.minLrRate) + s.minLrRate);
 }
 
 function wsd(step: number, s: Extract<ResolvedSchedule, { kind: 'warmup_stable_decay' }>): number {

@@ -57,6 +57,25 @@ const hf = {
     const decay = 1.0 / Math.sqrt((current_step + shift) / timescale);
     return decay;
   },
+  // _get_cosine_with_min_lr_schedule_with_warmup_lr_rate_lambda(current_step, *, num_warmup_steps,
+  // num_training_steps, num_cycles, min_lr_rate=0.0, warmup_lr_rate=None), which
+  // get_cosine_with_min_lr_schedule_with_warmup_lr_rate ('cosine_warmup_with_min_lr' in
+  // TYPE_TO_SCHEDULER_FUNCTION) calls; read at the same commit 005edacb6b5dabbf0843e92c6623de9e07ca6241.
+  // Its three float() casts are no-ops here; null stands for Python's None.
+  _get_cosine_with_min_lr_schedule_with_warmup_lr_rate_lambda(current_step: number, num_warmup_steps: number, num_training_steps: number, num_cycles: number, min_lr_rate = 0.0, warmup_lr_rate: number | null = null) {
+    current_step = f(current_step);
+    num_warmup_steps = f(num_warmup_steps);
+    num_training_steps = f(num_training_steps);
+    if (current_step < num_warmup_steps) {
+      if (warmup_lr_rate === null) return (current_step + 1) / Math.max(1, num_warmup_steps);
+      warmup_lr_rate = f(warmup_lr_rate);
+      return warmup_lr_rate + ((1.0 - warmup_lr_rate) * current_step) / Math.max(1, num_warmup_steps - 1);
+    }
+    const progress = (current_step - num_warmup_steps + 1) / Math.max(1, num_training_steps - num_warmup_steps);
+    let factor = 0.5 * (1.0 + Math.cos(Math.PI * num_cycles * 2.0 * progress));
+    factor = factor * (1 - min_lr_rate) + min_lr_rate;
+    return Math.max(0, factor);
+  },
   // _get_wsd_scheduler_lambda(current_step, *, num_warmup_steps, num_stable_steps, num_decay_steps, warmup_type, decay_type, min_lr_ratio, num_cycles)
   _get_wsd_scheduler_lambda(current_step: number, num_warmup_steps: number, num_stable_steps: number, num_decay_steps: number, warmup_type: string, decay_type: string, min_lr_ratio: number, num_cycles: number) {
     if (current_step < num_warmup_steps) {
@@ -168,6 +187,38 @@ describe("lrMultiplier = transformers' optimization.py lambdas, at every boundar
     expect(lrMultiplier(5, { kind: 'cosine_with_min_lr', totalSteps: 10, lrSchedulerKwargs: { min_lr_rate: 0.1 } })).toBeCloseTo(0.55, 15);
   });
 
+  it('cosine_warmup_with_min_lr (get_cosine_with_min_lr_schedule_with_warmup_lr_rate): warmup (k+1)/W or from warmup_lr_rate, progress one step on', () => {
+    const lr = 1e-3;
+    type Kw = { min_lr?: number; min_lr_rate?: number; warmup_lr_rate?: number; num_cycles?: number };
+    const cases: Array<[number, number, Kw]> = [
+      [0, 10, { min_lr_rate: 0.1 }],
+      [3, 13, { min_lr: 1e-4 }],
+      [4, 14, { min_lr_rate: 0.2, warmup_lr_rate: 0.1 }],
+      [1, 8, { min_lr_rate: 0.05, warmup_lr_rate: 0.3 }], // max(1, W − 1) guards W = 1
+      [2, 22, { min_lr_rate: 0.25, num_cycles: 1 }],
+      [5, 25, { min_lr: 2e-4, warmup_lr_rate: 0, num_cycles: 1.5 }],
+      [0, 6, { min_lr_rate: 0.1, warmup_lr_rate: 0.5 }], // warmup_lr_rate without warmup: unused
+      [6, 6, { min_lr_rate: 0.1 }], // total = warmup: max(1., 0.) = 1
+      [8, 5, { min_lr: 5e-4, warmup_lr_rate: 0.2 }], // warmup past total
+    ];
+    for (const [w, t, kw] of cases) {
+      const rate = kw.min_lr !== undefined ? kw.min_lr / lr : kw.min_lr_rate!;
+      const want = (s: number) => hf._get_cosine_with_min_lr_schedule_with_warmup_lr_rate_lambda(s, w, t, kw.num_cycles ?? 0.5, rate, kw.warmup_lr_rate ?? null);
+      check({ kind: 'cosine_warmup_with_min_lr', warmupSteps: w, totalSteps: t, lr, lrSchedulerKwargs: kw }, want, around(0, w, Math.floor((w + t) / 2), t - 1, t, t + 4, 3 * t));
+    }
+    const o = (w: number, kw: Kw) => ({ kind: 'cosine_warmup_with_min_lr' as const, warmupSteps: w, totalSteps: 10 + w, lrSchedulerKwargs: kw });
+    // warmup 4 without warmup_lr_rate: (k + 1)/4 = 0.25, 0.5, 0.75, 1 ('cosine_with_min_lr': 0, 0.25, 0.5, 0.75)
+    expect([0, 1, 2, 3].map((s) => lrMultiplier(s, o(4, { min_lr_rate: 0.1 })))).toEqual([0.25, 0.5, 0.75, 1]);
+    // warmup 4 from warmup_lr_rate 0.1: 0.1 + 0.9·k/3 = 0.1, 0.4, 0.7, 1
+    [0.1, 0.4, 0.7, 1].forEach((m, k) => expect(lrMultiplier(k, o(4, { min_lr_rate: 0.1, warmup_lr_rate: 0.1 }))).toBeCloseTo(m, 15));
+    // no warmup, total 10, min_lr_rate 0.1: step 0 → progress 0.1, not 0; step 4 → progress 0.5 → 0.5·0.9 + 0.1 = 0.55;
+    // the last step 9 → progress 1 → exactly the floor 0.1; step 10 → progress 1.1, the cosine rises again
+    expect(lrMultiplier(0, o(0, { min_lr_rate: 0.1 }))).toBeCloseTo(0.5 * (1 + Math.cos(Math.PI * 0.1)) * 0.9 + 0.1, 15);
+    expect(lrMultiplier(4, o(0, { min_lr_rate: 0.1 }))).toBeCloseTo(0.55, 15);
+    expect(lrMultiplier(9, o(0, { min_lr_rate: 0.1 }))).toBeCloseTo(0.1, 15);
+    expect(lrMultiplier(10, o(0, { min_lr_rate: 0.1 }))).toBeGreaterThan(0.1 + 1e-3);
+  });
+
   it('warmup_stable_decay (get_wsd_schedule): every warmup and decay shape, min_lr_ratio, num_stable_steps from totalSteps', () => {
     const shapes = ['linear', 'cosine', '1-sqrt'] as const;
     for (const warmupType of shapes) {
@@ -211,5 +262,21 @@ describe('schedule arguments: one clear error each (transformers raises for the 
     expect(() => lrMultiplier(0, { kind: 'warmup_stable_decay', totalSteps: 5, lrSchedulerKwargs: { num_decay_steps: 2, decay_type: 'cos' as 'cosine' } })).toThrow(/decay_type must be 'linear', 'cosine' or '1-sqrt', got cos/);
     expect(() => lrMultiplier(0, { kind: 'inverse_sqrt', lrSchedulerKwargs: { timescale: 0 } })).toThrow(/timescale must be > 0/);
     expect(() => lrMultiplier(0, { kind: 'cosine', totalSteps: 5, lrSchedulerKwargs: { num_cycles: Number.NaN } })).toThrow(/num_cycles must be a finite number/);
+  });
+
+  it("cosine_warmup_with_min_lr: get_cosine_with_min_lr_schedule_with_warmup_lr_rate's checks, and warmup_lr_rate is its own", () => {
+    const k = 'cosine_warmup_with_min_lr' as const;
+    expect(() => lrMultiplier(0, { kind: k, lrSchedulerKwargs: { min_lr_rate: 0.1 } })).toThrow(/^the 'cosine_warmup_with_min_lr' schedule needs totalSteps$/);
+    expect(() => lrMultiplier(0, { kind: k, totalSteps: 5 })).toThrow(/^One of min_lr or min_lr_rate should be set/);
+    expect(() => lrMultiplier(0, { kind: k, totalSteps: 5, lrSchedulerKwargs: { warmup_lr_rate: 0.1 } })).toThrow(/^One of min_lr or min_lr_rate should be set/);
+    expect(() => lrMultiplier(0, { kind: k, totalSteps: 5, lr: 1, lrSchedulerKwargs: { min_lr: 0.1, min_lr_rate: 0.1 } })).toThrow(/^Only one of min_lr or min_lr_rate should be set$/);
+    expect(() => lrMultiplier(0, { kind: k, totalSteps: 5, lrSchedulerKwargs: { min_lr: 0.1 } })).toThrow(/^the 'cosine_warmup_with_min_lr' schedule needs lr, the base learning rate \(min_lr is absolute\)/);
+    expect(() => lrMultiplier(0, { kind: k, totalSteps: 5, lrSchedulerKwargs: { min_lr_rate: 0.1, min_lr_ratio: 0.1 } })).toThrow(/^lrSchedulerKwargs\.min_lr_ratio does not apply to the 'cosine_warmup_with_min_lr' schedule \(it takes num_cycles, min_lr, min_lr_rate, warmup_lr_rate\)$/);
+    expect(() => lrMultiplier(0, { kind: 'cosine_with_min_lr', totalSteps: 5, lrSchedulerKwargs: { min_lr_rate: 0.1, warmup_lr_rate: 0.1 } })).toThrow(/^lrSchedulerKwargs\.warmup_lr_rate does not apply to the 'cosine_with_min_lr' schedule \(it takes num_cycles, min_lr, min_lr_rate\)$/);
+    for (const bad of [Number.NaN, -0.1, '0.1' as unknown as number]) {
+      expect(() => lrMultiplier(0, { kind: k, totalSteps: 5, lrSchedulerKwargs: { min_lr_rate: 0.1, warmup_lr_rate: bad } })).toThrow(/^lrSchedulerKwargs\.warmup_lr_rate must be a finite number >= 0, got /);
+    }
+    expect(() => lrMultiplier(0, { kind: k, totalSteps: 5, lrSchedulerKwargs: { min_lr_rate: -1 } })).toThrow(/^lrSchedulerKwargs\.min_lr_rate must be a finite number >= 0, got -1$/);
+    expect(() => lrMultiplier(0, { kind: k, totalSteps: 5, lrSchedulerKwargs: { min_lr_rate: 0.1, num_cycles: Infinity } })).toThrow(/^lrSchedulerKwargs\.num_cycles must be a finite number/);
   });
 });

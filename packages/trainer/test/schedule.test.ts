@@ -1,5 +1,9 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
 import { describe, expect, it } from 'vitest';
+import { train, type StepInfo, type TrainLogger } from '../src';
 import { lrMultiplier } from '../src/schedule';
+import { ToyModel, toyData } from './toy';
 
 describe('lrMultiplier', () => {
   it('constant (with and without warmup)', () => {
@@ -32,5 +36,31 @@ describe('lrMultiplier', () => {
   it('linear and cosine need totalSteps', () => {
     expect(() => lrMultiplier(0, { kind: 'linear' })).toThrow(/totalSteps/);
     expect(() => lrMultiplier(0, { kind: 'cosine' })).toThrow(/totalSteps/);
+  });
+});
+
+describe("'cosine_warmup_with_min_lr' through train()", () => {
+  const steps = (into: StepInfo[]): TrainLogger => ({ onStep: (s) => void into.push(s), onEval: () => {}, onEpoch: () => {}, log: () => {} });
+
+  it('each step runs at lr × the lambda of its index; a bad keyword is a RangeError before any tensor exists', async () => {
+    const model = new ToyModel(3, 'cwml');
+    const log: StepInfo[] = [];
+    // warmup 2 from warmup_lr_rate 0.5, total 6, min_lr 0.01 of lr 0.1 (min_lr_rate 0.1):
+    // steps 0, 1 → 0.5, 0.5 + 0.5·1/max(1, 1) = 1; then progress (k − 2 + 1)/4 = 0.25, 0.5, 0.75, 1 →
+    // 0.5·(1 + cos(π·p))·0.9 + 0.1 = 0.868198…, 0.55, 0.231801…, 0.1
+    const c = (p: number) => 0.5 * (1 + Math.cos(Math.PI * p)) * 0.9 + 0.1;
+    const r = await train({ model, data: toyData(60), lr: 0.1, schedule: 'cosine_warmup_with_min_lr', warmupSteps: 2, lrSchedulerKwargs: { min_lr: 0.01, warmup_lr_rate: 0.5 }, maxSteps: 6, logger: steps(log), handleSigint: false });
+    expect(log.map((s) => s.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    const want = [0.5, 1, c(0.25), c(0.5), c(0.75), c(1)];
+    log.forEach((s, i) => expect(s.lr).toBeCloseTo(0.1 * want[i]!, 12));
+    expect(log[5]!.lr).toBeCloseTo(0.01, 12); // the last step is at min_lr
+    r.optimizer.dispose();
+    const before = tf.memory().numTensors;
+    await expect(train({ model, data: toyData(20), logger: false, schedule: 'cosine_warmup_with_min_lr', lrSchedulerKwargs: { min_lr_rate: 0.1, warmup_lr_rate: -1 } })).rejects.toThrow(
+      /^lrSchedulerKwargs\.warmup_lr_rate must be a finite number >= 0, got -1$/,
+    );
+    await expect(train({ model, data: toyData(20), logger: false, schedule: 'cosine_warmup_with_min_lr' })).rejects.toThrow(/^One of min_lr or min_lr_rate should be set/);
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
   });
 });
