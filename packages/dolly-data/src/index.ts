@@ -5,7 +5,7 @@ export { loadDolly, parseDolly, readDolly, splitLines, type ReadDollyOptions } f
 export { DOLLY_HUB_FILE, DOLLY_HUB_REPO, downloadDolly, hubCachePath, readDollyFromHub, type HubDollyOptions } from './hub';
 export { bundledDollyPath, bundledTokenizerDir } from './bundled';
 export { ALPACA_TEMPLATE, DOLLY_TEMPLATE, originalPrompt, promptFormatter, type PromptFormat, type PromptPair, type PromptTemplate } from './prompt';
-export { loadT5Tokenizer, T5Tokenizer, type TextTokenizer, type TokenizerOptions } from './tokenizer';
+export { loadT5Tokenizer, T5Tokenizer, type DecodeOptions, type TextTokenizer, type TokenizerOptions } from './tokenizer';
 export { encodeRecord, encodeRecords, makeEncoder, truncateIds, type EncodedExample, type EncodeOptions } from './encode';
 export { makeRng, permutation, shuffleInPlace, type Rng } from './rng';
 export { pick, splitIndices, type Split, type SplitOptions } from './split';

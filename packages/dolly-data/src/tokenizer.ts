@@ -8,10 +8,23 @@ import { accelerateUnigram } from './unigram';
 export interface TextTokenizer {
   /** Token ids of `text`; with `addSpecialTokens` (default true) the post-processor appends `</s>`. */
   encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
-  /** Text of `ids` (labels' -100 are not ids: drop them first); special tokens skipped by default; no clean-up of tokenization spaces. */
-  decode(ids: ArrayLike<number>, options?: { skipSpecialTokens?: boolean }): string;
+  /** Text of `ids` (labels' -100 are not ids: drop them first); special tokens skipped by default; no clean-up of tokenization spaces unless asked. */
+  decode(ids: ArrayLike<number>, options?: DecodeOptions): string;
   readonly padId: number;
   readonly eosId: number;
+}
+
+/** Options of {@link TextTokenizer.decode}. */
+export interface DecodeOptions {
+  /** Drop special tokens (`</s>`, `<pad>`, sentinels) from the text (default true: transformers' `skip_special_tokens=True`). */
+  skipSpecialTokens?: boolean;
+  /**
+   * transformers' `clean_up_tokenization_spaces`: remove the space before `.`, `?`, `!`, `,` and English
+   * contractions (`clean_up_tokenization`). Default false: the Rust tokenizers' `decode`. transformers' `decode`
+   * uses the tokenizer_config.json value instead — `true` in T5's original config (bundled here; see
+   * {@link T5Tokenizer.configCleanUpTokenizationSpaces}) — so pass that to get its text.
+   */
+  cleanUpTokenizationSpaces?: boolean;
 }
 
 /** Wraps a `@huggingface/tokenizers` Tokenizer into a {@link TextTokenizer}. */
@@ -43,12 +56,21 @@ export class T5Tokenizer implements TextTokenizer {
     return this.tokenizer.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
   }
 
-  decode(ids: ArrayLike<number>, options: { skipSpecialTokens?: boolean } = {}): string {
+  decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
     if (ids.length === 0) return '';
     return this.tokenizer.decode(Array.from(ids), {
       skip_special_tokens: options.skipSpecialTokens ?? true,
-      clean_up_tokenization_spaces: false,
+      clean_up_tokenization_spaces: options.cleanUpTokenizationSpaces ?? false,
     });
+  }
+
+  /**
+   * tokenizer_config.json's `clean_up_tokenization_spaces` — what transformers' `decode` does by default with this
+   * tokenizer (`true` for T5's original config); absent: false. `decode(ids, { cleanUpTokenizationSpaces:
+   * tok.configCleanUpTokenizationSpaces })` gives transformers' `tokenizer.decode(ids, skip_special_tokens=True)`.
+   */
+  get configCleanUpTokenizationSpaces(): boolean {
+    return (this.tokenizer as unknown as { config?: { clean_up_tokenization_spaces?: unknown } }).config?.clean_up_tokenization_spaces === true;
   }
 }
 

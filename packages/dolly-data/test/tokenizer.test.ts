@@ -33,6 +33,24 @@ describe('T5 tokenizer against the Rust tokenizer (tokenizer-t5.json)', () => {
     expect(wrong).toEqual([]);
   });
 
+  it("cleanUpTokenizationSpaces: transformers' clean_up_tokenization on the reference text; the bundled config asks for it", () => {
+    // transformers' PreTrainedTokenizerBase.clean_up_tokenization (tokenization_utils_base.py), transcribed
+    const clean = (s: string) =>
+      s.replace(/ \./g, '.').replace(/ \?/g, '?').replace(/ !/g, '!').replace(/ ,/g, ',').replace(/ ' /g, "'")
+        .replace(/ n't/g, "n't").replace(/ 'm/g, "'m").replace(/ 's/g, "'s").replace(/ 've/g, "'ve").replace(/ 're/g, "'re");
+    const cleaned = cases.filter((c) => clean(c.decoded) !== c.decoded);
+    expect(cleaned.length).toBe(16); // texts whose transformers decode differs from the Rust tokenizers' one
+    const wrong = cases.filter((c) => tok.decode(c.ids, { cleanUpTokenizationSpaces: true }) !== clean(c.decoded)).map((c) => c.text);
+    expect(wrong).toEqual([]);
+    for (const c of cleaned) expect(tok.decode(c.ids, { cleanUpTokenizationSpaces: false })).toBe(c.decoded);
+    expect(tok.decode(cleaned[0]!.ids)).toBe(cleaned[0]!.decoded); // default: no clean-up
+    // T5's original tokenizer_config.json (bundled) says true, as transformers' decode would use; absent or false: false
+    expect(tok.configCleanUpTokenizationSpaces).toBe(true);
+    const json = JSON.parse(readFileSync(join(bundledTokenizerDir(), 'tokenizer.json'), 'utf8')) as object;
+    expect(T5Tokenizer.fromJSON(json, {}).configCleanUpTokenizationSpaces).toBe(false);
+    expect(T5Tokenizer.fromJSON(json, { clean_up_tokenization_spaces: false }).configCleanUpTokenizationSpaces).toBe(false);
+  });
+
   it('spot checks: the first case, the empty text, pad and eos ids', () => {
     expect(tok.encode('Write a story about an lamb named Dolly that went to the zoo.')).toEqual([
       8733, 3, 9, 733, 81, 46, 17871, 2650, 531, 6073, 24, 877, 12, 8, 3, 172, 32, 32, 5, 1,
