@@ -8,6 +8,7 @@ import {
   ASSISTANT_SCHEDULES,
   BACKENDS,
   BEST_MODEL_METRICS,
+  GENERATION_BEST_MODEL_METRICS,
   DORA_WEIGHT_NORMS,
   EVAL_ORDERS,
   INT8_MODES,
@@ -69,6 +70,13 @@ const COMMON: Flag[] = [
 
 const HELP: Flag = { name: 'help', help: 'print this help' };
 
+/** transformers' Seq2SeqTrainingArguments generation flags (train and eval). */
+const GENERATION_FLAGS = (what: string): Flag[] => [
+  { name: 'predict-with-generate', help: `transformers' predict_with_generate: ${what}` },
+  { name: 'generation-max-length', value: 'N', def: "the model's generation config (else 20 new tokens)", help: "transformers' generation_max_length: most decoder tokens of those generations, the start token included; needs --predict-with-generate" },
+  { name: 'generation-num-beams', value: 'N', def: "the model's generation config (else 1, greedy)", help: "transformers' generation_num_beams: beam search width of those generations; needs --predict-with-generate" },
+];
+
 const TRAIN: Flag[] = [
   ...COMMON,
   { name: 'out', value: 'DIR', def: 'conifer-out', help: 'where adapters, checkpoints, metrics.jsonl and the loss curve are written' },
@@ -109,7 +117,8 @@ const TRAIN: Flag[] = [
   { name: 'logging-first-step', help: "also a progress line for step 1, with its own loss (transformers' logging_first_step)" },
   { name: 'early-stopping-patience', value: 'N', def: 'off', help: "stop after N evaluations in a row without a lower eval loss, or a better --metric-for-best-model (transformers' EarlyStoppingCallback)" },
   { name: 'early-stopping-threshold', value: 'X', def: '0', help: 'an evaluation improves when its loss is below the best by more than X (transformers\' early_stopping_threshold); needs --early-stopping-patience' },
-  { name: 'metric-for-best-model', value: BEST_MODEL_METRICS.join('|'), def: 'loss', help: "transformers' metric_for_best_model: what --load-best-model-at-end, --early-stopping-patience and --save-strategy best compare — the eval loss (lower is better) or accuracy, the share of target tokens the teacher-forced argmax predicts (eval_accuracy, higher is better; taken from the eval loss pass, no extra forward)" },
+  { name: 'metric-for-best-model', value: BEST_MODEL_METRICS.join('|'), def: 'loss', help: `transformers' metric_for_best_model: what --load-best-model-at-end, --early-stopping-patience and --save-strategy best compare — the eval loss (lower is better), accuracy, the share of target tokens the teacher-forced argmax predicts (eval_accuracy, higher is better; taken from the eval loss pass, no extra forward), or with --predict-with-generate a ROUGE F-measure of the generated texts, ${GENERATION_BEST_MODEL_METRICS.join('|')} (eval_rougeL etc., higher is better)` },
+  ...GENERATION_FLAGS('each evaluation also generates for every eval example (batched as the eval loss) and reports eval_rouge1, eval_rouge2, eval_rougeL, eval_rougeLsum (ROUGE F-measures against the decoded targets, mean over the examples; in the log and metrics.jsonl). Slow: a decoder pass per new token per batch, usually far more than the eval loss pass'),
   { name: 'load-best-model-at-end', help: "put the adapter of the best evaluation (lowest eval loss, or --metric-for-best-model) back at the end and save it as the final adapter (transformers' load_best_model_at_end)" },
   { name: 'gradient-checkpointing', help: "recompute each block in the backward pass: activation memory of one block's input per block, one more forward of compute (transformers' gradient_checkpointing)" },
   { name: 'resume', help: 'continue from the latest checkpoint under --out' },
@@ -150,6 +159,7 @@ const EVAL: Flag[] = [
   { name: 'max-target-length', value: 'N', def: `512 (demo ${DEMO_TRAIN_DEFAULTS.maxTargetLength})`, help: 'response tokens kept' },
   { name: 'samples', value: 'N', def: '3', help: 'held-out prompts generated side by side (base vs adapter)' },
   { name: 'max-length', value: 'N', def: '250', help: 'most decoder tokens of those generations, the start token included' },
+  ...GENERATION_FLAGS('also generate for every example of the split (batched by --batch-size) and print the ROUGE F-measures (rouge1, rouge2, rougeL, rougeLsum) against the decoded targets, mean over the examples'),
   HELP,
 ];
 
@@ -396,6 +406,17 @@ function checkSaveStrategy(strategy: SaveStrategy | undefined, saveEvery: boolea
   }
 }
 
+/** --predict-with-generate and its --generation-* flags (which need it, as --temperature needs --do-sample). */
+function generationFlags(r: Reader): Pick<TrainOptions, 'predictWithGenerate' | 'generationMaxLength' | 'generationNumBeams'> {
+  const predictWithGenerate = r.bool('predict-with-generate');
+  const maxLength = r.int('generation-max-length', 2); // max_length counts the decoder start token: ≥ 2
+  const numBeams = r.int('generation-num-beams', 1);
+  for (const f of ['generation-max-length', 'generation-num-beams']) {
+    if (r.has(f) && !predictWithGenerate) throw new UsageError(`--${f} only applies with --predict-with-generate`);
+  }
+  return { predictWithGenerate, ...(maxLength !== undefined ? { generationMaxLength: maxLength } : {}), ...(numBeams !== undefined ? { generationNumBeams: numBeams } : {}) };
+}
+
 function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
   const demo = base.model.kind === 'demo';
   const targetModules = linearNames('target-modules', r.str('target-modules') ?? 'q,v');
@@ -416,6 +437,13 @@ function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
   if (optim !== 'adamw_torch' && adamFlags.length > 0) {
     throw new UsageError(`${adamFlags.map((f) => `--${f}`).join(', ')} ${adamFlags.length === 1 ? 'applies' : 'apply'} to --optim adamw_torch, not --optim ${optim}`);
   }
+  const generation = generationFlags(r);
+  // the ROUGE metrics exist only with --predict-with-generate: without it, the choices are loss and accuracy
+  const metric = r.str('metric-for-best-model');
+  if (metric !== undefined && !generation.predictWithGenerate && (GENERATION_BEST_MODEL_METRICS as readonly string[]).includes(metric)) {
+    throw new UsageError(`--metric-for-best-model ${metric} is a score of generated texts: add --predict-with-generate`);
+  }
+  const metricForBestModel = r.choice<BestModelMetric>('metric-for-best-model', generation.predictWithGenerate ? [...BEST_MODEL_METRICS, ...GENERATION_BEST_MODEL_METRICS] : BEST_MODEL_METRICS);
   const opts: TrainOptions = {
     ...base,
     command: 'train',
@@ -453,7 +481,8 @@ function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
     evalOnStart: r.bool('eval-on-start'),
     evalDelay: r.num('eval-delay', (x) => x >= 0, 'a number ≥ 0') ?? 0,
     loggingFirstStep: r.bool('logging-first-step'),
-    ...(r.has('metric-for-best-model') ? { metricForBestModel: r.choice<BestModelMetric>('metric-for-best-model', BEST_MODEL_METRICS) } : {}),
+    ...(metricForBestModel !== undefined ? { metricForBestModel } : {}),
+    ...generation,
     maxSteps: r.int('max-steps', 1),
     saveTotalLimit: saveTotalLimit === 0 ? Number.POSITIVE_INFINITY : saveTotalLimit,
     loggingSteps: r.int('logging-steps', 1) ?? 1,
@@ -549,6 +578,7 @@ function evalOptions(r: Reader, base: ModelOptions): EvalOptions {
     maxTargetLength: r.int('max-target-length', 1) ?? (demo ? DEMO_TRAIN_DEFAULTS.maxTargetLength : 512),
     samples: r.int('samples', 0) ?? 3,
     maxLength: r.int('max-length', 2) ?? 250, // transformers' max_length counts the start token: ≥ 2
+    ...generationFlags(r),
   };
 }
 

@@ -1,6 +1,7 @@
 /** The parsed, validated options of each subcommand: what the wiring (model, LoRA, trainer, generation) consumes. */
 
 import type { LrSchedulerKwargs, ScheduleKind } from '@conifer/trainer';
+import type { RougeType } from './pipeline/rouge.js';
 
 export const BACKENDS = ['cpu', 'wasm', 'webgpu', 'tensorflow'] as const;
 /** cpu = pure JS; wasm = SIMD CPU; webgpu = Dawn (npm `webgpu`) in Node; tensorflow = @tensorflow/tfjs-node-gpu (user-installed). */
@@ -52,11 +53,15 @@ export type SaveStrategy = (typeof SAVE_STRATEGIES)[number];
 
 /**
  * `--metric-for-best-model`: transformers' `metric_for_best_model` among the eval metrics the app
- * computes — `loss` (the eval loss, lower is better) or `accuracy` (the teacher-forced argmax token
- * accuracy, `eval_accuracy`, higher is better; `pipeline/token-accuracy.ts`).
+ * computes — `loss` (the eval loss, lower is better), `accuracy` (the teacher-forced argmax token
+ * accuracy, `eval_accuracy`, higher is better; `pipeline/token-accuracy.ts`) or, with
+ * `--predict-with-generate`, a ROUGE F-measure of the generated texts (`eval_rouge1`, …, higher is
+ * better; `pipeline/generation-metrics.ts`).
  */
 export const BEST_MODEL_METRICS = ['loss', 'accuracy'] as const;
-export type BestModelMetric = (typeof BEST_MODEL_METRICS)[number];
+/** The `--metric-for-best-model` values `--predict-with-generate` adds (pipeline/rouge.ts' ROUGE_TYPES). */
+export const GENERATION_BEST_MODEL_METRICS = ['rouge1', 'rouge2', 'rougeL', 'rougeLsum'] as const satisfies readonly RougeType[];
+export type BestModelMetric = (typeof BEST_MODEL_METRICS)[number] | (typeof GENERATION_BEST_MODEL_METRICS)[number];
 
 /**
  * `--optim`: transformers' `optim` names for the optimizers `@conifer/trainer` has — `adamw_torch`
@@ -195,8 +200,14 @@ export interface TrainOptions extends ModelOptions {
   evalDelay: number;
   /** --logging-first-step (default off): transformers' logging_first_step, a progress line for step 1 too. */
   loggingFirstStep: boolean;
-  /** --metric-for-best-model (default: the eval loss): what --load-best-model-at-end, early stopping and --save-strategy best compare; `accuracy` also computes eval_accuracy at each evaluation. */
+  /** --metric-for-best-model (default: the eval loss): what --load-best-model-at-end, early stopping and --save-strategy best compare; `accuracy` also computes eval_accuracy at each evaluation; the ROUGE ones need --predict-with-generate. */
   metricForBestModel?: BestModelMetric;
+  /** --predict-with-generate (default off): transformers' `predict_with_generate`; each evaluation also generates for the eval examples and reports eval_rouge1/rouge2/rougeL/rougeLsum. */
+  predictWithGenerate: boolean;
+  /** --generation-max-length N (default: the model's generation config): transformers' `generation_max_length`, decoder tokens with the start token; needs --predict-with-generate. */
+  generationMaxLength?: number;
+  /** --generation-num-beams N (default: the model's generation config, greedy): transformers' `generation_num_beams`; needs --predict-with-generate. */
+  generationNumBeams?: number;
   /** --max-steps N: stop after N optimizer steps (default: no limit). */
   maxSteps?: number;
   /** --save-total-limit N (default 2): resumable checkpoints kept (transformers' save_total_limit); 0 on the command line = Infinity = all. */
@@ -278,6 +289,12 @@ export interface EvalOptions extends ModelOptions {
   samples: number;
   /** --max-length of those generations (default 250). */
   maxLength: number;
+  /** --predict-with-generate (default off): also generate for every example of the split and print its ROUGE scores. */
+  predictWithGenerate: boolean;
+  /** --generation-max-length N (default: the model's generation config); needs --predict-with-generate. */
+  generationMaxLength?: number;
+  /** --generation-num-beams N (default: the model's generation config); needs --predict-with-generate. */
+  generationNumBeams?: number;
 }
 
 export const MERGE_DTYPES = ['same', 'f32', 'bf16', 'f16'] as const;

@@ -20,6 +20,7 @@ import { sourceText } from './pipeline/prompts.js';
 import { checkResumeFlags } from './pipeline/resume-check.js';
 import { loraTrainable } from './pipeline/trainable.js';
 import { withTokenAccuracy } from './pipeline/token-accuracy.js';
+import { describeGeneration, generationMetrics, generationOptions } from './pipeline/generation-metrics.js';
 import { DOLLY_RECORDS } from './dolly-lengths.js';
 import { adapterFolder, checkSchedule, reusableFinalEval, trainerHyperparameters } from './training-args.js';
 import { countParameters, evalBatchSize, formatPlan, makePlan, resolveInt8, type Plan, type PlanInput } from './plan.js';
@@ -156,6 +157,7 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
       const tc = await enableTensorCores(backend, { tensorCores: opts.tensorCores, int8, dModel: model.config.d_model, tokens });
       if (tc) io.stdout(tc);
       io.stdout(`  LoRA         ${lora.printTrainableParameters(null)}`);
+      if (opts.predictWithGenerate) io.stdout(`  generate     at each evaluation, for the ${n(data.test.examples.length)} eval examples: ${describeGeneration(opts)} (eval_rouge1, eval_rouge2, eval_rougeL, eval_rougeLsum)`);
       // On --resume the adapter's trained values come from the checkpoint inside train(): an eval here
       // would measure the fresh adapter, so it is skipped (the metrics hold the run's own evaluations).
       // With --eval-on-start the trainer makes this evaluation itself (step 0, in metrics.jsonl).
@@ -167,10 +169,13 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
       const trainable = loraTrainable(model, lora);
       // --metric-for-best-model accuracy: eval_accuracy from the eval loss pass's own logits
       const accuracy = opts.metricForBestModel === 'accuracy' ? withTokenAccuracy(model, trainable, () => lora.eval()) : null;
+      // --predict-with-generate: eval_rouge* from generated texts at each evaluation (with eval_accuracy when asked for)
+      const generated = opts.predictWithGenerate ? generationMetrics(model, data.tokenizer, generationOptions(opts), () => lora.eval(), accuracy?.computeMetrics) : null;
+      const computeMetrics = generated ?? accuracy?.computeMetrics;
       const result = await train({
         ...trainerHyperparameters(opts),
         model: accuracy?.trainable ?? trainable,
-        ...(accuracy ? { computeMetrics: accuracy.computeMetrics } : {}),
+        ...(computeMetrics ? { computeMetrics } : {}),
         data: sampler,
         evalData: testBatches,
         onSave: async (info) => {

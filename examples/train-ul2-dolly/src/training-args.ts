@@ -74,7 +74,7 @@ export function trainerHyperparameters(o: TrainOptions): TrainerHyperparameters 
     keepLast: o.saveTotalLimit,
     loggingSteps: o.loggingSteps,
     loggingFirstStep: o.loggingFirstStep,
-    // greater_is_better: the trainer's default (`not name.endswith("loss")`) is right for both metrics
+    // greater_is_better: the trainer's default (`not name.endswith("loss")`) is right for every metric (loss, accuracy, rouge*)
     ...(o.metricForBestModel !== undefined ? { metricForBestModel: o.metricForBestModel } : {}),
     ...(o.earlyStopping !== undefined ? { earlyStopping: { ...o.earlyStopping } } : {}),
     loadBestModelAtEnd: o.loadBestModelAtEnd,
