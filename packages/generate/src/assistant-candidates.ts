@@ -2,10 +2,11 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { CandidateGenerator, Candidates } from './assisted-search.js';
 import { Decoder } from './decoder.js';
 import { softmax } from './float32.js';
-import { argmax, processScores, type ProcessorOptions } from './logits-process.js';
+import { argmax } from './logits-process.js';
 import type { ResolvedOptions } from './options.js';
 import { sampleFromScores, type Rng } from './sampling.js';
 import type { Seq2Seq } from './types.js';
+import { processRows, type RowProcessorOptions } from './user-processors.js';
 
 /**
  * The count a `"heuristic"` schedule ended with, per assistant: transformers writes it back to
@@ -45,7 +46,7 @@ export class AssistantCandidates implements CandidateGenerator {
     private readonly decoder: Decoder<unknown, unknown>,
     private readonly encoder: unknown,
     private readonly o: ResolvedOptions,
-    private readonly proc: ProcessorOptions,
+    private readonly proc: RowProcessorOptions,
     private readonly rng: Rng | undefined,
   ) {
     const stored = o.numAssistantTokensSchedule === 'heuristic' ? heuristicCounts.get(assistant) : undefined;
@@ -54,7 +55,7 @@ export class AssistantCandidates implements CandidateGenerator {
   }
 
   /** Encodes the prompt with the assistant (the caller disposes the result with `dispose`). */
-  static create(assistant: Seq2Seq, ids: tf.Tensor2D, mask: tf.Tensor2D, o: ResolvedOptions, proc: ProcessorOptions, rng?: Rng): AssistantCandidates {
+  static create(assistant: Seq2Seq, ids: tf.Tensor2D, mask: tf.Tensor2D, o: ResolvedOptions, proc: RowProcessorOptions, rng?: Rng): AssistantCandidates {
     const enc = assistant.encode(ids, mask);
     return new AssistantCandidates(assistant, new Decoder(assistant, enc, true, o.signal), enc, o, proc, rng);
   }
@@ -71,8 +72,8 @@ export class AssistantCandidates implements CandidateGenerator {
     const tokens: number[] = [];
     const scores: Float32Array[] = [];
     for (;;) {
-      const s = rows[rows.length - 1] as Float32Array;
-      processScores(s, seq, this.proc);
+      // The model's processors, the caller's `logitsProcessor` included (transformers hands the assistant its list).
+      const s = processRows([rows[rows.length - 1] as Float32Array], [seq], this.proc)[0] as Float32Array;
       const t = this.rng ? sampleFromScores(s, this.rng) : argmax(s);
       tokens.push(t);
       scores.push(s);

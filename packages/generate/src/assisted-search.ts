@@ -1,12 +1,13 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { AssistantCandidates } from './assistant-candidates.js';
 import type { Decoder } from './decoder.js';
-import { argmax, processScores, type ProcessorOptions } from './logits-process.js';
+import { argmax } from './logits-process.js';
 import type { ResolvedOptions } from './options.js';
 import { PromptLookupCandidates } from './prompt-lookup.js';
 import { isStopped, type StepRecord } from './sample-search.js';
 import { makeRng, sampleFromScores } from './sampling.js';
 import { speculativeSampling } from './speculative-sampling.js';
+import { processRows, userStops, type RowProcessorOptions } from './user-processors.js';
 
 /** What a candidate generator proposes after a sequence: tokens, and (an assistant) the processed scores they came from. */
 export interface Candidates {
@@ -50,9 +51,11 @@ export async function* assistedSteps<Enc, Cache>(
   encoderInputIds: readonly (readonly number[])[] | undefined,
   input: { ids: tf.Tensor2D; mask: tf.Tensor2D },
 ): AsyncGenerator<number[], void, void> {
-  const proc: ProcessorOptions = { ...o, minTokensToKeep: 1, encoderInputIds, rowsPerInput: 1 };
+  const proc: RowProcessorOptions = { ...o, minTokensToKeep: 1, encoderInputIds, rowsPerInput: 1 };
   const rng = o.doSample ? makeRng(o.seed) : undefined;
   const eos = new Set(o.eosTokenIds);
+  // The built-in criteria, then the caller's `stoppingCriteria` (`stopping_criteria(input_ids, scores)`), on one sequence.
+  const stops = (seq: readonly number[]): boolean => isStopped(seq, o, eos) || (userStops(o.stoppingCriteria, [seq])?.[0] ?? false);
   const ids = [o.decoderStartTokenId];
   sequences.push(ids);
   let vocab: number | undefined; // the model's logits width, once it has run (prompt lookup's forbidden-token check)
@@ -82,12 +85,11 @@ export async function* assistedSteps<Enc, Cache>(
         for (let j = processed.length; j <= i; j++) {
           const raw = logits[j] as Float32Array;
           raws.push(record.logits ? raw.slice() : undefined); // `next_token_logits`, before the processors
-          processScores(raw, [...ids, ...cand.slice(0, j)], proc);
-          processed.push(raw);
+          processed.push(processRows([raw], [[...ids, ...cand.slice(0, j)]], proc)[0] as Float32Array);
         }
         return processed[i] as Float32Array;
       };
-      const isDoneCandidate = cand.length > 0 && isStopped([...ids, ...cand], o, eos);
+      const isDoneCandidate = cand.length > 0 && stops([...ids, ...cand]);
       let kept: number[];
       let numMatches = 0;
       if (rng && candScores) {
@@ -115,7 +117,7 @@ export async function* assistedSteps<Enc, Cache>(
         record.scores?.push([scoresAt(k)]);
         record.logits?.push([raws[k] as Float32Array]);
         yield [token];
-        if (isStopped(ids, o, eos)) {
+        if (stops(ids)) {
           stopped = true;
           break;
         }

@@ -1,8 +1,9 @@
 import type { Decoder } from './decoder.js';
-import { logSoftmax, processScores } from './logits-process.js';
+import { logSoftmax } from './logits-process.js';
 import type { ResolvedOptions } from './options.js';
 import { hitsStopString, type StepRecord } from './sample-search.js';
 import { makeRng, sampleWithoutReplacement } from './sampling.js';
+import { processRows, userStops } from './user-processors.js';
 
 const f32 = Math.fround;
 const NEG = -1e9; // transformers' "very large negative value" (exact in float32)
@@ -86,15 +87,14 @@ export async function beamSearch<Enc, Cache>(
   while (true) {
     const logits = await decoder.step(running.flat().map((h) => h.ids));
     record.logits?.push(logits); // `raw_logits += (logits.clone(),)`: never changed below (log_softmax makes new rows)
-    const logProbs = logits.map((row, r) => {
-      const l = logSoftmax(row);
-      processScores(l, (running[Math.floor(r / nb)]?.[r % nb] as Hyp).ids, proc, r);
+    // `log_softmax`, then `logits_processor`: the built-in processors, the caller's `logitsProcessor`, the warpers.
+    const logProbs = processRows(logits.map((row) => logSoftmax(row)), running.flat().map((h) => h.ids), proc);
+    for (const l of logProbs) {
       // torch.topk orders NaN above every number; the beams that would follow are not reproduced here.
       if (l.some(Number.isNaN)) {
         throw new Error('beam search: a processed log-probability is NaN (e.g. exponentialDecayLengthPenalty adding +∞ to an EOS score that minLength set to −∞); transformers would rank it first, which this package does not reproduce');
       }
-      return l;
-    });
+    }
     record.scores?.push(logProbs.map((l) => l.slice()));
     const vocab = (logProbs[0] as Float32Array).length;
     if (keep > nb * vocab) {
@@ -108,6 +108,8 @@ export async function beamSearch<Enc, Cache>(
     const gatherRows: number[] = [];
     const denom = f32((curLen + 1 - promptLen) ** lp);
 
+    // `_get_top_k_continuations` for every input, then `stopping_criteria` on all of them at once.
+    const candsOf: Candidate[][] = [];
     for (let b = 0; b < batch; b++) {
       const beams = running[b] as Hyp[];
       // `log_probs + running_beam_scores[:, :, None]`, flattened to (numBeams * vocab).
@@ -126,6 +128,15 @@ export async function beamSearch<Enc, Cache>(
         const hits = eos.has(token) || ids.length >= o.maxLength || hitsStopString(ids.slice(1), o.stopStrings, o.tokenizer);
         return { ids, score: acc[i] as number, src: b * nb + k, hits, beams: [...(beams[k] as Hyp).beams, b * nb + k] };
       });
+      candsOf.push(cands);
+    }
+    // The caller's `stoppingCriteria`, after the built-in ones, on every continuation (`batch × beams_to_keep` rows).
+    userStops(o.stoppingCriteria, candsOf.flat().map((c) => c.ids))?.forEach((done, j) => {
+      if (done) (candsOf[Math.floor(j / keep)]?.[j % keep] as Candidate).hits = true;
+    });
+
+    for (let b = 0; b < batch; b++) {
+      const cands = candsOf[b] as Candidate[];
       if (!cands.every((c) => c.hits)) allHit = false;
 
       // Running beams: finished candidates get -1e9, then the best numBeams.

@@ -28,8 +28,12 @@ export {
   logSoftmax,
   argmax,
   processScores,
+  prefixAllowedTokens,
   type ProcessorOptions,
+  type PrefixAllowedTokensFn,
 } from './logits-process.js';
+export type { LogitsProcessorFn, LogitsProcessorStep, StoppingCriterionFn } from './user-processors.js';
+export { computeTransitionScores } from './transition-scores.js';
 export { encoderRepetitionPenalty, encoderNoRepeatNgram } from './encoder-processors.js';
 export { sequenceBias, sequenceBiasEntries, type SequenceBiasEntry } from './sequence-bias.js';
 export { exponentialDecayLengthPenalty } from './length-decay.js';

@@ -172,7 +172,7 @@ export function argmax(scores: Float32Array): number {
 
 /** The processors transformers' `_get_logits_processor` builds for our options, in its order:
  *  sequence bias, encoder repetition penalty, repetition penalty, no-repeat n-gram, encoder no-repeat n-gram,
- *  bad words, min length, min new tokens, forced BOS, forced EOS, exponential decay length penalty,
+ *  bad words, min length, min new tokens, prefix-allowed tokens, forced BOS, forced EOS, exponential decay length penalty,
  *  suppress tokens, begin-suppress tokens; then, when sampling, temperature, top-k, top-p, min-p,
  *  typical-p, epsilon, eta; last, logit renormalization. */
 export interface ProcessorOptions {
@@ -212,13 +212,56 @@ export interface ProcessorOptions {
   exponentialDecayLengthPenalty?: readonly [number, number];
   /** `LogitNormalization` (a final log-softmax). */
   renormalizeLogits?: boolean;
+  /** `PrefixConstrainedLogitsProcessor`: the tokens allowed after `tokenIds`, for batch id ⌊row / numBeams⌋. */
+  prefixAllowedTokensFn?: PrefixAllowedTokensFn;
+  /** transformers' `num_beams` (1 without beams), for `prefixAllowedTokensFn`'s batch id. Default 1. */
+  numBeams?: number;
+}
+
+/** transformers' `prefix_allowed_tokens_fn(batch_id, input_ids)`: the token ids allowed next. */
+export type PrefixAllowedTokensFn = (batchId: number, tokenIds: readonly number[]) => readonly number[];
+
+/**
+ * `PrefixConstrainedLogitsProcessor`: `mask = full_like(scores, -inf)`; `mask[row, fn(batch_id, sent)] = 0`;
+ * `scores + mask` (so an allowed score is kept, the others become -inf, and +inf or NaN plus -inf is NaN). An empty
+ * list raises, as transformers ("the constraint is unsatisfiable"); so does an id that is not a token of the
+ * vocabulary (PyTorch's index error; a negative id, which Python indexing would wrap, is refused too).
+ */
+export function prefixAllowedTokens(scores: Float32Array, ids: readonly number[], fn: PrefixAllowedTokensFn, batchId: number): void {
+  const allowed = fn(batchId, ids);
+  if (!Array.isArray(allowed) && !ArrayBuffer.isView(allowed)) {
+    throw new TypeError(`prefixAllowedTokensFn must return a list of token ids (got ${typeof allowed} for batch ID ${batchId})`);
+  }
+  const list = allowed as ArrayLike<number>;
+  if (list.length === 0) {
+    throw new Error(`\`prefixAllowedTokensFn\` returned an empty list for batch ID ${batchId}: the constraint is unsatisfiable (transformers raises too)`);
+  }
+  const keep = new Uint8Array(scores.length);
+  for (let i = 0; i < list.length; i++) {
+    const t = list[i] as number;
+    if (!Number.isInteger(t) || t < 0 || t >= scores.length) {
+      throw new Error(`prefixAllowedTokensFn returned ${String(t)} for batch ID ${batchId}: not a token id of the vocabulary (0 to ${scores.length - 1})`);
+    }
+    keep[t] = 1;
+  }
+  for (let i = 0; i < scores.length; i++) if (keep[i] === 0) scores[i] = (scores[i] as number) + -Infinity;
 }
 
 /**
  * Applies the processors to one score row in place. `row` is the row's index among all rows of the step
- * (`input · rowsPerInput + beam`); only the encoder processors use it.
+ * (`input · rowsPerInput + beam`); the encoder processors and `prefixAllowedTokensFn` use it.
  */
 export function processScores(scores: Float32Array, ids: readonly number[], o: ProcessorOptions, row = 0): void {
+  applyProcessors(scores, ids, o, row);
+  applyWarpers(scores, o);
+}
+
+/**
+ * The processors of `processScores` before the warpers: transformers' `_get_logits_processor` list up to
+ * `SuppressTokensAtBeginLogitsProcessor`, where it merges the caller's `logits_processor` list (`generate` runs
+ * `logitsProcessor` between this and `applyWarpers`).
+ */
+export function applyProcessors(scores: Float32Array, ids: readonly number[], o: ProcessorOptions, row = 0): void {
   const curLen = ids.length;
   if (o.sequenceBias?.length) sequenceBias(scores, ids, o.sequenceBias);
   if (o.encoderRepetitionPenalty !== undefined && o.encoderRepetitionPenalty !== 1) {
@@ -240,12 +283,18 @@ export function processScores(scores: Float32Array, ids: readonly number[], o: P
   if (o.badWordsIds?.length) noBadWords(scores, ids, o.badWordsIds);
   if (o.minLength > 0) minLength(scores, curLen, o.minLength, o.eosTokenIds);
   if (o.minNewTokens > 0) minNewTokens(scores, curLen, o.minNewTokens, o.eosTokenIds);
+  // `PrefixConstrainedLogitsProcessor(prefix_allowed_tokens_fn, generation_config.num_beams)`: batch_id = row // num_beams.
+  if (o.prefixAllowedTokensFn) prefixAllowedTokens(scores, ids, o.prefixAllowedTokensFn, Math.floor(row / (o.numBeams ?? 1)));
   if (o.forcedBosTokenId !== undefined && curLen === 1) forceTokens(scores, [o.forcedBosTokenId]);
   if (o.forcedEosTokenIds?.length && o.maxLength !== undefined && curLen === o.maxLength - 1) forceTokens(scores, o.forcedEosTokenIds);
   if (o.exponentialDecayLengthPenalty) exponentialDecayLengthPenalty(scores, curLen, o.exponentialDecayLengthPenalty, o.eosTokenIds);
   if (o.suppressTokens?.length) suppress(scores, o.suppressTokens);
   // `begin_index`: the decoder prompt length (1), one more when a BOS token is forced first.
   if (o.beginSuppressTokens?.length && curLen === (o.forcedBosTokenId !== undefined ? 2 : 1)) suppress(scores, o.beginSuppressTokens);
+}
+
+/** The warpers of `processScores` (when sampling) and the final `LogitNormalization`, in transformers' order. */
+export function applyWarpers(scores: Float32Array, o: ProcessorOptions): void {
   if (o.doSample) {
     if (o.temperature !== 1) temperature(scores, o.temperature);
     if (o.topK !== 0) topK(scores, o.topK, o.minTokensToKeep);

@@ -1,6 +1,8 @@
 import { resolveAssistedOptions, type AssistedOptions } from './assisted-options.js';
 import { resolveBiasAndEncoderOptions, type BiasAndEncoderOptions } from './processor-options.js';
+import type { PrefixAllowedTokensFn } from './logits-process.js';
 import type { GenerateOptions } from './types.js';
+import type { LogitsProcessorFn, StoppingCriterionFn } from './user-processors.js';
 import { unsupportedConfigProblems } from './unsupported-config.js';
 
 /** Thrown for invalid generation options; `problems` lists every problem found, not just the first. */
@@ -53,6 +55,11 @@ export interface ResolvedOptions extends BiasAndEncoderOptions, AssistedOptions 
   beginSuppressTokens: number[];
   forcedBosTokenId: number | undefined;
   forcedEosTokenIds: number[];
+  /** The caller's processors, run after the built-in ones (before the warpers). */
+  logitsProcessor: LogitsProcessorFn[];
+  /** The caller's criteria, checked after the built-in ones. */
+  stoppingCriteria: StoppingCriterionFn[];
+  prefixAllowedTokensFn: PrefixAllowedTokensFn | undefined;
 }
 
 const KNOWN: ReadonlySet<string> = new Set([
@@ -62,7 +69,7 @@ const KNOWN: ReadonlySet<string> = new Set([
   'minP', 'typicalP', 'epsilonCutoff', 'etaCutoff', 'badWordsIds', 'suppressTokens', 'beginSuppressTokens', 'forcedBosTokenId', 'forcedEosTokenId',
   'encoderRepetitionPenalty', 'encoderNoRepeatNgramSize', 'sequenceBias', 'exponentialDecayLengthPenalty', 'renormalizeLogits',
   'assistantModel', 'numAssistantTokens', 'numAssistantTokensSchedule', 'assistantConfidenceThreshold', 'promptLookupNumTokens',
-  'maxMatchingNgramSize',
+  'maxMatchingNgramSize', 'logitsProcessor', 'stoppingCriteria', 'prefixAllowedTokensFn',
 ]);
 
 /** transformers' global default `max_length` (`GenerationConfig._get_default_generation_params`). */
@@ -167,6 +174,22 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
   if (signal !== undefined && !(typeof signal === 'object' && signal !== null && typeof (signal as AbortSignal).throwIfAborted === 'function')) {
     p.push('`signal` must be an AbortSignal');
   }
+  // transformers' `logits_processor` / `stopping_criteria` lists and `prefix_allowed_tokens_fn` (arguments of
+  // `generate`, never in a generation config).
+  const fnList = (name: 'logitsProcessor' | 'stoppingCriteria'): Array<(...args: never[]) => unknown> => {
+    const v = o[name];
+    if (v === undefined) return [];
+    const bad = !Array.isArray(v) ? 'not an array' : v.map((f, i) => (typeof f === 'function' ? '' : `[${i}] is ${f === null ? 'null' : typeof f}`)).filter(Boolean).join(', ');
+    if (bad) {
+      p.push(`\`${name}\` must be an array of functions (${bad})`);
+      return [];
+    }
+    return [...(v as Array<(...args: never[]) => unknown>)];
+  };
+  const logitsProcessor = fnList('logitsProcessor') as LogitsProcessorFn[];
+  const stoppingCriteria = fnList('stoppingCriteria') as StoppingCriterionFn[];
+  const patf = o.prefixAllowedTokensFn;
+  if (patf !== undefined && typeof patf !== 'function') p.push(`\`prefixAllowedTokensFn\` must be a function (batchId, tokenIds) => allowed token ids (got ${patf === null ? 'null' : typeof patf})`);
   const stopStrings = o.stopStrings ?? [];
   const tokenizer = o.tokenizer as ResolvedOptions['tokenizer'];
   if (!Array.isArray(stopStrings) || !stopStrings.every((s) => typeof s === 'string' && s.length > 0)) {
@@ -230,6 +253,7 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
     decoderStartTokenId: decoderStartTokenId ?? 0, seed: seed as number | string | undefined,
     useCache: uc !== false, onToken: onToken as ResolvedOptions['onToken'], signal: signal as AbortSignal | undefined,
     stopStrings: Array.isArray(stopStrings) ? [...(stopStrings as string[])] : [], tokenizer, outputScores: outputScores === true, outputLogits: outputLogits === true,
+    logitsProcessor, stoppingCriteria, prefixAllowedTokensFn: typeof patf === 'function' ? (patf as PrefixAllowedTokensFn) : undefined,
     minP, typicalP, epsilonCutoff, etaCutoff, suppressTokens, beginSuppressTokens, forcedBosTokenId, forcedEosTokenIds, ...more, ...assisted,
     // transformers drops the bad "words" that are a single EOS token.
     badWordsIds: badWordsIds.filter((w) => !(w.length === 1 && eosTokenIds.includes(w[0] as number))),

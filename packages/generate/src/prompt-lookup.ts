@@ -1,5 +1,5 @@
 import type { CandidateGenerator, Candidates } from './assisted-search.js';
-import { processScores, type ProcessorOptions } from './logits-process.js';
+import { processRows, type RowProcessorOptions } from './user-processors.js';
 
 /**
  * transformers' `PromptLookupCandidateGenerator` (generation/candidate_generator.py), for one row: the candidates are
@@ -20,7 +20,7 @@ export class PromptLookupCandidates implements CandidateGenerator {
     private readonly maxMatchingNgramSize: number,
     private readonly maxLength: number,
     private readonly eosTokenIds: readonly number[],
-    private readonly proc?: ProcessorOptions,
+    private readonly proc?: RowProcessorOptions,
     private readonly vocab?: () => number | undefined,
   ) {}
 
@@ -58,8 +58,7 @@ export class PromptLookupCandidates implements CandidateGenerator {
     const vocab = this.vocab?.();
     if (!this.proc || vocab === undefined) return chosen;
     for (let i = 0; i < chosen.length; i++) {
-      const fake = new Float32Array(vocab).fill(1);
-      processScores(fake, [...ids, ...chosen.slice(0, i)], this.proc);
+      const fake = processRows([new Float32Array(vocab).fill(1)], [[...ids, ...chosen.slice(0, i)]], this.proc)[0] as Float32Array;
       const s = fake[chosen[i] as number];
       if (s === -Infinity || s === -3.4028234663852886e38) return chosen.slice(0, i);
     }

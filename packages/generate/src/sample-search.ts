@@ -1,7 +1,8 @@
 import type { Decoder } from './decoder.js';
-import { argmax, processScores } from './logits-process.js';
+import { argmax } from './logits-process.js';
 import type { ResolvedOptions } from './options.js';
 import { makeRng, sampleFromScores } from './sampling.js';
+import { processRows, userStops } from './user-processors.js';
 
 /** Whether the text of `generated` (token ids, decoder start token excluded) contains one of `stopStrings`. */
 export function hitsStopString(generated: readonly number[], stopStrings: readonly string[], tokenizer: ResolvedOptions['tokenizer']): boolean {
@@ -48,17 +49,18 @@ export async function* sampleSteps<Enc, Cache>(
   const padFinished = eos.size > 0;
   for (let r = 0; r < rows; r++) sequences.push([o.decoderStartTokenId]);
   const unfinished = new Array<boolean>(rows).fill(true);
-  const proc = { ...o, minTokensToKeep: 1, encoderInputIds, rowsPerInput: encoderInputIds ? rows / encoderInputIds.length : 1 };
+  const proc = { ...o, minTokensToKeep: 1, encoderInputIds, rowsPerInput: o.numReturnSequences };
   while (true) {
     const logits = await decoder.step(sequences);
     // `raw_logits += (next_token_logits,)`: before the processors change them in place.
     record.logits?.push(logits.map((l) => l.slice()));
     const next: number[] = [];
     const stepScores: Float32Array[] | undefined = record.scores ? [] : undefined;
+    // The built-in processors, the caller's `logitsProcessor`, the warpers: transformers' `logits_processor(input_ids, scores)`.
+    const processed = processRows(logits, sequences, proc);
     for (let r = 0; r < rows; r++) {
-      const scores = logits[r] as Float32Array;
+      const scores = processed[r] as Float32Array;
       const ids = sequences[r] as number[];
-      processScores(scores, ids, proc, r);
       stepScores?.push(scores.slice());
       const token = rng ? sampleFromScores(scores, rng) : argmax(scores);
       // `if has_eos_stopping_criteria: next_tokens = next_tokens * unfinished_sequences + pad_token_id * (1 - unfinished_sequences)`
@@ -69,6 +71,8 @@ export async function* sampleSteps<Enc, Cache>(
       // unfinished was given its own token (`t === token`), so the newest token is the one the EOS test needs.
       if (unfinished[r] && isStopped(ids, o, eos)) unfinished[r] = false;
     }
+    // The caller's `stoppingCriteria`, after the built-in ones, on every row (finished ones too, as transformers).
+    userStops(o.stoppingCriteria, sequences)?.forEach((done, r) => { if (done) unfinished[r] = false; });
     if (stepScores) record.scores?.push(stepScores);
     yield next;
     if (!unfinished.some(Boolean)) return;

@@ -1,4 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
+import type { PrefixAllowedTokensFn } from './logits-process.js';
+import type { LogitsProcessorFn, StoppingCriterionFn } from './user-processors.js';
 
 /**
  * What generation needs from an encoder-decoder (this package's structural copy of the
@@ -191,6 +193,32 @@ export interface GenerateOptions {
   /** Called after every step of greedy or sampled decoding with each row's new token (the pad id for
    *  rows already finished, when there are EOS ids) and the step number (0 first). Not available with beams. */
   onToken?: (tokens: number[], step: number) => void;
+  /**
+   * transformers' `logits_processor` argument: your own processors, run on each step's score rows after the built-in
+   * processors (sequence bias … begin-suppress, `prefixAllowedTokensFn` among them) and, when sampling, before the
+   * warpers (temperature, top-k, …) and `renormalizeLogits`, in transformers' order (`_get_logits_processor` merges the
+   * list there). Greedy, sampling and assisted decoding pass the raw logits through them, beam search the
+   * log-softmaxed ones (as transformers). Each is `(scores, tokenIds, { step, rowsPerPrompt }) => void | rows`: change
+   * the `Float32Array` rows in place or return new ones. Not from a generation config.
+   */
+  logitsProcessor?: LogitsProcessorFn[];
+  /**
+   * transformers' `stopping_criteria` argument: your own criteria, checked after the built-in ones (max length, stop
+   * strings, EOS); a row is done when any criterion says so. Each is `(tokenIds) => booleans`, one per row: greedy and
+   * sampling call it after every step with every row's sequence (finished rows included, as transformers); beam search
+   * with every candidate continuation of the step (`batch × max(2, 1 + EOS ids) × numBeams` rows), one that is done
+   * finishes like one ending in EOS; assisted decoding with the one sequence after each accepted token, and on the
+   * candidates (`is_done_candidate`). Not from a generation config.
+   */
+  stoppingCriteria?: StoppingCriterionFn[];
+  /**
+   * transformers' `prefix_allowed_tokens_fn` (`PrefixConstrainedLogitsProcessor`, after `minNewTokens` and before
+   * `forcedBosTokenId` in the built-in order): `(batchId, tokenIds) => allowed token ids`; every other token's score
+   * becomes −∞. `tokenIds` is the row's decoder sequence (start token first); `batchId` is ⌊row / numBeams⌋, the
+   * prompt with beams and the row itself when sampling several sequences per prompt (as transformers). An empty list
+   * or an id outside the vocabulary throws. Not from a generation config.
+   */
+  prefixAllowedTokensFn?: PrefixAllowedTokensFn;
 }
 
 /** What `generate` returns. */

@@ -108,6 +108,9 @@ describe('streaming entry points', () => {
     assistantConfidenceThreshold: { change: { ...BASE, assistantModel: selfAssistant, assistantConfidenceThreshold: 0.9 }, same: true },
     promptLookupNumTokens: { change: { ...BASE, promptLookupNumTokens: 3 }, same: true },
     maxMatchingNgramSize: { change: { ...BASE, promptLookupNumTokens: 3, maxMatchingNgramSize: 1 }, same: true },
+    logitsProcessor: { change: { ...BASE, logitsProcessor: [(rows) => { for (const r of rows) r[4] = (r[4] as number) + 3; }] } },
+    stoppingCriteria: { change: { ...BASE, stoppingCriteria: [(seqs) => seqs.map((q) => q.length >= 3)] } },
+    prefixAllowedTokensFn: { change: { ...BASE, prefixAllowedTokensFn: () => [1, 2, 3, 4] } },
   };
 
   it('every option: honoured (the stream returns what generate returns, which the option changes) or refused', async () => {
