@@ -4,7 +4,7 @@ import type { Decoder } from './decoder.js';
 import { argmax } from './logits-process.js';
 import type { ResolvedOptions } from './options.js';
 import { PromptLookupCandidates } from './prompt-lookup.js';
-import { isStopped, type StepRecord } from './sample-search.js';
+import { isStopped, startRows, type StepRecord } from './sample-search.js';
 import { makeRng, sampleFromScores } from './sampling.js';
 import { speculativeSampling } from './speculative-sampling.js';
 import { processRows, userStops, type RowProcessorOptions } from './user-processors.js';
@@ -50,13 +50,15 @@ export async function* assistedSteps<Enc, Cache>(
   record: StepRecord,
   encoderInputIds: readonly (readonly number[])[] | undefined,
   input: { ids: tf.Tensor2D; mask: tf.Tensor2D },
+  /** The decoder prefix (`decoderInputIds`, start token first), one row: decoding continues after it. */
+  decoderPrefix?: readonly (readonly number[])[],
 ): AsyncGenerator<number[], void, void> {
   const proc: RowProcessorOptions = { ...o, minTokensToKeep: 1, encoderInputIds, rowsPerInput: 1 };
   const rng = o.doSample ? makeRng(o.seed) : undefined;
   const eos = new Set(o.eosTokenIds);
   // The built-in criteria, then the caller's `stoppingCriteria` (`stopping_criteria(input_ids, scores)`), on one sequence.
   const stops = (seq: readonly number[]): boolean => isStopped(seq, o, eos) || (userStops(o.stoppingCriteria, [seq])?.[0] ?? false);
-  const ids = [o.decoderStartTokenId];
+  const ids = startRows(o, 1, 1, decoderPrefix)[0] as number[];
   sequences.push(ids);
   let vocab: number | undefined; // the model's logits width, once it has run (prompt lookup's forbidden-token check)
   let vocabChecked = false; // the assistant's scores compared with the model's logits

@@ -1,7 +1,7 @@
 import type { Decoder } from './decoder.js';
 import { logSoftmax } from './logits-process.js';
 import type { ResolvedOptions } from './options.js';
-import { hitsStopString, type StepRecord } from './sample-search.js';
+import { hitsStopString, startRows, type StepRecord } from './sample-search.js';
 import { makeRng, sampleWithoutReplacement } from './sampling.js';
 import { processRows, userStops } from './user-processors.js';
 
@@ -64,25 +64,29 @@ export async function beamSearch<Enc, Cache>(
   record: StepRecord = {},
   /** The prompts' token ids (one row per input), for the encoder processors. */
   encoderInputIds?: readonly (readonly number[])[],
+  /** The decoder prefix of each input (`decoderInputIds`, start token first): every beam starts from it. */
+  decoderPrefix?: readonly (readonly number[])[],
 ): Promise<{ sequences: number[][]; scores: number[]; beamIndices: number[][] }> {
   const nb = o.numBeams;
   const eos = new Set(o.eosTokenIds);
   const nEos = o.eosTokenIds.length;
   const keep = Math.max(2, 1 + nEos) * nb; // `beams_to_keep`
-  const promptLen = 1; // `decoder_prompt_len`: the decoder start token
+  const starts = startRows(o, batch, 1, decoderPrefix);
+  // `decoder_prompt_len = input_ids.shape[-1]`: the start token and the caller's prefix.
+  const promptLen = (starts[0] as number[]).length;
   const lp = o.lengthPenalty;
   const rng = o.doSample ? makeRng(o.seed) : undefined;
   const proc = { ...o, minTokensToKeep: o.doSample ? (nEos > 0 ? nEos + 1 : 2) : 1, encoderInputIds, rowsPerInput: nb };
 
   // `running_beam_scores[:, 1:] = -1e9` so the first step expands beam 0 only.
-  let running: Hyp[][] = Array.from({ length: batch }, () =>
-    Array.from({ length: nb }, (_, k) => ({ ids: [o.decoderStartTokenId], score: k === 0 ? 0 : NEG, beams: [] })),
+  let running: Hyp[][] = Array.from({ length: batch }, (_, b) =>
+    Array.from({ length: nb }, (_, k) => ({ ids: [...(starts[b] as number[])], score: k === 0 ? 0 : NEG, beams: [] })),
   );
-  let finished: Finished[][] = Array.from({ length: batch }, () =>
-    Array.from({ length: nb }, () => ({ ids: [o.decoderStartTokenId], score: NEG, done: false, beams: [] })),
+  let finished: Finished[][] = Array.from({ length: batch }, (_, b) =>
+    Array.from({ length: nb }, () => ({ ids: [...(starts[b] as number[])], score: NEG, done: false, beams: [] })),
   );
   const unsatisfied = new Array<boolean>(batch).fill(true); // `is_early_stop_heuristic_unsatisfied`
-  let curLen = 1;
+  let curLen = promptLen;
 
   while (true) {
     const logits = await decoder.step(running.flat().map((h) => h.ids));
@@ -125,7 +129,7 @@ export async function beamSearch<Enc, Cache>(
         const token = i % vocab;
         const ids = [...(beams[k] as Hyp).ids, token];
         // `stopping_criteria` on each continuation: EOS, max length, stop strings (transformers checks all three here).
-        const hits = eos.has(token) || ids.length >= o.maxLength || hitsStopString(ids.slice(1), o.stopStrings, o.tokenizer);
+        const hits = eos.has(token) || ids.length >= o.maxLength || hitsStopString(ids.slice(1), o.stopStrings, o.tokenizer, promptLen - 1);
         return { ids, score: acc[i] as number, src: b * nb + k, hits, beams: [...(beams[k] as Hyp).beams, b * nb + k] };
       });
       candsOf.push(cands);
@@ -191,6 +195,6 @@ export async function beamSearch<Enc, Cache>(
     sequences: picked.map((f) => [...f.ids, ...new Array<number>(outLen - f.ids.length).fill(o.beamFillTokenId)]),
     scores: picked.map((f) => f.score),
     // `beam_indices`: one per generated position, -1 past the row's end.
-    beamIndices: picked.map((f) => [...f.beams, ...new Array<number>(outLen - 1 - f.beams.length).fill(-1)]),
+    beamIndices: picked.map((f) => [...f.beams, ...new Array<number>(outLen - promptLen - f.beams.length).fill(-1)]),
   };
 }

@@ -22,7 +22,9 @@ export async function generate<Enc, Cache>(
   options: GenerateOptions = {},
 ): Promise<GenerateOutput> {
   checkInputs(inputs, 'generate');
-  const o = resolveOptions(withModelDefaults(model, options));
+  const merged = withModelDefaults(model, options);
+  const prefix = await decoderPrefixRows(inputs, merged.decoderStartTokenId);
+  const o = resolveOptions(merged, prefix?.[0]?.length ?? 1);
   const assisted = isAssisted(o);
   if (assisted) {
     const problems = assistedProblems(o, model, promptCount(inputs));
@@ -33,11 +35,11 @@ export async function generate<Enc, Cache>(
     if (assisted) {
       const sequences: number[][] = [];
       let step = 0;
-      for await (const tokens of assistedSteps(decoder, o, sequences, record, encoderIds, input)) o.onToken?.(tokens, step++);
+      for await (const tokens of assistedSteps(decoder, o, sequences, record, encoderIds, input, prefix)) o.onToken?.(tokens, step++);
       return { sequences, ...record };
     }
     if (o.numBeams > 1) {
-      const { sequences, scores, beamIndices } = await beamSearch(decoder, batch, o, record, encoderIds);
+      const { sequences, scores, beamIndices } = await beamSearch(decoder, batch, o, record, encoderIds, prefix);
       const out: GenerateOutput = { sequences, sequencesScores: scores, ...record };
       if (o.outputScores) out.beamIndices = beamIndices;
       return out;
@@ -45,7 +47,7 @@ export async function generate<Enc, Cache>(
     const rows = o.doSample ? batch * o.numReturnSequences : batch;
     const sequences: number[][] = [];
     let step = 0;
-    for await (const tokens of sampleSteps(decoder, rows, o, sequences, record, encoderIds)) o.onToken?.(tokens, step++);
+    for await (const tokens of sampleSteps(decoder, rows, o, sequences, record, encoderIds, prefix)) o.onToken?.(tokens, step++);
     return { sequences, ...record };
   });
 }
@@ -68,7 +70,9 @@ export async function* streamGenerate<Enc, Cache>(
   options: GenerateOptions = {},
 ): AsyncGenerator<number, GenerateOutput, void> {
   checkInputs(inputs, 'streamGenerate');
-  const o = resolveOptions(withModelDefaults(model, options));
+  const merged = withModelDefaults(model, options);
+  const prefix = await decoderPrefixRows(inputs, merged.decoderStartTokenId);
+  const o = resolveOptions(merged, prefix?.[0]?.length ?? 1);
   const problems: string[] = [];
   // transformers `_validate_generation_mode`: "`streamer` cannot be used with beam search (yet!)"; `TextStreamer.put`:
   // "TextStreamer only supports batch size 1" (sampled return sequences are rows of that batch).
@@ -91,8 +95,8 @@ export async function* streamGenerate<Enc, Cache>(
     const sequences: number[][] = [];
     let step = 0;
     const steps = assisted
-      ? assistedSteps(decoder, o, sequences, record, encoderIds, { ids, mask })
-      : sampleSteps(decoder, 1, o, sequences, record, encoderIds);
+      ? assistedSteps(decoder, o, sequences, record, encoderIds, { ids, mask }, prefix)
+      : sampleSteps(decoder, 1, o, sequences, record, encoderIds, prefix);
     for await (const tokens of steps) {
       o.onToken?.(tokens, step++);
       yield tokens[0] as number;
@@ -126,11 +130,52 @@ function checkInputs(inputs: unknown, fn: string): void {
   if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs) || isTensorLike(inputs)) {
     throw new TypeError(`${usage}; got ${kindOf(inputs)} as the inputs${isTensorLike(inputs) || Array.isArray(inputs) ? ' (pass { inputIds: … })' : ''}`);
   }
-  for (const key of ['inputIds', 'attentionMask'] as const) {
+  for (const key of ['inputIds', 'attentionMask', 'decoderInputIds'] as const) {
     const v = (inputs as Record<string, unknown>)[key];
-    if (key === 'attentionMask' && v === undefined) continue;
-    if (!isTensorLike(v) && !Array.isArray(v)) throw new TypeError(`${usage}; got ${kindOf(v)} as ${key}`);
+    if (key !== 'inputIds' && v === undefined) continue;
+    if (isTensorLike(v) || Array.isArray(v)) continue;
+    if (key === 'decoderInputIds') throw new TypeError(`${fn}: decoderInputIds (the decoder prefix) is a [batch, length] int32 tensor or rows of token ids; got ${kindOf(v)}`);
+    throw new TypeError(`${usage}; got ${kindOf(v)} as ${key}`);
   }
+  if ((inputs as Record<string, unknown>).decoderAttentionMask !== undefined) {
+    // transformers takes `decoder_attention_mask` to left-pad decoder prefixes of different lengths, which T5
+    // checkpoints are not trained for; this package takes equal-length prefixes only, with no mask.
+    throw new TypeError(`${fn}: \`decoderAttentionMask\` is not supported: decoderInputIds rows must all have the same length, without padding`);
+  }
+}
+
+/**
+ * transformers' `_prepare_decoder_input_ids_for_generation` for `inputs.decoderInputIds`: the rows, one per prompt, all
+ * of one length (a [batch, length] tensor), with the decoder start token prepended when no row starts with it
+ * (`(decoder_input_ids[:, 0] != decoder_start_token_id).all()`; rows are left as they are when some do). Undefined
+ * without a prefix. A tensor is read back here (asynchronously) and not disposed.
+ */
+async function decoderPrefixRows(inputs: GenerateInputs, start: unknown): Promise<number[][] | undefined> {
+  const given = inputs.decoderInputIds;
+  if (given === undefined) return undefined;
+  const prompts = promptCount(inputs);
+  let rows: number[][];
+  if (Array.isArray(given)) {
+    const width = given[0]?.length ?? 0;
+    if (given.some((r) => !Array.isArray(r) || r.length !== width)) {
+      // transformers takes one [batch, length] tensor; T5 decoders are not trained on left-padded prefixes.
+      throw new Error(`decoderInputIds rows must all have the same length (got lengths ${given.map((r) => (Array.isArray(r) ? r.length : kindOf(r))).join(', ')}): decode prompts with prefixes of different lengths in separate calls`);
+    }
+    rows = given.map((r) => [...r]);
+  } else {
+    if (given.rank !== 2) throw new Error(`decoderInputIds must be a 2-D tensor [batch, length], got shape [${given.shape}]`);
+    rows = (await given.array()) as number[][];
+  }
+  if (rows.length !== prompts) throw new Error(`decoderInputIds has ${rows.length} rows for ${prompts} prompts: give one decoder prefix per prompt`);
+  const width = rows[0]?.length ?? 0;
+  if (width === 0) throw new Error('decoderInputIds rows are empty: leave decoderInputIds out to start from the decoder start token');
+  const bad = rows.flat().find((v) => !Number.isInteger(v) || v < 0);
+  if (bad !== undefined) throw new Error(`decoderInputIds must be token ids (integers ≥ 0), got ${String(bad)}`);
+  // `decoder_start_token_id` is checked by resolveOptions; an invalid one prepends nothing here.
+  if (typeof start === 'number' && Number.isInteger(start) && start >= 0 && rows.every((r) => r[0] !== start)) {
+    rows = rows.map((r) => [start, ...r]);
+  }
+  return rows;
 }
 
 /** The number of prompts in `inputs`, read without allocating. */

@@ -36,9 +36,9 @@ export function minLength(scores: Float32Array, curLen: number, min: number, eos
 }
 
 /** `MinNewTokensLengthLogitsProcessor`: `if input_ids.shape[-1] - prompt_length_to_skip < min_new_tokens: eos = -inf`
- *  (the decoder prompt is the start token: length 1). */
-export function minNewTokens(scores: Float32Array, curLen: number, min: number, eos: readonly number[]): void {
-  if (curLen - 1 < min) for (const e of eos) if (e < scores.length) scores[e] = -Infinity;
+ *  (`prompt_length_to_skip`: the decoder prompt's length, the start token and any `decoderInputIds`; 1 by default). */
+export function minNewTokens(scores: Float32Array, curLen: number, min: number, eos: readonly number[], promptLength = 1): void {
+  if (curLen - promptLength < min) for (const e of eos) if (e < scores.length) scores[e] = -Infinity;
 }
 
 /** `TemperatureLogitsWarper`: `scores / temperature` (the Python scalar cast to float32, as PyTorch does). */
@@ -216,6 +216,9 @@ export interface ProcessorOptions {
   prefixAllowedTokensFn?: PrefixAllowedTokensFn;
   /** transformers' `num_beams` (1 without beams), for `prefixAllowedTokensFn`'s batch id. Default 1. */
   numBeams?: number;
+  /** `input_ids_seq_length`: the decoder prompt's length (the start token and any `decoderInputIds`), which
+   *  `minNewTokens`, `exponentialDecayLengthPenalty` and `beginSuppressTokens` count from. Default 1. */
+  decoderPromptLength?: number;
 }
 
 /** transformers' `prefix_allowed_tokens_fn(batch_id, input_ids)`: the token ids allowed next. */
@@ -263,6 +266,7 @@ export function processScores(scores: Float32Array, ids: readonly number[], o: P
  */
 export function applyProcessors(scores: Float32Array, ids: readonly number[], o: ProcessorOptions, row = 0): void {
   const curLen = ids.length;
+  const promptLen = o.decoderPromptLength ?? 1;
   if (o.sequenceBias?.length) sequenceBias(scores, ids, o.sequenceBias);
   if (o.encoderRepetitionPenalty !== undefined && o.encoderRepetitionPenalty !== 1) {
     // `torch.gather(scores, 1, encoder_input_ids)` / `scores.scatter(...)` with one index row per PROMPT: the
@@ -282,15 +286,16 @@ export function applyProcessors(scores: Float32Array, ids: readonly number[], o:
   }
   if (o.badWordsIds?.length) noBadWords(scores, ids, o.badWordsIds);
   if (o.minLength > 0) minLength(scores, curLen, o.minLength, o.eosTokenIds);
-  if (o.minNewTokens > 0) minNewTokens(scores, curLen, o.minNewTokens, o.eosTokenIds);
+  if (o.minNewTokens > 0) minNewTokens(scores, curLen, o.minNewTokens, o.eosTokenIds, promptLen);
   // `PrefixConstrainedLogitsProcessor(prefix_allowed_tokens_fn, generation_config.num_beams)`: batch_id = row // num_beams.
   if (o.prefixAllowedTokensFn) prefixAllowedTokens(scores, ids, o.prefixAllowedTokensFn, Math.floor(row / (o.numBeams ?? 1)));
   if (o.forcedBosTokenId !== undefined && curLen === 1) forceTokens(scores, [o.forcedBosTokenId]);
   if (o.forcedEosTokenIds?.length && o.maxLength !== undefined && curLen === o.maxLength - 1) forceTokens(scores, o.forcedEosTokenIds);
-  if (o.exponentialDecayLengthPenalty) exponentialDecayLengthPenalty(scores, curLen, o.exponentialDecayLengthPenalty, o.eosTokenIds);
+  if (o.exponentialDecayLengthPenalty) exponentialDecayLengthPenalty(scores, curLen, o.exponentialDecayLengthPenalty, o.eosTokenIds, promptLen);
   if (o.suppressTokens?.length) suppress(scores, o.suppressTokens);
-  // `begin_index`: the decoder prompt length (1), one more when a BOS token is forced first.
-  if (o.beginSuppressTokens?.length && curLen === (o.forcedBosTokenId !== undefined ? 2 : 1)) suppress(scores, o.beginSuppressTokens);
+  // `begin_index`: the decoder prompt length, one more when it is 1 and a BOS token is forced first
+  // (`begin_index if (input_ids_seq_length > 1 or forced_bos_token_id is None) else begin_index + 1`).
+  if (o.beginSuppressTokens?.length && curLen === (promptLen > 1 || o.forcedBosTokenId === undefined ? promptLen : promptLen + 1)) suppress(scores, o.beginSuppressTokens);
 }
 
 /** The warpers of `processScores` (when sampling) and the final `LogitNormalization`, in transformers' order. */

@@ -32,6 +32,9 @@ export interface ResolvedOptions extends BiasAndEncoderOptions, AssistedOptions 
   noRepeatNgramSize: number;
   eosTokenIds: number[];
   padTokenId: number;
+  /** transformers' `decoder_prompt_len` / `input_ids_length`: the decoder tokens before generation starts (the start
+   *  token, and the caller's `decoderInputIds` after it). 1 without a decoder prefix. */
+  decoderPromptLength: number;
   /** Whether a pad id was given or came from the EOS id (transformers then infers a missing attention mask). */
   hasPadTokenId: boolean;
   /** transformers' `output_fill_value` of beam search: `pad_token_id or eos_token_id[0] if eos else -1`. */
@@ -84,7 +87,7 @@ const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFin
  * lists all problems. The rules are transformers' (`GenerationConfig.validate`, the logits warpers'
  * constructors, `generate`'s checks); unknown keys are rejected so a snake_case typo is caught.
  */
-export function resolveOptions(options: GenerateOptions): ResolvedOptions {
+export function resolveOptions(options: GenerateOptions, decoderPromptLength = 1): ResolvedOptions {
   const p: string[] = [];
   const o = options as Record<string, unknown>;
   for (const key of Object.keys(o)) {
@@ -106,16 +109,18 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
   };
 
   const maxNewTokens = intAtLeast('maxNewTokens', 1, 0);
-  // transformers 5 (`generate` / `_prepare_generated_length`): max_length = max_new_tokens + decoder input length
-  // (the start token) when max_new_tokens is set; when no max_length was given either (`has_default_max_length`:
-  // not by the caller nor the model's generation config) it is the global default 20 plus that length, i.e.
-  // 20 new tokens. A max_length that was given (here, or in the model's generation_config.json) is used as is.
-  const maxLengthOpt = intAtLeast('maxLength', 2, DEFAULT_MAX_LENGTH + 1);
-  const maxLength = options.maxNewTokens !== undefined ? maxNewTokens + 1 : maxLengthOpt;
+  // transformers 5 (`generate` / `_prepare_generated_length`): max_length = max_new_tokens + `input_ids_length` (the
+  // decoder prompt: the start token, and `decoderInputIds` after it) when max_new_tokens is set; when no max_length
+  // was given either (`has_default_max_length`: not by the caller nor the model's generation config) it is the global
+  // default 20 plus that length, i.e. 20 new tokens. A max_length that was given (here, or in the model's
+  // generation_config.json) is used as is: it counts the decoder prompt.
+  const promptLen = decoderPromptLength;
+  const maxLengthOpt = intAtLeast('maxLength', 2, DEFAULT_MAX_LENGTH + promptLen);
+  const maxLength = options.maxNewTokens !== undefined ? maxNewTokens + promptLen : maxLengthOpt;
   const minLengthOpt = intAtLeast('minLength', 0, 0);
   const minNewTokens = intAtLeast('minNewTokens', 0, 0);
-  // `_prepare_generated_length`: a set min_new_tokens takes precedence, min_length = min_new_tokens + the start token.
-  const minLength = options.minNewTokens !== undefined ? minNewTokens + 1 : minLengthOpt;
+  // `_prepare_generated_length`: a set min_new_tokens takes precedence, min_length = min_new_tokens + input_ids_length.
+  const minLength = options.minNewTokens !== undefined ? minNewTokens + promptLen : minLengthOpt;
   const numBeams = intAtLeast('numBeams', 1, 1);
   const numReturnSequences = intAtLeast('numReturnSequences', 1, 1);
   const lengthPenalty = num('lengthPenalty', 1, () => true, 'a finite number');
@@ -233,7 +238,11 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
     p.push('`onToken` streams greedy or sampled decoding only (beam search chooses its output at the end)');
   }
   if (options.minNewTokens === undefined && minLength > maxLength) p.push(`\`minLength\` (${minLength}) is larger than the maximum length (${maxLength})`);
-  if (minNewTokens > maxLength - 1) p.push(`\`minNewTokens\` (${minNewTokens}) is larger than the new tokens allowed (${maxLength - 1})`);
+  if (minNewTokens > maxLength - promptLen) p.push(`\`minNewTokens\` (${minNewTokens}) is larger than the new tokens allowed (${maxLength - promptLen})`);
+  // `_validate_generated_length`: "Input length of decoder_input_ids is …, but `max_length` is set to …".
+  if (promptLen > 1 && promptLen >= maxLength) {
+    p.push(`Input length of decoderInputIds is ${promptLen} (the decoder start token included), but \`maxLength\` is set to ${maxLength}: nothing could be generated; increase \`maxLength\` or, better yet, set \`maxNewTokens\` (transformers raises too)`);
+  }
   // `ExponentialDecayLengthPenalty(..., generation_config._eos_token_tensor, ...)`: `torch.tensor(None)` fails without EOS ids.
   if (more.exponentialDecayLengthPenalty && eosTokenIds.length === 0) p.push('`exponentialDecayLengthPenalty` raises the EOS score: it needs `eosTokenId`');
 
@@ -247,7 +256,7 @@ export function resolveOptions(options: GenerateOptions): ResolvedOptions {
   const first = eosTokenIds[0];
   const beamFillTokenId = first === undefined ? -1 : padForFill ? padForFill : first;
   return {
-    maxLength, minLength, minNewTokens, numBeams, lengthPenalty, earlyStopping, numReturnSequences, doSample,
+    maxLength, minLength, minNewTokens, decoderPromptLength: promptLen, numBeams, lengthPenalty, earlyStopping, numReturnSequences, doSample,
     temperature, topK, topP, repetitionPenalty, noRepeatNgramSize, eosTokenIds, padTokenId, beamFillTokenId,
     hasPadTokenId: padForFill !== undefined,
     decoderStartTokenId: decoderStartTokenId ?? 0, seed: seed as number | string | undefined,

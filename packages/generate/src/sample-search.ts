@@ -4,11 +4,23 @@ import type { ResolvedOptions } from './options.js';
 import { makeRng, sampleFromScores } from './sampling.js';
 import { processRows, userStops } from './user-processors.js';
 
-/** Whether the text of `generated` (token ids, decoder start token excluded) contains one of `stopStrings`. */
-export function hitsStopString(generated: readonly number[], stopStrings: readonly string[], tokenizer: ResolvedOptions['tokenizer']): boolean {
+/**
+ * Whether the text of `generated` (token ids, decoder start token excluded) contains one of `stopStrings`. With a
+ * decoder prefix (`decoderInputIds`), its first `contextLength` tokens are the prefix: a stop string counts only where
+ * it ends after the prefix's text (transformers' `StopStringCriteria` looks for stop strings that end at the newest
+ * token, so one wholly inside the prefix never stops a row, and one completed across the boundary does).
+ */
+export function hitsStopString(generated: readonly number[], stopStrings: readonly string[], tokenizer: ResolvedOptions['tokenizer'], contextLength = 0): boolean {
   if (stopStrings.length === 0 || !tokenizer) return false;
   const text = tokenizer.decode([...generated]);
-  return stopStrings.some((s) => text.includes(s));
+  const ctx = contextLength > 0 ? tokenizer.decode(generated.slice(0, contextLength)).length : 0;
+  return stopStrings.some((s) => text.indexOf(s, Math.max(0, ctx - s.length + 1)) !== -1);
+}
+
+/** The decoder rows decoding starts from: `rows` rows, row r the prefix of prompt ⌊r / perPrompt⌋ (transformers'
+ *  `repeat_interleave` of `decoder_input_ids`), or the start token alone without a prefix. */
+export function startRows(o: Pick<ResolvedOptions, 'decoderStartTokenId'>, rows: number, perPrompt: number, prefix?: readonly (readonly number[])[]): number[][] {
+  return Array.from({ length: rows }, (_, r) => (prefix ? [...(prefix[Math.floor(r / perPrompt)] as readonly number[])] : [o.decoderStartTokenId]));
 }
 
 /**
@@ -17,8 +29,12 @@ export function hitsStopString(generated: readonly number[], stopStrings: readon
  * sequence has `maxLength` tokens (`MaxLengthCriteria`: `cur_len >= max_length`) or its text contains a stop string
  * (`StopStringCriteria`). Plain and assisted decoding both stop with it, so assisted output ends where plain greedy does.
  */
-export function isStopped(seq: readonly number[], o: Pick<ResolvedOptions, 'maxLength' | 'stopStrings' | 'tokenizer'>, eos: ReadonlySet<number>): boolean {
-  return eos.has(seq[seq.length - 1] as number) || seq.length >= o.maxLength || hitsStopString(seq.slice(1), o.stopStrings, o.tokenizer);
+export function isStopped(
+  seq: readonly number[],
+  o: Pick<ResolvedOptions, 'maxLength' | 'stopStrings' | 'tokenizer'> & { decoderPromptLength?: number },
+  eos: ReadonlySet<number>,
+): boolean {
+  return eos.has(seq[seq.length - 1] as number) || seq.length >= o.maxLength || hitsStopString(seq.slice(1), o.stopStrings, o.tokenizer, (o.decoderPromptLength ?? 1) - 1);
 }
 
 /** What `generate` records per step with `outputScores` / `outputLogits`: `[step][row]` rows of the vocabulary size. */
@@ -41,13 +57,16 @@ export async function* sampleSteps<Enc, Cache>(
   record: StepRecord = {},
   /** The prompts' token ids (one row per prompt; `rows` is a multiple of their number), for the encoder processors. */
   encoderInputIds?: readonly (readonly number[])[],
+  /** The decoder prefix of each prompt (`decoderInputIds`, start token first): decoding continues after it. */
+  decoderPrefix?: readonly (readonly number[])[],
 ): AsyncGenerator<number[], void, void> {
   const rng = o.doSample ? makeRng(o.seed) : undefined;
   const eos = new Set(o.eosTokenIds);
   // `has_eos_stopping_criteria`: finished rows are padded only when there is an EOS criterion; without EOS ids a
   // row stopped by a stop string keeps getting (real) tokens until every row has stopped.
   const padFinished = eos.size > 0;
-  for (let r = 0; r < rows; r++) sequences.push([o.decoderStartTokenId]);
+  // The first step feeds the whole prefix (or the start token alone) in one decoder pass.
+  sequences.push(...startRows(o, rows, o.doSample ? o.numReturnSequences : 1, decoderPrefix));
   const unfinished = new Array<boolean>(rows).fill(true);
   const proc = { ...o, minTokensToKeep: 1, encoderInputIds, rowsPerInput: o.numReturnSequences };
   while (true) {

@@ -52,6 +52,15 @@ export interface GenerateInputs {
   /** int32 [B, S], 1 = token, 0 = padding. When omitted it is inferred like transformers does:
    *  `inputIds != padTokenId` if the pad id occurs in the inputs and differs from the EOS id, else all ones. */
   attentionMask?: tf.Tensor2D | number[][];
+  /**
+   * transformers' `decoder_input_ids`: a decoder prefix per prompt (int32 [B, P], rows of one length, no padding) that
+   * decoding continues from, as if those tokens had been generated — fed through the decoder in one pass. The decoder
+   * start token is prepended when no row starts with it (rows are used as given when some do, as transformers).
+   * `maxNewTokens`, `minNewTokens` and beam search's length penalty count the tokens after the prefix; `maxLength` and
+   * `minLength` count it; repetition penalties, n-gram bans and the processors see it; `sequences` include it. Rows of
+   * different lengths (and a `decoderAttentionMask`) are refused. Works with every decoding mode.
+   */
+  decoderInputIds?: tf.Tensor2D | number[][];
 }
 
 /**
@@ -60,7 +69,7 @@ export interface GenerateInputs {
  * and spread your own options over them.
  */
 export interface GenerateOptions {
-  /** Most new tokens to generate (the decoder start token not counted). Wins over `maxLength`. */
+  /** Most new tokens to generate (the decoder start token and any `decoderInputIds` prefix not counted). Wins over `maxLength`. */
   maxNewTokens?: number;
   /** Most decoder tokens including the decoder start token (transformers' `max_length`). Default: 20 new tokens
    *  (21), as transformers 5 when neither this nor `maxNewTokens` is set here or in the model's generation config. */
@@ -224,7 +233,7 @@ export interface GenerateOptions {
 /** What `generate` returns. */
 export interface GenerateOutput {
   /** [B × numReturnSequences] rows of token ids in transformers' layout: each starts with the decoder start
-   *  id; rows are cut to the longest row and shorter ones are filled (see README: "Padding"). Rows of one
+   *  id (and the `decoderInputIds` prefix, when given); rows are cut to the longest row and shorter ones are filled (see README: "Padding"). Rows of one
    *  input are adjacent (input 0's sequences first). */
   sequences: number[][];
   /** Beam search only: each returned row's final score (transformers' `sequences_scores`). */

@@ -2,7 +2,8 @@ import { applyProcessors, applyWarpers, type ProcessorOptions } from './logits-p
 
 /** What a `logitsProcessor` function is told about the step besides the rows. */
 export interface LogitsProcessorStep {
-  /** Tokens generated before this step in these rows (0 on the first step): their decoder length − 1. */
+  /** Tokens generated before this step in these rows (0 on the first step): their decoder length − the decoder
+   *  prompt's length (1, the start token, or more with `decoderInputIds`). */
   step: number;
   /** Score rows per prompt: `numBeams` with beams, `numReturnSequences` when sampling, else 1. Row r belongs to
    *  prompt ⌊r / rowsPerPrompt⌋. Assisted decoding processes one row at a time (1). */
@@ -48,7 +49,7 @@ export function processRows(
   let out = rows;
   const fns = o.logitsProcessor ?? [];
   if (fns.length > 0) {
-    const info: LogitsProcessorStep = { step: (ids[0] as readonly number[]).length - 1, rowsPerPrompt: o.rowsPerInput ?? 1 };
+    const info: LogitsProcessorStep = { step: (ids[0] as readonly number[]).length - (o.decoderPromptLength ?? 1), rowsPerPrompt: o.rowsPerInput ?? 1 };
     const vocab = (rows[0] as Float32Array).length;
     for (const [k, fn] of fns.entries()) {
       const next = fn(out, ids, info);
