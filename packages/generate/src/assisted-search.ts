@@ -57,7 +57,11 @@ export async function* assistedSteps<Enc, Cache>(
   const rng = o.doSample ? makeRng(o.seed) : undefined;
   const eos = new Set(o.eosTokenIds);
   // The built-in criteria, then the caller's `stoppingCriteria` (`stopping_criteria(input_ids, scores)`), on one sequence.
-  const stops = (seq: readonly number[]): boolean => isStopped(seq, o, eos) || (userStops(o.stoppingCriteria, [seq])?.[0] ?? false);
+  // every criterion is called, the caller's first (StoppingCriteriaList calls them all; `||` would skip them after EOS)
+  const stops = (seq: readonly number[]): boolean => {
+    const user = userStops(o.stoppingCriteria, [seq])?.[0] ?? false;
+    return isStopped(seq, o, eos) || user;
+  };
   const ids = startRows(o, 1, 1, decoderPrefix)[0] as number[];
   sequences.push(ids);
   let vocab: number | undefined; // the model's logits width, once it has run (prompt lookup's forbidden-token check)

@@ -216,7 +216,7 @@ export interface GenerateOptions {
    * strings, EOS); a row is done when any criterion says so. Each is `(tokenIds) => booleans`, one per row: greedy and
    * sampling call it after every step with every row's sequence (finished rows included, as transformers); beam search
    * with every candidate continuation of the step (`batch × max(2, 1 + EOS ids) × numBeams` rows), one that is done
-   * finishes like one ending in EOS; assisted decoding with the one sequence after each accepted token, and on the
+   * finishes like one ending in EOS when it is among the step's best `numBeams` (the others are dropped); assisted decoding with the one sequence after each accepted token, and on the
    * candidates (`is_done_candidate`). Not from a generation config.
    */
   stoppingCriteria?: StoppingCriterionFn[];

@@ -14,8 +14,8 @@ export interface LogitsProcessorStep {
  * A user logits processor (transformers' `LogitsProcessor.__call__(input_ids, scores)`): `scores[r]` is row r's
  * next-token scores (a `Float32Array` of the vocabulary size, already through the built-in processors) and
  * `tokenIds[r]` its decoder sequence so far, start token first (`input_ids[r]`). Change the rows in place and return
- * nothing, or return new rows (as many, each a `Float32Array` of the vocabulary size). Rows are not copied for it:
- * keep no reference to them after it returns.
+ * nothing, or return new rows (as many, each a `Float32Array` of the vocabulary size; they are copied). Neither the
+ * rows given nor `tokenIds` (the live, growing sequences) are copied for it: keep no reference to them after it returns.
  */
 export type LogitsProcessorFn = (
   scores: Float32Array[],
@@ -57,7 +57,7 @@ export function processRows(
       if (!Array.isArray(next) || next.length !== out.length || !next.every((r) => r instanceof Float32Array && r.length === vocab)) {
         throw new Error(`logitsProcessor[${k}] must change the rows in place or return ${out.length} Float32Array rows of ${vocab} scores`);
       }
-      out = next;
+      out = next.map((r) => r.slice()); // copies: the caller may reuse or keep its arrays; assisted decoding keeps rows as given
     }
   }
   for (const row of out) applyWarpers(row, o);

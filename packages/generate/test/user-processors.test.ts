@@ -217,6 +217,16 @@ describe('logitsProcessor', () => {
     const only5: LogitsProcessorFn = (rows) => rows.map((r) => Float32Array.from(r, (_, i) => (i === 5 ? 0 : -Infinity)));
     const out = await noLeak(() => generate(model, INPUTS, { ...T5, maxNewTokens: 4, logitsProcessor: [only5] }));
     expect(out.sequences).toEqual(INPUTS.inputIds.map(() => [0, 5, 5, 5, 5]));
+    // one buffer returned at every call: copied, so assisted decoding's scores (kept per position) equal greedy's
+    const buf = new Float32Array(16);
+    const reuse: LogitsProcessorFn = (rows) => rows.map((r) => { buf.set(r.subarray(0, buf.length)); return buf.length === r.length ? buf : Float32Array.from(r); });
+    const vocab = (await generate(model, ONE, { ...T5, maxNewTokens: 1, outputScores: true })).scores![0]![0]!.length;
+    expect(vocab).toBe(buf.length);
+    const so = { ...T5, maxNewTokens: 8, outputScores: true, logitsProcessor: [reuse] };
+    const greedyScores = await generate(model, ONE, so);
+    for (const extra of [{ promptLookupNumTokens: 3 }, { assistantModel: model }] as GenerateOptions[]) {
+      expect(await noLeak(() => generate(model, ONE, { ...so, ...extra }))).toEqual(greedyScores);
+    }
     const bad = (() => [new Float32Array(3)]) as LogitsProcessorFn;
     await noLeak(() => expect(generate(model, INPUTS, { ...T5, maxNewTokens: 4, logitsProcessor: [bad] })).rejects.toThrow('logitsProcessor[0] must'));
     const boom: LogitsProcessorFn = () => { throw new Error('user boom'); };
@@ -301,6 +311,19 @@ describe('stoppingCriteria', () => {
       }
     }
     expect(stopped).toBeGreaterThan(0);
+  });
+
+  it('every criterion is called, also on the sequence a built-in criterion (EOS) ends: greedy and assisted alike', async () => {
+    const plain = await generate(model, ONE, { ...T5, maxNewTokens: 10 });
+    const ended = plain.sequences[0]!;
+    expect(ended[ended.length - 1]).toBe(1); // ends with EOS within the limit
+    for (const extra of [{}, { promptLookupNumTokens: 3 }, { assistantModel: model }] as GenerateOptions[]) {
+      const seen: number[][] = [];
+      const record = (seqs: readonly (readonly number[])[]) => { for (const q of seqs) seen.push([...q]); return seqs.map(() => false); };
+      const out = await noLeak(() => generate(model, ONE, { ...T5, maxNewTokens: 10, stoppingCriteria: [record], ...extra }));
+      expect(out.sequences[0]).toEqual(ended);
+      expect(seen.some((q) => JSON.stringify(q) === JSON.stringify(ended))).toBe(true);
+    }
   });
 
   it('a wrong answer (not one boolean per row) rejects the call without leaking', async () => {
