@@ -7,13 +7,21 @@ import { processRows, userStops } from './user-processors.js';
 /**
  * Whether the text of `generated` (token ids, decoder start token excluded) contains one of `stopStrings`. With a
  * decoder prefix (`decoderInputIds`), its first `contextLength` tokens are the prefix: a stop string counts only where
- * it ends after the prefix's text (transformers' `StopStringCriteria` looks for stop strings that end at the newest
- * token, so one wholly inside the prefix never stops a row, and one completed across the boundary does).
+ * it ends after the prefix's text as it stands in the decoded row (transformers' `StopStringCriteria` looks for stop
+ * strings that end at the newest token, so one wholly inside the prefix never stops a row, and one completed across
+ * the boundary does).
  */
 export function hitsStopString(generated: readonly number[], stopStrings: readonly string[], tokenizer: ResolvedOptions['tokenizer'], contextLength = 0): boolean {
   if (stopStrings.length === 0 || !tokenizer) return false;
   const text = tokenizer.decode([...generated]);
-  const ctx = contextLength > 0 ? tokenizer.decode(generated.slice(0, contextLength)).length : 0;
+  // Where the prefix's text ends in `text`: decode(prefix) need not be a prefix of decode(row) (a clean-up of the space
+  // before "." drops the prefix's trailing space once "." follows), so the length of what the two have in common.
+  let ctx = 0;
+  if (contextLength > 0) {
+    const before = tokenizer.decode(generated.slice(0, contextLength));
+    const n = Math.min(before.length, text.length);
+    while (ctx < n && before.charCodeAt(ctx) === text.charCodeAt(ctx)) ctx++;
+  }
   return stopStrings.some((s) => text.indexOf(s, Math.max(0, ctx - s.length + 1)) !== -1);
 }
 

@@ -200,6 +200,21 @@ describe('decoderInputIds: every decoding mode', () => {
     expect((await generate(cycle(), one, { ...so, stopStrings: ['de'], numBeams: 2 })).sequences[0]).toEqual([0, 3, 4, 2, 3, 4]);
   });
 
+  it('stop strings: the prefix\'s text is measured as it stands in the decoded row (a clean-up that drops its trailing space)', async () => {
+    // transformers' `decode` with `clean_up_tokenization_spaces` (T5's original tokenizer config) removes the space
+    // before "." etc.: the prefix [Hello, ▁] decodes to "Hello ", but [Hello, ▁, .] to "Hello." — decode(prefix) is not
+    // a prefix of decode(row). StopStringCriteria works on the tokens: the "." just generated ends the stop string ".".
+    const pieces: Record<number, string> = { 3: ' ', 4: '.', 5: 'Hello' };
+    const tokenizer = { encode: () => [], decode: (ids: number[]) => ids.map((t) => pieces[t] ?? '?').join('').replace(/ ([.,!?])/g, '$1') };
+    const dots = () => new TableModel(V, () => Array.from({ length: V }, (_, t) => (t === 4 ? 2 : 0))); // always "."
+    const one = { inputIds: [[3]], decoderInputIds: [[0, 5, 3]] };
+    const so = { ...o, maxNewTokens: 4, tokenizer, stopStrings: ['.'] };
+    expect((await generate(dots(), one, so)).sequences).toEqual([[0, 5, 3, 4]]);
+    expect((await generate(dots(), one, { ...so, numBeams: 2 })).sequences[0]).toEqual([0, 5, 3, 4]);
+    // A stop string wholly inside the prefix's text still does not count ("Hello " holds "lo").
+    expect((await generate(dots(), one, { ...so, stopStrings: ['lo'] })).sequences).toEqual([[0, 5, 3, 4, 4, 4, 4]]);
+  });
+
   it('exponentialDecayLengthPenalty starts counting after the prefix (regulation_start = start_index + prompt length)', async () => {
     const model = new TableModel(V, (_i, p) => Array.from({ length: V }, (_, t) => (t === 1 ? -1 : t === 2 + (p.length % 3) ? 2 : 0)));
     const out = await generate(model, { inputIds: [[3]], decoderInputIds: [[0, 5, 5, 5]] }, {
