@@ -3,12 +3,15 @@ import { parseArgs } from 'node:util';
 import { DEMO_TRAIN_DEFAULTS } from './demo-config.js';
 import { UsageError } from './errors.js';
 import { checkSchedule, parseLrSchedulerKwargs } from './training-args.js';
-import { isAdapterHubId } from '@conifer/lora';
+import { GenerationOptionsError, resolveOptions } from '@conifer/generate';
+import { isAdapterHubId, LoraConfigError, resolveLoraConfig } from '@conifer/lora';
 import {
   ASSISTANT_SCHEDULES,
   BACKENDS,
   BEST_MODEL_METRICS,
   GENERATION_BEST_MODEL_METRICS,
+  INIT_LORA_WEIGHTS,
+  PROMPT_TEMPLATES,
   DORA_WEIGHT_NORMS,
   EVAL_ORDERS,
   INT8_MODES,
@@ -26,6 +29,8 @@ import {
   type EvalOptions,
   type EvalOrder,
   type GenerateOptions,
+  type InitLoraWeightsFlag,
+  type PromptTemplateName,
   type Int8Mode,
   type LrSchedulerType,
   type MergeDtype,
@@ -77,6 +82,10 @@ const GENERATION_FLAGS = (what: string): Flag[] => [
   { name: 'generation-num-beams', value: 'N', def: "the model's generation config (else 1, greedy)", help: "transformers' generation_num_beams: beam search width of those generations; needs --predict-with-generate" },
 ];
 
+/** --prompt-template and --pad-to-multiple-of (train and eval). */
+const PROMPT_TEMPLATE_FLAG = (help: string): Flag => ({ name: 'prompt-template', value: PROMPT_TEMPLATES.join('|'), def: 'original', help });
+const PAD_TO_MULTIPLE_FLAG: Flag = { name: 'pad-to-multiple-of', value: 'N', def: '1 (pad to the longest row only)', help: "DataCollatorForSeq2Seq's pad_to_multiple_of: each batch's source and target lengths rounded up to a multiple of N (e.g. 8 for tensor cores); the loss ignores the padding" };
+
 const TRAIN: Flag[] = [
   ...COMMON,
   { name: 'out', value: 'DIR', def: 'conifer-out', help: 'where adapters, checkpoints, metrics.jsonl and the loss curve are written' },
@@ -87,6 +96,10 @@ const TRAIN: Flag[] = [
   { name: 'lora-dropout', value: 'P', def: '0.1', help: 'dropout on the LoRA input' },
   { name: 'target-modules', value: 'LIST', def: 'q,v', help: `comma-separated projections to adapt (${T5_LINEAR_NAMES.join(', ')})` },
   { name: 'use-dora', help: "DoRA, weight-decomposed LoRA (PEFT's use_dora): each adapted projection also trains a magnitude per output row; the adapter is saved as PEFT saves it" },
+  { name: 'use-rslora', help: "rank-stabilized LoRA (PEFT's use_rslora): scaling = lora_alpha / √r instead of lora_alpha / r; saved in adapter_config.json, so generate, eval and merge (and PEFT) apply it" },
+  { name: 'init-lora-weights', value: INIT_LORA_WEIGHTS.join('|'), def: 'true', help: "PEFT's init_lora_weights: true = A Kaiming-uniform, B zeros (the adapter starts as a no-op); false = B random too; gaussian = A ~ N(0, 1/r), B zeros; orthogonal = A and B with orthogonal row spaces, B·A = 0 (even --r); saved in adapter_config.json" },
+  PROMPT_TEMPLATE_FLAG("how a Dolly record becomes the model's text: original = instruction + newline + context, target the response (the original project's); dolly = Databricks Dolly's training format (### Instruction / Input / ### Response, target ending in ### End); alpaca = Stanford Alpaca's. eval and generate take the same flag: give them the template the adapter was trained with"),
+  PAD_TO_MULTIPLE_FLAG,
   { name: 'lr', value: 'X', def: `1e-4 (demo ${DEMO_TRAIN_DEFAULTS.lr})`, help: "peak learning rate (transformers' learning_rate), scaled by --lr-scheduler-type" },
   { name: 'lr-scheduler-type', value: 'TYPE', def: 'linear', help: `transformers' lr_scheduler_type: ${LR_SCHEDULER_TYPES.join(', ')} (constant with a warmup warms up, as constant_with_warmup)` },
   { name: 'lr-scheduler-kwargs', value: 'JSON', def: 'none', help: `transformers' lr_scheduler_kwargs, e.g. '{"num_cycles": 2}' (cosine_with_restarts), '{"min_lr_rate": 0.1}' (cosine_with_min_lr and cosine_warmup_with_min_lr, required), '{"num_decay_steps": 100}' (warmup_stable_decay, required)` },
@@ -139,6 +152,12 @@ const GENERATE: Flag[] = [
   { name: 'temperature', value: 'X', def: '1', help: 'sampling temperature' },
   { name: 'top-k', value: 'N', def: '50', help: 'sample from the k most likely tokens; 0 = off' },
   { name: 'top-p', value: 'P', def: '1', help: 'nucleus sampling mass; 1 = off' },
+  { name: 'max-new-tokens', value: 'N', def: 'none (--max-length applies)', help: "most new tokens, the start token not counted (transformers' max_new_tokens); wins over --max-length, as in transformers (where it warns) and @conifer/generate" },
+  { name: 'repetition-penalty', value: 'X', def: '1 (off)', help: "transformers' repetition_penalty: scores of tokens already in the output divided by X where positive, multiplied where negative; X > 0, above 1 discourages repeats" },
+  { name: 'no-repeat-ngram-size', value: 'N', def: '0 (off)', help: "transformers' no_repeat_ngram_size: no n-gram of N tokens occurs twice in the output" },
+  { name: 'length-penalty', value: 'X', def: '1', help: "transformers' length_penalty: beam scores are the summed log-probabilities over length^X (beam search only; > 0 favours longer outputs, < 0 shorter)" },
+  { name: 'num-return-sequences', value: 'N', def: '1', help: "transformers' num_return_sequences: texts per prompt, printed numbered (not streamed); needs --do-sample or --num-beams ≥ N; not with --assistant-model or --prompt-lookup-num-tokens" },
+  PROMPT_TEMPLATE_FLAG("each --prompt is put in this template as a Dolly instruction without context (original = the text as it is): give the template the adapter was trained with (train's --prompt-template); with dolly, a trained model ends its text with ### End"),
   { name: 'assistant-model', value: 'DIR|ID', def: 'none', help: "transformers' assistant_model: a T5-family checkpoint with the model's vocabulary (google/flan-t5-small for google/flan-ul2) proposes tokens that the model checks in one decoder pass — the same text (greedy) in fewer passes of the model; loaded as --model (same backend and --int8 mode, auto by its own size; not --int8-skip-modules); one generate call per --prompt; not with --num-beams > 1" },
   { name: 'num-assistant-tokens', value: 'N', def: "the assistant's generation_config.json, else 20", help: "most tokens the assistant proposes per round (transformers' num_assistant_tokens); needs --assistant-model" },
   { name: 'num-assistant-tokens-schedule', value: 'KIND', def: "the assistant's, else constant", help: `${ASSISTANT_SCHEDULES.join(', ')}: ` + "heuristic: +2 after a round whose tokens were all accepted, −1 otherwise, kept across prompts; heuristic_transient: reset per prompt (transformers' num_assistant_tokens_schedule); needs --assistant-model" },
@@ -159,6 +178,8 @@ const EVAL: Flag[] = [
   { name: 'max-target-length', value: 'N', def: `512 (demo ${DEMO_TRAIN_DEFAULTS.maxTargetLength})`, help: 'response tokens kept' },
   { name: 'samples', value: 'N', def: '3', help: 'held-out prompts generated side by side (base vs adapter)' },
   { name: 'max-length', value: 'N', def: '250', help: 'most decoder tokens of those generations, the start token included' },
+  PROMPT_TEMPLATE_FLAG("how the split's records become the model's text (as train's --prompt-template): give the template the adapter was trained with"),
+  PAD_TO_MULTIPLE_FLAG,
   ...GENERATION_FLAGS('also generate for every example of the split (batched by --batch-size) and print the ROUGE F-measures (rouge1, rouge2, rougeL, rougeLsum) against the decoded targets, mean over the examples'),
   HELP,
 ];
@@ -417,6 +438,42 @@ function generationFlags(r: Reader): Pick<TrainOptions, 'predictWithGenerate' | 
   return { predictWithGenerate, ...(maxLength !== undefined ? { generationMaxLength: maxLength } : {}), ...(numBeams !== undefined ? { generationNumBeams: numBeams } : {}) };
 }
 
+/**
+ * --init-lora-weights: PEFT's names; the inits `@conifer/lora` does not run (the residual ones, pissa, olora, corda,
+ * loftq, lora-ga, and the data-driven eva) refused with its reason.
+ */
+function initLoraWeights(r: Reader): InitLoraWeightsFlag {
+  const s = r.str('init-lora-weights');
+  if (s === undefined) return true;
+  if ((INIT_LORA_WEIGHTS as readonly string[]).includes(s)) return s === 'true' ? true : s === 'false' ? false : (s as 'gaussian' | 'orthogonal');
+  let reason = `init_lora_weights "${s}" is not supported`;
+  if (/^eva$/i.test(s)) {
+    // lora's config accepts "eva" (a saved EVA adapter loads) but its layers refuse to initialise one
+    reason = `init_lora_weights "eva" initialises A from the model's activations on data (PEFT's initialize_lora_eva_weights), which @conifer/lora does not do`;
+  } else {
+    try {
+      resolveLoraConfig({ init_lora_weights: s as never });
+    } catch (e) {
+      // lora's reason, its first sentence (the rest is about loading such adapters)
+      if (e instanceof LoraConfigError) reason = e.message.replace(/^LoRA config: /, '').split(/\. (?=[A-Z])/)[0]!.replace(/ \(true, false.*\)$/, '');
+    }
+  }
+  throw new UsageError(`--init-lora-weights ${s}: ${reason}; this flag takes ${INIT_LORA_WEIGHTS.join(', ')}`);
+}
+
+/** The LoRA flags as `@conifer/lora` checks its config (e.g. --init-lora-weights orthogonal needs an even --r), in its words. */
+function checkLoraConfig(o: Pick<TrainOptions, 'r' | 'loraAlpha' | 'loraDropout' | 'targetModules' | 'useDora' | 'useRslora' | 'initLoraWeights'>): void {
+  try {
+    resolveLoraConfig({ r: o.r, lora_alpha: o.loraAlpha, lora_dropout: o.loraDropout, target_modules: o.targetModules, use_dora: o.useDora, use_rslora: o.useRslora, init_lora_weights: o.initLoraWeights });
+  } catch (e) {
+    if (e instanceof LoraConfigError) throw new UsageError(`${o.initLoraWeights === 'orthogonal' && o.r % 2 !== 0 ? `--init-lora-weights orthogonal with --r ${o.r}: ` : ''}${e.message}`);
+    throw e;
+  }
+}
+
+/** `n` rounded up to a multiple of --pad-to-multiple-of. */
+const padded = (n: number, multiple: number) => Math.ceil(n / multiple) * multiple;
+
 function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
   const demo = base.model.kind === 'demo';
   const targetModules = linearNames('target-modules', r.str('target-modules') ?? 'q,v');
@@ -455,6 +512,10 @@ function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
     loraDropout,
     targetModules: [...new Set(targetModules)],
     useDora: r.bool('use-dora'),
+    useRslora: r.bool('use-rslora'),
+    initLoraWeights: initLoraWeights(r),
+    promptTemplate: r.choice<PromptTemplateName>('prompt-template', PROMPT_TEMPLATES) ?? 'original',
+    padToMultipleOf: r.int('pad-to-multiple-of', 1) ?? 1,
     optim,
     labelSmoothingFactor: r.num('label-smoothing-factor', (x) => x >= 0 && x < 1, 'in [0, 1)') ?? 0,
     neftuneNoiseAlpha: r.num('neftune-noise-alpha', (x) => x >= 0, 'a number ≥ 0 (0 = off)') ?? 0,
@@ -494,9 +555,11 @@ function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
     deviceMemoryGB: r.positive('device-memory'),
     deviceTflops: r.positive('device-tflops'),
   };
-  if (opts.batchTokens !== undefined && opts.batchTokens < opts.maxSourceLength + opts.maxTargetLength) {
+  checkLoraConfig(opts);
+  const longest = padded(opts.maxSourceLength, opts.padToMultipleOf) + padded(opts.maxTargetLength, opts.padToMultipleOf);
+  if (opts.batchTokens !== undefined && opts.batchTokens < longest) {
     throw new UsageError(
-      `--batch-tokens ${opts.batchTokens} is smaller than one longest example (--max-source-length + --max-target-length = ${opts.maxSourceLength + opts.maxTargetLength})`,
+      `--batch-tokens ${opts.batchTokens} is smaller than one longest example (--max-source-length + --max-target-length${opts.padToMultipleOf > 1 ? `, each rounded up to --pad-to-multiple-of ${opts.padToMultipleOf}` : ''} = ${longest})`,
     );
   }
   checkSchedule(opts); // what does not depend on the run's length; runTrain checks the rest once the data is read
@@ -510,24 +573,69 @@ function generateOptions(r: Reader, base: ModelOptions): GenerateOptions {
   if (base.model.kind === 'config') throw new UsageError('--model: generation needs the snapshot folder with the weights, not a bare config.json');
   const prompts = r.list('prompt');
   if (prompts.some((p) => p.trim() === '')) throw new UsageError('--prompt must not be empty');
+  const maxNewTokens = r.int('max-new-tokens', 1);
   const opts: GenerateOptions = {
     ...base,
     command: 'generate',
     adapter: adapterDirOrId('adapter', r.str('adapter')),
     prompts: prompts.length > 0 ? prompts : [DEFAULT_PROMPT],
     maxLength: r.int('max-length', 2) ?? 250, // transformers' max_length counts the start token: ≥ 2
-    minLength: r.int('min-length', 0) ?? 10,
+    // the default 10 would be refused above a --max-new-tokens below 9: at most the new tokens + the start token then
+    minLength: r.int('min-length', 0) ?? (maxNewTokens !== undefined ? Math.min(10, maxNewTokens + 1) : 10),
     numBeams: r.int('num-beams', 1) ?? 1,
     doSample: r.bool('do-sample'),
     temperature: r.positive('temperature') ?? 1,
     topK: r.int('top-k', 0) ?? 50,
     topP: r.num('top-p', (x) => x > 0 && x <= 1, 'in (0, 1]') ?? 1,
+    // left out when not given: the model's generation_config.json (else transformers' defaults) supplies them
+    ...defined({
+      maxNewTokens,
+      repetitionPenalty: r.num('repetition-penalty', (x) => x > 0, 'a number > 0'),
+      noRepeatNgramSize: r.int('no-repeat-ngram-size', 0),
+      lengthPenalty: r.num('length-penalty', () => true, 'a finite number'),
+      numReturnSequences: r.int('num-return-sequences', 1),
+    }),
+    promptTemplate: r.choice<PromptTemplateName>('prompt-template', PROMPT_TEMPLATES) ?? 'original',
   };
-  if (opts.minLength > opts.maxLength) throw new UsageError(`--min-length ${opts.minLength} is larger than --max-length ${opts.maxLength}`);
+  if (maxNewTokens === undefined && opts.minLength > opts.maxLength) throw new UsageError(`--min-length ${opts.minLength} is larger than --max-length ${opts.maxLength}`);
   for (const f of ['temperature', 'top-k', 'top-p']) {
     if (r.has(f) && !opts.doSample) throw new UsageError(`--${f} only applies with --do-sample`);
   }
-  return { ...opts, ...assistedOptions(r, opts.numBeams) };
+  const assisted = assistedOptions(r, opts.numBeams);
+  if (opts.numReturnSequences !== undefined && opts.numReturnSequences > 1 && (assisted.assistantModel || assisted.promptLookupNumTokens !== undefined)) {
+    // @conifer/generate's (and transformers') assisted-decoding check
+    throw new UsageError(`--num-return-sequences ${opts.numReturnSequences}: num_return_sequences has to be 1 when doing assisted generate (--${assisted.assistantModel ? 'assistant-model' : 'prompt-lookup-num-tokens'})`);
+  }
+  checkDecoding(opts);
+  return { ...opts, ...assisted };
+}
+
+/** The entries whose value is not undefined (so an optional field is absent, not undefined). */
+function defined<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
+
+const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/**
+ * The decoding flags as `@conifer/generate` validates its options (`resolveOptions`: transformers' rules, e.g.
+ * num_return_sequences against greedy decoding or a smaller beam), its problems as one usage error with the
+ * option names turned into flags.
+ */
+function checkDecoding(o: GenerateOptions): void {
+  try {
+    resolveOptions({
+      maxLength: o.maxLength, minLength: o.minLength, numBeams: o.numBeams, doSample: o.doSample, temperature: o.temperature, topK: o.topK, topP: o.topP,
+      ...defined({ maxNewTokens: o.maxNewTokens, repetitionPenalty: o.repetitionPenalty, noRepeatNgramSize: o.noRepeatNgramSize, lengthPenalty: o.lengthPenalty, numReturnSequences: o.numReturnSequences }),
+      decoderStartTokenId: 0, // the model's, at run time; any id here
+    });
+  } catch (e) {
+    if (!(e instanceof GenerationOptionsError)) throw e;
+    const flags = new Set(GENERATE.map((f) => f.name));
+    const text = e.problems.map((p) => p.replace(/`(\w+)`/g, (all, name: string) => (flags.has(kebab(name)) ? `--${kebab(name)}` : all))).join('; ');
+    const hint = (o.numReturnSequences ?? 1) > 1 && o.numBeams === 1 && !o.doSample ? ` (add --do-sample, or --num-beams ${o.numReturnSequences})` : '';
+    throw new UsageError(`${text}${hint}`);
+  }
 }
 
 type AssistedFlag = 'assistantModel' | 'numAssistantTokens' | 'numAssistantTokensSchedule' | 'assistantConfidenceThreshold' | 'promptLookupNumTokens' | 'maxMatchingNgramSize';
@@ -578,6 +686,8 @@ function evalOptions(r: Reader, base: ModelOptions): EvalOptions {
     maxTargetLength: r.int('max-target-length', 1) ?? (demo ? DEMO_TRAIN_DEFAULTS.maxTargetLength : 512),
     samples: r.int('samples', 0) ?? 3,
     maxLength: r.int('max-length', 2) ?? 250, // transformers' max_length counts the start token: ≥ 2
+    promptTemplate: r.choice<PromptTemplateName>('prompt-template', PROMPT_TEMPLATES) ?? 'original',
+    padToMultipleOf: r.int('pad-to-multiple-of', 1) ?? 1,
     ...generationFlags(r),
   };
 }

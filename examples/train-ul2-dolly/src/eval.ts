@@ -20,7 +20,7 @@ export async function runEval(opts: EvalOptions, io: Io): Promise<number> {
     const { tokenizer } = await tokenizerFor(modelDir(source));
     const data = await prepareData({ ...opts, tokenizer });
     const split = opts.split === 'train' ? data.train : data.test;
-    const batches = evalBatches(split.examples, opts.batchSize, opts.evalOrder);
+    const batches = evalBatches(split.examples, opts.batchSize, opts.evalOrder, opts.padToMultipleOf);
     const { model, label, int8 } = await loadModel(source, { int8: opts.int8, int8SkipModules: opts.int8SkipModules, seed: opts.seed, hubId });
     try {
       checkVocabulary(split.examples.flatMap((e) => [e.sourceIds, e.targetIds]), model.config.vocab_size, label);
@@ -41,7 +41,7 @@ export async function runEval(opts: EvalOptions, io: Io): Promise<number> {
       const samples = split.records.slice(0, opts.samples);
       const decode = decodeOptions({ ...opts, minLength: 1, numBeams: 1, doSample: false, temperature: 1, topK: 0, topP: 1 });
       for (const record of samples) {
-        const prompt = sourceText(record);
+        const prompt = sourceText(record, opts.promptTemplate);
         io.stdout(`\n> ${prompt.replace(/\n/g, ' ').slice(0, 200)}`);
         io.stdout(`  reference: ${record.response.replace(/\n/g, ' ').slice(0, 200)}`);
         if (lora) {

@@ -7,12 +7,14 @@ import { loadAdapterFlag } from './pipeline/adapter.js';
 import { countDecoderPasses, loadAssistant, resolveAssistant } from './pipeline/assistant.js';
 import { loadModel, modelDir, resolveHubModel, type LoadedModel } from './pipeline/model.js';
 import { checkVocabulary, tokenizerFor } from './pipeline/data.js';
+import { promptText } from './pipeline/prompts.js';
 
 type DecodeFlags = Pick<
   GenerateOptions,
   | 'maxLength' | 'minLength' | 'numBeams' | 'doSample' | 'temperature' | 'topK' | 'topP' | 'seed'
   | 'numAssistantTokens' | 'numAssistantTokensSchedule' | 'assistantConfidenceThreshold' | 'promptLookupNumTokens' | 'maxMatchingNgramSize'
->;
+> &
+  Partial<Pick<GenerateOptions, 'maxNewTokens' | 'repetitionPenalty' | 'noRepeatNgramSize' | 'lengthPenalty' | 'numReturnSequences'>>;
 
 /**
  * The decoding options of the CLI flags (the original project passed min 10 / max 250). The token ids
@@ -29,6 +31,14 @@ export function decodeOptions(opts: DecodeFlags, assistantModel?: DecodeOptions[
     promptLookupNumTokens: opts.promptLookupNumTokens,
     maxMatchingNgramSize: opts.maxMatchingNgramSize,
   };
+  // transformers' GenerationConfig names under @conifer/generate's; left out when not given (its defaults are transformers')
+  const more = {
+    maxNewTokens: opts.maxNewTokens,
+    repetitionPenalty: opts.repetitionPenalty,
+    noRepeatNgramSize: opts.noRepeatNgramSize,
+    lengthPenalty: opts.lengthPenalty,
+    numReturnSequences: opts.numReturnSequences,
+  };
   return {
     maxLength: opts.maxLength,
     minLength: opts.minLength,
@@ -38,6 +48,7 @@ export function decodeOptions(opts: DecodeFlags, assistantModel?: DecodeOptions[
     topK: opts.topK,
     topP: opts.topP,
     seed: opts.seed,
+    ...Object.fromEntries(Object.entries(more).filter(([, v]) => v !== undefined)),
     ...Object.fromEntries(Object.entries(assisted).filter(([, v]) => v !== undefined)),
     ...(assistantModel ? { assistantModel } : {}),
   };
@@ -62,20 +73,29 @@ export async function runGenerate(opts: GenerateOptions, io: Io): Promise<number
       if (assistantSource) assistant = await loadAssistant(assistantSource, { int8: opts.int8, seed: opts.seed });
       const lora = opts.adapter ? await loadAdapterFlag(model, opts.adapter, opts.doraWeightNorm) : null;
       const { tokenizer } = await tokenizerFor(modelDir(source));
-      checkVocabulary(opts.prompts.map((p) => tokenizer.encode(p)), model.config.vocab_size, label);
+      // --prompt-template: each prompt as a Dolly instruction in the template training used (original: as it is)
+      const texts = opts.prompts.map((p) => promptText(p, opts.promptTemplate));
+      checkVocabulary(texts.map((p) => tokenizer.encode(p)), model.config.vocab_size, label);
       io.stdout(`model ${label}${lora ? ` + adapter ${opts.adapter}` : ''} on ${backend.detail}`);
       if (assistant) io.stdout(`assistant ${assistant.label}, linears ${assistant.int8 === 'off' ? 'float32' : `int8 (${assistant.int8})`}`);
       // Tuned at one prompt's length: the encoder pass; decoding steps are a few rows each.
       const tc = await enableTensorCores(backend, { tensorCores: opts.tensorCores, int8, dModel: model.config.d_model, tokens: opts.maxSourceLength });
       if (tc) io.stdout(tc);
       const options = decodeOptions(opts, assistant?.model);
+      if (opts.maxNewTokens !== undefined && opts.explicit.has('max-length')) {
+        io.stderr(`warning: both --max-new-tokens ${opts.maxNewTokens} and --max-length ${opts.maxLength} given: --max-new-tokens wins (as transformers' max_new_tokens over max_length)`);
+      }
       const assisted = assistant !== null || opts.promptLookupNumTokens !== undefined;
       const counter = assisted ? countDecoderPasses(model) : null;
       let tokens = 0;
       try {
-        for (const prompt of opts.prompts) {
-          io.stdout(`\n> ${prompt}`);
-          if (opts.numBeams === 1) {
+        for (const [i, prompt] of texts.entries()) {
+          io.stdout(`\n> ${opts.prompts[i]}`);
+          if ((opts.numReturnSequences ?? 1) > 1) {
+            // several texts per prompt (sampled rows, or the best beams): numbered, not streamed
+            const all = await generateText(model, tokenizer, prompt, options);
+            for (const [k, text] of all.entries()) io.stdout(`[${k + 1}] ${text}`);
+          } else if (opts.numBeams === 1) {
             let line = '';
             const stream = streamText(model, tokenizer, prompt, options);
             let next = await stream.next();

@@ -80,6 +80,25 @@ export type Optim = (typeof OPTIMS)[number];
 export const ASSISTANT_SCHEDULES = ['constant', 'heuristic', 'heuristic_transient'] as const;
 export type AssistantSchedule = (typeof ASSISTANT_SCHEDULES)[number];
 
+/**
+ * `--init-lora-weights`: PEFT's `init_lora_weights` values `@conifer/lora` initialises (`true`: A Kaiming-uniform,
+ * B zeros; `false`: B random too; `gaussian`: A ~ N(0, 1/r), B zeros; `orthogonal`: A and B with orthogonal row
+ * spaces, B·A = 0, even r). The data-driven and residual inits (`eva`, `pissa`, `olora`, `corda`, `loftq`, …) are
+ * refused at parse time with `@conifer/lora`'s reason.
+ */
+export const INIT_LORA_WEIGHTS = ['true', 'false', 'gaussian', 'orthogonal'] as const;
+/** The `init_lora_weights` value of `--init-lora-weights` (as `@conifer/lora`'s config field and adapter_config.json hold it). */
+export type InitLoraWeightsFlag = boolean | 'gaussian' | 'orthogonal';
+
+/**
+ * `--prompt-template`: how a Dolly record becomes the encoder's text (`@conifer/dolly-data`'s formats):
+ * `original` = the original project's `instruction + "\n" + context` (the default, as before the flag);
+ * `dolly` = Databricks Dolly's training format (`DOLLY_TEMPLATE`: target `response + "\n\n### End"`);
+ * `alpaca` = Stanford Alpaca's (`ALPACA_TEMPLATE`).
+ */
+export const PROMPT_TEMPLATES = ['original', 'dolly', 'alpaca'] as const;
+export type PromptTemplateName = (typeof PROMPT_TEMPLATES)[number];
+
 export const SPLITS = ['train', 'test'] as const;
 /** The 80/20 split of Dolly: `train` (80 %) or `test` (the held-out 20 %). */
 export type SplitName = (typeof SPLITS)[number];
@@ -150,6 +169,14 @@ export interface TrainOptions extends ModelOptions {
   targetModules: string[];
   /** --use-dora (default off): PEFT's `use_dora`, weight-decomposed LoRA (a trainable magnitude per output row). */
   useDora: boolean;
+  /** --use-rslora (default off): PEFT's `use_rslora`, scaling = lora_alpha / √r instead of lora_alpha / r. */
+  useRslora: boolean;
+  /** --init-lora-weights (default true): PEFT's `init_lora_weights`. */
+  initLoraWeights: InitLoraWeightsFlag;
+  /** --prompt-template (default original): how records become source/target text (train and eval, and the sample). */
+  promptTemplate: PromptTemplateName;
+  /** --pad-to-multiple-of N (default 1 = off): DataCollatorForSeq2Seq's `pad_to_multiple_of`, train and eval batches. */
+  padToMultipleOf: number;
   /** --lr (default 1e-4; demo 1e-3): peak learning rate of the schedule (transformers' learning_rate). */
   lr: number;
   /** --lr-scheduler-type (default linear): transformers' lr_scheduler_type. */
@@ -250,6 +277,18 @@ export interface GenerateOptions extends ModelOptions {
   topK: number;
   /** --top-p (default 1 = off). */
   topP: number;
+  /** --max-new-tokens N (default: none, --max-length applies): transformers' `max_new_tokens`; wins over --max-length, as in `@conifer/generate`. */
+  maxNewTokens?: number;
+  /** --repetition-penalty X (left out: the model's generation config, else 1 = off): transformers' `repetition_penalty`. */
+  repetitionPenalty?: number;
+  /** --no-repeat-ngram-size N (left out: the model's generation config, else 0 = off): transformers' `no_repeat_ngram_size`. */
+  noRepeatNgramSize?: number;
+  /** --length-penalty X (left out: the model's generation config, else 1): transformers' `length_penalty` (beam search). */
+  lengthPenalty?: number;
+  /** --num-return-sequences N (left out: 1): transformers' `num_return_sequences` (needs --do-sample or --num-beams ≥ N). */
+  numReturnSequences?: number;
+  /** --prompt-template (default original): each --prompt is formatted as a Dolly record's instruction (no context) in this template. */
+  promptTemplate: PromptTemplateName;
   /**
    * --assistant-model DIR|ID (default none): transformers' `assistant_model`, a T5-family checkpoint with the
    * model's vocabulary (google/flan-t5-small for google/flan-ul2) that proposes the tokens the model checks in
@@ -289,6 +328,10 @@ export interface EvalOptions extends ModelOptions {
   samples: number;
   /** --max-length of those generations (default 250). */
   maxLength: number;
+  /** --prompt-template (default original): must be the one the adapter was trained with. */
+  promptTemplate: PromptTemplateName;
+  /** --pad-to-multiple-of N (default 1 = off): DataCollatorForSeq2Seq's `pad_to_multiple_of` for the eval batches. */
+  padToMultipleOf: number;
   /** --predict-with-generate (default off): also generate for every example of the split and print its ROUGE scores. */
   predictWithGenerate: boolean;
   /** --generation-max-length N (default: the model's generation config); needs --predict-with-generate. */

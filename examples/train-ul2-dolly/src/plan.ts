@@ -193,6 +193,8 @@ export interface PlanInput {
   batchSize: number;
   gradAccum: number;
   batchTokens?: number;
+  /** --pad-to-multiple-of (default 1): batch lengths rounded up to a multiple of it (train and eval batches). */
+  padToMultipleOf?: number;
   maxSourceLength: number;
   maxTargetLength: number;
   epochs: number;
@@ -318,19 +320,23 @@ export function makePlan(input: PlanInput): Plan {
   const test = Math.ceil(0.2 * records);
   const split = { train: records - test, test };
 
-  const S = input.maxSourceLength;
-  const T = input.maxTargetLength;
+  // --pad-to-multiple-of: the longest batch pads to the rounded maxima; a batch's padded length gains (m − 1) / 2
+  // tokens on average over rounding to its longest row (its length mod m taken as uniform), up to the rounded maximum.
+  const m = input.padToMultipleOf ?? 1;
+  const S = Math.ceil(input.maxSourceLength / m) * m;
+  const T = Math.ceil(input.maxTargetLength / m) * m;
+  const rounded = (x: number, max: number) => (m === 1 ? x : Math.min(x + (m - 1) / 2, max));
   const rows = input.batchTokens !== undefined ? Math.max(1, Math.floor(input.batchTokens / (S + T))) : input.batchSize;
   const act0 = activationFloats(shape, rows, S, T);
   const doraAct = doraSecondPass(shape, input).floats(rows, S, T);
   const act = { full: act0.full + doraAct, checkpointed: act0.checkpointed };
 
-  const source = meanTruncated(DOLLY_PROMPT_QUANTILES, S);
-  const target = meanTruncated(DOLLY_RESPONSE_QUANTILES, T);
+  const source = meanTruncated(DOLLY_PROMPT_QUANTILES, input.maxSourceLength);
+  const target = meanTruncated(DOLLY_RESPONSE_QUANTILES, input.maxTargetLength);
   // Random batches pad to their longest example; token-budget buckets group similar lengths (≈ 5 % padding).
   const bucketed = input.batchTokens !== undefined;
-  const paddedSource = bucketed ? 1.05 * source : meanPaddedLength(DOLLY_PROMPT_QUANTILES, S, input.batchSize);
-  const paddedTarget = bucketed ? 1.05 * target : meanPaddedLength(DOLLY_RESPONSE_QUANTILES, T, input.batchSize);
+  const paddedSource = rounded(bucketed ? 1.05 * source : meanPaddedLength(DOLLY_PROMPT_QUANTILES, input.maxSourceLength, input.batchSize), S);
+  const paddedTarget = rounded(bucketed ? 1.05 * target : meanPaddedLength(DOLLY_RESPONSE_QUANTILES, input.maxTargetLength, input.batchSize), T);
   const microBatchesPerEpoch = bucketed
     ? Math.ceil((split.train * (paddedSource + paddedTarget)) / input.batchTokens!)
     : Math.ceil(split.train / input.batchSize);
@@ -356,8 +362,8 @@ export function makePlan(input: PlanInput): Plan {
     const fileOrder = meanPaddedLength(quantiles, max, evalB);
     return grouped ? Math.min(evalPad * real, fileOrder) : fileOrder;
   };
-  const evalSource = evalPadded(DOLLY_PROMPT_QUANTILES, source, S);
-  const evalTarget = evalPadded(DOLLY_RESPONSE_QUANTILES, target, T);
+  const evalSource = rounded(evalPadded(DOLLY_PROMPT_QUANTILES, source, input.maxSourceLength), S);
+  const evalTarget = rounded(evalPadded(DOLLY_RESPONSE_QUANTILES, target, input.maxTargetLength), T);
   const evalFlops = split.test * forwardFlops(shape, evalSource, evalTarget);
   const nEvals = totalSteps > 0 ? evalCount(totalSteps, stepsPerEpoch, input.evalEvery, input.resume ?? false, input.evalDelay ?? 0) : 0;
   const evals = { count: nEvals, batchSize: evalB, paddedSource: evalSource, paddedTarget: evalTarget, flopsEach: evalFlops, seconds: (nEvals * evalFlops) / (tflops * 1e12) };
@@ -444,7 +450,7 @@ export function formatPlan(p: Plan): string {
     `  int8         ${i.int8 === 'auto' ? `auto → ${p.int8}` : p.int8}`,
     `  LoRA         ${i.useDora ? 'DoRA, ' : ''}r ${i.r}, alpha ${i.loraAlpha}, on ${i.targetModules.join(',')} (${p.lora.modules} modules): ${int(p.lora.params)} trainable parameters (${p.lora.percent.toFixed(3)} %), ${gb(p.lora.bytes)} with gradients and ${i.optim === 'adafactor' ? 'Adafactor' : 'Adam'} state`,
     `  data         ${int(p.split.train)} train / ${int(p.split.test)} test examples (80/20 of ${int(p.split.train + p.split.test)}${i.records === undefined ? ', Dolly 15K assumed' : ''}); source ≤ ${i.maxSourceLength}, target ≤ ${i.maxTargetLength} tokens`,
-    `  batches      ${batches}: ${int(p.microBatchesPerEpoch)} micro-batches = ${int(p.stepsPerEpoch)} optimizer steps per epoch; ${int(p.totalSteps)} ${p.totalSteps === 1 ? 'step' : 'steps'} in all`,
+    `  batches      ${batches}${(i.padToMultipleOf ?? 1) > 1 ? `, lengths padded to multiples of ${i.padToMultipleOf}` : ''}: ${int(p.microBatchesPerEpoch)} micro-batches = ${int(p.stepsPerEpoch)} optimizer steps per epoch; ${int(p.totalSteps)} ${p.totalSteps === 1 ? 'step' : 'steps'} in all`,
     `  activations  ${gb(p.activationBytes)} for the worst micro-batch ${p.microBatch.rows} × (${p.microBatch.source} + ${p.microBatch.target}) (${gb(p.activationBytesCheckpointed)} with per-block checkpointing)`,
     ...memLine(),
     `  time         ${flops(p.epochFlops)} per epoch (mean ${p.tokens.source.toFixed(0)} + ${p.tokens.target.toFixed(0)} real tokens/example, ${p.tokens.paddedSource.toFixed(0)} + ${p.tokens.paddedTarget.toFixed(0)} padded): ${duration(p.epochSeconds)}/epoch, ${duration(p.totalSeconds)} in all at ${p.tflopsAssumed ? 'an assumed ' : ''}${p.tflops} TFLOP/s (${i.backend})`,

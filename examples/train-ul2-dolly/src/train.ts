@@ -1,5 +1,5 @@
 import { generateText } from '@conifer/generate';
-import { injectLora } from '@conifer/lora';
+import { injectLora, type LoraConfigInput } from '@conifer/lora';
 import { totalOptimizerSteps, train } from '@conifer/trainer';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
@@ -17,7 +17,7 @@ import { evaluate } from './pipeline/evaluate.js';
 import { downloadModel } from './pipeline/hub.js';
 import { checkSkipModules, checkTargetModules, downloadWithProgress, loadModel, modelDir } from './pipeline/model.js';
 import { sourceText } from './pipeline/prompts.js';
-import { checkResumeFlags } from './pipeline/resume-check.js';
+import { checkResumeFlags, writeLoraRecord } from './pipeline/resume-check.js';
 import { loraTrainable } from './pipeline/trainable.js';
 import { withTokenAccuracy } from './pipeline/token-accuracy.js';
 import { describeGeneration, generationMetrics, generationOptions } from './pipeline/generation-metrics.js';
@@ -67,6 +67,7 @@ export function trainPlan(opts: TrainOptions, label?: string): Plan {
     batchSize: opts.batchSize,
     gradAccum: opts.gradAccum,
     batchTokens: opts.batchTokens,
+    padToMultipleOf: opts.padToMultipleOf,
     maxSourceLength: opts.maxSourceLength,
     maxTargetLength: opts.maxTargetLength,
     epochs: opts.epochs,
@@ -114,6 +115,19 @@ export function outPaths(out: string) {
   };
 }
 
+/** The PEFT LoraConfig fields of the train flags (`@conifer/lora`'s `injectLora` config; saved in adapter_config.json). */
+export function loraConfig(opts: Pick<TrainOptions, 'r' | 'loraAlpha' | 'loraDropout' | 'targetModules' | 'useDora' | 'useRslora' | 'initLoraWeights'>): LoraConfigInput {
+  return {
+    r: opts.r,
+    lora_alpha: opts.loraAlpha,
+    lora_dropout: opts.loraDropout,
+    target_modules: opts.targetModules,
+    use_dora: opts.useDora,
+    use_rslora: opts.useRslora,
+    init_lora_weights: opts.initLoraWeights,
+  };
+}
+
 /** `train`: plan → backend → data → model (int8) → LoRA → train (eval, adapters, checkpoints) → sample. */
 export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
   const hubId = opts.model.kind === 'hub' ? opts.model.id : null;
@@ -138,16 +152,16 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
     const data = await prepareData({ ...opts, tokenizer });
     const n = (x: number) => x.toLocaleString('en-US');
     io.stdout(`  data         ${n(data.records.length)} records from ${data.path}: ${n(data.train.examples.length)} train / ${n(data.test.examples.length)} test; tokenizer: ${tokenizerSource}`);
-    const sampler = makeSampler(data.train.examples, { batchSize: opts.batchSize, batchTokens: opts.batchTokens, seed: opts.seed });
+    const sampler = makeSampler(data.train.examples, { batchSize: opts.batchSize, batchTokens: opts.batchTokens, seed: opts.seed, padToMultipleOf: opts.padToMultipleOf });
     // The schedule against the run's real length (e.g. num_decay_steps longer than the run), before the model loads.
     const totalSteps = totalOptimizerSteps((e) => sampler.batchesPerEpoch(e), opts.epochs, opts.gradAccum, opts.maxSteps);
     checkSchedule(opts, totalSteps);
-    const testBatches = evalBatches(data.test.examples, evalBatchSize(opts.batchSize), opts.evalOrder);
+    const testBatches = evalBatches(data.test.examples, evalBatchSize(opts.batchSize), opts.evalOrder, opts.padToMultipleOf);
     // label: the adapter's base_model_name_or_path (the hub id when downloaded)
     const { model, int8, label } = await loadModel(opts.model, { int8: opts.int8, int8SkipModules: opts.int8SkipModules, seed: opts.seed, hubId, gradientCheckpointing: opts.gradientCheckpointing });
     try {
       checkVocabulary([...data.train.examples, ...data.test.examples].flatMap((e) => [e.sourceIds, e.targetIds]), model.config.vocab_size, label);
-      const lora = injectLora(model, { r: opts.r, lora_alpha: opts.loraAlpha, lora_dropout: opts.loraDropout, target_modules: opts.targetModules, use_dora: opts.useDora }, { seed: opts.seed, doraWeightNorm: opts.doraWeightNorm });
+      const lora = injectLora(model, loraConfig(opts), { seed: opts.seed, doraWeightNorm: opts.doraWeightNorm });
       // transformers' label_smoothing_factor (train and eval losses) and neftune_noise_alpha (training forwards only)
       model.labelSmoothingFactor = opts.labelSmoothingFactor;
       model.neftuneNoiseAlpha = opts.neftuneNoiseAlpha;
@@ -172,6 +186,8 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
       // --predict-with-generate: eval_rouge* from generated texts at each evaluation (with eval_accuracy when asked for)
       const generated = opts.predictWithGenerate ? generationMetrics(model, data.tokenizer, generationOptions(opts), () => lora.eval(), accuracy?.computeMetrics) : null;
       const computeMetrics = generated ?? accuracy?.computeMetrics;
+      // use_rslora / init_lora_weights, which the checkpoint's tensors do not show: what a later --resume compares
+      await writeLoraRecord(paths.checkpoints, opts);
       const result = await train({
         ...trainerHyperparameters(opts),
         model: accuracy?.trainable ?? trainable,
@@ -204,7 +220,7 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
       for (const f of await listOut(paths.root)) io.stdout(`  ${f}`);
       const record = data.test.records[0];
       if (record) {
-        const prompt = sourceText(record);
+        const prompt = sourceText(record, opts.promptTemplate);
         const decode = decodeOptions({ ...opts, maxLength: 32, minLength: 1, numBeams: 1, doSample: false, temperature: 1, topK: 0, topP: 1 });
         const [text] = await generateText(model, data.tokenizer, prompt, decode);
         io.stdout(`sample (held-out prompt, greedy, 32 tokens):\n> ${prompt.replace(/\n/g, ' ').slice(0, 160)}\n${text}`);

@@ -18,7 +18,8 @@ import {
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CliError } from '../errors.js';
-import type { EvalOrder } from '../options.js';
+import type { EvalOrder, PromptTemplateName } from '../options.js';
+import { promptFormat } from './prompts.js';
 
 export interface DataOptions {
   /** A Dolly-format jsonl (default: the copy shipped with @conifer/dolly-data). */
@@ -30,6 +31,8 @@ export interface DataOptions {
   maxTargetLength: number;
   /** Default: the T5 tokenizer shipped with @conifer/dolly-data. */
   tokenizer?: T5Tokenizer;
+  /** --prompt-template (default original): how records become source and target text. */
+  promptTemplate?: PromptTemplateName;
 }
 
 /**
@@ -104,7 +107,7 @@ export async function prepareData(options: DataOptions): Promise<PreparedData> {
   if (records.length < 2) throw new CliError(`--data ${path}: need at least 2 records, found ${records.length}`);
   const tokenizer = options.tokenizer ?? (await loadT5Tokenizer());
   const split = splitIndices(records.length, { seed: options.seed });
-  const enc = { maxSourceLength: options.maxSourceLength, maxTargetLength: options.maxTargetLength };
+  const enc = { maxSourceLength: options.maxSourceLength, maxTargetLength: options.maxTargetLength, format: promptFormat(options.promptTemplate) };
   const trainRecords = pick(records, split.train);
   const testRecords = pick(records, split.test);
   return {
@@ -116,12 +119,17 @@ export async function prepareData(options: DataOptions): Promise<PreparedData> {
   };
 }
 
-/** A sampler over a split: fixed batches, or token-budget buckets when `batchTokens` is given. */
-export function makeSampler(examples: EncodedExample[], options: { batchSize: number; batchTokens?: number | undefined; seed: number; shuffle?: boolean }): BatchSampler {
+/**
+ * A sampler over a split: fixed batches, or token-budget buckets when `batchTokens` is given; `padToMultipleOf`
+ * (--pad-to-multiple-of, DataCollatorForSeq2Seq's `pad_to_multiple_of`) rounds each batch's source and target
+ * lengths up (the token budget counts the rounded lengths).
+ */
+export function makeSampler(examples: EncodedExample[], options: { batchSize: number; batchTokens?: number | undefined; seed: number; shuffle?: boolean; padToMultipleOf?: number | undefined }): BatchSampler {
   return new BatchSampler(examples, {
     batching: options.batchTokens ? { kind: 'tokenBudget', maxTokens: options.batchTokens } : { kind: 'fixed', batchSize: options.batchSize },
     seed: options.seed,
     shuffle: options.shuffle ?? true,
+    padToMultipleOf: options.padToMultipleOf ?? 1,
   });
 }
 
@@ -132,12 +140,13 @@ export function makeSampler(examples: EncodedExample[], options: { batchSize: nu
  * On Dolly's test split (512 + 512 tokens) the padded tokens are 1.11× the real ones in batches of 8
  * and 1.19× in batches of 16 (10 % buckets: 1.17×, 1.34×; file order: 2.21×, 2.70×).
  */
-export function evalBatches(examples: EncodedExample[], batchSize: number, order: EvalOrder = 'length'): Batch[] {
-  if (order === 'file' || examples.length === 0) return [...makeSampler(examples, { batchSize, seed: 0, shuffle: false }).batches()].map((b) => b.batch);
+export function evalBatches(examples: EncodedExample[], batchSize: number, order: EvalOrder = 'length', padToMultipleOf = 1): Batch[] {
+  if (order === 'file' || examples.length === 0) return [...makeSampler(examples, { batchSize, seed: 0, shuffle: false, padToMultipleOf }).batches()].map((b) => b.batch);
   let source = 0;
   let target = 0;
   for (const e of examples) [source, target] = [Math.max(source, e.sourceIds.length), Math.max(target, e.targetIds.length)];
-  const maxTokens = batchSize * (source + target); // any batchSize examples fit: only the row cap cuts
-  const sampler = new BatchSampler(examples, { batching: { kind: 'tokenBudget', maxTokens, maxBatchSize: batchSize, bucketWidth: 0.3 }, seed: 0, shuffle: false });
+  const up = (n: number) => Math.ceil(n / padToMultipleOf) * padToMultipleOf;
+  const maxTokens = batchSize * (up(source) + up(target)); // any batchSize examples fit: only the row cap cuts
+  const sampler = new BatchSampler(examples, { batching: { kind: 'tokenBudget', maxTokens, maxBatchSize: batchSize, bucketWidth: 0.3 }, seed: 0, shuffle: false, padToMultipleOf });
   return [...sampler.batches()].map((b) => b.batch);
 }

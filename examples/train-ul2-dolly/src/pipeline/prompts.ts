@@ -1,6 +1,30 @@
-import { type DollyRecord, originalPrompt } from '@conifer/dolly-data';
+import { ALPACA_TEMPLATE, DOLLY_TEMPLATE, type DollyRecord, originalPrompt, type PromptFormat, promptFormatter } from '@conifer/dolly-data';
+import type { PromptTemplateName } from '../options.js';
 
-/** The source text of a record in the original project's format (instruction + "\n" + context). */
-export function sourceText(record: DollyRecord): string {
-  return originalPrompt(record).source;
+/** `--prompt-template` → `@conifer/dolly-data`'s prompt format (`original`: the original project's). */
+export function promptFormat(template: PromptTemplateName = 'original'): PromptFormat {
+  switch (template) {
+    case 'original':
+      return 'original';
+    case 'dolly':
+      return DOLLY_TEMPLATE;
+    case 'alpaca':
+      return ALPACA_TEMPLATE;
+  }
+}
+
+/**
+ * The source text of a record in `template` (default: the original project's format, instruction + "\n" + context):
+ * what training encoded, so eval's and train's samples prompt the model as it was trained.
+ */
+export function sourceText(record: DollyRecord, template: PromptTemplateName = 'original'): string {
+  return template === 'original' ? originalPrompt(record).source : promptFormatter(promptFormat(template))(record).source;
+}
+
+/**
+ * A raw `generate --prompt` in `template`: the text as the instruction of a record without context (the template's
+ * no-context form; `original` gives the text itself, whose tokens equal `instruction + "\n"`'s).
+ */
+export function promptText(prompt: string, template: PromptTemplateName = 'original'): string {
+  return template === 'original' ? prompt : sourceText({ instruction: prompt, context: '', response: '', category: '' }, template);
 }
