@@ -32,8 +32,8 @@ export function describeGeneration(flags: GenerationFlags): string {
 export type DecodingTokenizer = Pick<TextTokenizer, 'decode'>;
 
 /**
- * Generated texts and their references for eval batches, as transformers' summarization example builds
- * them for `compute_metrics`: each batch's (truncated, right-padded) source ids and attention mask go to
+ * Generated texts and their references for eval batches, as Seq2SeqTrainer's `prediction_step` with
+ * `predict_with_generate` hands them to a `compute_metrics` that decodes both: each batch's (truncated, right-padded) source ids and attention mask go to
  * `generate` as one batch; each returned row, and each row of labels with -100 left out, is decoded without
  * special tokens. So the references are the tokenized targets (`--max-target-length` applies), decoded.
  */
