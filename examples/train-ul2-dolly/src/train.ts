@@ -17,7 +17,7 @@ import { evaluate } from './pipeline/evaluate.js';
 import { downloadModel } from './pipeline/hub.js';
 import { checkSkipModules, checkTargetModules, downloadWithProgress, loadModel, modelDir } from './pipeline/model.js';
 import { sourceText } from './pipeline/prompts.js';
-import { checkResumeFlags, writeLoraRecord } from './pipeline/resume-check.js';
+import { checkResumeFlags, writeRunRecord } from './pipeline/resume-check.js';
 import { loraTrainable } from './pipeline/trainable.js';
 import { withTokenAccuracy } from './pipeline/token-accuracy.js';
 import { describeGeneration, generationMetrics, generationOptions } from './pipeline/generation-metrics.js';
@@ -186,8 +186,8 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
       // --predict-with-generate: eval_rouge* from generated texts at each evaluation (with eval_accuracy when asked for)
       const generated = opts.predictWithGenerate ? generationMetrics(model, data.tokenizer, generationOptions(opts), () => lora.eval(), accuracy?.computeMetrics) : null;
       const computeMetrics = generated ?? accuracy?.computeMetrics;
-      // use_rslora / init_lora_weights, which the checkpoint's tensors do not show: what a later --resume compares
-      await writeLoraRecord(paths.checkpoints, opts);
+      // the flags the checkpoint's tensors do not show (rsLoRA, init, prompt template, padding multiple): what a later --resume compares
+      await writeRunRecord(paths.checkpoints, opts);
       const result = await train({
         ...trainerHyperparameters(opts),
         model: accuracy?.trainable ?? trainable,

@@ -5,7 +5,7 @@
 // line, nothing written), and real runs: a one-step demo training (adapter_config.json, the init's effect,
 // padded batch lengths, the template's prompts, the --resume check), an eval, and generate on the tiny golden
 // checkpoint.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Batch } from '@conifer/dolly-data';
@@ -19,7 +19,7 @@ import { main } from '../src/main.js';
 import type { EvalOptions, GenerateOptions, TrainOptions } from '../src/options.js';
 import { evalBatches, makeSampler, prepareData } from '../src/pipeline/data.js';
 import { promptText, sourceText } from '../src/pipeline/prompts.js';
-import { LORA_FLAGS_FILE } from '../src/pipeline/resume-check.js';
+import { RUN_FLAGS_FILE, checkResumeFlags, writeRunRecord } from '../src/pipeline/resume-check.js';
 import { trainPlan } from '../src/train.js';
 import { capture } from './capture.js';
 import { T5_FIXTURES } from './golden/helpers.js';
@@ -264,8 +264,8 @@ describe('a one-step demo training run with the new train flags', () => {
     expect(text).toMatch(/sample \(held-out prompt, greedy, 32 tokens\):\n> Below is an instruction that describes a task\./);
   });
 
-  it('records the LoRA flags beside the checkpoints; --resume refuses others before the model loads', async () => {
-    expect(JSON.parse(readFileSync(join(out, 'checkpoints', LORA_FLAGS_FILE), 'utf8'))).toEqual({ use_rslora: true, init_lora_weights: false });
+  it('records the flags no tensor shows beside the checkpoints; --resume refuses others before the model loads', async () => {
+    expect(JSON.parse(readFileSync(join(out, 'checkpoints', RUN_FLAGS_FILE), 'utf8'))).toEqual({ use_rslora: true, init_lora_weights: false, prompt_template: 'dolly', pad_to_multiple_of: 8 });
     const resume = async (...flags: string[]) => {
       const c = capture();
       expect(await main([...TINY, '--prompt-template', 'dolly', '--pad-to-multiple-of', '8', '--out', out, '--resume', ...flags], c.io)).toBe(1);
@@ -277,7 +277,55 @@ describe('a one-step demo training run with the new train flags', () => {
     expect(await resume('--use-rslora')).toMatch(/was written with --init-lora-weights false \(this run: true\): resume/);
     expect(await resume('--use-rslora', '--init-lora-weights', 'gaussian')).toMatch(/was written with --init-lora-weights false \(this run: gaussian\)/);
     expect(await resume()).toMatch(/was written with --use-rslora \(this run: without\) and --init-lora-weights false \(this run: true\)/);
+    const same = ['--use-rslora', '--init-lora-weights', 'false'];
+    // the template and the padding multiple (other texts, or another --batch-tokens plan under the saved cursor)
+    const other = async (...flags: string[]) => {
+      const c = capture();
+      expect(await main([...TINY, '--out', out, '--resume', ...same, ...flags], c.io)).toBe(1);
+      expect(c.out.join('\n')).not.toMatch(/^ +model +embedded demo T5/m);
+      return c.err.join('\n');
+    };
+    expect(await other('--pad-to-multiple-of', '8')).toMatch(/was written with --prompt-template dolly \(this run: original\): resume/);
+    expect(await other('--prompt-template', 'dolly')).toMatch(/was written with --pad-to-multiple-of 8 \(this run: 1\): resume/);
     expect(readdirSync(join(out, 'checkpoints')).filter((n) => n.startsWith('checkpoint-'))).toEqual(['checkpoint-1']);
+  });
+
+  describe('the run record (checkpoints/run-flags.json)', () => {
+    const flags = { useRslora: true, initLoraWeights: false, promptTemplate: 'dolly', padToMultipleOf: 8 } as const;
+    const read = (dir: string) => JSON.parse(readFileSync(join(dir, RUN_FLAGS_FILE), 'utf8')) as Record<string, unknown>;
+
+    it('a run that died before its first checkpoint leaves a record that the next (resumed) run replaces', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'conifer-run-record-'));
+      try {
+        await writeRunRecord(dir, { ...flags, resume: false });
+        expect(read(dir)).toMatchObject({ use_rslora: true });
+        // no checkpoint yet: --resume finds nothing to check, and this run's flags become the record
+        await checkResumeFlags(dir, { ...flags, useRslora: false, optim: 'adamw_torch', useDora: false });
+        await writeRunRecord(dir, { ...flags, useRslora: false, resume: true });
+        expect(read(dir)).toEqual({ use_rslora: false, init_lora_weights: false, prompt_template: 'dolly', pad_to_multiple_of: 8 });
+        expect(readdirSync(dir)).toEqual([RUN_FLAGS_FILE]); // written atomically: no temporary file left
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('with a checkpoint, a resumed run keeps the record; a damaged record is one error naming the file', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'conifer-run-record-'));
+      try {
+        cpSync(join(out, 'checkpoints'), dir, { recursive: true });
+        const before = readFileSync(join(dir, RUN_FLAGS_FILE), 'utf8');
+        await writeRunRecord(dir, { ...flags, useRslora: false, resume: true });
+        expect(readFileSync(join(dir, RUN_FLAGS_FILE), 'utf8')).toBe(before);
+        const resumeFlags = { ...flags, optim: 'adamw_torch', useDora: false } as const;
+        await checkResumeFlags(dir, resumeFlags); // the same flags: accepted
+        writeFileSync(join(dir, RUN_FLAGS_FILE), '{"use_rslora": "yes"}');
+        await expect(checkResumeFlags(dir, resumeFlags)).rejects.toThrow(/^--resume: .*run-flags\.json is not a run record \(use_rslora, init_lora_weights, prompt_template, pad_to_multiple_of\): \{"use_rslora": "yes"\}$/);
+        writeFileSync(join(dir, RUN_FLAGS_FILE), '{"use_rslora": tr');
+        await expect(checkResumeFlags(dir, resumeFlags)).rejects.toThrow(/^--resume: .*run-flags\.json: .*JSON.*\(delete the file to resume without checking/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
 });
 
