@@ -43,6 +43,7 @@ import {
   type SplitName,
   type TrainOptions,
 } from './options.js';
+import { loraConfig, type LoraFlags } from './pipeline/lora-config.js';
 
 export const PROGRAM = 'conifer-train-ul2-dolly';
 export const COMMANDS = ['train', 'generate', 'eval', 'merge'] as const;
@@ -134,7 +135,7 @@ const TRAIN: Flag[] = [
   ...GENERATION_FLAGS('each evaluation also generates for every eval example (batched as the eval loss) and reports eval_rouge1, eval_rouge2, eval_rougeL, eval_rougeLsum (ROUGE F-measures against the decoded targets, mean over the examples; in the log and metrics.jsonl). Slow: a decoder pass per new token per batch, usually far more than the eval loss pass'),
   { name: 'load-best-model-at-end', help: "put the adapter of the best evaluation (lowest eval loss, or --metric-for-best-model) back at the end and save it as the final adapter (transformers' load_best_model_at_end)" },
   { name: 'gradient-checkpointing', help: "recompute each block in the backward pass: activation memory of one block's input per block, one more forward of compute (transformers' gradient_checkpointing)" },
-  { name: 'resume', help: 'continue from the latest checkpoint under --out' },
+  { name: 'resume', help: "continue from the latest checkpoint under --out; refused before the model loads when --optim, --use-dora, --use-rslora, --init-lora-weights, --prompt-template or --pad-to-multiple-of differ from that run's" },
   { name: 'dry-run', help: 'print the memory/time plan and exit; loads nothing' },
   { name: 'device-memory', value: 'GB', def: 'cpu: free RAM; wasm: free RAM, at most its 4 GiB heap; GPU: unknown', help: 'memory the plan checks against' },
   { name: 'device-tflops', value: 'T', def: 'a per-backend guess', help: 'sustained TFLOP/s for the time estimate' },
@@ -462,9 +463,9 @@ function initLoraWeights(r: Reader): InitLoraWeightsFlag {
 }
 
 /** The LoRA flags as `@conifer/lora` checks its config (e.g. --init-lora-weights orthogonal needs an even --r), in its words. */
-function checkLoraConfig(o: Pick<TrainOptions, 'r' | 'loraAlpha' | 'loraDropout' | 'targetModules' | 'useDora' | 'useRslora' | 'initLoraWeights'>): void {
+function checkLoraConfig(o: LoraFlags): void {
   try {
-    resolveLoraConfig({ r: o.r, lora_alpha: o.loraAlpha, lora_dropout: o.loraDropout, target_modules: o.targetModules, use_dora: o.useDora, use_rslora: o.useRslora, init_lora_weights: o.initLoraWeights });
+    resolveLoraConfig(loraConfig(o));
   } catch (e) {
     if (e instanceof LoraConfigError) throw new UsageError(`${o.initLoraWeights === 'orthogonal' && o.r % 2 !== 0 ? `--init-lora-weights orthogonal with --r ${o.r}: ` : ''}${e.message}`);
     throw e;

@@ -82,7 +82,7 @@ export type AssistantSchedule = (typeof ASSISTANT_SCHEDULES)[number];
 
 /**
  * `--init-lora-weights`: PEFT's `init_lora_weights` values `@conifer/lora` initialises (`true`: A Kaiming-uniform,
- * B zeros; `false`: B random too; `gaussian`: A ~ N(0, 1/r), B zeros; `orthogonal`: A and B with orthogonal row
+ * B zeros; `false`: B random too; `gaussian`: A ~ N(0, 1/r²) (std 1/r), B zeros; `orthogonal`: A and B with orthogonal row
  * spaces, B·A = 0, even r). The data-driven and residual inits (`eva`, `pissa`, `olora`, `corda`, `loftq`, …) are
  * refused at parse time with `@conifer/lora`'s reason.
  */

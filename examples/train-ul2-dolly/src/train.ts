@@ -1,5 +1,5 @@
 import { generateText } from '@conifer/generate';
-import { injectLora, type LoraConfigInput } from '@conifer/lora';
+import { injectLora } from '@conifer/lora';
 import { totalOptimizerSteps, train } from '@conifer/trainer';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
@@ -17,7 +17,8 @@ import { evaluate } from './pipeline/evaluate.js';
 import { downloadModel } from './pipeline/hub.js';
 import { checkSkipModules, checkTargetModules, downloadWithProgress, loadModel, modelDir } from './pipeline/model.js';
 import { sourceText } from './pipeline/prompts.js';
-import { checkResumeFlags, writeRunRecord } from './pipeline/resume-check.js';
+import { RUN_FLAGS_FILE, checkResumeFlags, writeRunRecord } from './pipeline/resume-check.js';
+import { loraConfig } from './pipeline/lora-config.js';
 import { loraTrainable } from './pipeline/trainable.js';
 import { withTokenAccuracy } from './pipeline/token-accuracy.js';
 import { describeGeneration, generationMetrics, generationOptions } from './pipeline/generation-metrics.js';
@@ -115,19 +116,6 @@ export function outPaths(out: string) {
   };
 }
 
-/** The PEFT LoraConfig fields of the train flags (`@conifer/lora`'s `injectLora` config; saved in adapter_config.json). */
-export function loraConfig(opts: Pick<TrainOptions, 'r' | 'loraAlpha' | 'loraDropout' | 'targetModules' | 'useDora' | 'useRslora' | 'initLoraWeights'>): LoraConfigInput {
-  return {
-    r: opts.r,
-    lora_alpha: opts.loraAlpha,
-    lora_dropout: opts.loraDropout,
-    target_modules: opts.targetModules,
-    use_dora: opts.useDora,
-    use_rslora: opts.useRslora,
-    init_lora_weights: opts.initLoraWeights,
-  };
-}
-
 /** `train`: plan → backend → data → model (int8) → LoRA → train (eval, adapters, checkpoints) → sample. */
 export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
   const hubId = opts.model.kind === 'hub' ? opts.model.id : null;
@@ -140,7 +128,8 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
   io.stdout(formatPlan(plan));
   if (opts.dryRun) return 0;
   const paths = outPaths(opts.out);
-  if (!opts.resume && existsSync(paths.checkpoints) && (await readdir(paths.checkpoints)).length > 0) {
+  // a run record alone (a run that died before writing anything else) is not a checkpoint
+  if (!opts.resume && existsSync(paths.checkpoints) && (await readdir(paths.checkpoints)).some((f) => f !== RUN_FLAGS_FILE)) {
     throw new CliError(`--out ${opts.out} already holds checkpoints: pass --resume to continue that run, or another --out`);
   }
   if (opts.resume) await checkResumeFlags(paths.checkpoints, opts);

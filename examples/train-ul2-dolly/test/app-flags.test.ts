@@ -309,6 +309,19 @@ describe('a one-step demo training run with the new train flags', () => {
       }
     });
 
+    it('a record alone (a run that died before writing anything else) does not make a fresh run ask for --resume', async () => {
+      const fresh = join(mkdtempSync(join(tmp, 'record-only-')), 'run');
+      await writeRunRecord(join(fresh, 'checkpoints'), { ...flags, resume: false });
+      const c = capture();
+      expect(await main([...TINY, '--out', fresh], c.io)).toBe(0);
+      expect(c.err).toEqual([]);
+      expect(JSON.parse(readFileSync(join(fresh, 'checkpoints', RUN_FLAGS_FILE), 'utf8'))).toMatchObject({ use_rslora: false, prompt_template: 'original' });
+      // anything else there (a checkpoint, metrics) still does
+      const c2 = capture();
+      expect(await main([...TINY, '--out', fresh], c2.io)).toBe(1);
+      expect(c2.err.join('\n')).toMatch(/already holds checkpoints: pass --resume/);
+    }, 60_000);
+
     it('with a checkpoint, a resumed run keeps the record; a damaged record is one error naming the file', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'conifer-run-record-'));
       try {

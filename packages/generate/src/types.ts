@@ -10,7 +10,7 @@ import type { LogitsProcessorFn, StoppingCriterionFn } from './user-processors.j
 export interface Seq2Seq<Enc = unknown, Cache = unknown> {
   /** inputIds, attentionMask: int32 [B, S]. */
   encode(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): Enc;
-  /** tokens: int32 [B, T] (the new tokens only; T = 1 after the first step). cache null on the first step.
+  /** tokens: int32 [B, T] (the new tokens only: on the first step, cache null, the start token or the whole decoderInputIds prefix; then 1 per step, or the candidates + 1 in assisted decoding).
    *  Consumes `cache` (disposes what it no longer needs) and returns logits [B, T, vocab] float32
    *  for the new positions and the grown cache. */
   decodeStep(tokens: tf.Tensor2D, encoder: Enc, cache: Cache | null): { logits: tf.Tensor3D; cache: Cache };

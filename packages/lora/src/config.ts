@@ -33,7 +33,7 @@ export interface LoraConfigInput {
   /** Only `"none"` is supported (biases stay frozen and are not saved). */
   bias?: 'none' | 'all' | 'lora_only';
   /** `true`: A Kaiming-uniform (a = √5), B zeros (the adapter starts as a no-op). `false`: B is random too
-   *  (PEFT leaves `nn.Linear`'s own init). `"gaussian"`: A ~ N(0, 1/r), B zeros. `"orthogonal"`: A and B
+   *  (PEFT leaves `nn.Linear`'s own init). `"gaussian"`: A ~ N(0, 1/r²) (std 1/r), B zeros. `"orthogonal"`: A and B
    *  random with orthogonal row spaces so B·A = 0 (even r only). `"eva"`: only when loading an adapter
    *  (EVA's data-driven init needs PEFT's `initialize_lora_eva_weights`); the file's A and B are used. */
   init_lora_weights?: InitLoraWeights;

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { SafetensorsFile, writeFileAtomic } from '@conifer/safetensors';
 import { TRAINABLE_FILE, checkpointOptimizer, latestCheckpoint } from '@conifer/trainer';
 import { CliError } from '../errors.js';
-import { PROMPT_TEMPLATES, type InitLoraWeightsFlag, type Optim, type PromptTemplateName } from '../options.js';
+import { INIT_LORA_WEIGHTS, PROMPT_TEMPLATES, type InitLoraWeightsFlag, type Optim, type PromptTemplateName } from '../options.js';
 
 /** The file under `--out/checkpoints` that records the flags the checkpoints' tensors do not show. */
 export const RUN_FLAGS_FILE = 'run-flags.json';
@@ -64,7 +64,7 @@ function parseRunRecord(file: string, text: string): RunFlagsRecord {
   }
   const r = v as Partial<RunFlagsRecord> | null;
   const ok =
-    typeof r === 'object' && r !== null && typeof r.use_rslora === 'boolean' && ([true, false, 'gaussian', 'orthogonal'] as unknown[]).includes(r.init_lora_weights) &&
+    typeof r === 'object' && r !== null && typeof r.use_rslora === 'boolean' && INIT_LORA_WEIGHTS.map((v) => (v === 'true' ? true : v === 'false' ? false : v) as unknown).includes(r.init_lora_weights) &&
     (PROMPT_TEMPLATES as readonly unknown[]).includes(r.prompt_template) && Number.isInteger(r.pad_to_multiple_of) && (r.pad_to_multiple_of as number) >= 1;
   if (!ok) throw new CliError(`--resume: ${file} is not a run record (use_rslora, init_lora_weights, prompt_template, pad_to_multiple_of): ${text.trim().slice(0, 200)}`);
   return r as RunFlagsRecord;

@@ -5,8 +5,8 @@
  * `scoring.py`, with the same arithmetic, so the scores are the same doubles.
  *
  * One difference, on purpose: `evaluate` (with its default `use_aggregator=True`) reports
- * `BootstrapAggregator`'s `mid`, the median of 1,000 bootstrap means (unseeded numpy resamples), an
- * estimate of the mean that moves by a little from call to call; {@link rouge} reports the mean itself
+ * `BootstrapAggregator`'s `mid`, the median of 1,000 bootstrap means (numpy's global generator, which the
+ * Trainer's `set_seed` seeds: it repeats from run to run, but is not the mean); {@link rouge} reports the mean itself
  * (what `use_aggregator=False` gives, averaged).
  */
 
