@@ -9,7 +9,7 @@ import { checkVocabulary, evalBatches, prepareData, tokenizerFor } from './pipel
 import { evaluate } from './pipeline/evaluate.js';
 import { loadModel, modelDir, resolveHubModel } from './pipeline/model.js';
 import { sourceText } from './pipeline/prompts.js';
-import { describeGeneration, generateForBatches, generationOptions } from './pipeline/generation-metrics.js';
+import { describeGeneration, generateForBatches, generationOptions, transformersDecoding } from './pipeline/generation-metrics.js';
 import { rouge, ROUGE_TYPES } from './pipeline/rouge.js';
 
 /** `eval`: loss per token and the original's summed loss on a split, and generations base vs adapter. */
@@ -34,7 +34,7 @@ export async function runEval(opts: EvalOptions, io: Io): Promise<number> {
       io.stdout(`eval loss ${r.lossPerToken.toFixed(4)} per target token (${r.tokens} tokens); original's sum of batch means ${r.sumOfBatchMeans.toFixed(2)}`);
       if (opts.predictWithGenerate) {
         // --predict-with-generate: every example of the split generated (the adapter's model when one is given), scored with ROUGE
-        const { predictions, references } = await generateForBatches(model, data.tokenizer, batches, generationOptions(opts));
+        const { predictions, references } = await generateForBatches(model, transformersDecoding(data.tokenizer), batches, generationOptions(opts));
         const scores = rouge(predictions, references);
         io.stdout(`rouge of ${predictions.length} generations (${describeGeneration(opts)}): ${ROUGE_TYPES.map((k) => `${k} ${scores[k].toFixed(4)}`).join(' ')}`);
       }

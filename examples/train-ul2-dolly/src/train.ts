@@ -21,7 +21,7 @@ import { RUN_FLAGS_FILE, checkResumeFlags, writeRunRecord } from './pipeline/res
 import { loraConfig } from './pipeline/lora-config.js';
 import { loraTrainable } from './pipeline/trainable.js';
 import { withTokenAccuracy } from './pipeline/token-accuracy.js';
-import { describeGeneration, generationMetrics, generationOptions } from './pipeline/generation-metrics.js';
+import { describeGeneration, generationMetrics, generationOptions, transformersDecoding } from './pipeline/generation-metrics.js';
 import { DOLLY_RECORDS } from './dolly-lengths.js';
 import { adapterFolder, checkSchedule, reusableFinalEval, trainerHyperparameters } from './training-args.js';
 import { countParameters, evalBatchSize, formatPlan, makePlan, resolveInt8, type Plan, type PlanInput } from './plan.js';
@@ -173,7 +173,7 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
       // --metric-for-best-model accuracy: eval_accuracy from the eval loss pass's own logits
       const accuracy = opts.metricForBestModel === 'accuracy' ? withTokenAccuracy(model, trainable, () => lora.eval()) : null;
       // --predict-with-generate: eval_rouge* from generated texts at each evaluation (with eval_accuracy when asked for)
-      const generated = opts.predictWithGenerate ? generationMetrics(model, data.tokenizer, generationOptions(opts), () => lora.eval(), accuracy?.computeMetrics) : null;
+      const generated = opts.predictWithGenerate ? generationMetrics(model, transformersDecoding(data.tokenizer), generationOptions(opts), () => lora.eval(), accuracy?.computeMetrics) : null;
       const computeMetrics = generated ?? accuracy?.computeMetrics;
       // the flags the checkpoint's tensors do not show (rsLoRA, init, prompt template, padding multiple): what a later --resume compares
       await writeRunRecord(paths.checkpoints, opts);

@@ -3,7 +3,7 @@
 // source, references from the labels, nothing leaked), and real runs of train and eval on the embedded demo.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { collate, type Batch, type EncodedExample } from '@conifer/dolly-data';
+import { collate, loadT5Tokenizer, type Batch, type EncodedExample } from '@conifer/dolly-data';
 import { generate } from '@conifer/generate';
 import { T5ForConditionalGeneration } from '@conifer/t5-model';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { parseCommandLine } from '../src/args.js';
 import { main } from '../src/main.js';
 import type { EvalOptions, TrainOptions } from '../src/options.js';
-import { generateForBatches, generationMetrics, generationOptions } from '../src/pipeline/generation-metrics.js';
+import { generateForBatches, generationMetrics, generationOptions, transformersDecoding } from '../src/pipeline/generation-metrics.js';
 import { rouge } from '../src/pipeline/rouge.js';
 import { capture } from './capture.js';
 
@@ -114,6 +114,18 @@ describe('generation metrics on ul2-tiny (cpu)', () => {
     } finally {
       model.dispose();
     }
+  });
+});
+
+describe('decoding as transformers\' batch_decode', () => {
+  it("T5's tokenizer_config says clean_up_tokenization_spaces: the texts ROUGE compares are cleaned as transformers' batch_decode cleans them", async () => {
+    const tok = await loadT5Tokenizer(); // the bundled T5 tokenizer: its config says true
+    expect(tok.configCleanUpTokenizationSpaces).toBe(true);
+    const ids = tok.encode("I do n't know , really .");
+    expect(tok.decode(ids)).toBe("I do n't know , really ."); // the Rust tokenizers' decode
+    expect(transformersDecoding(tok).decode(ids)).toBe("I don't know, really."); // transformers' clean_up_tokenization
+    const plain = { decode: (i: number[]) => tok.decode(i), configCleanUpTokenizationSpaces: false };
+    expect(transformersDecoding(plain).decode(ids)).toBe("I do n't know , really .");
   });
 });
 

@@ -1,4 +1,4 @@
-import { IGNORE_INDEX, type Batch } from '@conifer/dolly-data';
+import { IGNORE_INDEX, type Batch, type T5Tokenizer } from '@conifer/dolly-data';
 import { generate, type GenerateOptions, type Seq2Seq, type TextTokenizer } from '@conifer/generate';
 import type { ComputeMetrics } from '@conifer/trainer';
 import { rouge, type RougeType } from './rouge.js';
@@ -30,6 +30,15 @@ export function describeGeneration(flags: GenerationFlags): string {
 
 /** A decoding tokenizer: `decode` drops special tokens (`<pad>`, `</s>`), as `batch_decode(..., skip_special_tokens=True)`. */
 export type DecodingTokenizer = Pick<TextTokenizer, 'decode'>;
+
+/**
+ * `tokenizer` decoding as transformers' `batch_decode(ids, skip_special_tokens=True)` does with its tokenizer_config:
+ * with `clean_up_tokenization_spaces` when the config says so (T5's original config: true, so "do n't ." → "don't.").
+ */
+export function transformersDecoding(tokenizer: Pick<T5Tokenizer, 'decode' | 'configCleanUpTokenizationSpaces'>): DecodingTokenizer {
+  const cleanUpTokenizationSpaces = tokenizer.configCleanUpTokenizationSpaces;
+  return { decode: (ids) => tokenizer.decode(ids, { cleanUpTokenizationSpaces }) };
+}
 
 /**
  * Generated texts and their references for eval batches, as Seq2SeqTrainer's `prediction_step` with
