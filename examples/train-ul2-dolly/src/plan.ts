@@ -162,6 +162,39 @@ export function forwardFlops(s: T5Shape, src: number, tgt: number): number {
   return f;
 }
 
+/** The encoder's share of {@link forwardFlops} for `src` source positions: its linears and self-attention (no decoder cross k, v). */
+export function encoderFlops(s: T5Shape, src: number): number {
+  let f = 0;
+  for (const l of t5Linears(s)) if (l.path.startsWith('encoder.')) f += 2 * l.inFeatures * l.outFeatures * src;
+  return f + s.numLayers * 4 * src * src * s.numHeads * s.dKv;
+}
+
+/** `generate`'s total length when --generation-max-length is not given: T5's generation config has none, so 20 new tokens + the start token. */
+export const DEFAULT_GENERATION_MAX_LENGTH = 21;
+
+/**
+ * Upper bound on the FLOPs of `generate` for one example with `src` source positions, as --predict-with-generate
+ * runs it (src/pipeline/generation-metrics.ts): one encoder pass ({@link encoderFlops}), then for each of
+ * `beams` rows (the encoder state repeated per beam) the cross-attention k, v over the source once and
+ * `maxLength` − 1 decoder steps with a KV cache — step t (1 … maxLength − 1) runs one token through
+ * {@link forwardFlops}' per-target-token terms (the decoder's linears and the head) with self-attention over
+ * the t cached positions and cross-attention over the source. Every row runs to `maxLength` (real rows stop at EOS).
+ */
+export function generationFlops(s: T5Shape, src: number, maxLength: number, beams: number): number {
+  const a = s.numHeads * s.dKv;
+  let perToken = s.tied ? 2 * s.dModel * s.vocabSize : 0;
+  let crossKv = 0;
+  for (const l of t5Linears(s)) {
+    if (l.path.startsWith('encoder.')) continue;
+    if (l.tokens === 'target') perToken += 2 * l.inFeatures * l.outFeatures;
+    else crossKv += 2 * l.inFeatures * l.outFeatures * src;
+  }
+  const steps = maxLength - 1;
+  // Σ_{t=1}^{steps} 4·a·(t + src) per decoder layer: q·Kᵀ and weights·V over t cached and src encoder positions.
+  const attention = s.numDecoderLayers * 4 * a * ((steps * (steps + 1)) / 2 + steps * src);
+  return encoderFlops(s, src) + beams * (crossKv + steps * perToken + attention);
+}
+
 /** Sustained TFLOP/s guessed per backend when --device-tflops is not given (rough; measure and pass your own). */
 export const ASSUMED_TFLOPS: Record<BackendName, number> = {
   // Measured here (2 cores): tfjs cpu matMul ≈ 0.6 GFLOP/s; wasm (SIMD, one thread) 13–25 GFLOP/s
@@ -219,6 +252,12 @@ export interface PlanInput {
   /** Where deviceMemoryBytes came from, for the printout ("free RAM", "--device-memory"). */
   deviceMemorySource?: string;
   deviceTflops?: number;
+  /** --predict-with-generate: each evaluation also generates for every test example ({@link generationFlops}). */
+  predictWithGenerate?: boolean;
+  /** --generation-max-length (default {@link DEFAULT_GENERATION_MAX_LENGTH}): decoder tokens with the start token. */
+  generationMaxLength?: number;
+  /** --generation-num-beams (default 1: T5's generation config is greedy). */
+  generationNumBeams?: number;
 }
 
 export interface Plan {
@@ -264,6 +303,12 @@ export interface Plan {
     paddedTarget: number;
     /** Forward FLOPs of one pass over the test split. */
     flopsEach: number;
+    /**
+     * With --predict-with-generate: the FLOPs of generating for the test split once (an upper bound: every row
+     * runs to `maxLength`; {@link generationFlops}), on top of `flopsEach`. Absent without it.
+     */
+    generation?: { maxLength: number; beams: number; flopsEach: number };
+    /** All evaluations: forward passes and, with --predict-with-generate, generation. */
     seconds: number;
   };
 }
@@ -366,7 +411,15 @@ export function makePlan(input: PlanInput): Plan {
   const evalTarget = rounded(evalPadded(DOLLY_RESPONSE_QUANTILES, target, input.maxTargetLength), T);
   const evalFlops = split.test * forwardFlops(shape, evalSource, evalTarget);
   const nEvals = totalSteps > 0 ? evalCount(totalSteps, stepsPerEpoch, input.evalEvery, input.resume ?? false, input.evalDelay ?? 0) : 0;
-  const evals = { count: nEvals, batchSize: evalB, paddedSource: evalSource, paddedTarget: evalTarget, flopsEach: evalFlops, seconds: (nEvals * evalFlops) / (tflops * 1e12) };
+  const evals: Plan['evals'] = { count: nEvals, batchSize: evalB, paddedSource: evalSource, paddedTarget: evalTarget, flopsEach: evalFlops, seconds: (nEvals * evalFlops) / (tflops * 1e12) };
+  if (input.predictWithGenerate === true) {
+    // generate takes the same eval batches: their padded source, every row up to maxLength − 1 new tokens per beam.
+    const maxLength = input.generationMaxLength ?? DEFAULT_GENERATION_MAX_LENGTH;
+    const beams = input.generationNumBeams ?? 1;
+    const generation = { maxLength, beams, flopsEach: split.test * generationFlops(shape, evalSource, maxLength, beams) };
+    evals.generation = generation;
+    evals.seconds = (nEvals * (evalFlops + generation.flopsEach)) / (tflops * 1e12);
+  }
 
   const activationBytes = 4 * act.full;
   const activationBytesCheckpointed = 4 * act.checkpointed;
@@ -418,6 +471,14 @@ function flops(f: number): string {
   return f >= 1e15 ? `${(f / 1e15).toFixed(2)} PFLOP` : `${(f / 1e12).toFixed(2)} TFLOP`;
 }
 
+/** One evaluation's FLOPs as printed: the forward pass, and with --predict-with-generate its generation's upper bound. */
+function evalEach(e: Plan['evals']): string {
+  const g = e.generation;
+  if (g === undefined) return flops(e.flopsEach);
+  const tokens = g.maxLength - 1;
+  return `(${flops(e.flopsEach)} + generation ≤ ${flops(g.flopsEach)}: up to ${tokens} ${tokens === 1 ? 'token' : 'tokens'} × ${g.beams} ${g.beams === 1 ? 'beam' : 'beams'}, rows stop at EOS)`;
+}
+
 /** The plan as the CLI prints it (GB = 10⁹ bytes). */
 export function formatPlan(p: Plan): string {
   const s = p.shape;
@@ -454,6 +515,6 @@ export function formatPlan(p: Plan): string {
     `  activations  ${gb(p.activationBytes)} for the worst micro-batch ${p.microBatch.rows} × (${p.microBatch.source} + ${p.microBatch.target}) (${gb(p.activationBytesCheckpointed)} with per-block checkpointing)`,
     ...memLine(),
     `  time         ${flops(p.epochFlops)} per epoch (mean ${p.tokens.source.toFixed(0)} + ${p.tokens.target.toFixed(0)} real tokens/example, ${p.tokens.paddedSource.toFixed(0)} + ${p.tokens.paddedTarget.toFixed(0)} padded): ${duration(p.epochSeconds)}/epoch, ${duration(p.totalSeconds)} in all at ${p.tflopsAssumed ? 'an assumed ' : ''}${p.tflops} TFLOP/s (${i.backend})`,
-    `  evals        ${p.evals.count} × ${flops(p.evals.flopsEach)} (${int(p.split.test)} test examples in batches of ${p.evals.batchSize}, ${i.evalOrder ?? 'length'} order, ${p.evals.paddedSource.toFixed(0)} + ${p.evals.paddedTarget.toFixed(0)} padded tokens/example): ${duration(p.evals.seconds)}; with training ${duration(p.totalSeconds + p.evals.seconds)}`,
+    `  evals        ${p.evals.count} × ${evalEach(p.evals)} (${int(p.split.test)} test examples in batches of ${p.evals.batchSize}, ${i.evalOrder ?? 'length'} order, ${p.evals.paddedSource.toFixed(0)} + ${p.evals.paddedTarget.toFixed(0)} padded tokens/example): ${duration(p.evals.seconds)}; with training ${duration(p.totalSeconds + p.evals.seconds)}`,
   ].join('\n');
 }

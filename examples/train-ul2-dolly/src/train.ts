@@ -82,6 +82,9 @@ export function trainPlan(opts: TrainOptions, label?: string): Plan {
     gradientCheckpointing: opts.gradientCheckpointing,
     backend: opts.backend,
     deviceTflops: opts.deviceTflops,
+    predictWithGenerate: opts.predictWithGenerate,
+    generationMaxLength: opts.generationMaxLength,
+    generationNumBeams: opts.generationNumBeams,
     ...(opts.deviceMemoryGB !== undefined
       ? { deviceMemoryBytes: opts.deviceMemoryGB * 1e9, deviceMemorySource: '--device-memory' }
       : cpuLike

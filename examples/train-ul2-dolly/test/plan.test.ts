@@ -2,13 +2,17 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSkippedModule, skipModules } from '@conifer/int8';
 import { describe, expect, it } from 'vitest';
+import { parseCommandLine } from '../src/args.js';
 import { DEMO_CONFIG } from '../src/demo-config.js';
 import { DOLLY_PROMPT_QUANTILES, meanPaddedLength, meanTruncated } from '../src/dolly-lengths.js';
 import {
   activationFloats,
   countParameters,
+  encoderFlops,
   evalCount,
   formatPlan,
+  forwardFlops,
+  generationFlops,
   loraBytes,
   loraParameters,
   makePlan,
@@ -18,6 +22,7 @@ import {
   type PlanInput,
 } from '../src/plan.js';
 import { t5Shape, type T5ConfigJson } from '../src/t5-config.js';
+import { trainPlan } from '../src/train.js';
 
 const flanUl2 = JSON.parse(readFileSync(join(__dirname, 'fixtures/flan-ul2/config.json'), 'utf8')) as T5ConfigJson;
 
@@ -247,5 +252,71 @@ describe('evaluations in the plan', () => {
     expect(text).toMatch(/\n {2}evals {8}4 × \d+\.\d\d PFLOP \(3,003 test examples in batches of 8, length order, \d+ \+ \d+ padded tokens\/example\): [\d.]+ min; with training [\d.]+ min$/);
     const [, train, withEvals] = /([\d.]+) min in all[\s\S]*with training ([\d.]+) min/.exec(text)!.map(Number) as [number, number, number];
     expect(withEvals - train).toBeCloseTo(length.evals.seconds / 60, 0);
+  });
+
+  it('--predict-with-generate off: the plan and its evals line as before, whatever the generation flags', () => {
+    const base = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2' });
+    // The plan before generation was counted (golden, from the code without it).
+    expect(base.evals).toStrictEqual({ count: 4, batchSize: 8, paddedSource: 95.89800000000001, paddedTarget: 88.55000000000001, flopsEach: 10_815_550_691_118_142, seconds: 8652.440552894514 });
+    expect(formatPlan(base).split('\n').at(-1)).toBe('  evals        4 × 10.82 PFLOP (3,003 test examples in batches of 8, length order, 96 + 89 padded tokens/example): 2.4 h; with training 15.5 h');
+    for (const off of [{ predictWithGenerate: false }, { predictWithGenerate: false, generationMaxLength: 128, generationNumBeams: 4 }]) {
+      const p = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', ...off });
+      expect({ ...p, input: base.input }).toStrictEqual(base);
+      expect(formatPlan(p)).toBe(formatPlan(base));
+    }
+  });
+
+  it('generationFlops: one encoder pass, then per beam the cross k, v over the source and G − 1 cached decoder steps (forwardFlops by parts)', () => {
+    const s = t5Shape(flanUl2);
+    const src = 96;
+    const a = 16 * 256;
+    // The per-target-token part of forwardFlops (decoder linears, tied head, self-attention over 1 position, cross over src)
+    const token = forwardFlops(s, src, 1) - forwardFlops(s, src, 0);
+    // forwardFlops(s, src, 0) = the encoder + the 32 cross k, v projections over the source (2·4096² each per position)
+    const crossKv = 32 * 2 * 2 * 4096 * 4096 * src;
+    expect(forwardFlops(s, src, 0)).toBe(encoderFlops(s, src) + crossKv);
+    // greedy, G = 21: 20 steps; step t attends to t cached positions, t − 1 more than `token` counts
+    const selfMore = 32 * 4 * a * (0 + 1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9 + 10 + 11 + 12 + 13 + 14 + 15 + 16 + 17 + 18 + 19);
+    expect(generationFlops(s, src, 21, 1)).toBe(forwardFlops(s, src, 0) + 20 * token + selfMore);
+    // beams repeat all but the encoder pass
+    const perBeam = generationFlops(s, src, 21, 1) - encoderFlops(s, src);
+    expect(generationFlops(s, src, 21, 4)).toBe(encoderFlops(s, src) + 4 * perBeam);
+    // one more step: one more token per beam, attending to 21 cached positions
+    expect(generationFlops(s, src, 22, 4) - generationFlops(s, src, 21, 4)).toBe(4 * (token + 32 * 4 * a * 20));
+  });
+
+  it('--predict-with-generate on: each evaluation adds the test split × generationFlops at the eval source length, in the seconds and the evals line', () => {
+    const base = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', deviceTflops: 100 });
+    const on = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', deviceTflops: 100, predictWithGenerate: true });
+    const s = t5Shape(flanUl2);
+    const src = base.evals.paddedSource;
+    // defaults: greedy, 21 tokens with the start token (20 new)
+    expect(on.evals.generation).toEqual({ maxLength: 21, beams: 1, flopsEach: 3_003 * generationFlops(s, src, 21, 1) });
+    const { generation, ...rest } = on.evals;
+    expect({ ...rest, seconds: base.evals.seconds }).toStrictEqual(base.evals); // the forward pass is unchanged
+    expect(on.evals.seconds).toBeCloseTo((4 * (base.evals.flopsEach + generation!.flopsEach)) / 100e12, 6);
+    expect([on.epochFlops, on.totalSeconds]).toEqual([base.epochFlops, base.totalSeconds]);
+    // beams and G scale it as generationFlops does
+    const beams = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', deviceTflops: 100, predictWithGenerate: true, generationNumBeams: 4, generationMaxLength: 65 });
+    expect(beams.evals.generation).toEqual({ maxLength: 65, beams: 4, flopsEach: 3_003 * generationFlops(s, src, 65, 4) });
+    expect(beams.evals.seconds).toBeGreaterThan(on.evals.seconds);
+    const text = formatPlan(on);
+    expect(text).toMatch(/\n {2}evals {8}4 × \(10\.82 PFLOP \+ generation ≤ \d+\.\d\d [PT]FLOP: up to 20 tokens × 1 beam, rows stop at EOS\) \(3,003 test examples in batches of 8, length order, 96 \+ 89 padded tokens\/example\): [\d.]+ min; with training [\d.]+ min$/);
+    expect(formatPlan(beams)).toContain('up to 64 tokens × 4 beams, rows stop at EOS');
+    const [, train, withEvals] = /([\d.]+) min in all[\s\S]*with training ([\d.]+) min/.exec(text)!.map(Number) as [number, number, number];
+    expect(withEvals - train).toBeCloseTo(on.evals.seconds / 60, 0);
+  });
+
+  it("train's plan takes --predict-with-generate, --generation-max-length and --generation-num-beams from the command line", () => {
+    const plan = (...argv: string[]) => {
+      const p = parseCommandLine(['train', '--dry-run', '--model', join(__dirname, 'fixtures/flan-ul2/config.json'), ...argv]);
+      if (p.kind !== 'run' || p.options.command !== 'train') throw new Error('expected train options');
+      return trainPlan(p.options);
+    };
+    const off = plan();
+    expect(off.evals.generation).toBeUndefined();
+    const on = plan('--predict-with-generate', '--generation-max-length', '30', '--generation-num-beams', '2');
+    expect(on.evals.generation).toEqual({ maxLength: 30, beams: 2, flopsEach: off.split.test * generationFlops(off.shape, off.evals.paddedSource, 30, 2) });
+    expect(plan('--predict-with-generate').evals.generation).toMatchObject({ maxLength: 21, beams: 1 });
   });
 });
