@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { DEMO_TRAIN_DEFAULTS } from './demo-config.js';
 import { UsageError } from './errors.js';
 import { checkSchedule, parseLrSchedulerKwargs } from './training-args.js';
+import { roundUp } from '@conifer/dolly-data';
 import { GenerationOptionsError, resolveOptions } from '@conifer/generate';
 import { isAdapterHubId, LoraConfigError, resolveLoraConfig } from '@conifer/lora';
 import {
@@ -472,9 +473,6 @@ function checkLoraConfig(o: LoraFlags): void {
   }
 }
 
-/** `n` rounded up to a multiple of --pad-to-multiple-of. */
-const padded = (n: number, multiple: number) => Math.ceil(n / multiple) * multiple;
-
 function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
   const demo = base.model.kind === 'demo';
   const targetModules = linearNames('target-modules', r.str('target-modules') ?? 'q,v');
@@ -557,7 +555,7 @@ function trainOptions(r: Reader, base: ModelOptions): TrainOptions {
     deviceTflops: r.positive('device-tflops'),
   };
   checkLoraConfig(opts);
-  const longest = padded(opts.maxSourceLength, opts.padToMultipleOf) + padded(opts.maxTargetLength, opts.padToMultipleOf);
+  const longest = roundUp(opts.maxSourceLength, opts.padToMultipleOf) + roundUp(opts.maxTargetLength, opts.padToMultipleOf);
   if (opts.batchTokens !== undefined && opts.batchTokens < longest) {
     throw new UsageError(
       `--batch-tokens ${opts.batchTokens} is smaller than one longest example (--max-source-length + --max-target-length${opts.padToMultipleOf > 1 ? `, each rounded up to --pad-to-multiple-of ${opts.padToMultipleOf}` : ''} = ${longest})`,

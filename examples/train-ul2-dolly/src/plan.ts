@@ -1,4 +1,5 @@
 import { isSkippedModule } from '@conifer/int8';
+import { roundUp } from '@conifer/dolly-data';
 import { DOLLY_PROMPT_QUANTILES, DOLLY_RECORDS, DOLLY_RESPONSE_QUANTILES, meanPaddedLength, meanTruncated } from './dolly-lengths.js';
 import type { BackendName, EvalOrder, Int8Mode, Optim } from './options.js';
 import { t5Shape, type T5ConfigJson, type T5Shape } from './t5-config.js';
@@ -368,8 +369,8 @@ export function makePlan(input: PlanInput): Plan {
   // --pad-to-multiple-of: the longest batch pads to the rounded maxima; a batch's padded length gains (m − 1) / 2
   // tokens on average over rounding to its longest row (its length mod m taken as uniform), up to the rounded maximum.
   const m = input.padToMultipleOf ?? 1;
-  const S = Math.ceil(input.maxSourceLength / m) * m;
-  const T = Math.ceil(input.maxTargetLength / m) * m;
+  const S = roundUp(input.maxSourceLength, m);
+  const T = roundUp(input.maxTargetLength, m);
   const rounded = (x: number, max: number) => (m === 1 ? x : Math.min(x + (m - 1) / 2, max));
   const rows = input.batchTokens !== undefined ? Math.max(1, Math.floor(input.batchTokens / (S + T))) : input.batchSize;
   const act0 = activationFloats(shape, rows, S, T);

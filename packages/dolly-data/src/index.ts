@@ -20,6 +20,6 @@ export {
   type PaddingStatsOptions,
   type TokenBudgetOptions,
 } from './plan';
-export { collate, IGNORE_INDEX, type Batch, type CollateOptions } from './batch';
+export { collate, IGNORE_INDEX, roundUp, type Batch, type CollateOptions } from './batch';
 export { BatchSampler, type Batching, type BatchSamplerOptions, type Cursor, type SampledBatch } from './sampler';
 export { datasetStats, lengthStats, percentile, type DatasetStats, type DatasetStatsOptions, type LengthStats } from './stats';

@@ -26,8 +26,8 @@ export function loadCase(name: string): GoldenCase {
   return JSON.parse(readFileSync(fixtures(`cases/${name}.json`), 'utf8')) as GoldenCase;
 }
 
-/** A golden case's inputs and labels as a `lossSum` batch (row-major int32, shapes from the case). */
-export function goldenBatch(c: GoldenCase) {
+/** A golden case's inputs and labels as a `lossSum` batch (row-major int32, shapes from the case; also the example's lora cases). */
+export function goldenBatch(c: Pick<GoldenCase, 'input_ids' | 'attention_mask' | 'labels'>) {
   return {
     inputIds: Int32Array.from(c.input_ids.flat()),
     attentionMask: Int32Array.from(c.attention_mask.flat()),

@@ -11,6 +11,7 @@ import {
   loadT5Tokenizer,
   makeRng,
   pick,
+  roundUp,
   shuffleInPlace,
   splitIndices,
   type T5Tokenizer,
@@ -145,8 +146,7 @@ export function evalBatches(examples: EncodedExample[], batchSize: number, order
   let source = 0;
   let target = 0;
   for (const e of examples) [source, target] = [Math.max(source, e.sourceIds.length), Math.max(target, e.targetIds.length)];
-  const up = (n: number) => Math.ceil(n / padToMultipleOf) * padToMultipleOf;
-  const maxTokens = batchSize * (up(source) + up(target)); // any batchSize examples fit: only the row cap cuts
+  const maxTokens = batchSize * (roundUp(source, padToMultipleOf) + roundUp(target, padToMultipleOf)); // any batchSize examples fit: only the row cap cuts
   const sampler = new BatchSampler(examples, { batching: { kind: 'tokenBudget', maxTokens, maxBatchSize: batchSize, bucketWidth: 0.3 }, seed: 0, shuffle: false, padToMultipleOf });
   return [...sampler.batches()].map((b) => b.batch);
 }

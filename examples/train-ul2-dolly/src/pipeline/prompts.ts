@@ -1,4 +1,4 @@
-import { ALPACA_TEMPLATE, DOLLY_TEMPLATE, type DollyRecord, originalPrompt, type PromptFormat, promptFormatter } from '@conifer/dolly-data';
+import { ALPACA_TEMPLATE, DOLLY_TEMPLATE, type DollyRecord, type PromptFormat, promptFormatter } from '@conifer/dolly-data';
 import type { PromptTemplateName } from '../options.js';
 
 /** `--prompt-template` → `@conifer/dolly-data`'s prompt format (`original`: the original project's). */
@@ -18,7 +18,7 @@ export function promptFormat(template: PromptTemplateName = 'original'): PromptF
  * what training encoded, so eval's and train's samples prompt the model as it was trained.
  */
 export function sourceText(record: DollyRecord, template: PromptTemplateName = 'original'): string {
-  return template === 'original' ? originalPrompt(record).source : promptFormatter(promptFormat(template))(record).source;
+  return promptFormatter(promptFormat(template))(record).source;
 }
 
 /**

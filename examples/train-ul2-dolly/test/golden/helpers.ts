@@ -8,17 +8,8 @@ export const LORA_FIXTURES = fileURLToPath(new URL('../../../../packages/lora/te
 /** A path inside @conifer/lora's golden fixtures. */
 export const loraFixture = (path: string): string => join(LORA_FIXTURES, path);
 
-/** A golden case's inputs and labels (`lora-ul2-tiny.json`'s fields) as a `lossSum` batch: row-major int32, shapes from the case. */
-export function goldenBatch(c: { input_ids: number[][]; attention_mask: number[][]; labels: number[][] }) {
-  return {
-    inputIds: Int32Array.from(c.input_ids.flat()),
-    attentionMask: Int32Array.from(c.attention_mask.flat()),
-    labels: Int32Array.from(c.labels.flat()),
-    batchSize: c.input_ids.length,
-    sourceLength: c.input_ids[0]!.length,
-    targetLength: c.labels[0]!.length,
-  };
-}
+/** A golden case's inputs and labels (`lora-ul2-tiny.json`'s fields) as a `lossSum` batch: @conifer/t5-model's test helper. */
+export { goldenBatch } from '../../../../packages/t5-model/test/helpers.js';
 
 /** Relative L2 error ‖a − b‖ / ‖b‖ (how the golden README states its tolerances). */
 export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
