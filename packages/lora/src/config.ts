@@ -186,6 +186,13 @@ export function validateLoraConfig(c: Record<string, unknown>): void {
     ['use_bdlora', 'BD-LoRA'],
   ];
   for (const [field, what] of unsupported) if (!isOff(c[field])) fail(`${field} = ${JSON.stringify(c[field])}: ${what} is not supported`);
+  // PEFT's LoraModel._create_and_replace switches the layer's variant on `is not None` for these two, so even `[]` or
+  // `{}` turns aLoRA (`use_alora`) or Arrow routing on there: anything but null would compute something else here.
+  const variants: Array<[string, string]> = [
+    ['alora_invocation_tokens', 'activated LoRA (aLoRA: the adapter acts only after its invocation tokens)'],
+    ['arrow_config', 'Arrow routing between adapters'],
+  ];
+  for (const [field, what] of variants) if (c[field] !== null && c[field] !== undefined) fail(`${field} = ${JSON.stringify(c[field])}: ${what} is not supported (null turns it off)`);
   for (const field of ['rank_pattern', 'alpha_pattern']) {
     const v = c[field];
     if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'number')) {

@@ -120,6 +120,10 @@ describe('PEFT adapter files (golden: PEFT 0.21 on ul2-tiny)', () => {
     expect(() => parseAdapterConfig(JSON.stringify({ ...peft03, peft_type: 'IA3' }), 'x.json')).toThrow(/x\.json: .*only "LORA"/);
     expect(parseAdapterConfig(JSON.stringify({ ...peft03, use_dora: true })).use_dora).toBe(true); // DoRA: see dora.test.ts
     expect(() => parseAdapterConfig(JSON.stringify({ ...peft03, use_qalora: true }))).toThrow(/QA-LoRA is not supported/);
+    // PEFT enables aLoRA / Arrow on `is not None`: an empty list or object is on too.
+    for (const v of [[1], []]) expect(() => parseAdapterConfig(JSON.stringify({ ...peft03, alora_invocation_tokens: v }))).toThrow(/alora_invocation_tokens = .*aLoRA.* is not supported/);
+    for (const v of [{ top_k: 2 }, {}]) expect(() => parseAdapterConfig(JSON.stringify({ ...peft03, arrow_config: v }))).toThrow(/arrow_config = .*Arrow routing.* is not supported/);
+    expect(parseAdapterConfig(JSON.stringify({ ...peft03, alora_invocation_tokens: null, arrow_config: null })).r).toBe(16);
   });
 
   it('a model whose key set differs from the file is refused with the keys named', async () => {
