@@ -15,6 +15,7 @@ import { earlyStoppingStep } from './early-stopping.js';
 import { EVAL_LOSS, evalMetrics, isBetter } from './metrics.js';
 import { EpochReader } from './epoch-reader.js';
 import { multiplierOf } from './schedule.js';
+import { scheduleChange } from './schedule-change.js';
 import { NonFiniteLossError, optimizerStep } from './step.js';
 import { trainSettings, type BestEval, type SaveInfo, type TrainerState, type TrainOptions, type TrainResult } from './train-options.js';
 
@@ -110,9 +111,8 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
         // The schedule follows this call's options (as transformers rebuilds its scheduler from the
         // current arguments on resume); the state records the one in use from here on.
         const used = scheduleRecord;
-        if (JSON.stringify(st.schedule) !== JSON.stringify(used)) {
-          logger.log(`learning-rate schedule differs from the checkpoint's (${JSON.stringify(st.schedule)}): using ${JSON.stringify(used)}`);
-        }
+        const change = scheduleChange(st.schedule, used);
+        if (change) logger.log(`learning-rate schedule differs from the checkpoint's: ${change} (this run's is used, as transformers rebuilds its scheduler from the current arguments)`);
         st.schedule = used;
       }
     }
@@ -190,7 +190,7 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
         if (r.stop && !stopEarly) {
           stopEarly = true;
           const what = metric.name === EVAL_LOSS ? 'eval loss' : metric.name;
-          logger.log(`early stopping: ${what} has not improved for ${st.evalsWithoutImprovement} evaluations (best ${st.bestEvalLoss})`);
+          logger.log(`early stopping: ${what} has not improved for ${st.evalsWithoutImprovement} evaluation${st.evalsWithoutImprovement === 1 ? '' : 's'} (best ${st.bestEvalLoss})`);
         }
       }
       if (!trackBest || !isBetter(value, st.best ? (st.best.value ?? st.best.loss) : null, metric.greaterIsBetter)) return false;
@@ -214,7 +214,8 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
 
     // Why training must stop now (checked before each step), or null.
     const stopNow = (): TrainResult['stopReason'] | null =>
-      maxSteps !== undefined && st.step >= maxSteps ? 'maxSteps' : stopEarly ? 'earlyStopping' : stopRequested ? 'interrupted' : null;
+      // early stopping first: when it fires on the maxSteps step, that is why the run ends (its message was logged)
+      stopEarly ? 'earlyStopping' : maxSteps !== undefined && st.step >= maxSteps ? 'maxSteps' : stopRequested ? 'interrupted' : null;
     // eval_delay: `args.eval_delay <= state.global_step` ("steps"), `args.eval_delay <= state.epoch` ("epoch", at the end of an epoch: epochs done)
     const delayed = (epoch: number) => (evalEvery > 0 ? st.step < evalDelay : epoch + 1 < evalDelay);
     /**

@@ -242,6 +242,16 @@ describe('metricForBestModel / greaterIsBetter with loadBestModelAtEnd, saveStra
     // every value improves without a margin: no stop
     expect((await stopAt({ patience: 1 })).at).toEqual(['maxSteps', 8]);
   });
+
+  it('early stopping that fires on the maxSteps step is the stop reason, and one evaluation is singular', async () => {
+    const acc = { 1: 0.5, 2: 0.55, 3: 0.62, 4: 0.66, 5: 0.7, 6: 0.74, 7: 0.78, 8: 0.1 };
+    const model = scriptedEval('esm', [1]);
+    const log = recorder();
+    const { r } = await run(model, { maxSteps: 8, earlyStopping: { patience: 1 }, metricForBestModel: 'accuracy', computeMetrics: accuracyAt(acc), logger: log });
+    model.dispose();
+    expect([r.stopReason, r.step]).toEqual(['earlyStopping', 8]);
+    expect(log.messages.filter((m) => m.startsWith('early'))).toEqual(['early stopping: eval_accuracy has not improved for 1 evaluation (best 0.78)']);
+  });
 });
 
 describe('eval_on_start, eval_delay, logging_first_step', () => {
