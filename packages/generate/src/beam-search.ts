@@ -129,7 +129,7 @@ export async function beamSearch<Enc, Cache>(
         const token = i % vocab;
         const ids = [...(beams[k] as Hyp).ids, token];
         // `stopping_criteria` on each continuation: EOS, max length, stop strings (transformers checks all three here).
-        const hits = eos.has(token) || ids.length >= o.maxLength || hitsStopString(ids.slice(1), o.stopStrings, o.tokenizer, promptLen - 1);
+        const hits = eos.has(token) || ids.length >= o.maxLength || hitsStopString(ids.slice(1), o.stopStrings, o.tokenizer, promptLen - 1, o);
         return { ids, score: acc[i] as number, src: b * nb + k, hits, beams: [...(beams[k] as Hyp).beams, b * nb + k] };
       });
       candsOf.push(cands);

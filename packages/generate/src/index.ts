@@ -1,5 +1,7 @@
 export { generate, streamGenerate } from './generate.js';
 export { generateText, streamText, generatedTokens } from './text.js';
+export { TextStreamer } from './text-streamer.js';
+export { generationOptionsWarnings } from './generation-warnings.js';
 export {
   generationOptionsFromConfig,
   modelGenerationDefaults,
@@ -38,4 +40,4 @@ export { encoderRepetitionPenalty, encoderNoRepeatNgram } from './encoder-proces
 export { sequenceBias, sequenceBiasEntries, type SequenceBiasEntry } from './sequence-bias.js';
 export { exponentialDecayLengthPenalty } from './length-decay.js';
 export { topKIndices } from './beam-search.js';
-export type { Seq2Seq, TextTokenizer, GenerateInputs, GenerateOptions, GenerateOutput } from './types.js';
+export type { Seq2Seq, TextTokenizer, TextDecodeOptions, TextGenerateOptions, GenerateInputs, GenerateOptions, GenerateOutput } from './types.js';

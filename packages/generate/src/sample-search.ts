@@ -11,18 +11,47 @@ import { processRows, userStops } from './user-processors.js';
  * strings that end at the newest token, so one wholly inside the prefix never stops a row, and one completed across
  * the boundary does).
  */
-export function hitsStopString(generated: readonly number[], stopStrings: readonly string[], tokenizer: ResolvedOptions['tokenizer'], contextLength = 0): boolean {
+export function hitsStopString(
+  generated: readonly number[],
+  stopStrings: readonly string[],
+  tokenizer: ResolvedOptions['tokenizer'],
+  contextLength = 0,
+  /** What the prefix's text is remembered with: one `generate` call's resolved options (its lifetime); none: decoded each time. */
+  call?: object,
+): boolean {
   if (stopStrings.length === 0 || !tokenizer) return false;
   const text = tokenizer.decode([...generated]);
   // Where the prefix's text ends in `text`: decode(prefix) need not be a prefix of decode(row) (a clean-up of the space
   // before "." drops the prefix's trailing space once "." follows), so the length of what the two have in common.
   let ctx = 0;
   if (contextLength > 0) {
-    const before = tokenizer.decode(generated.slice(0, contextLength));
+    const before = prefixText(tokenizer, generated.slice(0, contextLength), call);
     const n = Math.min(before.length, text.length);
     while (ctx < n && before.charCodeAt(ctx) === text.charCodeAt(ctx)) ctx++;
   }
   return stopStrings.some((s) => text.indexOf(s, Math.max(0, ctx - s.length + 1)) !== -1);
+}
+
+/**
+ * Decoded decoder prefixes of one `generate` call (a prefix's text is the same at every check of every step), at most
+ * 64 a call. Kept per call, not per tokenizer: a tokenizer object reused with another vocabulary in a later call must
+ * not get the text of the earlier one.
+ */
+const prefixTexts = new WeakMap<object, Map<string, string>>();
+
+/** `tokenizer.decode(ids)`, decoded once per `call` and prefix (within a call the tokenizer's decode is taken to be a pure function). */
+function prefixText(tokenizer: NonNullable<ResolvedOptions['tokenizer']>, ids: readonly number[], call: object | undefined): string {
+  if (!call) return tokenizer.decode([...ids]);
+  let texts = prefixTexts.get(call);
+  if (!texts) prefixTexts.set(call, (texts = new Map()));
+  const key = ids.join(',');
+  let text = texts.get(key);
+  if (text === undefined) {
+    if (texts.size >= 64) texts.clear();
+    text = tokenizer.decode([...ids]);
+    texts.set(key, text);
+  }
+  return text;
 }
 
 /** The decoder rows decoding starts from: `rows` rows, row r the prefix of prompt ⌊r / perPrompt⌋ (transformers'
@@ -42,7 +71,7 @@ export function isStopped(
   o: Pick<ResolvedOptions, 'maxLength' | 'stopStrings' | 'tokenizer'> & { decoderPromptLength?: number },
   eos: ReadonlySet<number>,
 ): boolean {
-  return eos.has(seq[seq.length - 1] as number) || seq.length >= o.maxLength || hitsStopString(seq.slice(1), o.stopStrings, o.tokenizer, (o.decoderPromptLength ?? 1) - 1);
+  return eos.has(seq[seq.length - 1] as number) || seq.length >= o.maxLength || hitsStopString(seq.slice(1), o.stopStrings, o.tokenizer, (o.decoderPromptLength ?? 1) - 1, o);
 }
 
 /** What `generate` records per step with `outputScores` / `outputLogits`: `[step][row]` rows of the vocabulary size. */

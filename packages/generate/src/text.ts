@@ -1,20 +1,24 @@
 import { generate, streamGenerate } from './generate.js';
-import { resolveOptions, withModelDefaults } from './options.js';
+import { GenerationOptionsError, resolveOptions, withModelDefaults } from './options.js';
 import { hitsStopString } from './sample-search.js';
-import type { GenerateOptions, GenerateOutput, Seq2Seq, TextTokenizer } from './types.js';
+import { TextStreamer } from './text-streamer.js';
+import type { GenerateOptions, GenerateOutput, Seq2Seq, TextDecodeOptions, TextGenerateOptions, TextTokenizer } from './types.js';
 
 /**
  * Prompts → texts: encodes each prompt with `tokenizer`, pads the batch on the right with the pad id
  * (attention mask 0 there), generates, and decodes each returned row without its decoder start token
  * and without anything from its first EOS on. Returns `numReturnSequences` texts per prompt, in order.
+ * With `cleanUpTokenizationSpaces`, each row is decoded with it (transformers' `batch_decode(...,
+ * clean_up_tokenization_spaces=...)`); without it, `tokenizer.decode(ids)` as it is.
  */
 export async function generateText<Enc, Cache>(
   model: Seq2Seq<Enc, Cache>,
   tokenizer: TextTokenizer,
   prompts: string | string[],
-  options: GenerateOptions = {},
+  options: TextGenerateOptions = {},
 ): Promise<string[]> {
-  const opts = withTokenizer(model, options, tokenizer);
+  const [decodeOptions, generateOptions] = splitDecodeOptions(options);
+  const opts = withTokenizer(model, generateOptions, tokenizer);
   const o = resolveOptions(withModelDefaults(model, opts));
   const list = Array.isArray(prompts) ? prompts : [prompts];
   if (list.length === 0) return [];
@@ -23,39 +27,53 @@ export async function generateText<Enc, Cache>(
   const inputIds = encoded.map((e) => [...e, ...new Array<number>(width - e.length).fill(o.padTokenId)]);
   const attentionMask = encoded.map((e) => [...e.map(() => 1), ...new Array<number>(width - e.length).fill(0)]);
   const { sequences } = await generate(model, { inputIds, attentionMask }, opts);
-  return sequences.map((row) => tokenizer.decode(untilStop(generatedTokens(row, o.eosTokenIds), o.stopStrings, tokenizer)));
+  return sequences.map((row) => {
+    const ids = untilStop(generatedTokens(row, o.eosTokenIds), o.stopStrings, tokenizer);
+    return decodeOptions ? tokenizer.decode(ids, decodeOptions) : tokenizer.decode(ids);
+  });
 }
 
 /**
  * One prompt → its continuation, streamed: yields the new text after each decoded token (the difference
  * between the decoded prefix and what was already yielded; empty deltas are skipped). Greedy or sampling.
- * Returns, after the last piece, what `streamGenerate` returns: `generate`'s output for the prompt's ids
- * (`sequences`, and `scores` / `logits` with `outputScores` / `outputLogits`).
+ * With `cleanUpTokenizationSpaces: true` a later token can change the text before it (`"do n"` → `"don't"`), so
+ * text is yielded only up to a token boundary no later token can change (about a word behind, as transformers'
+ * `TextStreamer` prints up to the last space) and the rest after the last token: the pieces joined are always
+ * `generateText`'s text for the same prompt and options. Returns, after the last piece, what `streamGenerate`
+ * returns: `generate`'s output for the prompt's ids (`sequences`, and `scores` / `logits` with `outputScores` /
+ * `outputLogits`).
  */
 export async function* streamText<Enc, Cache>(
   model: Seq2Seq<Enc, Cache>,
   tokenizer: TextTokenizer,
   prompt: string,
-  options: GenerateOptions = {},
+  options: TextGenerateOptions = {},
 ): AsyncGenerator<string, GenerateOutput, void> {
-  const opts = withTokenizer(model, options, tokenizer);
+  const [decodeOptions, generateOptions] = splitDecodeOptions(options);
+  const opts = withTokenizer(model, generateOptions, tokenizer);
   const o = resolveOptions(withModelDefaults(model, opts));
   const inputIds = [Array.from(tokenizer.encode(prompt))];
-  const tokens: number[] = [];
   const done: { value?: GenerateOutput } = {};
-  let shown = '';
+  const text = new TextStreamer(tokenizer, decodeOptions);
   for await (const token of keepingReturn(streamGenerate(model, { inputIds, attentionMask: [inputIds[0]!.map(() => 1)] }, opts), done)) {
     // An EOS is the stream's last token (one row: it ends the row and so the loop); it has no text.
     if (o.eosTokenIds.includes(token)) continue;
-    tokens.push(token);
-    const text = tokenizer.decode(tokens);
-    // Hold back a trailing replacement char (half of a multi-byte character) until it completes.
-    if (text.endsWith('\uFFFD')) continue;
-    const delta = text.startsWith(shown) ? text.slice(shown.length) : text;
-    shown = text;
+    const delta = text.put(token);
     if (delta.length > 0) yield delta;
   }
+  const rest = text.end();
+  if (rest.length > 0) yield rest;
   return done.value as GenerateOutput;
+}
+
+/** The text options split from `generate`'s (which refuses keys it does not know); one error for a non-boolean. */
+function splitDecodeOptions(options: TextGenerateOptions): [TextDecodeOptions | undefined, GenerateOptions] {
+  const { cleanUpTokenizationSpaces, ...rest } = options;
+  if (cleanUpTokenizationSpaces === undefined) return [undefined, rest];
+  if (typeof cleanUpTokenizationSpaces !== 'boolean') {
+    throw new GenerationOptionsError([`\`cleanUpTokenizationSpaces\` must be a boolean (got ${String(cleanUpTokenizationSpaces)}): transformers' clean_up_tokenization_spaces, e.g. your tokenizer_config.json's value`]);
+  }
+  return [{ cleanUpTokenizationSpaces }, rest];
 }
 
 /** `gen`'s items; its return value lands in `into.value` (`for await` drops it). Leaving early returns `gen` too (`yield*`). */

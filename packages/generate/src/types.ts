@@ -41,9 +41,24 @@ export interface Seq2Seq<Enc = unknown, Cache = unknown> {
 export interface TextTokenizer {
   /** Token ids of `text`, with whatever special tokens the model expects (T5: the trailing `</s>`). */
   encode(text: string): ArrayLike<number>;
-  /** Text of `ids`. */
-  decode(ids: number[]): string;
+  /** Text of `ids`. `options` is passed only when the caller of `generateText` / `streamText` set
+   *  `cleanUpTokenizationSpaces` (or, for the stream's raw text, as `false`); a tokenizer without clean-up may ignore it. */
+  decode(ids: number[], options?: TextDecodeOptions): string;
 }
+
+/** What the text functions ask of `TextTokenizer.decode` (transformers' `tokenizer.decode` keyword arguments). */
+export interface TextDecodeOptions {
+  /**
+   * transformers' `clean_up_tokenization_spaces`: remove the space before `.`, `?`, `!`, `,` and in English
+   * contractions (`"do n't ."` → `"don't."`). transformers' `decode` / `batch_decode` default to the
+   * tokenizer_config.json's value (`true` in T5's original one; `@conifer/dolly-data`'s
+   * `T5Tokenizer.configCleanUpTokenizationSpaces`).
+   */
+  cleanUpTokenizationSpaces?: boolean;
+}
+
+/** `generateText` / `streamText` options: `generate`'s, and how the texts are decoded. */
+export interface TextGenerateOptions extends GenerateOptions, TextDecodeOptions {}
 
 /** A batch of prompts: tensors (not disposed by `generate`) or plain rows. */
 export interface GenerateInputs {
