@@ -1,17 +1,14 @@
-import { mkdir, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { parseSafetensors, SafetensorsFile, serializeSafetensors, toFloat32, writeFileAtomic, type TensorToWrite } from '@conifer/safetensors';
 import { ADAFACTOR_SLOTS, adafactorSlotShape, type AdafactorSlot, type AdafactorState } from './adafactor.js';
 import type { AdamWState } from './adamw.js';
+import { BEST_FILE, checkpointFolders, checkpointName, hasManifest, MANIFEST_FILE, OPTIMIZER_FILE, REQUIRED_FILES, STATE_FILE, TRAINABLE_FILE, type Manifest } from './checkpoint-files.js';
+import { checkpointDamage, damagedCheckpointError } from './checkpoint-integrity.js';
 
-/** The manifest written last into a checkpoint folder; a folder without a valid one is ignored. */
-export const MANIFEST_FILE = 'COMPLETE';
-export const TRAINABLE_FILE = 'trainable.safetensors';
-export const OPTIMIZER_FILE = 'optimizer.safetensors';
-export const STATE_FILE = 'state.json';
-/** The best model's variables so far (trainer option `loadBestModelAtEnd`), when the checkpoint has them. */
-export const BEST_FILE = 'best.safetensors';
+export { BEST_FILE, checkpointName, MANIFEST_FILE, OPTIMIZER_FILE, STATE_FILE, TRAINABLE_FILE } from './checkpoint-files.js';
+export { checkpointDamage, checkpointToResume, DamagedCheckpointError } from './checkpoint-integrity.js';
 
 /** What a checkpoint holds besides tensors (`state.json`). `T` is the trainer's own state. */
 export interface CheckpointContent<T> {
@@ -25,13 +22,6 @@ export interface CheckpointContent<T> {
   best?: Record<string, { shape: number[]; values: Float32Array }>;
 }
 
-interface Manifest {
-  format: 'conifer-trainer-checkpoint';
-  version: 1;
-  step: number;
-  files: Array<{ name: string; size: number }>;
-}
-
 /** Whether an optimizer state is Adafactor's (else AdamW's). */
 export function isAdafactorState(state: AdamWState | AdafactorState): state is AdafactorState {
   return (state as AdafactorState).kind === 'adafactor';
@@ -40,11 +30,6 @@ export function isAdafactorState(state: AdamWState | AdafactorState): state is A
 /** Which optimizer wrote a state, as `optimizer.safetensors`' metadata `optimizer` names it. */
 export function optimizerKind(state: AdamWState | AdafactorState): 'adamw' | 'adafactor' {
   return isAdafactorState(state) ? 'adafactor' : 'adamw';
-}
-
-/** `checkpoint-<step>` */
-export function checkpointName(step: number): string {
-  return `checkpoint-${step}`;
 }
 
 /** Reads variables (float32) as named arrays with their shapes (asynchronously: every backend, webgpu included). */
@@ -165,12 +150,15 @@ function optimizerStateOf(parsed: ReturnType<typeof parseSafetensors>): AdamWSta
   return { step, m, v };
 }
 
-/** Whether `folder` holds a valid manifest whose files all exist with the listed sizes. */
+/**
+ * Whether `folder` holds a valid manifest whose files all exist with the listed sizes (the files are
+ * not parsed: {@link checkpointDamage} does that too).
+ */
 export async function isCompleteCheckpoint(folder: string): Promise<boolean> {
   try {
     const m = JSON.parse(await readFile(join(folder, MANIFEST_FILE), 'utf8')) as Manifest;
     if (m.format !== 'conifer-trainer-checkpoint' || !Array.isArray(m.files)) return false;
-    const needed = new Set([TRAINABLE_FILE, OPTIMIZER_FILE, STATE_FILE]);
+    const needed = new Set<string>(REQUIRED_FILES);
     for (const f of m.files) {
       const s = await stat(join(folder, f.name));
       if (s.size !== f.size) return false;
@@ -184,30 +172,28 @@ export async function isCompleteCheckpoint(folder: string): Promise<boolean> {
 
 /** Checkpoint folders under `dir` as `{ step, path, complete }`, newest first. */
 export async function listCheckpoints(dir: string): Promise<Array<{ step: number; path: string; complete: boolean }>> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return [];
-  }
   const out: Array<{ step: number; path: string; complete: boolean }> = [];
-  for (const name of names) {
-    const m = /^checkpoint-(\d+)$/.exec(name);
-    if (!m) continue;
-    const path = join(dir, name);
-    out.push({ step: Number(m[1]), path, complete: await isCompleteCheckpoint(path) });
-  }
-  return out.sort((a, b) => b.step - a.step);
+  for (const c of await checkpointFolders(dir)) out.push({ ...c, complete: await isCompleteCheckpoint(c.path) });
+  return out;
 }
 
-/** The newest complete checkpoint under `dir`, or null (folders without a valid manifest are skipped). */
+/**
+ * The newest complete checkpoint under `dir`, or null (folders without a valid manifest, or with a
+ * size mismatch, are skipped). To resume, use {@link checkpointToResume}: it refuses a damaged
+ * newest checkpoint instead of skipping it, as `train({ resume: true })` does.
+ */
 export async function latestCheckpoint(dir: string): Promise<string | null> {
   return (await listCheckpoints(dir)).find((c) => c.complete)?.path ?? null;
 }
 
-/** Reads a checkpoint folder (it must be complete). */
+/**
+ * Reads a checkpoint folder. Without a `COMPLETE` manifest (a write that did not finish) it is an
+ * error; a damaged one (see {@link checkpointDamage}) is a {@link DamagedCheckpointError}.
+ */
 export async function readCheckpoint<T>(folder: string): Promise<CheckpointContent<T>> {
-  if (!(await isCompleteCheckpoint(folder))) throw new Error(`${folder} is not a complete checkpoint (no valid ${MANIFEST_FILE} manifest)`);
+  if (!(await hasManifest(folder))) throw new Error(`${folder} is not a complete checkpoint (no ${MANIFEST_FILE} manifest: its write did not finish)`);
+  const damage = await checkpointDamage(folder);
+  if (damage !== null) throw await damagedCheckpointError(folder, damage);
   const readVariables = async (file: string) => {
     const parsed = parseSafetensors(new Uint8Array(await readFile(join(folder, file))), file);
     const out: CheckpointContent<T>['variables'] = {};
@@ -222,20 +208,32 @@ export async function readCheckpoint<T>(folder: string): Promise<CheckpointConte
   return { variables, optimizer, state, ...(best ? { best } : {}) };
 }
 
+/** Removes a checkpoint folder, its manifest first: a kill mid-removal leaves a folder without one (a torn write), never a damaged one. */
+async function removeCheckpoint(folder: string): Promise<void> {
+  await unlink(join(folder, MANIFEST_FILE)).catch(() => undefined);
+  await rm(folder, { recursive: true, force: true });
+}
+
 /**
- * Keeps the newest `keepLast` complete checkpoints under `dir`; removes older ones, and incomplete
- * folders older than the newest complete one (leftovers of a kill mid-write).
+ * Keeps the newest `keepLast` (at least 1) intact checkpoints under `dir`; removes older ones, and
+ * folders without a manifest older than the newest complete one (leftovers of a kill mid-write). A
+ * folder with a manifest that is damaged ({@link checkpointDamage}) is never removed, whatever its
+ * step: it is the user's to restore or delete (transformers' `_rotate_checkpoints` deletes by step
+ * alone).
  */
 export async function pruneCheckpoints(dir: string, keepLast: number): Promise<void> {
   const all = await listCheckpoints(dir);
   const newestComplete = all.find((c) => c.complete);
+  const limit = Math.max(1, keepLast);
+  // files are parsed only when a checkpoint may go (keepLast: Infinity parses nothing)
+  const mayRemove = all.filter((c) => c.complete).length > limit;
   let kept = 0;
   for (const c of all) {
-    if (c.complete) {
+    if (!(await hasManifest(c.path))) {
+      if (newestComplete && c.step < newestComplete.step) await removeCheckpoint(c.path);
+    } else if (c.complete && (!mayRemove || (await checkpointDamage(c.path)) === null)) {
       kept++;
-      if (kept > Math.max(1, keepLast)) await rm(c.path, { recursive: true, force: true });
-    } else if (newestComplete && c.step < newestComplete.step) {
-      await rm(c.path, { recursive: true, force: true });
+      if (kept > limit) await removeCheckpoint(c.path);
     }
   }
 }

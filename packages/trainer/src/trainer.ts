@@ -5,7 +5,7 @@ import { writeFileAtomic } from '@conifer/safetensors';
 import seedrandom from 'seedrandom';
 import { Adafactor } from './adafactor.js';
 import { AdamW } from './adamw.js';
-import { BEST_FILE, isAdafactorState, latestCheckpoint, optimizerKind, pruneCheckpoints, readCheckpoint, restoreVariables, snapshotVariables, writeCheckpoint } from './checkpoint.js';
+import { BEST_FILE, checkpointToResume, isAdafactorState, optimizerKind, pruneCheckpoints, readCheckpoint, restoreVariables, snapshotVariables, writeCheckpoint } from './checkpoint.js';
 import { evaluate, type EvalResult } from './evaluate.js';
 import { registerCoreGradients } from './register-gradients.js';
 import { defaultLogger, silentLogger } from './report/logger.js';
@@ -74,7 +74,8 @@ export async function train<B>(options: TrainOptions<B>): Promise<TrainResult> {
     let bestVariables: Awaited<ReturnType<typeof snapshotVariables>> | null = null;
     let lastCheckpoint: string | null = null;
     if (options.resume && checkpointDir) {
-      const found = await latestCheckpoint(checkpointDir);
+      // a damaged newest checkpoint is a DamagedCheckpointError here, before anything is written or pruned
+      const found = await checkpointToResume(checkpointDir);
       if (found) {
         const ck = await readCheckpoint<TrainerState>(found);
         const written = optimizerKind(ck.optimizer);

@@ -296,7 +296,7 @@ describe('checkpoints: failures and leftovers', () => {
 
     expect(await isCompleteCheckpoint(folder)).toBe(false);
     expect(await latestCheckpoint(dir)).toBeNull();
-    await expect(readCheckpoint(folder)).rejects.toThrow(`${folder} is not a complete checkpoint (no valid COMPLETE manifest)`);
+    await expect(readCheckpoint(folder)).rejects.toThrow(`${folder} is damaged: its COMPLETE manifest is not a conifer trainer checkpoint's. Restore that folder, or delete it to resume from the start (no older checkpoint)`);
     p.dispose();
 
     const model = new ToyModel(3, 'fresh');
