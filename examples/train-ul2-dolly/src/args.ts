@@ -136,15 +136,21 @@ const TRAIN: Flag[] = [
   ...GENERATION_FLAGS('each evaluation also generates for every eval example (batched as the eval loss) and reports eval_rouge1, eval_rouge2, eval_rougeL, eval_rougeLsum (ROUGE F-measures against the decoded targets, mean over the examples; in the log and metrics.jsonl). Slow: a decoder pass per new token per batch, usually far more than the eval loss pass'),
   { name: 'load-best-model-at-end', help: "put the adapter of the best evaluation (lowest eval loss, or --metric-for-best-model) back at the end and save it as the final adapter (transformers' load_best_model_at_end)" },
   { name: 'gradient-checkpointing', help: "recompute each block in the backward pass: activation memory of one block's input per block, one more forward of compute (transformers' gradient_checkpointing)" },
-  { name: 'resume', help: "continue from the latest checkpoint under --out; refused before the model loads when --optim, --use-dora, --use-rslora, --init-lora-weights, --prompt-template or --pad-to-multiple-of differ from that run's" },
+  { name: 'resume', help: "continue from the latest checkpoint under --out; refused before the model loads when --optim, --use-dora, --use-rslora, --init-lora-weights, --prompt-template, --pad-to-multiple-of or a data flag (--data, --limit, --seed, --batch-size, --batch-tokens, --grad-accum; --max-source-length and --max-target-length under --batch-tokens) differ from that run's; other --max-*-length with fixed batches (e.g. shorter after running out of memory), --logging-steps, --eval-every or --save-every are a warning" },
   { name: 'dry-run', help: 'print the memory/time plan and exit; loads nothing' },
   { name: 'device-memory', value: 'GB', def: 'cpu: free RAM; wasm: free RAM, at most its 4 GiB heap; GPU: unknown', help: 'memory the plan checks against' },
   { name: 'device-tflops', value: 'T', def: 'a per-backend guess', help: 'sustained TFLOP/s for the time estimate' },
   HELP,
 ];
 
+/** generate and eval run the model: a snapshot folder or a hub id (a bare config.json is for train --dry-run only). */
+const RUN_COMMON: Flag[] = COMMON.map((f) =>
+  f.name === 'model' ? { ...f, value: 'DIR|ID', help: 'Hugging Face snapshot folder (config.json + safetensors weights), or a hub id such as google/flan-ul2' } : f,
+);
+
 const GENERATE: Flag[] = [
-  ...COMMON,
+  // generate encodes each prompt whole (as the original's tokenizer.encode(prompt)): the flag only sizes the tensor-core tuning
+  ...RUN_COMMON.map((f) => (f.name === 'max-source-length' ? { ...f, help: 'webgpu: the prompt length the tensor-core kernels are tuned for (prompts are not cut: each is encoded whole, as the original project did)' } : f)),
   { name: 'adapter', value: 'DIR|ID', def: 'none (base model)', help: 'PEFT adapter folder (adapter_config.json + adapter_model.safetensors), or a hub id such as coniferlabs/flan-ul2-dolly-lora' },
   { name: 'prompt', value: 'TEXT', multiple: true, def: 'the original "Dolly the lamb" prompt', help: 'prompt; repeat for several' },
   { name: 'max-length', value: 'N', def: '250', help: "most decoder tokens, the start token included (transformers' max_length: 250 → 249 new tokens)" },
@@ -170,7 +176,7 @@ const GENERATE: Flag[] = [
 ];
 
 const EVAL: Flag[] = [
-  ...COMMON,
+  ...RUN_COMMON,
   { name: 'adapter', value: 'DIR|ID', def: 'none (base model)', help: 'PEFT adapter folder, or a hub id' },
   { name: 'split', value: SPLITS.join('|'), def: 'test', help: 'which side of the 80/20 split' },
   { name: 'data', value: 'FILE|hub|hf://…', def: 'the Dolly 15K copy shipped in the repo', help: 'Dolly-format jsonl, or from the hub as for train' },

@@ -39,7 +39,8 @@ export async function runEval(opts: EvalOptions, io: Io): Promise<number> {
         io.stdout(`rouge of ${predictions.length} generations (${describeGeneration(opts)}): ${ROUGE_TYPES.map((k) => `${k} ${scores[k].toFixed(4)}`).join(' ')}`);
       }
       const samples = split.records.slice(0, opts.samples);
-      const decode = decodeOptions({ ...opts, minLength: 1, numBeams: 1, doSample: false, temperature: 1, topK: 0, topP: 1 });
+      // decoded as transformers' decode: the tokenizer config's clean_up_tokenization_spaces
+      const decode = { ...decodeOptions({ ...opts, minLength: 1, numBeams: 1, doSample: false, temperature: 1, topK: 0, topP: 1 }), cleanUpTokenizationSpaces: data.tokenizer.configCleanUpTokenizationSpaces };
       for (const record of samples) {
         const prompt = sourceText(record, opts.promptTemplate);
         io.stdout(`\n> ${prompt.replace(/\n/g, ' ').slice(0, 200)}`);

@@ -1,4 +1,4 @@
-import { streamText, generateText, type GenerateOptions as DecodeOptions } from '@conifer/generate';
+import { streamText, generateText, generationOptionsWarnings, type GenerateOptions as DecodeOptions } from '@conifer/generate';
 import { setupBackend } from './backends.js';
 import { enableTensorCores } from './pipeline/tensor-cores.js';
 import type { Io } from './io.js';
@@ -81,10 +81,15 @@ export async function runGenerate(opts: GenerateOptions, io: Io): Promise<number
       // Tuned at one prompt's length: the encoder pass; decoding steps are a few rows each.
       const tc = await enableTensorCores(backend, { tensorCores: opts.tensorCores, int8, dModel: model.config.d_model, tokens: opts.maxSourceLength });
       if (tc) io.stdout(tc);
-      const options = decodeOptions(opts, assistant?.model);
+      const generateOptions = decodeOptions(opts, assistant?.model);
       if (opts.maxNewTokens !== undefined && opts.explicit.has('max-length')) {
         io.stderr(`warning: both --max-new-tokens ${opts.maxNewTokens} and --max-length ${opts.maxLength} given: --max-new-tokens wins (as transformers' max_new_tokens over max_length)`);
       }
+      // transformers' GenerationConfig.validate() minor issues of the flags over the model's generation config, once
+      for (const w of generationOptionsWarnings(generateOptions, model)) io.stderr(`warning: ${w}`);
+      // texts as transformers' tokenizer.batch_decode(outputs, skip_special_tokens=True): with the tokenizer_config.json's
+      // clean_up_tokenization_spaces (T5's: true), streamed or not
+      const options = { ...generateOptions, cleanUpTokenizationSpaces: tokenizer.configCleanUpTokenizationSpaces };
       const assisted = assistant !== null || opts.promptLookupNumTokens !== undefined;
       const counter = assisted ? countDecoderPasses(model) : null;
       let tokens = 0;

@@ -1,7 +1,7 @@
 import { isSkippedModule } from '@conifer/int8';
 import { roundUp } from '@conifer/dolly-data';
-import { DOLLY_PROMPT_QUANTILES, DOLLY_RECORDS, DOLLY_RESPONSE_QUANTILES, meanPaddedLength, meanTruncated } from './dolly-lengths.js';
-import type { BackendName, EvalOrder, Int8Mode, Optim } from './options.js';
+import { DOLLY_RECORDS, dollyQuantiles, meanPaddedLength, meanTruncated } from './dolly-lengths.js';
+import type { BackendName, EvalOrder, Int8Mode, Optim, PromptTemplateName } from './options.js';
 import { t5Shape, type T5ConfigJson, type T5Shape } from './t5-config.js';
 
 /** One projection of the model, by its Hugging Face module path. */
@@ -229,6 +229,8 @@ export interface PlanInput {
   batchTokens?: number;
   /** --pad-to-multiple-of (default 1): batch lengths rounded up to a multiple of it (train and eval batches). */
   padToMultipleOf?: number;
+  /** --prompt-template (default original): whose token lengths the time and eval estimates count ({@link dollyQuantiles}). */
+  promptTemplate?: PromptTemplateName;
   maxSourceLength: number;
   maxTargetLength: number;
   epochs: number;
@@ -241,6 +243,8 @@ export interface PlanInput {
   evalEvery?: number;
   /** --eval-delay (default 0). */
   evalDelay?: number;
+  /** --eval-on-start: the evaluation before training is the trainer's (it generates with --predict-with-generate). */
+  evalOnStart?: boolean;
   /** --eval-order (default length). */
   evalOrder?: EvalOrder;
   /** --resume: no evaluation before training. */
@@ -288,7 +292,7 @@ export interface Plan {
   totalBytesCheckpointed: number;
   fits?: boolean;
   fitsCheckpointed?: boolean;
-  /** Mean real and padded tokens per example (Dolly's length distribution, truncated). */
+  /** Mean real and padded tokens per example (Dolly's length distribution under the prompt template, truncated). */
   tokens: { source: number; target: number; paddedSource: number; paddedTarget: number };
   epochFlops: number;
   tflops: number;
@@ -308,7 +312,7 @@ export interface Plan {
      * With --predict-with-generate: the FLOPs of generating for the test split once (an upper bound: every row
      * runs to `maxLength`; {@link generationFlops}), on top of `flopsEach`. Absent without it.
      */
-    generation?: { maxLength: number; beams: number; flopsEach: number };
+    generation?: { maxLength: number; beams: number; flopsEach: number; /** How many of the `count` evaluations generate (the trainer's). */ count: number };
     /** All evaluations: forward passes and, with --predict-with-generate, generation. */
     seconds: number;
   };
@@ -334,6 +338,16 @@ export function lengthGroupedPadding(b: number): number {
  * `evalEvery` (`eval_delay <= global_step`), else in epochs (`eval_delay <= epochs done`, at epoch ends).
  */
 export function evalCount(totalSteps: number, stepsPerEpoch: number, evalEvery: number | undefined, resume: boolean, evalDelay = 0): number {
+  const c = evalCounts(totalSteps, stepsPerEpoch, evalEvery, resume, evalDelay);
+  return c.before + c.during + c.after;
+}
+
+/**
+ * {@link evalCount}'s parts: the app's eval before training (not on --resume), the trainer's during training, the app's
+ * after it (when the last step had none). Only the trainer's run `computeMetrics` — with --predict-with-generate, the
+ * generation (and with --eval-on-start the one before is the trainer's step-0 evaluation: src/train.ts).
+ */
+export function evalCounts(totalSteps: number, stepsPerEpoch: number, evalEvery: number | undefined, resume: boolean, evalDelay = 0): { before: number; during: number; after: number } {
   let n = 0;
   let lastCovered = false;
   for (let s = 1; s <= totalSteps; s++) {
@@ -344,7 +358,7 @@ export function evalCount(totalSteps: number, stepsPerEpoch: number, evalEvery: 
     lastCovered = s === totalSteps;
   }
   // The last step's eval is reused after training; a run stopped between evals (or before the delay) makes one more.
-  return (resume ? 0 : 1) + n + (lastCovered ? 0 : 1);
+  return { before: resume ? 0 : 1, during: n, after: lastCovered ? 0 : 1 };
 }
 
 export function makePlan(input: PlanInput): Plan {
@@ -377,12 +391,14 @@ export function makePlan(input: PlanInput): Plan {
   const doraAct = doraSecondPass(shape, input).floats(rows, S, T);
   const act = { full: act0.full + doraAct, checkpointed: act0.checkpointed };
 
-  const source = meanTruncated(DOLLY_PROMPT_QUANTILES, input.maxSourceLength);
-  const target = meanTruncated(DOLLY_RESPONSE_QUANTILES, input.maxTargetLength);
+  // Dolly's lengths as train encodes them under --prompt-template (dolly / alpaca: ≈ 29 / 32 more source tokens at 512)
+  const q = dollyQuantiles(input.promptTemplate);
+  const source = meanTruncated(q.prompt, input.maxSourceLength);
+  const target = meanTruncated(q.response, input.maxTargetLength);
   // Random batches pad to their longest example; token-budget buckets group similar lengths (≈ 5 % padding).
   const bucketed = input.batchTokens !== undefined;
-  const paddedSource = rounded(bucketed ? 1.05 * source : meanPaddedLength(DOLLY_PROMPT_QUANTILES, input.maxSourceLength, input.batchSize), S);
-  const paddedTarget = rounded(bucketed ? 1.05 * target : meanPaddedLength(DOLLY_RESPONSE_QUANTILES, input.maxTargetLength, input.batchSize), T);
+  const paddedSource = rounded(bucketed ? 1.05 * source : meanPaddedLength(q.prompt, input.maxSourceLength, input.batchSize), S);
+  const paddedTarget = rounded(bucketed ? 1.05 * target : meanPaddedLength(q.response, input.maxTargetLength, input.batchSize), T);
   const microBatchesPerEpoch = bucketed
     ? Math.ceil((split.train * (paddedSource + paddedTarget)) / input.batchTokens!)
     : Math.ceil(split.train / input.batchSize);
@@ -408,18 +424,22 @@ export function makePlan(input: PlanInput): Plan {
     const fileOrder = meanPaddedLength(quantiles, max, evalB);
     return grouped ? Math.min(evalPad * real, fileOrder) : fileOrder;
   };
-  const evalSource = rounded(evalPadded(DOLLY_PROMPT_QUANTILES, source, input.maxSourceLength), S);
-  const evalTarget = rounded(evalPadded(DOLLY_RESPONSE_QUANTILES, target, input.maxTargetLength), T);
+  const evalSource = rounded(evalPadded(q.prompt, source, input.maxSourceLength), S);
+  const evalTarget = rounded(evalPadded(q.response, target, input.maxTargetLength), T);
   const evalFlops = split.test * forwardFlops(shape, evalSource, evalTarget);
-  const nEvals = totalSteps > 0 ? evalCount(totalSteps, stepsPerEpoch, input.evalEvery, input.resume ?? false, input.evalDelay ?? 0) : 0;
+  const counts = totalSteps > 0 ? evalCounts(totalSteps, stepsPerEpoch, input.evalEvery, input.resume ?? false, input.evalDelay ?? 0) : { before: 0, during: 0, after: 0 };
+  const nEvals = counts.before + counts.during + counts.after;
   const evals: Plan['evals'] = { count: nEvals, batchSize: evalB, paddedSource: evalSource, paddedTarget: evalTarget, flopsEach: evalFlops, seconds: (nEvals * evalFlops) / (tflops * 1e12) };
   if (input.predictWithGenerate === true) {
     // generate takes the same eval batches: their padded source, every row up to maxLength − 1 new tokens per beam.
     const maxLength = input.generationMaxLength ?? DEFAULT_GENERATION_MAX_LENGTH;
     const beams = input.generationNumBeams ?? 1;
-    const generation = { maxLength, beams, flopsEach: split.test * generationFlops(shape, evalSource, maxLength, beams) };
+    // only the trainer's evaluations generate: not the app's loss before training (unless --eval-on-start makes it the
+    // trainer's) nor its loss after it
+    const count = counts.during + (input.evalOnStart === true ? counts.before : 0);
+    const generation = { maxLength, beams, flopsEach: split.test * generationFlops(shape, evalSource, maxLength, beams), count };
     evals.generation = generation;
-    evals.seconds = (nEvals * (evalFlops + generation.flopsEach)) / (tflops * 1e12);
+    evals.seconds = (nEvals * evalFlops + count * generation.flopsEach) / (tflops * 1e12);
   }
 
   const activationBytes = 4 * act.full;
@@ -477,7 +497,8 @@ function evalEach(e: Plan['evals']): string {
   const g = e.generation;
   if (g === undefined) return flops(e.flopsEach);
   const tokens = g.maxLength - 1;
-  return `(${flops(e.flopsEach)} + generation ≤ ${flops(g.flopsEach)}: up to ${tokens} ${tokens === 1 ? 'token' : 'tokens'} × ${g.beams} ${g.beams === 1 ? 'beam' : 'beams'}, rows stop at EOS)`;
+  const which = g.count === e.count ? '' : `, in ${g.count} of them`;
+  return `(${flops(e.flopsEach)} + generation ≤ ${flops(g.flopsEach)}${which}: up to ${tokens} ${tokens === 1 ? 'token' : 'tokens'} × ${g.beams} ${g.beams === 1 ? 'beam' : 'beams'}, rows stop at EOS)`;
 }
 
 /** The plan as the CLI prints it (GB = 10⁹ bytes). */
@@ -511,7 +532,7 @@ export function formatPlan(p: Plan): string {
     `  weights      float32 ${gb(p.float32Bytes)}; int8 ${gb(p.int8Bytes)} (linears 1 byte/weight + a float32 scale per output row; ${i.int8SkipModules?.length ? `${i.int8SkipModules.join(', ')} (--int8-skip-modules), ` : ''}embedding${c.lmHead ? ', lm_head' : ''}, norms, biases float32)`,
     `  int8         ${i.int8 === 'auto' ? `auto → ${p.int8}` : p.int8}`,
     `  LoRA         ${i.useDora ? 'DoRA, ' : ''}r ${i.r}, alpha ${i.loraAlpha}, on ${i.targetModules.join(',')} (${p.lora.modules} modules): ${int(p.lora.params)} trainable parameters (${p.lora.percent.toFixed(3)} %), ${gb(p.lora.bytes)} with gradients and ${i.optim === 'adafactor' ? 'Adafactor' : 'Adam'} state`,
-    `  data         ${int(p.split.train)} train / ${int(p.split.test)} test examples (80/20 of ${int(p.split.train + p.split.test)}${i.records === undefined ? ', Dolly 15K assumed' : ''}); source ≤ ${i.maxSourceLength}, target ≤ ${i.maxTargetLength} tokens`,
+    `  data         ${int(p.split.train)} train / ${int(p.split.test)} test examples (80/20 of ${int(p.split.train + p.split.test)}${i.records === undefined ? ', Dolly 15K assumed' : ''}); ${(i.promptTemplate ?? 'original') === 'original' ? '' : `prompt template ${i.promptTemplate}; `}source ≤ ${i.maxSourceLength}, target ≤ ${i.maxTargetLength} tokens`,
     `  batches      ${batches}${(i.padToMultipleOf ?? 1) > 1 ? `, lengths padded to multiples of ${i.padToMultipleOf}` : ''}: ${int(p.microBatchesPerEpoch)} micro-batches = ${int(p.stepsPerEpoch)} optimizer steps per epoch; ${int(p.totalSteps)} ${p.totalSteps === 1 ? 'step' : 'steps'} in all`,
     `  activations  ${gb(p.activationBytes)} for the worst micro-batch ${p.microBatch.rows} × (${p.microBatch.source} + ${p.microBatch.target}) (${gb(p.activationBytesCheckpointed)} with per-block checkpointing)`,
     ...memLine(),

@@ -18,6 +18,7 @@ import { downloadModel } from './pipeline/hub.js';
 import { checkSkipModules, checkTargetModules, downloadWithProgress, loadModel, modelDir } from './pipeline/model.js';
 import { sourceText } from './pipeline/prompts.js';
 import { RUN_FLAGS_FILE, checkResumeFlags, writeRunRecord } from './pipeline/resume-check.js';
+import { checkResumeCheckpoint } from './pipeline/checkpoint-integrity.js';
 import { loraConfig } from './pipeline/lora-config.js';
 import { loraTrainable } from './pipeline/trainable.js';
 import { withTokenAccuracy } from './pipeline/token-accuracy.js';
@@ -69,6 +70,7 @@ export function trainPlan(opts: TrainOptions, label?: string): Plan {
     gradAccum: opts.gradAccum,
     batchTokens: opts.batchTokens,
     padToMultipleOf: opts.padToMultipleOf,
+    promptTemplate: opts.promptTemplate,
     maxSourceLength: opts.maxSourceLength,
     maxTargetLength: opts.maxTargetLength,
     epochs: opts.epochs,
@@ -77,6 +79,7 @@ export function trainPlan(opts: TrainOptions, label?: string): Plan {
     maxSteps: opts.maxSteps,
     evalEvery: opts.evalEvery,
     evalDelay: opts.evalDelay,
+    evalOnStart: opts.evalOnStart,
     evalOrder: opts.evalOrder,
     resume: opts.resume,
     gradientCheckpointing: opts.gradientCheckpointing,
@@ -135,7 +138,12 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
   if (!opts.resume && existsSync(paths.checkpoints) && (await readdir(paths.checkpoints)).some((f) => f !== RUN_FLAGS_FILE)) {
     throw new CliError(`--out ${opts.out} already holds checkpoints: pass --resume to continue that run, or another --out`);
   }
-  if (opts.resume) await checkResumeFlags(paths.checkpoints, opts);
+  if (opts.resume) {
+    await checkResumeCheckpoint(paths.checkpoints); // a damaged checkpoint: one error, not a silent fresh start
+    // refused (before the model loads) or, for the logging/eval/save cadence only, one warning
+    const warning = await checkResumeFlags(paths.checkpoints, opts);
+    if (warning) io.stderr(warning);
+  }
   if (hubId) opts = { ...opts, model: { kind: 'dir', dir: await downloadWithProgress(hubId, io.stdout) } };
   const backend = await setupBackend(opts.backend, { maxFreePoolBytes: opts.gpuPoolMiB * 2 ** 20 });
   try {
@@ -178,7 +186,7 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
       // --predict-with-generate: eval_rouge* from generated texts at each evaluation (with eval_accuracy when asked for)
       const generated = opts.predictWithGenerate ? generationMetrics(model, transformersDecoding(data.tokenizer), generationOptions(opts), () => lora.eval(), accuracy?.computeMetrics) : null;
       const computeMetrics = generated ?? accuracy?.computeMetrics;
-      // the flags the checkpoint's tensors do not show (rsLoRA, init, prompt template, padding multiple): what a later --resume compares
+      // the flags the checkpoint's tensors do not show (rsLoRA, init, prompt template, padding multiple, data flags, cadence): what a later --resume compares
       await writeRunRecord(paths.checkpoints, opts);
       const result = await train({
         ...trainerHyperparameters(opts),
@@ -214,7 +222,8 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
       if (record) {
         const prompt = sourceText(record, opts.promptTemplate);
         const decode = decodeOptions({ ...opts, maxLength: 32, minLength: 1, numBeams: 1, doSample: false, temperature: 1, topK: 0, topP: 1 });
-        const [text] = await generateText(model, data.tokenizer, prompt, decode);
+        // decoded as transformers' decode: the tokenizer config's clean_up_tokenization_spaces
+        const [text] = await generateText(model, data.tokenizer, prompt, { ...decode, cleanUpTokenizationSpaces: data.tokenizer.configCleanUpTokenizationSpaces });
         io.stdout(`sample (held-out prompt, greedy, 32 tokens):\n> ${prompt.replace(/\n/g, ' ').slice(0, 160)}\n${text}`);
       }
       lora.dispose();

@@ -265,7 +265,12 @@ describe('a one-step demo training run with the new train flags', () => {
   });
 
   it('records the flags no tensor shows beside the checkpoints; --resume refuses others before the model loads', async () => {
-    expect(JSON.parse(readFileSync(join(out, 'checkpoints', RUN_FLAGS_FILE), 'utf8'))).toEqual({ use_rslora: true, init_lora_weights: false, prompt_template: 'dolly', pad_to_multiple_of: 8 });
+    expect(JSON.parse(readFileSync(join(out, 'checkpoints', RUN_FLAGS_FILE), 'utf8'))).toEqual({
+      use_rslora: true, init_lora_weights: false, prompt_template: 'dolly', pad_to_multiple_of: 8,
+      // the data flags and the cadence (test/resume-data-flags.test.ts)
+      data: null, limit: 24, seed: 42, max_source_length: 40, max_target_length: 20, batch_tokens: null, per_device_train_batch_size: 4, gradient_accumulation_steps: 1,
+      logging_steps: 1, eval_steps: null, save_steps: null,
+    });
     const resume = async (...flags: string[]) => {
       const c = capture();
       expect(await main([...TINY, '--prompt-template', 'dolly', '--pad-to-multiple-of', '8', '--out', out, '--resume', ...flags], c.io)).toBe(1);
@@ -291,7 +296,9 @@ describe('a one-step demo training run with the new train flags', () => {
   });
 
   describe('the run record (checkpoints/run-flags.json)', () => {
-    const flags = { useRslora: true, initLoraWeights: false, promptTemplate: 'dolly', padToMultipleOf: 8 } as const;
+    // the TINY run's flags (the data flags and cadence as parsed: demo model, seed 42, no --data, --eval-every, --save-every)
+    const data = { limit: 24, seed: 42, maxSourceLength: 40, maxTargetLength: 20, batchSize: 4, gradAccum: 1, loggingSteps: 1 };
+    const flags = { useRslora: true, initLoraWeights: false, promptTemplate: 'dolly', padToMultipleOf: 8, ...data } as const;
     const read = (dir: string) => JSON.parse(readFileSync(join(dir, RUN_FLAGS_FILE), 'utf8')) as Record<string, unknown>;
 
     it('a run that died before its first checkpoint leaves a record that the next (resumed) run replaces', async () => {
@@ -302,7 +309,7 @@ describe('a one-step demo training run with the new train flags', () => {
         // no checkpoint yet: --resume finds nothing to check, and this run's flags become the record
         await checkResumeFlags(dir, { ...flags, useRslora: false, optim: 'adamw_torch', useDora: false });
         await writeRunRecord(dir, { ...flags, useRslora: false, resume: true });
-        expect(read(dir)).toEqual({ use_rslora: false, init_lora_weights: false, prompt_template: 'dolly', pad_to_multiple_of: 8 });
+        expect(read(dir)).toMatchObject({ use_rslora: false, init_lora_weights: false, prompt_template: 'dolly', pad_to_multiple_of: 8, seed: 42, limit: 24 });
         expect(readdirSync(dir)).toEqual([RUN_FLAGS_FILE]); // written atomically: no temporary file left
       } finally {
         rmSync(dir, { recursive: true, force: true });
@@ -330,9 +337,12 @@ describe('a one-step demo training run with the new train flags', () => {
         await writeRunRecord(dir, { ...flags, useRslora: false, resume: true });
         expect(readFileSync(join(dir, RUN_FLAGS_FILE), 'utf8')).toBe(before);
         const resumeFlags = { ...flags, optim: 'adamw_torch', useDora: false } as const;
-        await checkResumeFlags(dir, resumeFlags); // the same flags: accepted
+        expect(await checkResumeFlags(dir, resumeFlags)).toBeNull(); // the same flags: accepted, no warning
         writeFileSync(join(dir, RUN_FLAGS_FILE), '{"use_rslora": "yes"}');
         await expect(checkResumeFlags(dir, resumeFlags)).rejects.toThrow(/^--resume: .*run-flags\.json is not a run record \(use_rslora, init_lora_weights, prompt_template, pad_to_multiple_of\): \{"use_rslora": "yes"\}$/);
+        // a field written since is checked for its type when present: the error names it
+        writeFileSync(join(dir, RUN_FLAGS_FILE), JSON.stringify({ ...JSON.parse(before), seed: '42', eval_steps: 0 }));
+        await expect(checkResumeFlags(dir, resumeFlags)).rejects.toThrow(/^--resume: .*run-flags\.json is not a run record \(seed, eval_steps\): \{/);
         writeFileSync(join(dir, RUN_FLAGS_FILE), '{"use_rslora": tr');
         await expect(checkResumeFlags(dir, resumeFlags)).rejects.toThrow(/^--resume: .*run-flags\.json: .*JSON.*\(delete the file to resume without checking/);
       } finally {

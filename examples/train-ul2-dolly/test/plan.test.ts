@@ -4,7 +4,8 @@ import { isSkippedModule, skipModules } from '@conifer/int8';
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../src/args.js';
 import { DEMO_CONFIG } from '../src/demo-config.js';
-import { DOLLY_PROMPT_QUANTILES, meanPaddedLength, meanTruncated } from '../src/dolly-lengths.js';
+import { DOLLY_PROMPT_QUANTILES, dollyQuantiles, meanPaddedLength, meanTruncated } from '../src/dolly-lengths.js';
+import type { PromptTemplateName } from '../src/options.js';
 import {
   activationFloats,
   countParameters,
@@ -291,17 +292,26 @@ describe('evaluations in the plan', () => {
     const s = t5Shape(flanUl2);
     const src = base.evals.paddedSource;
     // defaults: greedy, 21 tokens with the start token (20 new)
-    expect(on.evals.generation).toEqual({ maxLength: 21, beams: 1, flopsEach: 3_003 * generationFlops(s, src, 21, 1) });
+    // 4 evaluations: the app's loss before training, the trainer's 3 (epoch ends; the last step's reused after): 3 generate
+    expect(on.evals.generation).toEqual({ maxLength: 21, beams: 1, flopsEach: 3_003 * generationFlops(s, src, 21, 1), count: 3 });
     const { generation, ...rest } = on.evals;
     expect({ ...rest, seconds: base.evals.seconds }).toStrictEqual(base.evals); // the forward pass is unchanged
-    expect(on.evals.seconds).toBeCloseTo((4 * (base.evals.flopsEach + generation!.flopsEach)) / 100e12, 6);
+    expect(on.evals.seconds).toBeCloseTo((4 * base.evals.flopsEach + 3 * generation!.flopsEach) / 100e12, 6);
+    // --eval-on-start: the evaluation before training is the trainer's, and generates; --resume: none before
+    expect(makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', deviceTflops: 100, predictWithGenerate: true, evalOnStart: true }).evals.generation!.count).toBe(4);
+    expect(makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', deviceTflops: 100, predictWithGenerate: true, evalOnStart: true, resume: true }).evals.generation!.count).toBe(3);
+    // a run that stops between evaluations: the app's loss after it does not generate either
+    const stopped = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', deviceTflops: 100, predictWithGenerate: true, maxSteps: 100 });
+    expect([stopped.evals.count, stopped.evals.generation!.count]).toEqual([2, 0]);
+    expect(formatPlan(stopped)).toContain('generation ≤ ');
+    expect(formatPlan(stopped)).toContain(', in 0 of them: up to 20 tokens');
     expect([on.epochFlops, on.totalSeconds]).toEqual([base.epochFlops, base.totalSeconds]);
     // beams and G scale it as generationFlops does
     const beams = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', deviceTflops: 100, predictWithGenerate: true, generationNumBeams: 4, generationMaxLength: 65 });
-    expect(beams.evals.generation).toEqual({ maxLength: 65, beams: 4, flopsEach: 3_003 * generationFlops(s, src, 65, 4) });
+    expect(beams.evals.generation).toEqual({ maxLength: 65, beams: 4, flopsEach: 3_003 * generationFlops(s, src, 65, 4), count: 3 });
     expect(beams.evals.seconds).toBeGreaterThan(on.evals.seconds);
     const text = formatPlan(on);
-    expect(text).toMatch(/\n {2}evals {8}4 × \(10\.82 PFLOP \+ generation ≤ \d+\.\d\d [PT]FLOP: up to 20 tokens × 1 beam, rows stop at EOS\) \(3,003 test examples in batches of 8, length order, 96 \+ 89 padded tokens\/example\): [\d.]+ min; with training [\d.]+ min$/);
+    expect(text).toMatch(/\n {2}evals {8}4 × \(10\.82 PFLOP \+ generation ≤ \d+\.\d\d [PT]FLOP, in 3 of them: up to 20 tokens × 1 beam, rows stop at EOS\) \(3,003 test examples in batches of 8, length order, 96 \+ 89 padded tokens\/example\): [\d.]+ min; with training [\d.]+ min$/);
     expect(formatPlan(beams)).toContain('up to 64 tokens × 4 beams, rows stop at EOS');
     const [, train, withEvals] = /([\d.]+) min in all[\s\S]*with training ([\d.]+) min/.exec(text)!.map(Number) as [number, number, number];
     expect(withEvals - train).toBeCloseTo(on.evals.seconds / 60, 0);
@@ -316,7 +326,57 @@ describe('evaluations in the plan', () => {
     const off = plan();
     expect(off.evals.generation).toBeUndefined();
     const on = plan('--predict-with-generate', '--generation-max-length', '30', '--generation-num-beams', '2');
-    expect(on.evals.generation).toEqual({ maxLength: 30, beams: 2, flopsEach: off.split.test * generationFlops(off.shape, off.evals.paddedSource, 30, 2) });
+    expect(on.evals.generation).toEqual({ maxLength: 30, beams: 2, flopsEach: off.split.test * generationFlops(off.shape, off.evals.paddedSource, 30, 2), count: on.evals.count - 1 });
+    expect(plan('--predict-with-generate', '--eval-on-start').evals.generation!.count).toBe(on.evals.count); // train passes --eval-on-start
     expect(plan('--predict-with-generate').evals.generation).toMatchObject({ maxLength: 21, beams: 1 });
+  });
+});
+
+describe('--prompt-template in the plan: Dolly’s lengths as train encodes them under the template', () => {
+  const plan = (promptTemplate?: PromptTemplateName, extra: Partial<PlanInput> = {}) => makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', ...extra, ...(promptTemplate ? { promptTemplate } : {}) });
+
+  it('the mean truncated lengths per template (src/dolly-length-quantiles.ts), at 512 and at 128 source tokens', () => {
+    // mean(min(q, 512)) over the 100 quantiles of each template (all records: 87.08 / 115.77 / 118.86 source, 80.33 / 83.29 / 80.33 target)
+    expect(plan().tokens).toMatchObject({ source: 87.18, target: 80.5 });
+    expect(plan('original').tokens).toStrictEqual(plan().tokens); // the default
+    expect(plan('dolly').tokens).toMatchObject({ source: 115.76, target: 83.47 }); // + the intro and headers; target + "\n\n### End"
+    expect(plan('alpaca').tokens).toMatchObject({ source: 118.87, target: 80.5 }); // Alpaca's target is the bare response
+    // truncation still caps them: at 128 source tokens the template's fixed text is a larger share
+    expect(plan('original', { maxSourceLength: 128 }).tokens.source).toBeCloseTo(48.71, 10);
+    expect(plan('dolly', { maxSourceLength: 128 }).tokens.source).toBeCloseTo(70.42, 10);
+  });
+
+  it('padded lengths, eval batches and FLOPs follow the template’s lengths; memory and step counts do not change', () => {
+    const [o, d] = [plan(), plan('dolly')];
+    expect(d.tokens.paddedSource).toBeCloseTo(meanPaddedLength(dollyQuantiles('dolly').prompt, 512, 1), 10);
+    expect(d.tokens.paddedSource - o.tokens.paddedSource).toBeCloseTo(115.76 - 87.18, 10); // batch 1: no padding
+    expect(d.evals.paddedSource).toBeCloseTo(1.1 * 115.76, 10); // length-grouped eval batches of 8
+    // file-order eval batches pad to the longest of 8 draws from the template's distribution
+    expect(plan('dolly', { evalOrder: 'file' }).evals.paddedSource).toBeCloseTo(meanPaddedLength(dollyQuantiles('dolly').prompt, 512, 8), 10);
+    expect(plan('dolly', { evalOrder: 'file' }).evals.paddedTarget).toBeCloseTo(meanPaddedLength(dollyQuantiles('dolly').response, 512, 8), 10);
+    expect(d.epochFlops / o.epochFlops).toBeCloseTo(forwardFlops(d.shape, 115.76, 83.47) / forwardFlops(o.shape, 87.18, 80.5), 10);
+    expect(d.epochFlops).toBeGreaterThan(1.15 * o.epochFlops);
+    expect(d.evals.flopsEach).toBeGreaterThan(1.15 * o.evals.flopsEach);
+    expect({ total: d.totalBytes, steps: d.totalSteps, batch: d.microBatch }).toStrictEqual({ total: o.totalBytes, steps: o.totalSteps, batch: o.microBatch });
+    // random batches of 4 pad to the longest of 4 draws from the template's distribution
+    expect(plan('alpaca', { batchSize: 4 }).tokens.paddedSource).toBeCloseTo(meanPaddedLength(dollyQuantiles('alpaca').prompt, 512, 4), 10);
+  });
+
+  it('the data line names a template other than original; the printout under original is as before', () => {
+    expect(formatPlan(plan('dolly'))).toContain('  data         12,008 train / 3,003 test examples (80/20 of 15,011, Dolly 15K assumed); prompt template dolly; source ≤ 512, target ≤ 512 tokens');
+    expect(formatPlan(plan())).toContain('  data         12,008 train / 3,003 test examples (80/20 of 15,011, Dolly 15K assumed); source ≤ 512, target ≤ 512 tokens');
+    expect(formatPlan(plan('original'))).toBe(formatPlan(plan()));
+    expect(formatPlan(plan('dolly'))).toContain('(mean 116 + 83 real tokens/example, 116 + 83 padded)');
+  });
+
+  it('train --dry-run passes --prompt-template to the plan', () => {
+    const opts = (...flags: string[]) => {
+      const p = parseCommandLine(['train', '--model', join(__dirname, 'fixtures/flan-ul2/config.json'), '--backend', 'webgpu', '--dry-run', ...flags]);
+      if (p.kind !== 'run' || p.options.command !== 'train') throw new Error('expected train options');
+      return p.options;
+    };
+    expect(trainPlan(opts('--prompt-template', 'dolly')).tokens).toStrictEqual(plan('dolly').tokens);
+    expect(trainPlan(opts('--prompt-template', 'alpaca')).tokens).toStrictEqual(plan('alpaca').tokens);
+    expect(trainPlan(opts()).tokens).toStrictEqual(plan().tokens);
   });
 });

@@ -1,0 +1,27 @@
+/**
+ * `--resume` refuses a damaged checkpoint instead of skipping it, before the model loads.
+ *
+ * The check is `@conifer/trainer`'s `checkpointToResume` (what `train({ resume: true })` runs too):
+ * newest first, a checkpoint folder without its `COMPLETE` manifest (a write that was killed) is
+ * passed over; the first one with a manifest must match it (files, sizes, parseable safetensors
+ * headers and `state.json`), else a `DamagedCheckpointError` names the folder, the damage and what
+ * to resume from once it is deleted. transformers' `Trainer` does not skip one either:
+ * `get_last_checkpoint` (src/transformers/trainer_utils.py) takes the highest `checkpoint-N` folder
+ * and `_load_from_checkpoint` fails on it. Here it is run before the (big) model is loaded, and its
+ * error becomes one CLI line.
+ */
+import { checkpointToResume, DamagedCheckpointError } from '@conifer/trainer';
+import { CliError } from '../errors.js';
+
+/**
+ * Throws one CliError when the checkpoint `--resume` would continue from is damaged; `dir` is the
+ * run's `--out/checkpoints`. No checkpoint (or no folder) passes: the run starts afresh.
+ */
+export async function checkResumeCheckpoint(dir: string): Promise<void> {
+  try {
+    await checkpointToResume(dir);
+  } catch (e) {
+    if (e instanceof DamagedCheckpointError) throw new CliError(`--resume: ${e.message}`);
+    throw e;
+  }
+}
