@@ -96,7 +96,10 @@ describe('--resume refuses a data flag that differs, before the model loads', ()
   });
 
   it('--data: another file (by its absolute path); the shipped copy named by its path is the default', async () => {
-    expect(await refused('--data', otherData)).toMatch(new RegExp(`was written with no --data \\(this run: ${resolve(otherData).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)${tail}`));
+    const esc = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    // the file goes by its absolute path: the error says how to resume the same data moved elsewhere
+    const hint = ` \\(the same data at another path: set "data" in ${esc(join(checkpoints, RUN_FLAGS_FILE))}\\)`;
+    expect(await refused('--data', otherData)).toMatch(new RegExp(`was written with no --data \\(this run: ${esc(resolve(otherData))}\\): resume with the same flags${hint}, or give another --out$`));
     expect(await checkResumeFlags(checkpoints, parsed('--data', bundledDollyPath(), '--resume'))).toBeNull();
   });
 
@@ -211,13 +214,22 @@ describe('records written before these fields', () => {
         ? { warning: `warning: --resume: ${join(dir, 'checkpoint-1')} was written with ${named}: this run keeps its own lengths of the same records from here on (evaluations then measure another truncation than the best so far)` }
         : warned
         ? { warning: `warning: --resume: ${join(dir, 'checkpoint-1')} was written with ${named}: this run logs, evaluates and saves with its own` }
-        : { error: `--resume: ${join(dir, 'checkpoint-1')} was written with ${named}: resume with the same flags, or give another --out` });
+        : { error: `--resume: ${join(dir, 'checkpoint-1')} was written with ${named}: resume with the same flags${field === 'data' ? ` (the same data at another path: set "data" in ${join(dir, RUN_FLAGS_FILE)})` : ''}, or give another --out` });
     }
   });
 
-  it('a resumed run adds the cadence to an old record, not the data fields it cannot vouch for', async () => {
+  it('a resumed run completes an old record with its own flags (its checkpoints follow them), keeping the recorded ones', async () => {
     const dir = copyWithRecord(OLD);
-    await writeRunRecord(dir, { ...parsed('--logging-steps', '2'), resume: true });
-    expect(record(dir)).toEqual({ ...OLD, logging_steps: 2, eval_steps: null, save_steps: null });
+    await writeRunRecord(dir, { ...parsed('--logging-steps', '2', '--seed', '7'), resume: true });
+    expect(record(dir)).toEqual({
+      ...OLD, data: null, limit: 24, seed: 7, max_source_length: 40, max_target_length: 20, batch_tokens: null, per_device_train_batch_size: 4,
+      gradient_accumulation_steps: 2, logging_steps: 2, eval_steps: null, save_steps: null,
+    });
+    // so the next resume checks them
+    await expect(checkResumeFlags(dir, parsed('--resume', '--logging-steps', '2'))).rejects.toThrow(/was written with --seed 7 \(this run: 42\): resume/);
+    // a recorded field is kept, not overwritten by a resumed run's value
+    const partial = copyWithRecord({ ...OLD, seed: 42 });
+    await writeRunRecord(partial, { ...parsed('--seed', '9'), resume: true });
+    expect(record(partial)).toMatchObject({ seed: 42, limit: 24 });
   });
 });

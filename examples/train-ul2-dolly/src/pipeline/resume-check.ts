@@ -150,7 +150,8 @@ export async function writeRunRecord(dir: string, flags: Omit<ResumeFlags, 'opti
     // the cadence and the lengths were warned about (under --batch-tokens a changed length was refused): this run's from here on
     const cadence = Object.fromEntries(RESUME_WARNED_FLAGS.map((f) => [f.field, record[f.field]]));
     for (const f of LENGTH_FIELDS) if (kept[f] !== undefined) cadence[f] = record[f];
-    const next = { ...kept, ...cadence };
+    // fields an older record lacks take this run's values: the checkpoints written from here on follow them
+    const next = { ...record, ...kept, ...cadence };
     if (JSON.stringify(next) !== JSON.stringify(kept)) await writeFileAtomic(file, `${JSON.stringify(next)}\n`);
     return;
   }
@@ -255,7 +256,9 @@ export async function checkResumeFlags(dir: string, flags: ResumeFlags): Promise
   const lengthWarned = (f: { field: Field }) => fixedBatches && LENGTH_FIELDS.has(f.field);
   if (run) wrong.push(...differences(run, flags, RESUME_DATA_FLAGS.filter((f) => !lengthWarned(f))));
   if (wrong.length > 0) {
-    throw new CliError(`--resume: ${saved.checkpoint} was written with ${wrong.join(' and ')}: resume with the same flags, or give another --out`);
+    // the file is recorded by its absolute path: the same data moved (another machine, a copy) needs the record edited
+    const moved = wrong.some((w) => w.includes('--data ') || w.startsWith('no --data ')) ? ` (the same data at another path: set "data" in ${join(dir, RUN_FLAGS_FILE)})` : '';
+    throw new CliError(`--resume: ${saved.checkpoint} was written with ${wrong.join(' and ')}: resume with the same flags${moved}, or give another --out`);
   }
   const warnings: string[] = [];
   const lengths = run ? differences(run, flags, RESUME_DATA_FLAGS.filter(lengthWarned)) : [];
