@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/main.js';
 import { capture } from './capture.js';
+import { cleanUp } from './clean-up.js';
 import { T5_FIXTURES } from './golden/helpers.js';
 
 const UL2_TINY = join(T5_FIXTURES, 'models/ul2-tiny');
@@ -20,9 +21,6 @@ const BUNDLED_TOKENIZER = join(__dirname, '../../../packages/dolly-data/data/t5-
 const tmp = mkdtempSync(join(tmpdir(), 'conifer-decoding-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** transformers' `clean_up_tokenization`: ten `str.replace` calls, in order. */
-const cleanUp = (s: string): string =>
-  [' .', ' ?', ' !', ' ,', " ' ", " n't", " 'm", " 's", " 've", " 're"].reduce((t, p) => t.split(p).join(p.slice(1).replace(/ $/, '')), s);
 
 /** ul2-tiny in a folder of its own, with the bundled tokenizer.json and a tokenizer_config.json / generation_config.json of ours. */
 function ul2TinyWith(name: string, tokenizerConfig: object, generationConfig?: object): string {
