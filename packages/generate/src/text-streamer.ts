@@ -8,14 +8,20 @@ import type { TextDecodeOptions, TextTokenizer } from './types.js';
  *
  * The replacements are `" ."`, `" ?"`, `" !"`, `" ,"`, `" ' "`, `" n't"`, `" 'm"`, `" 's"`, `" 've"`, `" 're"` (in that
  * order, each everywhere, left to right): each removes a space, and only `" ' "` has a space after its first character.
- * So a boundary followed by whitespace other than a space is never crossed, and one followed by a space is crossed
+ * So a boundary followed by whitespace other than a space is never crossed, one followed by another character only
+ * when `before` ends in the start of a rule (below), and one followed by a space is crossed
  * only when `before` ends with `'` (`"rock '" + " n"`: `" ' "`) or a space (`"x " + " ' s"` → `"x 's"` → `"x's"`), or
  * with `" n"` while `after` may still start with `" ' "` (`"do n" + " ' t"` → `"do n't"` → `"don't"`).
  * `test/text-streamer.test.ts` checks this against every short string over the characters the rules use.
  */
 export function cleanUpStableBoundary(before: string, after: string): boolean {
   const first = after[0];
-  if (first === undefined || !/\s/u.test(first)) return false;
+  if (first === undefined) return false;
+  // Not whitespace: every rule starts with a space, so a match across the boundary starts in `before`, within its last
+  // three characters: a space there that a rule can still complete (`" ." " ' " " n't" " 'm" " 's" " 've" " 're"`:
+  // `before` ending in " ", " n", " n'", " '", " 'v" or " 'r"). Else nothing after it touches `before` (a removal inside
+  // `after` only drops a space there, and `after[0]` is none). So word pieces and scripts without spaces stream too.
+  if (!/\s/u.test(first)) return !/ (?:n'?|'[vr]?)?$/u.test(before);
   if (first !== ' ') return true;
   if (before.length === 0 || before.endsWith(' ') || before.endsWith("'")) return false;
   if (before.endsWith(' n')) return after.length >= 2 && after[1] !== "'";
@@ -30,8 +36,8 @@ export function cleanUpStableBoundary(before: string, after: string): boolean {
  * Without `cleanUpTokenizationSpaces: true` each token's piece comes at once: the decoded text minus what was shown
  * (a trailing U+FFFD, half of a multi-byte character, is held until it completes or the stream ends). With it, decode
  * is not prefix-stable (`"do n"` then `"don't"`, `"end ."` → `"end."`), so a piece is handed out only up to a token
- * boundary that {@link cleanUpStableBoundary} says no later token can change (as `TextStreamer` prints up to the last
- * space): words come one behind, and `end()` gives the rest.
+ * boundary that {@link cleanUpStableBoundary} says no later token can change (`TextStreamer` prints up to the last
+ * space): pieces come a token behind (more only around a possible `" n't"`, `" 's"`, `" ."`, …), and `end()` gives the rest.
  */
 export class TextStreamer {
   private readonly tokens: number[] = [];
