@@ -5,6 +5,8 @@ import type { GenerateOptions } from './types.js';
 const SAMPLING_ONLY: Array<[keyof GenerateOptions, number | undefined]> = [
   ['temperature', 1], ['topP', 1], ['minP', undefined], ['typicalP', 1], ['topK', 50], ['epsilonCutoff', 0], ['etaCutoff', 0],
 ];
+/** Options read only by beam search, and the value that leaves each without effect. */
+const BEAM_ONLY: Array<[keyof GenerateOptions, boolean | number]> = [['earlyStopping', false], ['lengthPenalty', 1]];
 
 /**
  * The "minor issues" transformers' `GenerationConfig.validate()` warns about (transformers 5,
@@ -37,14 +39,11 @@ export function generationOptionsWarnings(options: GenerateOptions, model?: obje
     }
   }
   // 2.2: `if self.num_beams is None or self.num_beams == 1`.
-  const numBeams = o.numBeams ?? 1;
-  if (numBeams === 1) {
-    const beamOnly: Array<[string, unknown, boolean]> = [
-      ['earlyStopping', o.earlyStopping, o.earlyStopping !== undefined && o.earlyStopping !== null && o.earlyStopping !== false],
-      ['lengthPenalty', o.lengthPenalty, o.lengthPenalty !== undefined && o.lengthPenalty !== null && o.lengthPenalty !== 1],
-    ];
-    for (const [name, v, warn] of beamOnly) {
-      if (warn) out.push(`\`numBeams\` is set to 1. However, \`${name}\` is set to \`${String(v)}\` -- this flag is only used in beam-based generation modes. You should set \`numBeams > 1\` or unset \`${name}\`.`);
+  if ((o.numBeams ?? 1) === 1) {
+    for (const [name, neutral] of BEAM_ONLY) {
+      const v = o[name];
+      if (v === undefined || v === null || v === neutral) continue;
+      out.push(`\`numBeams\` is set to 1. However, \`${name}\` is set to \`${String(v)}\` -- this flag is only used in beam-based generation modes. You should set \`numBeams > 1\` or unset \`${name}\`.`);
     }
   }
   return out;

@@ -28,6 +28,11 @@ export function cleanUpStableBoundary(before: string, after: string): boolean {
   return true;
 }
 
+/** `tokenizer.decode(ids, options)`; without `cleanUpTokenizationSpaces`, `decode(ids)` as before (the tokenizer's own default). */
+export function decodeText(tokenizer: TextTokenizer, ids: readonly number[], options?: TextDecodeOptions): string {
+  return options?.cleanUpTokenizationSpaces === undefined ? tokenizer.decode([...ids]) : tokenizer.decode([...ids], options);
+}
+
 /**
  * The text of a growing list of tokens, handed out in pieces that no later token changes — transformers'
  * `TextStreamer` (src/transformers/generation/streamers.py: `put` decodes the whole token cache and prints the new
@@ -73,8 +78,7 @@ export class TextStreamer {
   }
 
   private decode(ids: number[]): string {
-    // Without the option, `decode(ids)` as before (the tokenizer's own default).
-    return this.options.cleanUpTokenizationSpaces === undefined ? this.tokenizer.decode([...ids]) : this.tokenizer.decode([...ids], this.options);
+    return decodeText(this.tokenizer, ids, this.options);
   }
 
   /** `text` minus what was shown (all of it when it does not start with that), now shown. */

@@ -1,7 +1,7 @@
 import { generate, streamGenerate } from './generate.js';
 import { GenerationOptionsError, resolveOptions, withModelDefaults } from './options.js';
 import { hitsStopString } from './sample-search.js';
-import { TextStreamer } from './text-streamer.js';
+import { decodeText, TextStreamer } from './text-streamer.js';
 import type { GenerateOptions, GenerateOutput, Seq2Seq, TextDecodeOptions, TextGenerateOptions, TextTokenizer } from './types.js';
 
 /**
@@ -29,7 +29,7 @@ export async function generateText<Enc, Cache>(
   const { sequences } = await generate(model, { inputIds, attentionMask }, opts);
   return sequences.map((row) => {
     const ids = untilStop(generatedTokens(row, o.eosTokenIds), o.stopStrings, tokenizer);
-    return decodeOptions ? tokenizer.decode(ids, decodeOptions) : tokenizer.decode(ids);
+    return decodeText(tokenizer, ids, decodeOptions);
   });
 }
 
@@ -37,8 +37,8 @@ export async function generateText<Enc, Cache>(
  * One prompt → its continuation, streamed: yields the new text after each decoded token (the difference
  * between the decoded prefix and what was already yielded; empty deltas are skipped). Greedy or sampling.
  * With `cleanUpTokenizationSpaces: true` a later token can change the text before it (`"do n"` → `"don't"`), so
- * text is yielded only up to a token boundary no later token can change (about a word behind, as transformers'
- * `TextStreamer` prints up to the last space) and the rest after the last token: the pieces joined are always
+ * text is yielded only up to a token boundary no later token can change (a token behind; transformers'
+ * `TextStreamer` prints up to the last space, a word behind) and the rest after the last token: the pieces joined are always
  * `generateText`'s text for the same prompt and options. Returns, after the last piece, what `streamGenerate`
  * returns: `generate`'s output for the prompt's ids (`sequences`, and `scores` / `logits` with `outputScores` /
  * `outputLogits`).
