@@ -67,6 +67,32 @@ const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
  * (a write that did not finish, not damage: see `hasManifest`).
  */
 export async function checkpointDamage(folder: string): Promise<string | null> {
+  const files = await manifestDamage(folder);
+  if (typeof files === 'string') return files;
+  // the sizes match: the headers (validated against the file size) and the state must parse too
+  for (const name of [TRAINABLE_FILE, OPTIMIZER_FILE, BEST_FILE]) {
+    if (!files.some((f) => f.name === name)) continue;
+    const path = join(folder, name);
+    try {
+      await (await SafetensorsFile.open(path)).close();
+    } catch (e) {
+      return message(e).replace(`${path}: `, `${name}: `);
+    }
+  }
+  try {
+    JSON.parse(await readFile(join(folder, STATE_FILE), 'utf8'));
+  } catch (e) {
+    return `${STATE_FILE} is not valid JSON (${message(e)})`;
+  }
+  return null;
+}
+
+/**
+ * The first part of {@link checkpointDamage}, without parsing any file but the manifest: what is wrong with
+ * `folder`'s `COMPLETE` manifest or the sizes of the files it lists, or the listed files when nothing is
+ * (`isCompleteCheckpoint` is this finding nothing).
+ */
+export async function manifestDamage(folder: string): Promise<string | Array<{ name: string; size: number }>> {
   let text: string;
   try {
     text = await readFile(join(folder, MANIFEST_FILE), 'utf8');
@@ -95,22 +121,7 @@ export async function checkpointDamage(folder: string): Promise<string | null> {
     }
     if (size !== f.size) return `${f.name} is ${size.toLocaleString('en-US')} bytes, its manifest says ${f.size.toLocaleString('en-US')} bytes`;
   }
-  // the sizes match: the headers (validated against the file size) and the state must parse too
-  for (const name of [TRAINABLE_FILE, OPTIMIZER_FILE, BEST_FILE]) {
-    if (!files.some((f) => f.name === name)) continue;
-    const path = join(folder, name);
-    try {
-      await (await SafetensorsFile.open(path)).close();
-    } catch (e) {
-      return message(e).replace(`${path}: `, `${name}: `);
-    }
-  }
-  try {
-    JSON.parse(await readFile(join(folder, STATE_FILE), 'utf8'));
-  } catch (e) {
-    return `${STATE_FILE} is not valid JSON (${message(e)})`;
-  }
-  return null;
+  return files;
 }
 
 /**

@@ -1,11 +1,11 @@
-import { mkdir, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { parseSafetensors, SafetensorsFile, serializeSafetensors, toFloat32, writeFileAtomic, type TensorToWrite } from '@conifer/safetensors';
 import { ADAFACTOR_SLOTS, adafactorSlotShape, type AdafactorSlot, type AdafactorState } from './adafactor.js';
 import type { AdamWState } from './adamw.js';
-import { BEST_FILE, checkpointFolders, checkpointName, hasManifest, MANIFEST_FILE, OPTIMIZER_FILE, REQUIRED_FILES, STATE_FILE, TRAINABLE_FILE, type Manifest } from './checkpoint-files.js';
-import { checkpointDamage, damagedCheckpointError } from './checkpoint-integrity.js';
+import { BEST_FILE, checkpointFolders, checkpointName, hasManifest, MANIFEST_FILE, OPTIMIZER_FILE, STATE_FILE, TRAINABLE_FILE, type Manifest } from './checkpoint-files.js';
+import { checkpointDamage, damagedCheckpointError, manifestDamage } from './checkpoint-integrity.js';
 
 export { BEST_FILE, checkpointName, MANIFEST_FILE, OPTIMIZER_FILE, STATE_FILE, TRAINABLE_FILE } from './checkpoint-files.js';
 export { checkpointDamage, checkpointToResume, DamagedCheckpointError } from './checkpoint-integrity.js';
@@ -155,19 +155,7 @@ function optimizerStateOf(parsed: ReturnType<typeof parseSafetensors>): AdamWSta
  * not parsed: {@link checkpointDamage} does that too).
  */
 export async function isCompleteCheckpoint(folder: string): Promise<boolean> {
-  try {
-    const m = JSON.parse(await readFile(join(folder, MANIFEST_FILE), 'utf8')) as Manifest;
-    if (m.format !== 'conifer-trainer-checkpoint' || !Array.isArray(m.files)) return false;
-    const needed = new Set<string>(REQUIRED_FILES);
-    for (const f of m.files) {
-      const s = await stat(join(folder, f.name));
-      if (s.size !== f.size) return false;
-      needed.delete(f.name);
-    }
-    return needed.size === 0;
-  } catch {
-    return false;
-  }
+  return typeof (await manifestDamage(folder)) !== 'string';
 }
 
 /** Checkpoint folders under `dir` as `{ step, path, complete }`, newest first. */
