@@ -13,7 +13,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundledDollyPath, bundledTokenizerDir, loadDolly, loadT5Tokenizer } from '@conifer/dolly-data';
-import { dollyLengthQuantiles, dollyTokenLengths } from '../src/dolly-length-stats.js';
+import { dollyLengthsByTemplate, quantilesByTemplate } from '../src/dolly-length-stats.js';
 import { PROMPT_TEMPLATES } from '../src/options.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -21,7 +21,9 @@ const data = process.argv[2] ?? bundledDollyPath();
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 const { records } = await loadDolly(data);
 const tokenizer = await loadT5Tokenizer();
-const quantiles = dollyLengthQuantiles(records, tokenizer);
+// each template's records encoded once: the quantiles, the golden comparison and the means below read these
+const lengths = dollyLengthsByTemplate(records, tokenizer);
+const quantiles = quantilesByTemplate(lengths);
 
 // ../shared/golden/cases/dolly-token-lengths.json (beside the repository, where there is one): the original
 // format's lengths from Hugging Face's Rust tokenizers, record for record in the shipped file's order.
@@ -29,7 +31,7 @@ const golden = join(here, '../../../../shared/golden/cases/dolly-token-lengths.j
 let goldenLine = ' * (../shared/golden/cases/dolly-token-lengths.json was not compared: not there, or other data.)';
 if (existsSync(golden) && data === bundledDollyPath()) {
   const g = JSON.parse(readFileSync(golden, 'utf8')) as { prompt: number[]; response: number[] };
-  const l = dollyTokenLengths(records, tokenizer, 'original');
+  const l = lengths.original;
   const same = l.prompt.length === g.prompt.length && l.prompt.every((x, i) => x === g.prompt[i] && l.response[i] === g.response[i]);
   goldenLine = same
     ? " * `original`'s per-record lengths equal ../shared/golden/cases/dolly-token-lengths.json (Hugging Face's Rust\n * tokenizers) record for record."
@@ -38,7 +40,7 @@ if (existsSync(golden) && data === bundledDollyPath()) {
 
 const mean = (xs: readonly number[], cap = Infinity) => xs.reduce((s, x) => s + Math.min(x, cap), 0) / xs.length;
 const stats = PROMPT_TEMPLATES.map((t) => {
-  const l = dollyTokenLengths(records, tokenizer, t);
+  const l = lengths[t];
   const f = (xs: readonly number[]) => `mean ${mean(xs).toFixed(2)} (≤ 512: ${mean(xs, 512).toFixed(2)})`;
   return ` *   ${t.padEnd(8)} prompt ${f(l.prompt)}, response ${f(l.response)}`;
 });

@@ -30,12 +30,19 @@ export function dollyTokenLengths(records: readonly DollyRecord[], tokenizer: Te
   return { prompt: examples.map((e) => e.fullSourceLength), response: examples.map((e) => e.fullTargetLength) };
 }
 
+/** {@link dollyTokenLengths} for every prompt template. */
+export function dollyLengthsByTemplate(records: readonly DollyRecord[], tokenizer: TextTokenizer): Record<PromptTemplateName, PromptResponseLengths> {
+  return Object.fromEntries(PROMPT_TEMPLATES.map((t) => [t, dollyTokenLengths(records, tokenizer, t)])) as Record<PromptTemplateName, PromptResponseLengths>;
+}
+
+/** {@link lengthQuantiles} of each template's lengths (e.g. {@link dollyLengthsByTemplate}'s). */
+export function quantilesByTemplate(lengths: Record<PromptTemplateName, PromptResponseLengths>): Record<PromptTemplateName, PromptResponseLengths> {
+  const out = {} as Record<PromptTemplateName, PromptResponseLengths>;
+  for (const t of PROMPT_TEMPLATES) out[t] = { prompt: lengthQuantiles(lengths[t].prompt), response: lengthQuantiles(lengths[t].response) };
+  return out;
+}
+
 /** {@link lengthQuantiles} of {@link dollyTokenLengths} for every prompt template. */
 export function dollyLengthQuantiles(records: readonly DollyRecord[], tokenizer: TextTokenizer): Record<PromptTemplateName, PromptResponseLengths> {
-  const out = {} as Record<PromptTemplateName, PromptResponseLengths>;
-  for (const template of PROMPT_TEMPLATES) {
-    const l = dollyTokenLengths(records, tokenizer, template);
-    out[template] = { prompt: lengthQuantiles(l.prompt), response: lengthQuantiles(l.response) };
-  }
-  return out;
+  return quantilesByTemplate(dollyLengthsByTemplate(records, tokenizer));
 }
