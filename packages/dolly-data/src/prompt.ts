@@ -66,16 +66,33 @@ const KEYS = new Set(['instruction', 'context', 'response', 'category']);
 
 /** Checks a template string and returns a function that fills it. */
 function compile(template: string): (r: DollyRecord) => string {
+  let literalFrom = 0;
   for (const m of template.matchAll(PLACEHOLDER)) {
+    checkNoLoneBrace(template, literalFrom, m.index);
+    literalFrom = m.index + m[0].length;
     const key = m[1];
     if (key !== undefined && !KEYS.has(key)) {
       throw new Error(`prompt template: unknown placeholder {${key}} (use {instruction}, {context}, {response}, {category}; {{ and }} for braces)`);
     }
   }
+  checkNoLoneBrace(template, literalFrom, template.length);
   return (r) =>
     template.replace(PLACEHOLDER, (all, key: string | undefined) =>
       key === undefined ? all[0]! : r[key as keyof DollyRecord],
     );
+}
+
+/**
+ * A `{` or `}` outside a placeholder and not doubled is an error, as in Python's `str.format`: a typo
+ * such as `{instruction` would otherwise reach the model as literal text.
+ */
+function checkNoLoneBrace(template: string, from: number, to: number): void {
+  for (let i = from; i < to; i++) {
+    const c = template[i];
+    if (c === '{' || c === '}') {
+      throw new Error(`prompt template: a lone "${c}" at character ${i + 1} of ${JSON.stringify(template.length > 80 ? `${template.slice(0, 80)}…` : template)} (placeholders are {instruction}, {context}, {response}, {category}; write ${c}${c} for a literal brace)`);
+    }
+  }
 }
 
 /** Turns a {@link PromptFormat} into a function from record to source/target text. */

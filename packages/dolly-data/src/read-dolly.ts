@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { DollyFormatError } from './errors';
 import { parseDollyLine } from './parse-line';
 import type { DollyRecord, FieldMap } from './record';
+import { utf8Lines, type DecodedLine } from './utf8-lines';
 
 /** Options for {@link readDolly} and {@link loadDolly}. */
 export interface ReadDollyOptions {
@@ -53,14 +54,23 @@ export async function* parseDolly(
   sourceName: string,
   options: Omit<ReadDollyOptions, 'sourceName'> = {},
 ): AsyncGenerator<DollyRecord> {
+  yield* parseLines(splitLines(chunks), sourceName, options);
+}
+
+/** Validates lines into records (see {@link parseDolly}); a line may come as `{ error }` (not UTF-8). */
+async function* parseLines(
+  lines: AsyncIterable<DecodedLine>,
+  sourceName: string,
+  options: Omit<ReadDollyOptions, 'sourceName'>,
+): AsyncGenerator<DollyRecord> {
   const { fieldMap = {}, onInvalid = 'throw', onSkip } = options;
   let lineNo = 0;
   let yielded = 0;
   let skipped = 0;
-  for await (const line of splitLines(chunks)) {
+  for await (const line of lines) {
     lineNo++;
-    if (line.trim().length === 0) continue;
-    const parsed = parseDollyLine(line, fieldMap);
+    if (typeof line === 'string' && line.trim().length === 0) continue;
+    const parsed = typeof line === 'string' ? parseDollyLine(line, fieldMap) : line;
     if ('error' in parsed) {
       const err = new DollyFormatError(sourceName, lineNo, parsed.error);
       if (onInvalid === 'throw') throw err;
@@ -77,10 +87,14 @@ export async function* parseDolly(
   }
 }
 
-/** Streams the records of a Dolly-format jsonl file (UTF-8), one validated record at a time. */
+/**
+ * Streams the records of a Dolly-format jsonl file, one validated record at a time. The file must be
+ * UTF-8: a line that is not is a malformed line (`not valid UTF-8 (byte 0xff at byte 12 of the line)`),
+ * never decoded with replacement characters.
+ */
 export function readDolly(path: string, options: ReadDollyOptions = {}): AsyncGenerator<DollyRecord> {
-  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 });
-  return parseDolly(stream as AsyncIterable<string>, options.sourceName ?? path, options);
+  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  return parseLines(utf8Lines(stream as AsyncIterable<Buffer>), options.sourceName ?? path, options);
 }
 
 /** Reads a whole Dolly-format jsonl file; `skipped` holds the errors of lines dropped with `onInvalid: 'skip'`. */

@@ -57,6 +57,10 @@ export class BatchSampler {
     readonly options: BatchSamplerOptions,
   ) {
     if (examples.length === 0) throw new RangeError('BatchSampler: no examples');
+    const kind = (options.batching as { kind?: unknown } | undefined)?.kind;
+    if (kind !== 'fixed' && kind !== 'tokenBudget') {
+      throw new RangeError(`BatchSampler: batching.kind must be 'fixed' or 'tokenBudget', got ${JSON.stringify(kind)}`);
+    }
     checkPadToMultipleOf(options.padToMultipleOf ?? 1); // here, not at the first batch
     this.lengths = examples.map((e) => ({ source: e.sourceIds.length, target: e.targetIds.length }));
   }

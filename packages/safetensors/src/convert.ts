@@ -1,4 +1,4 @@
-import type { Dtype } from './dtypes.js';
+import { DTYPE_BITS, type Dtype } from './dtypes.js';
 import { SafetensorsError } from './errors.js';
 
 /** IEEE half (16 bits) → number (exact). */
@@ -30,6 +30,7 @@ const FLOAT_BYTES: Record<FloatDtype, number> = { F32: 4, F16: 2, BF16: 2, F64: 
 export function decodeFloatsInto(dtype: FloatDtype, bytes: Uint8Array, start: number, count: number, out: Float32Array): void {
   const size = FLOAT_BYTES[dtype];
   if (size === undefined) throw new SafetensorsError(`cannot decode ${String(dtype)} as floats (expected F32, F16, BF16 or F64)`);
+  if (!Number.isInteger(start) || !Number.isInteger(count)) throw new SafetensorsError(`decodeFloatsInto: start ${start} and count ${count} must be integers`);
   if (start < 0 || count < 0 || (start + count) * size > bytes.byteLength || count > out.length) {
     throw new SafetensorsError(`decodeFloatsInto: elements ${start}..${start + count} of ${bytes.byteLength / size} into ${out.length}`);
   }
@@ -57,6 +58,7 @@ export function decodeFloatsInto(dtype: FloatDtype, bytes: Uint8Array, start: nu
  * I32/I64/I8/U8/BOOL convert to float32 values too (I64 must fit 2^53).
  */
 export function toFloat32(dtype: Dtype, bytes: Uint8Array): Float32Array {
+  checkWhole('toFloat32', dtype, bytes);
   if (dtype === 'F32' && bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   if (dtype === 'F32' || dtype === 'F16' || dtype === 'BF16' || dtype === 'F64') {
     const out = new Float32Array(bytes.byteLength / FLOAT_BYTES[dtype]);
@@ -66,9 +68,26 @@ export function toFloat32(dtype: Dtype, bytes: Uint8Array): Float32Array {
   return Float32Array.from(toNumbers(dtype, bytes));
 }
 
-/** Decodes integer dtypes (I64, I32, I16, I8, U8, U16, U32, BOOL) to an Int32Array (values must fit). */
+/**
+ * Decodes integer dtypes (I64, I32, I16, I8, U8, U16, U32, BOOL) to an Int32Array. A value that is not
+ * an int32 (a U32 or I64 past 2^31, a fraction) is an error naming it, not wrapped or truncated.
+ */
 export function toInt32(dtype: Dtype, bytes: Uint8Array): Int32Array {
-  return Int32Array.from(toNumbers(dtype, bytes));
+  checkWhole('toInt32', dtype, bytes);
+  const values = toNumbers(dtype, bytes);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if ((v | 0) !== v) throw new SafetensorsError(`toInt32: ${dtype} element ${i} is ${v}, not an int32`);
+  }
+  return Int32Array.from(values);
+}
+
+/** Throws unless `bytes` holds a whole number of `dtype` elements (of a dtype these functions know). */
+function checkWhole(fn: string, dtype: Dtype, bytes: Uint8Array): void {
+  const bits = DTYPE_BITS[dtype];
+  if (bits !== undefined && (bytes.byteLength * 8) % bits !== 0) {
+    throw new SafetensorsError(`${fn}: ${bytes.byteLength} bytes are not a whole number of ${dtype} elements (${bits / 8} bytes each)`);
+  }
 }
 
 function toNumbers(dtype: Dtype, bytes: Uint8Array): number[] {
