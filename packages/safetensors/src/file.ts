@@ -26,7 +26,10 @@ export class SafetensorsFile {
   static async open(path: string): Promise<SafetensorsFile> {
     const handle = await open(path, 'r');
     try {
-      const { size } = await handle.stat();
+      const stat = await handle.stat();
+      // a folder opens on Linux and fails only at the read, with an EISDIR that does not name it
+      if (!stat.isFile()) throw new SafetensorsError(`${path}: not a file (${stat.isDirectory() ? 'a folder' : 'a device, pipe or socket'})`);
+      const { size } = stat;
       const first8 = new Uint8Array(8);
       if (size >= 8) await handle.read(first8, 0, 8, 0);
       const len = readHeaderLength(first8, size, path);
