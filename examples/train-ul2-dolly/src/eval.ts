@@ -8,7 +8,7 @@ import type { EvalOptions } from './options.js';
 import { checkVocabulary, evalBatches, prepareData, tokenizerFor } from './pipeline/data.js';
 import { evaluate } from './pipeline/evaluate.js';
 import { loadModel, modelDir, resolveHubModel } from './pipeline/model.js';
-import { sourceText } from './pipeline/prompts.js';
+import { samplePrompt, sourceText } from './pipeline/prompts.js';
 import { describeGeneration, generateForBatches, generationOptions, transformersDecoding } from './pipeline/generation-metrics.js';
 import { rouge, ROUGE_TYPES } from './pipeline/rouge.js';
 
@@ -43,7 +43,7 @@ export async function runEval(opts: EvalOptions, io: Io): Promise<number> {
       const decode = { ...decodeOptions({ ...opts, minLength: 1, numBeams: 1, doSample: false, temperature: 1, topK: 0, topP: 1 }), cleanUpTokenizationSpaces: data.tokenizer.configCleanUpTokenizationSpaces };
       for (const record of samples) {
         const prompt = sourceText(record, opts.promptTemplate);
-        io.stdout(`\n> ${prompt.replace(/\n/g, ' ').slice(0, 200)}`);
+        io.stdout(`\n> ${samplePrompt(record, 200)}`);
         io.stdout(`  reference: ${record.response.replace(/\n/g, ' ').slice(0, 200)}`);
         if (lora) {
           lora.disableAdapterLayers();

@@ -247,7 +247,11 @@ export interface PlanInput {
   evalOnStart?: boolean;
   /** --eval-order (default length). */
   evalOrder?: EvalOrder;
-  /** --resume: no evaluation before training. */
+  /**
+   * The run resumes a checkpoint (--resume, and one under --out/checkpoints): no evaluation before training, neither the
+   * app's nor, with --eval-on-start, the trainer's (it does not repeat it on a resume). --resume on an --out without a
+   * checkpoint is a fresh run: false.
+   */
   resume?: boolean;
   /** --gradient-checkpointing: activations of the checkpointed run, one more forward of compute. */
   gradientCheckpointing?: boolean;
@@ -343,7 +347,7 @@ export function evalCount(totalSteps: number, stepsPerEpoch: number, evalEvery: 
 }
 
 /**
- * {@link evalCount}'s parts: the app's eval before training (not on --resume), the trainer's during training, the app's
+ * {@link evalCount}'s parts: the app's eval before training (not when resuming a checkpoint), the trainer's during training, the app's
  * after it (when the last step had none). Only the trainer's run `computeMetrics` — with --predict-with-generate, the
  * generation (and with --eval-on-start the one before is the trainer's step-0 evaluation: src/train.ts).
  */

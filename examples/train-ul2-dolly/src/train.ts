@@ -16,7 +16,7 @@ import { checkVocabulary, evalBatches, makeSampler, prepareData, tokenizerFor } 
 import { evaluate } from './pipeline/evaluate.js';
 import { downloadModel } from './pipeline/hub.js';
 import { checkSkipModules, checkTargetModules, downloadWithProgress, loadModel, modelDir } from './pipeline/model.js';
-import { sourceText } from './pipeline/prompts.js';
+import { samplePrompt, sourceText } from './pipeline/prompts.js';
 import { RUN_FLAGS_FILE, checkResumeFlags, writeRunRecord } from './pipeline/resume-check.js';
 import { checkResumeCheckpoint } from './pipeline/checkpoint-integrity.js';
 import { loraConfig } from './pipeline/lora-config.js';
@@ -42,8 +42,12 @@ export function planConfig(model: ModelSource): { config: T5ConfigJson; label: s
   }
 }
 
-/** The plan for a train command (device memory: --device-memory, else free RAM on cpu/wasm, else unknown). */
-export function trainPlan(opts: TrainOptions, label?: string): Plan {
+/**
+ * The plan for a train command (device memory: --device-memory, else free RAM on cpu/wasm, else unknown).
+ * `resumeFrom`: the checkpoint the run continues ({@link checkResumeCheckpoint}), null for a fresh run — `--resume`
+ * on an `--out` without a checkpoint included, which evaluates before training as any fresh run does.
+ */
+export function trainPlan(opts: TrainOptions, resumeFrom: string | null = null, label?: string): Plan {
   const planned = planConfig(opts.model);
   const config = planned.config;
   label ??= planned.label;
@@ -81,7 +85,7 @@ export function trainPlan(opts: TrainOptions, label?: string): Plan {
     evalDelay: opts.evalDelay,
     evalOnStart: opts.evalOnStart,
     evalOrder: opts.evalOrder,
-    resume: opts.resume,
+    resume: resumeFrom !== null,
     gradientCheckpointing: opts.gradientCheckpointing,
     backend: opts.backend,
     deviceTflops: opts.deviceTflops,
@@ -130,16 +134,19 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
     const dir = await downloadModel(hubId, { configOnly: true });
     opts = { ...opts, model: { kind: 'config', file: join(dir, 'config.json') } };
   }
-  const plan = trainPlan(opts, hubId ?? undefined);
-  io.stdout(formatPlan(plan));
-  if (opts.dryRun) return 0;
   const paths = outPaths(opts.out);
+  // --resume continues the newest checkpoint under --out; with none there the run (and its plan) is a fresh one.
+  // A damaged checkpoint: one error, not a silent fresh start (the dry run refuses it too).
+  const resumeFrom = opts.resume ? await checkResumeCheckpoint(paths.checkpoints) : null;
+  const plan = trainPlan(opts, resumeFrom, hubId ?? undefined);
+  io.stdout(formatPlan(plan));
+  if (opts.resume && resumeFrom === null) io.stdout(`--resume: no checkpoint under ${paths.checkpoints}: a fresh run`);
+  if (opts.dryRun) return 0;
   // a run record alone (a run that died before writing anything else) is not a checkpoint
   if (!opts.resume && existsSync(paths.checkpoints) && (await readdir(paths.checkpoints)).some((f) => f !== RUN_FLAGS_FILE)) {
     throw new CliError(`--out ${opts.out} already holds checkpoints: pass --resume to continue that run, or another --out`);
   }
-  if (opts.resume) {
-    await checkResumeCheckpoint(paths.checkpoints); // a damaged checkpoint: one error, not a silent fresh start
+  if (resumeFrom !== null) {
     // refused (before the model loads) or, for the logging/eval/save cadence only, one warning
     const warning = await checkResumeFlags(paths.checkpoints, opts);
     if (warning) io.stderr(warning);
@@ -172,10 +179,11 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
       if (tc) io.stdout(tc);
       io.stdout(`  LoRA         ${lora.printTrainableParameters(null)}`);
       if (opts.predictWithGenerate) io.stdout(`  generate     at each evaluation, for the ${n(data.test.examples.length)} eval examples: ${describeGeneration(opts)} (eval_rouge1, eval_rouge2, eval_rougeL, eval_rougeLsum)`);
-      // On --resume the adapter's trained values come from the checkpoint inside train(): an eval here
-      // would measure the fresh adapter, so it is skipped (the metrics hold the run's own evaluations).
-      // With --eval-on-start the trainer makes this evaluation itself (step 0, in metrics.jsonl).
-      const before = opts.resume || opts.evalOnStart ? null : await evaluate(model, testBatches);
+      // Resuming a checkpoint, the adapter's trained values come from it inside train(): an eval here would
+      // measure the fresh adapter, so it is skipped (the metrics hold the run's own evaluations). --resume
+      // without a checkpoint is a fresh run: evaluated. With --eval-on-start the trainer makes this evaluation
+      // itself (step 0, in metrics.jsonl; not again when it resumes).
+      const before = resumeFrom !== null || opts.evalOnStart ? null : await evaluate(model, testBatches);
       if (before) io.stdout(`eval loss before training: ${before.lossPerToken.toFixed(4)} per target token (${before.tokens} tokens)`);
       await mkdir(paths.root, { recursive: true });
       let beforeLoss = before?.lossPerToken;
@@ -224,7 +232,7 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
         const decode = decodeOptions({ ...opts, maxLength: 32, minLength: 1, numBeams: 1, doSample: false, temperature: 1, topK: 0, topP: 1 });
         // decoded as transformers' decode: the tokenizer config's clean_up_tokenization_spaces
         const [text] = await generateText(model, data.tokenizer, prompt, { ...decode, cleanUpTokenizationSpaces: data.tokenizer.configCleanUpTokenizationSpaces });
-        io.stdout(`sample (held-out prompt, greedy, 32 tokens):\n> ${prompt.replace(/\n/g, ' ').slice(0, 160)}\n${text}`);
+        io.stdout(`sample (held-out prompt, greedy, 32 tokens):\n> ${samplePrompt(record, 160)}\n${text}`);
       }
       lora.dispose();
       return 0;

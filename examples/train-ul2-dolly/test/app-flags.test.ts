@@ -18,7 +18,7 @@ import { decodeOptions } from '../src/generate.js';
 import { main } from '../src/main.js';
 import type { EvalOptions, GenerateOptions, TrainOptions } from '../src/options.js';
 import { evalBatches, makeSampler, prepareData } from '../src/pipeline/data.js';
-import { promptText, sourceText } from '../src/pipeline/prompts.js';
+import { promptText, samplePrompt, sourceText } from '../src/pipeline/prompts.js';
 import { RUN_FLAGS_FILE, checkResumeFlags, writeRunRecord } from '../src/pipeline/resume-check.js';
 import { trainPlan } from '../src/train.js';
 import { capture } from './capture.js';
@@ -35,6 +35,14 @@ vi.mock('@conifer/generate', async (importOriginal) => {
 });
 
 const UL2_TINY = join(T5_FIXTURES, 'models/ul2-tiny');
+
+/** The instruction and context a dolly or alpaca prompt was filled with (read back from its section headers). */
+function templateRecord(prompt: string, template: 'dolly' | 'alpaca') {
+  const input = template === 'dolly' ? 'Input:' : '### Input:';
+  const m = new RegExp(`### Instruction:\\n([\\s\\S]*?)\\n\\n(?:${input}\\n([\\s\\S]*?)\\n\\n)?### Response:\\n$`).exec(prompt);
+  if (!m) throw new Error(`not a ${template} prompt: ${prompt}`);
+  return { instruction: m[1]!, context: m[2] ?? '', response: '', category: '' };
+}
 const tmp = mkdtempSync(join(tmpdir(), 'conifer-app-flags-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -260,8 +268,12 @@ describe('a one-step demo training run with the new train flags', () => {
     expect([...plainSampler.batches()].some(({ batch }) => batch.sourceLength % 8 !== 0 || batch.targetLength % 8 !== 0)).toBe(true);
   });
 
-  it('--prompt-template dolly: the held-out sample is prompted in it', () => {
-    expect(text).toMatch(/sample \(held-out prompt, greedy, 32 tokens\):\n> Below is an instruction that describes a task\./);
+  it('--prompt-template dolly: the held-out sample is prompted in it, and shown by its instruction (and context), not the intro', () => {
+    const prompts = vi.mocked(generateModule.generateText).mock.calls.map((c) => c[2] as string).filter((p) => p.startsWith('Below is an instruction that describes a task.'));
+    expect(prompts).toHaveLength(1);
+    const shown = /sample \(held-out prompt, greedy, 32 tokens\):\n> (.*)/.exec(text)![1]!;
+    expect(shown).toBe(samplePrompt(templateRecord(prompts[0]!, 'dolly'), 160));
+    expect(shown).not.toMatch(/Below is|###/);
   });
 
   it('records the flags no tensor shows beside the checkpoints; --resume refuses others before the model loads', async () => {
@@ -358,7 +370,12 @@ describe('eval with --prompt-template and --pad-to-multiple-of', () => {
     const c = capture();
     expect(await main(['eval', '--backend', 'wasm', '--limit', '12', '--max-source-length', '40', '--max-target-length', '20', '--samples', '1', '--max-length', '4', '--prompt-template', 'alpaca', '--pad-to-multiple-of', '16'], c.io)).toBe(0);
     expect(c.err).toEqual([]);
-    expect(c.out.join('\n')).toMatch(/\n> Below is an instruction that describes a task.*### Instruction:/);
+    // prompted in the template; shown by the record's instruction (and context) as train shows its sample
+    const prompts = vi.mocked(generateModule.generateText).mock.calls.map((c) => c[2] as string).filter((p) => /^Below is an instruction that describes a task.*### Instruction:/s.test(p));
+    expect(prompts.length).toBeGreaterThan(0);
+    const shown = c.out.filter((l) => l.startsWith('\n> '));
+    expect(shown).toEqual([`\n> ${samplePrompt(templateRecord(prompts.at(-1)!, 'alpaca'), 200)}`]);
+    expect(shown[0]).not.toMatch(/Below is|###/);
     const batches = vi.mocked(evalBatches).mock.results[0]!.value as Batch[];
     for (const b of batches) expect([b.sourceLength % 16, b.targetLength % 16]).toEqual([0, 0]);
   }, 60_000);

@@ -39,12 +39,12 @@ function freshDir(name: string): string {
 describe('--resume refuses a damaged checkpoint (checkResumeCheckpoint) instead of starting over', () => {
   it('an intact checkpoint, or none, passes; a folder without a manifest (a write that was killed) is passed over', async () => {
     const dir = freshDir('intact');
-    await expect(checkResumeCheckpoint(dir)).resolves.toBeUndefined(); // no checkpoint: a fresh start, as before
-    await expect(checkResumeCheckpoint(join(tmp, 'no-such-folder'))).resolves.toBeUndefined();
-    await checkpoint(dir, 3);
-    await expect(checkResumeCheckpoint(dir)).resolves.toBeUndefined();
+    await expect(checkResumeCheckpoint(dir)).resolves.toBeNull(); // no checkpoint: a fresh start, as before
+    await expect(checkResumeCheckpoint(join(tmp, 'no-such-folder'))).resolves.toBeNull();
+    const three = await checkpoint(dir, 3);
+    await expect(checkResumeCheckpoint(dir)).resolves.toBe(three);
     rmSync(join(await checkpoint(dir, 5), MANIFEST_FILE)); // killed before its manifest: the trainer resumes from checkpoint-3
-    await expect(checkResumeCheckpoint(dir)).resolves.toBeUndefined();
+    await expect(checkResumeCheckpoint(dir)).resolves.toBe(three);
   });
 
   it('a truncated file: the folder, the sizes, and what to do (the only checkpoint: delete it to start over)', async () => {

@@ -14,12 +14,13 @@ import { checkpointToResume, DamagedCheckpointError } from '@conifer/trainer';
 import { CliError } from '../errors.js';
 
 /**
- * Throws one CliError when the checkpoint `--resume` would continue from is damaged; `dir` is the
- * run's `--out/checkpoints`. No checkpoint (or no folder) passes: the run starts afresh.
+ * The checkpoint `--resume` continues from (`dir`: the run's `--out/checkpoints`), or null when there is
+ * none (or no folder): then the run starts afresh, and is a fresh run in every respect (the eval before
+ * training, the plan's count of evaluations). One CliError when that checkpoint is damaged.
  */
-export async function checkResumeCheckpoint(dir: string): Promise<void> {
+export async function checkResumeCheckpoint(dir: string): Promise<string | null> {
   try {
-    await checkpointToResume(dir);
+    return await checkpointToResume(dir);
   } catch (e) {
     if (e instanceof DamagedCheckpointError) throw new CliError(`--resume: ${e.message}`);
     throw e;

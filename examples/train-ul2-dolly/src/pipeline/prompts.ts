@@ -28,3 +28,13 @@ export function sourceText(record: DollyRecord, template: PromptTemplateName = '
 export function promptText(prompt: string, template: PromptTemplateName = 'original'): string {
   return template === 'original' ? prompt : sourceText({ instruction: prompt, context: '', response: '', category: '' }, template);
 }
+
+/**
+ * How train's and eval's samples show a record: its instruction and, when it has one, its context after it, newlines
+ * flattened, cut to `maxChars` — what identifies the example, whatever `--prompt-template` wraps it in (the dolly and
+ * alpaca templates open with the same fixed intro, which would fill the line).
+ */
+export function samplePrompt(record: DollyRecord, maxChars: number): string {
+  const text = record.context.length > 0 ? `${record.instruction}\n${record.context}` : record.instruction;
+  return text.replace(/\n/g, ' ').slice(0, maxChars);
+}
