@@ -48,8 +48,9 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const int = (name: string, v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
+    // digits only, as Python's int(): not Number()'s "0x10", "1e3" or "" (0)
+    const n = /^\s*\+?\d+\s*$/.test(v) ? Number(v) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
     return n;
   };
   const out = await runStats(file, {

@@ -83,6 +83,7 @@ export function tokenBudgetPlan(lengths: readonly ExampleLength[], options: Toke
   const { maxTokens, maxBatchSize = Infinity, bucketWidth = 0.1, seed = 42, epoch = 0, shuffle = true, padToMultipleOf = 1 } = options;
   if (!(maxTokens > 0)) throw new RangeError(`maxTokens must be > 0, got ${maxTokens}`);
   if (!(maxBatchSize >= 1)) throw new RangeError(`maxBatchSize must be >= 1, got ${maxBatchSize}`);
+  if (maxBatchSize !== Infinity && !Number.isInteger(maxBatchSize)) throw new RangeError(`maxBatchSize must be a whole number (or Infinity), got ${maxBatchSize}`);
   if (!(bucketWidth > 0)) throw new RangeError(`bucketWidth must be > 0, got ${bucketWidth}`);
   const pad = roundUpTo(padToMultipleOf);
   const rng = makeRng(seed, 'token-budget', epoch);

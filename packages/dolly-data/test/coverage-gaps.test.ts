@@ -54,6 +54,12 @@ describe('conifer-dolly: usage', () => {
     const abc = await bin('stats', '--max-tokens', 'abc', f);
     expect(abc.code).toBe(2);
     expect(abc.stderr).toBe('conifer-dolly: --max-tokens must be a positive integer, got "abc"\n');
+    // Number() would read these as 16, 1000 and 2 (Python's int() refuses them)
+    for (const v of ['0x10', '1e3', '2.0']) {
+      const r = await bin('stats', '--batch-size', v, f);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(`conifer-dolly: --batch-size must be a positive integer, got "${v}"\n`);
+    }
     const unknown = await bin('stats', '--bogus', f);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr.trimEnd().split('\n')).toHaveLength(1);
@@ -123,7 +129,9 @@ describe('empty or invalid inputs', () => {
     const lengths = [{ source: 3, target: 2 }];
     expect(() => tokenBudgetPlan(lengths, { maxTokens: 16, maxBatchSize: 0 })).toThrow('maxBatchSize must be >= 1, got 0');
     expect(() => tokenBudgetPlan(lengths, { maxTokens: 16, maxBatchSize: Number.NaN })).toThrow('maxBatchSize must be >= 1, got NaN');
+    expect(() => tokenBudgetPlan(lengths, { maxTokens: 16, maxBatchSize: 2.5 })).toThrow('maxBatchSize must be a whole number (or Infinity), got 2.5');
     expect(tokenBudgetPlan(lengths, { maxTokens: 16, maxBatchSize: 1 })).toEqual([[0]]);
+    expect(tokenBudgetPlan(lengths, { maxTokens: 16, maxBatchSize: Infinity })).toEqual([[0]]);
   });
 
   it('BatchSampler checks padToMultipleOf when built, for fixed batches too (collate would only meet it at the first batch)', () => {
