@@ -75,8 +75,16 @@ export class Int8Linear {
 
   /** Wraps an already quantized weight. */
   static fromQuantized(q: QuantizedWeight, options: Int8LinearOptions = {}): Int8Linear {
+    if (!(Number.isInteger(q.outFeatures) && q.outFeatures > 0 && Number.isInteger(q.inFeatures) && q.inFeatures > 0)) {
+      throw new Error(`Int8Linear.fromQuantized: invalid shape [${q.outFeatures}, ${q.inFeatures}]`);
+    }
     if (q.packed.length !== q.outFeatures * packedWidth(q.inFeatures) || q.scale.length !== q.outFeatures) {
       throw new Error(`Int8Linear.fromQuantized: packed/scale sizes do not match [${q.outFeatures}, ${q.inFeatures}]`);
+    }
+    // As quantizeFloat32 makes it and fromBitsAndBytes checks SCB: a NaN or negative scale would only show as NaN or flipped outputs.
+    for (let r = 0; r < q.outFeatures; r++) {
+      const s = q.scale[r] as number;
+      if (!(s >= 0 && s <= 3.4e38)) throw new Error(`Int8Linear.fromQuantized: scale[${r}] = ${s} is not a finite absmax / 127 ≥ 0`);
     }
     return new Int8Linear(q, options);
   }

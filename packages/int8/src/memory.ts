@@ -14,10 +14,10 @@ export interface T5ConfigLike {
   num_heads: number;
   d_ff: number;
   num_layers: number;
-  /** Default: `num_layers`. */
-  num_decoder_layers?: number;
+  /** Default (absent or null): `num_layers`. */
+  num_decoder_layers?: number | null;
   vocab_size: number;
-  /** "relu", "gated-gelu", "gated-silu", …: `gated-*` has two input projections (wi_0, wi_1). Default "relu". */
+  /** "relu", "gated-gelu", "gated-silu", …: `gated-*` has two input projections (wi_0, wi_1). Default "relu"; another form is an error, as in transformers. */
   feed_forward_proj?: string;
   /** Default true (no separate `lm_head`). */
   tie_word_embeddings?: boolean;
@@ -52,6 +52,21 @@ function need(config: Record<string, unknown>, key: string): number {
   return v;
 }
 
+/**
+ * Whether `feed_forward_proj` has two input projections (`wi_0`, `wi_1`), parsed as transformers'
+ * `T5Config` does: `"{ACT}"` or `"gated-{ACT}"`; any other form (`"gelu-gated"`, `"gated-gelu-x"`) is the
+ * ValueError transformers raises, not a silent count of a non-gated model.
+ */
+function isGated(ffp: unknown): boolean {
+  if (typeof ffp !== 'string') throw new Error(`planT5Memory: config.feed_forward_proj must be a string, got ${JSON.stringify(ffp)}`);
+  const parts = ffp.split('-');
+  const act = parts[parts.length - 1];
+  if ((parts.length > 1 && parts[0] !== 'gated') || parts.length > 2 || !act || act === 'gated') {
+    throw new Error(`planT5Memory: config.feed_forward_proj ${JSON.stringify(ffp)} is not a valid activation; use "gated-{ACT}" or "{ACT}", e.g. "gated-gelu" or "relu"`);
+  }
+  return parts.length === 2;
+}
+
 /** Predicts the bytes of a T5 encoder-decoder's weights, float32 vs int8 linears, from its `config.json`. */
 export function planT5Memory(config: T5ConfigLike | Record<string, unknown>, options: PlanT5MemoryOptions = {}): T5MemoryPlan {
   const c = config as Record<string, unknown>;
@@ -59,12 +74,14 @@ export function planT5Memory(config: T5ConfigLike | Record<string, unknown>, opt
   const inner = need(c, 'num_heads') * need(c, 'd_kv');
   const dff = need(c, 'd_ff');
   const enc = need(c, 'num_layers');
-  const dec = c.num_decoder_layers === undefined ? enc : need(c, 'num_decoder_layers');
+  const dec = c.num_decoder_layers === undefined || c.num_decoder_layers === null ? enc : need(c, 'num_decoder_layers'); // HF: None → num_layers
   const vocab = need(c, 'vocab_size');
   const heads = need(c, 'num_heads');
   const buckets = c.relative_attention_num_buckets === undefined ? 32 : need(c, 'relative_attention_num_buckets');
-  const gated = String(c.feed_forward_proj ?? 'relu').startsWith('gated-');
-  const tied = c.tie_word_embeddings === undefined ? true : Boolean(c.tie_word_embeddings);
+  const gated = isGated(c.feed_forward_proj ?? 'relu');
+  const tie = c.tie_word_embeddings ?? true;
+  if (typeof tie !== 'boolean') throw new Error(`planT5Memory: config.tie_word_embeddings must be true or false, got ${JSON.stringify(tie)}`);
+  const tied = tie;
 
   // [rows, cols] of each projection
   const attention: Array<[number, number]> = [[inner, d], [inner, d], [inner, d], [d, inner]]; // q, k, v, o

@@ -51,3 +51,27 @@ describe('planT5Memory', () => {
     expect(() => planT5Memory({ d_model: 4, d_kv: 2, num_heads: 2, d_ff: 8, num_layers: 1, vocab_size: -3 })).toThrow(/config.vocab_size/);
   });
 });
+
+describe('planT5Memory reads config.json keys as transformers\' T5Config does', () => {
+  const base = { d_model: 6, d_kv: 2, num_heads: 3, d_ff: 10, num_layers: 2, vocab_size: 20 };
+
+  it('num_decoder_layers null (None) means num_layers', () => {
+    expect(planT5Memory({ ...base, num_decoder_layers: null })).toEqual(planT5Memory(base));
+    expect(planT5Memory({ ...base, num_decoder_layers: null }).quantizedParameters).toBe(planT5Memory({ ...base, num_decoder_layers: 2 }).quantizedParameters);
+  });
+
+  it('a feed_forward_proj that is not "{ACT}" or "gated-{ACT}" is an error naming it, not a non-gated count', () => {
+    for (const bad of ['gelu-gated', 'gated-gelu-new', 'gated', 'gated-', '']) {
+      expect(() => planT5Memory({ ...base, feed_forward_proj: bad }), bad).toThrow(`planT5Memory: config.feed_forward_proj ${JSON.stringify(bad)} is not a valid activation; use "gated-{ACT}" or "{ACT}"`);
+    }
+    expect(() => planT5Memory({ ...base, feed_forward_proj: 5 })).toThrow('planT5Memory: config.feed_forward_proj must be a string, got 5');
+    const relu = planT5Memory(base).quantizedParameters;
+    expect(planT5Memory({ ...base, feed_forward_proj: 'gated-silu' }).quantizedParameters).toBe(relu + 4 * 60); // a second wi (10 × 6) in each of the 2 + 2 layers
+    expect(planT5Memory({ ...base, feed_forward_proj: 'gelu_new' }).quantizedParameters).toBe(relu);
+  });
+
+  it('a tie_word_embeddings that is not a boolean is an error (the string "false" would count as tied)', () => {
+    expect(() => planT5Memory({ ...base, tie_word_embeddings: 'false' })).toThrow('planT5Memory: config.tie_word_embeddings must be true or false, got "false"');
+    expect(planT5Memory({ ...base, tie_word_embeddings: null }).float32Parameters).toBe(planT5Memory(base).float32Parameters);
+  });
+});

@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { SafetensorsFile, resolveCheckpointFiles, toFloat32, type TensorInfo } from '@conifer/safetensors';
+import { SafetensorsError, SafetensorsFile, resolveCheckpointFiles, toFloat32, type TensorInfo } from '@conifer/safetensors';
 import { parseT5Config, type T5Config } from './config.js';
 import type { Linear, LinearFactory, WeightData } from './interfaces.js';
 import { expectedTensors, OPTIONAL_TENSORS } from './weights.js';
@@ -80,7 +80,9 @@ export async function streamCheckpoint(
   const encoderOnly = options.encoderOnly ?? false;
   const expected = expectedTensors(config, encoderOnly ? ['encoder'] : ['encoder', 'decoder']);
   const ignored = (name: string) => encoderOnly && (name.startsWith('decoder.') || name === 'lm_head.weight');
-  const resolved = await resolveCheckpointFiles(dir);
+  const resolved = await resolveCheckpointFiles(dir).catch(async (e: unknown) => {
+    throw (await otherWeightFormat(dir, e)) ?? e;
+  });
   const { weightMap } = resolved;
   // Shards holding only ignored tensors (the decoder's, for an encoder) are not even opened.
   const files = weightMap ? resolved.files.filter((f) => [...weightMap].some(([n, p]) => p === f && !ignored(n))) : resolved.files;
@@ -219,6 +221,24 @@ function missingList(missing: readonly string[], expected: ReadonlyMap<string, u
   const others = missing.filter((n) => !n.startsWith('decoder.'));
   const phrase = `every decoder.* tensor (${decoder.length}: an encoder-only checkpoint, which T5EncoderModel loads)`;
   return [phrase, ...others].join(', ');
+}
+
+/** Weight files transformers reads that this loader does not (safetensors only). */
+const OTHER_FORMATS = /^(pytorch_model.*\.bin(\.index\.json)?|tf_model.*\.h5|flax_model.*\.msgpack)$/;
+
+/**
+ * When `dir` has no safetensors weights but has a format transformers would load instead (a PyTorch
+ * pickle `pytorch_model.bin`, TensorFlow `tf_model.h5`, Flax `flax_model.msgpack`), an error naming those
+ * files and how to convert them; else null (the original error stands).
+ */
+async function otherWeightFormat(dir: string, original: unknown): Promise<SafetensorsError | null> {
+  if (!(original instanceof SafetensorsError) || !/neither model\.safetensors nor model\.safetensors\.index\.json found/.test(original.message)) return null;
+  const found = (await readdir(dir).catch(() => [] as string[])).filter((f) => OTHER_FORMATS.test(f)).sort();
+  if (found.length === 0) return null;
+  return new SafetensorsError(
+    `${dir}: no model.safetensors or model.safetensors.index.json, only ${found.join(', ')}, which this loader does not read ` +
+      '(safetensors only, no pickles); convert once in Python: `T5ForConditionalGeneration.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)`',
+  );
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

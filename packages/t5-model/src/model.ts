@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { isParsed, parseT5Config, type T5Config } from './config.js';
 import { ForwardContext, SeedStream } from './dropout.js';
 import { T5Embedding, T5LMHead } from './head.js';
+import { checkDecodeTokens, checkEncoderInputs, checkForwardInputs } from './inputs.js';
 import type { Linear, LinearFactory, LinearHost, Seq2Seq } from './interfaces.js';
 import { float32LinearFactory } from './linear.js';
 import { pretrainedDir, type DownloadPretrainedOptions } from './hub.js';
@@ -226,6 +227,7 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
   forward(inputs: T5ForwardInputs, options: { training?: boolean } = {}): T5ForwardOutput {
     const { inputIds, attentionMask, labels } = inputs;
     if (!inputs.decoderInputIds && !labels) throw new Error('forward: give decoderInputIds or labels');
+    checkForwardInputs('forward', inputs);
     const ctx = this.context(options.training ?? false);
     // Nothing is read back to the host: webgpu in Node has no synchronous read.
     return tf.tidy(() => {
@@ -254,7 +256,9 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
       const ids = asTensor(batch.inputIds, b, s);
       const mask = asTensor(batch.attentionMask, b, s);
       const labels = asTensor(batch.labels, b, t);
-      const dec = batch.decoderInputIds ? asTensor(batch.decoderInputIds, b, t) : this.shiftRight(labels);
+      const decoderInputIds = batch.decoderInputIds ? asTensor(batch.decoderInputIds, b, t) : undefined;
+      checkForwardInputs('lossSum', { inputIds: ids, attentionMask: mask, labels, decoderInputIds });
+      const dec = decoderInputIds ?? this.shiftRight(labels);
       const enc = this.runEncoder(ids, mask, ctx);
       const logits = this.runDecoder(dec, enc, mask, ctx);
       return tf.sum(tokenLosses(logits, labels, this.smoothing)) as tf.Scalar;
@@ -298,6 +302,7 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
   // ---- Seq2Seq -------------------------------------------------------------------------------
 
   encode(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): T5EncoderState {
+    checkEncoderInputs('encode', inputIds, attentionMask);
     return tf.tidy(() => ({
       lastHiddenState: this.runEncoder(inputIds, attentionMask, ForwardContext.inference()),
       attentionMask: tf.cast(attentionMask, 'int32'),
@@ -305,6 +310,7 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
   }
 
   decodeStep(tokens: tf.Tensor2D, encoder: T5EncoderState, cache: T5DecoderCache | null): { logits: tf.Tensor3D; cache: T5DecoderCache } {
+    checkDecodeTokens('decodeStep', tokens, encoder.lastHiddenState);
     const past = cache?.length ?? 0;
     const ctx = ForwardContext.inference();
     const out = tf.tidy(() => {

@@ -20,8 +20,13 @@ export interface WeightSource {
   tensor(name: string, shape: number[]): tf.Tensor;
 }
 
-/** Additive mask value (HF uses finfo.min; any value whose exp underflows to 0 gives the same softmax). */
-export const MASK_VALUE = -1e9;
+/**
+ * Additive mask value: `torch.finfo(torch.float32).min`, as transformers. Where a row keeps a key any
+ * value whose exp underflows would do; where every key is masked (an all-zero attention mask) the
+ * scores, position bias included, are absorbed into this one value, so the row's softmax is uniform
+ * as in transformers (with e.g. −1e9 the scores would survive, rounded to multiples of 64).
+ */
+export const MASK_VALUE = -3.4028234663852886e38;
 
 /** Applies a linear to [B, S, in] as a plain 2-D product. */
 function project3d(linear: Linear, x: tf.Tensor3D): tf.Tensor3D {

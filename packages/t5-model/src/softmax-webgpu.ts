@@ -14,7 +14,8 @@ const WG = 64;
 
 /** A row reduction: `name` = the fold of `term` (a WGSL expression of `base + c`) over the row with `op`, from `init`. */
 interface Pass { name: string; init: string; op: (x: string, y: string) => string; term: string }
-const maxPass = (term: string, name: string): Pass => ({ name, init: '-3.402823e+38', op: (a, b) => `max(${a}, ${b})`, term });
+/** From float32's lowest value (the attention mask's), so a row of masked scores has that max and a uniform softmax, not 0/0. */
+const maxPass = (term: string, name: string): Pass => ({ name, init: '-3.4028234663852886e+38', op: (a, b) => `max(${a}, ${b})`, term });
 const sumPass = (term: string, name: string): Pass => ({ name, init: '0.0', op: (a, b) => `${a} + ${b}`, term });
 
 /** One workgroup per row: the `passes` in order (each may use the earlier ones' results), then `body` per column. */

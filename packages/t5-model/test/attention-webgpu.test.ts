@@ -4,6 +4,7 @@ import { dropout } from '@conifer/dropout';
 import { describe, expect, it } from 'vitest';
 import { skipWebGPU, useWebGPUBackend } from '../../../vitest.webgpu';
 import { ATTN_PV, ATTN_QK, fusedAttention, hasAttentionKernels } from '../src/attention-webgpu.js';
+import { MASK_VALUE } from '../src/modules.js';
 import { ROW_SOFTMAX } from '../src/softmax-webgpu.js';
 import { relErr } from './helpers.js';
 
@@ -73,6 +74,34 @@ describe.skipIf(skip)('T5 attention products on webgpu: strided kernels, no head
       for (const key of ['y', 'dq', 'dk', 'dv', 'dbias'] as const) expect(relErr(gpu[key], cpu[key]), key).toBeLessThan(2e-5);
     }, 120_000);
   }
+
+  it('a fully masked row (all-zero attention mask, MASK_VALUE = float32 min): uniform weights as on cpu and in transformers, not 0/0', async () => {
+    const [B, Sq, Sk, H, dk] = [2, 3, 5, 2, 4];
+    const inner = H * dk;
+    // batch 0 keeps keys 0–2; batch 1 masks every key (+ a bias the mask must absorb).
+    const biasV = Float32Array.from({ length: B * Sk }, (_, i) => (i < 3 ? 0 : i < Sk ? MASK_VALUE : MASK_VALUE + 40 * Math.sin(i)));
+    const run = async (backend: 'webgpu' | 'cpu') => {
+      await tf.setBackend(backend);
+      const before = tf.memory().numTensors;
+      const [q, k, v] = [1, 2, 3].map((seed, j) => tf.tensor3d(values(B * (j ? Sk : Sq) * inner, seed, 30), [B, j ? Sk : Sq, inner]));
+      const bias = tf.tensor4d(biasV, [B, 1, 1, Sk]);
+      const y = tf.tidy(() => hasAttentionKernels(q!)
+        ? fusedAttention(q as tf.Tensor3D, k as tf.Tensor3D, v as tf.Tensor3D, bias, H, null)
+        : reference(q as tf.Tensor3D, k as tf.Tensor3D, v as tf.Tensor3D, bias, H, null));
+      const out = await y.data();
+      tf.dispose([q!, k!, v!, bias, y]);
+      expect(tf.memory().numTensors).toBe(before);
+      return out;
+    };
+    const gpu = await run('webgpu');
+    const cpu = await run('cpu').finally(() => tf.setBackend('webgpu'));
+    expect(gpu.every(Number.isFinite)).toBe(true);
+    expect(relErr(gpu, cpu)).toBeLessThan(2e-5);
+    // batch 1's context is the mean of its values over every key, per head
+    const vv = values(B * Sk * inner, 3, 30);
+    const mean = Array.from({ length: inner }, (_, c) => Array.from({ length: Sk }, (_, j) => vv[(Sk + j) * inner + c]!).reduce((a, b) => a + b, 0) / Sk);
+    expect(relErr(gpu.slice(Sq * inner, Sq * inner + inner), Float32Array.from(mean))).toBeLessThan(1e-5);
+  });
 
   it('backward: 5 kernels (dp, dv, softmax, dq, dk) and no transpose; the bias gradient only when asked for', async () => {
     const [B, S, H, dk] = [2, 9, 2, 8];

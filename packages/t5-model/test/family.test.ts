@@ -24,6 +24,9 @@ const base = {
   relative_attention_num_buckets: 8, relative_attention_max_distance: 16, dropout_rate: 0.1, feed_forward_proj: 'relu',
 };
 
+/** transformers' additive mask value, `torch.finfo(torch.float32).min`. */
+const FINFO_MIN = -3.4028234663852886e38;
+
 type W = Map<string, { shape: number[]; data: Float32Array }>;
 
 function randomCheckpoint(config: T5Config, withHead: boolean, seed = 1): W {
@@ -91,7 +94,7 @@ function reference(config: T5Config, w: W, ids: number[][], mask: number[][], de
     let h = row.map(emb);
     for (let l = 0; l < config.num_layers; l++) {
       const p = `encoder.block.${l}.layer`;
-      h = add(h, attention(h.map((x) => norm(x, `${p}.0.layer_norm.weight`)), h.map((x) => norm(x, `${p}.0.layer_norm.weight`)), `${p}.0.SelfAttention`, (hh, i, j) => encBias(hh, i, j) + (mask[b]![j] ? 0 : -1e9)));
+      h = add(h, attention(h.map((x) => norm(x, `${p}.0.layer_norm.weight`)), h.map((x) => norm(x, `${p}.0.layer_norm.weight`)), `${p}.0.SelfAttention`, (hh, i, j) => encBias(hh, i, j) + (mask[b]![j] ? 0 : FINFO_MIN)));
       h = add(h, h.map((x) => linear(linear(norm(x, `${p}.1.layer_norm.weight`), `${p}.1.DenseReluDense.wi`).map(act), `${p}.1.DenseReluDense.wo`)));
     }
     const enc = h.map((x) => norm(x, 'encoder.final_layer_norm.weight'));
@@ -101,8 +104,8 @@ function reference(config: T5Config, w: W, ids: number[][], mask: number[][], de
     for (let l = 0; l < config.num_decoder_layers; l++) {
       const p = `decoder.block.${l}.layer`;
       const n0 = g.map((x) => norm(x, `${p}.0.layer_norm.weight`));
-      g = add(g, attention(n0, n0, `${p}.0.SelfAttention`, (hh, i, j) => decBias(hh, i, j) + (j > i ? -1e9 : 0)));
-      g = add(g, attention(g.map((x) => norm(x, `${p}.1.layer_norm.weight`)), enc, `${p}.1.EncDecAttention`, (_h, _i, j) => (mask[b]![j] ? 0 : -1e9)));
+      g = add(g, attention(n0, n0, `${p}.0.SelfAttention`, (hh, i, j) => decBias(hh, i, j) + (j > i ? FINFO_MIN : 0)));
+      g = add(g, attention(g.map((x) => norm(x, `${p}.1.layer_norm.weight`)), enc, `${p}.1.EncDecAttention`, (_h, _i, j) => (mask[b]![j] ? 0 : FINFO_MIN)));
       g = add(g, g.map((x) => linear(linear(norm(x, `${p}.2.layer_norm.weight`), `${p}.2.DenseReluDense.wi`).map(act), `${p}.2.DenseReluDense.wo`)));
     }
     const scale = config.scale_decoder_outputs ? config.d_model ** -0.5 : 1;
@@ -115,9 +118,9 @@ const ids = [[3, 7, 9, 12, 1], [4, 5, 1, 0, 0]];
 const mask = [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]];
 const dec = [[0, 6, 2], [0, 8, 8]];
 
-async function logitsOf(dir: string): Promise<{ logits: number[][][]; model: T5ForConditionalGeneration }> {
+async function logitsOf(dir: string, m: number[][] = mask): Promise<{ logits: number[][][]; model: T5ForConditionalGeneration }> {
   const model = await T5ForConditionalGeneration.fromPretrained(dir);
-  const [a, b, c] = [int2d(ids), int2d(mask), int2d(dec)];
+  const [a, b, c] = [int2d(ids), int2d(m), int2d(dec)];
   const out = model.forward({ inputIds: a, attentionMask: b, decoderInputIds: c });
   const logits = out.logits.arraySync();
   tf.dispose([a, b, c, out.logits, out.encoderLastHiddenState]);
@@ -133,6 +136,24 @@ describe('original T5 family (relu, scaled head)', () => {
     expect(model.listLinears().map(([p]) => p)).toContain('encoder.block.0.layer.1.DenseReluDense.wi');
     expect(relErr(logits.flat(2), reference(config, w, ids, mask, dec).flat(2))).toBeLessThan(1e-5);
     model.dispose();
+  });
+
+  it('an all-zero attention mask row matches transformers (finfo.min: uniform attention over every key, bias absorbed)', async () => {
+    // transformers adds torch.finfo(float32).min for masked keys: a row with every key masked has all its
+    // scores equal (the position bias and q·k are absorbed), so its softmax is uniform; -1e9 would keep them.
+    const config = parseT5Config(base);
+    const w = randomCheckpoint(config, false, 5);
+    // A position bias spanning hundreds: below -1e9 (float32 steps of 64 there) it would still pick keys.
+    const table = w.get('encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight')!;
+    table.data = table.data.map((v) => v * 500);
+    const zeroRow = [[1, 1, 1, 1, 1], [0, 0, 0, 0, 0]];
+    const before = tf.memory().numTensors;
+    const { logits, model } = await logitsOf(writeSnapshot(base, w), zeroRow);
+    const ref = reference(config, w, ids, zeroRow, dec);
+    expect(relErr(logits[1]!.flat(), ref[1]!.flat())).toBeLessThan(1e-5);
+    expect(relErr(logits.flat(2), ref.flat(2))).toBeLessThan(1e-5);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('scale_decoder_outputs toggles the d_model^-0.5 factor exactly', async () => {
