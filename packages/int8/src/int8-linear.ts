@@ -84,7 +84,7 @@ export class Int8Linear {
     // As quantizeFloat32 makes it and fromBitsAndBytes checks SCB: a NaN or negative scale would only show as NaN or flipped outputs.
     for (let r = 0; r < q.outFeatures; r++) {
       const s = q.scale[r] as number;
-      if (!(s >= 0 && s <= 3.4e38)) throw new Error(`Int8Linear.fromQuantized: scale[${r}] = ${s} is not a finite absmax / 127 ≥ 0`);
+      if (!(Number.isFinite(s) && s >= 0)) throw new Error(`Int8Linear.fromQuantized: scale[${r}] = ${s} is not a finite absmax / 127 ≥ 0`);
     }
     return new Int8Linear(q, options);
   }

@@ -78,7 +78,7 @@ export function planT5Memory(config: T5ConfigLike | Record<string, unknown>, opt
   const vocab = need(c, 'vocab_size');
   const heads = need(c, 'num_heads');
   const buckets = c.relative_attention_num_buckets === undefined ? 32 : need(c, 'relative_attention_num_buckets');
-  const gated = isGated(c.feed_forward_proj ?? 'relu');
+  const gated = isGated(c.feed_forward_proj === undefined ? 'relu' : c.feed_forward_proj); // null: an error, as parseT5Config
   const tie = c.tie_word_embeddings ?? true;
   if (typeof tie !== 'boolean') throw new Error(`planT5Memory: config.tie_word_embeddings must be true or false, got ${JSON.stringify(tie)}`);
   const tied = tie;

@@ -65,6 +65,7 @@ describe('planT5Memory reads config.json keys as transformers\' T5Config does', 
       expect(() => planT5Memory({ ...base, feed_forward_proj: bad }), bad).toThrow(`planT5Memory: config.feed_forward_proj ${JSON.stringify(bad)} is not a valid activation; use "gated-{ACT}" or "{ACT}"`);
     }
     expect(() => planT5Memory({ ...base, feed_forward_proj: 5 })).toThrow('planT5Memory: config.feed_forward_proj must be a string, got 5');
+    expect(() => planT5Memory({ ...base, feed_forward_proj: null } as never)).toThrow('planT5Memory: config.feed_forward_proj must be a string, got null'); // parseT5Config refuses it too
     const relu = planT5Memory(base).quantizedParameters;
     expect(planT5Memory({ ...base, feed_forward_proj: 'gated-silu' }).quantizedParameters).toBe(relu + 4 * 60); // a second wi (10 × 6) in each of the 2 + 2 layers
     expect(planT5Memory({ ...base, feed_forward_proj: 'gelu_new' }).quantizedParameters).toBe(relu);

@@ -235,9 +235,13 @@ async function otherWeightFormat(dir: string, original: unknown): Promise<Safete
   if (!(original instanceof SafetensorsError) || !/neither model\.safetensors nor model\.safetensors\.index\.json found/.test(original.message)) return null;
   const found = (await readdir(dir).catch(() => [] as string[])).filter((f) => OTHER_FORMATS.test(f)).sort();
   if (found.length === 0) return null;
+  // PyTorch weights load in any transformers; TF / Flax ones only in transformers 4, with from_tf / from_flax
+  const pt = found.some((f) => f.startsWith('pytorch_model'));
+  const tfFlax = pt ? '' : found.some((f) => f.startsWith('tf_model')) ? ', from_tf=True' : ', from_flax=True';
   return new SafetensorsError(
     `${dir}: no model.safetensors or model.safetensors.index.json, only ${found.join(', ')}, which this loader does not read ` +
-      '(safetensors only, no pickles); convert once in Python: `T5ForConditionalGeneration.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)`',
+      `(safetensors only, no pickles); convert once in Python${pt ? '' : ' with transformers 4 (5 dropped TensorFlow and Flax weights)'}: ` +
+      `\`T5ForConditionalGeneration.from_pretrained(dir${tfFlax}).save_pretrained(dir, safe_serialization=True)\``,
   );
 }
 

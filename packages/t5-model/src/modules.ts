@@ -11,6 +11,7 @@ import type { ForwardContext } from './dropout.js';
 import type { Linear } from './interfaces.js';
 import { gatedActKernel, hasGatedActKernel } from './gated-act.js';
 import { rmsNorm } from './rms-norm.js';
+import { rowSoftmax } from './softmax-webgpu.js';
 
 /** Where modules get their weights: a checkpoint being loaded, or a seeded random initialisation. */
 export interface WeightSource {
@@ -144,7 +145,8 @@ export class T5Attention {
     const q3 = tf.reshape(q, [b * h, sq, dk]) as tf.Tensor3D;
     const k3 = tf.reshape(k, [b * h, sk, dk]) as tf.Tensor3D;
     const scores = tf.add(tf.reshape(matMulBT(q3, k3), [b, h, sq, sk]), bias); // (B, H, Sq, Sk)
-    const weights = ctx.dropout(tf.softmax(scores, -1));
+    // on webgpu the model's row softmax: tfjs-webgpu's starts its max above MASK_VALUE, so a fully masked row is 0/0
+    const weights = ctx.dropout(hasAttentionKernels(scores) ? rowSoftmax(scores) : tf.softmax(scores, -1));
     const out = matMulPlain(tf.reshape(weights, [b * h, sq, sk]) as tf.Tensor3D, tf.reshape(v, [b * h, sk, dk]) as tf.Tensor3D); // (B*H, Sq, dk)
     const merged = tf.reshape(tf.transpose(tf.reshape(out, [b, h, sq, dk]), [0, 2, 1, 3]), [b, sq, h * dk]); // (B, Sq, H*dk)
     return project3d(this.o, merged as tf.Tensor3D);

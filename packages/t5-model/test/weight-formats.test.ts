@@ -44,6 +44,15 @@ describe('weights in a format other than safetensors', () => {
     await expect(T5EncoderModel.fromPretrained(dir)).rejects.toThrow(list);
   });
 
+  it('TensorFlow or Flax weights alone: the conversion through transformers 4 with from_tf / from_flax', async () => {
+    const tfDir = snapshot(['tf_model.h5']);
+    await expect(T5ForConditionalGeneration.fromPretrained(tfDir)).rejects.toThrow(
+      'convert once in Python with transformers 4 (5 dropped TensorFlow and Flax weights): `T5ForConditionalGeneration.from_pretrained(dir, from_tf=True).save_pretrained(dir, safe_serialization=True)`',
+    );
+    const flaxDir = snapshot(['flax_model.msgpack']);
+    await expect(T5ForConditionalGeneration.fromPretrained(flaxDir)).rejects.toThrow('from_pretrained(dir, from_flax=True)');
+  });
+
   it('a broken safetensors index next to a pickle keeps its own error (the index is what is read)', async () => {
     const dir = snapshot(['pytorch_model.bin']);
     writeFileSync(join(dir, 'model.safetensors.index.json'), '{}');
