@@ -250,9 +250,15 @@ export interface PlanInput {
   /**
    * The run resumes a checkpoint (--resume, and one under --out/checkpoints): no evaluation before training, neither the
    * app's nor, with --eval-on-start, the trainer's (it does not repeat it on a resume). --resume on an --out without a
-   * checkpoint is a fresh run: false.
+   * checkpoint is a fresh run: false. With {@link PlanInput.resumeFrom} the plan also counts only what is left after it.
    */
   resume?: boolean;
+  /**
+   * Where a resumed run continues (the checkpoint's state, src/pipeline/resume-point.ts reads it): the plan's time and
+   * evaluations count only what is left, as the trainer continues — from that epoch and batch, at the global step after it.
+   * Implies `resume`.
+   */
+  resumeFrom?: ResumePoint;
   /** --gradient-checkpointing: activations of the checkpointed run, one more forward of compute. */
   gradientCheckpointing?: boolean;
   backend: BackendName;
@@ -267,6 +273,27 @@ export interface PlanInput {
   generationMaxLength?: number;
   /** --generation-num-beams (default 1: T5's generation config is greedy). */
   generationNumBeams?: number;
+}
+
+/**
+ * What a run resumes from: @conifer/trainer's state in the checkpoint (`state.json`: `step`, `cursor`, `lastEvalStep`).
+ * The trainer goes on at `step` + 1 with the batch at `position` (micro-batches into epoch `epoch`'s plan, from 0).
+ */
+export interface ResumePoint {
+  /** Optimizer steps done (the folder is `checkpoint-<step>`). */
+  step: number;
+  /** The data cursor: the epoch (from 0) and the micro-batches of it done (the next epoch's 0 after an epoch's last step). */
+  epoch: number;
+  position: number;
+  /** Whether the trainer evaluated at `step` (`lastEvalStep === step`): with no step left, train reuses that evaluation. */
+  evaluated: boolean;
+}
+
+/** One optimizer step a run takes: its global number, its epoch (from 0) and whether it is that epoch's last. */
+export interface PlannedStep {
+  step: number;
+  epoch: number;
+  epochEnd: boolean;
 }
 
 export interface Plan {
@@ -289,7 +316,10 @@ export interface Plan {
   microBatch: { rows: number; source: number; target: number };
   microBatchesPerEpoch: number;
   stepsPerEpoch: number;
+  /** The run's optimizer steps; resumed: the checkpoint's + {@link Plan.stepsLeft}. */
   totalSteps: number;
+  /** The steps this run takes: `totalSteps` when fresh, those after the checkpoint when resumed. */
+  stepsLeft: number;
   activationBytes: number;
   activationBytesCheckpointed: number;
   totalBytes: number;
@@ -302,8 +332,9 @@ export interface Plan {
   tflops: number;
   tflopsAssumed: boolean;
   epochSeconds: number;
+  /** Training time of the {@link Plan.stepsLeft} steps. */
   totalSeconds: number;
-  /** Evaluations on the test split: before training, at epoch ends / every --eval-every steps, after. */
+  /** Evaluations on the test split this run makes: before training, at epoch ends / every --eval-every steps, after. */
   evals: {
     count: number;
     /** Examples per eval batch ({@link evalBatchSize}). */
@@ -352,17 +383,47 @@ export function evalCount(totalSteps: number, stepsPerEpoch: number, evalEvery: 
  * generation (and with --eval-on-start the one before is the trainer's step-0 evaluation: src/train.ts).
  */
 export function evalCounts(totalSteps: number, stepsPerEpoch: number, evalEvery: number | undefined, resume: boolean, evalDelay = 0): { before: number; during: number; after: number } {
+  const steps: PlannedStep[] = [];
+  for (let s = 1; s <= totalSteps; s++) steps.push({ step: s, epoch: Math.ceil(s / stepsPerEpoch) - 1, epochEnd: s % stepsPerEpoch === 0 });
+  return { before: resume ? 0 : 1, ...trainerEvals(steps, evalEvery, evalDelay, false) };
+}
+
+/**
+ * The trainer's evaluations over `steps` (by global step: each --eval-every multiple and epoch end once, from --eval-delay
+ * on: `eval_delay <= global_step` with `evalEvery`, else `eval_delay <= epochs done`), and the app's after training: none
+ * when the last step evaluated — `evaluatedBefore` says whether the step before the first (a resumed checkpoint's) did,
+ * for a run with no step left — else one.
+ */
+export function trainerEvals(steps: readonly PlannedStep[], evalEvery: number | undefined, evalDelay: number, evaluatedBefore: boolean): { during: number; after: number } {
   let n = 0;
-  let lastCovered = false;
-  for (let s = 1; s <= totalSteps; s++) {
-    const epochEnd = s % stepsPerEpoch === 0;
-    if (!epochEnd && !(evalEvery && s % evalEvery === 0)) continue;
-    if (evalEvery ? s < evalDelay : s / stepsPerEpoch < evalDelay) continue;
+  let lastCovered = evaluatedBefore;
+  for (const { step, epoch, epochEnd } of steps) {
+    lastCovered = false;
+    if (!epochEnd && !(evalEvery && step % evalEvery === 0)) continue;
+    if (evalEvery ? step < evalDelay : epoch + 1 < evalDelay) continue;
     n++;
-    lastCovered = s === totalSteps;
+    lastCovered = true;
   }
   // The last step's eval is reused after training; a run stopped between evals (or before the delay) makes one more.
-  return { before: resume ? 0 : 1, during: n, after: lastCovered ? 0 : 1 };
+  return { during: n, after: lastCovered ? 0 : 1 };
+}
+
+/**
+ * The optimizer steps a run takes from `from` (a fresh run: step 0, epoch 0, position 0), as @conifer/trainer continues:
+ * the rest of `from`'s epoch in windows of `gradAccum` micro-batches (a partial last window is a step), then whole epochs
+ * up to `epochs`, each step numbered on from `from.step`, none once `maxSteps` is reached.
+ */
+export function stepsAfter(from: Omit<ResumePoint, 'evaluated'>, microBatchesPerEpoch: number, gradAccum: number, epochs: number, maxSteps = Infinity): PlannedStep[] {
+  const out: PlannedStep[] = [];
+  let step = from.step;
+  for (let epoch = from.epoch; epoch < epochs; epoch++) {
+    const n = Math.max(0, Math.ceil((microBatchesPerEpoch - (epoch === from.epoch ? from.position : 0)) / gradAccum));
+    for (let i = 1; i <= n; i++) {
+      if (step >= maxSteps) return out;
+      out.push({ step: ++step, epoch, epochEnd: i === n });
+    }
+  }
+  return out;
 }
 
 export function makePlan(input: PlanInput): Plan {
@@ -407,7 +468,11 @@ export function makePlan(input: PlanInput): Plan {
     ? Math.ceil((split.train * (paddedSource + paddedTarget)) / input.batchTokens!)
     : Math.ceil(split.train / input.batchSize);
   const stepsPerEpoch = Math.ceil(microBatchesPerEpoch / input.gradAccum);
-  const totalSteps = Math.min(stepsPerEpoch * input.epochs, input.maxSteps ?? Infinity);
+  // A resumed run goes on from the checkpoint's epoch and batch, at its step + 1 (its evaluations are by global step).
+  const from = input.resumeFrom;
+  const steps = stepsAfter(from ?? { step: 0, epoch: 0, position: 0 }, microBatchesPerEpoch, input.gradAccum, input.epochs, input.maxSteps);
+  const stepsLeft = steps.length;
+  const totalSteps = (from?.step ?? 0) + stepsLeft;
 
   // Training ≈ 2 × forward: the frozen weights need only input gradients (as costly as the forward);
   // LoRA's own matmuls are negligible. Per-block checkpointing adds one more forward. DoRA with dropout
@@ -418,7 +483,7 @@ export function makePlan(input: PlanInput): Plan {
   const epochFlops = passes * split.train * (forwardFlops(shape, paddedSource, paddedTarget) + dora.flops(paddedSource, paddedTarget));
   const tflops = input.deviceTflops ?? ASSUMED_TFLOPS[input.backend];
   const epochSeconds = epochFlops / (tflops * 1e12);
-  const totalSeconds = epochSeconds * (totalSteps / (stepsPerEpoch * input.epochs)) * input.epochs;
+  const totalSeconds = epochSeconds * (stepsLeft / (stepsPerEpoch * input.epochs)) * input.epochs;
 
   const evalB = evalBatchSize(input.batchSize);
   const evalPad = lengthGroupedPadding(evalB);
@@ -431,7 +496,11 @@ export function makePlan(input: PlanInput): Plan {
   const evalSource = rounded(evalPadded(q.prompt, source, input.maxSourceLength), S);
   const evalTarget = rounded(evalPadded(q.response, target, input.maxTargetLength), T);
   const evalFlops = split.test * forwardFlops(shape, evalSource, evalTarget);
-  const counts = totalSteps > 0 ? evalCounts(totalSteps, stepsPerEpoch, input.evalEvery, input.resume ?? false, input.evalDelay ?? 0) : { before: 0, during: 0, after: 0 };
+  // Fresh: the app's eval before training (the trainer's with --eval-on-start). Resumed: none — the trainer's eval-on-start
+  // only at step 0, once (a checkpoint-0 written before it, by an interrupt, still makes it).
+  const resumed = input.resume === true || from !== undefined;
+  const before = !resumed ? 1 : input.evalOnStart === true && from?.step === 0 && !from.evaluated ? 1 : 0;
+  const counts = stepsLeft > 0 || from !== undefined ? { before, ...trainerEvals(steps, input.evalEvery, input.evalDelay ?? 0, from?.evaluated ?? false) } : { before: 0, during: 0, after: 0 };
   const nEvals = counts.before + counts.during + counts.after;
   const evals: Plan['evals'] = { count: nEvals, batchSize: evalB, paddedSource: evalSource, paddedTarget: evalTarget, flopsEach: evalFlops, seconds: (nEvals * evalFlops) / (tflops * 1e12) };
   if (input.predictWithGenerate === true) {
@@ -466,6 +535,7 @@ export function makePlan(input: PlanInput): Plan {
     microBatchesPerEpoch,
     stepsPerEpoch,
     totalSteps,
+    stepsLeft,
     activationBytes,
     activationBytesCheckpointed,
     totalBytes,
@@ -505,6 +575,20 @@ function evalEach(e: Plan['evals']): string {
   return `(${flops(e.flopsEach)} + generation ≤ ${flops(g.flopsEach)}${which}: up to ${tokens} ${tokens === 1 ? 'token' : 'tokens'} × ${g.beams} ${g.beams === 1 ? 'beam' : 'beams'}, rows stop at EOS)`;
 }
 
+/** A resumed run's line: the checkpoint, where its data continues, and the steps left (the time and evals lines count those). */
+function resumeLine(p: Plan): string[] {
+  const r = p.input.resumeFrom;
+  if (r === undefined) return [];
+  const epochs = p.input.epochs;
+  const at =
+    r.epoch >= epochs
+      ? `${epochs === 1 ? 'the epoch' : `all ${epochs} epochs`} done`
+      : r.position === 0
+        ? `at the start of epoch ${r.epoch + 1} of ${epochs}`
+        : `${int(r.position)} ${r.position === 1 ? 'micro-batch' : 'micro-batches'} into epoch ${r.epoch + 1} of ${epochs}`;
+  return [`  resume       resuming checkpoint-${r.step} (${at}): ${int(p.stepsLeft)} of ${int(p.totalSteps)} ${p.totalSteps === 1 ? 'step' : 'steps'} left; the time and evals below count those`];
+}
+
 /** The plan as the CLI prints it (GB = 10⁹ bytes). */
 export function formatPlan(p: Plan): string {
   const s = p.shape;
@@ -538,9 +622,10 @@ export function formatPlan(p: Plan): string {
     `  LoRA         ${i.useDora ? 'DoRA, ' : ''}r ${i.r}, alpha ${i.loraAlpha}, on ${i.targetModules.join(',')} (${p.lora.modules} modules): ${int(p.lora.params)} trainable parameters (${p.lora.percent.toFixed(3)} %), ${gb(p.lora.bytes)} with gradients and ${i.optim === 'adafactor' ? 'Adafactor' : 'Adam'} state`,
     `  data         ${int(p.split.train)} train / ${int(p.split.test)} test examples (80/20 of ${int(p.split.train + p.split.test)}${i.records === undefined ? ', Dolly 15K assumed' : ''}); ${(i.promptTemplate ?? 'original') === 'original' ? '' : `prompt template ${i.promptTemplate}; `}source ≤ ${i.maxSourceLength}, target ≤ ${i.maxTargetLength} tokens`,
     `  batches      ${batches}${(i.padToMultipleOf ?? 1) > 1 ? `, lengths padded to multiples of ${i.padToMultipleOf}` : ''}: ${int(p.microBatchesPerEpoch)} micro-batches = ${int(p.stepsPerEpoch)} optimizer steps per epoch; ${int(p.totalSteps)} ${p.totalSteps === 1 ? 'step' : 'steps'} in all`,
+    ...resumeLine(p),
     `  activations  ${gb(p.activationBytes)} for the worst micro-batch ${p.microBatch.rows} × (${p.microBatch.source} + ${p.microBatch.target}) (${gb(p.activationBytesCheckpointed)} with per-block checkpointing)`,
     ...memLine(),
-    `  time         ${flops(p.epochFlops)} per epoch (mean ${p.tokens.source.toFixed(0)} + ${p.tokens.target.toFixed(0)} real tokens/example, ${p.tokens.paddedSource.toFixed(0)} + ${p.tokens.paddedTarget.toFixed(0)} padded): ${duration(p.epochSeconds)}/epoch, ${duration(p.totalSeconds)} in all at ${p.tflopsAssumed ? 'an assumed ' : ''}${p.tflops} TFLOP/s (${i.backend})`,
+    `  time         ${flops(p.epochFlops)} per epoch (mean ${p.tokens.source.toFixed(0)} + ${p.tokens.target.toFixed(0)} real tokens/example, ${p.tokens.paddedSource.toFixed(0)} + ${p.tokens.paddedTarget.toFixed(0)} padded): ${duration(p.epochSeconds)}/epoch, ${duration(p.totalSeconds)} ${p.input.resumeFrom ? 'left' : 'in all'} at ${p.tflopsAssumed ? 'an assumed ' : ''}${p.tflops} TFLOP/s (${i.backend})`,
     `  evals        ${p.evals.count} × ${evalEach(p.evals)} (${int(p.split.test)} test examples in batches of ${p.evals.batchSize}, ${i.evalOrder ?? 'length'} order, ${p.evals.paddedSource.toFixed(0)} + ${p.evals.paddedTarget.toFixed(0)} padded tokens/example): ${duration(p.evals.seconds)}; with training ${duration(p.totalSeconds + p.evals.seconds)}`,
   ].join('\n');
 }

@@ -19,13 +19,14 @@ import { checkSkipModules, checkTargetModules, downloadWithProgress, loadModel, 
 import { samplePrompt, sourceText } from './pipeline/prompts.js';
 import { RUN_FLAGS_FILE, checkResumeFlags, writeRunRecord } from './pipeline/resume-check.js';
 import { checkResumeCheckpoint } from './pipeline/checkpoint-integrity.js';
+import { readResumePoint } from './pipeline/resume-point.js';
 import { loraConfig } from './pipeline/lora-config.js';
 import { loraTrainable } from './pipeline/trainable.js';
 import { withTokenAccuracy } from './pipeline/token-accuracy.js';
 import { describeGeneration, generationMetrics, generationOptions, transformersDecoding } from './pipeline/generation-metrics.js';
 import { DOLLY_RECORDS } from './dolly-lengths.js';
 import { adapterFolder, checkSchedule, reusableFinalEval, trainerHyperparameters } from './training-args.js';
-import { countParameters, evalBatchSize, formatPlan, makePlan, resolveInt8, type Plan, type PlanInput } from './plan.js';
+import { countParameters, evalBatchSize, formatPlan, makePlan, resolveInt8, type Plan, type PlanInput, type ResumePoint } from './plan.js';
 import { readT5Config, t5Shape, type T5ConfigJson } from './t5-config.js';
 
 /** The config the plan is made from, and what to call it (a hub id is resolved to its downloaded config.json first). */
@@ -44,10 +45,11 @@ export function planConfig(model: ModelSource): { config: T5ConfigJson; label: s
 
 /**
  * The plan for a train command (device memory: --device-memory, else free RAM on cpu/wasm, else unknown).
- * `resumeFrom`: the checkpoint the run continues ({@link checkResumeCheckpoint}), null for a fresh run — `--resume`
- * on an `--out` without a checkpoint included, which evaluates before training as any fresh run does.
+ * `resumeFrom`: where the run continues ({@link readResumePoint} of the checkpoint {@link checkResumeCheckpoint} found):
+ * the plan counts the steps, time and evaluations left; null for a fresh run — `--resume` on an `--out` without a
+ * checkpoint included, which evaluates before training as any fresh run does.
  */
-export function trainPlan(opts: TrainOptions, resumeFrom: string | null = null, label?: string): Plan {
+export function trainPlan(opts: TrainOptions, resumeFrom: ResumePoint | null = null, label?: string): Plan {
   const planned = planConfig(opts.model);
   const config = planned.config;
   label ??= planned.label;
@@ -86,6 +88,7 @@ export function trainPlan(opts: TrainOptions, resumeFrom: string | null = null, 
     evalOnStart: opts.evalOnStart,
     evalOrder: opts.evalOrder,
     resume: resumeFrom !== null,
+    ...(resumeFrom !== null ? { resumeFrom } : {}),
     gradientCheckpointing: opts.gradientCheckpointing,
     backend: opts.backend,
     deviceTflops: opts.deviceTflops,
@@ -138,7 +141,8 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
   // --resume continues the newest checkpoint under --out; with none there the run (and its plan) is a fresh one.
   // A damaged checkpoint: one error, not a silent fresh start (the dry run refuses it too).
   const resumeFrom = opts.resume ? await checkResumeCheckpoint(paths.checkpoints) : null;
-  const plan = trainPlan(opts, resumeFrom, hubId ?? undefined);
+  // the plan counts what is left after it: its step, data cursor and last evaluation (state.json, no tensor read)
+  const plan = trainPlan(opts, resumeFrom !== null ? await readResumePoint(resumeFrom) : null, hubId ?? undefined);
   io.stdout(formatPlan(plan));
   if (opts.resume && resumeFrom === null) io.stdout(`--resume: no checkpoint under ${paths.checkpoints}: a fresh run`);
   if (opts.dryRun) return 0;

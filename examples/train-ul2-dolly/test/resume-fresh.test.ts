@@ -27,7 +27,7 @@ async function checkpoint(out: string, step: number): Promise<string> {
   return writeCheckpoint(dir, step, {
     variables: { 'a.lora_A.weight': { shape: [2, 4], values: values(8, 0.5) }, 'a.lora_B.weight': { shape: [4, 2], values: values(8, 0) } },
     optimizer: { step, m: { 'a.lora_A.weight': values(8, 0), 'a.lora_B.weight': values(8, 0) }, v: { 'a.lora_A.weight': values(8, 0), 'a.lora_B.weight': values(8, 0) } },
-    state: { step, epoch: 0 },
+    state: { step, cursor: { epoch: 0, position: 2 * step }, lastEvalStep: -1 }, // the fields the plan reads (src/pipeline/resume-point.ts)
   });
 }
 
@@ -100,7 +100,7 @@ describe('the --dry-run plan: resuming = --resume and a checkpoint under --out/c
     const opts: TrainOptions = p.options;
     expect(trainPlan(opts).evals.count).toBe(2);
     expect(trainPlan(opts, null).evals.count).toBe(2);
-    expect(trainPlan(opts, join(tmp, 'x/checkpoints/checkpoint-2')).evals.count).toBe(1);
+    expect(trainPlan(opts, { step: 2, epoch: 0, position: 4, evaluated: false }).evals.count).toBe(1);
   });
 });
 
