@@ -93,11 +93,22 @@ export function loadAdapterStateDict(layers: ReadonlyMap<string, LoraLinear>, na
     throw new Error(`LoRA: adapter keys do not match the model.${missing.length ? ` Missing: ${list(missing)}.` : ''}${unexpected.length ? ` Unexpected: ${list(unexpected)}.` : ''}`);
   }
   const wrong: string[] = [];
+  let rankWrong = 0;
   for (const [key, v] of expected) {
     const { key: fileKey, tensor: t } = saved.get(key)!;
-    if (`${t.shape}` !== `${v.shape}`) wrong.push(`${fileKey} is [${t.shape}], the model needs [${v.shape}]`);
+    if (`${t.shape}` === `${v.shape}`) continue;
+    wrong.push(`${fileKey} is [${t.shape}], the model needs [${v.shape}]`);
+    // The rank is A's first dimension and B's second.
+    const rankAxis = key.endsWith('.lora_A.weight') ? 0 : key.endsWith('.lora_B.weight') ? 1 : -1;
+    if (rankAxis >= 0 && t.shape.length === 2 && t.shape[rankAxis] !== v.shape[rankAxis]) rankWrong++;
   }
-  if (wrong.length) throw new Error(`LoRA: adapter shapes do not match the model: ${wrong.join('; ')}`);
+  if (wrong.length) {
+    const more = wrong.length > 8 ? `; … (${wrong.length} tensors in all)` : '';
+    const rank = rankWrong
+      ? ` — ${rankWrong} of them with another rank than the adapter's r (or rank_pattern) gives that layer: the weights do not belong to this config`
+      : '';
+    throw new Error(`LoRA: adapter shapes do not match the model: ${wrong.slice(0, 8).join('; ')}${more}${rank}`);
+  }
   const data = (key: string) => saved.get(key)!.tensor.data;
   for (const [path, l] of layers) {
     const a = l.adapters.get(name);

@@ -1,3 +1,5 @@
+import { isAllLinear } from './target.js';
+
 /**
  * PEFT's `LoraConfig`, with PEFT's field names (snake_case, as in `adapter_config.json`) and
  * PEFT 0.21's defaults. Fields this package cannot honour are refused with a clear error by
@@ -171,7 +173,7 @@ export function validateLoraConfig(c: Record<string, unknown>): void {
     fail(`init_lora_weights ${JSON.stringify(init)} is not supported (true, false, "gaussian", "orthogonal", or "eva" for a saved adapter)`);
   }
   if (init === 'orthogonal' && (c.r as number) % 2 !== 0) fail(`init_lora_weights "orthogonal" requires the LoRA rank to be even, got r = ${String(c.r)}`);
-  if (typeof c.use_rslora !== 'boolean') fail(`use_rslora must be a boolean`);
+  if (typeof c.use_rslora !== 'boolean') fail(`use_rslora must be a boolean, got ${JSON.stringify(c.use_rslora)}`);
   if (typeof c.use_dora !== 'boolean') fail(`use_dora must be a boolean, got ${JSON.stringify(c.use_dora)}`);
   // PEFT's LoraConfig.__post_init__.
   if (c.use_dora && !isOff(c.megatron_config)) fail('DoRA does not support megatron_core, please set `use_dora=False`');
@@ -203,6 +205,29 @@ export function validateLoraConfig(c: Record<string, unknown>): void {
   if (ranks.length) fail(`rank_pattern values must be positive integers (${ranks.map(([k, x]) => `${k}: ${x}`).join(', ')})`);
   const alphas = Object.entries(c.alpha_pattern as Record<string, number>).filter(([, x]) => !Number.isFinite(x));
   if (alphas.length) fail(`alpha_pattern values must be finite numbers (${alphas.map(([k, x]) => `${k}: ${x}`).join(', ')})`);
+  const names = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+  const ex = c.exclude_modules;
+  if (!(ex === null || ex === undefined || typeof ex === 'string' || names(ex))) fail(`exclude_modules must be a list of names, a regex string or null, got ${JSON.stringify(ex)}`);
+  const idx = c.layers_to_transform;
+  if (!(idx === null || idx === undefined || Number.isInteger(idx) || (Array.isArray(idx) && idx.every((i) => Number.isInteger(i))))) {
+    fail(`layers_to_transform must be a layer index or a list of layer indices (integers), got ${JSON.stringify(idx)}`);
+  }
+  const lp = c.layers_pattern;
+  if (!(lp === null || lp === undefined || typeof lp === 'string' || names(lp))) fail(`layers_pattern must be a name, a list of names or null, got ${JSON.stringify(lp)}`);
+  // Every regular expression is compiled here, so a bad one is one error naming its field (not a bare SyntaxError at injection).
+  // re.fullmatch compiles the pattern alone (so `a)(b` is refused, as Python does), get_pattern_key and the layer regex wrapped.
+  const regexes: Array<[field: string, pattern: string, source: string]> = [];
+  if (typeof t === 'string' && !isAllLinear(t)) regexes.push(['target_modules', t, t], ['target_modules', t, `^(?:${t})$`]);
+  if (typeof ex === 'string') regexes.push(['exclude_modules', ex, ex], ['exclude_modules', ex, `^(?:${ex})$`]);
+  for (const p of typeof lp === 'string' ? [lp] : Array.isArray(lp) ? (lp as string[]) : []) regexes.push(['layers_pattern', p, `^.*\\.${p}\\.(\\d+)\\.`]);
+  for (const field of ['rank_pattern', 'alpha_pattern']) for (const k of Object.keys(c[field] as object)) regexes.push([`${field} key`, k, `^(?:.*\\.)?(?:${k})$`]);
+  for (const [field, pattern, source] of regexes) {
+    try {
+      new RegExp(source);
+    } catch (e) {
+      fail(`${field} ${JSON.stringify(pattern)} is not a valid regular expression (JavaScript's RegExp syntax, which shares Python's common syntax): ${(e as Error).message}`);
+    }
+  }
   // PEFT's LoraConfig.__post_init__ refuses these combinations (they would silently adapt every layer here).
   if (typeof t === 'string' && !isOff(c.layers_to_transform)) fail('`layers_to_transform` cannot be used when `target_modules` is a str');
   if (typeof t === 'string' && !isOff(c.layers_pattern)) fail('`layers_pattern` cannot be used when `target_modules` is a str');

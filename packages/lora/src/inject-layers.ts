@@ -1,6 +1,7 @@
 import type { LoraConfig } from './config.js';
 import type { DoraWeightNorm } from './dora.js';
 import { LoraLinear } from './lora-linear.js';
+import { noTargetsMessage } from './no-targets.js';
 import { isTargetModule, moduleRankAlpha, unmatchedTargets } from './target.js';
 import type { LinearHost } from './types.js';
 
@@ -37,9 +38,7 @@ export function injectAdapterLayers(
   const unmatched = unmatchedTargets(config, paths);
   const targets = linears.filter(([p]) => isTargetModule(config, p));
   if (targets.length === 0 || (unmatched.length > 0 && !options.allowUnmatchedTargets)) {
-    const what = typeof config.target_modules === 'string' ? `target_modules regex ${JSON.stringify(config.target_modules)}` : `target_modules ${JSON.stringify(unmatched.length ? unmatched : config.target_modules)}`;
-    const sample = paths.slice(0, 6).join(', ');
-    throw new Error(`LoRA: ${what} matched no linear of the model (${paths.length} linears, e.g. ${sample}${paths.length > 6 ? ', …' : ''})`);
+    throw new Error(noTargetsMessage(config, paths, unmatched, targets.length === 0));
   }
   if (config.use_dora) {
     // DoRA reads W's row norms: refused up front, before any adapter is allocated (PEFT dequantizes any base).

@@ -10,7 +10,7 @@ import { checkAdapterName } from './lora-adapter.js';
 import type { LoraLinear } from './lora-linear.js';
 import { type MajoritySignMethod, type Uniform, dareLinear, dareTies, magnitudePrune, taskArithmetic, ties } from './merge-utils.js';
 import { type Svd, firstNonFinite, lowRankSvd, matMul } from './svd.js';
-import { isTargetModule } from './target.js';
+import { isAllLinear, isTargetModule } from './target.js';
 import { truncatedSvd } from './truncated-svd.js';
 
 /** PEFT's `combination_type` values. */
@@ -79,7 +79,7 @@ const sample = (xs: readonly string[]) => xs.slice(0, 3).join(', ') + (xs.length
 
 /** An adapter's target_modules as PEFT holds it: `"all-linear"` is the set of the last names of the linears it adapts (PEFT's `_maybe_include_all_linear_layers`). */
 function targetModules(name: string, config: LoraConfig, layers: ReadonlyMap<string, LoraLinear>): string[] | string {
-  if (config.target_modules !== 'all-linear') return config.target_modules;
+  if (!isAllLinear(config.target_modules)) return config.target_modules;
   const names = [...layers].filter(([, l]) => l.adapters.has(name)).map(([path]) => path.slice(path.lastIndexOf('.') + 1));
   return [...new Set(names)].sort();
 }

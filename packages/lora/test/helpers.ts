@@ -130,3 +130,17 @@ export function layerOutputs(lora: LoraModel): Map<string, Float32Array> {
   x.dispose();
   return out;
 }
+
+/** A LinearHost over a path → linear map: test hosts fill `linears` in their constructor. */
+export class MapHost implements LinearHost {
+  readonly linears = new Map<string, Linear>();
+  listLinears(): Array<[string, Linear]> {
+    return [...this.linears];
+  }
+  replaceLinear(path: string, linear: Linear): void {
+    this.linears.set(path, linear);
+  }
+  dispose(): void {
+    for (const l of this.linears.values()) l.dispose?.();
+  }
+}

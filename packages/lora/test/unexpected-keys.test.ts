@@ -10,14 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serializeSafetensors } from '@conifer/safetensors';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { FloatLinear, type Linear, type LinearHost, injectLora, loadAdapter, readAdapter } from '../src/index.js';
-import { randomValues } from './helpers.js';
+import { FloatLinear, injectLora, loadAdapter, readAdapter } from '../src/index.js';
+import { MapHost, randomValues } from './helpers.js';
 
 const D = 8;
 /** A T5-shaped host of FloatLinears: 2 encoder blocks (q, k, v), and without `encoderOnly` 2 decoder blocks (self q, v; cross q, v). */
-class TwoStackHost implements LinearHost {
-  readonly linears = new Map<string, Linear>();
+class TwoStackHost extends MapHost {
   constructor(encoderOnly: boolean, dEncV = D) {
+    super();
     let seed = 10;
     const add = (path: string, out = D) => this.linears.set(path, FloatLinear.fromArray(randomValues(out * D, seed++), out, D));
     for (let b = 0; b < 2; b++) for (const m of ['q', 'k', 'v']) add(`encoder.block.${b}.layer.0.SelfAttention.${m}`, m === 'v' ? dEncV : D);
@@ -26,15 +26,6 @@ class TwoStackHost implements LinearHost {
       for (const m of ['q', 'v']) add(`decoder.block.${b}.layer.0.SelfAttention.${m}`);
       for (const m of ['q', 'v']) add(`decoder.block.${b}.layer.1.EncDecAttention.${m}`);
     }
-  }
-  listLinears(): Array<[string, Linear]> {
-    return [...this.linears];
-  }
-  replaceLinear(path: string, linear: Linear): void {
-    this.linears.set(path, linear);
-  }
-  dispose(): void {
-    for (const l of this.linears.values()) l.dispose?.();
   }
 }
 
