@@ -287,6 +287,11 @@ export interface ResumePoint {
   position: number;
   /** Whether the trainer evaluated at `step` (`lastEvalStep === step`): with no step left, train reuses that evaluation. */
   evaluated: boolean;
+  /**
+   * The run had stopped early (its state's evaluations without improvement reached this run's --early-stopping-patience,
+   * on the same metric): the trainer takes no step, whatever the epochs left.
+   */
+  stoppedEarly?: boolean;
 }
 
 /** One optimizer step a run takes: its global number, its epoch (from 0) and whether it is that epoch's last. */
@@ -415,9 +420,13 @@ export function trainerEvals(steps: readonly PlannedStep[], evalEvery: number | 
  */
 export function stepsAfter(from: Omit<ResumePoint, 'evaluated'>, microBatchesPerEpoch: number, gradAccum: number, epochs: number, maxSteps = Infinity): PlannedStep[] {
   const out: PlannedStep[] = [];
+  if (from.stoppedEarly === true) return out;
   let step = from.step;
   for (let epoch = from.epoch; epoch < epochs; epoch++) {
-    const n = Math.max(0, Math.ceil((microBatchesPerEpoch - (epoch === from.epoch ? from.position : 0)) / gradAccum));
+    const done = epoch === from.epoch ? from.position : 0;
+    // a cursor inside an epoch has at least one batch left (the trainer moves it to the next epoch after the last),
+    // also where the plan's micro-batches per epoch (an estimate under --batch-tokens or for hub data) are fewer
+    const n = done > 0 ? Math.max(1, Math.ceil((microBatchesPerEpoch - done) / gradAccum)) : Math.ceil(microBatchesPerEpoch / gradAccum);
     for (let i = 1; i <= n; i++) {
       if (step >= maxSteps) return out;
       out.push({ step: ++step, epoch, epochEnd: i === n });
@@ -581,7 +590,9 @@ function resumeLine(p: Plan): string[] {
   if (r === undefined) return [];
   const epochs = p.input.epochs;
   const at =
-    r.epoch >= epochs
+    r.stoppedEarly === true
+      ? 'it had stopped early: no step is taken'
+      : r.epoch >= epochs
       ? `${epochs === 1 ? 'the epoch' : `all ${epochs} epochs`} done`
       : r.position === 0
         ? `at the start of epoch ${r.epoch + 1} of ${epochs}`

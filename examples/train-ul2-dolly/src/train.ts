@@ -141,19 +141,20 @@ export async function runTrain(opts: TrainOptions, io: Io): Promise<number> {
   // --resume continues the newest checkpoint under --out; with none there the run (and its plan) is a fresh one.
   // A damaged checkpoint: one error, not a silent fresh start (the dry run refuses it too).
   const resumeFrom = opts.resume ? await checkResumeCheckpoint(paths.checkpoints) : null;
-  // the plan counts what is left after it: its step, data cursor and last evaluation (state.json, no tensor read)
-  const plan = trainPlan(opts, resumeFrom !== null ? await readResumePoint(resumeFrom) : null, hubId ?? undefined);
+  if (resumeFrom !== null) {
+    // refused (before the model loads; the dry run too, so it never plans a run that would be refused) or, for the
+    // logging/eval/save cadence only, one warning
+    const warning = await checkResumeFlags(paths.checkpoints, opts);
+    if (warning) io.stderr(warning);
+  }
+  // the plan counts what is left after it: its step, data cursor, last evaluation, early stop (state.json, no tensor read)
+  const plan = trainPlan(opts, resumeFrom !== null ? await readResumePoint(resumeFrom, opts) : null, hubId ?? undefined);
   io.stdout(formatPlan(plan));
   if (opts.resume && resumeFrom === null) io.stdout(`--resume: no checkpoint under ${paths.checkpoints}: a fresh run`);
   if (opts.dryRun) return 0;
   // a run record alone (a run that died before writing anything else) is not a checkpoint
   if (!opts.resume && existsSync(paths.checkpoints) && (await readdir(paths.checkpoints)).some((f) => f !== RUN_FLAGS_FILE)) {
     throw new CliError(`--out ${opts.out} already holds checkpoints: pass --resume to continue that run, or another --out`);
-  }
-  if (resumeFrom !== null) {
-    // refused (before the model loads) or, for the logging/eval/save cadence only, one warning
-    const warning = await checkResumeFlags(paths.checkpoints, opts);
-    if (warning) io.stderr(warning);
   }
   if (hubId) opts = { ...opts, model: { kind: 'dir', dir: await downloadWithProgress(hubId, io.stdout) } };
   const backend = await setupBackend(opts.backend, { maxFreePoolBytes: opts.gpuPoolMiB * 2 ** 20 });

@@ -53,6 +53,20 @@ describe('stepsAfter: the steps the trainer takes from a data cursor', () => {
     expect(stepsAfter({ step: 30, epoch: 3, position: 0 }, 19, 2, 3)).toEqual([]);
     expect(stepsAfter({ step: 30, epoch: 3, position: 0 }, 19, 2, 4).map((x) => x.step)).toEqual(Array.from({ length: 10 }, (_, i) => 31 + i));
   });
+
+  it('a cursor past the estimated micro-batches of its epoch (--batch-tokens, hub data) still has a step left there', () => {
+    // the plan estimates 25 micro-batches an epoch, the sampler made 27: checkpoint-26 is inside epoch 0, whose
+    // last batch (27) is step 27, its end; then 2 more epochs of 25
+    const s = stepsAfter({ step: 26, epoch: 0, position: 26 }, 25, 1, 3);
+    expect(s[0]).toEqual({ step: 27, epoch: 0, epochEnd: true });
+    expect(s).toHaveLength(51);
+  });
+
+  it('a run that had stopped early takes no step', () => {
+    expect(stepsAfter({ step: 14, epoch: 1, position: 8, stoppedEarly: true }, 19, 2, 3)).toEqual([]);
+    expect(counts(plan({ ...at(14, true), stoppedEarly: true }))).toEqual({ left: 0, total: 14, evals: 0 });
+    expect(formatPlan(plan({ ...at(14, true), stoppedEarly: true }))).toContain('resuming checkpoint-14 (it had stopped early: no step is taken): 0 of 14 steps left');
+  });
 });
 
 describe('makePlan with resumeFrom: the steps, time and evaluations left', () => {
@@ -173,6 +187,20 @@ describe('readResumePoint: the checkpoint\'s state.json, no tensor read', () => 
     expect(await readResumePoint(g)).toEqual({ step: 7, epoch: 0, position: 14, evaluated: false });
   });
 
+  it('stopped early: evaluations without improvement at this run\'s patience, on the metric this run compares', async () => {
+    const state = { step: 7, cursor: { epoch: 1, position: 4 }, lastEvalStep: 7, evalsWithoutImprovement: 2 };
+    const f = await folder('early', state);
+    const point = { step: 7, epoch: 1, position: 4, evaluated: true };
+    expect(await readResumePoint(f, { earlyStopping: { patience: 2 } })).toEqual({ ...point, stoppedEarly: true });
+    expect(await readResumePoint(f, { earlyStopping: { patience: 3 } })).toEqual(point); // a larger patience goes on
+    expect(await readResumePoint(f)).toEqual(point); // no early stopping now
+    // another metric starts early stopping afresh (the trainer resets it)
+    expect(await readResumePoint(f, { earlyStopping: { patience: 2 }, metricForBestModel: 'accuracy' })).toEqual(point);
+    const g = await folder('early-accuracy', { ...state, bestMetric: { name: 'eval_accuracy', greaterIsBetter: true } });
+    expect(await readResumePoint(g, { earlyStopping: { patience: 2 }, metricForBestModel: 'accuracy' })).toEqual({ ...point, stoppedEarly: true });
+    expect(await readResumePoint(g, { earlyStopping: { patience: 2 } })).toEqual(point);
+  });
+
   it('a state without them: one error naming the file and each bad field', async () => {
     const f = await folder('bad', { step: 7.5, cursor: { epoch: -1 } });
     await expect(readResumePoint(f)).rejects.toThrow(
@@ -234,5 +262,10 @@ describe('against real tiny resumed runs: the plan\'s steps and evaluations left
     expect(done.text).toMatch(/stopped: completed after 9 optimizer steps/);
     expect(evalsAfter(4)).toEqual([5, 6, 9]);
     expect(JSON.parse(readFileSync(join(out, 'checkpoints', 'checkpoint-9', STATE_FILE), 'utf8'))).toMatchObject({ step: 9, cursor: { epoch: 3, position: 0 }, lastEvalStep: 9 });
+    // the dry run refuses what the resumed run would refuse (a changed data flag) instead of planning it
+    const c = capture();
+    expect(await main([...TINY, '--out', out, '--resume', '--dry-run', '--grad-accum', '4'], c.io)).toBe(1);
+    expect(c.out).toEqual([]);
+    expect(c.err.join('\n')).toMatch(/--grad-accum 2 \(this run: 4\)/);
   }, 240_000);
 });

@@ -5,14 +5,26 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { STATE_FILE } from '@conifer/trainer';
+import { defaultGreaterIsBetter, EVAL_LOSS, metricKey, STATE_FILE } from '@conifer/trainer';
 import { CliError } from '../errors.js';
 import type { ResumePoint } from '../plan.js';
 
 const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0;
 
-/** The {@link ResumePoint} of the checkpoint `folder`; one CliError naming the file and every bad field. */
-export async function readResumePoint(folder: string): Promise<ResumePoint> {
+/** What decides whether a resumed run stays stopped early: this run's patience and best-model metric. */
+export interface EarlyStoppingFlags {
+  /** --early-stopping-patience (absent: no early stopping, the run goes on). */
+  earlyStopping?: { patience: number } | undefined;
+  /** --metric-for-best-model (absent: the eval loss). */
+  metricForBestModel?: string | undefined;
+}
+
+/**
+ * The {@link ResumePoint} of the checkpoint `folder`; one CliError naming the file and every bad field. With `flags`,
+ * whether the run had stopped early as the trainer decides on resume: its evaluations without improvement reached the
+ * patience and the checkpoint compared the same metric (another one starts early stopping afresh).
+ */
+export async function readResumePoint(folder: string, flags: EarlyStoppingFlags = {}): Promise<ResumePoint> {
   const file = join(folder, STATE_FILE);
   let state: unknown;
   try {
@@ -20,7 +32,13 @@ export async function readResumePoint(folder: string): Promise<ResumePoint> {
   } catch (e) {
     throw new CliError(`--resume: ${file}: ${(e as Error).message}`);
   }
-  const s = (typeof state === 'object' && state !== null ? state : {}) as { step?: unknown; cursor?: { epoch?: unknown; position?: unknown } | null; lastEvalStep?: unknown };
+  const s = (typeof state === 'object' && state !== null ? state : {}) as {
+    step?: unknown;
+    cursor?: { epoch?: unknown; position?: unknown } | null;
+    lastEvalStep?: unknown;
+    evalsWithoutImprovement?: unknown;
+    bestMetric?: { name?: unknown; greaterIsBetter?: unknown } | null;
+  };
   const cursor = typeof s.cursor === 'object' && s.cursor !== null ? s.cursor : {};
   const bad: string[] = [];
   const show = (x: unknown) => (x === undefined ? 'missing' : JSON.stringify(x));
@@ -31,5 +49,18 @@ export async function readResumePoint(folder: string): Promise<ResumePoint> {
   if (!(typeof s.lastEvalStep === 'number' && Number.isInteger(s.lastEvalStep) && s.lastEvalStep >= -1)) bad.push(`lastEvalStep ${show(s.lastEvalStep)}`);
   if (bad.length > 0) throw new CliError(`--resume: ${file} is not the trainer's state (${bad.join(', ')}; expected integers, lastEvalStep from -1, the others from 0)`);
   const step = s.step as number;
-  return { step, epoch: cursor.epoch as number, position: cursor.position as number, evaluated: s.lastEvalStep === step };
+  const point: ResumePoint = { step, epoch: cursor.epoch as number, position: cursor.position as number, evaluated: s.lastEvalStep === step };
+  return stoppedEarly(s, flags) ? { ...point, stoppedEarly: true } : point;
+}
+
+/** The trainer's `stopEarly` on resume (packages/trainer/src/trainer.ts): patience reached on the metric this run compares. */
+function stoppedEarly(s: { evalsWithoutImprovement?: unknown; bestMetric?: { name?: unknown; greaterIsBetter?: unknown } | null }, flags: EarlyStoppingFlags): boolean {
+  const patience = flags.earlyStopping?.patience;
+  if (patience === undefined || typeof s.evalsWithoutImprovement !== 'number' || s.evalsWithoutImprovement < patience) return false;
+  // a checkpoint without bestMetric compared the eval loss, lower is better
+  const used = s.bestMetric ?? { name: EVAL_LOSS, greaterIsBetter: false };
+  const m = flags.metricForBestModel;
+  const name = m === undefined ? EVAL_LOSS : metricKey(m);
+  const greater = m === undefined ? false : defaultGreaterIsBetter(m);
+  return used.name === name && used.greaterIsBetter === greater;
 }
