@@ -222,6 +222,8 @@ export function validateLoraConfig(c: Record<string, unknown>): void {
   for (const p of typeof lp === 'string' ? [lp] : Array.isArray(lp) ? (lp as string[]) : []) regexes.push(['layers_pattern', p, `^.*\\.${p}\\.(\\d+)\\.`]);
   for (const field of ['rank_pattern', 'alpha_pattern']) for (const k of Object.keys(c[field] as object)) regexes.push([`${field} key`, k, `^(?:.*\\.)?(?:${k})$`]);
   for (const [field, pattern, source] of regexes) {
+    const python = pythonOnlySyntax(pattern);
+    if (python) fail(`${field} ${JSON.stringify(pattern)} uses Python-only regex syntax (${python}), which JavaScript's RegExp reads otherwise or refuses: write it with ^ and $, (?<name>…), no inline flags`);
     try {
       new RegExp(source);
     } catch (e) {
@@ -232,6 +234,16 @@ export function validateLoraConfig(c: Record<string, unknown>): void {
   if (typeof t === 'string' && !isOff(c.layers_to_transform)) fail('`layers_to_transform` cannot be used when `target_modules` is a str');
   if (typeof t === 'string' && !isOff(c.layers_pattern)) fail('`layers_pattern` cannot be used when `target_modules` is a str');
   if (!isOff(c.layers_pattern) && isOff(c.layers_to_transform)) fail('when `layers_pattern` is specified, `layers_to_transform` must also be specified');
+}
+
+/**
+ * The first piece of `pattern` that Python's `re` reads one way and JavaScript's RegExp another (`\\A`, `\\Z` are the
+ * letters A, Z there, without the u flag) or refuses (`(?P<name>`, `(?P=name)`, comments, inline flags), or null.
+ */
+export function pythonOnlySyntax(pattern: string): string | null {
+  // an escape is a backslash after an even run of backslashes
+  const m = /(?:^|[^\\])(?:\\\\)*(\\[AZ])|(\(\?P[<=])|(\(\?#)|(\(\?[aiLmsux]+[):-])/.exec(pattern);
+  return m ? (m[1] ?? m[2] ?? m[3] ?? m[4] ?? null) : null;
 }
 
 /** The scaling PEFT applies to B·A: lora_alpha / r, or lora_alpha / √r with use_rslora. */

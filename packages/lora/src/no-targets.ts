@@ -37,7 +37,7 @@ export function noTargetsMessage(config: LoraConfig, paths: readonly string[], u
       if (layered.length) {
         const idx = layered.slice(0, 3).map((p) => `${layerIndex(config, p) ?? 'none'} for ${p}`).join(', ');
         const how = config.layers_pattern === null || config.layers_pattern === undefined || config.layers_pattern.length === 0
-          ? `without layers_pattern PEFT reads the number after the last "<name>." of the path`
+          ? `without layers_pattern PEFT reads N from the last ".<name>.N." in the path (its regex .*\\.[^.]*\\.(\\d+)\\.)`
           : `layers_pattern ${JSON.stringify(config.layers_pattern)}`;
         why.push(`layers_to_transform ${JSON.stringify(config.layers_to_transform)} leaves out ${layered.length} (layer index: ${idx}${layered.length > 3 ? ', …' : ''}; ${how})`);
       }

@@ -136,4 +136,16 @@ describe('LoraConfig field checks', () => {
     expect(injectError(host, { target_modules: ['q'], rank_pattern: { '(': 2 } }).message).toMatch(/rank_pattern key "\(" is not a valid regular expression/);
     host.dispose();
   });
+
+  it('refuses Python-only regex syntax (\\A, \\Z read as letters by JavaScript; (?P<…>, (?#…), inline flags refused), naming it', () => {
+    expect(configError({ target_modules: '.*q_proj\\Z' })).toBe(
+      'LoRA config: target_modules ".*q_proj\\\\Z" uses Python-only regex syntax (\\Z), which JavaScript\'s RegExp reads otherwise or refuses: write it with ^ and $, (?<name>…), no inline flags',
+    );
+    expect(configError({ exclude_modules: '\\Aencoder\\..*' })).toMatch(/^LoRA config: exclude_modules ".*" uses Python-only regex syntax \(\\A\)/);
+    expect(configError({ rank_pattern: { '(?P<n>q)': 4 } })).toMatch(/rank_pattern key "\(\?P<n>q\)" uses Python-only regex syntax \(\(\?P<\)/);
+    expect(configError({ alpha_pattern: { '(?i)Q': 4 } })).toMatch(/alpha_pattern key "\(\?i\)Q" uses Python-only regex syntax \(\(\?i\)\)/);
+    // an escaped backslash before A is a backslash and the letter, in both languages; \\d and ordinary groups pass
+    expect(resolveLoraConfig({ target_modules: '.*\\\\Aq' }).target_modules).toBe('.*\\\\Aq');
+    expect(resolveLoraConfig({ target_modules: '.*block\\.\\d+\\.(?:q|v)' }).target_modules).toBe('.*block\\.\\d+\\.(?:q|v)');
+  });
 });
