@@ -246,6 +246,18 @@ async function toTensors(inputs: GenerateInputs, o: ResolvedOptions): Promise<{ 
   }
 }
 
+/** The first value of `rows` that `ok` refuses, with where it is (`[row][column]`) and how it prints. */
+function badValue(rows: readonly unknown[][], ok: (v: number) => boolean): { at: string; value: string } | undefined {
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as unknown[];
+    for (let j = 0; j < row.length; j++) {
+      const v = row[j];
+      if (typeof v !== 'number' || !ok(v)) return { at: `[${i}][${j}]`, value: typeof v === 'string' ? JSON.stringify(v) : String(v) };
+    }
+  }
+  return undefined;
+}
+
 async function inputTensors(inputs: GenerateInputs, o: ResolvedOptions, owned: tf.Tensor[]): Promise<{ ids: tf.Tensor2D; mask: tf.Tensor2D }> {
   const asTensor = (x: tf.Tensor2D | number[][], name: string): tf.Tensor2D => {
     if (!Array.isArray(x)) {
@@ -256,9 +268,13 @@ async function inputTensors(inputs: GenerateInputs, o: ResolvedOptions, owned: t
       return c;
     }
     const width = x[0]?.length ?? 0;
-    if (x.length === 0 || width === 0 || x.some((r) => r.length !== width)) {
+    if (x.length === 0 || width === 0 || x.some((r) => !Array.isArray(r) || r.length !== width)) {
       throw new Error(`${name} must be non-empty rows of equal length (pad them and pass an attention mask)`);
     }
+    // An int32 tensor would turn NaN into 0 and 2.5 into 2 without a word (and a negative id fails inside the model).
+    const mask = name === 'attentionMask';
+    const bad = badValue(x, mask ? (v) => v === 0 || v === 1 : (v) => Number.isInteger(v) && v >= 0);
+    if (bad) throw new Error(`${name}${bad.at} is ${bad.value}: ${mask ? 'a mask value is 1 (attend) or 0 (padding)' : 'token ids are integers >= 0'}`);
     const t = tf.tensor2d(x, [x.length, width], 'int32');
     owned.push(t);
     return t;

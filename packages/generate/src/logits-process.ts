@@ -8,6 +8,7 @@ import { encoderNoRepeatNgram, encoderRepetitionPenalty } from './encoder-proces
 import { exponentialDecayLengthPenalty } from './length-decay.js';
 import { endsWithPrefixOf, ngramContinuations } from './ngram.js';
 import { sequenceBias, type SequenceBiasEntry } from './sequence-bias.js';
+import { checkArg, checkMinTokensToKeep } from './warper-args.js';
 import { categoricalEntropyF32, cumsumF32, f32, logSoftmax, softmax, sumF32 } from './float32.js';
 
 export { logSoftmax, softmax } from './float32.js';
@@ -16,6 +17,8 @@ export { logSoftmax, softmax } from './float32.js';
  *  `score = gather(scores, ids); score = where(score < 0, score * penalty, score / penalty); scatter`.
  *  PyTorch casts the Python scalar to the tensor's float32 before multiplying / dividing. */
 export function repetitionPenalty(scores: Float32Array, ids: readonly number[], penalty: number): void {
+  // `if not isinstance(penalty, float) or not (penalty > 0): raise ValueError`
+  checkArg('repetitionPenalty', 'penalty', penalty, Number.isFinite(penalty) && penalty > 0, 'a finite number > 0');
   const p = f32(penalty);
   for (const t of new Set(ids)) {
     const s = scores[t];
@@ -43,6 +46,8 @@ export function minNewTokens(scores: Float32Array, curLen: number, min: number, 
 
 /** `TemperatureLogitsWarper`: `scores / temperature` (the Python scalar cast to float32, as PyTorch does). */
 export function temperature(scores: Float32Array, t: number): void {
+  // "`temperature` (=0) has to be a strictly positive float ... set `do_sample=False`" for greedy decoding
+  checkArg('temperature', 'temperature', t, Number.isFinite(t) && t > 0, 'a finite number > 0 (for greedy decoding, do not sample)');
   const tt = f32(t);
   for (let i = 0; i < scores.length; i++) scores[i] = f32((scores[i] as number) / tt);
 }
@@ -50,6 +55,8 @@ export function temperature(scores: Float32Array, t: number): void {
 /** `TopKLogitsWarper`: `top_k = min(max(top_k, min_tokens_to_keep), vocab)`;
  *  `scores < topk(scores, top_k)[0][..., -1]` → -inf (ties with the k-th score are kept). */
 export function topK(scores: Float32Array, k: number, minTokensToKeep = 1): void {
+  // "`top_k` has to be a strictly positive integer" (generate's `topK: 0` means no warper: it is not called then)
+  checkArg('topK', 'k', k, Number.isInteger(k) && k > 0, 'an integer > 0 (leave the warper out for no top-k)');
   const kk = Math.min(Math.max(k, minTokensToKeep), scores.length);
   if (kk <= 0) return;
   const kth = Float32Array.from(scores).sort().reverse()[kk - 1] as number;
@@ -60,6 +67,9 @@ export function topK(scores: Float32Array, k: number, minTokensToKeep = 1): void
  *  `cumulative_probs <= 1 - top_p`, but keep the last `min_tokens_to_keep` (the best ones). Equal scores
  *  sort by index (torch's sort order for ties is unspecified). */
 export function topP(scores: Float32Array, p: number, minTokensToKeep = 1): void {
+  // `if top_p < 0 or top_p > 1.0: raise ValueError`; `min_tokens_to_keep` a positive integer
+  checkArg('topP', 'p', p, p >= 0 && p <= 1, 'a number in [0, 1]');
+  checkMinTokensToKeep('topP', minTokensToKeep);
   if (p >= 1) return;
   const order = Array.from(scores.keys()).sort((a, b) => (scores[a] as number) - (scores[b] as number) || a - b);
   const cum = cumsumF32(softmax(Float32Array.from(order, (i) => scores[i] as number)));

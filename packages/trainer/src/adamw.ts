@@ -32,6 +32,10 @@ export interface AdamWState {
   v: Record<string, Float32Array>;
 }
 
+const ADAMW_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'fused'] as const satisfies ReadonlyArray<keyof AdamWOptions>;
+/** `torch.optim.AdamW` arguments this class does not take (it behaves as their defaults: `amsgrad=False`, `maximize=False`, …). */
+const TORCH_ONLY = ['amsgrad', 'maximize', 'foreach', 'capturable', 'differentiable'] as const;
+
 /**
  * AdamW with `torch.optim.AdamW`'s semantics, in the float32 operation order of PyTorch's
  * single-tensor CPU path (`_single_tensor_adam`, `decoupled_weight_decay=True`):
@@ -62,6 +66,11 @@ export class AdamW {
   private readonly v = new Map<string, tf.Variable>();
 
   constructor(options: AdamWOptions = {}) {
+    for (const k of Object.keys(options)) {
+      if ((options as Record<string, unknown>)[k] === undefined || (ADAMW_KEYS as readonly string[]).includes(k)) continue;
+      const torch = (TORCH_ONLY as readonly string[]).includes(k) ? ` (torch.optim.AdamW's ${k} is not implemented: only its defaults)` : k === 'weight_decay' ? ' (did you mean weightDecay?)' : '';
+      throw new RangeError(`AdamW: ${k}: unknown AdamW option${torch} (known: ${ADAMW_KEYS.join(', ')})`);
+    }
     this.lr = options.lr ?? 1e-3;
     [this.beta1, this.beta2] = options.betas ?? [0.9, 0.999];
     this.eps = options.eps ?? 1e-8;

@@ -105,7 +105,9 @@ const shape = (name: string, x: unknown, def: WsdShape): WsdShape => {
   return x;
 };
 const needTotal = (kind: ScheduleKind, total: number | undefined): number => {
-  if (total === undefined || !Number.isFinite(total)) throw new RangeError(`the '${kind}' schedule needs totalSteps`);
+  if (total === undefined) throw new RangeError(`the '${kind}' schedule needs totalSteps`);
+  // transformers' `num_training_steps: int`: a count of optimizer steps
+  if (!Number.isInteger(total) || total < 0) throw new RangeError(`the '${kind}' schedule needs totalSteps as an integer >= 0, got ${String(total)}`);
   return total;
 };
 const needLr = (kind: ScheduleKind, why: string, lr: number | undefined): number => {

@@ -10,6 +10,7 @@ import type { AdamW } from './adamw.js';
 import { checkEarlyStopping, type EarlyStoppingOptions } from './early-stopping.js';
 import { defaultGreaterIsBetter, EVAL_LOSS, metricKey, type ComputeMetrics } from './metrics.js';
 import type { EvalRecord, MetricRecord, TrainLogger } from './report/types.js';
+import { optionsError, trainOptionProblems } from './option-problems.js';
 import { resolveSchedule, type LrSchedulerKwargs, type ResolvedSchedule, type ScheduleKind } from './schedule.js';
 import type { Cursor, DataSource, EvalData, Trainable } from './types.js';
 
@@ -284,8 +285,13 @@ export interface TrainSettings {
   scheduleRecord: TrainerState['schedule'];
 }
 
-/** Checks `train()`'s options (a RangeError naming the first bad one) and resolves them. */
+/**
+ * Checks `train()`'s options and resolves them: one RangeError listing every problem of single options
+ * (unknown keys, types, ranges: `trainOptionProblems`), else one naming the first bad combination.
+ */
 export function trainSettings<B>(options: TrainOptions<B>): TrainSettings {
+  const problems = trainOptionProblems(options as TrainOptions<unknown>);
+  if (problems.length > 0) throw optionsError(problems);
   const { data, evalData, maxGradNorm, earlyStopping } = options;
   const epochs = positive('epochs', options.epochs, 1);
   const accum = positive('gradientAccumulationSteps', options.gradientAccumulationSteps, 1);
@@ -331,6 +337,8 @@ export function trainSettings<B>(options: TrainOptions<B>): TrainSettings {
       throw new RangeError('train: computeMetrics needs evalData that can be iterated again (an array, or a function returning a fresh iterable), not a one-shot iterator');
     }
   }
+  // transformers' Trainer.__init__: "You have set `args.eval_strategy` to steps but you didn't pass an `eval_dataset`"
+  if (evalEvery > 0 && !evalData) throw new RangeError(`train: evalEvery (${evalEvery}) needs evalData: there is nothing to evaluate`);
   const metric = resolveMetric(options.metricForBestModel, options.greaterIsBetter, options.computeMetrics !== undefined);
   const trackBest = keepBest || saveBest || metric.explicit;
   if (maxGradNorm !== undefined && !(maxGradNorm >= 0)) throw new RangeError(`train: maxGradNorm must be a number >= 0 (0: no clipping), got ${maxGradNorm}`);
