@@ -67,8 +67,11 @@ export class AdamW {
 
   constructor(options: AdamWOptions = {}) {
     for (const k of Object.keys(options)) {
-      if ((options as Record<string, unknown>)[k] === undefined || (ADAMW_KEYS as readonly string[]).includes(k)) continue;
-      const torch = (TORCH_ONLY as readonly string[]).includes(k) ? ` (torch.optim.AdamW's ${k} is not implemented: only its defaults)` : k === 'weight_decay' ? ' (did you mean weightDecay?)' : '';
+      const v = (options as Record<string, unknown>)[k];
+      if (v === undefined || (ADAMW_KEYS as readonly string[]).includes(k)) continue;
+      // torch's own default (amsgrad=False, …) is what this class does: a port from PyTorch that spells it out runs
+      if ((TORCH_ONLY as readonly string[]).includes(k) && (v === false || (k === 'foreach' && v === null))) continue;
+      const torch = (TORCH_ONLY as readonly string[]).includes(k) ? ` (torch.optim.AdamW's ${k} is not implemented: only its default)` : k === 'weight_decay' ? ' (did you mean weightDecay?)' : '';
       throw new RangeError(`AdamW: ${k}: unknown AdamW option${torch} (known: ${ADAMW_KEYS.join(', ')})`);
     }
     this.lr = options.lr ?? 1e-3;

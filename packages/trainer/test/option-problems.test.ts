@@ -100,11 +100,15 @@ describe('train: bad options are one error naming every problem', () => {
 describe('AdamW: torch.optim.AdamW arguments it does not implement are refused, not ignored', () => {
   it('amsgrad, maximize and snake_case names are one error naming the key', () => {
     expect(() => new AdamW({ amsgrad: true } as object)).toThrow(
-      /^AdamW: amsgrad: unknown AdamW option \(torch\.optim\.AdamW's amsgrad is not implemented: only its defaults\) \(known: lr, betas, eps, weightDecay, fused\)$/,
+      /^AdamW: amsgrad: unknown AdamW option \(torch\.optim\.AdamW's amsgrad is not implemented: only its default\) \(known: lr, betas, eps, weightDecay, fused\)$/,
     );
     expect(() => new AdamW({ maximize: true } as object)).toThrow(/^AdamW: maximize: unknown AdamW option \(torch\.optim\.AdamW's maximize/);
     expect(() => new AdamW({ weight_decay: 0 } as object)).toThrow(/^AdamW: weight_decay: unknown AdamW option \(did you mean weightDecay\?\)/);
     const ok = new AdamW({ lr: 0.1, ...({ amsgrad: undefined } as object) });
     expect(ok.lr).toBe(0.1);
+    // torch's defaults spelled out (a port from PyTorch) are what this class does: accepted
+    const torchDefaults = new AdamW({ lr: 0.2, ...({ amsgrad: false, maximize: false, foreach: null, capturable: false, differentiable: false } as object) });
+    expect(torchDefaults.lr).toBe(0.2);
+    expect(() => new AdamW({ foreach: true } as object)).toThrow(/^AdamW: foreach: unknown AdamW option/);
   });
 });
