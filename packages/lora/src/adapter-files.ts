@@ -1,7 +1,8 @@
 import { readFile, mkdir, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readSafetensorsFile, serializeSafetensors, toFloat32, writeFileAtomic } from '@conifer/safetensors';
-import { type LoraConfig, type LoraConfigInput, resolveLoraConfig } from './config.js';
+import { describeUnknownField, unknownFields } from './config-fields.js';
+import { type LoraConfig, type LoraConfigInput, PEFT_FORMAT_VERSION, completeLoraConfig, peftLoraFields } from './config.js';
 import { pythonJsonDumps } from './python-json.js';
 import { joinSubfolder } from './subfolder.js';
 import { readTorchStateDict } from './torch-bin.js';
@@ -41,8 +42,21 @@ export async function writeAdapter(dir: string, config: LoraConfig, tensors: Map
   await writeFileAtomic(join(dir, ADAPTER_CONFIG_NAME), adapterConfigJson({ ...config, inference_mode: true }));
 }
 
-/** Parses an `adapter_config.json` text: PEFT defaults for missing fields, unknown fields kept. */
-export function parseAdapterConfig(text: string, where = ADAPTER_CONFIG_NAME): LoraConfig {
+/** Options of {@link parseAdapterConfig}. */
+export interface ParseAdapterConfigOptions {
+  /**
+   * Receives one warning naming the fields PEFT's `LoraConfig` lacks (PEFT's `from_pretrained` warns about them
+   * and drops them; here they are kept, written back and otherwise ignored). Nothing is printed without it.
+   */
+  onWarning?: (message: string) => void;
+}
+
+/**
+ * Parses an `adapter_config.json` text: PEFT defaults for missing fields; fields PEFT's `LoraConfig` lacks
+ * (another PEFT version's, e.g. PEFT 0.3's `enable_lora`, `merge_weights`) are kept, written back and otherwise
+ * ignored, and named in one warning to `onWarning` (as PEFT's `from_pretrained` warns; PEFT drops them).
+ */
+export function parseAdapterConfig(text: string, where = ADAPTER_CONFIG_NAME, options: ParseAdapterConfigOptions = {}): LoraConfig {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -50,12 +64,24 @@ export function parseAdapterConfig(text: string, where = ADAPTER_CONFIG_NAME): L
     throw new Error(`${where}: not JSON: ${(e as Error).message}`);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${where}: not a JSON object`);
+  let config: LoraConfig;
   try {
-    return resolveLoraConfig(raw as LoraConfigInput);
+    config = completeLoraConfig(raw as LoraConfigInput);
   } catch (e) {
     (e as Error).message = `${where}: ${(e as Error).message}`;
     throw e;
   }
+  const known = peftLoraFields();
+  const unknown = unknownFields(raw, known).sort();
+  if (unknown.length && options.onWarning) {
+    // PEFT's PeftConfigMixin.from_peft_type, which then drops them.
+    options.onWarning(
+      `${where}: unexpected keyword arguments [${unknown.map((k) => `'${k}'`).join(', ')}] for class LoraConfig (PEFT ${PEFT_FORMAT_VERSION}'s fields), these are ignored` +
+        ` (kept, and written back when the adapter is saved). This probably means that the file was saved by another PEFT version` +
+        (unknown.some((k) => describeUnknownField(k, known) !== k) ? `, or misspells a field: ${unknown.map((k) => describeUnknownField(k, known)).join(', ')}` : ''),
+    );
+  }
+  return config;
 }
 
 const exists = (p: string) => access(p).then(() => true, () => false);
@@ -64,6 +90,8 @@ const exists = (p: string) => access(p).then(() => true, () => false);
 export interface ReadAdapterOptions {
   /** PEFT's `subfolder`: the files are in `<dir>/<subfolder>/` (relative, no `..`; see `checkSubfolder`). */
   subfolder?: string;
+  /** As {@link ParseAdapterConfigOptions.onWarning}: the config's fields PEFT's `LoraConfig` lacks. */
+  onWarning?: (message: string) => void;
 }
 
 /**
@@ -73,7 +101,7 @@ export interface ReadAdapterOptions {
  */
 export async function readAdapter(folder: string, options: ReadAdapterOptions = {}): Promise<{ config: LoraConfig; tensors: Map<string, AdapterTensor>; format: 'safetensors' | 'bin' }> {
   const dir = joinSubfolder(folder, options.subfolder);
-  const config = parseAdapterConfig(await readFile(join(dir, ADAPTER_CONFIG_NAME), 'utf8'), join(dir, ADAPTER_CONFIG_NAME));
+  const config = parseAdapterConfig(await readFile(join(dir, ADAPTER_CONFIG_NAME), 'utf8'), join(dir, ADAPTER_CONFIG_NAME), options.onWarning ? { onWarning: options.onWarning } : {});
   const st = join(dir, ADAPTER_SAFETENSORS_NAME);
   const bin = join(dir, ADAPTER_BIN_NAME);
   const tensors = new Map<string, AdapterTensor>();

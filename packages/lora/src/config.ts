@@ -1,3 +1,4 @@
+import { describeUnknownField, unknownFields } from './config-fields.js';
 import { isAllLinear } from './target.js';
 
 /**
@@ -53,7 +54,11 @@ export interface LoraConfigInput {
   base_model_name_or_path?: string | null;
   /** Saved as is. */
   revision?: string | null;
-  /** Any other PEFT field: kept, saved back, and otherwise ignored (unsupported features are refused). */
+  /**
+   * Any other field of PEFT's `LoraConfig` (the keys of {@link peftLoraDefaults}): kept, saved back, and otherwise
+   * ignored (unsupported features are refused). A key that is not one is refused in a config given in code (as PEFT's
+   * `LoraConfig(**kwargs)`), and kept from an `adapter_config.json` (another PEFT version's fields).
+   */
   [field: string]: unknown;
 }
 
@@ -131,8 +136,32 @@ export class LoraConfigError extends Error {
   override name = 'LoraConfigError';
 }
 
-/** Fills PEFT's defaults for missing fields (unknown fields are kept) and checks what is supported. */
+/** The fields of PEFT's `LoraConfig` (0.21): the keys of {@link peftLoraDefaults}, sorted. */
+export function peftLoraFields(): string[] {
+  return Object.keys(peftLoraDefaults()).sort();
+}
+
+/**
+ * A config given in code: every key must be a field of PEFT's `LoraConfig` (PEFT's constructor refuses any other
+ * keyword argument), else one {@link LoraConfigError} names each unknown key and the field it probably meant
+ * (`lora_alhpa (did you mean lora_alpha?)`, `loraAlpha (did you mean lora_alpha?)`). Then PEFT's defaults fill the
+ * missing fields and what is supported is checked. A config read from `adapter_config.json` keeps its unknown fields
+ * instead (`parseAdapterConfig`, `readAdapter`, `loadAdapter`).
+ */
 export function resolveLoraConfig(input: LoraConfigInput = {}): LoraConfig {
+  const known = peftLoraFields();
+  const unknown = unknownFields(input, known);
+  if (unknown.length) {
+    throw new LoraConfigError(
+      `LoRA config: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => describeUnknownField(k, known)).join(', ')}: ` +
+        `not a field of PEFT's LoraConfig (PEFT ${PEFT_FORMAT_VERSION}, whose constructor refuses it too; the fields are peftLoraDefaults()'s keys)`,
+    );
+  }
+  return completeLoraConfig(input);
+}
+
+/** @internal PEFT's defaults for missing fields, unknown fields kept (a config read from a file); checks what is supported. */
+export function completeLoraConfig(input: LoraConfigInput = {}): LoraConfig {
   const merged: Record<string, unknown> = { ...peftLoraDefaults() };
   for (const [k, v] of Object.entries(input)) if (v !== undefined) merged[k] = v;
   if (merged.target_modules === null || merged.target_modules === undefined) merged.target_modules = [...T5_DEFAULT_TARGET_MODULES];

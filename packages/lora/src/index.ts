@@ -37,6 +37,7 @@ export {
   ADAPTER_CONFIG_NAME,
   ADAPTER_SAFETENSORS_NAME,
   type AdapterTensor,
+  type ParseAdapterConfigOptions,
   type ReadAdapterOptions,
   adapterConfigJson,
   adapterSafetensorsBytes,

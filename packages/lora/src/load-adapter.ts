@@ -18,7 +18,7 @@ export function injectLora(host: LinearHost, config: LoraConfigInput = {}, optio
 
 /**
  * PEFT's `PeftModel.from_pretrained(model, dir)`: reads `adapter_config.json` (missing fields get
- * PEFT's defaults, unknown ones are kept and ignored), injects LoRA into `host` accordingly and
+ * PEFT's defaults; fields PEFT's `LoraConfig` lacks are kept, ignored and named in a warning to `onWarning`), injects LoRA into `host` accordingly and
  * loads A and B from `adapter_model.safetensors` (or the legacy `adapter_model.bin`). Every injected
  * layer's A and B must be in the file with its shape; keys of layers the host does not have (an
  * encoder-decoder adapter on an encoder-only model) are ignored with a warning (`onWarning`), as PEFT
@@ -29,7 +29,7 @@ export function injectLora(host: LinearHost, config: LoraConfigInput = {}, optio
 export async function loadAdapter(host: LinearHost, dirOrId: string, options: LoadAdapterOptions = {}): Promise<LoraModel> {
   checkLoadStateDictOptions({ onWarning: options.onWarning }, 'loadAdapter');
   const dir = await resolveAdapterDir(dirOrId, options.hub, options.subfolder);
-  const { config, tensors } = await readAdapter(dir);
+  const { config, tensors } = await readAdapter(dir, options.onWarning ? { onWarning: options.onWarning } : {});
   const name = options.adapterName ?? DEFAULT_ADAPTER_NAME;
   const model = LoraModel.inject(host, { ...config, inference_mode: !options.isTrainable }, {
     seed: options.seed ?? 0,

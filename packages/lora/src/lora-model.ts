@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import seedrandom from 'seedrandom';
-import { type LoraConfig, type LoraConfigInput, resolveLoraConfig } from './config.js';
+import { type LoraConfig, type LoraConfigInput, completeLoraConfig, resolveLoraConfig } from './config.js';
 import type { DoraWeightNorm } from './dora.js';
 import { type AdapterTensor, readAdapter, writeAdapter } from './adapter-files.js';
 import { adapterStateDict, checkLoadStateDictOptions, loadAdapterStateDict, type LoadStateDictOptions, readAdapterStateDict } from './adapter-state.js';
@@ -54,7 +54,8 @@ export class LoraModel {
   /** @internal use {@link injectLora} */
   static inject(host: LinearHost, configInput: LoraConfigInput = {}, options: InjectOptions = {}, weightsFromFile = false): LoraModel {
     const name = checkAdapterName(options.adapterName ?? DEFAULT_ADAPTER_NAME);
-    const config = resolveLoraConfig(configInput);
+    // A config read from adapter_config.json keeps the fields PEFT's LoraConfig lacks; one given in code may have none.
+    const config = weightsFromFile ? completeLoraConfig(configInput) : resolveLoraConfig(configInput);
     const { created } = injectAdapterLayers(host, config, new Map(), {
       adapterName: name,
       seed: options.seed ?? 0,
@@ -166,7 +167,7 @@ export class LoraModel {
     this.live();
     checkLoadStateDictOptions({ onWarning: options.onWarning }, 'LoraModel.loadAdapter');
     const dir = await resolveAdapterDir(dirOrId, options.hub, options.subfolder);
-    const { config, tensors } = await readAdapter(dir);
+    const { config, tensors } = await readAdapter(dir, options.onWarning ? { onWarning: options.onWarning } : {});
     const load = { strict: false, source: dir, ...(options.onWarning ? { onWarning: options.onWarning } : {}) };
     if (this.configs.has(adapterName)) {
       this.loadStateDict(tensors, adapterName, load);

@@ -72,7 +72,9 @@ export interface AdapterFileOptions {
   /**
    * Receives the warning when the file holds keys that no injected layer has (e.g. an encoder-decoder
    * adapter loaded onto an encoder-only model: its decoder keys); they are ignored, as PEFT's
-   * `load_state_dict(strict=False)` does. Default `console.warn`.
+   * `load_state_dict(strict=False)` does. Default `console.warn`. Also receives (only when given: nothing is
+   * printed otherwise) one warning naming the `adapter_config.json` fields PEFT's `LoraConfig` lacks (PEFT's
+   * `from_pretrained` warns and drops them; they are kept here, written back and otherwise ignored).
    */
   onWarning?: (message: string) => void;
 }

@@ -147,10 +147,10 @@ describe('PEFT adapter files (golden: PEFT 0.21 on ul2-tiny)', () => {
     expect(pythonFloatRepr(0.1)).toBe('0.1');
     expect(pythonFloatRepr(1e-5)).toBe('1e-05');
     expect(pythonFloatRepr(2)).toBe('2.0');
-    const text = adapterConfigJson(resolveLoraConfig({ target_modules: 'a|b', alpha_pattern: { z: 1, a: 2 }, note: 'é' }));
+    const text = adapterConfigJson(resolveLoraConfig({ target_modules: 'a|b', alpha_pattern: { z: 1, a: 2 }, base_model_name_or_path: 'é' })); // an unknown key in code is refused (config-fields.test.ts)
     expect(text).toContain('"alpha_pattern": {\n    "a": 2,\n    "z": 1\n  },');
     expect(text).toContain('"lora_dropout": 0.0,');
-    expect(text).toContain('"note": "\\u00e9"');
+    expect(text).toContain('"base_model_name_or_path": "\\u00e9"');
     expect(text.endsWith('}')).toBe(true);
   });
 });
