@@ -24,7 +24,7 @@ export async function runEval(opts: EvalOptions, io: Io): Promise<number> {
     const { model, label, int8 } = await loadModel(source, { int8: opts.int8, int8SkipModules: opts.int8SkipModules, seed: opts.seed, hubId });
     try {
       checkVocabulary(split.examples.flatMap((e) => [e.sourceIds, e.targetIds]), model.config.vocab_size, label);
-      const lora = opts.adapter ? await loadAdapterFlag(model, opts.adapter, opts.doraWeightNorm) : null;
+      const lora = opts.adapter ? await loadAdapterFlag(model, opts.adapter, opts.doraWeightNorm, (line) => io.stderr(line)) : null;
       io.stdout(`model ${label}${lora ? ` + adapter ${opts.adapter}` : ''} on ${backend.detail}`);
       const tokens = opts.batchSize * (opts.maxSourceLength + opts.maxTargetLength);
       const tc = await enableTensorCores(backend, { tensorCores: opts.tensorCores, int8, dModel: model.config.d_model, tokens });

@@ -71,7 +71,7 @@ export async function runGenerate(opts: GenerateOptions, io: Io): Promise<number
     const { model, label, int8 } = await loadModel(source, { int8: opts.int8, int8SkipModules: opts.int8SkipModules, seed: opts.seed, hubId });
     try {
       if (assistantSource) assistant = await loadAssistant(assistantSource, { int8: opts.int8, seed: opts.seed });
-      const lora = opts.adapter ? await loadAdapterFlag(model, opts.adapter, opts.doraWeightNorm) : null;
+      const lora = opts.adapter ? await loadAdapterFlag(model, opts.adapter, opts.doraWeightNorm, (line) => io.stderr(line)) : null;
       const { tokenizer } = await tokenizerFor(modelDir(source));
       // --prompt-template: each prompt as a Dolly instruction in the template training used (original: as it is)
       const texts = opts.prompts.map((p) => promptText(p, opts.promptTemplate));
