@@ -1,7 +1,7 @@
 import { readFile, mkdir, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readSafetensorsFile, serializeSafetensors, toFloat32, writeFileAtomic } from '@conifer/safetensors';
-import { describeUnknownField, unknownFields } from './config-fields.js';
+import { describeUnknownField, FILE_FIELDS, unknownFields } from './config-fields.js';
 import { type LoraConfig, type LoraConfigInput, PEFT_FORMAT_VERSION, completeLoraConfig, peftLoraFields } from './config.js';
 import { pythonJsonDumps } from './python-json.js';
 import { joinSubfolder } from './subfolder.js';
@@ -73,6 +73,7 @@ export function parseAdapterConfig(text: string, where = ADAPTER_CONFIG_NAME, op
   }
   const known = peftLoraFields();
   const unknown = unknownFields(raw, known).sort();
+  if (unknown.length) (config as unknown as Record<symbol, unknown>)[FILE_FIELDS] = unknown;
   if (unknown.length && options.onWarning) {
     // PEFT's PeftConfigMixin.from_peft_type, which then drops them.
     options.onWarning(

@@ -49,3 +49,16 @@ export function describeUnknownField(key: string, known: readonly string[]): str
   const near = suggestField(key, known);
   return near === undefined ? key : `${key} (did you mean ${near}?)`;
 }
+
+/**
+ * On a config read from `adapter_config.json`: the file's fields PEFT's `LoraConfig` lacks. An enumerable symbol
+ * property, so `{ ...lora.config, r: 4 }` carries it and those fields pass the check of a config given in code (PEFT,
+ * which drops them on load, would take its loaded config back), while JSON never writes it.
+ */
+export const FILE_FIELDS: unique symbol = Symbol.for('@conifer/lora.fileFields') as never;
+
+/** The fields a config read from a file brought along ({@link FILE_FIELDS}), or none. */
+export function fileFields(config: object): readonly string[] {
+  const v = (config as { [FILE_FIELDS]?: unknown })[FILE_FIELDS];
+  return Array.isArray(v) ? (v as string[]) : [];
+}

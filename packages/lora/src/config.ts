@@ -1,4 +1,4 @@
-import { describeUnknownField, unknownFields } from './config-fields.js';
+import { describeUnknownField, FILE_FIELDS, fileFields, unknownFields } from './config-fields.js';
 import { isAllLinear } from './target.js';
 
 /**
@@ -150,7 +150,9 @@ export function peftLoraFields(): string[] {
  */
 export function resolveLoraConfig(input: LoraConfigInput = {}): LoraConfig {
   const known = peftLoraFields();
-  const unknown = unknownFields(input, known);
+  // a loaded adapter's config spread into a new one brings its file's other fields along: kept, as from the file
+  const fromFile = new Set(fileFields(input));
+  const unknown = unknownFields(input, [...known, ...CODE_ONLY_FIELDS]).filter((k) => !fromFile.has(k));
   if (unknown.length) {
     throw new LoraConfigError(
       `LoRA config: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => describeUnknownField(k, known)).join(', ')}: ` +
@@ -160,15 +162,23 @@ export function resolveLoraConfig(input: LoraConfigInput = {}): LoraConfig {
   return completeLoraConfig(input);
 }
 
+/**
+ * Fields PEFT's `LoraConfig` takes but never saves (`to_dict` drops them): accepted in code and ignored here
+ * (`runtime_config`'s only setting, `ephemeral_gpu_offload`, moves weights to a CUDA device), not written.
+ */
+export const CODE_ONLY_FIELDS: readonly string[] = ['runtime_config'];
+
 /** @internal PEFT's defaults for missing fields, unknown fields kept (a config read from a file); checks what is supported. */
 export function completeLoraConfig(input: LoraConfigInput = {}): LoraConfig {
-  const merged: Record<string, unknown> = { ...peftLoraDefaults() };
-  for (const [k, v] of Object.entries(input)) if (v !== undefined) merged[k] = v;
+  const merged: Record<string | symbol, unknown> = { ...peftLoraDefaults() };
+  for (const [k, v] of Object.entries(input)) if (v !== undefined && !CODE_ONLY_FIELDS.includes(k)) merged[k] = v;
+  const fromFile = fileFields(input);
+  if (fromFile.length > 0) merged[FILE_FIELDS] = fromFile;
   if (merged.target_modules === null || merged.target_modules === undefined) merged.target_modules = [...T5_DEFAULT_TARGET_MODULES];
   // PEFT keeps target_modules as a set and saves it as a list; sorted keeps files deterministic.
   if (Array.isArray(merged.target_modules)) merged.target_modules = [...new Set(merged.target_modules as string[])].sort();
   validateLoraConfig(merged);
-  return merged as LoraConfig;
+  return merged as unknown as LoraConfig;
 }
 
 const isOff = (v: unknown) => v === null || v === undefined || v === false || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0);

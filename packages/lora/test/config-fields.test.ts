@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { LoraConfigError, adapterConfigJson, injectLora, loadAdapter, parseAdapterConfig, peftLoraDefaults, readAdapter, resolveLoraConfig } from '../src/index.js';
+import { LoraConfigError, adapterConfigJson, injectLora, loadAdapter, parseAdapterConfig, peftLoraDefaults, readAdapter, resolveLoraConfig, type LoraConfigInput } from '../src/index.js';
 import { editDistance, suggestField } from '../src/config-fields.js';
 import { TwoLayerHost } from './helpers.js';
 
@@ -174,5 +174,29 @@ describe('a config read from adapter_config.json: unknown fields kept, written b
     const clean: string[] = [];
     parseAdapterConfig(JSON.stringify(peftLoraDefaults()), 'y.json', { onWarning: (m) => clean.push(m) });
     expect(clean).toEqual([]);
+  });
+
+  it("a loaded adapter's config spread into a new one keeps its file's fields (as PEFT takes its loaded config back); a new typo is still refused", async () => {
+    const { dir } = await adapterWith('reuse', LEGACY);
+    const host = new TwoLayerHost();
+    const n = tf.memory().numTensors;
+    const lora = await loadAdapter(host, dir, { onWarning: () => {} });
+    lora.addAdapter('b', { ...lora.config, r: 4 });
+    expect(lora.peftConfig.get('b')).toMatchObject({ r: 4, ...LEGACY });
+    expect(resolveLoraConfig({ ...lora.config, lora_dropout: 0.1 })).toMatchObject({ lora_dropout: 0.1, ...LEGACY });
+    expect(() => lora.addAdapter('c', { ...lora.config, lora_alhpa: 2 })).toThrow(/^LoRA config: unknown field lora_alhpa \(did you mean lora_alpha\?\)/);
+    // the file's fields only: a JSON copy of the config (no marker) is a config in code
+    expect(() => resolveLoraConfig(JSON.parse(JSON.stringify(lora.config)) as LoraConfigInput)).toThrow(/^LoRA config: unknown fields enable_lora, merge_weights, some_future_field: /);
+    lora.unload();
+    expect(tf.memory().numTensors).toBe(n);
+    host.dispose();
+  });
+});
+
+describe("runtime_config: a LoraConfig argument PEFT never saves", () => {
+  it('is accepted in code, ignored and not written to adapter_config.json', () => {
+    const c = resolveLoraConfig({ r: 4, runtime_config: { ephemeral_gpu_offload: false } });
+    expect(c).not.toHaveProperty('runtime_config');
+    expect(adapterConfigJson(c)).not.toContain('runtime_config');
   });
 });
