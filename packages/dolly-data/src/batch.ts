@@ -1,4 +1,5 @@
 import type { EncodedExample } from './encode';
+import { checkOptions, type KnownOptions } from './unknown-options';
 
 /** One batch, row-major int32 arrays plus shapes (see docs/interfaces.md). */
 export interface Batch {
@@ -34,6 +35,12 @@ export interface CollateOptions {
   padToMultipleOf?: number;
 }
 
+/** Every option of {@link CollateOptions} (also part of `BatchSamplerOptions`). */
+export const COLLATE_OPTIONS: KnownOptions<CollateOptions> = { padId: true, decoderStartId: true, seedCompatLabels: true, padToMultipleOf: true };
+
+/** transformers' `DataCollatorForSeq2Seq` / config names of options named differently here. */
+export const COLLATOR_NAMES = { pad_token_id: 'padId', decoder_start_token_id: 'decoderStartId' };
+
 /** `n` rounded up to a multiple of `m` (the padded length `collate` gives). */
 export const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
 
@@ -46,6 +53,12 @@ export function checkPadToMultipleOf(padToMultipleOf: number): void {
 
 /** Pads the examples at `indices` into one {@link Batch} (dynamic padding to the longest row). */
 export function collate(examples: readonly EncodedExample[], indices: readonly number[], options: CollateOptions = {}): Batch {
+  checkOptions('collate', options, COLLATE_OPTIONS, COLLATOR_NAMES);
+  return collateChecked(examples, indices, options);
+}
+
+/** {@link collate} without the check of the option keys (`BatchSampler` passes its own options, a wider object). */
+export function collateChecked(examples: readonly EncodedExample[], indices: readonly number[], options: CollateOptions): Batch {
   const { padId = 0, decoderStartId = 0, seedCompatLabels = false, padToMultipleOf = 1 } = options;
   checkPadToMultipleOf(padToMultipleOf);
   if (indices.length === 0) throw new RangeError('collate: a batch needs at least one record');

@@ -1,6 +1,7 @@
 import { promptFormatter, type PromptFormat } from './prompt';
 import type { DollyRecord } from './record';
 import type { TextTokenizer } from './tokenizer';
+import { checkOptions, type KnownOptions } from './unknown-options';
 
 /** Options for {@link encodeRecord} and {@link encodeRecords}. */
 export interface EncodeOptions {
@@ -11,6 +12,8 @@ export interface EncodeOptions {
   /** How a record becomes source and target text (default: the original project's). */
   format?: PromptFormat;
 }
+
+const ENCODE_OPTIONS: KnownOptions<EncodeOptions> = { maxSourceLength: true, maxTargetLength: true, format: true };
 
 /** A tokenized record. */
 export interface EncodedExample {
@@ -40,11 +43,13 @@ export function truncateIds(ids: number[], max: number, eosId: number): Int32Arr
 
 /** Formats and tokenizes one record (a reusable formatter may be passed as `format`). */
 export function encodeRecord(record: DollyRecord, tokenizer: TextTokenizer, options: EncodeOptions = {}): EncodedExample {
+  checkOptions('encodeRecord', options, ENCODE_OPTIONS);
   return makeEncoder(tokenizer, options)(record);
 }
 
 /** A function that formats and tokenizes records with fixed options. */
 export function makeEncoder(tokenizer: TextTokenizer, options: EncodeOptions = {}): (record: DollyRecord) => EncodedExample {
+  checkOptions('makeEncoder', options, ENCODE_OPTIONS);
   const { maxSourceLength = 512, maxTargetLength = 512 } = options;
   for (const [name, v] of [['maxSourceLength', maxSourceLength], ['maxTargetLength', maxTargetLength]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be an integer >= 1, got ${v}`);
@@ -66,6 +71,7 @@ export function makeEncoder(tokenizer: TextTokenizer, options: EncodeOptions = {
 
 /** Formats and tokenizes records. */
 export function encodeRecords(records: Iterable<DollyRecord>, tokenizer: TextTokenizer, options: EncodeOptions = {}): EncodedExample[] {
+  checkOptions('encodeRecords', options, ENCODE_OPTIONS);
   const encode = makeEncoder(tokenizer, options);
   const out: EncodedExample[] = [];
   for (const r of records) out.push(encode(r));

@@ -6,8 +6,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { downloadFile } from '@huggingface/hub';
-import { readDolly, type ReadDollyOptions } from './read-dolly';
+import { READ_DOLLY_OPTIONS, readDollyChecked, type ReadDollyOptions } from './read-dolly';
 import type { DollyRecord } from './record';
+import { checkOptions, type KnownOptions } from './unknown-options';
 
 /** Options for {@link downloadDolly}. */
 export interface HubDollyOptions {
@@ -29,11 +30,20 @@ export interface HubDollyOptions {
   hubUrl?: string;
 }
 
+const HUB_OPTIONS: KnownOptions<HubDollyOptions> = {
+  repo: true, path: true, revision: true, cacheDir: true, forceDownload: true, fetch: true, accessToken: true, hubUrl: true,
+};
+
 export const DOLLY_HUB_REPO = 'databricks/databricks-dolly-15k';
 export const DOLLY_HUB_FILE = 'databricks-dolly-15k.jsonl';
 
 /** Where {@link downloadDolly} keeps a file: `<cacheDir>/datasets--<owner>--<name>/<revision>/<path>`. */
 export function hubCachePath(options: HubDollyOptions = {}): string {
+  checkOptions('hubCachePath', options, HUB_OPTIONS);
+  return cachePath(options);
+}
+
+function cachePath(options: HubDollyOptions): string {
   const { repo = DOLLY_HUB_REPO, path = DOLLY_HUB_FILE, revision = 'main' } = options;
   const cacheDir = options.cacheDir ?? join(homedir(), '.cache', 'conifer', 'hub');
   // revision "." would be joined away (its file in the repo folder itself); ".." would leave it
@@ -49,8 +59,13 @@ export function hubCachePath(options: HubDollyOptions = {}): string {
  * cache (once), and returns the local path.
  */
 export async function downloadDolly(options: HubDollyOptions = {}): Promise<string> {
+  checkOptions('downloadDolly', options, HUB_OPTIONS);
+  return download(options);
+}
+
+async function download(options: HubDollyOptions): Promise<string> {
   const { repo = DOLLY_HUB_REPO, path = DOLLY_HUB_FILE, revision = 'main' } = options;
-  const target = hubCachePath(options);
+  const target = cachePath(options);
   if (!options.forceDownload && (await stat(target).catch(() => null))?.isFile()) return target;
   const accessToken = options.accessToken ?? process.env['HF_TOKEN'];
   const hubUrl = (options.hubUrl ?? process.env['HF_ENDPOINT'])?.replace(/\/+$/, '');
@@ -77,6 +92,7 @@ export async function downloadDolly(options: HubDollyOptions = {}): Promise<stri
 
 /** Downloads (or finds in the cache) a Dolly jsonl from the Hub and streams its records. */
 export async function* readDollyFromHub(options: HubDollyOptions & ReadDollyOptions = {}): AsyncGenerator<DollyRecord> {
-  const file = await downloadDolly(options);
-  yield* readDolly(file, { sourceName: `hf://datasets/${options.repo ?? DOLLY_HUB_REPO}/${options.path ?? DOLLY_HUB_FILE}`, ...options });
+  checkOptions('readDollyFromHub', options, { ...HUB_OPTIONS, ...READ_DOLLY_OPTIONS });
+  const file = await download(options);
+  yield* readDollyChecked(file, { sourceName: `hf://datasets/${options.repo ?? DOLLY_HUB_REPO}/${options.path ?? DOLLY_HUB_FILE}`, ...options });
 }

@@ -1,5 +1,6 @@
 import { checkPadToMultipleOf, roundUp } from './batch';
 import { makeRng, permutation, shuffleInPlace } from './rng';
+import { checkOptions, type KnownOptions } from './unknown-options';
 
 /** Which records (positions in the example list) form each batch, in order. */
 export type BatchPlan = number[][];
@@ -24,8 +25,11 @@ export interface FixedBatchOptions {
   dropLast?: boolean;
 }
 
+const FIXED_BATCH_OPTIONS: KnownOptions<FixedBatchOptions> = { batchSize: true, shuffle: true, seed: true, epoch: true, dropLast: true };
+
 /** Fixed-size batches over a seeded permutation of `n` records (one permutation per epoch). */
 export function fixedBatchPlan(n: number, options: FixedBatchOptions): BatchPlan {
+  checkOptions('fixedBatchPlan', options, FIXED_BATCH_OPTIONS);
   const { batchSize, shuffle = true, seed = 42, epoch = 0, dropLast = false } = options;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be an integer >= 1, got ${batchSize}`);
   const order = shuffle ? permutation(n, makeRng(seed, 'epoch', epoch)) : Array.from({ length: n }, (_, i) => i);
@@ -66,6 +70,10 @@ export interface TokenBudgetOptions {
   padToMultipleOf?: number;
 }
 
+const TOKEN_BUDGET_OPTIONS: KnownOptions<TokenBudgetOptions> = {
+  maxTokens: true, maxBatchSize: true, bucketWidth: true, seed: true, epoch: true, shuffle: true, padToMultipleOf: true,
+};
+
 /** Checks `padToMultipleOf` and returns the rounding it implies. */
 function roundUpTo(padToMultipleOf: number): (n: number) => number {
   checkPadToMultipleOf(padToMultipleOf);
@@ -80,6 +88,7 @@ function roundUpTo(padToMultipleOf: number): (n: number) => number {
  * with the seed and epoch.
  */
 export function tokenBudgetPlan(lengths: readonly ExampleLength[], options: TokenBudgetOptions): BatchPlan {
+  checkOptions('tokenBudgetPlan', options, TOKEN_BUDGET_OPTIONS);
   const { maxTokens, maxBatchSize = Infinity, bucketWidth = 0.1, seed = 42, epoch = 0, shuffle = true, padToMultipleOf = 1 } = options;
   if (!(maxTokens > 0)) throw new RangeError(`maxTokens must be > 0, got ${maxTokens}`);
   if (!(maxBatchSize >= 1)) throw new RangeError(`maxBatchSize must be >= 1, got ${maxBatchSize}`);
@@ -142,8 +151,11 @@ export interface PaddingStatsOptions {
   padToMultipleOf?: number;
 }
 
+const PADDING_STATS_OPTIONS: KnownOptions<PaddingStatsOptions> = { padToMultipleOf: true };
+
 /** How much padding a plan costs. */
 export function paddingStats(lengths: readonly ExampleLength[], plan: BatchPlan, options: PaddingStatsOptions = {}): PaddingStats {
+  checkOptions('paddingStats', options, PADDING_STATS_OPTIONS);
   const pad = roundUpTo(options.padToMultipleOf ?? 1);
   let real = 0;
   let padded = 0;

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { DollyFormatError } from './errors';
 import { parseDollyLine } from './parse-line';
 import type { DollyRecord, FieldMap } from './record';
+import { checkOptions, type KnownOptions } from './unknown-options';
 import { utf8Lines, type DecodedLine } from './utf8-lines';
 
 /** Options for {@link readDolly} and {@link loadDolly}. */
@@ -19,6 +20,10 @@ export interface ReadDollyOptions {
   /** Name used in error messages (default: the path). */
   sourceName?: string;
 }
+
+/** Every option of {@link ReadDollyOptions}. */
+export const READ_DOLLY_OPTIONS: KnownOptions<ReadDollyOptions> = { fieldMap: true, onInvalid: true, onSkip: true, sourceName: true };
+const { sourceName: _, ...PARSE_DOLLY_OPTIONS } = READ_DOLLY_OPTIONS;
 
 /**
  * Splits text chunks into lines: strips a leading UTF-8 BOM, accepts `\n` and `\r\n`, and
@@ -54,6 +59,7 @@ export async function* parseDolly(
   sourceName: string,
   options: Omit<ReadDollyOptions, 'sourceName'> = {},
 ): AsyncGenerator<DollyRecord> {
+  checkOptions('parseDolly', options, PARSE_DOLLY_OPTIONS);
   yield* parseLines(splitLines(chunks), sourceName, options);
 }
 
@@ -93,6 +99,12 @@ async function* parseLines(
  * never decoded with replacement characters.
  */
 export function readDolly(path: string, options: ReadDollyOptions = {}): AsyncGenerator<DollyRecord> {
+  checkOptions('readDolly', options, READ_DOLLY_OPTIONS); // before the file is opened
+  return readDollyChecked(path, options);
+}
+
+/** {@link readDolly} without the check of the option keys (`readDollyFromHub` passes a wider object). */
+export function readDollyChecked(path: string, options: ReadDollyOptions): AsyncGenerator<DollyRecord> {
   const stream = createReadStream(path, { highWaterMark: 1 << 20 });
   return parseLines(utf8Lines(stream as AsyncIterable<Buffer>), options.sourceName ?? path, options);
 }
@@ -102,6 +114,7 @@ export async function loadDolly(
   path: string,
   options: ReadDollyOptions = {},
 ): Promise<{ records: DollyRecord[]; skipped: DollyFormatError[] }> {
+  checkOptions('loadDolly', options, READ_DOLLY_OPTIONS);
   const skipped: DollyFormatError[] = [];
   const records: DollyRecord[] = [];
   const onSkip = (e: DollyFormatError): void => {

@@ -1,6 +1,7 @@
-import { checkPadToMultipleOf, collate, type Batch, type CollateOptions } from './batch';
+import { checkPadToMultipleOf, COLLATE_OPTIONS, COLLATOR_NAMES, collateChecked, type Batch, type CollateOptions } from './batch';
 import type { EncodedExample } from './encode';
 import { fixedBatchPlan, tokenBudgetPlan, type BatchPlan, type ExampleLength } from './plan';
+import { checkOptions, type KnownOptions } from './unknown-options';
 
 /** Where training stands: the epoch, and how many of its batches were already consumed. */
 export interface Cursor {
@@ -37,6 +38,12 @@ export interface BatchSamplerOptions extends CollateOptions {
   shuffle?: boolean;
 }
 
+const SAMPLER_OPTIONS: KnownOptions<BatchSamplerOptions> = { ...COLLATE_OPTIONS, batching: true, seed: true, shuffle: true };
+const BATCHING_OPTIONS: { [K in Batching['kind']]: KnownOptions<Extract<Batching, { kind: K }>> } = {
+  fixed: { kind: true, batchSize: true, dropLast: true },
+  tokenBudget: { kind: true, maxTokens: true, maxBatchSize: true, bucketWidth: true },
+};
+
 /** A batch and the cursor to resume after it. */
 export interface SampledBatch {
   batch: Batch;
@@ -57,10 +64,12 @@ export class BatchSampler {
     readonly options: BatchSamplerOptions,
   ) {
     if (examples.length === 0) throw new RangeError('BatchSampler: no examples');
+    checkOptions('BatchSampler', options, SAMPLER_OPTIONS, COLLATOR_NAMES);
     const kind = (options.batching as { kind?: unknown } | undefined)?.kind;
     if (kind !== 'fixed' && kind !== 'tokenBudget') {
       throw new RangeError(`BatchSampler: batching.kind must be 'fixed' or 'tokenBudget', got ${JSON.stringify(kind)}`);
     }
+    checkOptions(`BatchSampler: batching (kind '${kind}')`, options.batching, BATCHING_OPTIONS[kind]);
     checkPadToMultipleOf(options.padToMultipleOf ?? 1); // here, not at the first batch
     this.lengths = examples.map((e) => ({ source: e.sourceIds.length, target: e.targetIds.length }));
   }
@@ -104,7 +113,7 @@ export class BatchSampler {
     for (let epoch = from.epoch; epoch < untilEpoch; epoch++) {
       const plan = this.plan(epoch);
       for (let p = epoch === from.epoch ? from.position : 0; p < plan.length; p++) {
-        const batch = collate(this.examples, plan[p]!, this.options);
+        const batch = collateChecked(this.examples, plan[p]!, this.options);
         const next = p + 1 < plan.length ? { epoch, position: p + 1 } : { epoch: epoch + 1, position: 0 };
         yield { batch, next };
       }

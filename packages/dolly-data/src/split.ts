@@ -1,4 +1,5 @@
 import { makeRng, shuffleInPlace } from './rng';
+import { checkOptions, type KnownOptions } from './unknown-options';
 
 /** Options for {@link splitIndices}. */
 export interface SplitOptions {
@@ -16,6 +17,10 @@ export interface SplitOptions {
   stratifyBy?: ArrayLike<string>;
 }
 
+const SPLIT_OPTIONS: KnownOptions<SplitOptions> = { seed: true, testFraction: true, stratifyBy: true };
+/** datasets' `train_test_split` names of options named differently here. */
+const DATASETS_NAMES = { test_size: 'testFraction', stratify_by_column: 'stratifyBy' };
+
 /** Indices (ascending) of the records in each split. */
 export interface Split {
   train: number[];
@@ -31,6 +36,7 @@ export interface Split {
  * the fraction to within one record.
  */
 export function splitIndices(n: number, options: SplitOptions = {}): Split {
+  checkOptions('splitIndices', options, SPLIT_OPTIONS, DATASETS_NAMES);
   const { seed = 42, testFraction = 0.2, stratifyBy } = options;
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`splitIndices: n must be an integer >= 0, got ${n}`);
   if (!(testFraction >= 0 && testFraction <= 1)) throw new RangeError(`testFraction must be in [0, 1], got ${testFraction}`);

@@ -1,5 +1,6 @@
 import type { EncodedExample } from './encode';
 import { paddingStats, type BatchPlan, type PaddingStats } from './plan';
+import { checkOptions, type KnownOptions } from './unknown-options';
 
 /** Summary of token lengths (before truncation, `</s>` included). */
 export interface LengthStats {
@@ -68,8 +69,11 @@ export interface DatasetStatsOptions {
   padToMultipleOf?: number;
 }
 
+const DATASET_STATS_OPTIONS: KnownOptions<DatasetStatsOptions> = { maxSourceLength: true, maxTargetLength: true, plan: true, padToMultipleOf: true };
+
 /** Counts per category, token-length percentiles, truncation counts and (optionally) a plan's padding. */
 export function datasetStats(examples: readonly EncodedExample[], options: DatasetStatsOptions = {}): DatasetStats {
+  checkOptions('datasetStats', options, DATASET_STATS_OPTIONS);
   const { maxSourceLength = 512, maxTargetLength = 512, plan, padToMultipleOf } = options;
   const counts = new Map<string, number>();
   for (const e of examples) counts.set(e.category, (counts.get(e.category) ?? 0) + 1);

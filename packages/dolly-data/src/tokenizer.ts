@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { bundledTokenizerDir } from './bundled';
 import { accelerateUnigram } from './unigram';
+import { checkOptions, type KnownOptions } from './unknown-options';
 
 /** The tokenizer surface this package uses (T5 style: `</s>` appended, pad id 0). */
 export interface TextTokenizer {
@@ -27,6 +28,9 @@ export interface DecodeOptions {
   cleanUpTokenizationSpaces?: boolean;
 }
 
+const DECODE_OPTIONS: KnownOptions<DecodeOptions> = { skipSpecialTokens: true, cleanUpTokenizationSpaces: true };
+const ENCODE_TEXT_OPTIONS: KnownOptions<{ addSpecialTokens?: boolean }> = { addSpecialTokens: true };
+
 /** Wraps a `@huggingface/tokenizers` Tokenizer into a {@link TextTokenizer}. */
 export class T5Tokenizer implements TextTokenizer {
   readonly padId: number;
@@ -39,6 +43,7 @@ export class T5Tokenizer implements TextTokenizer {
     readonly tokenizer: Tokenizer,
     options: TokenizerOptions = {},
   ) {
+    checkOptions('T5Tokenizer', options, TOKENIZER_OPTIONS);
     accelerateUnigram(tokenizer, checkWordCacheSize(options.wordCacheSize));
     const pad = tokenizer.token_to_id('<pad>');
     const eos = tokenizer.token_to_id('</s>');
@@ -49,14 +54,17 @@ export class T5Tokenizer implements TextTokenizer {
 
   /** Builds one from the parsed `tokenizer.json` and `tokenizer_config.json`. */
   static fromJSON(tokenizerJson: object, tokenizerConfig: object = {}, options: TokenizerOptions = {}): T5Tokenizer {
+    checkOptions('T5Tokenizer.fromJSON', options, TOKENIZER_OPTIONS); // before the tokenizer is built
     return new T5Tokenizer(new Tokenizer(tokenizerJson, tokenizerConfig), options);
   }
 
   encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
+    checkOptions('T5Tokenizer.encode', options, ENCODE_TEXT_OPTIONS);
     return this.tokenizer.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
   }
 
   decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
+    checkOptions('T5Tokenizer.decode', options, DECODE_OPTIONS);
     if (ids.length === 0) return '';
     return this.tokenizer.decode(Array.from(ids), {
       skip_special_tokens: options.skipSpecialTokens ?? true,
@@ -95,11 +103,14 @@ export interface TokenizerOptions {
   wordCacheSize?: number;
 }
 
+const TOKENIZER_OPTIONS: KnownOptions<TokenizerOptions> = { wordCacheSize: true };
+
 /**
  * Loads `tokenizer.json` (+ `tokenizer_config.json` when present) from a folder; default: the
  * bundled T5 tokenizer.
  */
 export async function loadT5Tokenizer(dir: string = bundledTokenizerDir(), options: TokenizerOptions = {}): Promise<T5Tokenizer> {
+  checkOptions('loadT5Tokenizer', options, TOKENIZER_OPTIONS);
   checkWordCacheSize(options.wordCacheSize); // before reading anything
   const tokenizerJson = await readJson(join(dir, 'tokenizer.json'));
   let config: object = {};

@@ -3,7 +3,9 @@ import { fromBitsAndBytes } from './bitsandbytes';
 import { bitsAndBytesOf, type WeightData } from './decode';
 import { Float32Linear } from './float32-linear';
 import { Int8Linear } from './int8-linear';
+import { BITSANDBYTES_NAMES } from './int8-matmul';
 import type { Int8Mode } from './kernel-names';
+import { checkOptions, type KnownOptions } from './unknown-options';
 
 /** Structural copy of docs/interfaces.md's `Linear`. */
 export interface Linear {
@@ -43,6 +45,9 @@ export interface Int8LinearFactoryOptions {
   fallback?: LinearFactory;
 }
 
+const FACTORY_OPTIONS: KnownOptions<Int8LinearFactoryOptions> = { mode: true, threshold: true, shouldQuantize: true, fallback: true };
+const FACTORY_ALIASES = { ...BITSANDBYTES_NAMES, llm_int8_skip_modules: 'shouldQuantize: skipModules([...])' };
+
 /** The default `shouldQuantize`: everything except the output head. */
 export const quantizeAllButLmHead = (spec: LinearSpec): boolean => spec.path !== 'lm_head' && !spec.path.endsWith('.lm_head');
 
@@ -81,6 +86,7 @@ export function skipModules(names: readonly string[]): (spec: LinearSpec) => boo
  * factory keeps float (`shouldQuantize` false) is dequantized as bitsandbytes does.
  */
 export function int8LinearFactory(options: Int8LinearFactoryOptions = {}): LinearFactory {
+  checkOptions('int8LinearFactory', options, FACTORY_OPTIONS, FACTORY_ALIASES);
   const shouldQuantize = options.shouldQuantize ?? quantizeAllButLmHead;
   const fallback = options.fallback ?? ((spec: LinearSpec) => new Float32Linear(spec.weight, spec.path));
   return (spec) => {

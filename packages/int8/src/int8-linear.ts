@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { toBitsAndBytes } from './bitsandbytes';
 import type { WeightData } from './decode';
-import { int8Dequantize, int8MatMul } from './int8-matmul';
+import { BITSANDBYTES_NAMES, int8Dequantize, int8MatMul } from './int8-matmul';
 import type { Int8Mode } from './kernel-names';
 import { packedWidth } from './pack';
 import { quantizeFloat32, quantizeWeightData, type QuantizedWeight } from './quantize';
+import { checkOptions, type KnownOptions } from './unknown-options';
 
 /** Options of an {@link Int8Linear}. */
 export interface Int8LinearOptions {
@@ -18,6 +19,8 @@ export interface Int8LinearOptions {
   /** Optional float32 bias `[outFeatures]` (copied). */
   bias?: Float32Array | tf.Tensor1D;
 }
+
+const LINEAR_OPTIONS: KnownOptions<Int8LinearOptions> = { mode: true, threshold: true, bias: true };
 
 /** A projection `[..., in] → [..., out]` whose frozen weight is stored as int8 with a per-row scale. */
 export class Int8Linear {
@@ -53,6 +56,7 @@ export class Int8Linear {
 
   /** Quantizes a float32 weight `[out, in]` (a row-major array with its `shape`, or a 2-D tensor). */
   static fromFloat32(weight: Float32Array | tf.Tensor2D, shape?: [outFeatures: number, inFeatures: number], options: Int8LinearOptions = {}): Int8Linear {
+    checkOptions('Int8Linear.fromFloat32', options, LINEAR_OPTIONS, BITSANDBYTES_NAMES);
     let values: Float32Array;
     let dims: [number, number];
     if (weight instanceof Float32Array) {
@@ -70,11 +74,13 @@ export class Int8Linear {
 
   /** Quantizes a checkpoint tensor straight from its F32/F16/BF16 bytes, one row at a time. */
   static fromWeightData(weight: WeightData, options: Int8LinearOptions = {}, name?: string): Int8Linear {
+    checkOptions('Int8Linear.fromWeightData', options, LINEAR_OPTIONS, BITSANDBYTES_NAMES);
     return new Int8Linear(quantizeWeightData(weight, name), options);
   }
 
   /** Wraps an already quantized weight. */
   static fromQuantized(q: QuantizedWeight, options: Int8LinearOptions = {}): Int8Linear {
+    checkOptions('Int8Linear.fromQuantized', options, LINEAR_OPTIONS, BITSANDBYTES_NAMES);
     if (!(Number.isInteger(q.outFeatures) && q.outFeatures > 0 && Number.isInteger(q.inFeatures) && q.inFeatures > 0)) {
       throw new Error(`Int8Linear.fromQuantized: invalid shape [${q.outFeatures}, ${q.inFeatures}]`);
     }

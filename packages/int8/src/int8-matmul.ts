@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Int8Dequantize, Int8MatMul, type Int8Mode } from './kernel-names';
 import { packedWidth } from './pack';
 import { registerInt8Kernels } from './register';
+import { checkOptions, type KnownOptions } from './unknown-options';
 
 /** The largest finite float32: the kernel threshold that stands for "no outlier columns". */
 const FLOAT32_MAX = 3.4028234663852886e38;
@@ -16,11 +17,16 @@ export interface Int8MatMulOptions {
   threshold?: number;
 }
 
+/** bitsandbytes' names of options here that are named differently (a suggestion of the unknown-option error). */
+export const BITSANDBYTES_NAMES: Readonly<Record<string, string>> = { llm_int8_threshold: 'threshold' };
+const MATMUL_OPTIONS: KnownOptions<Int8MatMulOptions> = { inFeatures: true, mode: true, threshold: true };
+
 /**
  * `y = x · Wᵀ` with `W = q · scale` stored packed: x float32 `[M, in]`, packed int32
  * `[out, ceil(in/4)]`, scale float32 `[out]` → `[M, out]`. Differentiable wrt x.
  */
 export function int8MatMul(x: tf.Tensor2D, packed: tf.Tensor2D, scale: tf.Tensor1D, options: Int8MatMulOptions = {}): tf.Tensor2D {
+  checkOptions('int8MatMul', options, MATMUL_OPTIONS, BITSANDBYTES_NAMES);
   registerInt8Kernels();
   const inFeatures = options.inFeatures ?? (x.shape[1] as number);
   const mode = options.mode ?? 'weight-only';

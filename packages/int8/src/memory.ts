@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { checkOptions, type KnownOptions } from './unknown-options';
 
 /** Runs `fn` and returns its result with the change of `tf.memory().numBytes` (bytes the backend holds) across it. */
 export function measureHeldBytes<T>(fn: () => T): { result: T; bytes: number } {
@@ -30,6 +31,8 @@ export interface PlanT5MemoryOptions {
   /** Count an untied `lm_head` as int8 too. Default false (kept float32, as bitsandbytes does). */
   quantizeLmHead?: boolean;
 }
+
+const PLAN_OPTIONS: KnownOptions<PlanT5MemoryOptions> = { quantizeLmHead: true };
 
 /** Predicted parameter counts and bytes of a T5 model's weights. */
 export interface T5MemoryPlan {
@@ -69,6 +72,7 @@ function isGated(ffp: unknown): boolean {
 
 /** Predicts the bytes of a T5 encoder-decoder's weights, float32 vs int8 linears, from its `config.json`. */
 export function planT5Memory(config: T5ConfigLike | Record<string, unknown>, options: PlanT5MemoryOptions = {}): T5MemoryPlan {
+  checkOptions('planT5Memory', options, PLAN_OPTIONS);
   const c = config as Record<string, unknown>;
   const d = need(c, 'd_model');
   const inner = need(c, 'num_heads') * need(c, 'd_kv');

@@ -7,7 +7,7 @@ import type { Linear, LinearHost } from './interfaces.js';
 import { float32LinearFactory } from './linear.js';
 import { disposeStackNonLinear, replaceLinearIn, stackLinears, stackNonLinearParameters } from './linear-host.js';
 import { loadT5Config, streamCheckpoint } from './load.js';
-import type { FromConfigOptions, FromPretrainedOptions, T5ModelOptions } from './model.js';
+import { checkForwardOptionKeys, checkModelOptionKeys, type FromConfigOptions, type FromPretrainedOptions, type T5ModelOptions } from './model.js';
 import { checkNeftuneNoiseAlpha, NeftuneNoise } from './neftune.js';
 import type { WeightSource } from './modules.js';
 import { savePretrained, type SavePretrainedOptions } from './save.js';
@@ -68,6 +68,7 @@ export class T5EncoderModel implements LinearHost {
    * here), then `shared` and the encoder —, so the same seed gives the same `shared` and encoder.
    */
   static fromConfig(config: T5Config | Record<string, unknown>, options: FromConfigOptions = {}): T5EncoderModel {
+    checkModelOptionKeys('T5EncoderModel.fromConfig', options, 'config');
     checkEncoderOptions(options);
     const cfg = isParsed(config) ? config : parseT5Config(config);
     const src = new RandomSource(cfg, options.seed ?? 0, options.makeLinear ?? float32LinearFactory);
@@ -82,6 +83,7 @@ export class T5EncoderModel implements LinearHost {
    * Missing, extra or mis-shaped encoder tensors are one `T5CheckpointError` naming them.
    */
   static async fromPretrained(dirOrId: string, options: FromPretrainedOptions = {}): Promise<T5EncoderModel> {
+    checkModelOptionKeys('T5EncoderModel.fromPretrained', options, 'pretrained');
     checkEncoderOptions(options);
     const dir = await pretrainedDir(dirOrId, options);
     const config = await loadT5Config(dir);
@@ -109,6 +111,7 @@ export class T5EncoderModel implements LinearHost {
    * attention by `attentionMask`). Dropout (`dropout_rate`) only with `training: true`.
    */
   forward(inputs: T5EncoderForwardInputs, options: { training?: boolean } = {}): T5EncoderOutput {
+    checkForwardOptionKeys('T5EncoderModel.forward', options);
     const { inputIds, attentionMask } = inputs;
     if (inputIds.rank !== 2) throw new Error(`T5EncoderModel.forward: inputIds must be [batch, seq], got [${inputIds.shape.join(', ')}]`);
     if (attentionMask && (attentionMask.rank !== 2 || attentionMask.shape.some((d, i) => d !== inputIds.shape[i]))) {

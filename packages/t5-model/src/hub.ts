@@ -2,6 +2,7 @@ import { downloadFileToCacheDir, getHFHubCachePath, getRepoFolderName, listFiles
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { checkOptions, type KnownOptions } from './unknown-options.js';
 
 /** The files of a snapshot a T5 model needs: config, safetensors weights (+ index), tokenizer, generation config. */
 export function wantedFile(path: string): boolean {
@@ -33,6 +34,13 @@ export interface DownloadPretrainedOptions {
   progress?: ByteProgress | null | undefined;
 }
 
+/** Every option of {@link DownloadPretrainedOptions}. */
+export const DOWNLOAD_OPTIONS: KnownOptions<DownloadPretrainedOptions> = {
+  cacheDir: true, revision: true, configOnly: true, hubUrl: true, accessToken: true, fetch: true, onFile: true, progress: true,
+};
+/** huggingface_hub's names of those options that are named differently here. */
+export const HUB_NAMES: Readonly<Record<string, string>> = { token: 'accessToken', endpoint: 'hubUrl' };
+
 /**
  * Downloads the safetensors snapshot of a hub model (e.g. google/flan-ul2) through
  * `@huggingface/hub` into its cache — the same layout as Python's huggingface_hub
@@ -45,6 +53,7 @@ export interface DownloadPretrainedOptions {
  * complete, so an interrupted download never leaves a truncated weight file.
  */
 export async function downloadPretrained(id: string, options: DownloadPretrainedOptions = {}): Promise<string> {
+  checkOptions('downloadPretrained', options, DOWNLOAD_OPTIONS, HUB_NAMES, (m) => new Error(m));
   const revision = options.revision ?? 'main';
   const hubUrl = options.hubUrl ?? process.env['HF_ENDPOINT'];
   const accessToken = options.accessToken ?? process.env['HF_TOKEN'];

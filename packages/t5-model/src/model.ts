@@ -5,7 +5,8 @@ import { T5Embedding, T5LMHead } from './head.js';
 import { checkDecodeTokens, checkEncoderInputs, checkForwardInputs } from './inputs.js';
 import type { Linear, LinearFactory, LinearHost, Seq2Seq } from './interfaces.js';
 import { float32LinearFactory } from './linear.js';
-import { pretrainedDir, type DownloadPretrainedOptions } from './hub.js';
+import { DOWNLOAD_OPTIONS, HUB_NAMES, pretrainedDir, type DownloadPretrainedOptions } from './hub.js';
+import { checkOptions, type KnownOptions } from './unknown-options.js';
 import { disposeStackNonLinear, replaceLinearIn, stackLinears, stackNonLinearParameters } from './linear-host.js';
 import { loadGenerationConfig, loadT5Config, streamCheckpoint } from './load.js';
 import { checkLabelSmoothingFactor, IGNORE_INDEX, tokenLosses } from './loss.js';
@@ -51,6 +52,32 @@ export interface FromPretrainedOptions extends T5ModelOptions {
 export interface FromConfigOptions extends T5ModelOptions {
   /** Seed of the random initialisation. Default 0. */
   seed?: number;
+}
+
+const MODEL_OPTIONS: KnownOptions<T5ModelOptions> = {
+  makeLinear: true, gradientCheckpointing: true, dropoutSeed: true, neftuneNoiseAlpha: true, labelSmoothingFactor: true,
+};
+const FROM_PRETRAINED_OPTIONS: KnownOptions<FromPretrainedOptions> = { ...MODEL_OPTIONS, hub: true, dtype: true };
+const FROM_CONFIG_OPTIONS: KnownOptions<FromConfigOptions> = { ...MODEL_OPTIONS, seed: true };
+/** transformers' `from_pretrained` names of options that are named differently here (or live in `hub`). */
+const TRANSFORMERS_NAMES: Readonly<Record<string, string>> = {
+  torch_dtype: 'dtype', cache_dir: 'hub.cacheDir', revision: 'hub.revision', token: 'hub.accessToken', progress: 'hub.progress',
+  load_in_8bit: 'makeLinear: int8LinearFactory() of @conifer/int8', quantization_config: 'makeLinear: int8LinearFactory() of @conifer/int8',
+};
+const FORWARD_OPTIONS: KnownOptions<{ training?: boolean }> = { training: true };
+
+/**
+ * Unknown keys of `fromPretrained` / `fromConfig` options (and of `hub`): one RangeError naming them all, with the
+ * option meant, before anything is loaded or allocated (`T5EncoderModel` too).
+ */
+export function checkModelOptionKeys(where: string, options: FromPretrainedOptions | FromConfigOptions, from: 'pretrained' | 'config'): void {
+  checkOptions(where, options, from === 'pretrained' ? FROM_PRETRAINED_OPTIONS : FROM_CONFIG_OPTIONS, TRANSFORMERS_NAMES);
+  if (from === 'pretrained') checkOptions(`${where}: hub`, (options as FromPretrainedOptions).hub, DOWNLOAD_OPTIONS, HUB_NAMES);
+}
+
+/** Unknown keys of `forward`'s options (`{ training }`): an Error naming them. */
+export function checkForwardOptionKeys(where: string, options: { training?: boolean }): void {
+  checkOptions(where, options, FORWARD_OPTIONS, {}, (m) => new Error(m));
 }
 
 /** Inputs of `forward`: int32 tensors [B, S] and [B, T]. */
@@ -175,6 +202,7 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
 
   /** A randomly initialised model (transformers' init scales, seeded: see `RandomSource`). */
   static fromConfig(config: T5Config | Record<string, unknown>, options: FromConfigOptions = {}): T5ForConditionalGeneration {
+    checkModelOptionKeys('T5ForConditionalGeneration.fromConfig', options, 'config');
     checkTrainingOptions(options);
     const cfg = isParsed(config) ? config : parseT5Config(config);
     const src = new RandomSource(cfg, options.seed ?? 0, options.makeLinear ?? float32LinearFactory);
@@ -191,6 +219,7 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
    * ({@link downloadPretrained}, `options.hub`); Node only.
    */
   static async fromPretrained(dirOrId: string, options: FromPretrainedOptions = {}): Promise<T5ForConditionalGeneration> {
+    checkModelOptionKeys('T5ForConditionalGeneration.fromPretrained', options, 'pretrained');
     checkTrainingOptions(options);
     const dir = await pretrainedDir(dirOrId, options);
     const config = await loadT5Config(dir);
@@ -225,6 +254,7 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
 
   /** Encoder + decoder + head (and the loss when `labels` are given). */
   forward(inputs: T5ForwardInputs, options: { training?: boolean } = {}): T5ForwardOutput {
+    checkForwardOptionKeys('forward', options);
     const { inputIds, attentionMask, labels } = inputs;
     if (!inputs.decoderInputIds && !labels) throw new Error('forward: give decoderInputIds or labels');
     checkForwardInputs('forward', inputs);

@@ -6,6 +6,7 @@ import { t5ConfigToJSON, type T5Config } from './config.js';
 import type { T5Embedding, T5LMHead } from './head.js';
 import type { Linear } from './interfaces.js';
 import type { T5Stack } from './stack.js';
+import { checkOptions, type KnownOptions } from './unknown-options.js';
 import { expectedTensors } from './weights.js';
 
 /** What {@link savePretrained} reads: a `T5ForConditionalGeneration`, or a `T5EncoderModel` (no `decoder`, no `lm_head`). */
@@ -39,6 +40,10 @@ export interface SavePretrainedOptions {
    */
   keepInt8?: boolean;
 }
+
+const SAVE_OPTIONS: KnownOptions<SavePretrainedOptions> = { dtype: true, maxShardBytes: true, keepInt8: true };
+/** transformers' `save_pretrained` names of options named differently here. */
+const SAVE_NAMES: Readonly<Record<string, string>> = { max_shard_size: 'maxShardBytes' };
 
 /** T5's `_keep_in_fp32_modules` (transformers never loads these in 8 bit). */
 const KEEP_FLOAT = /(^|\.)wo$/;
@@ -88,6 +93,7 @@ function tensorFor(model: SavableT5Model, name: string, linears: Map<string, { d
  * Reads one shard's tensors at a time (every backend); each file is written atomically. Returns the files written.
  */
 export async function savePretrained(model: SavableT5Model, dir: string, options: SavePretrainedOptions = {}): Promise<string[]> {
+  checkOptions('savePretrained', options, SAVE_OPTIONS, SAVE_NAMES, (m) => new Error(m));
   const dtype = options.dtype ?? 'F32';
   if (dtype !== 'F32' && dtype !== 'BF16') throw new Error(`savePretrained: dtype ${JSON.stringify(dtype)} is not F32 or BF16`);
   const maxShard = options.maxShardBytes ?? 5e9;

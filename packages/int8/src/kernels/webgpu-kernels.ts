@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Int8Dequantize, Int8MatMul, type Int8DequantizeAttrs, type Int8MatMulAttrs } from '../kernel-names';
 import { packedWidth } from '../pack';
+import { checkOptions, type KnownOptions } from '../unknown-options';
 import {
   dequantizeProgram, llmInt8Program, outlierColumnsProgram, rowAbsmaxProgram,
   weightOnlyBackwardProgram, weightOnlyProgram, type WgslProgram,
@@ -36,9 +37,11 @@ export interface WebGPUInt8KernelOptions {
 }
 
 const options: WebGPUInt8KernelOptions = { path: 'auto', tiledRows: 'auto', tiledCols: 4 };
+const KERNEL_OPTIONS: KnownOptions<WebGPUInt8KernelOptions> = { path: true, tiledRows: true, tiledCols: true };
 
 /** Chooses the webgpu implementation (for benchmarks and tests); returns the previous options. */
 export function setWebGPUInt8Kernels(next: Partial<WebGPUInt8KernelOptions>): WebGPUInt8KernelOptions {
+  checkOptions('setWebGPUInt8Kernels', next, KERNEL_OPTIONS);
   const prev = { ...options };
   Object.assign(options, next);
   return prev;
@@ -197,6 +200,8 @@ export interface PrepareWebGPUTensorCoresOptions {
   kinds?: readonly TensorCoreKind[];
 }
 
+const PREPARE_OPTIONS: KnownOptions<PrepareWebGPUTensorCoresOptions> = { tiles: true, tuneShape: true, tuneReps: true, kinds: true };
+
 /**
  * Enables the subgroup-matrix (tensor-core) kernels on the current webgpu backend when its device
  * has `chromium-experimental-subgroup-matrix` (create the device with it: tfjs does not request
@@ -207,6 +212,7 @@ export interface PrepareWebGPUTensorCoresOptions {
  * argument (the 0.x signature) fixes the tiles.
  */
 export async function prepareWebGPUTensorCores(options: PrepareWebGPUTensorCoresOptions | TensorCoreTiles = {}): Promise<TensorCoreReport> {
+  if (!('TM' in options)) checkOptions('prepareWebGPUTensorCores', options, PREPARE_OPTIONS);
   if (tf.getBackend() !== 'webgpu') throw new Error(`prepareWebGPUTensorCores: the current backend is ${tf.getBackend()}, not webgpu`);
   const o: PrepareWebGPUTensorCoresOptions = 'TM' in options ? { tiles: options } : options;
   return prepareTensorCoreKernels(tf.backend(), {

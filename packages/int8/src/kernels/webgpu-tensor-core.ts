@@ -35,6 +35,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { Int8MatMulAttrs } from '../kernel-names';
 import { packedWidth } from '../pack';
+import { checkOptions, type KnownOptions } from '../unknown-options';
 import { outlierColumnsProgram, rowAbsmaxProgram, type WgslProgram } from './webgpu-programs';
 
 type Uniform = { type: 'int32' | 'uint32' | 'float32'; data: number[] };
@@ -858,6 +859,8 @@ export interface PrepareTensorCoreOptions {
   shaderTransform?: (code: string) => string;
 }
 
+const PREPARE_OPTIONS: KnownOptions<PrepareTensorCoreOptions> = { tiles: true, check: true, time: true, kinds: true, variants: true, shaderTransform: true };
+
 interface Candidate { kernel: Kernel; relErr?: number; ms?: number }
 
 /**
@@ -872,6 +875,7 @@ interface Candidate { kernel: Kernel; relErr?: number; ms?: number }
  * result or time. **Not yet run on hardware** (the shaders are compiled by Tint in CI).
  */
 export async function prepareTensorCoreKernels(backend: object, options: PrepareTensorCoreOptions = {}): Promise<TensorCoreReport> {
+  checkOptions('prepareTensorCoreKernels', options, PREPARE_OPTIONS);
   const b = backend as Backend;
   const device = b.device;
   const candidates: readonly TensorCoreTiles[] = options.tiles === 'tune' ? TENSOR_CORE_TILE_CANDIDATES

@@ -1,0 +1,97 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { downloadPretrained, savePretrained, T5EncoderModel, T5ForConditionalGeneration } from '../src/index.js';
+import { modelDir, tempDirs, useBackend } from './helpers.js';
+
+const tmpIn = tempDirs();
+
+beforeAll(async () => {
+  await useBackend('cpu');
+});
+
+const tiny = { vocab_size: 32, d_model: 8, d_kv: 2, num_heads: 2, d_ff: 16, num_layers: 1, num_decoder_layers: 1 };
+/** Options with a typo and a snake_case key besides the valid ones (as a caller's plain object would come). */
+const bad = (valid: object, typo: string, snake: string): never => ({ ...valid, [typo]: 1, [snake]: 2 }) as never;
+const message = (where: string, typo: [string, string], snake: [string, string]): string =>
+  `${where}: unknown options \`${typo[0]}\` (did you mean \`${typo[1]}\`?), \`${snake[0]}\` (did you mean \`${snake[1]}\`?)`;
+
+/** The one error `f` throws (or rejects with): its type and message; no tensor left behind. */
+async function expectUnknown(f: () => unknown, type: typeof Error, where: string, typo: [string, string], snake: [string, string]): Promise<void> {
+  const before = tf.memory().numTensors;
+  let error: unknown = null;
+  try {
+    await f();
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toBeInstanceOf(type);
+  expect((error as Error).message).toBe(message(where, typo, snake));
+  expect(tf.memory().numTensors).toBe(before);
+}
+
+describe('unknown option keys: one error naming each, with the option meant, before anything is loaded', () => {
+  it('fromConfig (both models): RangeError, as for a bad value', async () => {
+    await expectUnknown(() => T5ForConditionalGeneration.fromConfig(tiny, bad({ seed: 1 }, 'dropoutSed', 'gradient_checkpointing')), RangeError,
+      'T5ForConditionalGeneration.fromConfig', ['dropoutSed', 'dropoutSeed'], ['gradient_checkpointing', 'gradientCheckpointing']);
+    await expectUnknown(() => T5EncoderModel.fromConfig(tiny, bad({}, 'sed', 'neftune_noise_alpha')), RangeError,
+      'T5EncoderModel.fromConfig', ['sed', 'seed'], ['neftune_noise_alpha', 'neftuneNoiseAlpha']);
+    // fromConfig has no hub or dtype; a key set to undefined counts as absent
+    expect(() => T5ForConditionalGeneration.fromConfig(tiny, { dtype: 'float32' } as never)).toThrow(/^T5ForConditionalGeneration\.fromConfig: unknown option `dtype`$/);
+    const before = tf.memory().numTensors;
+    const m = T5ForConditionalGeneration.fromConfig(tiny, { seed: 2, dropoutSeed: 1, gradientCheckpointing: false, neftuneNoiseAlpha: 0, labelSmoothingFactor: 0, makeLinear: undefined, label_smoothing_factor: undefined } as never);
+    m.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('fromPretrained (both models) and its hub options, before any file is read or fetched', async () => {
+    const missing = '/no/such/model/folder';
+    await expectUnknown(() => T5ForConditionalGeneration.fromPretrained(missing, bad({}, 'dtyp', 'label_smoothing_factor')), RangeError,
+      'T5ForConditionalGeneration.fromPretrained', ['dtyp', 'dtype'], ['label_smoothing_factor', 'labelSmoothingFactor']);
+    await expectUnknown(() => T5EncoderModel.fromPretrained(missing, bad({}, 'hbu', 'make_linear')), RangeError,
+      'T5EncoderModel.fromPretrained', ['hbu', 'hub'], ['make_linear', 'makeLinear']);
+    // transformers' from_pretrained names point to ours
+    await expect(T5ForConditionalGeneration.fromPretrained(missing, { torch_dtype: 'float32', cache_dir: '/c', load_in_8bit: true } as never)).rejects.toThrow(
+      'T5ForConditionalGeneration.fromPretrained: unknown options `torch_dtype` (did you mean `dtype`?), `cache_dir` (did you mean `hub.cacheDir`?), `load_in_8bit` (did you mean `makeLinear: int8LinearFactory() of @conifer/int8`?)');
+    await expectUnknown(() => T5ForConditionalGeneration.fromPretrained('google/flan-t5-small', { hub: bad({ fetch: () => Promise.reject(new Error('fetched')) }, 'revison', 'access_token') }), RangeError,
+      'T5ForConditionalGeneration.fromPretrained: hub', ['revison', 'revision'], ['access_token', 'accessToken']);
+    const m = await T5ForConditionalGeneration.fromPretrained(modelDir('flan-t5-tiny'), { dtype: 'float32', hub: { revision: 'main' }, dropoutSeed: 3 });
+    m.dispose();
+  });
+
+  it('downloadPretrained and savePretrained: Error, as for a bad value; nothing written', async () => {
+    let fetched = 0;
+    const fetch = (async () => {
+      fetched++;
+      throw new Error('no network');
+    }) as unknown as typeof globalThis.fetch;
+    await expectUnknown(() => downloadPretrained('google/flan-t5-small', bad({ fetch }, 'configonly', 'cache_dir')), Error,
+      'downloadPretrained', ['configonly', 'configOnly'], ['cache_dir', 'cacheDir']);
+    await expect(downloadPretrained('google/flan-t5-small', { fetch, token: 'x' } as never)).rejects.toThrow('downloadPretrained: unknown option `token` (did you mean `accessToken`?)');
+    expect(fetched).toBe(0);
+    const m = T5ForConditionalGeneration.fromConfig(tiny);
+    const dir = tmpIn('t5-unknown-options-');
+    await expectUnknown(() => m.savePretrained(dir, bad({ dtype: 'BF16' }, 'keepint8', 'max_shard_size')), Error, 'savePretrained', ['keepint8', 'keepInt8'], ['max_shard_size', 'maxShardBytes']);
+    await expectUnknown(() => savePretrained(m, dir, bad({}, 'dtpye', 'keep_int8')), Error, 'savePretrained', ['dtpye', 'dtype'], ['keep_int8', 'keepInt8']);
+    expect(existsSync(join(dir, 'config.json'))).toBe(false);
+    expect(await m.savePretrained(dir, { dtype: 'F32', maxShardBytes: 1e9, keepInt8: false })).toContain('model.safetensors');
+    m.dispose();
+  });
+
+  it('forward (both models): Error for a key other than training', () => {
+    const m = T5ForConditionalGeneration.fromConfig(tiny);
+    const enc = T5EncoderModel.fromConfig(tiny);
+    const inputIds = tf.tensor2d([[1, 2]], [1, 2], 'int32');
+    const attentionMask = tf.tensor2d([[1, 1]], [1, 2], 'int32');
+    const before = tf.memory().numTensors;
+    expect(() => m.forward({ inputIds, attentionMask, decoderInputIds: inputIds }, { trainig: true } as never)).toThrow(/^forward: unknown option `trainig` \(did you mean `training`\?\)$/);
+    expect(() => enc.forward({ inputIds, attentionMask }, { is_training: true } as never)).toThrow(/^T5EncoderModel\.forward: unknown option `is_training`$/);
+    expect(tf.memory().numTensors).toBe(before);
+    const out = enc.forward({ inputIds, attentionMask }, { training: false });
+    out.lastHiddenState.dispose();
+    tf.dispose([inputIds, attentionMask]);
+    m.dispose();
+    enc.dispose();
+  });
+});
