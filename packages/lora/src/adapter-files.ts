@@ -2,7 +2,7 @@ import { readFile, mkdir, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readSafetensorsFile, serializeSafetensors, toFloat32, writeFileAtomic } from '@conifer/safetensors';
 import { describeUnknownField, FILE_FIELDS, unknownFields } from './config-fields.js';
-import { type LoraConfig, type LoraConfigInput, PEFT_FORMAT_VERSION, completeLoraConfig, peftLoraFields } from './config.js';
+import { CODE_ONLY_FIELDS, type LoraConfig, type LoraConfigInput, PEFT_FORMAT_VERSION, completeLoraConfig, peftLoraFields } from './config.js';
 import { pythonJsonDumps } from './python-json.js';
 import { joinSubfolder } from './subfolder.js';
 import { readTorchStateDict } from './torch-bin.js';
@@ -72,7 +72,8 @@ export function parseAdapterConfig(text: string, where = ADAPTER_CONFIG_NAME, op
     throw e;
   }
   const known = peftLoraFields();
-  const unknown = unknownFields(raw, known).sort();
+  // runtime_config: a LoraConfig field PEFT never saves (dropped here too, not warned about)
+  const unknown = unknownFields(raw, [...known, ...CODE_ONLY_FIELDS]).sort();
   if (unknown.length) (config as unknown as Record<symbol, unknown>)[FILE_FIELDS] = unknown;
   if (unknown.length && options.onWarning) {
     // PEFT's PeftConfigMixin.from_peft_type, which then drops them.

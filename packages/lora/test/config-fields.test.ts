@@ -199,4 +199,11 @@ describe("runtime_config: a LoraConfig argument PEFT never saves", () => {
     expect(c).not.toHaveProperty('runtime_config');
     expect(adapterConfigJson(c)).not.toContain('runtime_config');
   });
+
+  it('in a file: dropped without a warning (a LoraConfig field, not another version\'s)', () => {
+    const warnings: string[] = [];
+    const c = parseAdapterConfig(JSON.stringify({ peft_type: 'LORA', r: 4, runtime_config: { ephemeral_gpu_offload: false } }), 'z.json', { onWarning: (m) => warnings.push(m) });
+    expect(warnings).toEqual([]);
+    expect(c).not.toHaveProperty('runtime_config');
+  });
 });
