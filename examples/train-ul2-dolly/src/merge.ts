@@ -21,6 +21,8 @@ export async function runMerge(opts: MergeOptions, io: Io): Promise<number> {
       dtype: DTYPES[opts.dtype],
       overwrite: opts.overwrite,
       onFile: (file, i, n) => io.stdout(`  write        ${file} (${i + 1}/${n})`),
+      // PEFT's warning about adapter_config.json fields its LoraConfig lacks, as generate / eval --adapter print it
+      onWarning: (m) => io.stderr(`warning: --adapter ${opts.adapter}: ${m}`),
     });
   } catch (e) {
     throw new CliError(`merge: ${(e as Error).message.replace(/^mergeAdapterIntoCheckpoint: /, '').replace(/pass overwrite$/, 'pass --overwrite')}`);

@@ -29,4 +29,12 @@ describe('--adapter warnings', () => {
     expect(warnings[0]).toMatch(new RegExp(`^warning: --adapter ${adapter}: .*unexpected keyword arguments \\['merge_weights'\\] for class LoraConfig`));
     expect(c.out.some((l) => l.startsWith('\n> a'))).toBe(true);
   }, 60_000);
+
+  it('merge: the same warning line; the merge is written', async () => {
+    const c = capture();
+    const out = join(tmp, 'merged');
+    expect(await main(['merge', '--model', join(T5_FIXTURES, 'models/ul2-tiny'), '--adapter', adapter, '--out', out], c.io)).toBe(0);
+    expect(c.err).toEqual([expect.stringMatching(new RegExp(`^warning: --adapter ${adapter}: .*unexpected keyword arguments \\['merge_weights'\\] for class LoraConfig`))]);
+    expect(c.out.some((l) => l.startsWith(`wrote ${out}: model.safetensors`))).toBe(true);
+  }, 60_000);
 });

@@ -46,6 +46,8 @@ export interface MergeAdapterOptions {
    * `pytorch_model*`) are deleted first, files of the same names are replaced, other files stay.
    */
   overwrite?: boolean;
+  /** Receives PEFT's warning about an adapter_config.json's fields its `LoraConfig` lacks (see `readAdapter`); none given: silent. */
+  onWarning?: (message: string) => void;
 }
 
 /** What {@link mergeAdapterIntoCheckpoint} did. */
@@ -127,7 +129,7 @@ export async function mergeAdapterIntoCheckpoint(baseDir: string, adapter: Adapt
   }
   const adapters: Array<{ label: string; config: LoraConfig; tensors: Map<string, AdapterTensor> }> = [];
   for (const [i, { dirOrId, subfolder }] of sources.entries()) {
-    const { config, tensors } = await readAdapter(await resolveAdapterDir(dirOrId, options.hub, subfolder));
+    const { config, tensors } = await readAdapter(await resolveAdapterDir(dirOrId, options.hub, subfolder), options.onWarning ? { onWarning: options.onWarning } : {});
     const label = sources.length === 1 ? '' : `adapter ${i} (${dirOrId}${subfolder === undefined ? '' : `, subfolder ${subfolder}`}): `;
     adapters.push({ label, config, tensors });
   }
