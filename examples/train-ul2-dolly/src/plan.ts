@@ -248,6 +248,11 @@ export interface PlanInput {
   /** --eval-order (default length). */
   evalOrder?: EvalOrder;
   /**
+   * --load-best-model-at-end: when the best evaluation is not the last step's, the app evaluates the adapter it puts back
+   * after training (src/training-args.ts `reusableFinalEval`) — which one is best is not known before the run.
+   */
+  loadBestModelAtEnd?: boolean;
+  /**
    * The run resumes a checkpoint (--resume, and one under --out/checkpoints): no evaluation before training, neither the
    * app's nor, with --eval-on-start, the trainer's (it does not repeat it on a resume). --resume on an --out without a
    * checkpoint is a fresh run: false. With {@link PlanInput.resumeFrom} the plan also counts only what is left after it.
@@ -355,6 +360,11 @@ export interface Plan {
     generation?: { maxLength: number; beams: number; flopsEach: number; /** How many of the `count` evaluations generate (the trainer's). */ count: number };
     /** All evaluations: forward passes and, with --predict-with-generate, generation. */
     seconds: number;
+    /**
+     * With --load-best-model-at-end, when no evaluation after training is counted: one more (a forward pass, not in
+     * `count` / `seconds`) if the best evaluation is not the last one — possible when the run can have an earlier one.
+     */
+    bestReload?: boolean;
   };
 }
 
@@ -512,6 +522,9 @@ export function makePlan(input: PlanInput): Plan {
   const counts = stepsLeft > 0 || from !== undefined ? { before, ...trainerEvals(steps, input.evalEvery, input.evalDelay ?? 0, from?.evaluated ?? false) } : { before: 0, during: 0, after: 0 };
   const nEvals = counts.before + counts.during + counts.after;
   const evals: Plan['evals'] = { count: nEvals, batchSize: evalB, paddedSource: evalSource, paddedTarget: evalTarget, flopsEach: evalFlops, seconds: (nEvals * evalFlops) / (tflops * 1e12) };
+  // the best is chosen among the trainer's evaluations during training (not --eval-on-start's): a fresh run needs two of
+  // them for an earlier best, a resumed run's checkpoint may already hold one
+  if (input.loadBestModelAtEnd === true && counts.after === 0 && (resumed || counts.during >= 2)) evals.bestReload = true;
   if (input.predictWithGenerate === true) {
     // generate takes the same eval batches: their padded source, every row up to maxLength − 1 new tokens per beam.
     const maxLength = input.generationMaxLength ?? DEFAULT_GENERATION_MAX_LENGTH;
@@ -637,6 +650,6 @@ export function formatPlan(p: Plan): string {
     `  activations  ${gb(p.activationBytes)} for the worst micro-batch ${p.microBatch.rows} × (${p.microBatch.source} + ${p.microBatch.target}) (${gb(p.activationBytesCheckpointed)} with per-block checkpointing)`,
     ...memLine(),
     `  time         ${flops(p.epochFlops)} per epoch (mean ${p.tokens.source.toFixed(0)} + ${p.tokens.target.toFixed(0)} real tokens/example, ${p.tokens.paddedSource.toFixed(0)} + ${p.tokens.paddedTarget.toFixed(0)} padded): ${duration(p.epochSeconds)}/epoch, ${duration(p.totalSeconds)} ${p.input.resumeFrom ? 'left' : 'in all'} at ${p.tflopsAssumed ? 'an assumed ' : ''}${p.tflops} TFLOP/s (${i.backend})`,
-    `  evals        ${p.evals.count} × ${evalEach(p.evals)} (${int(p.split.test)} test examples in batches of ${p.evals.batchSize}, ${i.evalOrder ?? 'length'} order, ${p.evals.paddedSource.toFixed(0)} + ${p.evals.paddedTarget.toFixed(0)} padded tokens/example): ${duration(p.evals.seconds)}; with training ${duration(p.totalSeconds + p.evals.seconds)}`,
+    `  evals        ${p.evals.count} × ${evalEach(p.evals)} (${int(p.split.test)} test examples in batches of ${p.evals.batchSize}, ${i.evalOrder ?? 'length'} order, ${p.evals.paddedSource.toFixed(0)} + ${p.evals.paddedTarget.toFixed(0)} padded tokens/example): ${duration(p.evals.seconds)}; with training ${duration(p.totalSeconds + p.evals.seconds)}${p.evals.bestReload ? `; one more after training when --load-best-model-at-end puts back an earlier step's adapter` : ''}`,
   ].join('\n');
 }

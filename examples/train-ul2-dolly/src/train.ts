@@ -87,6 +87,7 @@ export function trainPlan(opts: TrainOptions, resumeFrom: ResumePoint | null = n
     evalDelay: opts.evalDelay,
     evalOnStart: opts.evalOnStart,
     evalOrder: opts.evalOrder,
+    loadBestModelAtEnd: opts.loadBestModelAtEnd,
     resume: resumeFrom !== null,
     ...(resumeFrom !== null ? { resumeFrom } : {}),
     gradientCheckpointing: opts.gradientCheckpointing,

@@ -255,6 +255,24 @@ describe('evaluations in the plan', () => {
     expect(withEvals - train).toBeCloseTo(length.evals.seconds / 60, 0);
   });
 
+  it('--load-best-model-at-end: says the one more evaluation after training when the best can be an earlier step (not counted: unknown before the run)', () => {
+    const tail = "; one more after training when --load-best-model-at-end puts back an earlier step's adapter";
+    const plain = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2' });
+    // 3 epoch-end evaluations, the last one reused after training: the best can be epoch 1's or 2's
+    const best = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', loadBestModelAtEnd: true });
+    expect(best.evals).toStrictEqual({ ...plain.evals, bestReload: true });
+    expect(formatPlan(best).split('\n').at(-1)).toBe(formatPlan(plain).split('\n').at(-1) + tail);
+    // the run stops between evaluations: the evaluation after training is counted already
+    expect(makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', loadBestModelAtEnd: true, maxSteps: 100 }).evals.bestReload).toBeUndefined();
+    // one evaluation during training (--eval-on-start's is not compared): it is the best and the last
+    const one = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', loadBestModelAtEnd: true, epochs: 1, evalOnStart: true });
+    expect(one.evals.bestReload).toBeUndefined();
+    expect(formatPlan(one)).not.toContain(tail);
+    // resumed for its last epoch: the checkpoint may hold an earlier best
+    const resumed = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2', loadBestModelAtEnd: true, epochs: 1, resume: true });
+    expect(resumed.evals.bestReload).toBe(true);
+  });
+
   it('--predict-with-generate off: the plan and its evals line as before, whatever the generation flags', () => {
     const base = makePlan({ ...ORIGINAL, config: flanUl2, label: 'flan-ul2' });
     // The plan before generation was counted (golden, from the code without it).
