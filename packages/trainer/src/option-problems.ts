@@ -1,6 +1,7 @@
 /**
- * The checks of `train()`'s options that do not depend on each other: unknown keys (a transformers
- * `TrainingArguments` name or a typo), the model and data shapes, and each option's type and range.
+ * The checks of `train()`'s options that are reported together, in one error: unknown keys (a transformers
+ * `TrainingArguments` name or a typo), the model and data shapes, each option's type and range, and the
+ * checkpoint options given without `checkpointDir` (they would do nothing).
  * `trainSettings` throws ONE error listing every problem found here, before the checks that combine
  * options or need a schedule (which stop at the first: `unknown schedule`, …) and before anything is allocated.
  */
@@ -96,6 +97,7 @@ export function trainOptionProblems(options: TrainOptions<unknown>): string[] {
   if (o.onSave !== undefined && !isFn(o.onSave)) p.push(`onSave must be a function, got ${show(o.onSave)}`);
   const dir = o.checkpointDir;
   if (dir !== undefined && !(typeof dir === 'string' && dir !== '')) p.push(`checkpointDir must be a folder path (a non-empty string), got ${show(dir)}`);
+  if (dir === undefined) p.push(...checkpointOnlyProblems(o));
   const logger = o.logger as Record<string, unknown> | false | undefined;
   if (logger !== undefined && logger !== false) {
     const missing = typeof logger === 'object' && logger !== null ? (['onStep', 'onEval', 'onEpoch', 'log'] as const).filter((m) => !isFn(logger[m])) : ['onStep', 'onEval', 'onEpoch', 'log'];
@@ -106,6 +108,24 @@ export function trainOptionProblems(options: TrainOptions<unknown>): string[] {
     p.push(`signal must be an AbortSignal, got ${show(signal)}`);
   }
   return p;
+}
+
+/**
+ * The options that act on `checkpointDir`'s checkpoints alone, given without it: they would do nothing,
+ * silently (no checkpoint is written, pruned or resumed from). transformers cannot meet this (`output_dir`
+ * is always set), but refuses the nearest case: `train(resume_from_checkpoint=True)` with no checkpoint in
+ * `output_dir` raises "No valid checkpoint found in output directory". Values that ask for nothing pass:
+ * `checkpointEvery: 0` (no checkpoints by step), `keepLast: Infinity` (remove none), `resume: false`; a value
+ * with a problem of its own is named once, by that problem.
+ */
+function checkpointOnlyProblems(o: Record<string, unknown>): string[] {
+  const acts = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 1;
+  const needs = [
+    ['checkpointEvery', acts(o.checkpointEvery), 'the folder checkpoints are written to'],
+    ['keepLast', acts(o.keepLast), 'the folder whose newest checkpoints it keeps'],
+    ['resume', o.resume === true, 'the folder whose newest checkpoint it continues from'],
+  ] as const;
+  return needs.filter(([, on]) => on).map(([name, , what]) => `${name} (${show(o[name])}) needs checkpointDir (${what})`);
 }
 
 /** One `RangeError` for the problems: the problem itself when there is one, all of them otherwise. */

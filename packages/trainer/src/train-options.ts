@@ -130,11 +130,11 @@ export interface TrainOptions<B> {
   saveStrategy?: 'best';
   /** Folder for `checkpoint-<step>/`, `metrics.jsonl` and `loss-curve.svg` (default: none of them). */
   checkpointDir?: string;
-  /** Write a checkpoint every N optimizer steps (default `saveEvery`); also at every epoch end and when stopping. */
+  /** Write a checkpoint every N optimizer steps (default `saveEvery`); also at every epoch end and when stopping. Needs `checkpointDir` (except 0). */
   checkpointEvery?: number;
-  /** Complete checkpoints to keep (default 2), transformers' `save_total_limit`; `Infinity` keeps them all. */
+  /** Complete checkpoints to keep (default 2), transformers' `save_total_limit`; `Infinity` keeps them all. Needs `checkpointDir` (except `Infinity`). */
   keepLast?: number;
-  /** Continue from the newest complete checkpoint in `checkpointDir`, if any (default false). */
+  /** Continue from the newest complete checkpoint in `checkpointDir`, if any (default false; a folder without one: a fresh run). `true` needs `checkpointDir`. */
   resume?: boolean;
   /** Seed of the trainer's RNG, which draws a dropout seed per step for `model.setDropoutSeed` (default 42). */
   seed?: number | string;
@@ -227,17 +227,13 @@ export interface TrainResult {
   optimizer: AdamW | Adafactor;
 }
 
-const positive = (name: string, x: number | undefined, def: number, allowZero = false): number => {
-  const v = x ?? def;
-  if (!Number.isInteger(v) || v < (allowZero ? 0 : 1)) throw new RangeError(`train: ${name} must be an integer >= ${allowZero ? 0 : 1}, got ${x}`);
-  return v;
-};
-
-/** transformers' `TrainingArguments.get_warmup_steps`: `warmup_steps if warmup_steps > 0 else ceil(num_training_steps * warmup_ratio)`. */
+/**
+ * transformers' `TrainingArguments.get_warmup_steps`: `warmup_steps if warmup_steps > 0 else ceil(num_training_steps * warmup_ratio)`
+ * (`steps` and `ratio` in range: `trainOptionProblems` checked them).
+ */
 function warmupFrom(steps: number | undefined, ratio: number | undefined, totalSteps: number | undefined): number {
-  const fixed = positive('warmupSteps', steps, 0, true);
+  const fixed = steps ?? 0;
   if (ratio === undefined) return fixed;
-  if (!(ratio >= 0 && ratio <= 1)) throw new RangeError(`train: warmupRatio must be in [0, 1], got ${ratio}`);
   if (fixed > 0) throw new RangeError('train: give warmupSteps or warmupRatio, not both');
   if (totalSteps === undefined) throw new RangeError('train: warmupRatio needs totalSteps (give totalSteps or maxSteps, or a data source with batchesPerEpoch)');
   return Math.ceil(totalSteps * ratio);
@@ -288,21 +284,22 @@ export interface TrainSettings {
 /**
  * Checks `train()`'s options and resolves them: one RangeError listing every problem of single options
  * (unknown keys, types, ranges: `trainOptionProblems`), else one naming the first bad combination.
+ * The ranges are checked there only: here they are resolved to their defaults.
  */
 export function trainSettings<B>(options: TrainOptions<B>): TrainSettings {
   const problems = trainOptionProblems(options as TrainOptions<unknown>);
   if (problems.length > 0) throw optionsError(problems);
-  const { data, evalData, maxGradNorm, earlyStopping } = options;
-  const epochs = positive('epochs', options.epochs, 1);
-  const accum = positive('gradientAccumulationSteps', options.gradientAccumulationSteps, 1);
-  const evalEvery = positive('evalEvery', options.evalEvery, 0, true);
-  const saveEvery = positive('saveEvery', options.saveEvery, 0, true);
-  const checkpointEvery = positive('checkpointEvery', options.checkpointEvery, saveEvery, true);
+  const { data, evalData, earlyStopping } = options;
+  const epochs = options.epochs ?? 1;
+  const accum = options.gradientAccumulationSteps ?? 1;
+  const evalEvery = options.evalEvery ?? 0;
+  const saveEvery = options.saveEvery ?? 0;
+  const checkpointEvery = options.checkpointEvery ?? saveEvery;
   // transformers' save_total_limit = None keeps every checkpoint: Infinity here
-  const keepLast = options.keepLast === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : positive('keepLast', options.keepLast, 2);
-  const maxBad = positive('maxBadStepsInARow', options.maxBadStepsInARow, 5);
-  const maxSteps = options.maxSteps === undefined ? undefined : positive('maxSteps', options.maxSteps, 0, true);
-  const loggingSteps = positive('loggingSteps', options.loggingSteps, 1);
+  const keepLast = options.keepLast ?? 2;
+  const maxBad = options.maxBadStepsInARow ?? 5;
+  const maxSteps = options.maxSteps;
+  const loggingSteps = options.loggingSteps ?? 1;
   const loggingFirstStep = options.loggingFirstStep ?? false;
   const keepBest = options.loadBestModelAtEnd ?? false;
   if (options.saveStrategy !== undefined && options.saveStrategy !== 'best') {
@@ -328,7 +325,6 @@ export function trainSettings<B>(options: TrainOptions<B>): TrainSettings {
   const evalOnStart = options.evalOnStart ?? false;
   if (evalOnStart && !evalData) throw new RangeError('train: evalOnStart needs evalData');
   const evalDelay = options.evalDelay ?? 0;
-  if (!(Number.isFinite(evalDelay) && evalDelay >= 0)) throw new RangeError(`train: evalDelay must be a finite number >= 0, got ${options.evalDelay}`);
   if (options.computeMetrics !== undefined) {
     if (typeof options.computeMetrics !== 'function') throw new TypeError('train: computeMetrics must be a function');
     if (!evalData) throw new RangeError('train: computeMetrics needs evalData');
@@ -341,7 +337,6 @@ export function trainSettings<B>(options: TrainOptions<B>): TrainSettings {
   if (evalEvery > 0 && !evalData) throw new RangeError(`train: evalEvery (${evalEvery}) needs evalData: there is nothing to evaluate`);
   const metric = resolveMetric(options.metricForBestModel, options.greaterIsBetter, options.computeMetrics !== undefined);
   const trackBest = keepBest || saveBest || metric.explicit;
-  if (maxGradNorm !== undefined && !(maxGradNorm >= 0)) throw new RangeError(`train: maxGradNorm must be a number >= 0 (0: no clipping), got ${maxGradNorm}`);
   if (earlyStopping) checkEarlyStopping(earlyStopping);
   const baseLr = options.lr ?? 1e-3;
   const { optim, adafactor } = optimizerSettings(options);
@@ -381,15 +376,11 @@ function optimizerSettings<B>(options: TrainOptions<B>): Pick<TrainSettings, 'op
   if (af.lr !== undefined) throw new RangeError('train: adafactor.lr: give lr (transformers\' learning_rate), which the schedule scales');
   if (af.weightDecay !== undefined) throw new RangeError('train: adafactor.weightDecay: give weightDecay (transformers\' weight_decay)');
   const weightDecay = options.weightDecay ?? 0;
-  if (!(Number.isFinite(weightDecay) && weightDecay >= 0)) throw new RangeError(`train: weightDecay must be a finite number >= 0, got ${options.weightDecay}`);
   const relative = af.relativeStep === true;
   if (relative) {
     // Adafactor(relative_step=True) ignores the group's lr: a given lr or schedule would silently do nothing
     const given = ([['lr', options.lr], ['schedule', options.schedule], ['lrSchedulerKwargs', options.lrSchedulerKwargs], ['warmupSteps', options.warmupSteps], ['warmupRatio', options.warmupRatio]] as const).find(([, v]) => v !== undefined);
     if (given) throw new RangeError(`train: ${given[0]} cannot be given with adafactor.relativeStep: true (Adafactor computes its own step size: min(1e-2, 1/sqrt(step)))`);
-  } else {
-    const lr = options.lr ?? 1e-3;
-    if (!(Number.isFinite(lr) && lr >= 0)) throw new RangeError(`train: lr must be a finite number >= 0, got ${options.lr}`);
   }
   const lr = relative ? undefined : (options.lr ?? 1e-3);
   const adafactor = resolveAdafactorOptions({ ...af, lr, weightDecay }, 'train: adafactor.', { scaleParameter: false, relativeStep: false });

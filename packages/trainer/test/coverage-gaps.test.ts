@@ -397,12 +397,14 @@ describe('data sources', () => {
     const evalData = [toBatch(toyExamples(5, 3, 9))];
     for (const n of [5, 4]) { // 5 batches, accumulation 2: windows 2, 2, 1; 4 batches: 2, 2 and an empty third
       const list = toyData(40).batchesList.slice(0, n);
-      const opts = { epochs: 2, gradientAccumulationSteps: 2, lr: 0.05, evalData, logger: false as const, debug: true, checkpointEvery: 1, keepLast: 100 };
+      const opts = { epochs: 2, gradientAccumulationSteps: 2, lr: 0.05, evalData, logger: false as const, debug: true };
+      // with a checkpointDir only: without one they are an error (they would write nothing)
+      const checkpoints = (checkpointDir: string) => ({ checkpointDir, checkpointEvery: 1, keepLast: 100 });
       const dir = tmp();
       const b = new ToyModel(3, `ref${n}`);
       const rb = await train({ ...opts, model: b, data: new ToyData(list) }); // README-style: the last cursor moves on
       const a = new ToyModel(3, `done${n}`);
-      const ra = await train({ ...opts, model: a, data: new ToyDataEndsByDone(list), checkpointDir: dir });
+      const ra = await train({ ...opts, model: a, data: new ToyDataEndsByDone(list), ...checkpoints(dir) });
       expect(ra.stopReason).toBe('completed');
       expect(ra.step).toBe(2 * Math.ceil(n / 2)); // ceil(batches / accumulation) steps an epoch, no empty step
       expect(ra.cursor).toEqual({ epoch: 2, position: 0 });
@@ -420,7 +422,7 @@ describe('data sources', () => {
         cpSync(dir, d, { recursive: true });
         for (let j = k + 1; j <= ra.step; j++) rmSync(join(d, `checkpoint-${j}`), { recursive: true, force: true });
         const c = new ToyModel(3, `done${n}`);
-        const rc = await train({ ...opts, model: c, data: new ToyDataEndsByDone(list), checkpointDir: d, resume: true });
+        const rc = await train({ ...opts, model: c, data: new ToyDataEndsByDone(list), ...checkpoints(d), resume: true });
         expect(rc.resumedFrom).toBe(join(d, `checkpoint-${k}`));
         expect(rc.metrics).toEqual(ra.metrics);
         expect(c.w.dataSync()).toEqual(final);

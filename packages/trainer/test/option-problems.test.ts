@@ -97,6 +97,47 @@ describe('train: bad options are one error naming every problem', () => {
   });
 });
 
+describe('train: checkpoint options without checkpointDir are refused (they wrote, pruned and resumed nothing, silently)', () => {
+  const noDir = { checkpointDir: undefined };
+
+  it('checkpointEvery, keepLast and resume: true each named in the one error, with the other problems', async () => {
+    // the user who wrote keepLast and checkpointEvery and forgot the folder
+    expect(await refusal({ ...noDir, keepLast: 3, checkpointEvery: 100 })).toBe(
+      'train: 2 problems with the options: checkpointEvery (100) needs checkpointDir (the folder checkpoints are written to); ' +
+        'keepLast (3) needs checkpointDir (the folder whose newest checkpoints it keeps)',
+    );
+    // transformers: train(resume_from_checkpoint=True) with no checkpoint raises "No valid checkpoint found in output directory"
+    expect(await refusal({ ...noDir, resume: true })).toBe('train: resume (true) needs checkpointDir (the folder whose newest checkpoint it continues from)');
+    expect(await refusal({ ...noDir, lr: -1, resume: true, keepLast: 1 })).toBe(
+      'train: 3 problems with the options: lr must be a finite number >= 0, got -1; keepLast (1) needs checkpointDir (the folder whose newest checkpoints it keeps); ' +
+        'resume (true) needs checkpointDir (the folder whose newest checkpoint it continues from)',
+    );
+  });
+
+  it('a value with a problem of its own, or a bad checkpointDir, is named once', async () => {
+    expect(await refusal({ ...noDir, keepLast: 0 })).toBe('train: keepLast must be an integer >= 1, got 0');
+    expect(await refusal({ ...noDir, checkpointEvery: 2.5, resume: 'yes' })).toBe(
+      'train: 2 problems with the options: checkpointEvery must be an integer >= 0, got 2.5; resume must be a boolean, got "yes"',
+    );
+    expect(await refusal({ checkpointDir: '', resume: true, keepLast: 3 })).toBe('train: checkpointDir must be a folder path (a non-empty string), got ""');
+  });
+
+  it('values that ask for nothing pass: checkpointEvery 0, keepLast Infinity, resume false; saveEvery with onSave needs no folder', async () => {
+    const model = new ToyModel(3, 'nodir');
+    const before = tf.memory().numTensors;
+    const r = await train({ model, data: toyData(20), logger: false, handleSigint: false, maxSteps: 2, checkpointEvery: 0, keepLast: Number.POSITIVE_INFINITY, resume: false });
+    expect([r.step, r.checkpoint, r.resumedFrom]).toEqual([2, null, null]);
+    r.optimizer.dispose();
+    // checkpointEvery defaults to saveEvery: saveEvery is onSave's, and asks for no checkpoint
+    const saves: string[] = [];
+    const s = await train({ model, data: toyData(20), logger: false, handleSigint: false, maxSteps: 4, saveEvery: 2, onSave: (i) => void saves.push(`${i.reason}@${i.step}`) });
+    expect([s.step, s.checkpoint, saves]).toEqual([4, null, ['steps@2', 'steps@4']]);
+    s.optimizer.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+});
+
 describe('AdamW: torch.optim.AdamW arguments it does not implement are refused, not ignored', () => {
   it('amsgrad, maximize and snake_case names are one error naming the key', () => {
     expect(() => new AdamW({ amsgrad: true } as object)).toThrow(
