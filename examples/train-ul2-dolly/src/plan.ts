@@ -297,6 +297,8 @@ export interface ResumePoint {
    * on the same metric): the trainer takes no step, whatever the epochs left.
    */
   stoppedEarly?: boolean;
+  /** The step of the checkpoint's best evaluation (`state.json`'s `best`, kept when the run tracked one). */
+  bestStep?: number;
 }
 
 /** One optimizer step a run takes: its global number, its epoch (from 0) and whether it is that epoch's last. */
@@ -523,8 +525,15 @@ export function makePlan(input: PlanInput): Plan {
   const nEvals = counts.before + counts.during + counts.after;
   const evals: Plan['evals'] = { count: nEvals, batchSize: evalB, paddedSource: evalSource, paddedTarget: evalTarget, flopsEach: evalFlops, seconds: (nEvals * evalFlops) / (tflops * 1e12) };
   // the best is chosen among the trainer's evaluations during training (not --eval-on-start's): a fresh run needs two of
-  // them for an earlier best, a resumed run's checkpoint may already hold one
-  if (input.loadBestModelAtEnd === true && counts.after === 0 && (resumed || counts.during >= 2)) evals.bestReload = true;
+  // them for an earlier best; a resumed run's checkpoint may hold one (with no step left: whether it is the last step's)
+  const earlierBest = !resumed
+    ? counts.during >= 2
+    : from === undefined
+      ? counts.during >= 1
+      : counts.during === 0
+        ? from.bestStep !== undefined && from.bestStep !== from.step
+        : from.bestStep !== undefined || counts.during >= 2;
+  if (input.loadBestModelAtEnd === true && counts.after === 0 && earlierBest) evals.bestReload = true;
   if (input.predictWithGenerate === true) {
     // generate takes the same eval batches: their padded source, every row up to maxLength − 1 new tokens per beam.
     const maxLength = input.generationMaxLength ?? DEFAULT_GENERATION_MAX_LENGTH;

@@ -114,6 +114,24 @@ describe('makePlan with resumeFrom: the steps, time and evaluations left', () =>
     expect(counts(plan({ step: 30, epoch: 3, position: 0, evaluated: true }, { epochs: 4 }))).toEqual({ left: 10, total: 40, evals: 1 });
   });
 
+  it('--load-best-model-at-end: one more evaluation after training is named when the checkpoint holds a best or two evaluations are left', () => {
+    const best = { loadBestModelAtEnd: true };
+    // nothing left: the last step's evaluation is reused unless the checkpoint's best is an earlier step
+    expect(plan({ step: 30, epoch: 3, position: 0, evaluated: true, bestStep: 20 }, best).evals.bestReload).toBe(true);
+    expect(plan({ step: 30, epoch: 3, position: 0, evaluated: true, bestStep: 30 }, best).evals.bestReload).toBeUndefined();
+    expect(plan({ step: 30, epoch: 3, position: 0, evaluated: true }, best).evals.bestReload).toBeUndefined();
+    // one evaluation left (the end 30): an earlier best only when the checkpoint holds one
+    expect(plan({ ...at(24), bestStep: 20 }, best).evals.bestReload).toBe(true);
+    expect(plan(at(24), best).evals.bestReload).toBeUndefined();
+    // two left (20, 30): the one at 20 can be the best
+    expect(plan(at(14), best).evals.bestReload).toBe(true);
+    // the run stops between evaluations (--max-steps 25): the evaluation after training is counted already
+    expect(counts(plan({ ...at(14), bestStep: 10 }, { ...best, maxSteps: 25 }))).toEqual({ left: 11, total: 25, evals: 2 });
+    expect(plan({ ...at(14), bestStep: 10 }, { ...best, maxSteps: 25 }).evals.bestReload).toBeUndefined();
+    // without the flag: never
+    expect(plan({ ...at(24), bestStep: 20 }).evals.bestReload).toBeUndefined();
+  });
+
   it('--max-steps inside the resumed run: the evals up to it and the app\'s after it', () => {
     // checkpoint-14, --max-steps 25: the end 20, then the eval after training at 25
     expect(counts(plan(at(14), { maxSteps: 25 }))).toEqual({ left: 11, total: 25, evals: 2 });
@@ -185,6 +203,11 @@ describe('readResumePoint: the checkpoint\'s state.json, no tensor read', () => 
     expect(await readResumePoint(f)).toEqual({ step: 7, epoch: 1, position: 4, evaluated: true });
     const g = await folder('ok-2', { step: 7, cursor: { epoch: 0, position: 14 }, lastEvalStep: -1 });
     expect(await readResumePoint(g)).toEqual({ step: 7, epoch: 0, position: 14, evaluated: false });
+    // the best evaluation's step, when the run tracked one (--load-best-model-at-end's plan line)
+    const h = await folder('ok-best', { step: 7, cursor: { epoch: 1, position: 4 }, lastEvalStep: 7, best: { step: 5, epoch: 0, loss: 1.5 } });
+    expect(await readResumePoint(h)).toEqual({ step: 7, epoch: 1, position: 4, evaluated: true, bestStep: 5 });
+    const i = await folder('ok-best-null', { step: 7, cursor: { epoch: 1, position: 4 }, lastEvalStep: 7, best: null });
+    expect(await readResumePoint(i)).toEqual({ step: 7, epoch: 1, position: 4, evaluated: true });
   });
 
   it('stopped early: evaluations without improvement at this run\'s patience, on the metric this run compares', async () => {

@@ -38,6 +38,7 @@ export async function readResumePoint(folder: string, flags: EarlyStoppingFlags 
     lastEvalStep?: unknown;
     evalsWithoutImprovement?: unknown;
     bestMetric?: { name?: unknown; greaterIsBetter?: unknown } | null;
+    best?: { step?: unknown } | null;
   };
   const cursor = typeof s.cursor === 'object' && s.cursor !== null ? s.cursor : {};
   const bad: string[] = [];
@@ -50,6 +51,9 @@ export async function readResumePoint(folder: string, flags: EarlyStoppingFlags 
   if (bad.length > 0) throw new CliError(`--resume: ${file} is not the trainer's state (${bad.join(', ')}; expected integers, lastEvalStep from -1, the others from 0)`);
   const step = s.step as number;
   const point: ResumePoint = { step, epoch: cursor.epoch as number, position: cursor.position as number, evaluated: s.lastEvalStep === step };
+  // the best evaluation, when the run tracked one (a malformed one: none — the plan only words a possibility with it)
+  const bestStep = typeof s.best === 'object' && s.best !== null && isCount(s.best.step) ? s.best.step : undefined;
+  if (bestStep !== undefined) point.bestStep = bestStep;
   return stoppedEarly(s, flags) ? { ...point, stoppedEarly: true } : point;
 }
 
