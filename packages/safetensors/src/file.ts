@@ -16,6 +16,9 @@ export interface RawTensor {
  * each tensor's bytes are read on demand with a positioned read (the file is never loaded whole).
  */
 export class SafetensorsFile {
+  /** Set by {@link close}: a later {@link read} is a {@link SafetensorsError} naming the file, not Node's bare `file closed`. */
+  private closed = false;
+
   private constructor(
     readonly path: string,
     private readonly handle: FileHandle,
@@ -54,17 +57,33 @@ export class SafetensorsFile {
     return info;
   }
 
-  /** Reads one tensor's bytes. */
+  /** Reads one tensor's bytes. After {@link close}, a {@link SafetensorsError} saying so. */
   async read(name: string): Promise<RawTensor> {
+    if (this.closed) throw this.closedError(name);
     const info = this.info(name);
     const [b, e] = info.dataOffsets;
     const data = new Uint8Array(e - b);
-    await readFully(this.handle, data, this.header.dataStart + b, this.path);
+    try {
+      await readFully(this.handle, data, this.header.dataStart + b, this.path);
+    } catch (err) {
+      // closed while the read was under way: Node's EBADF `file closed` names no file
+      if (this.closed) throw this.closedError(name);
+      throw err;
+    }
     return { dtype: info.dtype, shape: [...info.shape], data };
   }
 
+  /**
+   * Closes the file. Closing again does nothing (as Node's `FileHandle.close`); `names()`, `info()` and `header`
+   * still answer (they hold no file access), `read()` is an error naming the file.
+   */
   async close(): Promise<void> {
+    this.closed = true;
     await this.handle.close();
+  }
+
+  private closedError(name: string): SafetensorsError {
+    return new SafetensorsError(`${this.path}: cannot read "${name}": the file was closed (open it again with SafetensorsFile.open)`);
   }
 }
 

@@ -1,8 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SafetensorsError, SafetensorsFile, readSafetensorsFile } from '../src/index.js';
+import { SafetensorsError, SafetensorsFile, readSafetensorsFile, serializeSafetensors } from '../src/index.js';
 
 describe('SafetensorsFile.open: a path that is not a readable file', () => {
   let dir: string;
@@ -23,5 +23,50 @@ describe('SafetensorsFile.open: a path that is not a readable file', () => {
     const e = await SafetensorsFile.open(missing).catch((x: unknown) => x);
     expect((e as NodeJS.ErrnoException).code).toBe('ENOENT');
     expect((e as Error).message).toContain(missing);
+  });
+});
+
+describe('SafetensorsFile after close()', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'st-closed-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('read() is one SafetensorsError naming the file and saying it was closed (not Node’s bare "file closed")', async () => {
+    const path = join(dir, 'model.safetensors');
+    await writeFile(
+      path,
+      serializeSafetensors({ w: { dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) }, none: { dtype: 'F32', shape: [0], data: new Float32Array(0) } }),
+    );
+    const file = await SafetensorsFile.open(path);
+    expect((await file.read('w')).data).toEqual(new Uint8Array(new Float32Array([1, 2]).buffer));
+    await file.close();
+    const closed = (name: string) => new SafetensorsError(`${path}: cannot read "${name}": the file was closed (open it again with SafetensorsFile.open)`);
+    await expect(file.read('w')).rejects.toThrow(closed('w'));
+    // an empty tensor needs no file access, and is refused all the same
+    await expect(file.read('none')).rejects.toThrow(closed('none'));
+    // closing twice is harmless, as Node's FileHandle.close is; the header stays readable
+    await expect(file.close()).resolves.toBeUndefined();
+    expect(file.names()).toEqual(['none', 'w']);
+    expect(file.info('w').shape).toEqual([2]);
+  });
+
+  it('a close() that lands while a read is under way makes that read the same error', async () => {
+    const path = join(dir, 'racing.safetensors');
+    await writeFile(path, serializeSafetensors({ w: { dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) } }));
+    const file = await SafetensorsFile.open(path);
+    // the handle's next read finds the file closed: as when close() comes between two reads of a > 2 GiB tensor
+    const handle = (file as unknown as { handle: { read: (...a: unknown[]) => Promise<unknown> } }).handle;
+    const read = handle.read.bind(handle);
+    handle.read = async (...a: unknown[]) => {
+      await file.close();
+      return read(...a);
+    };
+    await expect(file.read('w')).rejects.toThrow(
+      new SafetensorsError(`${path}: cannot read "w": the file was closed (open it again with SafetensorsFile.open)`),
+    );
   });
 });
