@@ -51,21 +51,64 @@ export function suggestOption(key: string, known: readonly string[]): string | u
  * (`llm_int8_threshold` → `threshold`); they are matched in any case or separator.
  */
 export function unknownOptionProblems(options: object, known: Readonly<Record<string, true>>, aliases: Readonly<Record<string, string>> = {}): string[] {
+  return nestedOptionProblems('', options, known, aliases);
+}
+
+/**
+ * {@link unknownOptionProblems} of an options object nested under `path` (`hub`, `tiles[0]`), each key and
+ * suggestion named by its path — `` `hub.revison` (did you mean `hub.revision`?) `` —, to list with the outer
+ * object's in one error. An empty `path`: the keys as they are.
+ */
+export function nestedOptionProblems(path: string, options: object, known: Readonly<Record<string, true>>, aliases: Readonly<Record<string, string>> = {}): string[] {
   const names = Object.keys(known);
   const aliased = new Map(Object.entries(aliases).map(([k, v]) => [folded(k), v]));
   const o = options as Record<string, unknown>;
+  const at = (key: string) => `\`${path === '' ? '' : `${path}.`}${key}\``;
   return Object.keys(o)
     .filter((key) => o[key] !== undefined && !Object.hasOwn(known, key))
     .map((key) => {
       const near = aliased.get(folded(key)) ?? suggestOption(key, names);
-      return near === undefined ? `\`${key}\`` : `\`${key}\` (did you mean \`${near}\`?)`;
+      return near === undefined ? at(key) : `${at(key)} (did you mean ${at(near)}?)`;
     });
+}
+
+/** `` unknown option `a` `` or `` unknown options `a`, `b` `` for a non-empty list from {@link unknownOptionProblems}. */
+export function unknownOptionsText(problems: readonly string[]): string {
+  return `unknown option${problems.length === 1 ? '' : 's'} ${problems.join(', ')}`;
+}
+
+/**
+ * Why `options` is not an options object (`a string "main"`, `null`, `an array`, `a function`), or undefined when
+ * it is one (or `undefined`, i.e. absent).
+ */
+export function notAnOptionsObject(options: unknown): string | undefined {
+  if (options === undefined || (typeof options === 'object' && options !== null && !Array.isArray(options))) return undefined;
+  if (options === null) return 'null';
+  if (Array.isArray(options)) return 'an array';
+  if (typeof options === 'string') return `a string ${JSON.stringify(options)}`;
+  return typeof options === 'function' ? 'a function' : `${typeof options} ${String(options)}`;
+}
+
+/** What is wrong with an options argument, nested objects included: unknown keys (as {@link unknownOptionProblems} words them) and bad values. */
+export interface OptionProblems {
+  unknown: string[];
+  values: string[];
+}
+
+/**
+ * One message for all of `problems` — `where: unknown options `a`, `b.c`; b.d must be …` —, or undefined when there
+ * are none.
+ */
+export function optionProblemsMessage(where: string, { unknown, values }: OptionProblems): string | undefined {
+  const parts = [...(unknown.length > 0 ? [unknownOptionsText(unknown)] : []), ...values];
+  return parts.length > 0 ? `${where}: ${parts.join('; ')}` : undefined;
 }
 
 /**
  * Throws one error naming every unknown key of `options` (`where: unknown option `max_source_length` (did you
- * mean `maxSourceLength`?)`); a key set to `undefined` counts as absent. A non-object `options` is left to the caller.
- * `aliases`: see {@link unknownOptionProblems}.
+ * mean `maxSourceLength`?)`); a key set to `undefined` counts as absent. `options` that is not an object (a string,
+ * null, an array, a function) is that error too (`where: options must be an object, got a string "main"`), instead
+ * of being read as no options. `aliases`: see {@link unknownOptionProblems}.
  */
 export function checkOptions(
   where: string,
@@ -74,9 +117,11 @@ export function checkOptions(
   aliases: Readonly<Record<string, string>> = {},
   makeError: (message: string) => Error,
 ): void {
-  if (typeof options !== 'object' || options === null) return;
-  const problems = unknownOptionProblems(options, known, aliases);
-  if (problems.length > 0) throw makeError(`${where}: unknown option${problems.length === 1 ? '' : 's'} ${problems.join(', ')}`);
+  const wrong = notAnOptionsObject(options);
+  if (wrong !== undefined) throw makeError(`${where}: options must be an object, got ${wrong}`);
+  if (options === undefined) return;
+  const problems = unknownOptionProblems(options as object, known, aliases);
+  if (problems.length > 0) throw makeError(`${where}: ${unknownOptionsText(problems)}`);
 }
 
 /** {@link checkOptions} with a package's own error type for bad options as the default. */

@@ -44,11 +44,15 @@ export const COLLATOR_NAMES = { pad_token_id: 'padId', decoder_start_token_id: '
 /** `n` rounded up to a multiple of `m` (the padded length `collate` gives). */
 export const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
 
-/** Throws unless `padToMultipleOf` is an integer >= 1 (transformers' `pad_to_multiple_of` is a positive int). */
+/** What is wrong with `padToMultipleOf`, or undefined when it is an integer >= 1 (transformers' `pad_to_multiple_of` is a positive int). */
+export function padToMultipleOfProblem(padToMultipleOf: number): string | undefined {
+  return Number.isInteger(padToMultipleOf) && padToMultipleOf >= 1 ? undefined : `padToMultipleOf must be an integer >= 1, got ${padToMultipleOf}`;
+}
+
+/** Throws unless `padToMultipleOf` is an integer >= 1 (see {@link padToMultipleOfProblem}). */
 export function checkPadToMultipleOf(padToMultipleOf: number): void {
-  if (!Number.isInteger(padToMultipleOf) || padToMultipleOf < 1) {
-    throw new RangeError(`padToMultipleOf must be an integer >= 1, got ${padToMultipleOf}`);
-  }
+  const problem = padToMultipleOfProblem(padToMultipleOf);
+  if (problem !== undefined) throw new RangeError(problem);
 }
 
 /** Pads the examples at `indices` into one {@link Batch} (dynamic padding to the longest row). */

@@ -1,7 +1,8 @@
 export { DOLLY_CATEGORIES, DOLLY_FIELDS, type DollyField, type DollyRecord, type FieldMap } from './record';
 export { DollyFormatError } from './errors';
 export { parseDollyLine } from './parse-line';
-export { loadDolly, parseDolly, readDolly, splitLines, type ReadDollyOptions } from './read-dolly';
+export { loadDolly, parseDolly, readDolly, type ReadDollyOptions } from './read-dolly';
+export { splitLines } from './line-ends';
 export { DOLLY_HUB_FILE, DOLLY_HUB_REPO, downloadDolly, hubCachePath, readDollyFromHub, type HubDollyOptions } from './hub';
 export { bundledDollyPath, bundledTokenizerDir } from './bundled';
 export { ALPACA_TEMPLATE, DOLLY_TEMPLATE, originalPrompt, promptFormatter, type PromptFormat, type PromptPair, type PromptTemplate } from './prompt';

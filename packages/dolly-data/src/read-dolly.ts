@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { DollyFormatError } from './errors';
+import { splitLines } from './line-ends';
 import { parseDollyLine } from './parse-line';
 import type { DollyRecord, FieldMap } from './record';
 import { checkOptions, type KnownOptions } from './unknown-options';
@@ -24,30 +25,6 @@ export interface ReadDollyOptions {
 /** Every option of {@link ReadDollyOptions}. */
 export const READ_DOLLY_OPTIONS: KnownOptions<ReadDollyOptions> = { fieldMap: true, onInvalid: true, onSkip: true, sourceName: true };
 const { sourceName: _, ...PARSE_DOLLY_OPTIONS } = READ_DOLLY_OPTIONS;
-
-/**
- * Splits text chunks into lines: strips a leading UTF-8 BOM, accepts `\n` and `\r\n`, and
- * yields a final line that has no newline after it.
- */
-export async function* splitLines(chunks: AsyncIterable<string> | Iterable<string>): AsyncGenerator<string> {
-  let rest = '';
-  let first = true;
-  for await (const chunk of chunks) {
-    let text = rest + chunk;
-    if (first && text.length > 0) {
-      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-      first = false;
-    }
-    let start = 0;
-    for (let nl = text.indexOf('\n', start); nl !== -1; nl = text.indexOf('\n', start)) {
-      const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-      yield text.slice(start, end);
-      start = nl + 1;
-    }
-    rest = text.slice(start);
-  }
-  if (rest.length > 0) yield rest.endsWith('\r') ? rest.slice(0, -1) : rest;
-}
 
 /**
  * Parses jsonl text chunks into Dolly records, validating every line. Blank lines are

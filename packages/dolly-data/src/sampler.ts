@@ -1,7 +1,7 @@
-import { checkPadToMultipleOf, COLLATE_OPTIONS, COLLATOR_NAMES, collateChecked, type Batch, type CollateOptions } from './batch';
+import { COLLATE_OPTIONS, COLLATOR_NAMES, collateChecked, padToMultipleOfProblem, type Batch, type CollateOptions } from './batch';
 import type { EncodedExample } from './encode';
 import { fixedBatchPlan, tokenBudgetPlan, type BatchPlan, type ExampleLength } from './plan';
-import { checkOptions, type KnownOptions } from './unknown-options';
+import { unknownOptionProblems, unknownOptionsText, type KnownOptions } from './unknown-options';
 
 /** Where training stands: the epoch, and how many of its batches were already consumed. */
 export interface Cursor {
@@ -44,6 +44,35 @@ const BATCHING_OPTIONS: { [K in Batching['kind']]: KnownOptions<Extract<Batching
   tokenBudget: { kind: true, maxTokens: true, maxBatchSize: true, bucketWidth: true },
 };
 
+/** Every key of either kind of {@link Batching}: what a `batching` object of an unknown kind is checked against. */
+const ANY_BATCHING_OPTIONS: Readonly<Record<string, true>> = { ...BATCHING_OPTIONS.fixed, ...BATCHING_OPTIONS.tokenBudget };
+
+/**
+ * Everything wrong with a {@link BatchSampler}'s arguments, so that one error names it all: no examples, unknown
+ * outer keys, a `batching.kind` that is neither kind, unknown `batching` keys (for an unknown kind, keys of neither
+ * kind), a bad `padToMultipleOf` (checked here, not at the first batch).
+ */
+function samplerProblems(examples: readonly EncodedExample[], options: BatchSamplerOptions): string[] {
+  const problems: string[] = [];
+  if (examples.length === 0) problems.push('no examples');
+  if (typeof options !== 'object' || options === null) {
+    return [...problems, `options must be an object with \`batching\`, got ${options === null ? 'null' : typeof options}`];
+  }
+  const outer = unknownOptionProblems(options, SAMPLER_OPTIONS, COLLATOR_NAMES);
+  if (outer.length > 0) problems.push(unknownOptionsText(outer));
+  const batching: unknown = options.batching;
+  const kind = (batching as { kind?: unknown } | null | undefined)?.kind;
+  const known = kind === 'fixed' || kind === 'tokenBudget' ? BATCHING_OPTIONS[kind] : undefined;
+  if (known === undefined) problems.push(`batching.kind must be 'fixed' or 'tokenBudget', got ${JSON.stringify(kind)}`);
+  if (typeof batching === 'object' && batching !== null) {
+    const nested = unknownOptionProblems(batching, known ?? ANY_BATCHING_OPTIONS);
+    if (nested.length > 0) problems.push(`batching${known ? ` (kind '${String(kind)}')` : ''}: ${unknownOptionsText(nested)}`);
+  }
+  const pad = padToMultipleOfProblem(options.padToMultipleOf ?? 1);
+  if (pad !== undefined) problems.push(pad);
+  return problems;
+}
+
 /** A batch and the cursor to resume after it. */
 export interface SampledBatch {
   batch: Batch;
@@ -63,14 +92,8 @@ export class BatchSampler {
     readonly examples: readonly EncodedExample[],
     readonly options: BatchSamplerOptions,
   ) {
-    if (examples.length === 0) throw new RangeError('BatchSampler: no examples');
-    checkOptions('BatchSampler', options, SAMPLER_OPTIONS, COLLATOR_NAMES);
-    const kind = (options.batching as { kind?: unknown } | undefined)?.kind;
-    if (kind !== 'fixed' && kind !== 'tokenBudget') {
-      throw new RangeError(`BatchSampler: batching.kind must be 'fixed' or 'tokenBudget', got ${JSON.stringify(kind)}`);
-    }
-    checkOptions(`BatchSampler: batching (kind '${kind}')`, options.batching, BATCHING_OPTIONS[kind]);
-    checkPadToMultipleOf(options.padToMultipleOf ?? 1); // here, not at the first batch
+    const problems = samplerProblems(examples, options);
+    if (problems.length > 0) throw new RangeError(`BatchSampler: ${problems.join('; ')}`);
     this.lengths = examples.map((e) => ({ source: e.sourceIds.length, target: e.targetIds.length }));
   }
 

@@ -4,7 +4,10 @@
  */
 import { optionsChecker } from '../../../internal/unknown-options.js';
 
-export { editDistance, suggestOption, unknownOptionProblems, type KnownOptions } from '../../../internal/unknown-options.js';
+export * from '../../../internal/unknown-options.js';
 
-/** Throws one error naming every unknown key of `options`, with the option each probably meant. */
+/**
+ * Throws one error naming every unknown key of `options`, with the option each probably meant; `options` that is not
+ * an object (a string, null, an array) is that error too, instead of being read as no options.
+ */
 export const checkOptions = optionsChecker(RangeError);

@@ -1,39 +1,23 @@
+import { splitByteLines } from './line-ends';
+
 /** A line of the file, or why its bytes are not text. */
 export type DecodedLine = string | { error: string };
 
 /**
- * Splits UTF-8 byte chunks into lines, as {@link splitLines} splits text: strips a leading BOM, accepts
- * `\n` and `\r\n`, yields a final line without a newline. A line that is not valid UTF-8 comes as
- * `{ error }` naming the first bad byte, instead of being decoded with U+FFFD replacements (which
- * would change the record's text silently; Python's `open(..., encoding="utf-8")` refuses it too).
+ * Splits UTF-8 byte chunks into lines by the rules {@link splitLines} follows (src/line-ends.ts: a leading BOM
+ * dropped; `\n`, `\r\n` and a lone `\r` end a line; a last line without a line end is a line). A line that is
+ * not valid UTF-8 comes as `{ error }` naming the first bad byte, instead of being decoded with U+FFFD
+ * replacements (which would change the record's text silently; Python's `open(..., encoding="utf-8")` refuses it too).
  */
 export async function* utf8Lines(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<DecodedLine> {
-  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-  let first = true;
-  const decode = (bytes: Uint8Array): DecodedLine => {
-    if (first) {
-      first = false;
-      if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
-    }
-    if (bytes[bytes.length - 1] === 13) bytes = bytes.subarray(0, -1);
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }); // line-ends drops the leading BOM, no other
+  for await (const bytes of splitByteLines(chunks)) {
     try {
-      return decoder.decode(bytes);
+      yield decoder.decode(bytes);
     } catch {
-      return { error: utf8Error(bytes) };
+      yield { error: utf8Error(bytes) };
     }
-  };
-  let parts: Uint8Array[] = [];
-  for await (const chunk of chunks) {
-    let start = 0;
-    for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
-      const piece = chunk.subarray(start, nl);
-      yield decode(parts.length > 0 ? Buffer.concat([...parts, piece]) : piece);
-      parts = [];
-      start = nl + 1;
-    }
-    if (start < chunk.length) parts.push(chunk.subarray(start));
   }
-  if (parts.length > 0) yield decode(Buffer.concat(parts));
 }
 
 /** The reason a line is not UTF-8: its first byte that does not start a well-formed sequence. */

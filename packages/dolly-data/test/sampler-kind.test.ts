@@ -11,6 +11,25 @@ describe('BatchSampler: batching.kind', () => {
     expect(bad(undefined)).toThrow(/got undefined/);
   });
 
+  it('mistakes at both levels are ONE error naming every problem, outer keys first', () => {
+    const f = (options: unknown) => () => new BatchSampler([ex], options as BatchSamplerOptions);
+    // a known kind: its own keys; an unknown kind: keys of neither kind (batchSize is fixed's, so it is not named)
+    expect(f({ batching: { kind: 'fixed', batchSize: 2, drop_last: true }, sede: 1, padToMultipleOf: 0 })).toThrow(
+      new RangeError(
+        "BatchSampler: unknown option `sede` (did you mean `seed`?); batching (kind 'fixed'): unknown option `drop_last` (did you mean `dropLast`?); padToMultipleOf must be an integer >= 1, got 0",
+      ),
+    );
+    expect(f({ batching: { kind: 'fixedSize', batchSize: 2, max_tokens: 9, bucketwidth: 0.1 }, pad_token_id: 0 })).toThrow(
+      new RangeError(
+        "BatchSampler: unknown option `pad_token_id` (did you mean `padId`?); batching.kind must be 'fixed' or 'tokenBudget', got \"fixedSize\"; batching: unknown options `max_tokens` (did you mean `maxTokens`?), `bucketwidth` (did you mean `bucketWidth`?)",
+      ),
+    );
+    expect(() => new BatchSampler([], { batching: { kind: 'tokenBudget', maxTokens: 8, batchSize: 2 } as never })).toThrow(
+      new RangeError("BatchSampler: no examples; batching (kind 'tokenBudget'): unknown option `batchSize`"),
+    );
+    expect(f(undefined)).toThrow(new RangeError('BatchSampler: options must be an object with `batching`, got undefined'));
+  });
+
   it('the two kinds still work', () => {
     expect(new BatchSampler([ex, ex], { batching: { kind: 'fixed', batchSize: 2 } }).batchesPerEpoch()).toBe(1);
     expect(new BatchSampler([ex, ex], { batching: { kind: 'tokenBudget', maxTokens: 3 } }).batchesPerEpoch()).toBe(2);

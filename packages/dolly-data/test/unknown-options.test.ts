@@ -141,4 +141,14 @@ describe('unknown option keys are one RangeError naming each, with the option me
     expectUnknown(() => t.decode([1], bad({}, 'skipSpecialToken', 'clean_up_tokenization_spaces')), 'T5Tokenizer.decode', ['skipSpecialToken', 'skipSpecialTokens'], ['clean_up_tokenization_spaces', 'cleanUpTokenizationSpaces']);
     expect(t.decode(t.encode('Hello', { addSpecialTokens: true }), { skipSpecialTokens: true, cleanUpTokenizationSpaces: false })).toBe('Hello');
   });
+
+  it('an options argument that is not an object is one error, not read as no options', async () => {
+    const t = await loadT5Tokenizer(bundledTokenizerDir());
+    // T5Tokenizer.decode(ids, True) in Python's style: skip_special_tokens would have been silently off
+    expect(() => t.decode([1], true as never)).toThrow(new RangeError('T5Tokenizer.decode: options must be an object, got boolean true'));
+    expect(() => splitIndices(10, 'test' as never)).toThrow(new RangeError('splitIndices: options must be an object, got a string "test"'));
+    await expect(parseDolly([''], 'x.jsonl', [] as never).next()).rejects.toThrow(new RangeError('parseDolly: options must be an object, got an array'));
+    expect(() => fixedBatchPlan(4, null as never)).toThrow(new RangeError('fixedBatchPlan: options must be an object, got null'));
+    expect(splitIndices(10, undefined)).toEqual(splitIndices(10));
+  });
 });

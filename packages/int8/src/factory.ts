@@ -2,10 +2,10 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { fromBitsAndBytes } from './bitsandbytes';
 import { bitsAndBytesOf, type WeightData } from './decode';
 import { Float32Linear } from './float32-linear';
-import { Int8Linear } from './int8-linear';
+import { Int8Linear, modeThresholdProblems } from './int8-linear';
 import { BITSANDBYTES_NAMES } from './int8-matmul';
 import type { Int8Mode } from './kernel-names';
-import { checkOptions, type KnownOptions } from './unknown-options';
+import { notAnOptionsObject, optionProblemsMessage, unknownOptionProblems, type KnownOptions, type OptionProblems } from './unknown-options';
 
 /** Structural copy of docs/interfaces.md's `Linear`. */
 export interface Linear {
@@ -48,6 +48,24 @@ export interface Int8LinearFactoryOptions {
 const FACTORY_OPTIONS: KnownOptions<Int8LinearFactoryOptions> = { mode: true, threshold: true, shouldQuantize: true, fallback: true };
 const FACTORY_ALIASES = { ...BITSANDBYTES_NAMES, llm_int8_skip_modules: 'shouldQuantize: skipModules([...])' };
 
+/**
+ * One Error naming every problem of `int8LinearFactory`'s options, at creation (before any weight is read): unknown
+ * keys; a mode or threshold the layers would refuse only when the first one is quantized (an empty mode was
+ * taken as the default); `shouldQuantize` or `fallback` that is not a function.
+ */
+function checkFactoryOptions(options: Int8LinearFactoryOptions): void {
+  const where = 'int8LinearFactory';
+  const wrong = notAnOptionsObject(options);
+  if (wrong !== undefined) throw new Error(`${where}: options must be an object, got ${wrong}`);
+  const p: OptionProblems = { unknown: unknownOptionProblems(options, FACTORY_OPTIONS, FACTORY_ALIASES), values: [] };
+  const { shouldQuantize, fallback } = options;
+  p.values.push(...modeThresholdProblems(options));
+  if (shouldQuantize !== undefined && typeof shouldQuantize !== 'function') p.values.push('shouldQuantize must be a function (spec) => boolean, e.g. skipModules([...])');
+  if (fallback !== undefined && typeof fallback !== 'function') p.values.push('fallback must be a function (spec) => Linear');
+  const message = optionProblemsMessage(where, p);
+  if (message !== undefined) throw new Error(message);
+}
+
 /** The default `shouldQuantize`: everything except the output head. */
 export const quantizeAllButLmHead = (spec: LinearSpec): boolean => spec.path !== 'lm_head' && !spec.path.endsWith('.lm_head');
 
@@ -86,7 +104,7 @@ export function skipModules(names: readonly string[]): (spec: LinearSpec) => boo
  * factory keeps float (`shouldQuantize` false) is dequantized as bitsandbytes does.
  */
 export function int8LinearFactory(options: Int8LinearFactoryOptions = {}): LinearFactory {
-  checkOptions('int8LinearFactory', options, FACTORY_OPTIONS, FACTORY_ALIASES);
+  checkFactoryOptions(options);
   const shouldQuantize = options.shouldQuantize ?? quantizeAllButLmHead;
   const fallback = options.fallback ?? ((spec: LinearSpec) => new Float32Linear(spec.weight, spec.path));
   return (spec) => {
@@ -95,7 +113,7 @@ export function int8LinearFactory(options: Int8LinearFactoryOptions = {}): Linea
       throw new Error(`${spec.path}: weight shape [${spec.weight.shape.join(', ')}] is not [outFeatures ${spec.outFeatures}, inFeatures ${spec.inFeatures}]`);
     }
     if (!shouldQuantize(spec)) return fallback(spec);
-    const linearOptions = { ...(options.mode ? { mode: options.mode } : {}), ...(options.threshold !== undefined ? { threshold: options.threshold } : {}) };
+    const linearOptions = { ...(options.mode !== undefined ? { mode: options.mode } : {}), ...(options.threshold !== undefined ? { threshold: options.threshold } : {}) };
     // An 8-bit checkpoint's weight (bitsandbytes' I8 + SCB) is taken as it is: no float round trip.
     if (spec.weight.dtype === 'I8') return Int8Linear.fromQuantized(fromBitsAndBytes(bitsAndBytesOf(spec.weight, spec.path), spec.path), linearOptions);
     return Int8Linear.fromWeightData(spec.weight, linearOptions, spec.path);

@@ -5,7 +5,7 @@ import { BITSANDBYTES_NAMES, int8Dequantize, int8MatMul } from './int8-matmul';
 import type { Int8Mode } from './kernel-names';
 import { packedWidth } from './pack';
 import { quantizeFloat32, quantizeWeightData, type QuantizedWeight } from './quantize';
-import { checkOptions, type KnownOptions } from './unknown-options';
+import { notAnOptionsObject, optionProblemsMessage, unknownOptionProblems, type KnownOptions } from './unknown-options';
 
 /** Options of an {@link Int8Linear}. */
 export interface Int8LinearOptions {
@@ -21,6 +21,24 @@ export interface Int8LinearOptions {
 }
 
 const LINEAR_OPTIONS: KnownOptions<Int8LinearOptions> = { mode: true, threshold: true, bias: true };
+
+/** What is wrong with a `mode` and `threshold` of {@link Int8LinearOptions} (also `int8LinearFactory`'s). */
+export function modeThresholdProblems({ mode, threshold }: { mode?: unknown; threshold?: unknown }): string[] {
+  const problems: string[] = [];
+  if (mode !== undefined && mode !== 'weight-only' && mode !== 'llm-int8') problems.push(`mode must be "weight-only" or "llm-int8", got ${JSON.stringify(mode)}`);
+  if (threshold !== undefined && !(typeof threshold === 'number' && threshold >= 0)) {
+    problems.push(`threshold must be >= 0 (0: no outlier columns), got ${typeof threshold === 'string' ? JSON.stringify(threshold) : String(threshold)}`);
+  }
+  return problems;
+}
+
+/** One Error naming every unknown key and bad mode / threshold of `options`, before anything is quantized. */
+function checkLinearOptions(where: string, options: Int8LinearOptions): void {
+  const wrong = notAnOptionsObject(options);
+  if (wrong !== undefined) throw new Error(`${where}: options must be an object, got ${wrong}`);
+  const message = optionProblemsMessage(where, { unknown: unknownOptionProblems(options, LINEAR_OPTIONS, BITSANDBYTES_NAMES), values: modeThresholdProblems(options) });
+  if (message !== undefined) throw new Error(message);
+}
 
 /** A projection `[..., in] → [..., out]` whose frozen weight is stored as int8 with a per-row scale. */
 export class Int8Linear {
@@ -41,8 +59,6 @@ export class Int8Linear {
     this.outFeatures = q.outFeatures;
     this.mode = options.mode ?? 'weight-only';
     this.threshold = options.threshold ?? 6.0;
-    if (this.mode !== 'weight-only' && this.mode !== 'llm-int8') throw new Error(`Int8Linear: mode must be "weight-only" or "llm-int8", got "${String(this.mode)}"`);
-    if (!(this.threshold >= 0)) throw new Error(`Int8Linear: threshold must be >= 0 (0: no outlier columns), got ${this.threshold}`);
     const b = options.bias;
     if (b !== undefined && (b instanceof Float32Array ? b.length : b.size) !== q.outFeatures) {
       throw new Error(`Int8Linear: bias must have ${q.outFeatures} values`);
@@ -56,7 +72,7 @@ export class Int8Linear {
 
   /** Quantizes a float32 weight `[out, in]` (a row-major array with its `shape`, or a 2-D tensor). */
   static fromFloat32(weight: Float32Array | tf.Tensor2D, shape?: [outFeatures: number, inFeatures: number], options: Int8LinearOptions = {}): Int8Linear {
-    checkOptions('Int8Linear.fromFloat32', options, LINEAR_OPTIONS, BITSANDBYTES_NAMES);
+    checkLinearOptions('Int8Linear.fromFloat32', options);
     let values: Float32Array;
     let dims: [number, number];
     if (weight instanceof Float32Array) {
@@ -74,13 +90,13 @@ export class Int8Linear {
 
   /** Quantizes a checkpoint tensor straight from its F32/F16/BF16 bytes, one row at a time. */
   static fromWeightData(weight: WeightData, options: Int8LinearOptions = {}, name?: string): Int8Linear {
-    checkOptions('Int8Linear.fromWeightData', options, LINEAR_OPTIONS, BITSANDBYTES_NAMES);
+    checkLinearOptions('Int8Linear.fromWeightData', options);
     return new Int8Linear(quantizeWeightData(weight, name), options);
   }
 
   /** Wraps an already quantized weight. */
   static fromQuantized(q: QuantizedWeight, options: Int8LinearOptions = {}): Int8Linear {
-    checkOptions('Int8Linear.fromQuantized', options, LINEAR_OPTIONS, BITSANDBYTES_NAMES);
+    checkLinearOptions('Int8Linear.fromQuantized', options);
     if (!(Number.isInteger(q.outFeatures) && q.outFeatures > 0 && Number.isInteger(q.inFeatures) && q.inFeatures > 0)) {
       throw new Error(`Int8Linear.fromQuantized: invalid shape [${q.outFeatures}, ${q.inFeatures}]`);
     }

@@ -35,7 +35,7 @@ export function int8MatMul(x: tf.Tensor2D, packed: tf.Tensor2D, scale: tf.Tensor
   if (x.rank !== 2 || x.shape[1] !== inFeatures) throw new Error(`int8MatMul: x must be [M, ${inFeatures}], got [${x.shape.join(', ')}]`);
   if (x.dtype !== 'float32') throw new Error(`int8MatMul: x must be float32, got ${x.dtype}`);
   if (mode !== 'weight-only' && mode !== 'llm-int8') throw new Error(`int8MatMul: mode must be "weight-only" or "llm-int8", got "${String(mode)}"`);
-  if (!(threshold >= 0)) throw new Error(`int8MatMul: threshold must be >= 0 (0: no outlier columns), got ${threshold}`);
+  if (typeof threshold !== 'number' || !(threshold >= 0)) throw new Error(`int8MatMul: threshold must be >= 0 (0: no outlier columns), got ${typeof threshold === 'string' ? JSON.stringify(threshold) : threshold}`);
   // bitsandbytes decomposes only `if state.threshold > 0.0` (MatMul8bitLt.forward; Linear8bitLt's default is 0.0):
   // threshold 0 means no outlier column, which the kernels' `|x| ≥ threshold` test gives with the largest
   // float32 (finite, so no ∞ reaches a WGSL uniform; only an x of magnitude ≥ 3.4e38, i.e. ±∞, still counts).

@@ -135,7 +135,7 @@ describe('Int8Linear options', () => {
   it('rejects bad modes, thresholds and shapes', () => {
     const w = new Float32Array(6);
     expect(() => Int8Linear.fromFloat32(w, [2, 3], { mode: 'int4' as 'llm-int8' })).toThrow(/mode must be "weight-only" or "llm-int8", got "int4"/);
-    expect(() => Int8Linear.fromFloat32(w, [2, 3], { threshold: -1 })).toThrow('Int8Linear: threshold must be >= 0 (0: no outlier columns), got -1');
+    expect(() => Int8Linear.fromFloat32(w, [2, 3], { threshold: -1 })).toThrow('Int8Linear.fromFloat32: threshold must be >= 0 (0: no outlier columns), got -1');
     expect(() => Int8Linear.fromFloat32(w)).toThrow(/needs its shape/);
     expect(() => Int8Linear.fromFloat32(w, [2, 3], { bias: new Float32Array(3) })).toThrow(/bias must have 2 values/);
   });

@@ -90,6 +90,6 @@ describe('unknown option keys are one Error naming each, with the option meant',
     expect((await err(prepareWebGPUTensorCores(bad({ kinds: ['f16'] }, 'tuneRep', 'tune_shape'))))?.message).toBe(message('prepareWebGPUTensorCores', ['tuneRep', 'tuneReps'], ['tune_shape', 'tuneShape']));
     // a bare TensorCoreTiles (the 0.x signature) is not an options object: the backend check answers
     expect((await err(prepareWebGPUTensorCores({ TM: 2, TN: 2 } as never)))?.message).toMatch(/not webgpu/);
-    expect((await err(prepareTensorCoreKernels({}, bad({ tiles: 'tune' }, 'tmie', 'shader_transform'))))?.message).toBe(message('prepareTensorCoreKernels', ['tmie', 'time'], ['shader_transform', 'shaderTransform']));
+    expect((await err(prepareTensorCoreKernels({}, bad({ tiles: 'tune' }, 'tmie', 'shader_transform'))))?.message).toBe(`${message('prepareTensorCoreKernels', ['tmie', 'time'], ['shader_transform', 'shaderTransform'])}; tiles 'tune' needs a time function`);
   });
 });

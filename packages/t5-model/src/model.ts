@@ -6,7 +6,7 @@ import { checkDecodeTokens, checkEncoderInputs, checkForwardInputs } from './inp
 import type { Linear, LinearFactory, LinearHost, Seq2Seq } from './interfaces.js';
 import { float32LinearFactory } from './linear.js';
 import { DOWNLOAD_OPTIONS, HUB_NAMES, pretrainedDir, type DownloadPretrainedOptions } from './hub.js';
-import { checkOptions, type KnownOptions } from './unknown-options.js';
+import { checkOptions, nestedOptionProblems, notAnOptionsObject, unknownOptionProblems, unknownOptionsText, type KnownOptions } from './unknown-options.js';
 import { disposeStackNonLinear, replaceLinearIn, stackLinears, stackNonLinearParameters } from './linear-host.js';
 import { loadGenerationConfig, loadT5Config, streamCheckpoint } from './load.js';
 import { checkLabelSmoothingFactor, IGNORE_INDEX, tokenLosses } from './loss.js';
@@ -67,12 +67,20 @@ const TRANSFORMERS_NAMES: Readonly<Record<string, string>> = {
 const FORWARD_OPTIONS: KnownOptions<{ training?: boolean }> = { training: true };
 
 /**
- * Unknown keys of `fromPretrained` / `fromConfig` options (and of `hub`): one RangeError naming them all, with the
- * option meant, before anything is loaded or allocated (`T5EncoderModel` too).
+ * Unknown keys of `fromPretrained` / `fromConfig` options and of `hub` within them: one RangeError naming them all
+ * (hub's as `hub.key`), with the option meant, and a `hub` that is not an object, before anything is loaded or
+ * allocated (`T5EncoderModel` too).
  */
 export function checkModelOptionKeys(where: string, options: FromPretrainedOptions | FromConfigOptions, from: 'pretrained' | 'config'): void {
-  checkOptions(where, options, from === 'pretrained' ? FROM_PRETRAINED_OPTIONS : FROM_CONFIG_OPTIONS, TRANSFORMERS_NAMES);
-  if (from === 'pretrained') checkOptions(`${where}: hub`, (options as FromPretrainedOptions).hub, DOWNLOAD_OPTIONS, HUB_NAMES);
+  const wrong = notAnOptionsObject(options);
+  if (wrong !== undefined) throw new RangeError(`${where}: options must be an object, got ${wrong}`);
+  const unknown = unknownOptionProblems(options, from === 'pretrained' ? FROM_PRETRAINED_OPTIONS : FROM_CONFIG_OPTIONS, TRANSFORMERS_NAMES);
+  const hub = from === 'pretrained' ? (options as FromPretrainedOptions).hub : undefined;
+  const wrongHub = notAnOptionsObject(hub);
+  if (hub !== undefined && wrongHub === undefined) unknown.push(...nestedOptionProblems('hub', hub, DOWNLOAD_OPTIONS, HUB_NAMES));
+  const problems = unknown.length > 0 ? [unknownOptionsText(unknown)] : [];
+  if (wrongHub !== undefined) problems.push(`hub must be an object of download options (cacheDir, revision, accessToken, …), got ${wrongHub}`);
+  if (problems.length > 0) throw new RangeError(`${where}: ${problems.join('; ')}`);
 }
 
 /** Unknown keys of `forward`'s options (`{ training }`): an Error naming them. */

@@ -17,8 +17,13 @@ const bad = (valid: object, typo: string, snake: string): never => ({ ...valid, 
 const message = (where: string, typo: [string, string], snake: [string, string]): string =>
   `${where}: unknown options \`${typo[0]}\` (did you mean \`${typo[1]}\`?), \`${snake[0]}\` (did you mean \`${snake[1]}\`?)`;
 
-/** The one error `f` throws (or rejects with): its type and message; no tensor left behind. */
+/** The one error `f` throws (or rejects with): its type and the message naming both keys; no tensor left behind. */
 async function expectUnknown(f: () => unknown, type: typeof Error, where: string, typo: [string, string], snake: [string, string]): Promise<void> {
+  await expectOne(f, type, message(where, typo, snake));
+}
+
+/** The one error `f` throws (or rejects with): its type and exact message; no tensor left behind. */
+async function expectOne(f: () => unknown, type: typeof Error, text: string): Promise<void> {
   const before = tf.memory().numTensors;
   let error: unknown = null;
   try {
@@ -27,7 +32,7 @@ async function expectUnknown(f: () => unknown, type: typeof Error, where: string
     error = e;
   }
   expect(error).toBeInstanceOf(type);
-  expect((error as Error).message).toBe(message(where, typo, snake));
+  expect((error as Error).message).toBe(text);
   expect(tf.memory().numTensors).toBe(before);
 }
 
@@ -55,8 +60,45 @@ describe('unknown option keys: one error naming each, with the option meant, bef
     await expect(T5ForConditionalGeneration.fromPretrained(missing, { torch_dtype: 'float32', cache_dir: '/c', load_in_8bit: true } as never)).rejects.toThrow(
       'T5ForConditionalGeneration.fromPretrained: unknown options `torch_dtype` (did you mean `dtype`?), `cache_dir` (did you mean `hub.cacheDir`?), `load_in_8bit` (did you mean `makeLinear: int8LinearFactory() of @conifer/int8`?)');
     await expectUnknown(() => T5ForConditionalGeneration.fromPretrained('google/flan-t5-small', { hub: bad({ fetch: () => Promise.reject(new Error('fetched')) }, 'revison', 'access_token') }), RangeError,
-      'T5ForConditionalGeneration.fromPretrained: hub', ['revison', 'revision'], ['access_token', 'accessToken']);
+      'T5ForConditionalGeneration.fromPretrained', ['hub.revison', 'hub.revision'], ['hub.access_token', 'hub.accessToken']);
     const m = await T5ForConditionalGeneration.fromPretrained(modelDir('flan-t5-tiny'), { dtype: 'float32', hub: { revision: 'main' }, dropoutSeed: 3 });
+    m.dispose();
+  });
+
+  it('fromPretrained (both models): unknown keys outside and inside hub are one RangeError naming all of them, nothing fetched', async () => {
+    let fetched = 0;
+    const fetch = (async () => {
+      fetched++;
+      throw new Error('no network');
+    }) as unknown as typeof globalThis.fetch;
+    const id = 'google/flan-t5-small';
+    await expectOne(() => T5ForConditionalGeneration.fromPretrained(id, { torch_dtype: 'float32', dropoutSed: 1, hub: { fetch, revison: 'main', token: 'x', cache_dir: '/c' } } as never), RangeError,
+      'T5ForConditionalGeneration.fromPretrained: unknown options `torch_dtype` (did you mean `dtype`?), `dropoutSed` (did you mean `dropoutSeed`?), '
+      + '`hub.revison` (did you mean `hub.revision`?), `hub.token` (did you mean `hub.accessToken`?), `hub.cache_dir` (did you mean `hub.cacheDir`?)');
+    await expectOne(() => T5EncoderModel.fromPretrained(id, { hbu: {}, hub: { fetch, configonly: true, nothing: 1 } } as never), RangeError,
+      'T5EncoderModel.fromPretrained: unknown options `hbu` (did you mean `hub`?), `hub.configonly` (did you mean `hub.configOnly`?), `hub.nothing`');
+    // only hub's keys wrong: still named by their path
+    await expectOne(() => T5ForConditionalGeneration.fromPretrained(id, { hub: { fetch, endpoint: 'https://hf.example' } } as never), RangeError,
+      'T5ForConditionalGeneration.fromPretrained: unknown option `hub.endpoint` (did you mean `hub.hubUrl`?)');
+    // a hub that is not an object is refused with the outer keys (it was read as no hub options: main, the default cache)
+    await expectOne(() => T5ForConditionalGeneration.fromPretrained(id, { hub: 'main', dropout_seed: 1 } as never), RangeError,
+      'T5ForConditionalGeneration.fromPretrained: unknown option `dropout_seed` (did you mean `dropoutSeed`?); hub must be an object of download options (cacheDir, revision, accessToken, …), got a string "main"');
+    await expectOne(() => T5EncoderModel.fromPretrained(id, { hub: null } as never), RangeError,
+      'T5EncoderModel.fromPretrained: hub must be an object of download options (cacheDir, revision, accessToken, …), got null');
+    expect(fetched).toBe(0);
+  });
+
+  it('options that are not an object are one error, not read as no options', async () => {
+    await expectOne(() => T5ForConditionalGeneration.fromConfig(tiny, 7 as never), RangeError, 'T5ForConditionalGeneration.fromConfig: options must be an object, got number 7');
+    await expectOne(() => T5EncoderModel.fromPretrained('/no/such/model/folder', [] as never), RangeError, 'T5EncoderModel.fromPretrained: options must be an object, got an array');
+    await expectOne(() => downloadPretrained('google/flan-t5-small', 'main' as never), Error, 'downloadPretrained: options must be an object, got a string "main"');
+    const m = T5ForConditionalGeneration.fromConfig(tiny);
+    const dir = tmpIn('t5-options-object-');
+    await expectOne(() => m.savePretrained(dir, 'BF16' as never), Error, 'savePretrained: options must be an object, got a string "BF16"');
+    expect(existsSync(join(dir, 'config.json'))).toBe(false);
+    const ids = tf.tensor2d([[1, 2]], [1, 2], 'int32');
+    await expectOne(() => m.forward({ inputIds: ids, attentionMask: ids, labels: ids }, null as never), Error, 'forward: options must be an object, got null');
+    ids.dispose();
     m.dispose();
   });
 

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Int8Dequantize, Int8MatMul, type Int8DequantizeAttrs, type Int8MatMulAttrs } from '../kernel-names';
 import { packedWidth } from '../pack';
-import { checkOptions, type KnownOptions } from '../unknown-options';
+import { notAnOptionsObject, optionProblemsMessage, unknownOptionProblems, type KnownOptions, type OptionProblems } from '../unknown-options';
+import { isPositiveInteger, kindsProblems, shapeProblems, shown, tileProblems, tilesOptionProblems } from './tensor-core-options';
 import {
   dequantizeProgram, llmInt8Program, outlierColumnsProgram, rowAbsmaxProgram,
   weightOnlyBackwardProgram, weightOnlyProgram, type WgslProgram,
@@ -39,9 +40,22 @@ export interface WebGPUInt8KernelOptions {
 const options: WebGPUInt8KernelOptions = { path: 'auto', tiledRows: 'auto', tiledCols: 4 };
 const KERNEL_OPTIONS: KnownOptions<WebGPUInt8KernelOptions> = { path: true, tiledRows: true, tiledCols: true };
 
-/** Chooses the webgpu implementation (for benchmarks and tests); returns the previous options. */
+/**
+ * Chooses the webgpu implementation (for benchmarks and tests); returns the previous options. Unknown keys and
+ * values outside those listed are one Error, and leave the options unchanged.
+ */
 export function setWebGPUInt8Kernels(next: Partial<WebGPUInt8KernelOptions>): WebGPUInt8KernelOptions {
-  checkOptions('setWebGPUInt8Kernels', next, KERNEL_OPTIONS);
+  const where = 'setWebGPUInt8Kernels';
+  const wrong = notAnOptionsObject(next);
+  if (wrong !== undefined) throw new Error(`${where}: options must be an object, got ${wrong}`);
+  const p: OptionProblems = { unknown: unknownOptionProblems(next ?? {}, KERNEL_OPTIONS), values: [] };
+  const allowed: { [K in keyof WebGPUInt8KernelOptions]: readonly WebGPUInt8KernelOptions[K][] } = { path: ['auto', 'tiled', 'simple'], tiledRows: ['auto', 4, 8], tiledCols: [4, 8] };
+  for (const key of ['path', 'tiledRows', 'tiledCols'] as const) {
+    const v = next?.[key];
+    if (v !== undefined && !(allowed[key] as readonly unknown[]).includes(v)) p.values.push(`${key} must be ${allowed[key].map((a) => shown(a)).join(', ')}, got ${shown(v)}`);
+  }
+  const message = optionProblemsMessage(where, p);
+  if (message !== undefined) throw new Error(message);
   const prev = { ...options };
   Object.assign(options, next);
   return prev;
@@ -203,16 +217,42 @@ export interface PrepareWebGPUTensorCoresOptions {
 const PREPARE_OPTIONS: KnownOptions<PrepareWebGPUTensorCoresOptions> = { tiles: true, tuneShape: true, tuneReps: true, kinds: true };
 
 /**
+ * One Error naming every problem of `prepareWebGPUTensorCores`' argument, before the backend is looked at:
+ * for options, unknown keys (of `tiles` and `tuneShape` too, as `tiles.key`), tiles or a `tuneShape` that are not
+ * positive integers, an empty tile list, a kind not in `TENSOR_CORE_KINDS`, `tuneReps` not a positive integer;
+ * for a bare `TensorCoreTiles` (an object with `TM`, the 0.x signature), keys other than TM, TN and staged and
+ * their values.
+ */
+function checkPrepareArgument(options: PrepareWebGPUTensorCoresOptions | TensorCoreTiles): void {
+  const wrong = notAnOptionsObject(options);
+  if (wrong !== undefined) throw new Error(`prepareWebGPUTensorCores: options must be an object, got ${wrong}`);
+  const p: OptionProblems = { unknown: [], values: [] };
+  const bare = 'TM' in options;
+  if (bare) {
+    tileProblems(options, '', p);
+  } else {
+    p.unknown.push(...unknownOptionProblems(options, PREPARE_OPTIONS));
+    tilesOptionProblems(options.tiles, p);
+    shapeProblems(options.tuneShape, 'tuneShape', p);
+    if (options.tuneReps !== undefined && !isPositiveInteger(options.tuneReps)) p.values.push(`tuneReps must be a positive integer, got ${shown(options.tuneReps)}`);
+    kindsProblems(options.kinds, p);
+  }
+  const message = optionProblemsMessage(bare ? 'prepareWebGPUTensorCores(tiles)' : 'prepareWebGPUTensorCores', p);
+  if (message !== undefined) throw new Error(message);
+}
+
+/**
  * Enables the subgroup-matrix (tensor-core) kernels on the current webgpu backend when its device
  * has `chromium-experimental-subgroup-matrix` (create the device with it: tfjs does not request
  * it), after compiling them and checking each against the tiled kernels
  * ({@link compareTensorCoreWithTiled}); by default the subgroup tiles are tuned per kernel
  * ({@link timeInt8MatMul}). **Untested on hardware**: without the feature, or on any compile error
  * or mismatch, the tiled kernels stay in use; the report says why. A bare `TensorCoreTiles`
- * argument (the 0.x signature) fixes the tiles.
+ * argument (the 0.x signature) fixes the tiles. The argument is checked first, on any backend: every
+ * unknown key or bad value (nested ones and the bare tiles' included) is one Error.
  */
 export async function prepareWebGPUTensorCores(options: PrepareWebGPUTensorCoresOptions | TensorCoreTiles = {}): Promise<TensorCoreReport> {
-  if (!('TM' in options)) checkOptions('prepareWebGPUTensorCores', options, PREPARE_OPTIONS);
+  checkPrepareArgument(options);
   if (tf.getBackend() !== 'webgpu') throw new Error(`prepareWebGPUTensorCores: the current backend is ${tf.getBackend()}, not webgpu`);
   const o: PrepareWebGPUTensorCoresOptions = 'TM' in options ? { tiles: options } : options;
   return prepareTensorCoreKernels(tf.backend(), {

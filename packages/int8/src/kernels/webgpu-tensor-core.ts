@@ -35,8 +35,11 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { Int8MatMulAttrs } from '../kernel-names';
 import { packedWidth } from '../pack';
-import { checkOptions, type KnownOptions } from '../unknown-options';
+import { notAnOptionsObject, optionProblemsMessage, unknownOptionProblems, type KnownOptions, type OptionProblems } from '../unknown-options';
+import { kindsProblems, TENSOR_CORE_KINDS, tilesOptionProblems, type TensorCoreKind, type TensorCoreTiles } from './tensor-core-options';
 import { outlierColumnsProgram, rowAbsmaxProgram, type WgslProgram } from './webgpu-programs';
+
+export { TENSOR_CORE_KINDS, type TensorCoreKind, type TensorCoreTiles } from './tensor-core-options';
 
 type Uniform = { type: 'int32' | 'uint32' | 'float32'; data: number[] };
 
@@ -78,15 +81,6 @@ interface Backend {
   runWebGPUProgram(program: WgslProgram, inputs: tf.TensorInfo[], dtype: 'float32' | 'int32', uniforms?: Uniform[]): tf.TensorInfo;
   disposeData(dataId: object): void;
 }
-
-/**
- * Subgroup-matrix tiles of 16 × 16 per subgroup (TM down the rows, TN across the columns).
- * `staged`: the workgroup first copies its block of both operands into workgroup memory (32 along
- * the reduction at a time for the f16 kernels, 64 for the i8 one), in 16-byte loads, and the
- * subgroups load their matrices from there (each operand element read once per workgroup, instead of
- * once per subgroup that needs it); without it the subgroups load straight from the storage buffers.
- */
-export interface TensorCoreTiles { TM: number; TN: number; staged?: boolean }
 
 const FEATURE = 'chromium-experimental-subgroup-matrix';
 const int = (v: number): Uniform => ({ type: 'int32', data: [v] });
@@ -804,14 +798,6 @@ export async function compileComputeShader(device: GpuDevice, code: string): Pro
   return errors.length || !pipeline ? errors.join('; ').slice(0, 600) || 'no pipeline' : pipeline;
 }
 
-/**
- * The tensor-core kernels: `i8` = LLM.int8 forward (i8 × i8 → i32), `f16` = the input gradient
- * `dY · W` (f16 × f16 → f32), `f16t` = the weight-only forward `x · Wᵀ` (f16 × f16 → f32, W read
- * column-major).
- */
-export type TensorCoreKind = 'i8' | 'f16' | 'f16t';
-export const TENSOR_CORE_KINDS: readonly TensorCoreKind[] = ['i8', 'f16', 'f16t'];
-
 /** The shader of one kernel kind for one variant. */
 export function tensorCoreShader(kind: TensorCoreKind, tiles: TensorCoreTiles, v: ShaderVariant): string {
   if (kind === 'i8') return tiles.staged ? int8StagedTensorCoreShader(tiles, v) : int8TensorCoreShader(tiles, v);
@@ -864,6 +850,23 @@ const PREPARE_OPTIONS: KnownOptions<PrepareTensorCoreOptions> = { tiles: true, c
 interface Candidate { kernel: Kernel; relErr?: number; ms?: number }
 
 /**
+ * One Error naming every problem of `prepareTensorCoreKernels`' options: unknown keys (of `tiles` too, as
+ * `tiles.key`), tiles that are not positive integers, an empty tile list, a kind not in {@link TENSOR_CORE_KINDS},
+ * `'tune'` without `time`.
+ */
+function checkPrepareTensorCoreOptions(options: PrepareTensorCoreOptions): void {
+  const where = 'prepareTensorCoreKernels';
+  const wrong = notAnOptionsObject(options);
+  if (wrong !== undefined) throw new Error(`${where}: options must be an object, got ${wrong}`);
+  const p: OptionProblems = { unknown: unknownOptionProblems(options, PREPARE_OPTIONS), values: [] };
+  tilesOptionProblems(options.tiles, p);
+  if (options.tiles === 'tune' && !options.time) p.values.push("tiles 'tune' needs a time function");
+  kindsProblems(options.kinds, p);
+  const message = optionProblemsMessage(where, p);
+  if (message !== undefined) throw new Error(message);
+}
+
+/**
  * Compiles the subgroup-matrix kernels on the backend's device (it must have been created with
  * `chromium-experimental-subgroup-matrix` and `shader-f16`; tfjs does not request them itself) and
  * enables them for this backend. For each kernel the variants ({@link TENSOR_CORE_VARIANTS}) are
@@ -875,13 +878,11 @@ interface Candidate { kernel: Kernel; relErr?: number; ms?: number }
  * result or time. **Not yet run on hardware** (the shaders are compiled by Tint in CI).
  */
 export async function prepareTensorCoreKernels(backend: object, options: PrepareTensorCoreOptions = {}): Promise<TensorCoreReport> {
-  checkOptions('prepareTensorCoreKernels', options, PREPARE_OPTIONS);
+  checkPrepareTensorCoreOptions(options);
   const b = backend as Backend;
   const device = b.device;
   const candidates: readonly TensorCoreTiles[] = options.tiles === 'tune' ? TENSOR_CORE_TILE_CANDIDATES
     : Array.isArray(options.tiles) ? options.tiles : [(options.tiles as TensorCoreTiles | undefined) ?? DEFAULT_TILES];
-  if (!candidates.length) throw new Error('prepareTensorCoreKernels: no tiles to try');
-  if (options.tiles === 'tune' && !options.time) throw new Error("prepareTensorCoreKernels: tiles 'tune' needs a time function");
   const timing = !!options.time && candidates.length > 1;
   const hasTc = !!device?.features?.has(FEATURE);
   const transform = options.shaderTransform ?? ((code: string) => code);
