@@ -46,6 +46,7 @@ describe('SafetensorsFile after close()', () => {
     await file.close();
     const closed = (name: string) => new SafetensorsError(`${path}: cannot read "${name}": the file was closed (open it again with SafetensorsFile.open)`);
     await expect(file.read('w')).rejects.toThrow(closed('w'));
+    await expect(file.read('w')).rejects.toBeInstanceOf(SafetensorsError);
     // an empty tensor needs no file access, and is refused all the same
     await expect(file.read('none')).rejects.toThrow(closed('none'));
     // closing twice is harmless, as Node's FileHandle.close is; the header stays readable
@@ -54,7 +55,7 @@ describe('SafetensorsFile after close()', () => {
     expect(file.info('w').shape).toEqual([2]);
   });
 
-  it('a close() that lands while a read is under way makes that read the same error', async () => {
+  it('a close() between the reads of one tensor makes that read the same error; other read errors stay themselves', async () => {
     const path = join(dir, 'racing.safetensors');
     await writeFile(path, serializeSafetensors({ w: { dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) } }));
     const file = await SafetensorsFile.open(path);
@@ -68,5 +69,16 @@ describe('SafetensorsFile after close()', () => {
     await expect(file.read('w')).rejects.toThrow(
       new SafetensorsError(`${path}: cannot read "w": the file was closed (open it again with SafetensorsFile.open)`),
     );
+    await expect(file.read('w')).rejects.toBeInstanceOf(SafetensorsError);
+    // a read that fails otherwise (here: the file cut short) is not reported as closed, even once it is
+    const cut = join(dir, 'cut.safetensors');
+    await writeFile(cut, serializeSafetensors({ w: { dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) } }));
+    const other = await SafetensorsFile.open(cut);
+    const h = (other as unknown as { handle: { read: (...a: unknown[]) => Promise<unknown> } }).handle;
+    h.read = async () => {
+      await other.close();
+      return { bytesRead: 0 };
+    };
+    await expect(other.read('w')).rejects.toThrow(/unexpected end of file/);
   });
 });
