@@ -1,7 +1,7 @@
 import { COLLATE_OPTIONS, COLLATOR_NAMES, collateChecked, padToMultipleOfProblem, type Batch, type CollateOptions } from './batch';
 import type { EncodedExample } from './encode';
 import { fixedBatchPlan, tokenBudgetPlan, type BatchPlan, type ExampleLength } from './plan';
-import { unknownOptionProblems, unknownOptionsText, type KnownOptions } from './unknown-options';
+import { notAnOptionsObject, unknownOptionProblems, unknownOptionsText, type KnownOptions } from './unknown-options';
 
 /** Where training stands: the epoch, and how many of its batches were already consumed. */
 export interface Cursor {
@@ -55,17 +55,18 @@ const ANY_BATCHING_OPTIONS: Readonly<Record<string, true>> = { ...BATCHING_OPTIO
 function samplerProblems(examples: readonly EncodedExample[], options: BatchSamplerOptions): string[] {
   const problems: string[] = [];
   if (examples.length === 0) problems.push('no examples');
-  if (typeof options !== 'object' || options === null) {
-    return [...problems, `options must be an object with \`batching\`, got ${options === null ? 'null' : typeof options}`];
-  }
+  const wrong = notAnOptionsObject(options) ?? (options === undefined ? 'undefined' : undefined);
+  if (wrong !== undefined) return [...problems, `options must be an object with \`batching\`, got ${wrong}`];
   const outer = unknownOptionProblems(options, SAMPLER_OPTIONS, COLLATOR_NAMES);
   if (outer.length > 0) problems.push(unknownOptionsText(outer));
   const batching: unknown = options.batching;
-  const kind = (batching as { kind?: unknown } | null | undefined)?.kind;
+  const wrongBatching = notAnOptionsObject(batching);
+  const kind = wrongBatching === undefined ? (batching as { kind?: unknown } | undefined)?.kind : undefined;
   const known = kind === 'fixed' || kind === 'tokenBudget' ? BATCHING_OPTIONS[kind] : undefined;
-  if (known === undefined) problems.push(`batching.kind must be 'fixed' or 'tokenBudget', got ${JSON.stringify(kind)}`);
-  if (typeof batching === 'object' && batching !== null) {
-    const nested = unknownOptionProblems(batching, known ?? ANY_BATCHING_OPTIONS);
+  if (wrongBatching !== undefined) problems.push(`batching must be an object ({ kind: 'fixed' | 'tokenBudget', … }), got ${wrongBatching}`);
+  else if (known === undefined) problems.push(`batching.kind must be 'fixed' or 'tokenBudget', got ${JSON.stringify(kind)}`);
+  if (wrongBatching === undefined && batching !== undefined) {
+    const nested = unknownOptionProblems(batching as object, known ?? ANY_BATCHING_OPTIONS);
     if (nested.length > 0) problems.push(`batching${known ? ` (kind '${String(kind)}')` : ''}: ${unknownOptionsText(nested)}`);
   }
   const pad = padToMultipleOfProblem(options.padToMultipleOf ?? 1);

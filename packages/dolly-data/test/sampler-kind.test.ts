@@ -28,6 +28,14 @@ describe('BatchSampler: batching.kind', () => {
       new RangeError("BatchSampler: no examples; batching (kind 'tokenBudget'): unknown option `batchSize`"),
     );
     expect(f(undefined)).toThrow(new RangeError('BatchSampler: options must be an object with `batching`, got undefined'));
+    expect(f(undefined)).toThrow(RangeError);
+    expect(f([])).toThrow(new RangeError('BatchSampler: options must be an object with `batching`, got an array'));
+    expect(f('fixed')).toThrow(new RangeError('BatchSampler: options must be an object with `batching`, got a string "fixed"'));
+    // batching itself not an object: said so (not "batching.kind … got undefined"), with the outer problems
+    expect(f({ batching: 'fixed', sede: 1 })).toThrow(
+      new RangeError("BatchSampler: unknown option `sede` (did you mean `seed`?); batching must be an object ({ kind: 'fixed' | 'tokenBudget', … }), got a string \"fixed\""),
+    );
+    expect(f({ batching: [] })).toThrow(/batching must be an object .*, got an array$/);
   });
 
   it('the two kinds still work', () => {
