@@ -2,8 +2,8 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { fromBitsAndBytes } from './bitsandbytes';
 import { bitsAndBytesOf, type WeightData } from './decode';
 import { Float32Linear } from './float32-linear';
-import { Int8Linear, modeThresholdProblems } from './int8-linear';
-import { BITSANDBYTES_NAMES } from './int8-matmul';
+import { Int8Linear } from './int8-linear';
+import { BITSANDBYTES_NAMES, modeThresholdProblems } from './int8-matmul';
 import type { Int8Mode } from './kernel-names';
 import { notAnOptionsObject, optionProblemsMessage, unknownOptionProblems, type KnownOptions, type OptionProblems } from './unknown-options';
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { toBitsAndBytes } from './bitsandbytes';
 import type { WeightData } from './decode';
-import { BITSANDBYTES_NAMES, int8Dequantize, int8MatMul } from './int8-matmul';
+import { BITSANDBYTES_NAMES, int8Dequantize, int8MatMul, modeThresholdProblems } from './int8-matmul';
 import type { Int8Mode } from './kernel-names';
 import { packedWidth } from './pack';
 import { quantizeFloat32, quantizeWeightData, type QuantizedWeight } from './quantize';
@@ -21,16 +21,6 @@ export interface Int8LinearOptions {
 }
 
 const LINEAR_OPTIONS: KnownOptions<Int8LinearOptions> = { mode: true, threshold: true, bias: true };
-
-/** What is wrong with a `mode` and `threshold` of {@link Int8LinearOptions} (also `int8LinearFactory`'s). */
-export function modeThresholdProblems({ mode, threshold }: { mode?: unknown; threshold?: unknown }): string[] {
-  const problems: string[] = [];
-  if (mode !== undefined && mode !== 'weight-only' && mode !== 'llm-int8') problems.push(`mode must be "weight-only" or "llm-int8", got ${JSON.stringify(mode)}`);
-  if (threshold !== undefined && !(typeof threshold === 'number' && threshold >= 0)) {
-    problems.push(`threshold must be >= 0 (0: no outlier columns), got ${typeof threshold === 'string' ? JSON.stringify(threshold) : String(threshold)}`);
-  }
-  return problems;
-}
 
 /** One Error naming every unknown key and bad mode / threshold of `options`, before anything is quantized. */
 function checkLinearOptions(where: string, options: Int8LinearOptions): void {

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Int8Dequantize, Int8MatMul, type Int8Mode } from './kernel-names';
 import { packedWidth } from './pack';
 import { registerInt8Kernels } from './register';
-import { checkOptions, type KnownOptions } from './unknown-options';
+import { shown } from './show-value';
+import { notAnOptionsObject, optionProblemsMessage, unknownOptionProblems, type KnownOptions } from './unknown-options';
 
 /** The largest finite float32: the kernel threshold that stands for "no outlier columns". */
 const FLOAT32_MAX = 3.4028234663852886e38;
@@ -21,12 +22,26 @@ export interface Int8MatMulOptions {
 export const BITSANDBYTES_NAMES: Readonly<Record<string, string>> = { llm_int8_threshold: 'threshold' };
 const MATMUL_OPTIONS: KnownOptions<Int8MatMulOptions> = { inFeatures: true, mode: true, threshold: true };
 
+/** What is wrong with a `mode` and `threshold` of {@link Int8LinearOptions} (also `Int8Linear`'s and `int8LinearFactory`'s). */
+export function modeThresholdProblems({ mode, threshold }: { mode?: unknown; threshold?: unknown }): string[] {
+  const problems: string[] = [];
+  if (mode !== undefined && mode !== 'weight-only' && mode !== 'llm-int8') problems.push(`mode must be "weight-only" or "llm-int8", got ${shown(mode)}`);
+  if (threshold !== undefined && !(typeof threshold === 'number' && threshold >= 0)) {
+    problems.push(`threshold must be >= 0 (0: no outlier columns), got ${shown(threshold)}`);
+  }
+  return problems;
+}
+
 /**
  * `y = x · Wᵀ` with `W = q · scale` stored packed: x float32 `[M, in]`, packed int32
  * `[out, ceil(in/4)]`, scale float32 `[out]` → `[M, out]`. Differentiable wrt x.
  */
 export function int8MatMul(x: tf.Tensor2D, packed: tf.Tensor2D, scale: tf.Tensor1D, options: Int8MatMulOptions = {}): tf.Tensor2D {
-  checkOptions('int8MatMul', options, MATMUL_OPTIONS, BITSANDBYTES_NAMES);
+  const wrong = notAnOptionsObject(options);
+  if (wrong !== undefined) throw new Error(`int8MatMul: options must be an object, got ${wrong}`);
+  // unknown keys and a bad mode / threshold: one error
+  const message = optionProblemsMessage('int8MatMul', { unknown: unknownOptionProblems(options, MATMUL_OPTIONS, BITSANDBYTES_NAMES), values: modeThresholdProblems(options) });
+  if (message !== undefined) throw new Error(message);
   registerInt8Kernels();
   const inFeatures = options.inFeatures ?? (x.shape[1] as number);
   const mode = options.mode ?? 'weight-only';
@@ -34,8 +49,6 @@ export function int8MatMul(x: tf.Tensor2D, packed: tf.Tensor2D, scale: tf.Tensor
   checkPacked(packed, scale, inFeatures);
   if (x.rank !== 2 || x.shape[1] !== inFeatures) throw new Error(`int8MatMul: x must be [M, ${inFeatures}], got [${x.shape.join(', ')}]`);
   if (x.dtype !== 'float32') throw new Error(`int8MatMul: x must be float32, got ${x.dtype}`);
-  if (mode !== 'weight-only' && mode !== 'llm-int8') throw new Error(`int8MatMul: mode must be "weight-only" or "llm-int8", got "${String(mode)}"`);
-  if (typeof threshold !== 'number' || !(threshold >= 0)) throw new Error(`int8MatMul: threshold must be >= 0 (0: no outlier columns), got ${typeof threshold === 'string' ? JSON.stringify(threshold) : threshold}`);
   // bitsandbytes decomposes only `if state.threshold > 0.0` (MatMul8bitLt.forward; Linear8bitLt's default is 0.0):
   // threshold 0 means no outlier column, which the kernels' `|x| ≥ threshold` test gives with the largest
   // float32 (finite, so no ∞ reaches a WGSL uniform; only an x of magnitude ≥ 3.4e38, i.e. ±∞, still counts).

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { shown } from './show-value';
 import { notAnOptionsObject, optionProblemsMessage, unknownOptionProblems, type KnownOptions } from './unknown-options';
 
 /** Runs `fn` and returns its result with the change of `tf.memory().numBytes` (bytes the backend holds) across it. */
@@ -77,7 +78,7 @@ export function planT5Memory(config: T5ConfigLike | Record<string, unknown>, opt
   const q = options.quantizeLmHead;
   const message = optionProblemsMessage('planT5Memory', {
     unknown: unknownOptionProblems(options, PLAN_OPTIONS),
-    values: q !== undefined && typeof q !== 'boolean' ? [`quantizeLmHead must be true or false, got ${JSON.stringify(q)}`] : [],
+    values: q !== undefined && typeof q !== 'boolean' ? [`quantizeLmHead must be true or false, got ${shown(q)}`] : [],
   });
   if (message !== undefined) throw new Error(message);
   const c = config as Record<string, unknown>;

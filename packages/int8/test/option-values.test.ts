@@ -35,6 +35,11 @@ describe('option values that were taken silently, or refused only later, are one
     const packed = tf.tensor2d(q.packed, [2, 1], 'int32');
     const scale = tf.tensor1d(q.scale);
     expect(() => int8MatMul(x, packed, scale, { mode: 'llm-int8', threshold: '6' } as never)).toThrow('int8MatMul: threshold must be >= 0 (0: no outlier columns), got "6"');
+    // int8MatMul too: keys, mode and threshold in one error
+    expect(() => int8MatMul(x, packed, scale, { mdoe: 'x', mode: 'bad', threshold: -1 } as never)).toThrow(
+      /^int8MatMul: unknown option `mdoe` \(did you mean `mode`\?\); mode must be "weight-only" or "llm-int8", got "bad"; threshold must be >= 0 \(0: no outlier columns\), got -1$/);
+    // a function is shown as one (JSON.stringify made it "undefined")
+    expect(() => Int8Linear.fromQuantized(q, { mode: () => 1 } as never)).toThrow(/^Int8Linear\.fromQuantized: mode must be "weight-only" or "llm-int8", got a function$/);
     tf.dispose([x, packed, scale]);
     expect(tf.memory().numTensors).toBe(before);
   });

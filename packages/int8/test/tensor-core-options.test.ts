@@ -30,6 +30,8 @@ describe('prepareWebGPUTensorCores: a bare TensorCoreTiles (the 0.x signature) i
       'prepareWebGPUTensorCores(tiles): TM must be a positive integer, got 0; TN must be a positive integer, got 2.5; staged must be true or false, got "yes"');
     expect(await rejection(() => prepareWebGPUTensorCores({ TM: 4, tk: 32, tn: 2 } as never))).toBe(
       'prepareWebGPUTensorCores(tiles): unknown options `tk`, `tn` (did you mean `TN`?); TN must be a positive integer, got undefined');
+    // TM forgotten: read as bare tiles all the same (it was "unknown option `TN`")
+    expect(await rejection(() => prepareWebGPUTensorCores({ TN: 2 } as never))).toBe('prepareWebGPUTensorCores(tiles): TM must be a positive integer, got undefined');
     expect(await rejection(() => prepareWebGPUTensorCores({ TM: Number.NaN, TN: '2' } as never))).toBe(
       'prepareWebGPUTensorCores(tiles): TM must be a positive integer, got NaN; TN must be a positive integer, got "2"');
   });

@@ -88,7 +88,7 @@ describe('unknown option keys are one Error naming each, with the option meant',
     expect(now).toEqual({ path: 'auto', tiledRows: 'auto', tiledCols: 4 });
     const err = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e as Error);
     expect((await err(prepareWebGPUTensorCores(bad({ kinds: ['f16'] }, 'tuneRep', 'tune_shape'))))?.message).toBe(message('prepareWebGPUTensorCores', ['tuneRep', 'tuneReps'], ['tune_shape', 'tuneShape']));
-    // a bare TensorCoreTiles (the 0.x signature) is not an options object: the backend check answers
+    // a valid bare TensorCoreTiles (the 0.x signature) passes the argument checks: the backend check answers
     expect((await err(prepareWebGPUTensorCores({ TM: 2, TN: 2 } as never)))?.message).toMatch(/not webgpu/);
     expect((await err(prepareTensorCoreKernels({}, bad({ tiles: 'tune' }, 'tmie', 'shader_transform'))))?.message).toBe(`${message('prepareTensorCoreKernels', ['tmie', 'time'], ['shader_transform', 'shaderTransform'])}; tiles 'tune' needs a time function`);
   });

@@ -3,6 +3,7 @@
  * (`prepareTensorCoreKernels`, `prepareWebGPUTensorCores`): every problem of one call, nested objects
  * included, is collected so that the call throws one error naming them all.
  */
+import { shown } from '../show-value';
 import { nestedOptionProblems, notAnOptionsObject, type KnownOptions, type OptionProblems } from '../unknown-options';
 
 /**
@@ -25,15 +26,6 @@ export const TENSOR_CORE_KINDS: readonly TensorCoreKind[] = ['i8', 'f16', 'f16t'
 const TILE_FIELDS: KnownOptions<TensorCoreTiles> = { TM: true, TN: true, staged: true };
 const SHAPE_FIELDS: KnownOptions<{ M: number; N: number; K: number }> = { M: true, N: true, K: true };
 
-/** A value as an error message shows it (`1.5`, `NaN`, `"2"`, `undefined`, `[1,2]`). */
-export function shown(v: unknown): string {
-  if (v === undefined || typeof v === 'number' || typeof v === 'function' || typeof v === 'bigint') return String(v);
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
-}
 
 export const isPositiveInteger = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
 

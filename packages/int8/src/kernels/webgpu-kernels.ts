@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Int8Dequantize, Int8MatMul, type Int8DequantizeAttrs, type Int8MatMulAttrs } from '../kernel-names';
 import { packedWidth } from '../pack';
 import { notAnOptionsObject, optionProblemsMessage, unknownOptionProblems, type KnownOptions, type OptionProblems } from '../unknown-options';
-import { isPositiveInteger, kindsProblems, shapeProblems, shown, tileProblems, tilesOptionProblems } from './tensor-core-options';
+import { shown } from '../show-value';
+import { isPositiveInteger, kindsProblems, shapeProblems, tileProblems, tilesOptionProblems } from './tensor-core-options';
 import {
   dequantizeProgram, llmInt8Program, outlierColumnsProgram, rowAbsmaxProgram,
   weightOnlyBackwardProgram, weightOnlyProgram, type WgslProgram,
@@ -220,14 +221,17 @@ const PREPARE_OPTIONS: KnownOptions<PrepareWebGPUTensorCoresOptions> = { tiles: 
  * One Error naming every problem of `prepareWebGPUTensorCores`' argument, before the backend is looked at:
  * for options, unknown keys (of `tiles` and `tuneShape` too, as `tiles.key`), tiles or a `tuneShape` that are not
  * positive integers, an empty tile list, a kind not in `TENSOR_CORE_KINDS`, `tuneReps` not a positive integer;
- * for a bare `TensorCoreTiles` (an object with `TM`, the 0.x signature), keys other than TM, TN and staged and
+ * for a bare `TensorCoreTiles` (an object with `TM` or `TN`, the 0.x signature), keys other than TM, TN and staged and
  * their values.
  */
+/** The 0.x bare tiles: an object with `TM` or `TN` (one forgotten: named as missing, not as an unknown option). */
+const isBareTiles = (options: object): options is TensorCoreTiles => 'TM' in options || 'TN' in options;
+
 function checkPrepareArgument(options: PrepareWebGPUTensorCoresOptions | TensorCoreTiles): void {
   const wrong = notAnOptionsObject(options);
   if (wrong !== undefined) throw new Error(`prepareWebGPUTensorCores: options must be an object, got ${wrong}`);
   const p: OptionProblems = { unknown: [], values: [] };
-  const bare = 'TM' in options;
+  const bare = isBareTiles(options);
   if (bare) {
     tileProblems(options, '', p);
   } else {
@@ -254,7 +258,7 @@ function checkPrepareArgument(options: PrepareWebGPUTensorCoresOptions | TensorC
 export async function prepareWebGPUTensorCores(options: PrepareWebGPUTensorCoresOptions | TensorCoreTiles = {}): Promise<TensorCoreReport> {
   checkPrepareArgument(options);
   if (tf.getBackend() !== 'webgpu') throw new Error(`prepareWebGPUTensorCores: the current backend is ${tf.getBackend()}, not webgpu`);
-  const o: PrepareWebGPUTensorCoresOptions = 'TM' in options ? { tiles: options } : options;
+  const o: PrepareWebGPUTensorCoresOptions = isBareTiles(options) ? { tiles: options } : options;
   return prepareTensorCoreKernels(tf.backend(), {
     ...(o.kinds ? { kinds: o.kinds } : {}),
     tiles: o.tiles ?? 'tune',
