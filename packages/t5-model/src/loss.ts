@@ -5,10 +5,15 @@ export const IGNORE_INDEX = -100;
 
 /** Checks a label smoothing factor: finite, 0 ≤ ε < 1 (transformers' `label_smoothing_factor`). */
 export function checkLabelSmoothingFactor(epsilon: number): number {
-  if (typeof epsilon !== 'number' || !Number.isFinite(epsilon) || epsilon < 0 || epsilon >= 1) {
-    throw new RangeError(`labelSmoothingFactor must be a finite number in [0, 1), got ${String(epsilon)}`);
-  }
+  const problem = labelSmoothingFactorProblem(epsilon);
+  if (problem !== undefined) throw new RangeError(problem);
   return epsilon;
+}
+
+/** What is wrong with a `labelSmoothingFactor`, or undefined. */
+export function labelSmoothingFactorProblem(epsilon: unknown): string | undefined {
+  if (typeof epsilon === 'number' && Number.isFinite(epsilon) && epsilon >= 0 && epsilon < 1) return undefined;
+  return `labelSmoothingFactor must be a finite number in [0, 1), got ${typeof epsilon === 'string' ? JSON.stringify(epsilon) : String(epsilon)}`;
 }
 
 /**

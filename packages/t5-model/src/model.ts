@@ -9,8 +9,8 @@ import { DOWNLOAD_OPTIONS, HUB_NAMES, pretrainedDir, type DownloadPretrainedOpti
 import { checkOptions, nestedOptionProblems, notAnOptionsObject, unknownOptionProblems, unknownOptionsText, type KnownOptions } from './unknown-options.js';
 import { disposeStackNonLinear, replaceLinearIn, stackLinears, stackNonLinearParameters } from './linear-host.js';
 import { loadGenerationConfig, loadT5Config, streamCheckpoint } from './load.js';
-import { checkLabelSmoothingFactor, IGNORE_INDEX, tokenLosses } from './loss.js';
-import { checkNeftuneNoiseAlpha, NeftuneNoise } from './neftune.js';
+import { checkLabelSmoothingFactor, IGNORE_INDEX, labelSmoothingFactorProblem, tokenLosses } from './loss.js';
+import { checkNeftuneNoiseAlpha, NeftuneNoise, neftuneNoiseAlphaProblem } from './neftune.js';
 import { savePretrained, type SavePretrainedOptions } from './save.js';
 import type { KV, LayerCache, WeightSource } from './modules.js';
 import { T5Stack, extendedMask, runEncoder } from './stack.js';
@@ -67,9 +67,10 @@ const TRANSFORMERS_NAMES: Readonly<Record<string, string>> = {
 const FORWARD_OPTIONS: KnownOptions<{ training?: boolean }> = { training: true };
 
 /**
- * Unknown keys of `fromPretrained` / `fromConfig` options and of `hub` within them: one RangeError naming them all
- * (hub's as `hub.key`), with the option meant, and a `hub` that is not an object, before anything is loaded or
- * allocated (`T5EncoderModel` too).
+ * Everything wrong with `fromPretrained` / `fromConfig` options in one RangeError, before anything is loaded or
+ * allocated (`T5EncoderModel` too): unknown keys, of `hub` too (as `hub.key`), with the option meant; a `hub` that
+ * is not an object; `labelSmoothingFactor` and `neftuneNoiseAlpha` out of range; a `gradientCheckpointing` that is
+ * not a boolean (`'no'` would have turned it on); a `makeLinear` that is not a function.
  */
 export function checkModelOptionKeys(where: string, options: FromPretrainedOptions | FromConfigOptions, from: 'pretrained' | 'config'): void {
   const wrong = notAnOptionsObject(options);
@@ -80,6 +81,15 @@ export function checkModelOptionKeys(where: string, options: FromPretrainedOptio
   if (hub !== undefined && wrongHub === undefined) unknown.push(...nestedOptionProblems('hub', hub, DOWNLOAD_OPTIONS, HUB_NAMES));
   const problems = unknown.length > 0 ? [unknownOptionsText(unknown)] : [];
   if (wrongHub !== undefined) problems.push(`hub must be an object of download options (cacheDir, revision, accessToken, …), got ${wrongHub}`);
+  const { labelSmoothingFactor: eps, neftuneNoiseAlpha: alpha, gradientCheckpointing: gc, makeLinear: ml } = (options ?? {}) as Record<keyof T5ModelOptions, unknown>;
+  const show = (v: unknown) => JSON.stringify(v) ?? String(v);
+  const values = [
+    eps === undefined ? undefined : labelSmoothingFactorProblem(eps),
+    alpha === undefined ? undefined : neftuneNoiseAlphaProblem(alpha),
+    gc === undefined || typeof gc === 'boolean' ? undefined : `gradientCheckpointing must be true or false, got ${show(gc)}`,
+    ml === undefined || typeof ml === 'function' ? undefined : `makeLinear must be a LinearFactory function (e.g. int8LinearFactory() of @conifer/int8), got ${show(ml)}`,
+  ];
+  for (const v of values) if (v !== undefined) problems.push(v);
   if (problems.length > 0) throw new RangeError(`${where}: ${problems.join('; ')}`);
 }
 
@@ -211,7 +221,6 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
   /** A randomly initialised model (transformers' init scales, seeded: see `RandomSource`). */
   static fromConfig(config: T5Config | Record<string, unknown>, options: FromConfigOptions = {}): T5ForConditionalGeneration {
     checkModelOptionKeys('T5ForConditionalGeneration.fromConfig', options, 'config');
-    checkTrainingOptions(options);
     const cfg = isParsed(config) ? config : parseT5Config(config);
     const src = new RandomSource(cfg, options.seed ?? 0, options.makeLinear ?? float32LinearFactory);
     const head = cfg.tie_word_embeddings ? null : (src.tensor('lm_head.weight', [cfg.vocab_size, cfg.d_model]) as tf.Tensor2D);
@@ -228,7 +237,6 @@ export class T5ForConditionalGeneration implements LinearHost, Seq2Seq<T5Encoder
    */
   static async fromPretrained(dirOrId: string, options: FromPretrainedOptions = {}): Promise<T5ForConditionalGeneration> {
     checkModelOptionKeys('T5ForConditionalGeneration.fromPretrained', options, 'pretrained');
-    checkTrainingOptions(options);
     const dir = await pretrainedDir(dirOrId, options);
     const config = await loadT5Config(dir);
     const generationConfig = await loadGenerationConfig(dir);
@@ -468,12 +476,6 @@ function readLabelsSync(labels: tf.Tensor2D): Int32Array {
   } catch (e) {
     throw new Error(`lossSum: labels are a tensor on the '${tf.getBackend()}' backend, which cannot read them back synchronously (${(e as Error).message}); pass labels as an Int32Array with batchSize and targetLength`);
   }
-}
-
-/** The training options, checked before anything is loaded or allocated. */
-export function checkTrainingOptions(options: T5ModelOptions): void {
-  if (options.labelSmoothingFactor !== undefined) checkLabelSmoothingFactor(options.labelSmoothingFactor);
-  if (options.neftuneNoiseAlpha !== undefined) checkNeftuneNoiseAlpha(options.neftuneNoiseAlpha);
 }
 
 function batchDims(batch: T5Batch): [number, number, number] {

@@ -4,10 +4,15 @@ import { SeedStream } from './dropout.js';
 
 /** Checks a NEFTune alpha: finite and ≥ 0 (0 = off; transformers' `neftune_noise_alpha`). */
 export function checkNeftuneNoiseAlpha(alpha: number): number {
-  if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha < 0) {
-    throw new RangeError(`neftuneNoiseAlpha must be a finite number ≥ 0 (0 = off), got ${String(alpha)}`);
-  }
+  const problem = neftuneNoiseAlphaProblem(alpha);
+  if (problem !== undefined) throw new RangeError(problem);
   return alpha;
+}
+
+/** What is wrong with a `neftuneNoiseAlpha`, or undefined. */
+export function neftuneNoiseAlphaProblem(alpha: unknown): string | undefined {
+  if (typeof alpha === 'number' && Number.isFinite(alpha) && alpha >= 0) return undefined;
+  return `neftuneNoiseAlpha must be a finite number ≥ 0 (0 = off), got ${typeof alpha === 'string' ? JSON.stringify(alpha) : String(alpha)}`;
 }
 
 /**

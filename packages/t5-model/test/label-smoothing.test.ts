@@ -161,7 +161,7 @@ describe('label smoothing (transformers LabelSmoother, label_smoothing_factor)',
     const m = T5ForConditionalGeneration.fromConfig({ vocab_size: 8, d_model: 4, d_kv: 2, num_heads: 2, d_ff: 4, num_layers: 1 });
     const before = tf.memory().numTensors;
     for (const bad of [-0.1, 1, 1.5, Number.NaN, Infinity, '0.1' as unknown as number]) {
-      expect(() => (m.labelSmoothingFactor = bad), String(bad)).toThrow(new RegExp(`labelSmoothingFactor must be a finite number in \\[0, 1\\), got ${String(bad)}`));
+      expect(() => (m.labelSmoothingFactor = bad), String(bad)).toThrow(new RegExp(`labelSmoothingFactor must be a finite number in \\[0, 1\\), got ${typeof bad === 'string' ? JSON.stringify(bad) : String(bad)}`));
       expect(() => T5ForConditionalGeneration.fromConfig({ vocab_size: 8, d_model: 4, d_kv: 2, num_heads: 2, d_ff: 4, num_layers: 1 }, { labelSmoothingFactor: bad })).toThrow(/labelSmoothingFactor must be/);
     }
     await expect(T5ForConditionalGeneration.fromPretrained(modelDir('ul2-tiny'), { labelSmoothingFactor: 1 })).rejects.toThrow(/labelSmoothingFactor must be a finite number in \[0, 1\), got 1/);

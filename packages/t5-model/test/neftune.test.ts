@@ -218,7 +218,7 @@ describe('NEFTune (transformers neftune_noise_alpha)', () => {
     const m = T5ForConditionalGeneration.fromConfig(config);
     const before = tf.memory().numTensors;
     for (const bad of [-1, Number.NaN, Infinity, '5' as unknown as number]) {
-      expect(() => (m.neftuneNoiseAlpha = bad), String(bad)).toThrow(new RegExp(`neftuneNoiseAlpha must be a finite number ≥ 0 \\(0 = off\\), got ${String(bad)}`));
+      expect(() => (m.neftuneNoiseAlpha = bad), String(bad)).toThrow(new RegExp(`neftuneNoiseAlpha must be a finite number ≥ 0 \\(0 = off\\), got ${typeof bad === 'string' ? JSON.stringify(bad) : String(bad)}`));
       expect(() => T5ForConditionalGeneration.fromConfig(config, { neftuneNoiseAlpha: bad })).toThrow(/neftuneNoiseAlpha must be/);
       expect(() => T5EncoderModel.fromConfig(config, { neftuneNoiseAlpha: bad })).toThrow(/neftuneNoiseAlpha must be/);
     }

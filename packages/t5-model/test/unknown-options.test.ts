@@ -102,6 +102,22 @@ describe('unknown option keys: one error naming each, with the option meant, bef
     m.dispose();
   });
 
+  it('bad values are named with the unknown keys in the same RangeError, before anything is read (both models)', async () => {
+    await expectOne(
+      () => T5ForConditionalGeneration.fromPretrained('/no/such/model/folder', { torch_dtype: 'int8', labelSmoothingFactor: 1, neftuneNoiseAlpha: -1, gradientCheckpointing: 'no', makeLinear: 'int8' } as never),
+      RangeError,
+      'T5ForConditionalGeneration.fromPretrained: unknown option `torch_dtype` (did you mean `dtype`?); labelSmoothingFactor must be a finite number in [0, 1), got 1; '
+        + 'neftuneNoiseAlpha must be a finite number ≥ 0 (0 = off), got -1; gradientCheckpointing must be true or false, got "no"; '
+        + 'makeLinear must be a LinearFactory function (e.g. int8LinearFactory() of @conifer/int8), got "int8"',
+    );
+    // gradientCheckpointing: 'no' was truthy: checkpointing on, silently
+    await expectOne(() => T5EncoderModel.fromConfig(tiny, { gradientCheckpointing: 0 } as never), RangeError, 'T5EncoderModel.fromConfig: gradientCheckpointing must be true or false, got 0');
+    await expectOne(() => T5ForConditionalGeneration.fromConfig(tiny, { labelSmoothingFactor: '0.1' } as never), RangeError, 'T5ForConditionalGeneration.fromConfig: labelSmoothingFactor must be a finite number in [0, 1), got "0.1"');
+    const ok = T5ForConditionalGeneration.fromConfig(tiny, { gradientCheckpointing: false, labelSmoothingFactor: 0.1, neftuneNoiseAlpha: 5, makeLinear: undefined });
+    expect([ok.gradientCheckpointing, ok.labelSmoothingFactor, ok.neftuneNoiseAlpha]).toEqual([false, 0.1, 5]);
+    ok.dispose();
+  });
+
   it('downloadPretrained and savePretrained: Error, as for a bad value; nothing written', async () => {
     let fetched = 0;
     const fetch = (async () => {
