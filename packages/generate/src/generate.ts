@@ -3,7 +3,7 @@ import { assistedProblems, isAssisted } from './assisted-options.js';
 import { assistedSteps } from './assisted-search.js';
 import { beamSearch } from './beam-search.js';
 import { Decoder } from './decoder.js';
-import { GenerationOptionsError, resolveOptions, withModelDefaults, type ResolvedOptions } from './options.js';
+import { checkOptionsObject, GenerationOptionsError, resolveOptions, withModelDefaults, type ResolvedOptions } from './options.js';
 import { sampleSteps, type StepRecord } from './sample-search.js';
 import type { GenerateInputs, GenerateOptions, GenerateOutput, Seq2Seq } from './types.js';
 
@@ -22,6 +22,7 @@ export async function generate<Enc, Cache>(
   options: GenerateOptions = {},
 ): Promise<GenerateOutput> {
   checkInputs(inputs, 'generate');
+  checkOptionsObject('generate', options);
   const merged = withModelDefaults(model, options);
   const prefix = await decoderPrefixRows(inputs, merged.decoderStartTokenId);
   const o = resolveOptions(merged, prefix?.[0]?.length ?? 1);
@@ -70,6 +71,7 @@ export async function* streamGenerate<Enc, Cache>(
   options: GenerateOptions = {},
 ): AsyncGenerator<number, GenerateOutput, void> {
   checkInputs(inputs, 'streamGenerate');
+  checkOptionsObject('streamGenerate', options);
   const merged = withModelDefaults(model, options);
   const prefix = await decoderPrefixRows(inputs, merged.decoderStartTokenId);
   const o = resolveOptions(merged, prefix?.[0]?.length ?? 1);

@@ -1,5 +1,5 @@
-import { withModelDefaults } from './options.js';
-import type { GenerateOptions } from './types.js';
+import { GenerationOptionsError, optionKeyProblems, TEXT_GENERATE_OPTIONS, withModelDefaults } from './options.js';
+import type { GenerateOptions, TextGenerateOptions } from './types.js';
 
 /** Options read only when sampling, and the value that leaves each without effect (`undefined`: any value warns). */
 const SAMPLING_ONLY: Array<[keyof GenerateOptions, number | undefined]> = [
@@ -24,10 +24,14 @@ const BEAM_ONLY: Array<[keyof GenerateOptions, boolean | number]> = [['earlyStop
  * `validate()` only warns about, is refused there as well; `validate()`'s other warnings concern settings this package
  * has no option for (`top_h`, `cache_implementation` / `cache_config` without the cache, `return_dict_in_generate`).
  *
+ * @throws GenerationOptionsError for keys `generate` (or `generateText`) does not know, or options that are not an object.
  * @param model when given, its generation defaults (`generationConfig`, else `config`) under `options`, as `generate`
  * merges them; so a checkpoint's generation_config.json that sets `temperature` without `do_sample` warns too.
  */
-export function generationOptionsWarnings(options: GenerateOptions, model?: object): string[] {
+export function generationOptionsWarnings(options: TextGenerateOptions, model?: object): string[] {
+  const problems = optionKeyProblems('generationOptionsWarnings', options, TEXT_GENERATE_OPTIONS);
+  if (problems.length > 0) throw new GenerationOptionsError(problems);
+  options ??= {};
   const o = (model ? withModelDefaults(model, options) : options) as Record<string, unknown>;
   const out: string[] = [];
   // 2.1: `if self.do_sample is not True` (a missing doSample is greedy).

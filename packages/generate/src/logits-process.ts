@@ -9,6 +9,7 @@ import { exponentialDecayLengthPenalty } from './length-decay.js';
 import { endsWithPrefixOf, ngramContinuations } from './ngram.js';
 import { sequenceBias, type SequenceBiasEntry } from './sequence-bias.js';
 import { checkArg, checkMinTokensToKeep } from './warper-args.js';
+import { type KnownOptions, notAnOptionsObject, unknownOptionProblems, unknownOptionsText } from './unknown-options.js';
 import { categoricalEntropyF32, cumsumF32, f32, logSoftmax, softmax, sumF32 } from './float32.js';
 
 export { logSoftmax, softmax } from './float32.js';
@@ -260,11 +261,29 @@ export function prefixAllowedTokens(scores: Float32Array, ids: readonly number[]
   for (let i = 0; i < scores.length; i++) if (keep[i] === 0) scores[i] = (scores[i] as number) + -Infinity;
 }
 
+const PROCESSOR_OPTIONS: KnownOptions<ProcessorOptions> = {
+  repetitionPenalty: true, noRepeatNgramSize: true, minLength: true, minNewTokens: true, eosTokenIds: true, doSample: true, temperature: true,
+  topK: true, topP: true, minTokensToKeep: true, maxLength: true, badWordsIds: true, forcedBosTokenId: true, forcedEosTokenIds: true,
+  suppressTokens: true, beginSuppressTokens: true, minP: true, typicalP: true, epsilonCutoff: true, etaCutoff: true, sequenceBias: true,
+  encoderRepetitionPenalty: true, encoderNoRepeatNgramSize: true, encoderInputIds: true, rowsPerInput: true, exponentialDecayLengthPenalty: true,
+  renormalizeLogits: true, prefixAllowedTokensFn: true, numBeams: true, decoderPromptLength: true,
+};
+
+/** One RangeError (as for the processors' bad arguments) for `o` not an object or with keys {@link ProcessorOptions} lacks. */
+function checkProcessorOptions(o: unknown): void {
+  const wrong = notAnOptionsObject(o);
+  if (wrong !== undefined || o === undefined) throw new RangeError(`processScores: options must be an object, got ${wrong ?? 'undefined'}`);
+  const unknown = unknownOptionProblems(o as object, PROCESSOR_OPTIONS, { eos_token_id: 'eosTokenIds', eosTokenId: 'eosTokenIds', forced_eos_token_id: 'forcedEosTokenIds', forcedEosTokenId: 'forcedEosTokenIds', min_tokens_to_keep: 'minTokensToKeep' });
+  if (unknown.length > 0) throw new RangeError(`processScores: ${unknownOptionsText(unknown)}`);
+}
+
 /**
- * Applies the processors to one score row in place. `row` is the row's index among all rows of the step
+ * Applies the processors to one score row in place. `o` with a key {@link ProcessorOptions} lacks (or not an object)
+ * is a RangeError naming every such key. `row` is the row's index among all rows of the step
  * (`input · rowsPerInput + beam`); the encoder processors and `prefixAllowedTokensFn` use it.
  */
 export function processScores(scores: Float32Array, ids: readonly number[], o: ProcessorOptions, row = 0): void {
+  checkProcessorOptions(o);
   applyProcessors(scores, ids, o, row);
   applyWarpers(scores, o);
 }

@@ -1,7 +1,8 @@
 import { resolveAssistedOptions, type AssistedOptions } from './assisted-options.js';
 import { resolveBiasAndEncoderOptions, type BiasAndEncoderOptions } from './processor-options.js';
 import type { PrefixAllowedTokensFn } from './logits-process.js';
-import type { GenerateOptions } from './types.js';
+import type { GenerateOptions, TextGenerateOptions } from './types.js';
+import { type KnownOptions, notAnOptionsObject, unknownOptionProblems, unknownOptionsText } from './unknown-options.js';
 import type { LogitsProcessorFn, StoppingCriterionFn } from './user-processors.js';
 import { unsupportedConfigProblems } from './unsupported-config.js';
 
@@ -65,20 +66,54 @@ export interface ResolvedOptions extends BiasAndEncoderOptions, AssistedOptions 
   prefixAllowedTokensFn: PrefixAllowedTokensFn | undefined;
 }
 
-const KNOWN: ReadonlySet<string> = new Set([
-  'maxNewTokens', 'maxLength', 'minNewTokens', 'minLength', 'numBeams', 'lengthPenalty', 'earlyStopping',
-  'numReturnSequences', 'doSample', 'temperature', 'topK', 'topP', 'repetitionPenalty', 'noRepeatNgramSize',
-  'eosTokenId', 'padTokenId', 'decoderStartTokenId', 'seed', 'useCache', 'onToken', 'signal', 'stopStrings', 'tokenizer', 'outputScores', 'outputLogits',
-  'minP', 'typicalP', 'epsilonCutoff', 'etaCutoff', 'badWordsIds', 'suppressTokens', 'beginSuppressTokens', 'forcedBosTokenId', 'forcedEosTokenId',
-  'encoderRepetitionPenalty', 'encoderNoRepeatNgramSize', 'sequenceBias', 'exponentialDecayLengthPenalty', 'renormalizeLogits',
-  'assistantModel', 'numAssistantTokens', 'numAssistantTokensSchedule', 'assistantConfidenceThreshold', 'promptLookupNumTokens',
-  'maxMatchingNgramSize', 'logitsProcessor', 'stoppingCriteria', 'prefixAllowedTokensFn',
-]);
+/** Every key of {@link GenerateOptions} (a `Record` over its keys: a new option fails typecheck until it is listed). */
+export const GENERATE_OPTIONS: KnownOptions<GenerateOptions> = {
+  maxNewTokens: true, maxLength: true, minNewTokens: true, minLength: true, numBeams: true, lengthPenalty: true, earlyStopping: true,
+  numReturnSequences: true, doSample: true, temperature: true, topK: true, topP: true, repetitionPenalty: true, noRepeatNgramSize: true,
+  eosTokenId: true, padTokenId: true, decoderStartTokenId: true, seed: true, useCache: true, onToken: true, signal: true, stopStrings: true,
+  tokenizer: true, outputScores: true, outputLogits: true, minP: true, typicalP: true, epsilonCutoff: true, etaCutoff: true, badWordsIds: true,
+  suppressTokens: true, beginSuppressTokens: true, forcedBosTokenId: true, forcedEosTokenId: true, encoderRepetitionPenalty: true,
+  encoderNoRepeatNgramSize: true, sequenceBias: true, exponentialDecayLengthPenalty: true, renormalizeLogits: true, assistantModel: true,
+  numAssistantTokens: true, numAssistantTokensSchedule: true, assistantConfidenceThreshold: true, promptLookupNumTokens: true,
+  maxMatchingNgramSize: true, logitsProcessor: true, stoppingCriteria: true, prefixAllowedTokensFn: true,
+};
+
+/** The keys of `generateText` / `streamText` options: `generate`'s and the decode options. */
+export const TEXT_GENERATE_OPTIONS: KnownOptions<TextGenerateOptions> = { ...GENERATE_OPTIONS, cleanUpTokenizationSpaces: true };
+
+/**
+ * transformers' `generate` keyword arguments (any case or separator) that are named differently here, or are not options
+ * here; the snake_case forms of our options are matched without this list.
+ */
+export const TRANSFORMERS_NAMES: Readonly<Record<string, string>> = {
+  generation_config: '...generationOptionsFromConfig(generation_config.json)',
+  streamer: 'onToken` or `streamGenerate',
+  input_ids: 'inputs.inputIds',
+  attention_mask: 'inputs.attentionMask',
+  decoder_input_ids: 'inputs.decoderInputIds',
+};
+
+/**
+ * The problems of an options argument's keys, or a problem for an argument that is not an object: `where: options must
+ * be an object, got boolean true` (`undefined` is no options). Each problem as {@link GenerationOptionsError} lists them.
+ */
+export function optionKeyProblems(where: string, options: unknown, known: Readonly<Record<string, true>> = GENERATE_OPTIONS): string[] {
+  const wrong = notAnOptionsObject(options);
+  if (wrong !== undefined) return [`${where}: options must be an object, got ${wrong}`];
+  if (options === undefined) return [];
+  const unknown = unknownOptionProblems(options as object, known, TRANSFORMERS_NAMES);
+  return unknown.length > 0 ? [unknownOptionsText(unknown)] : [];
+}
+
+/** Throws a {@link GenerationOptionsError} when `options` is not an object (`where: options must be an object, got …`). */
+export function checkOptionsObject(where: string, options: unknown): void {
+  const wrong = notAnOptionsObject(options);
+  if (wrong !== undefined) throw new GenerationOptionsError([`${where}: options must be an object, got ${wrong}`]);
+}
 
 /** transformers' global default `max_length` (`GenerationConfig._get_default_generation_params`). */
 const DEFAULT_MAX_LENGTH = 20;
 
-const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
@@ -88,13 +123,17 @@ const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFin
  * constructors, `generate`'s checks); unknown keys are rejected so a snake_case typo is caught.
  */
 export function resolveOptions(options: GenerateOptions, decoderPromptLength = 1): ResolvedOptions {
-  const p: string[] = [];
+  checkOptionsObject('resolveOptions', options);
+  return resolveOptionsWith(options ?? {}, decoderPromptLength);
+}
+
+/**
+ * {@link resolveOptions} for a function whose options have more keys (`known`), and with problems found before
+ * (`problems`: e.g. the text functions' decode options) listed in the same error.
+ */
+export function resolveOptionsWith(options: GenerateOptions, decoderPromptLength = 1, known: Readonly<Record<string, true>> = GENERATE_OPTIONS, problems: readonly string[] = []): ResolvedOptions {
   const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (o[key] === undefined || KNOWN.has(key)) continue;
-    const hint = KNOWN.has(camel(key)) ? ` (did you mean \`${camel(key)}\`?)` : '';
-    p.push(`unknown option \`${key}\`${hint}`);
-  }
+  const p: string[] = [...optionKeyProblems('resolveOptions', o, known), ...problems];
   const intAtLeast = (name: keyof GenerateOptions, min: number, dflt: number): number => {
     const v = o[name];
     if (v === undefined) return dflt;
@@ -351,6 +390,10 @@ const FROM_CONFIG: Array<[keyof GenerationConfigJson & string, keyof GenerateOpt
  * option to carry them (and the check does not depend on what the caller's options later override).
  */
 export function generationOptionsFromConfig(config: GenerationConfigJson): GenerateOptions {
+  const wrong = notAnOptionsObject(config);
+  if (wrong !== undefined || config === undefined) {
+    throw new GenerationOptionsError([`generationOptionsFromConfig: config must be an object (a parsed generation_config.json), got ${wrong ?? 'undefined'}`]);
+  }
   const unsupported = unsupportedConfigProblems(config);
   if (unsupported.length > 0) throw new GenerationOptionsError(unsupported);
   const out: Record<string, unknown> = {};
@@ -372,14 +415,17 @@ const deepCopy = (v: unknown): unknown => (Array.isArray(v) ? v.map(deepCopy) : 
  */
 export function modelGenerationDefaults(model: object): GenerateOptions {
   const m = model as { generationConfig?: unknown; config?: unknown };
+  const wrong = m.generationConfig === null ? undefined : notAnOptionsObject(m.generationConfig);
+  if (wrong !== undefined) throw new GenerationOptionsError([`the model's generationConfig must be an object (a parsed generation_config.json), got ${wrong}`]);
   const source = isObject(m.generationConfig) ? m.generationConfig : isObject(m.config) ? m.config : null;
   return source ? generationOptionsFromConfig(source as GenerationConfigJson) : {};
 }
 
 /** `options` over the model's defaults ({@link modelGenerationDefaults}); options set to `undefined` do not erase a default. */
 export function withModelDefaults(model: object, options: GenerateOptions): GenerateOptions {
+  checkOptionsObject('withModelDefaults', options);
   const out: Record<string, unknown> = { ...modelGenerationDefaults(model) };
-  for (const [k, v] of Object.entries(options)) if (v !== undefined) out[k] = v;
+  for (const [k, v] of Object.entries(options ?? {})) if (v !== undefined) out[k] = v;
   return out as GenerateOptions;
 }
 

@@ -1,4 +1,15 @@
+import { GenerationOptionsError } from './options.js';
 import type { TextDecodeOptions, TextTokenizer } from './types.js';
+import { type KnownOptions, notAnOptionsObject, unknownOptionProblems, unknownOptionsText } from './unknown-options.js';
+
+const DECODE_OPTIONS: KnownOptions<TextDecodeOptions> = { cleanUpTokenizationSpaces: true };
+
+/** The problem of a `cleanUpTokenizationSpaces` that is not a boolean (none for a boolean or `undefined`). */
+export function decodeOptionProblems(cleanUpTokenizationSpaces: unknown): string[] {
+  return cleanUpTokenizationSpaces === undefined || typeof cleanUpTokenizationSpaces === 'boolean'
+    ? []
+    : [`\`cleanUpTokenizationSpaces\` must be a boolean (got ${String(cleanUpTokenizationSpaces)}): transformers' clean_up_tokenization_spaces, e.g. your tokenizer_config.json's value`];
+}
 
 /**
  * Whether text decoded after a token boundary can no longer change what transformers' `clean_up_tokenization`
@@ -53,7 +64,13 @@ export class TextStreamer {
   constructor(
     private readonly tokenizer: TextTokenizer,
     private readonly options: TextDecodeOptions = {},
-  ) {}
+  ) {
+    const wrong = notAnOptionsObject(options);
+    if (wrong !== undefined) throw new GenerationOptionsError([`TextStreamer: options must be an object, got ${wrong}`]);
+    const unknown = unknownOptionProblems(options, DECODE_OPTIONS, { clean_up_tokenization_spaces: 'cleanUpTokenizationSpaces' });
+    const problems = [...(unknown.length > 0 ? [`TextStreamer: ${unknownOptionsText(unknown)}`] : []), ...decodeOptionProblems(options.cleanUpTokenizationSpaces)];
+    if (problems.length > 0) throw new GenerationOptionsError(problems);
+  }
 
   /** Adds a token; returns the new text it makes final ('' for none). */
   put(token: number): string {

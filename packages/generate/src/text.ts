@@ -1,7 +1,7 @@
 import { generate, streamGenerate } from './generate.js';
-import { GenerationOptionsError, resolveOptions, withModelDefaults } from './options.js';
+import { checkOptionsObject, resolveOptionsWith, TEXT_GENERATE_OPTIONS, withModelDefaults } from './options.js';
 import { hitsStopString } from './sample-search.js';
-import { decodeText, TextStreamer } from './text-streamer.js';
+import { decodeOptionProblems, decodeText, TextStreamer } from './text-streamer.js';
 import type { GenerateOptions, GenerateOutput, Seq2Seq, TextDecodeOptions, TextGenerateOptions, TextTokenizer } from './types.js';
 
 /**
@@ -17,9 +17,10 @@ export async function generateText<Enc, Cache>(
   prompts: string | string[],
   options: TextGenerateOptions = {},
 ): Promise<string[]> {
-  const [decodeOptions, generateOptions] = splitDecodeOptions(options);
+  checkOptionsObject('generateText', options);
+  const [decodeOptions, generateOptions, decodeProblems] = splitDecodeOptions(options);
   const opts = withTokenizer(model, generateOptions, tokenizer);
-  const o = resolveOptions(withModelDefaults(model, opts));
+  const o = resolveOptionsWith(withModelDefaults(model, opts), 1, TEXT_GENERATE_OPTIONS, decodeProblems);
   const list = Array.isArray(prompts) ? prompts : [prompts];
   if (list.length === 0) return [];
   const encoded = list.map((p) => Array.from(tokenizer.encode(p)));
@@ -49,9 +50,10 @@ export async function* streamText<Enc, Cache>(
   prompt: string,
   options: TextGenerateOptions = {},
 ): AsyncGenerator<string, GenerateOutput, void> {
-  const [decodeOptions, generateOptions] = splitDecodeOptions(options);
+  checkOptionsObject('streamText', options);
+  const [decodeOptions, generateOptions, decodeProblems] = splitDecodeOptions(options);
   const opts = withTokenizer(model, generateOptions, tokenizer);
-  const o = resolveOptions(withModelDefaults(model, opts));
+  const o = resolveOptionsWith(withModelDefaults(model, opts), 1, TEXT_GENERATE_OPTIONS, decodeProblems);
   const inputIds = [Array.from(tokenizer.encode(prompt))];
   const done: { value?: GenerateOutput } = {};
   const text = new TextStreamer(tokenizer, decodeOptions);
@@ -66,14 +68,14 @@ export async function* streamText<Enc, Cache>(
   return done.value as GenerateOutput;
 }
 
-/** The text options split from `generate`'s (which refuses keys it does not know); one error for a non-boolean. */
-function splitDecodeOptions(options: TextGenerateOptions): [TextDecodeOptions | undefined, GenerateOptions] {
+/**
+ * The text options split from `generate`'s (which refuses keys it does not know), and the problem of a non-boolean, to
+ * list in the one error with the others.
+ */
+function splitDecodeOptions(options: TextGenerateOptions): [TextDecodeOptions | undefined, GenerateOptions, string[]] {
   const { cleanUpTokenizationSpaces, ...rest } = options;
-  if (cleanUpTokenizationSpaces === undefined) return [undefined, rest];
-  if (typeof cleanUpTokenizationSpaces !== 'boolean') {
-    throw new GenerationOptionsError([`\`cleanUpTokenizationSpaces\` must be a boolean (got ${String(cleanUpTokenizationSpaces)}): transformers' clean_up_tokenization_spaces, e.g. your tokenizer_config.json's value`]);
-  }
-  return [{ cleanUpTokenizationSpaces }, rest];
+  const problems = decodeOptionProblems(cleanUpTokenizationSpaces);
+  return [typeof cleanUpTokenizationSpaces === 'boolean' ? { cleanUpTokenizationSpaces } : undefined, rest, problems];
 }
 
 /** `gen`'s items; its return value lands in `into.value` (`for await` drops it). Leaving early returns `gen` too (`yield*`). */

@@ -1,5 +1,21 @@
 import { logSoftmax } from './float32.js';
+import { GenerationOptionsError } from './options.js';
 import type { GenerateOutput } from './types.js';
+import { type KnownOptions, notAnOptionsObject, unknownOptionProblems, unknownOptionsText } from './unknown-options.js';
+
+const TRANSITION_SCORES_OPTIONS: KnownOptions<{ normalizeLogits?: boolean }> = { normalizeLogits: true };
+
+/** One GenerationOptionsError for `options` not an object, its unknown keys and a `normalizeLogits` that is not a boolean. */
+function checkTransitionScoresOptions(options: unknown): void {
+  const wrong = notAnOptionsObject(options);
+  if (wrong !== undefined) throw new GenerationOptionsError([`computeTransitionScores: options must be an object, got ${wrong}`]);
+  const o = (options ?? {}) as Record<string, unknown>;
+  const unknown = unknownOptionProblems(o, TRANSITION_SCORES_OPTIONS);
+  const problems = unknown.length > 0 ? [`computeTransitionScores: ${unknownOptionsText(unknown)}`] : [];
+  const n = o['normalizeLogits'];
+  if (n !== undefined && typeof n !== 'boolean') problems.push(`\`normalizeLogits\` must be a boolean (got ${String(n)})`);
+  if (problems.length > 0) throw new GenerationOptionsError(problems);
+}
 
 /**
  * transformers' `GenerationMixin.compute_transition_scores(sequences, scores, beam_indices, normalize_logits)`: per
@@ -14,12 +30,14 @@ import type { GenerateOutput } from './types.js';
  * distribution). Beam search: the processed log-probabilities, so a row's sum, divided by its generated length
  * `** lengthPenalty`, is its `sequencesScores` entry (up to float32 rounding of the sum).
  *
- * @throws when `output` has no `scores` (generate with `outputScores: true`), or its shapes do not fit together.
+ * @throws when `output` has no `scores` (generate with `outputScores: true`), or its shapes do not fit together; a
+ * GenerationOptionsError for `options` that are not an object, an unknown key or a `normalizeLogits` that is not a boolean.
  */
 export function computeTransitionScores(
   output: Pick<GenerateOutput, 'sequences' | 'scores' | 'beamIndices'>,
   options: { normalizeLogits?: boolean } = {},
 ): Float32Array[] {
+  checkTransitionScoresOptions(options);
   const { sequences, scores } = output;
   if (!scores) throw new Error('computeTransitionScores needs the output of generate with `outputScores: true`');
   const steps = scores.length;

@@ -6,6 +6,8 @@ import { CODE_ONLY_FIELDS, type LoraConfig, type LoraConfigInput, PEFT_FORMAT_VE
 import { pythonJsonDumps } from './python-json.js';
 import { joinSubfolder } from './subfolder.js';
 import { readTorchStateDict } from './torch-bin.js';
+import { checkOptionArgument, PARSE_ADAPTER_CONFIG_OPTIONS, READ_ADAPTER_OPTIONS } from './option-arguments.js';
+import { loadStateDictValueProblems } from './adapter-state.js';
 
 export const ADAPTER_CONFIG_NAME = 'adapter_config.json';
 export const ADAPTER_SAFETENSORS_NAME = 'adapter_model.safetensors';
@@ -57,6 +59,7 @@ export interface ParseAdapterConfigOptions {
  * ignored, and named in one warning to `onWarning` (as PEFT's `from_pretrained` warns; PEFT drops them).
  */
 export function parseAdapterConfig(text: string, where = ADAPTER_CONFIG_NAME, options: ParseAdapterConfigOptions = {}): LoraConfig {
+  checkOptionArgument('parseAdapterConfig', options, { known: PARSE_ADAPTER_CONFIG_OPTIONS, values: (o) => loadStateDictValueProblems({ onWarning: o['onWarning'] }) });
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -102,6 +105,7 @@ export interface ReadAdapterOptions {
  * restricted unpickler that executes nothing). With `subfolder`, from `<dir>/<subfolder>/`.
  */
 export async function readAdapter(folder: string, options: ReadAdapterOptions = {}): Promise<{ config: LoraConfig; tensors: Map<string, AdapterTensor>; format: 'safetensors' | 'bin' }> {
+  checkOptionArgument('readAdapter', options, { known: READ_ADAPTER_OPTIONS, values: (o) => loadStateDictValueProblems({ onWarning: o['onWarning'] }) });
   const dir = joinSubfolder(folder, options.subfolder);
   const config = parseAdapterConfig(await readFile(join(dir, ADAPTER_CONFIG_NAME), 'utf8'), join(dir, ADAPTER_CONFIG_NAME), options.onWarning ? { onWarning: options.onWarning } : {});
   const st = join(dir, ADAPTER_SAFETENSORS_NAME);

@@ -2,6 +2,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { AdapterTensor } from './adapter-files.js';
 import { peftKey, peftMagnitudeKey } from './lora-adapter.js';
 import type { LoraLinear } from './lora-linear.js';
+import { checkOptionArgument, LOAD_STATE_DICT_OPTIONS } from './option-arguments.js';
 
 /** The A and B variables of adapter `name` (and DoRA's magnitude), by saved key (no adapter name in it, as PEFT saves), sorted by key. */
 function variablesByKey(layers: ReadonlyMap<string, LoraLinear>, name: string): Array<[string, tf.Variable]> {
@@ -40,11 +41,22 @@ export interface LoadStateDictOptions {
   source?: string;
 }
 
-/** One error naming `strict` / `onWarning` of `where` when not a boolean / a function (call it before reading or allocating). */
-export function checkLoadStateDictOptions(options: { strict?: unknown; onWarning?: unknown }, where: string): void {
-  const shown = (v: unknown) => (typeof v === 'function' ? 'a function' : JSON.stringify(v) ?? String(v));
-  if (options.strict !== undefined && typeof options.strict !== 'boolean') throw new Error(`${where}: strict must be true or false, not ${shown(options.strict)}`);
-  if (options.onWarning !== undefined && typeof options.onWarning !== 'function') throw new Error(`${where}: onWarning must be a function, not ${shown(options.onWarning)}`);
+const shown = (v: unknown) => (typeof v === 'function' ? 'a function' : JSON.stringify(v) ?? String(v));
+
+/** What is wrong with `strict` / `onWarning` (not a boolean / a function), worded without the function's name. */
+export function loadStateDictValueProblems(options: { strict?: unknown; onWarning?: unknown }): string[] {
+  return [
+    ...(options.strict !== undefined && typeof options.strict !== 'boolean' ? [`strict must be true or false, not ${shown(options.strict)}`] : []),
+    ...(options.onWarning !== undefined && typeof options.onWarning !== 'function' ? [`onWarning must be a function, not ${shown(options.onWarning)}`] : []),
+  ];
+}
+
+/**
+ * One error naming every unknown key of `options` and `strict` / `onWarning` of `where` when not a boolean / a function
+ * (call it before reading or allocating).
+ */
+export function checkLoadStateDictOptions(options: unknown, where: string): void {
+  checkOptionArgument(where, options, { known: LOAD_STATE_DICT_OPTIONS, values: loadStateDictValueProblems });
 }
 
 const list = (xs: readonly string[]) => xs.slice(0, 8).join(', ') + (xs.length > 8 ? `, … (${xs.length})` : '');

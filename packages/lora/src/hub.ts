@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { downloadFileToCacheDir, listFiles, modelInfo } from '@huggingface/hub';
 import { checkHubSubfolder, checkSubfolder, joinSubfolder } from './subfolder.js';
+import { checkOptionArgument, HUB_NAMES, HUB_OPTIONS } from './option-arguments.js';
 
 /** The files PEFT reads from an adapter repository (others — checkpoints, optimizer state, tokenizers — are not fetched). */
 const ADAPTER_FILES = new Set(['adapter_config.json', 'adapter_model.safetensors', 'adapter_model.bin']);
@@ -50,6 +51,7 @@ export function checkAdapterSubfolder(dirOrId: string, subfolder: string | undef
  * with `#`, `?` or `%` (see {@link checkHubSubfolder}).
  */
 export async function resolveAdapterDir(dirOrId: string, options: AdapterHubOptions = {}, subfolder?: string): Promise<string> {
+  checkOptionArgument('resolveAdapterDir', options, { known: HUB_OPTIONS, aliases: HUB_NAMES });
   const sub = checkAdapterSubfolder(dirOrId, subfolder);
   if (isLocalAdapter(dirOrId)) return joinSubfolder(dirOrId, sub);
   const hubUrl = (options.hubUrl ?? process.env['HF_ENDPOINT'])?.replace(/\/+$/, '');

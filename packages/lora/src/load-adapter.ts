@@ -1,10 +1,11 @@
 import type { LoraConfigInput } from './config.js';
 import { readAdapter } from './adapter-files.js';
-import { checkLoadStateDictOptions } from './adapter-state.js';
+import { loadStateDictValueProblems } from './adapter-state.js';
 import { resolveAdapterDir } from './hub.js';
 import { DEFAULT_ADAPTER_NAME } from './lora-adapter.js';
 import { LoraModel } from './lora-model.js';
 import type { InjectOptions, LoadAdapterOptions } from './model-options.js';
+import { checkOptionArgument, INJECT_NAMES, INJECT_OPTIONS, LOAD_ADAPTER_NAMES, LOAD_ADAPTER_OPTIONS } from './option-arguments.js';
 import type { LinearHost } from './types.js';
 
 /**
@@ -13,6 +14,7 @@ import type { LinearHost } from './types.js';
  * `["q", "v"]`), `use_rslora`, `bias: "none"`, …
  */
 export function injectLora(host: LinearHost, config: LoraConfigInput = {}, options: InjectOptions = {}): LoraModel {
+  checkOptionArgument('injectLora', options, { known: INJECT_OPTIONS, aliases: INJECT_NAMES });
   return LoraModel.inject(host, config, options);
 }
 
@@ -27,7 +29,7 @@ export function injectLora(host: LinearHost, config: LoraConfigInput = {}, optio
  * `<dirOrId>/<subfolder>/` (PEFT's `subfolder`).
  */
 export async function loadAdapter(host: LinearHost, dirOrId: string, options: LoadAdapterOptions = {}): Promise<LoraModel> {
-  checkLoadStateDictOptions({ onWarning: options.onWarning }, 'loadAdapter');
+  checkOptionArgument('loadAdapter', options, { known: LOAD_ADAPTER_OPTIONS, aliases: LOAD_ADAPTER_NAMES, hub: true, values: (o) => loadStateDictValueProblems({ onWarning: o['onWarning'] }) });
   const dir = await resolveAdapterDir(dirOrId, options.hub, options.subfolder);
   const { config, tensors } = await readAdapter(dir, options.onWarning ? { onWarning: options.onWarning } : {});
   const name = options.adapterName ?? DEFAULT_ADAPTER_NAME;

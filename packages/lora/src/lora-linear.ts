@@ -7,6 +7,7 @@ import { DEFAULT_ADAPTER_NAME, LoraAdapter, type LoraAdapterOptions, checkAdapte
 import { loraDeltaWebGPU } from './lora-webgpu.js';
 import { type AdapterNamesBatch, BASE_ADAPTER_NAME } from './mixed-batch.js';
 import type { Linear } from './types.js';
+import { checkOptionArgument, inferenceModeProblems, LORA_ADAPTER_OPTIONS, LORA_LINEAR_OPTIONS, SET_ADAPTER_OPTIONS } from './option-arguments.js';
 
 export { peftKey };
 
@@ -66,10 +67,12 @@ export class LoraLinear implements Linear {
     readonly base: Linear,
     options: LoraLinearOptions,
   ) {
+    checkOptionArgument('LoraLinear', options, { known: LORA_LINEAR_OPTIONS });
     this.inFeatures = base.inFeatures;
     this.outFeatures = base.outFeatures;
     this.path = options.path;
-    const first = this.newAdapter(options);
+    const { path: _path, ...adapterOptions } = options;
+    const first = this.newAdapter(adapterOptions);
     this.byName.set(first.name, first);
     this.active = [first.name];
     this.dropoutRng = seedrandom(`${String(options.seed ?? 0)}:${this.path}:dropout`, { state: true });
@@ -133,6 +136,7 @@ export class LoraLinear implements Linear {
    * computing with its merged weights until {@link unmerge} (`LoraModel.setAdapter` unmerges first, as PEFT).
    */
   setAdapter(names: string | readonly string[], options: { inferenceMode?: boolean } = {}): void {
+    checkOptionArgument('LoraLinear.setAdapter', options, { known: SET_ADAPTER_OPTIONS, values: inferenceModeProblems });
     const list = typeof names === 'string' ? [names] : [...names];
     for (const [name, a] of this.byName) a.trainable = list.includes(name) && !options.inferenceMode;
     this.active = list;
@@ -145,6 +149,7 @@ export class LoraLinear implements Linear {
 
   /** PEFT's `update_layer`: adds an adapter (not active, as PEFT: see {@link setAdapter}). */
   addAdapter(options: LoraAdapterOptions): LoraAdapter {
+    checkOptionArgument('LoraLinear.addAdapter', options, { known: LORA_ADAPTER_OPTIONS });
     const name = checkAdapterName(options.adapterName ?? DEFAULT_ADAPTER_NAME);
     if (this.byName.has(name)) throw new Error(`LoRA layer ${this.path} already has an adapter "${name}"`);
     const a = this.newAdapter(options);

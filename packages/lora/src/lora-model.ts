@@ -5,7 +5,18 @@ import seedrandom from 'seedrandom';
 import { type LoraConfig, type LoraConfigInput, completeLoraConfig, resolveLoraConfig } from './config.js';
 import type { DoraWeightNorm } from './dora.js';
 import { type AdapterTensor, readAdapter, writeAdapter } from './adapter-files.js';
-import { adapterStateDict, checkLoadStateDictOptions, loadAdapterStateDict, type LoadStateDictOptions, readAdapterStateDict } from './adapter-state.js';
+import {
+  ADD_ADAPTER_OPTIONS,
+  checkOptionArgument,
+  inferenceModeProblems,
+  LOAD_ADAPTER_NAMES,
+  LOAD_NAMED_ADAPTER_OPTIONS,
+  SAVE_ADAPTER_NAMES,
+  SAVE_ADAPTER_OPTIONS,
+  SET_ADAPTER_OPTIONS,
+  WEIGHTED_ADAPTER_OPTIONS,
+} from './option-arguments.js';
+import { adapterStateDict, loadAdapterStateDict, loadStateDictValueProblems, type LoadStateDictOptions, readAdapterStateDict } from './adapter-state.js';
 import { injectAdapterLayers } from './inject-layers.js';
 import { DEFAULT_ADAPTER_NAME, checkAdapterName } from './lora-adapter.js';
 import { LoraLinear } from './lora-linear.js';
@@ -113,6 +124,7 @@ export class LoraModel {
    * makes it both. Nothing changes on a failure.
    */
   addAdapter(name: string, config: LoraConfigInput, options: AddAdapterOptions = {}): void {
+    checkOptionArgument('LoraModel.addAdapter', options, { known: ADD_ADAPTER_OPTIONS });
     const dora = options.doraWeightNorm !== undefined ? { doraWeightNorm: options.doraWeightNorm } : {};
     this.addNamed(name, resolveLoraConfig(config), { seed: options.seed ?? 0, trainable: false, allowUnmatchedTargets: options.allowUnmatchedTargets ?? false, ...dora }, false);
   }
@@ -165,7 +177,7 @@ export class LoraModel {
    */
   async loadAdapter(dirOrId: string, adapterName: string, options: LoadNamedAdapterOptions = {}): Promise<void> {
     this.live();
-    checkLoadStateDictOptions({ onWarning: options.onWarning }, 'LoraModel.loadAdapter');
+    checkOptionArgument('LoraModel.loadAdapter', options, { known: LOAD_NAMED_ADAPTER_OPTIONS, aliases: LOAD_ADAPTER_NAMES, hub: true, values: (o) => loadStateDictValueProblems({ onWarning: o['onWarning'] }) });
     const dir = await resolveAdapterDir(dirOrId, options.hub, options.subfolder);
     const { config, tensors } = await readAdapter(dir, options.onWarning ? { onWarning: options.onWarning } : {});
     const load = { strict: false, source: dir, ...(options.onWarning ? { onWarning: options.onWarning } : {}) };
@@ -199,6 +211,7 @@ export class LoraModel {
    * without doing anything).
    */
   async addWeightedAdapter(adapters: readonly string[], weights: readonly number[], adapterName: string, options: AddWeightedAdapterOptions = {}): Promise<void> {
+    checkOptionArgument('LoraModel.addWeightedAdapter', options, { known: WEIGHTED_ADAPTER_OPTIONS });
     const plan = () =>
       planWeightedAdapter({
         configs: this.configs,
@@ -244,6 +257,7 @@ export class LoraModel {
    * (`inferenceMode: true` freezes them too, PEFT's `inference_mode`). Merged layers are unmerged first, as PEFT.
    */
   setAdapter(names: string | readonly string[], options: { inferenceMode?: boolean } = {}): void {
+    checkOptionArgument('LoraModel.setAdapter', options, { known: SET_ADAPTER_OPTIONS, values: inferenceModeProblems });
     const list = this.known(names);
     for (const l of this.live().values()) {
       if (l.isMerged) l.unmerge();
@@ -553,6 +567,7 @@ export class LoraModel {
    */
   async saveAdapter(dir: string, options: SaveAdapterOptions = {}): Promise<void> {
     this.live();
+    checkOptionArgument('LoraModel.saveAdapter', options, { known: SAVE_ADAPTER_OPTIONS, aliases: SAVE_ADAPTER_NAMES });
     const names = options.selectedAdapters === undefined ? [...this.configs.keys()] : [...options.selectedAdapters];
     const unknown = names.filter((n) => !this.configs.has(n));
     if (unknown.length) {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { dropoutAttrs, WGSL_HASH } from '@conifer/dropout';
+import { checkOptionArgument, WEBGPU_KERNEL_OPTIONS } from './option-arguments.js';
 
 /**
  * The adapter path `y + scaling · (dropout(x) · Aᵀ) · Bᵀ` as WGSL kernels on webgpu: 2 dispatches
@@ -34,6 +35,10 @@ let kernelOptions: Required<WebGPULoraKernelOptions> = { layout: 'tiled' };
 
 /** Chooses the kernel layout for later calls (benchmarks compare them); returns the previous options. */
 export function setWebGPULoraKernels(options: WebGPULoraKernelOptions): WebGPULoraKernelOptions {
+  checkOptionArgument('setWebGPULoraKernels', options, {
+    known: WEBGPU_KERNEL_OPTIONS,
+    values: (o) => (o['layout'] === undefined || o['layout'] === 'tiled' || o['layout'] === 'per-output' ? [] : [`layout must be "tiled" or "per-output", not ${JSON.stringify(o['layout'])}`]),
+  });
   const prev = { ...kernelOptions };
   kernelOptions = { layout: options.layout ?? 'tiled' };
   return prev;

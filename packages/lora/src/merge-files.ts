@@ -17,6 +17,9 @@ import { type AdapterTensor, readAdapter } from './adapter-files.js';
 import { type LoraConfig, loraScaling } from './config.js';
 import { type AdapterHubOptions, checkAdapterSubfolder, resolveAdapterDir } from './hub.js';
 import { moduleRankAlpha } from './target.js';
+import { ADAPTER_LOCATION, checkOptionArgument, MERGE_ADAPTER_NAMES, MERGE_ADAPTER_OPTIONS } from './option-arguments.js';
+import { nestedOptionProblems } from './unknown-options.js';
+import { loadStateDictValueProblems } from './adapter-state.js';
 
 /** Stored dtype of the merged checkpoint's float tensors: each tensor's own (`same`), or one for all. */
 export type MergedDtype = 'same' | 'F32' | 'BF16' | 'F16';
@@ -118,8 +121,10 @@ interface Adapted {
  * (the error names it by position and folder) before anything is written.
  */
 export async function mergeAdapterIntoCheckpoint(baseDir: string, adapter: AdapterSource | readonly AdapterSource[], outDir: string, options: MergeAdapterOptions = {}): Promise<MergeAdapterResult> {
+  const locations = (Array.isArray(adapter) ? (adapter as readonly unknown[]) : [adapter]).flatMap((a, i) =>
+    typeof a === 'object' && a !== null ? nestedOptionProblems(Array.isArray(adapter) ? `adapter[${i}]` : 'adapter', a, ADAPTER_LOCATION, { sub_folder: 'subfolder', dir: 'dirOrId', path: 'dirOrId', model_id: 'dirOrId' }) : []);
+  checkOptionArgument('mergeAdapterIntoCheckpoint', options, { known: MERGE_ADAPTER_OPTIONS, aliases: MERGE_ADAPTER_NAMES, hub: true, moreUnknown: locations, values: mergeValueProblems });
   const dtype = options.dtype ?? 'same';
-  if (!['same', 'F32', 'BF16', 'F16'].includes(dtype)) throw new Error(`mergeAdapterIntoCheckpoint: dtype ${JSON.stringify(dtype)} is not same, F32, BF16 or F16`);
   const sources = adapterSources(adapter);
   const base = await realpath(baseDir);
   if ((await realpath(outDir).catch(() => resolve(outDir))) === base) throw new Error(`mergeAdapterIntoCheckpoint: the output folder ${outDir} is the base folder; choose another`);
@@ -201,6 +206,17 @@ function checkpointTensors(opened: SafetensorsFile[], weightMap: ReadonlyMap<str
   if (weightMap) for (const [name, file] of weightMap) if (!where.has(name)) problems.push(`the index puts ${name} in ${basename(file)}, which does not hold it`);
   if (problems.length) throw new Error(`mergeAdapterIntoCheckpoint: the checkpoint is inconsistent: ${problems.slice(0, 8).join('; ')}${problems.length > 8 ? `; … (${problems.length})` : ''}`);
   return where;
+}
+
+/** `dtype` not one of ours, `overwrite` not a boolean, `onWarning` / `onFile` not a function: worded without the function's name. */
+function mergeValueProblems(o: Record<string, unknown>): string[] {
+  const dtype = o['dtype'];
+  return [
+    ...(dtype === undefined || ['same', 'F32', 'BF16', 'F16'].includes(dtype as string) ? [] : [`dtype ${JSON.stringify(dtype)} is not same, F32, BF16 or F16`]),
+    ...(o['onFile'] === undefined || typeof o['onFile'] === 'function' ? [] : ['onFile must be a function']),
+    ...(o['overwrite'] === undefined || typeof o['overwrite'] === 'boolean' ? [] : [`overwrite must be true or false, not ${JSON.stringify(o['overwrite'])}`]),
+    ...loadStateDictValueProblems({ onWarning: o['onWarning'] }),
+  ];
 }
 
 /** `adapter` as a checked, non-empty list of `{ dirOrId, subfolder }` (nothing read yet). */

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { caught } from '../../../internal/caught.js';
 import { downloadPretrained, savePretrained, T5EncoderModel, T5ForConditionalGeneration } from '../src/index.js';
 import { modelDir, tempDirs, useBackend } from './helpers.js';
 
@@ -25,12 +26,7 @@ async function expectUnknown(f: () => unknown, type: typeof Error, where: string
 /** The one error `f` throws (or rejects with): its type and exact message; no tensor left behind. */
 async function expectOne(f: () => unknown, type: typeof Error, text: string): Promise<void> {
   const before = tf.memory().numTensors;
-  let error: unknown = null;
-  try {
-    await f();
-  } catch (e) {
-    error = e;
-  }
+  const error = await caught(f);
   expect(error).toBeInstanceOf(type);
   expect((error as Error).message).toBe(text);
   expect(tf.memory().numTensors).toBe(before);
