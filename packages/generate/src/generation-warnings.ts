@@ -30,7 +30,8 @@ const BEAM_ONLY: Array<[keyof GenerateOptions, boolean | number]> = [['earlyStop
  */
 export function generationOptionsWarnings(options: TextGenerateOptions, model?: object): string[] {
   const problems = optionKeyProblems('generationOptionsWarnings', options, TEXT_GENERATE_OPTIONS);
-  if (problems.length > 0) throw new GenerationOptionsError(problems);
+  // named, as generate's own errors are not: this is not a generate call
+  if (problems.length > 0) throw new GenerationOptionsError(problems.map((p) => (p.startsWith('generationOptionsWarnings: ') ? p : `generationOptionsWarnings: ${p}`)));
   options ??= {};
   const o = (model ? withModelDefaults(model, options) : options) as Record<string, unknown>;
   const out: string[] = [];

@@ -8,6 +8,7 @@ import { encoderNoRepeatNgram, encoderRepetitionPenalty } from './encoder-proces
 import { exponentialDecayLengthPenalty } from './length-decay.js';
 import { endsWithPrefixOf, ngramContinuations } from './ngram.js';
 import { sequenceBias, type SequenceBiasEntry } from './sequence-bias.js';
+import { RESOLVED_OPTIONS } from './options.js';
 import { checkArg, checkMinTokensToKeep } from './warper-args.js';
 import { type KnownOptions, notAnOptionsObject, unknownOptionProblems, unknownOptionsText } from './unknown-options.js';
 import { categoricalEntropyF32, cumsumF32, f32, logSoftmax, softmax, sumF32 } from './float32.js';
@@ -269,11 +270,17 @@ const PROCESSOR_OPTIONS: KnownOptions<ProcessorOptions> = {
   renormalizeLogits: true, prefixAllowedTokensFn: true, numBeams: true, decoderPromptLength: true,
 };
 
+/**
+ * {@link ProcessorOptions}' keys and those of `resolveOptions`' result, which `generate` spreads into the processors'
+ * options (`{ ...resolveOptions(options), minTokensToKeep }` is a valid argument: its other keys are not read).
+ */
+const PROCESS_SCORES_KEYS: Readonly<Record<string, true>> = { ...RESOLVED_OPTIONS, ...PROCESSOR_OPTIONS };
+
 /** One RangeError (as for the processors' bad arguments) for `o` not an object or with keys {@link ProcessorOptions} lacks. */
 function checkProcessorOptions(o: unknown): void {
   const wrong = notAnOptionsObject(o);
   if (wrong !== undefined || o === undefined) throw new RangeError(`processScores: options must be an object, got ${wrong ?? 'undefined'}`);
-  const unknown = unknownOptionProblems(o as object, PROCESSOR_OPTIONS, { eos_token_id: 'eosTokenIds', eosTokenId: 'eosTokenIds', forced_eos_token_id: 'forcedEosTokenIds', forcedEosTokenId: 'forcedEosTokenIds', min_tokens_to_keep: 'minTokensToKeep' });
+  const unknown = unknownOptionProblems(o as object, PROCESS_SCORES_KEYS, { eos_token_id: 'eosTokenIds', eosTokenId: 'eosTokenIds', forced_eos_token_id: 'forcedEosTokenIds', forcedEosTokenId: 'forcedEosTokenIds', min_tokens_to_keep: 'minTokensToKeep' });
   if (unknown.length > 0) throw new RangeError(`processScores: ${unknownOptionsText(unknown)}`);
 }
 

@@ -101,7 +101,7 @@ describe('unknown keys: one error with every other problem, the option meant nam
 
   it('generationOptionsWarnings: the keys generate or generateText know', async () => {
     await expectProblems(() => generationOptionsWarnings({ temprature: 0.5, do_sample: false } as never), [
-      'unknown options `temprature` (did you mean `temperature`?), `do_sample` (did you mean `doSample`?)',
+      'generationOptionsWarnings: unknown options `temprature` (did you mean `temperature`?), `do_sample` (did you mean `doSample`?)',
     ]);
     expect(generationOptionsWarnings({ temperature: 0.5, cleanUpTokenizationSpaces: true })).toHaveLength(1);
   });
@@ -128,5 +128,9 @@ describe('unknown keys: one error with every other problem, the option meant nam
     expect(row).toEqual(new Float32Array([0, 1, 2, 3]));
     processScores(row, [0], { ...base, badWordsIds: [[2]] });
     expect(row[2]).toBe(-Infinity);
+    // options built as generate builds them: resolveOptions' result (its other keys are not read) and the processor's own
+    const resolved = new Float32Array([0, 1, 2, 3]);
+    processScores(resolved, [0], { ...resolveOptions({ ...T5, badWordsIds: [[2]] }), minTokensToKeep: 1 });
+    expect(resolved).toEqual(new Float32Array([0, 1, -Infinity, 3]));
   });
 });

@@ -3,7 +3,7 @@ import { type InitLoraWeights, loraScaling } from './config.js';
 import { type DoraWeightNorm, checkDoraWeightNorm } from './dora.js';
 import { DoraNormCache } from './dora-norm-cache.js';
 import { gaussian, kaimingUniformA5, orthogonalLora } from './init.js';
-import { checkOptionArgument, LORA_ADAPTER_OPTIONS } from './option-arguments.js';
+import { ADAPTER_OPTIONS_REQUIRED, checkOptionArgument, LORA_ADAPTER_OPTIONS } from './option-arguments.js';
 
 /** PEFT's name of the adapter `get_peft_model` / `PeftModel.from_pretrained` create when none is given. */
 export const DEFAULT_ADAPTER_NAME = 'default';
@@ -96,7 +96,7 @@ export class LoraAdapter {
   readonly normCache = new DoraNormCache();
 
   constructor(readonly path: string, inFeatures: number, outFeatures: number, options: LoraAdapterOptions) {
-    checkOptionArgument('LoraAdapter', options, { known: LORA_ADAPTER_OPTIONS });
+    checkOptionArgument('LoraAdapter', options, { known: LORA_ADAPTER_OPTIONS, required: ADAPTER_OPTIONS_REQUIRED });
     const { r, loraAlpha } = options;
     this.name = checkAdapterName(options.adapterName ?? DEFAULT_ADAPTER_NAME);
     // checked before A and B are allocated: a bad value fails on the first target, before anything exists

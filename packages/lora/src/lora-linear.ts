@@ -7,7 +7,7 @@ import { DEFAULT_ADAPTER_NAME, LoraAdapter, type LoraAdapterOptions, checkAdapte
 import { loraDeltaWebGPU } from './lora-webgpu.js';
 import { type AdapterNamesBatch, BASE_ADAPTER_NAME } from './mixed-batch.js';
 import type { Linear } from './types.js';
-import { checkOptionArgument, inferenceModeProblems, LORA_ADAPTER_OPTIONS, LORA_LINEAR_OPTIONS, SET_ADAPTER_OPTIONS } from './option-arguments.js';
+import { ADAPTER_OPTIONS_REQUIRED, checkOptionArgument, inferenceModeProblems, LORA_ADAPTER_OPTIONS, LORA_LINEAR_OPTIONS, SET_ADAPTER_OPTIONS } from './option-arguments.js';
 
 export { peftKey };
 
@@ -67,7 +67,7 @@ export class LoraLinear implements Linear {
     readonly base: Linear,
     options: LoraLinearOptions,
   ) {
-    checkOptionArgument('LoraLinear', options, { known: LORA_LINEAR_OPTIONS });
+    checkOptionArgument('LoraLinear', options, { known: LORA_LINEAR_OPTIONS, required: '{ path, r, loraAlpha, … }' });
     this.inFeatures = base.inFeatures;
     this.outFeatures = base.outFeatures;
     this.path = options.path;
@@ -149,7 +149,7 @@ export class LoraLinear implements Linear {
 
   /** PEFT's `update_layer`: adds an adapter (not active, as PEFT: see {@link setAdapter}). */
   addAdapter(options: LoraAdapterOptions): LoraAdapter {
-    checkOptionArgument('LoraLinear.addAdapter', options, { known: LORA_ADAPTER_OPTIONS });
+    checkOptionArgument('LoraLinear.addAdapter', options, { known: LORA_ADAPTER_OPTIONS, required: ADAPTER_OPTIONS_REQUIRED });
     const name = checkAdapterName(options.adapterName ?? DEFAULT_ADAPTER_NAME);
     if (this.byName.has(name)) throw new Error(`LoRA layer ${this.path} already has an adapter "${name}"`);
     const a = this.newAdapter(options);

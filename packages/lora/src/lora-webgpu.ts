@@ -34,7 +34,7 @@ export interface WebGPULoraKernelOptions {
 let kernelOptions: Required<WebGPULoraKernelOptions> = { layout: 'tiled' };
 
 /** Chooses the kernel layout for later calls (benchmarks compare them); returns the previous options. */
-export function setWebGPULoraKernels(options: WebGPULoraKernelOptions): WebGPULoraKernelOptions {
+export function setWebGPULoraKernels(options: WebGPULoraKernelOptions = {}): WebGPULoraKernelOptions {
   checkOptionArgument('setWebGPULoraKernels', options, {
     known: WEBGPU_KERNEL_OPTIONS,
     values: (o) => (o['layout'] === undefined || o['layout'] === 'tiled' || o['layout'] === 'per-output' ? [] : [`layout must be "tiled" or "per-output", not ${JSON.stringify(o['layout'])}`]),

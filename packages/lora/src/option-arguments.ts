@@ -64,16 +64,22 @@ export interface OptionArgument {
   values?: (options: Record<string, unknown>) => string[];
   /** Unknown keys found elsewhere in the same call (e.g. `adapter[1].subFolder`), named in the same error. */
   moreUnknown?: readonly string[];
+  /** For options that must be given: what they hold (`{ r, loraAlpha, … }`), named when `options` is undefined. */
+  required?: string;
 }
+
+/** What a LoRA adapter's options hold, for the error when they are missing. */
+export const ADAPTER_OPTIONS_REQUIRED = '{ r, loraAlpha, … }';
 
 /**
  * Throws one Error naming everything wrong with `options` (`where: unknown options `a` (did you mean `b`?),
  * `hub.token` (did you mean `hub.accessToken`?); hub must be …`): unknown keys, nested `hub` keys, a `hub` or
- * `options` that is not an object, bad values. `undefined` is no options.
+ * `options` that is not an object, bad values. `undefined` is no options, unless `spec.required`.
  */
 export function checkOptionArgument(where: string, options: unknown, spec: OptionArgument): void {
   const wrong = notAnOptionsObject(options);
   if (wrong !== undefined) throw new Error(`${where}: options must be an object, got ${wrong}`);
+  if (options === undefined && spec.required !== undefined) throw new Error(`${where}: options ${spec.required} are required, got undefined`);
   const o = (options ?? {}) as Record<string, unknown>;
   const unknown = unknownOptionProblems(o, spec.known, spec.aliases);
   const values: string[] = [];

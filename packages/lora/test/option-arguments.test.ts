@@ -156,6 +156,10 @@ describe("unknown keys: one Error naming each, with the option meant (PEFT's nam
     expect(() => setWebGPULoraKernels({ layuot: 'tiled' } as never)).toThrow(/^setWebGPULoraKernels: unknown option `layuot` \(did you mean `layout`\?\)$/);
     expect(() => setWebGPULoraKernels({ layout: 'tiles' } as never)).toThrow(/^setWebGPULoraKernels: layout must be "tiled" or "per-output", not "tiles"$/);
     expect(setWebGPULoraKernels({})).toEqual({ layout: 'tiled' });
+    // no options: the defaults (it was a TypeError reading `layout` of undefined)
+    expect(setWebGPULoraKernels({ layout: 'per-output' })).toEqual({ layout: 'tiled' });
+    expect(setWebGPULoraKernels()).toEqual({ layout: 'per-output' });
+    expect(setWebGPULoraKernels()).toEqual({ layout: 'tiled' });
   });
 
   it('LoraLinear (constructor, addAdapter, setAdapter) and LoraAdapter: before A and B are allocated', async () => {
@@ -168,6 +172,10 @@ describe("unknown keys: one Error naming each, with the option meant (PEFT's nam
     await expectOne(() => layer.addAdapter({ adapterName: 'b', r: 2, lora_alpha: 4 } as never), 'LoraLinear.addAdapter: unknown option `lora_alpha` (did you mean `loraAlpha`?)');
     expect(layer.adapters.has('b')).toBe(false);
     await expectOne(() => layer.setAdapter('default', 'frozen' as never), 'LoraLinear.setAdapter: options must be an object, got a string "frozen"');
+    // options that must be given: said so (a TypeError reading `path` / `r` of undefined before)
+    await expectOne(() => new LoraLinear(base, undefined as never), 'LoraLinear: options { path, r, loraAlpha, … } are required, got undefined');
+    await expectOne(() => new LoraAdapter('q', 3, 4, undefined as never), 'LoraAdapter: options { r, loraAlpha, … } are required, got undefined');
+    await expectOne(() => layer.addAdapter(undefined as never), 'LoraLinear.addAdapter: options { r, loraAlpha, … } are required, got undefined');
     layer.dispose();
   });
 });
