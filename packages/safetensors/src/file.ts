@@ -66,8 +66,8 @@ export class SafetensorsFile {
     try {
       await readFully(this.handle, data, this.header.dataStart + b, this.path);
     } catch (err) {
-      // closed while the read was under way: Node's EBADF `file closed` names no file
-      if (this.closed) throw this.closedError(name);
+      // closed while a long read was under way (between its chunks): Node's EBADF `file closed` names no file
+      if (this.closed && (err as NodeJS.ErrnoException).code === 'EBADF') throw this.closedError(name);
       throw err;
     }
     return { dtype: info.dtype, shape: [...info.shape], data };
