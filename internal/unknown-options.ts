@@ -1,7 +1,7 @@
 /**
  * Shared source, bundled into each package that imports it (tsup inlines it: no runtime package, each published
- * package stands alone). Imported by @conifer/dolly-data, @conifer/int8 and @conifer/t5-model as
- * `../../../internal/unknown-options.js`.
+ * package stands alone). Imported by @conifer/dolly-data, @conifer/int8, @conifer/t5-model, @conifer/generate,
+ * @conifer/lora and @conifer/trainer (each through its src/unknown-options.ts) as `../../../internal/unknown-options.js`.
  *
  * Unknown option keys: a key of an options object that the function does not read (a transformers /
  * datasets snake_case name, a typo) is an error naming every such key, with the option it probably meant,

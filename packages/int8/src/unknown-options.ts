@@ -1,13 +1,5 @@
 /**
- * Unknown option keys: the shared source in the repository's internal/ folder (bundled into this package's dist),
- * with this package's error type for bad options, Error, as the default.
+ * Options-argument problems: the shared source in the repository's internal/ folder (bundled into this package's
+ * dist). This package throws `Error` for bad arguments; each caller words its problems with these helpers.
  */
-import { optionsChecker } from '../../../internal/unknown-options.js';
-
 export * from '../../../internal/unknown-options.js';
-
-/**
- * Throws one error naming every unknown key of `options`, with the option each probably meant; `options` that is not
- * an object (a string, null, an array) is that error too, instead of being read as no options.
- */
-export const checkOptions = optionsChecker(Error);

@@ -4,7 +4,7 @@
  * t5-model). Pure; the known names come from `peftLoraDefaults()` (see `config.ts`).
  */
 
-import { editDistance, suggestOption } from '../../../internal/unknown-options.js';
+import { editDistance, suggestOption } from './unknown-options.js';
 
 export { editDistance };
 

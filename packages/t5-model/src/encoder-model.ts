@@ -68,8 +68,7 @@ export class T5EncoderModel implements LinearHost {
    * here), then `shared` and the encoder —, so the same seed gives the same `shared` and encoder.
    */
   static fromConfig(config: T5Config | Record<string, unknown>, options: FromConfigOptions = {}): T5EncoderModel {
-    checkModelOptionKeys('T5EncoderModel.fromConfig', options, 'config');
-    checkEncoderOptions(options);
+    checkModelOptionKeys('T5EncoderModel.fromConfig', options, 'config', 'encoder');
     const cfg = isParsed(config) ? config : parseT5Config(config);
     const src = new RandomSource(cfg, options.seed ?? 0, options.makeLinear ?? float32LinearFactory);
     if (!cfg.tie_word_embeddings) src.skip([cfg.vocab_size, cfg.d_model]); // the seq2seq model's lm_head.weight
@@ -83,8 +82,7 @@ export class T5EncoderModel implements LinearHost {
    * Missing, extra or mis-shaped encoder tensors are one `T5CheckpointError` naming them.
    */
   static async fromPretrained(dirOrId: string, options: FromPretrainedOptions = {}): Promise<T5EncoderModel> {
-    checkModelOptionKeys('T5EncoderModel.fromPretrained', options, 'pretrained');
-    checkEncoderOptions(options);
+    checkModelOptionKeys('T5EncoderModel.fromPretrained', options, 'pretrained', 'encoder');
     const dir = await pretrainedDir(dirOrId, options);
     const config = await loadT5Config(dir);
     const { linears, tensors } = await streamCheckpoint(dir, config, options.makeLinear ?? float32LinearFactory, { encoderOnly: true });
@@ -148,12 +146,4 @@ export class T5EncoderModel implements LinearHost {
     disposeStackNonLinear(this.encoder);
     this.shared.dispose();
   }
-}
-
-/** The encoder model has no loss to smooth: `labelSmoothingFactor` is refused (0 accepted); α is checked. Before anything is loaded. */
-function checkEncoderOptions(options: T5ModelOptions): void {
-  if (options.labelSmoothingFactor !== undefined && options.labelSmoothingFactor !== 0) {
-    throw new RangeError(`labelSmoothingFactor: T5EncoderModel computes no loss, got ${String(options.labelSmoothingFactor)} (use it with T5ForConditionalGeneration)`);
-  }
-  if (options.neftuneNoiseAlpha !== undefined) checkNeftuneNoiseAlpha(options.neftuneNoiseAlpha);
 }

@@ -69,10 +69,10 @@ const FORWARD_OPTIONS: KnownOptions<{ training?: boolean }> = { training: true }
 /**
  * Everything wrong with `fromPretrained` / `fromConfig` options in one RangeError, before anything is loaded or
  * allocated (`T5EncoderModel` too): unknown keys, of `hub` too (as `hub.key`), with the option meant; a `hub` that
- * is not an object; `labelSmoothingFactor` and `neftuneNoiseAlpha` out of range; a `gradientCheckpointing` that is
+ * is not an object; `labelSmoothingFactor` and `neftuneNoiseAlpha` out of range (the encoder model: any factor but 0); a `gradientCheckpointing` that is
  * not a boolean (`'no'` would have turned it on); a `makeLinear` that is not a function.
  */
-export function checkModelOptionKeys(where: string, options: FromPretrainedOptions | FromConfigOptions, from: 'pretrained' | 'config'): void {
+export function checkModelOptionKeys(where: string, options: FromPretrainedOptions | FromConfigOptions, from: 'pretrained' | 'config', model: 'seq2seq' | 'encoder' = 'seq2seq'): void {
   const wrong = notAnOptionsObject(options);
   if (wrong !== undefined) throw new RangeError(`${where}: options must be an object, got ${wrong}`);
   const unknown = unknownOptionProblems(options, from === 'pretrained' ? FROM_PRETRAINED_OPTIONS : FROM_CONFIG_OPTIONS, TRANSFORMERS_NAMES);
@@ -84,7 +84,11 @@ export function checkModelOptionKeys(where: string, options: FromPretrainedOptio
   const { labelSmoothingFactor: eps, neftuneNoiseAlpha: alpha, gradientCheckpointing: gc, makeLinear: ml } = (options ?? {}) as Record<keyof T5ModelOptions, unknown>;
   const show = (v: unknown) => JSON.stringify(v) ?? String(v);
   const values = [
-    eps === undefined ? undefined : labelSmoothingFactorProblem(eps),
+    eps === undefined
+      ? undefined
+      : model === 'encoder' // no loss to smooth: only 0 is accepted
+        ? eps === 0 ? undefined : `labelSmoothingFactor: T5EncoderModel computes no loss, got ${show(eps)} (use it with T5ForConditionalGeneration)`
+        : labelSmoothingFactorProblem(eps),
     alpha === undefined ? undefined : neftuneNoiseAlphaProblem(alpha),
     gc === undefined || typeof gc === 'boolean' ? undefined : `gradientCheckpointing must be true or false, got ${show(gc)}`,
     ml === undefined || typeof ml === 'function' ? undefined : `makeLinear must be a LinearFactory function (e.g. int8LinearFactory() of @conifer/int8), got ${show(ml)}`,

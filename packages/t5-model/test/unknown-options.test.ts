@@ -106,6 +106,9 @@ describe('unknown option keys: one error naming each, with the option meant, bef
         + 'neftuneNoiseAlpha must be a finite number ≥ 0 (0 = off), got -1; gradientCheckpointing must be true or false, got "no"; '
         + 'makeLinear must be a LinearFactory function (e.g. int8LinearFactory() of @conifer/int8), got "int8"',
     );
+    // the encoder model: a factor other than 0 is refused in the same error (it has no loss)
+    await expectOne(() => T5EncoderModel.fromConfig(tiny, { labelSmoothingFactor: 0.1, gradient_checkpointing: true } as never), RangeError,
+      'T5EncoderModel.fromConfig: unknown option `gradient_checkpointing` (did you mean `gradientCheckpointing`?); labelSmoothingFactor: T5EncoderModel computes no loss, got 0.1 (use it with T5ForConditionalGeneration)');
     // gradientCheckpointing: 'no' was truthy: checkpointing on, silently
     await expectOne(() => T5EncoderModel.fromConfig(tiny, { gradientCheckpointing: 0 } as never), RangeError, 'T5EncoderModel.fromConfig: gradientCheckpointing must be true or false, got 0');
     await expectOne(() => T5ForConditionalGeneration.fromConfig(tiny, { labelSmoothingFactor: '0.1' } as never), RangeError, 'T5ForConditionalGeneration.fromConfig: labelSmoothingFactor must be a finite number in [0, 1), got "0.1"');

@@ -6,6 +6,7 @@
  * options or need a schedule (which stop at the first: `unknown schedule`, …) and before anything is allocated.
  */
 import type { TrainOptions } from './train-options.js';
+import { unknownOptionProblems, unknownOptionsText } from './unknown-options.js';
 
 /** Every option of {@link TrainOptions}: a `Record` over its keys, so a new option fails typecheck until it is listed. */
 const KNOWN: Record<keyof TrainOptions<unknown>, true> = {
@@ -17,15 +18,16 @@ const KNOWN: Record<keyof TrainOptions<unknown>, true> = {
   loadBestModelAtEnd: true, maxBadStepsInARow: true, debug: true, handleSigint: true, signal: true,
 };
 
-/** transformers' `TrainingArguments` / `Trainer` names (and their camelCase) whose option here has another name. */
+/**
+ * transformers' `TrainingArguments` / `Trainer` names whose option here has another name (matched in any case or
+ * separator, so `learningRate` too); other snake_case names find their camelCase option by the shared near-miss search.
+ */
 const TRANSFORMERS_NAMES: Readonly<Record<string, string>> = {
   learning_rate: 'lr', num_train_epochs: 'epochs', max_steps: 'maxSteps', adam_beta1: 'betas', adam_beta2: 'betas', adam_epsilon: 'eps',
-  lr_scheduler_type: 'schedule', eval_steps: 'evalEvery', eval_strategy: 'evalEvery / evalAtEpochEnd', save_steps: 'saveEvery',
+  lr_scheduler_type: 'schedule', eval_steps: 'evalEvery', eval_strategy: 'evalEvery` / `evalAtEpochEnd', save_steps: 'saveEvery',
   save_total_limit: 'keepLast', output_dir: 'checkpointDir', resume_from_checkpoint: 'resume', train_dataset: 'data', eval_dataset: 'evalData',
 };
 
-const camel = (s: string): string => s.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-const TRANSFORMERS_CAMEL = new Map(Object.entries(TRANSFORMERS_NAMES).map(([k, v]) => [camel(k), v]));
 /** A value as an error message shows it: strings quoted, arrays and plain objects as JSON-like text, numbers as JS prints them (NaN, Infinity). */
 function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
@@ -47,11 +49,8 @@ export function trainOptionProblems(options: TrainOptions<unknown>): string[] {
   const p: string[] = [];
   if (typeof options !== 'object' || options === null) return [`options must be an object ({ model, data, ... }), got ${show(options)}`];
   const o = options as unknown as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (o[key] === undefined || Object.hasOwn(KNOWN, key)) continue;
-    const ours = Object.hasOwn(KNOWN, camel(key)) ? camel(key) : (TRANSFORMERS_NAMES[key] ?? TRANSFORMERS_CAMEL.get(key));
-    p.push(`unknown option ${key}${ours ? ` (did you mean ${ours}?)` : ''}`);
-  }
+  const unknown = unknownOptionProblems(o, KNOWN, TRANSFORMERS_NAMES);
+  if (unknown.length > 0) p.push(unknownOptionsText(unknown));
   const { model, data } = o as { model?: Record<string, unknown>; data?: Record<string, unknown> };
   if (typeof model !== 'object' || model === null || !isFn(model.lossSum) || !isFn(model.trainableVariables)) {
     p.push(`model must be a Trainable ({ lossSum(batch, training), trainableVariables() }), got ${model === null || typeof model !== 'object' ? show(model) : 'an object without them'}`);

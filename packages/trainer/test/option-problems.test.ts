@@ -49,10 +49,14 @@ describe('train: bad options are one error naming every problem', () => {
   });
 
   it("TrainingArguments names and typos are refused, naming this package's option (TrainingArguments raises on an unknown keyword)", async () => {
-    expect(await refusal({ learning_rate: 0.1 })).toBe('train: unknown option learning_rate (did you mean lr?)');
-    expect(await refusal({ warmup_steps: 2, num_train_epochs: 3, learningRate: 0.1, save_total_limit: 1, lrSchedule: 'linear' })).toBe(
-      'train: 5 problems with the options: unknown option warmup_steps (did you mean warmupSteps?); unknown option num_train_epochs (did you mean epochs?); ' +
-        'unknown option learningRate (did you mean lr?); unknown option save_total_limit (did you mean keepLast?); unknown option lrSchedule',
+    expect(await refusal({ learning_rate: 0.1 })).toBe('train: unknown option `learning_rate` (did you mean `lr`?)');
+    // unknown keys are one problem, worded as every conifer package words them; typos within 2 edits are named too
+    expect(await refusal({ warmup_steps: 2, num_train_epochs: 3, learningRate: 0.1, save_total_limit: 1, lrSchedule: 'linear', epoch: 2, gradientAccumulation: 4 })).toBe(
+      'train: unknown options `warmup_steps` (did you mean `warmupSteps`?), `num_train_epochs` (did you mean `epochs`?), `learningRate` (did you mean `lr`?), '
+        + '`save_total_limit` (did you mean `keepLast`?), `lrSchedule`, `epoch` (did you mean `epochs`?), `gradientAccumulation`',
+    );
+    expect(await refusal({ eval_strategy: 'steps', lr: -1 })).toBe(
+      'train: 2 problems with the options: unknown option `eval_strategy` (did you mean `evalEvery` / `evalAtEpochEnd`?); lr must be a finite number >= 0, got -1',
     );
     // a key set to undefined is as if left out (a spread of optional settings)
     const model = new ToyModel(3, 'undef');

@@ -217,6 +217,9 @@ export interface PrepareWebGPUTensorCoresOptions {
 
 const PREPARE_OPTIONS: KnownOptions<PrepareWebGPUTensorCoresOptions> = { tiles: true, tuneShape: true, tuneReps: true, kinds: true };
 
+/** The 0.x bare tiles: an object with `TM` or `TN` (one forgotten: named as missing, not as an unknown option). */
+const isBareTiles = (options: object): options is TensorCoreTiles => 'TM' in options || 'TN' in options;
+
 /**
  * One Error naming every problem of `prepareWebGPUTensorCores`' argument, before the backend is looked at:
  * for options, unknown keys (of `tiles` and `tuneShape` too, as `tiles.key`), tiles or a `tuneShape` that are not
@@ -224,9 +227,6 @@ const PREPARE_OPTIONS: KnownOptions<PrepareWebGPUTensorCoresOptions> = { tiles: 
  * for a bare `TensorCoreTiles` (an object with `TM` or `TN`, the 0.x signature), keys other than TM, TN and staged and
  * their values.
  */
-/** The 0.x bare tiles: an object with `TM` or `TN` (one forgotten: named as missing, not as an unknown option). */
-const isBareTiles = (options: object): options is TensorCoreTiles => 'TM' in options || 'TN' in options;
-
 function checkPrepareArgument(options: PrepareWebGPUTensorCoresOptions | TensorCoreTiles): void {
   const wrong = notAnOptionsObject(options);
   if (wrong !== undefined) throw new Error(`prepareWebGPUTensorCores: options must be an object, got ${wrong}`);
