@@ -89,6 +89,24 @@ export function notAnOptionsObject(options: unknown): string | undefined {
   return typeof options === 'function' ? 'a function' : `${typeof options} ${String(options)}`;
 }
 
+/**
+ * A value as an error message shows it: strings quoted, `a function`, arrays and plain objects as JSON-like text,
+ * numbers as JavaScript prints them (`NaN`, `Infinity`, also inside arrays), `undefined`.
+ */
+export function showValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'function') return 'a function';
+  if (Array.isArray(v)) return `[${v.map(showValue).join(',')}]`;
+  if (typeof v === 'object' && v !== null) {
+    try {
+      return JSON.stringify(v) ?? String(v);
+    } catch {
+      return String(v); // a cycle
+    }
+  }
+  return String(v);
+}
+
 /** What is wrong with an options argument, nested objects included: unknown keys (as {@link unknownOptionProblems} words them) and bad values. */
 export interface OptionProblems {
   unknown: string[];

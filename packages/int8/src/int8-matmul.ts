@@ -2,8 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Int8Dequantize, Int8MatMul, type Int8Mode } from './kernel-names';
 import { packedWidth } from './pack';
 import { registerInt8Kernels } from './register';
-import { shown } from './show-value';
-import { notAnOptionsObject, optionProblemsMessage, unknownOptionProblems, type KnownOptions } from './unknown-options';
+import { notAnOptionsObject, optionProblemsMessage, unknownOptionProblems, type KnownOptions, showValue as shown } from './unknown-options';
 
 /** The largest finite float32: the kernel threshold that stands for "no outlier columns". */
 const FLOAT32_MAX = 3.4028234663852886e38;

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { shown } from './show-value';
-import { notAnOptionsObject, optionProblemsMessage, unknownOptionProblems, type KnownOptions } from './unknown-options';
+import { notAnOptionsObject, optionProblemsMessage, unknownOptionProblems, type KnownOptions, showValue as shown } from './unknown-options';
 
 /** Runs `fn` and returns its result with the change of `tf.memory().numBytes` (bytes the backend holds) across it. */
 export function measureHeldBytes<T>(fn: () => T): { result: T; bytes: number } {

@@ -3,6 +3,7 @@ import type { AdapterTensor } from './adapter-files.js';
 import { peftKey, peftMagnitudeKey } from './lora-adapter.js';
 import type { LoraLinear } from './lora-linear.js';
 import { checkOptionArgument, LOAD_STATE_DICT_OPTIONS } from './option-arguments.js';
+import { showValue } from './unknown-options.js';
 
 /** The A and B variables of adapter `name` (and DoRA's magnitude), by saved key (no adapter name in it, as PEFT saves), sorted by key. */
 function variablesByKey(layers: ReadonlyMap<string, LoraLinear>, name: string): Array<[string, tf.Variable]> {
@@ -41,7 +42,7 @@ export interface LoadStateDictOptions {
   source?: string;
 }
 
-const shown = (v: unknown) => (typeof v === 'function' ? 'a function' : JSON.stringify(v) ?? String(v));
+const shown = showValue;
 
 /** What is wrong with `strict` / `onWarning` (not a boolean / a function), worded without the function's name. */
 export function loadStateDictValueProblems(options: { strict?: unknown; onWarning?: unknown }): string[] {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { showValue } from './unknown-options.js';
 
 /** Labels equal to this are ignored (PyTorch's cross-entropy `ignore_index`). */
 export const IGNORE_INDEX = -100;
@@ -13,7 +14,7 @@ export function checkLabelSmoothingFactor(epsilon: number): number {
 /** What is wrong with a `labelSmoothingFactor`, or undefined. */
 export function labelSmoothingFactorProblem(epsilon: unknown): string | undefined {
   if (typeof epsilon === 'number' && Number.isFinite(epsilon) && epsilon >= 0 && epsilon < 1) return undefined;
-  return `labelSmoothingFactor must be a finite number in [0, 1), got ${typeof epsilon === 'string' ? JSON.stringify(epsilon) : String(epsilon)}`;
+  return `labelSmoothingFactor must be a finite number in [0, 1), got ${showValue(epsilon)}`;
 }
 
 /**

@@ -6,7 +6,7 @@ import { checkDecodeTokens, checkEncoderInputs, checkForwardInputs } from './inp
 import type { Linear, LinearFactory, LinearHost, Seq2Seq } from './interfaces.js';
 import { float32LinearFactory } from './linear.js';
 import { DOWNLOAD_OPTIONS, HUB_NAMES, pretrainedDir, type DownloadPretrainedOptions } from './hub.js';
-import { checkOptions, nestedOptionProblems, notAnOptionsObject, unknownOptionProblems, unknownOptionsText, type KnownOptions } from './unknown-options.js';
+import { checkOptions, nestedOptionProblems, notAnOptionsObject, showValue, unknownOptionProblems, unknownOptionsText, type KnownOptions } from './unknown-options.js';
 import { disposeStackNonLinear, replaceLinearIn, stackLinears, stackNonLinearParameters } from './linear-host.js';
 import { loadGenerationConfig, loadT5Config, streamCheckpoint } from './load.js';
 import { checkLabelSmoothingFactor, IGNORE_INDEX, labelSmoothingFactorProblem, tokenLosses } from './loss.js';
@@ -82,7 +82,7 @@ export function checkModelOptionKeys(where: string, options: FromPretrainedOptio
   const problems = unknown.length > 0 ? [unknownOptionsText(unknown)] : [];
   if (wrongHub !== undefined) problems.push(`hub must be an object of download options (cacheDir, revision, accessToken, …), got ${wrongHub}`);
   const { labelSmoothingFactor: eps, neftuneNoiseAlpha: alpha, gradientCheckpointing: gc, makeLinear: ml } = (options ?? {}) as Record<keyof T5ModelOptions, unknown>;
-  const show = (v: unknown) => JSON.stringify(v) ?? String(v);
+  const show = showValue;
   const values = [
     eps === undefined
       ? undefined

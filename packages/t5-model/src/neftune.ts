@@ -1,6 +1,7 @@
 import { uniformNoise } from '@conifer/dropout';
 import * as tf from '@tensorflow/tfjs-core';
 import { SeedStream } from './dropout.js';
+import { showValue } from './unknown-options.js';
 
 /** Checks a NEFTune alpha: finite and ≥ 0 (0 = off; transformers' `neftune_noise_alpha`). */
 export function checkNeftuneNoiseAlpha(alpha: number): number {
@@ -12,7 +13,7 @@ export function checkNeftuneNoiseAlpha(alpha: number): number {
 /** What is wrong with a `neftuneNoiseAlpha`, or undefined. */
 export function neftuneNoiseAlphaProblem(alpha: unknown): string | undefined {
   if (typeof alpha === 'number' && Number.isFinite(alpha) && alpha >= 0) return undefined;
-  return `neftuneNoiseAlpha must be a finite number ≥ 0 (0 = off), got ${typeof alpha === 'string' ? JSON.stringify(alpha) : String(alpha)}`;
+  return `neftuneNoiseAlpha must be a finite number ≥ 0 (0 = off), got ${showValue(alpha)}`;
 }
 
 /**

@@ -111,6 +111,9 @@ describe('unknown option keys: one error naming each, with the option meant, bef
       'T5EncoderModel.fromConfig: unknown option `gradient_checkpointing` (did you mean `gradientCheckpointing`?); labelSmoothingFactor: T5EncoderModel computes no loss, got 0.1 (use it with T5ForConditionalGeneration)');
     // gradientCheckpointing: 'no' was truthy: checkpointing on, silently
     await expectOne(() => T5EncoderModel.fromConfig(tiny, { gradientCheckpointing: 0 } as never), RangeError, 'T5EncoderModel.fromConfig: gradientCheckpointing must be true or false, got 0');
+    // values as every package shows them (internal/unknown-options.ts showValue): a function by name, NaN as NaN
+    await expectOne(() => T5EncoderModel.fromConfig(tiny, { gradientCheckpointing: () => true, neftuneNoiseAlpha: [Number.NaN] } as never), RangeError,
+      'T5EncoderModel.fromConfig: neftuneNoiseAlpha must be a finite number ≥ 0 (0 = off), got [NaN]; gradientCheckpointing must be true or false, got a function');
     await expectOne(() => T5ForConditionalGeneration.fromConfig(tiny, { labelSmoothingFactor: '0.1' } as never), RangeError, 'T5ForConditionalGeneration.fromConfig: labelSmoothingFactor must be a finite number in [0, 1), got "0.1"');
     const ok = T5ForConditionalGeneration.fromConfig(tiny, { gradientCheckpointing: false, labelSmoothingFactor: 0.1, neftuneNoiseAlpha: 5, makeLinear: undefined });
     expect([ok.gradientCheckpointing, ok.labelSmoothingFactor, ok.neftuneNoiseAlpha]).toEqual([false, 0.1, 5]);

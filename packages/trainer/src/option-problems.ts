@@ -6,7 +6,7 @@
  * options or need a schedule (which stop at the first: `unknown schedule`, …) and before anything is allocated.
  */
 import type { TrainOptions } from './train-options.js';
-import { unknownOptionProblems, unknownOptionsText } from './unknown-options.js';
+import { showValue, unknownOptionProblems, unknownOptionsText } from './unknown-options.js';
 
 /** Every option of {@link TrainOptions}: a `Record` over its keys, so a new option fails typecheck until it is listed. */
 const KNOWN: Record<keyof TrainOptions<unknown>, true> = {
@@ -28,20 +28,7 @@ const TRANSFORMERS_NAMES: Readonly<Record<string, string>> = {
   save_total_limit: 'keepLast', output_dir: 'checkpointDir', resume_from_checkpoint: 'resume', train_dataset: 'data', eval_dataset: 'evalData',
 };
 
-/** A value as an error message shows it: strings quoted, arrays and plain objects as JSON-like text, numbers as JS prints them (NaN, Infinity). */
-function show(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'function') return 'a function';
-  if (Array.isArray(v)) return `[${v.map(show).join(',')}]`;
-  if (typeof v === 'object' && v !== null) {
-    try {
-      return JSON.stringify(v) ?? String(v);
-    } catch {
-      return String(v); // a cycle
-    }
-  }
-  return String(v);
-}
+const show = showValue;
 const isFn = (v: unknown): boolean => typeof v === 'function';
 
 /** Every problem with `options` that one option shows alone, each naming the option and the value (no `train: ` prefix). */

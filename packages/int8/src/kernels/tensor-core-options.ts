@@ -3,8 +3,7 @@
  * (`prepareTensorCoreKernels`, `prepareWebGPUTensorCores`): every problem of one call, nested objects
  * included, is collected so that the call throws one error naming them all.
  */
-import { shown } from '../show-value';
-import { nestedOptionProblems, notAnOptionsObject, type KnownOptions, type OptionProblems } from '../unknown-options';
+import { nestedOptionProblems, notAnOptionsObject, type KnownOptions, type OptionProblems, showValue as shown } from '../unknown-options';
 
 /**
  * Subgroup-matrix tiles of 16 × 16 per subgroup (TM down the rows, TN across the columns).

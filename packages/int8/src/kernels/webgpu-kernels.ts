@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Int8Dequantize, Int8MatMul, type Int8DequantizeAttrs, type Int8MatMulAttrs } from '../kernel-names';
 import { packedWidth } from '../pack';
-import { notAnOptionsObject, optionProblemsMessage, unknownOptionProblems, type KnownOptions, type OptionProblems } from '../unknown-options';
-import { shown } from '../show-value';
+import { notAnOptionsObject, optionProblemsMessage, unknownOptionProblems, type KnownOptions, type OptionProblems, showValue as shown } from '../unknown-options';
 import { isPositiveInteger, kindsProblems, shapeProblems, tileProblems, tilesOptionProblems } from './tensor-core-options';
 import {
   dequantizeProgram, llmInt8Program, outlierColumnsProgram, rowAbsmaxProgram,
