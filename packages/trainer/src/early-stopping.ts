@@ -4,6 +4,7 @@
  * `EarlyStopping(patience, min_delta)`. They differ in the reference an evaluation is compared with.
  */
 import { isBetter } from './metrics.js';
+import { nestedOptionProblems, notAnOptionsObject, showValue, unknownOptionsText, type KnownOptions } from './unknown-options.js';
 
 export interface EarlyStoppingOptions {
   /** Stop after this many evaluations in a row without an improvement (an integer >= 1). */
@@ -29,16 +30,29 @@ export interface EarlyStoppingState {
   evalsWithoutImprovement: number;
 }
 
-/** Throws a RangeError naming the first bad field. */
-export function checkEarlyStopping(o: EarlyStoppingOptions): void {
-  if (!Number.isInteger(o.patience) || o.patience < 1) throw new RangeError(`train: earlyStopping.patience must be an integer >= 1, got ${o.patience}`);
+const EARLY_STOPPING_OPTIONS: KnownOptions<EarlyStoppingOptions> = { patience: true, threshold: true, minDelta: true };
+/** transformers' `EarlyStoppingCallback` arguments (Keras's `min_delta` finds `minDelta` by its camelCase). */
+const CALLBACK_NAMES: Readonly<Record<string, string>> = { early_stopping_patience: 'patience', early_stopping_threshold: 'threshold' };
+
+/**
+ * Everything wrong with the `earlyStopping` option, for `train()`'s one error: not an object, unknown keys (by their
+ * path, `earlyStopping.early_stopping_threshold` (did you mean `earlyStopping.threshold`?)), a patience that is not
+ * an integer >= 1, a negative or non-finite `threshold` / `minDelta`, both of them.
+ */
+export function earlyStoppingProblems(options: unknown): string[] {
+  const wrong = notAnOptionsObject(options);
+  if (wrong !== undefined) return [`earlyStopping must be an object ({ patience, threshold? } or { patience, minDelta? }), got ${wrong}`];
+  const o = options as Record<string, unknown>;
+  const p: string[] = [];
+  const unknown = nestedOptionProblems('earlyStopping', o, EARLY_STOPPING_OPTIONS, CALLBACK_NAMES);
+  if (unknown.length > 0) p.push(unknownOptionsText(unknown));
+  if (!Number.isInteger(o['patience']) || (o['patience'] as number) < 1) p.push(`earlyStopping.patience must be an integer >= 1, got ${showValue(o['patience'])}`);
   for (const key of ['threshold', 'minDelta'] as const) {
     const v = o[key];
-    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new RangeError(`train: earlyStopping.${key} must be a finite number >= 0, got ${v}`);
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) p.push(`earlyStopping.${key} must be a finite number >= 0, got ${showValue(v)}`);
   }
-  if (o.threshold !== undefined && o.minDelta !== undefined) {
-    throw new RangeError('train: earlyStopping takes threshold (transformers) or minDelta (Keras), not both');
-  }
+  if (o['threshold'] !== undefined && o['minDelta'] !== undefined) p.push('earlyStopping takes threshold (transformers) or minDelta (Keras), not both');
+  return p;
 }
 
 /**

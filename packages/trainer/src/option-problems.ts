@@ -6,6 +6,7 @@
  * options or need a schedule (which stop at the first: `unknown schedule`, …) and before anything is allocated.
  */
 import type { TrainOptions } from './train-options.js';
+import { earlyStoppingProblems } from './early-stopping.js';
 import { showValue, unknownOptionProblems, unknownOptionsText } from './unknown-options.js';
 
 /** Every option of {@link TrainOptions}: a `Record` over its keys, so a new option fails typecheck until it is listed. */
@@ -81,6 +82,7 @@ export function trainOptionProblems(options: TrainOptions<unknown>): string[] {
   const seed = o.seed;
   if (seed !== undefined && !(typeof seed === 'string' || (typeof seed === 'number' && Number.isFinite(seed)))) p.push(`seed must be a finite number or a string, got ${show(seed)}`);
   if (o.onSave !== undefined && !isFn(o.onSave)) p.push(`onSave must be a function, got ${show(o.onSave)}`);
+  if (o.earlyStopping !== undefined) p.push(...earlyStoppingProblems(o.earlyStopping));
   const dir = o.checkpointDir;
   if (dir !== undefined && !(typeof dir === 'string' && dir !== '')) p.push(`checkpointDir must be a folder path (a non-empty string), got ${show(dir)}`);
   if (dir === undefined) p.push(...checkpointOnlyProblems(o));

@@ -7,7 +7,7 @@ import type seedrandom from 'seedrandom';
 import type { Adafactor } from './adafactor.js';
 import { resolveAdafactorOptions, type AdafactorOptions, type ResolvedAdafactorOptions } from './adafactor-options.js';
 import type { AdamW } from './adamw.js';
-import { checkEarlyStopping, type EarlyStoppingOptions } from './early-stopping.js';
+import type { EarlyStoppingOptions } from './early-stopping.js';
 import { defaultGreaterIsBetter, EVAL_LOSS, metricKey, type ComputeMetrics } from './metrics.js';
 import type { EvalRecord, MetricRecord, TrainLogger } from './report/types.js';
 import { optionsError, trainOptionProblems } from './option-problems.js';
@@ -337,7 +337,6 @@ export function trainSettings<B>(options: TrainOptions<B>): TrainSettings {
   if (evalEvery > 0 && !evalData) throw new RangeError(`train: evalEvery (${evalEvery}) needs evalData: there is nothing to evaluate`);
   const metric = resolveMetric(options.metricForBestModel, options.greaterIsBetter, options.computeMetrics !== undefined);
   const trackBest = keepBest || saveBest || metric.explicit;
-  if (earlyStopping) checkEarlyStopping(earlyStopping);
   const baseLr = options.lr ?? 1e-3;
   const { optim, adafactor } = optimizerSettings(options);
   const kind = options.schedule ?? 'constant';

@@ -104,6 +104,20 @@ describe('train: bad options are one error naming every problem', () => {
 describe('train: checkpoint options without checkpointDir are refused (they wrote, pruned and resumed nothing, silently)', () => {
   const noDir = { checkpointDir: undefined };
 
+  it('earlyStopping: its keys (transformers EarlyStoppingCallback names pointed to ours) and values in the one error, before any evaluation', async () => {
+    const evalData = [{ x: 1 }];
+    // early_stopping_threshold was dropped silently: early stopping ran with threshold 0
+    expect(await refusal({ evalData, earlyStopping: { patience: 2, early_stopping_threshold: 0.1 } })).toBe(
+      'train: unknown option `earlyStopping.early_stopping_threshold` (did you mean `earlyStopping.threshold`?)',
+    );
+    expect(await refusal({ evalData, lr: -1, earlyStopping: { patients: 2, min_delta: -1 } })).toBe(
+      'train: 3 problems with the options: lr must be a finite number >= 0, got -1; unknown options `earlyStopping.patients` (did you mean `earlyStopping.patience`?), '
+        + '`earlyStopping.min_delta` (did you mean `earlyStopping.minDelta`?); earlyStopping.patience must be an integer >= 1, got undefined',
+    );
+    // a bare number (transformers' early_stopping_patience) was read as { patience: undefined }
+    expect(await refusal({ evalData, earlyStopping: 3 })).toBe('train: earlyStopping must be an object ({ patience, threshold? } or { patience, minDelta? }), got number 3');
+  });
+
   it('checkpointEvery, keepLast and resume: true each named in the one error, with the other problems', async () => {
     // the user who wrote keepLast and checkpointEvery and forgot the folder
     expect(await refusal({ ...noDir, keepLast: 3, checkpointEvery: 100 })).toBe(
