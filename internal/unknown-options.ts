@@ -122,6 +122,33 @@ export function optionProblemsMessage(where: string, { unknown, values }: Option
   return parts.length > 0 ? `${where}: ${parts.join('; ')}` : undefined;
 }
 
+/** What an options argument is checked against by {@link optionsMessage}. */
+export interface OptionsSpec {
+  /** Its keys ({@link KnownOptions}). */
+  known: Readonly<Record<string, true>>;
+  /** Other libraries' names of its options: see {@link unknownOptionProblems}. */
+  aliases?: Readonly<Record<string, string>>;
+  /** The options must be given: what they hold (`{ r, loraAlpha, … }`), for the message when they are `undefined`. */
+  required?: string;
+  /** Adds the problems of nested objects (their keys by path, {@link nestedOptionProblems}) and of values to `p`. */
+  more?: (options: Record<string, unknown>, p: OptionProblems) => void;
+}
+
+/**
+ * The one message naming everything wrong with `options` — `where: options must be an object, got …` for a string,
+ * null, an array or a function (instead of reading it as no options); else `where: unknown options …; <value
+ * problems>` — or undefined when nothing is. `undefined` options are none (`{}`), unless `spec.required`.
+ */
+export function optionsMessage(where: string, options: unknown, spec: OptionsSpec): string | undefined {
+  const wrong = notAnOptionsObject(options);
+  if (wrong !== undefined) return `${where}: options must be an object, got ${wrong}`;
+  if (options === undefined && spec.required !== undefined) return `${where}: options ${spec.required} are required, got undefined`;
+  const o = (options ?? {}) as Record<string, unknown>;
+  const p: OptionProblems = { unknown: unknownOptionProblems(o, spec.known, spec.aliases), values: [] };
+  spec.more?.(o, p);
+  return optionProblemsMessage(where, p);
+}
+
 /**
  * Throws one error naming every unknown key of `options` (`where: unknown option `max_source_length` (did you
  * mean `maxSourceLength`?)`); a key set to `undefined` counts as absent. `options` that is not an object (a string,
@@ -135,11 +162,8 @@ export function checkOptions(
   aliases: Readonly<Record<string, string>> = {},
   makeError: (message: string) => Error,
 ): void {
-  const wrong = notAnOptionsObject(options);
-  if (wrong !== undefined) throw makeError(`${where}: options must be an object, got ${wrong}`);
-  if (options === undefined) return;
-  const problems = unknownOptionProblems(options as object, known, aliases);
-  if (problems.length > 0) throw makeError(`${where}: ${unknownOptionsText(problems)}`);
+  const message = optionsMessage(where, options, { known, aliases });
+  if (message !== undefined) throw makeError(message);
 }
 
 /** {@link checkOptions} with a package's own error type for bad options as the default. */

@@ -5,7 +5,7 @@ import { Float32Linear } from './float32-linear';
 import { Int8Linear } from './int8-linear';
 import { BITSANDBYTES_NAMES, modeThresholdProblems } from './int8-matmul';
 import type { Int8Mode } from './kernel-names';
-import { notAnOptionsObject, optionProblemsMessage, unknownOptionProblems, type KnownOptions, type OptionProblems } from './unknown-options';
+import { optionsMessage, type KnownOptions } from './unknown-options';
 
 /** Structural copy of docs/interfaces.md's `Linear`. */
 export interface Linear {
@@ -55,14 +55,16 @@ const FACTORY_ALIASES = { ...BITSANDBYTES_NAMES, llm_int8_skip_modules: 'shouldQ
  */
 function checkFactoryOptions(options: Int8LinearFactoryOptions): void {
   const where = 'int8LinearFactory';
-  const wrong = notAnOptionsObject(options);
-  if (wrong !== undefined) throw new Error(`${where}: options must be an object, got ${wrong}`);
-  const p: OptionProblems = { unknown: unknownOptionProblems(options, FACTORY_OPTIONS, FACTORY_ALIASES), values: [] };
-  const { shouldQuantize, fallback } = options;
-  p.values.push(...modeThresholdProblems(options));
-  if (shouldQuantize !== undefined && typeof shouldQuantize !== 'function') p.values.push('shouldQuantize must be a function (spec) => boolean, e.g. skipModules([...])');
-  if (fallback !== undefined && typeof fallback !== 'function') p.values.push('fallback must be a function (spec) => Linear');
-  const message = optionProblemsMessage(where, p);
+  const message = optionsMessage(where, options, {
+    known: FACTORY_OPTIONS,
+    aliases: FACTORY_ALIASES,
+    more: (o, p) => {
+      const { shouldQuantize, fallback } = o;
+      p.values.push(...modeThresholdProblems(o));
+      if (shouldQuantize !== undefined && typeof shouldQuantize !== 'function') p.values.push('shouldQuantize must be a function (spec) => boolean, e.g. skipModules([...])');
+      if (fallback !== undefined && typeof fallback !== 'function') p.values.push('fallback must be a function (spec) => Linear');
+    },
+  });
   if (message !== undefined) throw new Error(message);
 }
 

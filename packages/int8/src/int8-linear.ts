@@ -5,7 +5,7 @@ import { BITSANDBYTES_NAMES, int8Dequantize, int8MatMul, modeThresholdProblems }
 import type { Int8Mode } from './kernel-names';
 import { packedWidth } from './pack';
 import { quantizeFloat32, quantizeWeightData, type QuantizedWeight } from './quantize';
-import { notAnOptionsObject, optionProblemsMessage, unknownOptionProblems, type KnownOptions } from './unknown-options';
+import { optionsMessage, type KnownOptions } from './unknown-options';
 
 /** Options of an {@link Int8Linear}. */
 export interface Int8LinearOptions {
@@ -24,9 +24,7 @@ const LINEAR_OPTIONS: KnownOptions<Int8LinearOptions> = { mode: true, threshold:
 
 /** One Error naming every unknown key and bad mode / threshold of `options`, before anything is quantized. */
 function checkLinearOptions(where: string, options: Int8LinearOptions): void {
-  const wrong = notAnOptionsObject(options);
-  if (wrong !== undefined) throw new Error(`${where}: options must be an object, got ${wrong}`);
-  const message = optionProblemsMessage(where, { unknown: unknownOptionProblems(options, LINEAR_OPTIONS, BITSANDBYTES_NAMES), values: modeThresholdProblems(options) });
+  const message = optionsMessage(where, options, { known: LINEAR_OPTIONS, aliases: BITSANDBYTES_NAMES, more: (o, p) => p.values.push(...modeThresholdProblems(o)) });
   if (message !== undefined) throw new Error(message);
 }
 

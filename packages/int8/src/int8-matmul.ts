@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Int8Dequantize, Int8MatMul, type Int8Mode } from './kernel-names';
 import { packedWidth } from './pack';
 import { registerInt8Kernels } from './register';
-import { notAnOptionsObject, optionProblemsMessage, unknownOptionProblems, type KnownOptions, showValue as shown } from './unknown-options';
+import { optionsMessage, showValue as shown, type KnownOptions } from './unknown-options';
 
 /** The largest finite float32: the kernel threshold that stands for "no outlier columns". */
 const FLOAT32_MAX = 3.4028234663852886e38;
@@ -36,10 +36,8 @@ export function modeThresholdProblems({ mode, threshold }: { mode?: unknown; thr
  * `[out, ceil(in/4)]`, scale float32 `[out]` → `[M, out]`. Differentiable wrt x.
  */
 export function int8MatMul(x: tf.Tensor2D, packed: tf.Tensor2D, scale: tf.Tensor1D, options: Int8MatMulOptions = {}): tf.Tensor2D {
-  const wrong = notAnOptionsObject(options);
-  if (wrong !== undefined) throw new Error(`int8MatMul: options must be an object, got ${wrong}`);
   // unknown keys and a bad mode / threshold: one error
-  const message = optionProblemsMessage('int8MatMul', { unknown: unknownOptionProblems(options, MATMUL_OPTIONS, BITSANDBYTES_NAMES), values: modeThresholdProblems(options) });
+  const message = optionsMessage('int8MatMul', options, { known: MATMUL_OPTIONS, aliases: BITSANDBYTES_NAMES, more: (o, p) => p.values.push(...modeThresholdProblems(o)) });
   if (message !== undefined) throw new Error(message);
   registerInt8Kernels();
   const inFeatures = options.inFeatures ?? (x.shape[1] as number);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { notAnOptionsObject, optionProblemsMessage, unknownOptionProblems, type KnownOptions, showValue as shown } from './unknown-options';
+import { optionsMessage, showValue as shown, type KnownOptions } from './unknown-options';
 
 /** Runs `fn` and returns its result with the change of `tf.memory().numBytes` (bytes the backend holds) across it. */
 export function measureHeldBytes<T>(fn: () => T): { result: T; bytes: number } {
@@ -72,12 +72,11 @@ function isGated(ffp: unknown): boolean {
 
 /** Predicts the bytes of a T5 encoder-decoder's weights, float32 vs int8 linears, from its `config.json`. */
 export function planT5Memory(config: T5ConfigLike | Record<string, unknown>, options: PlanT5MemoryOptions = {}): T5MemoryPlan {
-  const wrong = notAnOptionsObject(options);
-  if (wrong !== undefined) throw new Error(`planT5Memory: options must be an object, got ${wrong}`);
-  const q = options.quantizeLmHead;
-  const message = optionProblemsMessage('planT5Memory', {
-    unknown: unknownOptionProblems(options, PLAN_OPTIONS),
-    values: q !== undefined && typeof q !== 'boolean' ? [`quantizeLmHead must be true or false, got ${shown(q)}`] : [],
+  const message = optionsMessage('planT5Memory', options, {
+    known: PLAN_OPTIONS,
+    more: ({ quantizeLmHead: q }, p) => {
+      if (q !== undefined && typeof q !== 'boolean') p.values.push(`quantizeLmHead must be true or false, got ${shown(q)}`);
+    },
   });
   if (message !== undefined) throw new Error(message);
   const c = config as Record<string, unknown>;

@@ -12,7 +12,7 @@ import type { LoraAdapterOptions } from './lora-adapter.js';
 import type { LoraLinearOptions } from './lora-linear.js';
 import type { AddWeightedAdapterOptions } from './weighted-adapter.js';
 import type { WebGPULoraKernelOptions } from './lora-webgpu.js';
-import { type KnownOptions, nestedOptionProblems, notAnOptionsObject, optionProblemsMessage, unknownOptionProblems } from './unknown-options.js';
+import { type KnownOptions, nestedOptionProblems, notAnOptionsObject, optionsMessage } from './unknown-options.js';
 
 export const HUB_OPTIONS: KnownOptions<AdapterHubOptions> = { cacheDir: true, revision: true, hubUrl: true, accessToken: true, fetch: true };
 /** huggingface_hub's keyword names inside `hub`. */
@@ -77,19 +77,17 @@ export const ADAPTER_OPTIONS_REQUIRED = '{ r, loraAlpha, … }';
  * `options` that is not an object, bad values. `undefined` is no options, unless `spec.required`.
  */
 export function checkOptionArgument(where: string, options: unknown, spec: OptionArgument): void {
-  const wrong = notAnOptionsObject(options);
-  if (wrong !== undefined) throw new Error(`${where}: options must be an object, got ${wrong}`);
-  if (options === undefined && spec.required !== undefined) throw new Error(`${where}: options ${spec.required} are required, got undefined`);
-  const o = (options ?? {}) as Record<string, unknown>;
-  const unknown = unknownOptionProblems(o, spec.known, spec.aliases);
-  const values: string[] = [];
-  if (spec.hub === true) {
-    const wrongHub = notAnOptionsObject(o['hub']);
-    if (wrongHub !== undefined) values.push(`hub must be an object of download options (cacheDir, revision, accessToken, hubUrl, fetch), got ${wrongHub}`);
-    else if (o['hub'] !== undefined) unknown.push(...nestedOptionProblems('hub', o['hub'] as object, HUB_OPTIONS, HUB_NAMES));
-  }
-  unknown.push(...(spec.moreUnknown ?? []));
-  values.push(...(spec.values?.(o) ?? []));
-  const message = optionProblemsMessage(where, { unknown, values });
+  const message = optionsMessage(where, options, {
+    ...spec, // known, aliases, required
+    more: (o, p) => {
+      if (spec.hub === true) {
+        const wrongHub = notAnOptionsObject(o['hub']);
+        if (wrongHub !== undefined) p.values.push(`hub must be an object of download options (cacheDir, revision, accessToken, hubUrl, fetch), got ${wrongHub}`);
+        else if (o['hub'] !== undefined) p.unknown.push(...nestedOptionProblems('hub', o['hub'] as object, HUB_OPTIONS, HUB_NAMES));
+      }
+      p.unknown.push(...(spec.moreUnknown ?? []));
+      p.values.push(...(spec.values?.(o) ?? []));
+    },
+  });
   if (message !== undefined) throw new Error(message);
 }

@@ -6,7 +6,7 @@ import { checkDecodeTokens, checkEncoderInputs, checkForwardInputs } from './inp
 import type { Linear, LinearFactory, LinearHost, Seq2Seq } from './interfaces.js';
 import { float32LinearFactory } from './linear.js';
 import { DOWNLOAD_OPTIONS, HUB_NAMES, pretrainedDir, type DownloadPretrainedOptions } from './hub.js';
-import { checkOptions, nestedOptionProblems, notAnOptionsObject, showValue, unknownOptionProblems, unknownOptionsText, type KnownOptions } from './unknown-options.js';
+import { checkOptions, nestedOptionProblems, notAnOptionsObject, optionsMessage, showValue, type KnownOptions } from './unknown-options.js';
 import { disposeStackNonLinear, replaceLinearIn, stackLinears, stackNonLinearParameters } from './linear-host.js';
 import { loadGenerationConfig, loadT5Config, streamCheckpoint } from './load.js';
 import { checkLabelSmoothingFactor, IGNORE_INDEX, labelSmoothingFactorProblem, tokenLosses } from './loss.js';
@@ -73,28 +73,29 @@ const FORWARD_OPTIONS: KnownOptions<{ training?: boolean }> = { training: true }
  * not a boolean (`'no'` would have turned it on); a `makeLinear` that is not a function.
  */
 export function checkModelOptionKeys(where: string, options: FromPretrainedOptions | FromConfigOptions, from: 'pretrained' | 'config', model: 'seq2seq' | 'encoder' = 'seq2seq'): void {
-  const wrong = notAnOptionsObject(options);
-  if (wrong !== undefined) throw new RangeError(`${where}: options must be an object, got ${wrong}`);
-  const unknown = unknownOptionProblems(options, from === 'pretrained' ? FROM_PRETRAINED_OPTIONS : FROM_CONFIG_OPTIONS, TRANSFORMERS_NAMES);
-  const hub = from === 'pretrained' ? (options as FromPretrainedOptions).hub : undefined;
-  const wrongHub = notAnOptionsObject(hub);
-  if (hub !== undefined && wrongHub === undefined) unknown.push(...nestedOptionProblems('hub', hub, DOWNLOAD_OPTIONS, HUB_NAMES));
-  const problems = unknown.length > 0 ? [unknownOptionsText(unknown)] : [];
-  if (wrongHub !== undefined) problems.push(`hub must be an object of download options (cacheDir, revision, accessToken, …), got ${wrongHub}`);
-  const { labelSmoothingFactor: eps, neftuneNoiseAlpha: alpha, gradientCheckpointing: gc, makeLinear: ml } = (options ?? {}) as Record<keyof T5ModelOptions, unknown>;
-  const show = showValue;
-  const values = [
-    eps === undefined
-      ? undefined
-      : model === 'encoder' // no loss to smooth: only 0 is accepted
-        ? eps === 0 ? undefined : `labelSmoothingFactor: T5EncoderModel computes no loss, got ${show(eps)} (use it with T5ForConditionalGeneration)`
-        : labelSmoothingFactorProblem(eps),
-    alpha === undefined ? undefined : neftuneNoiseAlphaProblem(alpha),
-    gc === undefined || typeof gc === 'boolean' ? undefined : `gradientCheckpointing must be true or false, got ${show(gc)}`,
-    ml === undefined || typeof ml === 'function' ? undefined : `makeLinear must be a LinearFactory function (e.g. int8LinearFactory() of @conifer/int8), got ${show(ml)}`,
-  ];
-  for (const v of values) if (v !== undefined) problems.push(v);
-  if (problems.length > 0) throw new RangeError(`${where}: ${problems.join('; ')}`);
+  const message = optionsMessage(where, options, {
+    known: from === 'pretrained' ? FROM_PRETRAINED_OPTIONS : FROM_CONFIG_OPTIONS,
+    aliases: TRANSFORMERS_NAMES,
+    more: (o, p) => {
+      const hub = from === 'pretrained' ? o['hub'] : undefined;
+      const wrongHub = notAnOptionsObject(hub);
+      if (wrongHub !== undefined) p.values.push(`hub must be an object of download options (cacheDir, revision, accessToken, …), got ${wrongHub}`);
+      else if (hub !== undefined) p.unknown.push(...nestedOptionProblems('hub', hub as object, DOWNLOAD_OPTIONS, HUB_NAMES));
+      const { labelSmoothingFactor: eps, neftuneNoiseAlpha: alpha, gradientCheckpointing: gc, makeLinear: ml } = o as Record<keyof T5ModelOptions, unknown>;
+      const values = [
+        eps === undefined
+          ? undefined
+          : model === 'encoder' // no loss to smooth: only 0 is accepted
+            ? eps === 0 ? undefined : `labelSmoothingFactor: T5EncoderModel computes no loss, got ${showValue(eps)} (use it with T5ForConditionalGeneration)`
+            : labelSmoothingFactorProblem(eps),
+        alpha === undefined ? undefined : neftuneNoiseAlphaProblem(alpha),
+        gc === undefined || typeof gc === 'boolean' ? undefined : `gradientCheckpointing must be true or false, got ${showValue(gc)}`,
+        ml === undefined || typeof ml === 'function' ? undefined : `makeLinear must be a LinearFactory function (e.g. int8LinearFactory() of @conifer/int8), got ${showValue(ml)}`,
+      ];
+      for (const v of values) if (v !== undefined) p.values.push(v);
+    },
+  });
+  if (message !== undefined) throw new RangeError(message);
 }
 
 /** Unknown keys of `forward`'s options (`{ training }`): an Error naming them. */

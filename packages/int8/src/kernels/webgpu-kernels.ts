@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Int8Dequantize, Int8MatMul, type Int8DequantizeAttrs, type Int8MatMulAttrs } from '../kernel-names';
 import { packedWidth } from '../pack';
-import { notAnOptionsObject, optionProblemsMessage, unknownOptionProblems, type KnownOptions, type OptionProblems, showValue as shown } from '../unknown-options';
+import { notAnOptionsObject, optionProblemsMessage, optionsMessage, showValue as shown, unknownOptionProblems, type KnownOptions, type OptionProblems } from '../unknown-options';
 import { isPositiveInteger, kindsProblems, shapeProblems, tileProblems, tilesOptionProblems } from './tensor-core-options';
 import {
   dequantizeProgram, llmInt8Program, outlierColumnsProgram, rowAbsmaxProgram,
@@ -45,16 +45,16 @@ const KERNEL_OPTIONS: KnownOptions<WebGPUInt8KernelOptions> = { path: true, tile
  * values outside those listed are one Error, and leave the options unchanged.
  */
 export function setWebGPUInt8Kernels(next: Partial<WebGPUInt8KernelOptions>): WebGPUInt8KernelOptions {
-  const where = 'setWebGPUInt8Kernels';
-  const wrong = notAnOptionsObject(next);
-  if (wrong !== undefined) throw new Error(`${where}: options must be an object, got ${wrong}`);
-  const p: OptionProblems = { unknown: unknownOptionProblems(next ?? {}, KERNEL_OPTIONS), values: [] };
   const allowed: { [K in keyof WebGPUInt8KernelOptions]: readonly WebGPUInt8KernelOptions[K][] } = { path: ['auto', 'tiled', 'simple'], tiledRows: ['auto', 4, 8], tiledCols: [4, 8] };
-  for (const key of ['path', 'tiledRows', 'tiledCols'] as const) {
-    const v = next?.[key];
-    if (v !== undefined && !(allowed[key] as readonly unknown[]).includes(v)) p.values.push(`${key} must be ${allowed[key].map((a) => shown(a)).join(', ')}, got ${shown(v)}`);
-  }
-  const message = optionProblemsMessage(where, p);
+  const message = optionsMessage('setWebGPUInt8Kernels', next, {
+    known: KERNEL_OPTIONS,
+    more: (o, p) => {
+      for (const key of ['path', 'tiledRows', 'tiledCols'] as const) {
+        const v = o[key];
+        if (v !== undefined && !(allowed[key] as readonly unknown[]).includes(v)) p.values.push(`${key} must be ${allowed[key].map((a) => shown(a)).join(', ')}, got ${shown(v)}`);
+      }
+    },
+  });
   if (message !== undefined) throw new Error(message);
   const prev = { ...options };
   Object.assign(options, next);

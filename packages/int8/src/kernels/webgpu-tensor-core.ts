@@ -35,7 +35,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { Int8MatMulAttrs } from '../kernel-names';
 import { packedWidth } from '../pack';
-import { notAnOptionsObject, optionProblemsMessage, unknownOptionProblems, type KnownOptions, type OptionProblems } from '../unknown-options';
+import { optionsMessage, type KnownOptions } from '../unknown-options';
 import { kindsProblems, TENSOR_CORE_KINDS, tilesOptionProblems, type TensorCoreKind, type TensorCoreTiles } from './tensor-core-options';
 import { outlierColumnsProgram, rowAbsmaxProgram, type WgslProgram } from './webgpu-programs';
 
@@ -855,14 +855,14 @@ interface Candidate { kernel: Kernel; relErr?: number; ms?: number }
  * `'tune'` without `time`.
  */
 function checkPrepareTensorCoreOptions(options: PrepareTensorCoreOptions): void {
-  const where = 'prepareTensorCoreKernels';
-  const wrong = notAnOptionsObject(options);
-  if (wrong !== undefined) throw new Error(`${where}: options must be an object, got ${wrong}`);
-  const p: OptionProblems = { unknown: unknownOptionProblems(options, PREPARE_OPTIONS), values: [] };
-  tilesOptionProblems(options.tiles, p);
-  if (options.tiles === 'tune' && !options.time) p.values.push("tiles 'tune' needs a time function");
-  kindsProblems(options.kinds, p);
-  const message = optionProblemsMessage(where, p);
+  const message = optionsMessage('prepareTensorCoreKernels', options, {
+    known: PREPARE_OPTIONS,
+    more: (o, p) => {
+      tilesOptionProblems(o['tiles'], p);
+      if (o['tiles'] === 'tune' && !o['time']) p.values.push("tiles 'tune' needs a time function");
+      kindsProblems(o['kinds'], p);
+    },
+  });
   if (message !== undefined) throw new Error(message);
 }
 
