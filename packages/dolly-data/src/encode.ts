@@ -44,12 +44,17 @@ export function truncateIds(ids: number[], max: number, eosId: number): Int32Arr
 /** Formats and tokenizes one record (a reusable formatter may be passed as `format`). */
 export function encodeRecord(record: DollyRecord, tokenizer: TextTokenizer, options: EncodeOptions = {}): EncodedExample {
   checkOptions('encodeRecord', options, ENCODE_OPTIONS);
-  return makeEncoder(tokenizer, options)(record);
+  return encoderOf(tokenizer, options)(record);
 }
 
 /** A function that formats and tokenizes records with fixed options. */
 export function makeEncoder(tokenizer: TextTokenizer, options: EncodeOptions = {}): (record: DollyRecord) => EncodedExample {
   checkOptions('makeEncoder', options, ENCODE_OPTIONS);
+  return encoderOf(tokenizer, options);
+}
+
+/** {@link makeEncoder} once its option keys are checked (by the public function the caller called). */
+function encoderOf(tokenizer: TextTokenizer, options: EncodeOptions): (record: DollyRecord) => EncodedExample {
   const { maxSourceLength = 512, maxTargetLength = 512 } = options;
   for (const [name, v] of [['maxSourceLength', maxSourceLength], ['maxTargetLength', maxTargetLength]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be an integer >= 1, got ${v}`);
@@ -72,7 +77,7 @@ export function makeEncoder(tokenizer: TextTokenizer, options: EncodeOptions = {
 /** Formats and tokenizes records. */
 export function encodeRecords(records: Iterable<DollyRecord>, tokenizer: TextTokenizer, options: EncodeOptions = {}): EncodedExample[] {
   checkOptions('encodeRecords', options, ENCODE_OPTIONS);
-  const encode = makeEncoder(tokenizer, options);
+  const encode = encoderOf(tokenizer, options);
   const out: EncodedExample[] = [];
   for (const r of records) out.push(encode(r));
   return out;

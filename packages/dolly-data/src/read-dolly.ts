@@ -98,6 +98,6 @@ export async function loadDolly(
     skipped.push(e);
     options.onSkip?.(e);
   };
-  for await (const r of readDolly(path, { ...options, onSkip })) records.push(r);
+  for await (const r of readDollyChecked(path, { ...options, onSkip })) records.push(r);
   return { records, skipped };
 }

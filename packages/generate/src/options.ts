@@ -80,20 +80,14 @@ export const GENERATE_OPTIONS: KnownOptions<GenerateOptions> = {
 
 /** The keys of `generateText` / `streamText` options: `generate`'s and the decode options. */
 export const TEXT_GENERATE_OPTIONS: KnownOptions<TextGenerateOptions> = { ...GENERATE_OPTIONS, cleanUpTokenizationSpaces: true };
-/** The keys of {@link ResolvedOptions} (what `resolveOptions` returns, which `processScores` takes as `generate` passes it). */
-export const RESOLVED_OPTIONS = {
-  maxLength: true, minNewTokens: true, minLength: true, numBeams: true, lengthPenalty: true, earlyStopping: true,
-  numReturnSequences: true, doSample: true, temperature: true, topK: true, topP: true, repetitionPenalty: true,
-  noRepeatNgramSize: true, padTokenId: true, decoderStartTokenId: true, seed: true, useCache: true, onToken: true,
-  signal: true, stopStrings: true, tokenizer: true, outputScores: true, outputLogits: true, minP: true,
-  typicalP: true, epsilonCutoff: true, etaCutoff: true, badWordsIds: true, suppressTokens: true,
-  beginSuppressTokens: true, forcedBosTokenId: true, encoderRepetitionPenalty: true, encoderNoRepeatNgramSize: true,
-  sequenceBias: true, exponentialDecayLengthPenalty: true, renormalizeLogits: true, assistantModel: true,
-  numAssistantTokens: true, numAssistantTokensSchedule: true, assistantConfidenceThreshold: true,
-  promptLookupNumTokens: true, maxMatchingNgramSize: true, logitsProcessor: true, stoppingCriteria: true,
-  prefixAllowedTokensFn: true, eosTokenIds: true, forcedEosTokenIds: true, decoderPromptLength: true,
-  hasPadTokenId: true, beamFillTokenId: true,
-} as const satisfies KnownOptions<ResolvedOptions>;
+/**
+ * The keys of {@link ResolvedOptions} (what `resolveOptions` returns, which `processScores` takes as `generate` passes it):
+ * `generate`'s, less the ones it resolves into others (`maxNewTokens` → `maxLength`, the EOS ids into lists).
+ */
+const { maxNewTokens: _maxNewTokens, eosTokenId: _eosTokenId, forcedEosTokenId: _forcedEosTokenId, ...RESOLVED_FROM_GENERATE } = GENERATE_OPTIONS;
+export const RESOLVED_OPTIONS: KnownOptions<ResolvedOptions> = {
+  ...RESOLVED_FROM_GENERATE, eosTokenIds: true, forcedEosTokenIds: true, decoderPromptLength: true, hasPadTokenId: true, beamFillTokenId: true,
+};
 
 /**
  * transformers' `generate` keyword arguments (any case or separator) that are named differently here, or are not options

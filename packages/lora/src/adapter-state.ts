@@ -42,13 +42,11 @@ export interface LoadStateDictOptions {
   source?: string;
 }
 
-const shown = showValue;
-
 /** What is wrong with `strict` / `onWarning` (not a boolean / a function), worded without the function's name. */
 export function loadStateDictValueProblems(options: { strict?: unknown; onWarning?: unknown }): string[] {
   return [
-    ...(options.strict !== undefined && typeof options.strict !== 'boolean' ? [`strict must be true or false, not ${shown(options.strict)}`] : []),
-    ...(options.onWarning !== undefined && typeof options.onWarning !== 'function' ? [`onWarning must be a function, not ${shown(options.onWarning)}`] : []),
+    ...(options.strict !== undefined && typeof options.strict !== 'boolean' ? [`strict must be true or false, not ${showValue(options.strict)}`] : []),
+    ...(options.onWarning !== undefined && typeof options.onWarning !== 'function' ? [`onWarning must be a function, not ${showValue(options.onWarning)}`] : []),
   ];
 }
 
