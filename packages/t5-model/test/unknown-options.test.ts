@@ -13,6 +13,16 @@ beforeAll(async () => {
 });
 
 const tiny = { vocab_size: 32, d_model: 8, d_kv: 2, num_heads: 2, d_ff: 16, num_layers: 1, num_decoder_layers: 1 };
+/** A fetch that fails and counts its calls: options that are refused must fetch nothing. */
+function countingFetch(): { fetch: typeof globalThis.fetch; fetched: () => number } {
+  let calls = 0;
+  const fetch = (async () => {
+    calls++;
+    throw new Error('no network');
+  }) as unknown as typeof globalThis.fetch;
+  return { fetch, fetched: () => calls };
+}
+
 /** Options with a typo and a snake_case key besides the valid ones (as a caller's plain object would come). */
 const bad = (valid: object, typo: string, snake: string): never => ({ ...valid, [typo]: 1, [snake]: 2 }) as never;
 const message = (where: string, typo: [string, string], snake: [string, string]): string =>
@@ -62,11 +72,7 @@ describe('unknown option keys: one error naming each, with the option meant, bef
   });
 
   it('fromPretrained (both models): unknown keys outside and inside hub are one RangeError naming all of them, nothing fetched', async () => {
-    let fetched = 0;
-    const fetch = (async () => {
-      fetched++;
-      throw new Error('no network');
-    }) as unknown as typeof globalThis.fetch;
+    const { fetch, fetched } = countingFetch();
     const id = 'google/flan-t5-small';
     await expectOne(() => T5ForConditionalGeneration.fromPretrained(id, { torch_dtype: 'float32', dropoutSed: 1, hub: { fetch, revison: 'main', token: 'x', cache_dir: '/c' } } as never), RangeError,
       'T5ForConditionalGeneration.fromPretrained: unknown options `torch_dtype` (did you mean `dtype`?), `dropoutSed` (did you mean `dropoutSeed`?), '
@@ -81,7 +87,7 @@ describe('unknown option keys: one error naming each, with the option meant, bef
       'T5ForConditionalGeneration.fromPretrained: unknown option `dropout_seed` (did you mean `dropoutSeed`?); hub must be an object of download options (cacheDir, revision, accessToken, …), got a string "main"');
     await expectOne(() => T5EncoderModel.fromPretrained(id, { hub: null } as never), RangeError,
       'T5EncoderModel.fromPretrained: hub must be an object of download options (cacheDir, revision, accessToken, …), got null');
-    expect(fetched).toBe(0);
+    expect(fetched()).toBe(0);
   });
 
   it('options that are not an object are one error, not read as no options', async () => {
@@ -121,15 +127,11 @@ describe('unknown option keys: one error naming each, with the option meant, bef
   });
 
   it('downloadPretrained and savePretrained: Error, as for a bad value; nothing written', async () => {
-    let fetched = 0;
-    const fetch = (async () => {
-      fetched++;
-      throw new Error('no network');
-    }) as unknown as typeof globalThis.fetch;
+    const { fetch, fetched } = countingFetch();
     await expectUnknown(() => downloadPretrained('google/flan-t5-small', bad({ fetch }, 'configonly', 'cache_dir')), Error,
       'downloadPretrained', ['configonly', 'configOnly'], ['cache_dir', 'cacheDir']);
     await expect(downloadPretrained('google/flan-t5-small', { fetch, token: 'x' } as never)).rejects.toThrow('downloadPretrained: unknown option `token` (did you mean `accessToken`?)');
-    expect(fetched).toBe(0);
+    expect(fetched()).toBe(0);
     const m = T5ForConditionalGeneration.fromConfig(tiny);
     const dir = tmpIn('t5-unknown-options-');
     await expectUnknown(() => m.savePretrained(dir, bad({ dtype: 'BF16' }, 'keepint8', 'max_shard_size')), Error, 'savePretrained', ['keepint8', 'keepInt8'], ['max_shard_size', 'maxShardBytes']);
